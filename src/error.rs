@@ -1,0 +1,51 @@
+//! The top-level error type.
+
+use crate::wire::{DecodeError, EncodeError};
+
+/// Any framewire failure. Match on it, or ask with the `is_*` helpers.
+///
+/// ```
+/// use framewire::{DecodeError, Error};
+///
+/// let e = Error::from(DecodeError::UnknownMessageType { value: 14 });
+/// assert!(e.is_decode());
+/// assert!(!e.is_io());
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Socket or other I/O failure.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// Received bytes that are not a valid frame.
+    #[error("decode error: {0}")]
+    Decode(#[from] DecodeError),
+    /// A message that cannot be framed.
+    #[error("encode error: {0}")]
+    Encode(#[from] EncodeError),
+}
+
+impl Error {
+    /// Whether this is an I/O error.
+    pub fn is_io(&self) -> bool {
+        matches!(self, Error::Io(_))
+    }
+
+    /// Whether received bytes failed to decode.
+    pub fn is_decode(&self) -> bool {
+        matches!(self, Error::Decode(_))
+    }
+
+    /// Whether a message could not be encoded.
+    pub fn is_encode(&self) -> bool {
+        matches!(self, Error::Encode(_))
+    }
+
+    /// The decode error, if this is one.
+    pub fn as_decode(&self) -> Option<&DecodeError> {
+        match self {
+            Error::Decode(e) => Some(e),
+            _ => None,
+        }
+    }
+}

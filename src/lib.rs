@@ -1,0 +1,75 @@
+//! framewire: raw-TCP framed binary messaging, wire-compatible with
+//! [netaio](https://pypi.org/project/netaio/) 0.0.9.
+//!
+//! # The frame
+//!
+//! ```text
+//! +------+-------------+-------------+----------+------------------+--------------------------+
+//! | type | auth_length | body_length | checksum | auth fields      | body                     |
+//! | u8   | u16         | u16         | u32      | packify dict     | uri_len u16 | uri | content|
+//! +------+-------------+-------------+----------+------------------+--------------------------+
+//!  \____________ 9-byte header, big-endian ___/  auth_length bytes   body_length bytes
+//!                                 checksum = CRC-32 of the body only
+//! ```
+//!
+//! That is the `netaio` [`Profile`] (the default), byte-exact with netaio
+//! 0.0.9. The `wide` profile carries 32-bit lengths for framewire-to-framewire
+//! traffic with large payloads; see [`Profile`].
+//!
+//! # Quick start
+//!
+//! ```
+//! use futures::{SinkExt, StreamExt};
+//! use framewire::{FrameCodec, Message, MessageType, Profile};
+//! use tokio_util::codec::Framed;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), framewire::Error> {
+//! let (a, b) = tokio::io::duplex(1024);
+//! let mut client = Framed::new(a, FrameCodec::new(Profile::Netaio));
+//! let mut server = Framed::new(b, FrameCodec::new(Profile::Netaio));
+//!
+//! client.send(Message::new(MessageType::REQUEST_URI, "echo", "hi")).await?;
+//! let request = server.next().await.unwrap()?.expect("checksum ok");
+//! server.send(Message::respond(request.uri().clone(), request.content().clone())).await?;
+//!
+//! let reply = client.next().await.unwrap()?.expect("checksum ok");
+//! assert_eq!(reply.message_type, MessageType::RESPOND_URI);
+//! assert_eq!(&reply.content()[..], b"hi");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Layout
+//!
+//! ```text
+//! src/
+//!   lib.rs               this page; re-exports
+//!   error.rs             Error: the top-level error, with is_* helpers
+//!   codec.rs             FrameCodec: tokio_util Decoder/Encoder over wire/
+//!   wire/                sans-I/O: bytes <-> Message, no runtime, no sockets
+//!     message_type.rs    MessageType (netaio values + custom 31..=255)
+//!     header.rs          Header, Profile (netaio 9-byte / wide 14-byte)
+//!     auth_fields.rs     AuthFields: packify dict codec (bounded, no recursion)
+//!     body.rs            Body: uri + content as Bytes slices
+//!     message.rs         Message + netaio reply helpers (ok, respond, error, ...)
+//!     frame.rs           FrameConfig, decode_frame / encode_frame with limits
+//!     error.rs           DecodeError, AuthFieldsError, EncodeError
+//! ```
+//!
+//! A received frame goes: socket → [`FrameCodec`] → [`wire::decode_frame`]
+//! (header checked against the limits before any allocation, CRC, auth
+//! fields, body) → [`Message`].
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod codec;
+mod error;
+pub mod wire;
+
+pub use codec::FrameCodec;
+pub use error::Error;
+pub use wire::{
+    AuthFields, AuthFieldsError, AuthValue, Body, DecodeError, EncodeError, FrameConfig, Header,
+    Message, MessageType, Profile,
+};

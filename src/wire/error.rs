@@ -1,0 +1,203 @@
+//! Errors of the sans-I/O wire layer.
+
+use super::Profile;
+
+/// Which section of a frame a length belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Section {
+    /// The packed auth fields.
+    Auth,
+    /// The body (`uri_length ‖ uri ‖ content`).
+    Body,
+    /// The uri inside the body.
+    Uri,
+    /// The whole frame (header + auth + body).
+    Frame,
+}
+
+impl std::fmt::Display for Section {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Section::Auth => "auth",
+            Section::Body => "body",
+            Section::Uri => "uri",
+            Section::Frame => "frame",
+        })
+    }
+}
+
+/// Why the auth section could not be decoded as netaio's packify dict of
+/// `str → bytes | int`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthFieldsError {
+    /// The section ends before a value it announces.
+    #[error("auth fields truncated: needed {needed} more bytes, {available} available")]
+    Truncated {
+        /// Bytes the next item needs.
+        needed: usize,
+        /// Bytes left in the section.
+        available: usize,
+    },
+    /// A packify type code that is not allowed at this position.
+    #[error("auth fields: unexpected packify code 0x{code:02x} where {expected} was expected")]
+    UnexpectedCode {
+        /// The code byte received.
+        code: u8,
+        /// What the decoder was looking for.
+        expected: &'static str,
+    },
+    /// A container item-length category byte other than 0x40/0x80/0xC0.
+    #[error("auth fields: invalid item length category 0x{0:02x}")]
+    InvalidItemCategory(u8),
+    /// A dict entry that is not a `(key, value)` pair.
+    #[error("auth fields: dict entry has {0} elements instead of 2")]
+    NotAPair(u64),
+    /// An item whose own encoding is shorter or longer than its entry in
+    /// the container's length table.
+    #[error("auth fields: item length table says {declared} bytes, item encodes {actual}")]
+    ItemLengthMismatch {
+        /// Length from the container's table.
+        declared: usize,
+        /// Length the item's encoding actually takes.
+        actual: usize,
+    },
+    /// More fields than the configured maximum.
+    #[error("auth fields: {count} fields exceed the limit of {max}")]
+    TooManyFields {
+        /// Fields announced by the peer.
+        count: u64,
+        /// The limit in force.
+        max: usize,
+    },
+    /// A field name that is not UTF-8 (packify `str`).
+    #[error("auth fields: field name is not UTF-8")]
+    InvalidUtf8,
+    /// The same field name twice.
+    #[error("auth fields: duplicate field {0:?}")]
+    DuplicateField(String),
+    /// An integer value wider than 128 bits.
+    #[error("auth fields: integer value of {0} bytes is too large")]
+    IntTooLarge(usize),
+    /// Bytes after the dict (netaio ignores them; framewire refuses them so
+    /// that one frame has exactly one meaning).
+    #[error("auth fields: {0} trailing bytes after the dict")]
+    TrailingBytes(usize),
+}
+
+/// Why bytes could not be decoded into a [`Message`](crate::Message).
+///
+/// Every variant but [`ChecksumMismatch`](DecodeError::ChecksumMismatch) is
+/// structural: the stream can no longer be trusted and the connection should
+/// be closed. A checksum mismatch consumes exactly the damaged frame, so the
+/// next frame decodes normally ([`is_recoverable`](DecodeError::is_recoverable)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The type byte is in netaio's reserved range but unassigned.
+    #[error("unknown message type {value}")]
+    UnknownMessageType {
+        /// The byte received.
+        value: u8,
+    },
+    /// The peer speaks the other frame profile.
+    #[error("frame profile mismatch: expected {expected}, peer sent {found}")]
+    ProfileMismatch {
+        /// The profile this end is configured for.
+        expected: Profile,
+        /// The profile the frame was encoded with.
+        found: Profile,
+    },
+    /// The header announces more bytes than the configured maximum. Nothing
+    /// was allocated for it.
+    #[error("{section} of {length} bytes exceeds the limit of {max}")]
+    TooLarge {
+        /// Which length is too large.
+        section: Section,
+        /// The length announced.
+        length: u64,
+        /// The limit in force.
+        max: u64,
+    },
+    /// `body_length` below 2: there is no room for the uri length.
+    #[error("body of {length} bytes is shorter than its 2-byte uri length")]
+    BodyTooShort {
+        /// The body length announced.
+        length: u64,
+    },
+    /// `uri_length` points past the end of the body.
+    #[error("uri length {uri_length} exceeds the {available} body bytes after it")]
+    UriOutOfBounds {
+        /// The uri length announced.
+        uri_length: u16,
+        /// Body bytes after the uri length field.
+        available: u64,
+    },
+    /// The auth section is not a valid packify dict of `str → bytes | int`.
+    #[error(transparent)]
+    AuthFields(#[from] AuthFieldsError),
+    /// The CRC-32 in the header does not match the body. The frame was
+    /// consumed; the stream is still in sync.
+    #[error("checksum mismatch on {message_type:?} frame: header says {expected:#010x}, body hashes to {computed:#010x}")]
+    ChecksumMismatch {
+        /// Type of the damaged frame (the header is not covered by the CRC,
+        /// so this is a hint, not a fact).
+        message_type: super::MessageType,
+        /// CRC from the header.
+        expected: u32,
+        /// CRC of the body received.
+        computed: u32,
+    },
+    /// A one-shot decode of a byte slice that holds less than one frame.
+    #[error("truncated frame: {needed} bytes needed, {available} available")]
+    Truncated {
+        /// Bytes the frame needs.
+        needed: u64,
+        /// Bytes given.
+        available: usize,
+    },
+    /// A one-shot decode of a byte slice with bytes after the frame.
+    #[error("{0} trailing bytes after the frame")]
+    TrailingBytes(usize),
+}
+
+impl DecodeError {
+    /// Whether the stream is still in sync after this error (only a
+    /// checksum mismatch is), so the connection may go on.
+    pub fn is_recoverable(&self) -> bool {
+        matches!(self, DecodeError::ChecksumMismatch { .. })
+    }
+
+    /// Whether a length exceeded a configured limit.
+    pub fn is_too_large(&self) -> bool {
+        matches!(self, DecodeError::TooLarge { .. })
+    }
+
+    /// Whether this is a checksum mismatch.
+    pub fn is_checksum_mismatch(&self) -> bool {
+        matches!(self, DecodeError::ChecksumMismatch { .. })
+    }
+
+    /// Whether the auth section was malformed.
+    pub fn is_auth_fields(&self) -> bool {
+        matches!(self, DecodeError::AuthFields(_))
+    }
+}
+
+/// Why a [`Message`](crate::Message) could not be encoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// A section does not fit the profile's length field or the configured
+    /// maximum frame size.
+    #[error("{section} of {length} bytes does not fit (limit {max})")]
+    TooLarge {
+        /// Which section.
+        section: Section,
+        /// Its length.
+        length: u64,
+        /// The limit.
+        max: u64,
+    },
+}

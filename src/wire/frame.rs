@@ -1,0 +1,304 @@
+//! Whole frames: limits, streaming decode from a buffer, encode.
+
+use bytes::{Bytes, BytesMut};
+
+use super::auth_fields::DEFAULT_MAX_AUTH_FIELDS;
+use super::{AuthFields, Body, DecodeError, EncodeError, Header, Message, Profile, Section};
+
+/// The most a decoder reserves ahead of the bytes that have arrived. A
+/// header may announce a large frame; memory for it is only committed as
+/// its bytes actually come in.
+pub const RESERVE_CHUNK: usize = 64 * 1024;
+
+/// Profile and limits for encoding and decoding frames.
+///
+/// ```
+/// use framewire::{FrameConfig, Profile};
+///
+/// let cfg = FrameConfig::new(Profile::Wide).max_frame_len(1 << 20);
+/// assert_eq!(cfg.profile(), Profile::Wide);
+/// assert_eq!(cfg.get_max_frame_len(), 1 << 20);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameConfig {
+    profile: Profile,
+    max_frame_len: usize,
+    max_auth_fields: usize,
+}
+
+impl FrameConfig {
+    /// Defaults for `profile`: the largest frame its header can describe for
+    /// `netaio` (131 079 bytes), 16 MiB for `wide`; at most 32 auth fields.
+    pub const fn new(profile: Profile) -> Self {
+        FrameConfig {
+            profile,
+            max_frame_len: profile.default_max_frame_len(),
+            max_auth_fields: DEFAULT_MAX_AUTH_FIELDS,
+        }
+    }
+
+    /// Largest whole frame (header + auth + body) accepted or sent.
+    pub const fn max_frame_len(mut self, n: usize) -> Self {
+        self.max_frame_len = n;
+        self
+    }
+
+    /// Most auth fields accepted in one frame.
+    pub const fn max_auth_fields(mut self, n: usize) -> Self {
+        self.max_auth_fields = n;
+        self
+    }
+
+    /// The frame profile.
+    pub const fn profile(&self) -> Profile {
+        self.profile
+    }
+
+    /// The frame size limit.
+    pub const fn get_max_frame_len(&self) -> usize {
+        self.max_frame_len
+    }
+
+    /// The auth field count limit.
+    pub const fn get_max_auth_fields(&self) -> usize {
+        self.max_auth_fields
+    }
+}
+
+impl Default for FrameConfig {
+    fn default() -> Self {
+        Self::new(Profile::Netaio)
+    }
+}
+
+/// Reads the header at the front of `src` and checks every length in it
+/// against the limits, before anything is allocated for the frame.
+fn checked_header(src: &[u8], cfg: &FrameConfig) -> Result<Option<(Header, usize)>, DecodeError> {
+    let Some(header) = Header::decode(cfg.profile, src)? else {
+        return Ok(None);
+    };
+    let frame_len = header.frame_len(cfg.profile);
+    if frame_len > cfg.max_frame_len as u64 {
+        return Err(DecodeError::TooLarge {
+            section: Section::Frame,
+            length: frame_len,
+            max: cfg.max_frame_len as u64,
+        });
+    }
+    if header.body_length < 2 {
+        return Err(DecodeError::BodyTooShort {
+            length: header.body_length.into(),
+        });
+    }
+    // frame_len <= max_frame_len, a usize.
+    Ok(Some((header, frame_len as usize)))
+}
+
+/// Decodes the next frame from the front of a stream buffer.
+///
+/// * `Ok(Some(message))`: one frame was consumed.
+/// * `Ok(None)`: more bytes are needed; at most [`RESERVE_CHUNK`] bytes were
+///   reserved ahead of what has arrived.
+/// * `Err(e)` with [`e.is_recoverable()`](DecodeError::is_recoverable): the
+///   frame was consumed (checksum mismatch); call again for the next one.
+/// * any other `Err`: the stream is not decodable any more; close it.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use framewire::{wire, FrameConfig, Message, MessageType, Profile};
+///
+/// let cfg = FrameConfig::new(Profile::Netaio);
+/// let frame = Message::new(MessageType::OK, "", "").to_bytes(Profile::Netaio).unwrap();
+/// let mut buf = BytesMut::from(&frame[..5]);
+/// assert_eq!(wire::decode_frame(&mut buf, &cfg).unwrap(), None);
+/// buf.extend_from_slice(&frame[5..]);
+/// let msg = wire::decode_frame(&mut buf, &cfg).unwrap().unwrap();
+/// assert_eq!(msg.message_type, MessageType::OK);
+/// assert!(buf.is_empty());
+/// ```
+pub fn decode_frame(src: &mut BytesMut, cfg: &FrameConfig) -> Result<Option<Message>, DecodeError> {
+    let Some((header, frame_len)) = checked_header(src, cfg)? else {
+        src.reserve(cfg.profile.header_len());
+        return Ok(None);
+    };
+    if src.len() < frame_len {
+        src.reserve((frame_len - src.len()).min(RESERVE_CHUNK));
+        return Ok(None);
+    }
+    let frame = src.split_to(frame_len).freeze();
+    parse(header, frame, cfg).map(Some)
+}
+
+/// Decodes a buffer that must hold exactly one frame.
+pub(crate) fn decode_exact(src: Bytes, cfg: &FrameConfig) -> Result<Message, DecodeError> {
+    let truncated = |needed: u64| DecodeError::Truncated {
+        needed,
+        available: src.len(),
+    };
+    let Some((header, frame_len)) = checked_header(&src, cfg)? else {
+        return Err(truncated(cfg.profile.header_len() as u64));
+    };
+    match src.len().cmp(&frame_len) {
+        std::cmp::Ordering::Less => Err(truncated(frame_len as u64)),
+        std::cmp::Ordering::Greater => Err(DecodeError::TrailingBytes(src.len() - frame_len)),
+        std::cmp::Ordering::Equal => parse(header, src, cfg),
+    }
+}
+
+/// Splits a complete frame. The CRC is checked first: it is the one error
+/// that leaves the stream usable, and a damaged body could otherwise show up
+/// as a misleading structural error.
+fn parse(header: Header, frame: Bytes, cfg: &FrameConfig) -> Result<Message, DecodeError> {
+    let auth_start = cfg.profile.header_len();
+    let body_start = auth_start + header.auth_length as usize;
+    let body = frame.slice(body_start..);
+    let computed = crc32fast::hash(&body);
+    if computed != header.checksum {
+        return Err(DecodeError::ChecksumMismatch {
+            message_type: header.message_type,
+            expected: header.checksum,
+            computed,
+        });
+    }
+    let auth = AuthFields::decode(frame.slice(auth_start..body_start), cfg.max_auth_fields)?;
+    Ok(Message {
+        message_type: header.message_type,
+        auth,
+        body: Body::decode(body)?,
+    })
+}
+
+/// Appends `msg` as one frame to `dst`; on error `dst` is left as it was.
+pub fn encode_frame(
+    msg: &Message,
+    cfg: &FrameConfig,
+    dst: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    encode(msg, cfg, dst)
+}
+
+pub(crate) fn encode(
+    msg: &Message,
+    cfg: &FrameConfig,
+    dst: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    let too_large = |section, length: usize, max: u64| EncodeError::TooLarge {
+        section,
+        length: length as u64,
+        max,
+    };
+    if msg.body.uri.len() > usize::from(u16::MAX) {
+        return Err(too_large(Section::Uri, msg.body.uri.len(), u16::MAX.into()));
+    }
+    let profile = cfg.profile;
+    let max_section = profile.max_section_len();
+    let body_len = msg.body.encoded_len();
+    if body_len as u64 > max_section {
+        return Err(too_large(Section::Body, body_len, max_section));
+    }
+    let start = dst.len();
+    let hl = profile.header_len();
+    dst.reserve(hl + body_len + 64);
+    // The header goes in last: its auth length is only known once the
+    // fields are packed, and packing them twice to measure would double the
+    // work on every send.
+    dst.resize(start + hl, 0);
+    msg.auth.encode(dst);
+    let auth_len = dst.len() - start - hl;
+    let frame_len = hl + auth_len + body_len;
+    let err = if auth_len as u64 > max_section {
+        Some(too_large(Section::Auth, auth_len, max_section))
+    } else if frame_len > cfg.max_frame_len {
+        Some(too_large(
+            Section::Frame,
+            frame_len,
+            cfg.max_frame_len as u64,
+        ))
+    } else {
+        None
+    };
+    if let Some(e) = err {
+        dst.truncate(start);
+        return Err(e);
+    }
+    msg.body.encode(dst);
+    let header = Header {
+        message_type: msg.message_type,
+        auth_length: auth_len as u32,
+        body_length: body_len as u32,
+        checksum: crc32fast::hash(&dst[start + hl + auth_len..]),
+    };
+    let mut slot = &mut dst[start..start + hl];
+    header.encode(profile, &mut slot);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MessageType;
+
+    #[test]
+    fn huge_claim_costs_nothing() {
+        // Wide header claiming ~8 GiB, with a limit that allows it: the
+        // decoder must wait for bytes, reserving only a bounded chunk.
+        let cfg = FrameConfig::new(Profile::Wide).max_frame_len(usize::MAX);
+        let mut hdr = Vec::new();
+        Header {
+            message_type: MessageType::OK,
+            auth_length: u32::MAX,
+            body_length: u32::MAX,
+            checksum: 0,
+        }
+        .encode(Profile::Wide, &mut hdr);
+        let mut buf = BytesMut::from(&hdr[..]);
+        assert_eq!(decode_frame(&mut buf, &cfg).unwrap(), None);
+        assert!(
+            buf.capacity() <= hdr.len() + RESERVE_CHUNK + 64,
+            "{}",
+            buf.capacity()
+        );
+
+        // With the default limit the same header is refused at once.
+        let cfg = FrameConfig::new(Profile::Wide);
+        let err = decode_frame(&mut buf, &cfg).unwrap_err();
+        assert!(err.is_too_large(), "{err}");
+    }
+
+    #[test]
+    fn encode_failure_leaves_buffer_untouched() {
+        let cfg = FrameConfig::new(Profile::Netaio).max_frame_len(20);
+        let mut dst = BytesMut::from(&b"keep"[..]);
+        let msg = Message::new(MessageType::OK, "", vec![0u8; 100]);
+        assert!(encode(&msg, &cfg, &mut dst).is_err());
+        assert_eq!(&dst[..], b"keep");
+        let long_uri = Message::new(MessageType::OK, vec![0u8; 70_000], "");
+        let err = encode(&long_uri, &FrameConfig::new(Profile::Wide), &mut dst).unwrap_err();
+        assert!(matches!(
+            err,
+            EncodeError::TooLarge {
+                section: Section::Uri,
+                ..
+            }
+        ));
+        assert_eq!(&dst[..], b"keep");
+    }
+
+    #[test]
+    fn checksum_mismatch_consumes_one_frame() {
+        let cfg = FrameConfig::default();
+        let good = Message::ok("a", "b").to_bytes(Profile::Netaio).unwrap();
+        let mut bad = good.to_vec();
+        bad[5] ^= 1;
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&bad);
+        buf.extend_from_slice(&good);
+        let err = decode_frame(&mut buf, &cfg).unwrap_err();
+        assert!(err.is_recoverable());
+        assert_eq!(
+            decode_frame(&mut buf, &cfg).unwrap(),
+            Some(Message::ok("a", "b"))
+        );
+        assert!(buf.is_empty());
+    }
+}

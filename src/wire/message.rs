@@ -1,0 +1,170 @@
+//! `Message` and the reply helpers netaio servers use.
+
+use bytes::{Bytes, BytesMut};
+
+use super::{frame, AuthFields, Body, DecodeError, EncodeError, FrameConfig, MessageType, Profile};
+
+/// One framed message: type, auth fields and body.
+///
+/// The header is not stored: its lengths and checksum are derived from the
+/// other parts when the message is encoded, so they can never be stale.
+///
+/// ```
+/// use framewire::{Message, MessageType, Profile};
+///
+/// let request = Message::new(MessageType::REQUEST_URI, "echo", "hello");
+/// let bytes = request.to_bytes(Profile::Netaio).unwrap();
+/// assert_eq!(bytes.len(), 9 + 3 + 11);
+///
+/// let back = Message::decode(Profile::Netaio, bytes).unwrap();
+/// assert_eq!(back, request);
+/// assert_eq!(&back.body.content[..], b"hello");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The message type.
+    pub message_type: MessageType,
+    /// Auth fields (empty unless a plugin or the caller set some).
+    pub auth: AuthFields,
+    /// Uri and content.
+    pub body: Body,
+}
+
+impl Message {
+    /// A message with no auth fields.
+    pub fn new(
+        message_type: MessageType,
+        uri: impl Into<Bytes>,
+        content: impl Into<Bytes>,
+    ) -> Self {
+        Message {
+            message_type,
+            auth: AuthFields::new(),
+            body: Body::new(uri, content),
+        }
+    }
+
+    /// The uri.
+    pub fn uri(&self) -> &Bytes {
+        &self.body.uri
+    }
+
+    /// The content.
+    pub fn content(&self) -> &Bytes {
+        &self.body.content
+    }
+
+    /// Replaces the uri.
+    pub fn with_uri(mut self, uri: impl Into<Bytes>) -> Self {
+        self.body.uri = uri.into();
+        self
+    }
+
+    /// Replaces the auth fields.
+    pub fn with_auth(mut self, auth: AuthFields) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// `OK` with `uri` and `content` (netaio `make_ok_msg`).
+    pub fn ok(uri: impl Into<Bytes>, content: impl Into<Bytes>) -> Self {
+        Self::new(MessageType::OK, uri, content)
+    }
+
+    /// `RESPOND_URI` with `uri` and `content` (netaio `make_respond_uri_msg`).
+    pub fn respond(uri: impl Into<Bytes>, content: impl Into<Bytes>) -> Self {
+        Self::new(MessageType::RESPOND_URI, uri, content)
+    }
+
+    /// `NOT_FOUND` with content `not found` (netaio `make_not_found_msg`).
+    /// netaio's default handler sends it with an empty uri.
+    pub fn not_found(uri: impl Into<Bytes>) -> Self {
+        Self::new(MessageType::NOT_FOUND, uri, "not found")
+    }
+
+    /// `NOT_PERMITTED` with content `not permitted` (netaio
+    /// `make_not_permitted_msg`).
+    pub fn not_permitted(uri: impl Into<Bytes>) -> Self {
+        Self::new(MessageType::NOT_PERMITTED, uri, "not permitted")
+    }
+
+    /// An error report with uri `ERROR`, typed from its text exactly as
+    /// netaio's `make_error_msg` does: contains `not found` → `NOT_FOUND`,
+    /// else `auth` → `AUTH_ERROR`, else `not permitted` → `NOT_PERMITTED`,
+    /// else `ERROR`. Use [`with_uri`](Self::with_uri) to echo a request uri.
+    ///
+    /// ```
+    /// use framewire::{Message, MessageType};
+    ///
+    /// assert_eq!(Message::error("HMAC auth failed").message_type, MessageType::AUTH_ERROR);
+    /// assert_eq!(Message::error("invalid message").message_type, MessageType::ERROR);
+    /// assert_eq!(&Message::error("x").uri()[..], b"ERROR");
+    /// ```
+    pub fn error(text: impl Into<Bytes>) -> Self {
+        let text = text.into();
+        let has = |needle: &[u8]| text.windows(needle.len()).any(|w| w == needle);
+        let message_type = if has(b"not found") {
+            MessageType::NOT_FOUND
+        } else if has(b"auth") {
+            MessageType::AUTH_ERROR
+        } else if has(b"not permitted") {
+            MessageType::NOT_PERMITTED
+        } else {
+            MessageType::ERROR
+        };
+        Self::new(message_type, "ERROR", text)
+    }
+
+    /// Appends the encoded frame to `dst`. On error nothing is appended.
+    pub fn encode(&self, profile: Profile, dst: &mut BytesMut) -> Result<(), EncodeError> {
+        frame::encode(self, &FrameConfig::new(profile), dst)
+    }
+
+    /// The encoded frame as [`Bytes`].
+    pub fn to_bytes(&self, profile: Profile) -> Result<Bytes, EncodeError> {
+        let mut buf = BytesMut::new();
+        self.encode(profile, &mut buf)?;
+        Ok(buf.freeze())
+    }
+
+    /// Decodes exactly one frame from `src` (default limits for `profile`).
+    /// Uri, content and auth values are slices of `src`.
+    pub fn decode(profile: Profile, src: impl Into<Bytes>) -> Result<Message, DecodeError> {
+        frame::decode_exact(src.into(), &FrameConfig::new(profile))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helpers_match_netaio_types_and_uris() {
+        assert_eq!(Message::ok("k", "stored").message_type, MessageType::OK);
+        let nf = Message::not_found("");
+        assert_eq!(
+            (nf.message_type, &nf.content()[..]),
+            (MessageType::NOT_FOUND, &b"not found"[..])
+        );
+        let np = Message::not_permitted("");
+        assert_eq!(&np.content()[..], b"not permitted");
+        assert_eq!(
+            Message::error("thing not found").message_type,
+            MessageType::NOT_FOUND
+        );
+        assert_eq!(
+            Message::error("not permitted").message_type,
+            MessageType::NOT_PERMITTED
+        );
+        // "auth" wins over "not permitted", as in netaio.
+        assert_eq!(
+            Message::error("auth not permitted").message_type,
+            MessageType::AUTH_ERROR
+        );
+        let e = Message::error("cannot overwrite").with_uri("test1");
+        assert_eq!(
+            (e.message_type, &e.uri()[..]),
+            (MessageType::ERROR, &b"test1"[..])
+        );
+    }
+}
