@@ -77,18 +77,12 @@ impl Decoder for FrameCodec {
     }
 }
 
+// Only one `Encoder` impl: a second (say for `&Message`) would make
+// `SinkExt::flush` on a `Framed` ambiguous for every user.
 impl Encoder<Message> for FrameCodec {
     type Error = Error;
 
     fn encode(&mut self, msg: Message, dst: &mut BytesMut) -> Result<(), Error> {
-        Encoder::<&Message>::encode(self, &msg, dst)
-    }
-}
-
-impl Encoder<&Message> for FrameCodec {
-    type Error = Error;
-
-    fn encode(&mut self, msg: &Message, dst: &mut BytesMut) -> Result<(), Error> {
-        Ok(wire::encode_frame(msg, &self.config, dst)?)
+        Ok(wire::encode_frame(&msg, &self.config, dst)?)
     }
 }

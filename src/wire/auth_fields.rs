@@ -221,7 +221,7 @@ impl From<i128> for AuthValue {
 ///
 /// Order is insertion (or wire) order in memory; on the wire the pairs are
 /// sorted as packify sorts them, so two maps with the same entries encode to
-/// the same bytes.
+/// the same bytes — and compare equal, whatever their order in memory.
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -236,10 +236,24 @@ impl From<i128> for AuthValue {
 /// let back = AuthFields::decode(buf.freeze(), 32).unwrap();
 /// assert_eq!(back.get_bytes("a").map(|b| &b[..]), Some(&b"1"[..]));
 /// ```
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct AuthFields {
     fields: Vec<(FieldName, AuthValue)>,
 }
+
+impl PartialEq for AuthFields {
+    fn eq(&self, other: &Self) -> bool {
+        // Names are unique (insert replaces, decode rejects duplicates), so
+        // equal lengths plus inclusion is set equality.
+        self.fields.len() == other.fields.len()
+            && self
+                .fields
+                .iter()
+                .all(|(k, v)| other.fields.iter().any(|(k2, v2)| k == k2 && v == v2))
+    }
+}
+
+impl Eq for AuthFields {}
 
 impl AuthFields {
     /// No fields (encodes to netaio's empty dict, `4d 40 00`).

@@ -168,9 +168,10 @@ impl From<MessageType> for u8 {
 
 impl fmt::Display for MessageType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `pad` so width and alignment flags work in tables and logs.
         match self.name() {
-            Some(n) => f.write_str(n),
-            None => write!(f, "CUSTOM({})", self.0),
+            Some(n) => f.pad(n),
+            None => f.pad(&format!("CUSTOM({})", self.0)),
         }
     }
 }
