@@ -1,5 +1,6 @@
 //! The top-level error type.
 
+use crate::auth::AuthError;
 use crate::wire::{DecodeError, EncodeError};
 
 /// Any framewire failure. Match on it, or ask with the `is_*` helpers.
@@ -23,6 +24,11 @@ pub enum Error {
     /// A message that cannot be framed.
     #[error("encode error: {0}")]
     Encode(#[from] EncodeError),
+    /// An auth or cipher plugin refused a message or could not sign one.
+    /// Its `Display` is generic ("authentication failed"); the variant
+    /// says why.
+    #[error("auth error: {0}")]
+    Auth(#[from] AuthError),
 }
 
 impl Error {
@@ -39,6 +45,19 @@ impl Error {
     /// Whether a message could not be encoded.
     pub fn is_encode(&self) -> bool {
         matches!(self, Error::Encode(_))
+    }
+
+    /// Whether an auth or cipher plugin failed.
+    pub fn is_auth(&self) -> bool {
+        matches!(self, Error::Auth(_))
+    }
+
+    /// The auth error, if this is one.
+    pub fn as_auth(&self) -> Option<&AuthError> {
+        match self {
+            Error::Auth(e) => Some(e),
+            _ => None,
+        }
     }
 
     /// The decode error, if this is one.

@@ -55,6 +55,15 @@
 //!     message.rs         Message + netaio reply helpers (ok, respond, error, ...)
 //!     frame.rs           FrameConfig, decode_frame / encode_frame with limits
 //!     error.rs           DecodeError, AuthFieldsError, EncodeError
+//!   auth/                plugins: sign/verify, encrypt/decrypt, netaio order
+//!     mod.rs             AuthPlugin, CipherPlugin, AuthError
+//!     context.rs         Context: injected Clock + RandomSource (tests pin them)
+//!     stack.rs           PluginLayer, PluginStack (instance + handler), Rejection
+//!     crypto.rs          netaio derive_key / 136-byte-block HMAC / keystream, ct_eq
+//!     netaio_hmac.rs     NetaioHmac: netaio HMACAuthPlugin, byte-exact
+//!     strict_hmac.rs     StrictHmac: HMAC-SHA256 over type, uri, content, nonce, ts
+//!     replay.rs          ReplayConfig, ReplayGuard: ts window + bounded nonce cache
+//!     stream_cipher.rs   NetaioStreamCipher: netaio Sha256StreamCipherPlugin
 //! ```
 //!
 //! A received frame goes: socket → [`FrameCodec`] → [`wire::decode_frame`]
@@ -63,12 +72,20 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod auth;
 mod codec;
 mod error;
+mod router;
+pub mod server;
 pub mod wire;
 
+pub use auth::{
+    AuthError, AuthPlugin, CipherPlugin, NetaioHmac, NetaioStreamCipher, PluginLayer, PluginStack,
+    Rejection, ReplayConfig, StrictHmac,
+};
 pub use codec::FrameCodec;
 pub use error::Error;
+pub use router::RouteKey;
 pub use wire::{
     AuthFields, AuthFieldsError, AuthValue, Body, DecodeError, EncodeError, FrameConfig, Header,
     Message, MessageType, Profile,

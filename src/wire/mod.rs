@@ -19,3 +19,9 @@ pub use frame::{decode_frame, encode_frame, FrameConfig, RESERVE_CHUNK};
 pub use header::{Header, Profile};
 pub use message::Message;
 pub use message_type::MessageType;
+
+/// Auth field carrying a request id. A framewire client sets it on a
+/// request and a framewire server copies it into the reply, so replies can
+/// be matched to requests even when several share a uri; netaio peers
+/// ignore unknown fields.
+pub const REQUEST_ID_FIELD: &str = "rid";

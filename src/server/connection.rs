@@ -1,0 +1,315 @@
+//! One connection: a reader task (decode, plugins, route, handler, reply)
+//! and a writer task draining the bounded outbound queue.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::time::{sleep_until, timeout, Instant};
+use tracing::{debug, error, info_span, warn, Instrument};
+
+use crate::auth::{AuthError, AuthFieldRole, Layer, Rejection};
+use crate::wire::{self, DecodeError, Message, REQUEST_ID_FIELD};
+
+use super::handler::{call_catching, panic_text};
+use super::queue::Outbound;
+use super::registry::Conn;
+use super::stats::bump;
+use super::{Context, Route, ServerHandle, Shared};
+
+/// Read buffer kept per connection; grows only while a frame needs it.
+const READ_BUF: usize = 8 * 1024;
+
+pub(super) fn spawn(server: ServerHandle, stream: TcpStream, peer: SocketAddr) {
+    let shared = server.shared.clone();
+    let _ = stream.set_nodelay(true);
+    if let Some(idle) = shared.limits.tcp_keepalive {
+        let ka = socket2::TcpKeepalive::new()
+            .with_time(idle)
+            .with_interval(idle / 4);
+        let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
+    }
+    let outbound = Outbound::new(
+        shared.limits.max_queued_frames,
+        shared.limits.max_queued_bytes,
+    );
+    let conn = shared
+        .registry
+        .add(peer, outbound, shared.shutdown.child_token());
+    let span = info_span!("conn", id = %conn.id, %peer);
+    let (rd, wr) = stream.into_split();
+    shared
+        .tracker
+        .spawn(writer(shared.clone(), conn.clone(), wr).instrument(span.clone()));
+    let tracker = shared.tracker.clone();
+    tracker.spawn(
+        async move {
+            debug!("accepted");
+            if let Some(hook) = &shared.on_join {
+                hook(&conn.info(), &server);
+            }
+            let ctx = Context {
+                conn: conn.clone(),
+                server: server.clone(),
+            };
+            tokio::select! {
+                _ = reader(&shared, &ctx, rd) => {}
+                _ = shared.abort.cancelled() => {}
+            }
+            let info = conn.info();
+            shared.registry.remove(conn.id);
+            conn.outbound.close();
+            if let Some(hook) = &shared.on_leave {
+                hook(&info, &server);
+            }
+            debug!("closed");
+        }
+        .instrument(span),
+    );
+}
+
+/// Drains the queue into the socket, flushing when the queue runs dry, so
+/// pipelined replies and fan-out share syscalls.
+async fn writer(shared: Arc<Shared>, conn: Arc<Conn>, wr: OwnedWriteHalf) {
+    let mut wr = BufWriter::with_capacity(64 * 1024, wr);
+    let mut batch: Vec<Bytes> = Vec::new();
+    let limit = shared.limits.write_timeout;
+    let result: std::io::Result<()> = async {
+        loop {
+            let more = tokio::select! {
+                more = conn.outbound.next_batch(&mut batch) => more,
+                _ = shared.abort.cancelled() => return Ok(()),
+            };
+            if !more {
+                break;
+            }
+            for frame in batch.drain(..) {
+                stall_guard(limit, wr.write_all(&frame)).await?;
+                bump(&shared.counters.frames_out);
+            }
+            stall_guard(limit, wr.flush()).await?;
+        }
+        stall_guard(limit, wr.shutdown()).await
+    }
+    .await;
+    if let Err(e) = result {
+        if e.kind() == std::io::ErrorKind::TimedOut {
+            bump(&shared.counters.timeouts);
+            warn!("peer stopped reading: write stalled, closing");
+        } else {
+            debug!(error = %e, "write failed, closing");
+        }
+        conn.outbound.close();
+        conn.cancel.cancel();
+    }
+}
+
+async fn stall_guard<T>(
+    limit: std::time::Duration,
+    op: impl std::future::Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
+    timeout(limit, op)
+        .await
+        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+}
+
+/// How reading the next frame ended.
+enum Read {
+    Frame(Message),
+    Checksum(DecodeError),
+    /// Peer closed between frames, or the connection was told to close.
+    Closed,
+    /// Ends the connection: decode error, EOF mid-frame, deadline, I/O.
+    Fatal(String),
+}
+
+async fn reader(shared: &Shared, ctx: &Context, mut rd: OwnedReadHalf) {
+    let conn = &ctx.conn;
+    let mut buf = BytesMut::with_capacity(READ_BUF);
+    let mut authenticated = shared.layer.auth().is_none();
+    let (mut checksum_errors, mut auth_failures) = (0u32, 0u32);
+    loop {
+        let cfg = if authenticated {
+            &shared.frame
+        } else {
+            &shared.pre_auth_frame
+        };
+        let reply = match read_frame(shared, conn, &mut rd, &mut buf, cfg).await {
+            Read::Frame(msg) => {
+                bump(&shared.counters.frames_in);
+                match handle(shared, ctx, msg, &mut authenticated).await {
+                    Handled::Reply(frame) => Some(frame),
+                    Handled::Nothing => None,
+                    Handled::AuthFailed(frame) => {
+                        auth_failures += 1;
+                        if auth_failures > shared.limits.max_auth_failures {
+                            close_with(shared, conn, "too many auth failures").await;
+                            return;
+                        }
+                        frame
+                    }
+                }
+            }
+            Read::Checksum(e) => {
+                bump(&shared.counters.checksum_errors);
+                checksum_errors += 1;
+                debug!(error = %e, "checksum mismatch");
+                if checksum_errors > shared.limits.max_checksum_errors {
+                    close_with(shared, conn, "too many invalid messages").await;
+                    return;
+                }
+                // netaio's reply, through the instance plugins.
+                shared.prepare(Message::error("invalid message"), None).ok()
+            }
+            Read::Closed => return,
+            Read::Fatal(why) => {
+                debug!(reason = %why, "closing");
+                close_with(shared, conn, &why).await;
+                return;
+            }
+        };
+        if let Some(frame) = reply {
+            if conn.outbound.push(frame).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Sends a last ERROR (unsigned: the peer may not be able to verify
+/// anything at this point) and lets the writer flush it.
+async fn close_with(shared: &Shared, conn: &Conn, why: &str) {
+    if let Ok(frame) = shared.encode(&Message::error(why.to_owned())) {
+        let _ = conn.outbound.try_push(frame);
+    }
+}
+
+async fn read_frame(
+    shared: &Shared,
+    conn: &Conn,
+    rd: &mut OwnedReadHalf,
+    buf: &mut BytesMut,
+    cfg: &wire::FrameConfig,
+) -> Read {
+    let limits = &shared.limits;
+    let idle_since = Instant::now();
+    let mut frame_started = (!buf.is_empty()).then(Instant::now);
+    loop {
+        match wire::decode_frame(buf, cfg) {
+            Ok(Some(msg)) => return Read::Frame(msg),
+            Ok(None) => {}
+            Err(e) if e.is_recoverable() => return Read::Checksum(e),
+            Err(e) => {
+                bump(&shared.counters.decode_errors);
+                return Read::Fatal(format!("invalid frame: {e}"));
+            }
+        }
+        if frame_started.is_none() && !buf.is_empty() {
+            frame_started = Some(Instant::now());
+        }
+        // Subscribers may listen silently for as long as they like; the
+        // idle deadline is for connections that do nothing at all.
+        let deadline = match frame_started {
+            Some(t) => Some((t + limits.frame_timeout, "frame deadline exceeded")),
+            None if conn.subscription_count() == 0 => {
+                Some((idle_since + limits.idle_timeout, "idle timeout"))
+            }
+            None => None,
+        };
+        if buf.capacity() - buf.len() < READ_BUF / 2 {
+            buf.reserve(READ_BUF);
+        }
+        tokio::select! {
+            _ = conn.cancel.cancelled() => return Read::Closed,
+            r = rd.read_buf(buf) => match r {
+                Ok(0) if buf.is_empty() => return Read::Closed,
+                Ok(0) => return Read::Fatal(format!("connection closed inside a frame ({} bytes pending)", buf.len())),
+                Ok(_) => {}
+                Err(e) => return Read::Fatal(format!("read failed: {e}")),
+            },
+            _ = sleep_until(deadline.map_or(idle_since, |d| d.0)), if deadline.is_some() => {
+                bump(&shared.counters.timeouts);
+                let why = deadline.map_or("timeout", |d| d.1);
+                return Read::Fatal(why.to_owned());
+            }
+        }
+    }
+}
+
+enum Handled {
+    Reply(Bytes),
+    Nothing,
+    /// An auth check failed; the frame is the unsigned AUTH_ERROR to send
+    /// (none for error reports, as netaio).
+    AuthFailed(Option<Bytes>),
+}
+
+/// netaio's receive order: instance auth check → instance decrypt → route
+/// (keys taken from the decrypted message) → handler auth check → handler
+/// decrypt → handler → reply sealed handler layer first, then instance.
+async fn handle(shared: &Shared, ctx: &Context, msg: Message, authenticated: &mut bool) -> Handled {
+    let request_id = msg.auth.get(REQUEST_ID_FIELD).cloned();
+    let msg = match shared.layer.open(msg, Layer::Instance) {
+        Ok(m) => m,
+        Err(rejection) => return rejected(shared, rejection),
+    };
+    *authenticated = true;
+    let route: Route = shared
+        .router
+        .lookup(&msg, ctx.conn.peer)
+        .unwrap_or_else(|| shared.default.clone());
+    let msg = match &route.layer {
+        Some(layer) => match layer.open(msg, Layer::Handler) {
+            Ok(m) => m,
+            Err(rejection) => return rejected(shared, rejection),
+        },
+        None => msg,
+    };
+    let uri = msg.body.uri.clone();
+    let reply = match call_catching(&*route.handler, msg, ctx.clone()).await {
+        Ok(Ok(reply)) => reply,
+        Ok(Err(e)) => {
+            bump(&shared.counters.handler_errors);
+            debug!(error = %e, "handler error");
+            Some(Message::error(e.to_string()).with_uri(uri))
+        }
+        Err(panic) => {
+            bump(&shared.counters.handler_panics);
+            error!(panic = panic_text(&*panic), "handler panicked");
+            Some(Message::error("internal error").with_uri(uri))
+        }
+    };
+    let Some(mut reply) = reply else {
+        return Handled::Nothing;
+    };
+    if let Some(id) = request_id {
+        reply.auth.insert(REQUEST_ID_FIELD, id);
+    }
+    match shared.prepare(reply, route.layer.as_deref()) {
+        Ok(frame) => Handled::Reply(frame),
+        Err(e) => {
+            warn!(error = %e, "reply could not be sent");
+            shared
+                .prepare(Message::error("internal error"), None)
+                .map_or(Handled::Nothing, Handled::Reply)
+        }
+    }
+}
+
+fn rejected(shared: &Shared, rejection: Rejection) -> Handled {
+    // Only a cipher fails on the iv (or on length); netaio drops those
+    // messages silently, while auth failures are answered and counted.
+    let decrypt = matches!(rejection.error.field(), Some(AuthFieldRole::Iv))
+        || matches!(rejection.error, AuthError::CipherTooLong);
+    if decrypt {
+        bump(&shared.counters.decrypt_failures);
+        debug!(error = ?rejection.error, "decrypt failed, message dropped");
+        return Handled::Nothing;
+    }
+    bump(&shared.counters.auth_failures);
+    debug!(error = ?rejection.error, "auth check failed");
+    Handled::AuthFailed(rejection.reply.and_then(|m| shared.encode(&m).ok()))
+}

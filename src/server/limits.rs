@@ -1,0 +1,151 @@
+//! Every server limit in one place, each default with the reason for it.
+
+use std::time::Duration;
+
+/// What happens to a connection whose outbound queue is full (it is not
+/// reading fast enough).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SlowConsumerPolicy {
+    /// Close the connection (default). A peer that cannot keep up would
+    /// otherwise miss messages silently.
+    #[default]
+    Disconnect,
+    /// Drop the frame that did not fit and keep the connection; counted in
+    /// [`Stats::slow_consumer_drops`](crate::server::Stats).
+    DropNewest,
+}
+
+/// Server limits. Every field has a default chosen for a service exposed to
+/// untrusted clients; change them with the builder-style methods.
+///
+/// ```
+/// use std::time::Duration;
+/// use framewire::server::Limits;
+///
+/// let limits = Limits::default()
+///     .max_connections(100)
+///     .idle_timeout(Duration::from_secs(30));
+/// assert_eq!(limits.max_connections, 100);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Connections served at once; more are accepted and closed at once.
+    /// Default 10 000: well under a default `ulimit -n` raised for servers,
+    /// and about 10 000 × (16 KiB read buffer + queue) of memory when idle.
+    pub max_connections: usize,
+    /// Largest frame accepted, once a connection has authenticated (or
+    /// always, without an auth plugin). Default: the profile's
+    /// ([`Profile::default_max_frame_len`](crate::Profile::default_max_frame_len)).
+    pub max_frame_len: Option<usize>,
+    /// Largest frame accepted before the first frame that passes the
+    /// instance auth plugin, so an unauthenticated peer cannot make the
+    /// server buffer large frames. Only applies with an auth plugin.
+    /// Default 66 560 bytes: any netaio frame with a full-size body and
+    /// up to 1 KiB of auth fields.
+    pub pre_auth_max_frame_len: usize,
+    /// Time allowed to finish a frame once its first byte arrived
+    /// (slowloris). Default 10 s: a full 16 MiB frame still needs only
+    /// ~1.7 MB/s.
+    pub frame_timeout: Duration,
+    /// A connection with no subscriptions that sends nothing for this long
+    /// is closed. Subscribers are exempt: netaio clients listen silently
+    /// for notifications; TCP keepalive finds their dead peers. Default
+    /// 300 s.
+    pub idle_timeout: Duration,
+    /// TCP keepalive idle time set on accepted sockets. Default 60 s.
+    pub tcp_keepalive: Option<Duration>,
+    /// A write to a peer that makes no progress for this long closes the
+    /// connection (a peer that stopped reading). Default 30 s.
+    pub write_timeout: Duration,
+    /// Frames queued for one connection. Default 1 024.
+    pub max_queued_frames: usize,
+    /// Bytes queued for one connection (one frame larger than this is still
+    /// accepted into an empty queue). Default 4 MiB: 32 netaio frames of
+    /// maximal size.
+    pub max_queued_bytes: usize,
+    /// What to do when a connection's queue is full. Default: disconnect.
+    pub slow_consumer: SlowConsumerPolicy,
+    /// Subscriptions one connection may hold. Default 1 024.
+    pub max_subscriptions_per_connection: usize,
+    /// Checksum mismatches tolerated on one connection before it is closed
+    /// (each one is answered with ERROR `invalid message`, as netaio does).
+    /// Default 16: line noise is rare on TCP; many mismatches mean a broken
+    /// or hostile peer.
+    pub max_checksum_errors: u32,
+    /// Auth failures tolerated on one connection before it is closed (each
+    /// is answered with the plugin's AUTH_ERROR, as netaio does). Default
+    /// 16.
+    pub max_auth_failures: u32,
+    /// After the shutdown signal, time given to in-flight handlers and
+    /// queued frames before the remaining connections are aborted. Default
+    /// 10 s.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 10_000,
+            max_frame_len: None,
+            pre_auth_max_frame_len: 66_560,
+            frame_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(300),
+            tcp_keepalive: Some(Duration::from_secs(60)),
+            write_timeout: Duration::from_secs(30),
+            max_queued_frames: 1024,
+            max_queued_bytes: 4 * 1024 * 1024,
+            slow_consumer: SlowConsumerPolicy::Disconnect,
+            max_subscriptions_per_connection: 1024,
+            max_checksum_errors: 16,
+            max_auth_failures: 16,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)?) => {
+        impl Limits {
+            $(
+                $(#[$doc])*
+                pub fn $name(mut self, value: $ty) -> Self {
+                    self.$name = value;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters! {
+    /// Sets [`Limits::max_connections`].
+    max_connections: usize,
+    /// Sets [`Limits::max_frame_len`].
+    max_frame_len: Option<usize>,
+    /// Sets [`Limits::pre_auth_max_frame_len`].
+    pre_auth_max_frame_len: usize,
+    /// Sets [`Limits::frame_timeout`].
+    frame_timeout: Duration,
+    /// Sets [`Limits::idle_timeout`].
+    idle_timeout: Duration,
+    /// Sets [`Limits::tcp_keepalive`].
+    tcp_keepalive: Option<Duration>,
+    /// Sets [`Limits::write_timeout`].
+    write_timeout: Duration,
+    /// Sets [`Limits::max_queued_frames`].
+    max_queued_frames: usize,
+    /// Sets [`Limits::max_queued_bytes`].
+    max_queued_bytes: usize,
+    /// Sets [`Limits::slow_consumer`].
+    slow_consumer: SlowConsumerPolicy,
+    /// Sets [`Limits::max_subscriptions_per_connection`].
+    max_subscriptions_per_connection: usize,
+    /// Sets [`Limits::max_checksum_errors`].
+    max_checksum_errors: u32,
+    /// Sets [`Limits::max_auth_failures`].
+    max_auth_failures: u32,
+    /// Sets [`Limits::shutdown_grace`].
+    shutdown_grace: Duration,
+}

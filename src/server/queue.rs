@@ -1,0 +1,173 @@
+//! A connection's bounded outbound queue: bounded in frames and bytes,
+//! never blocking a publisher (`try_push`), with back-pressure for the
+//! connection's own replies (`push`).
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+/// Why a frame was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PushError {
+    /// The queue is at its frame or byte bound.
+    Full,
+    /// The connection is closing.
+    Closed,
+}
+
+struct State {
+    frames: VecDeque<Bytes>,
+    bytes: usize,
+    closed: bool,
+}
+
+pub(crate) struct Outbound {
+    state: Mutex<State>,
+    /// Wakes the single writer task.
+    writer: Notify,
+    /// Wakes tasks waiting in `push` for room.
+    space: Notify,
+    max_frames: usize,
+    max_bytes: usize,
+}
+
+impl Outbound {
+    pub(crate) fn new(max_frames: usize, max_bytes: usize) -> Self {
+        Outbound {
+            state: Mutex::new(State {
+                frames: VecDeque::new(),
+                bytes: 0,
+                closed: false,
+            }),
+            writer: Notify::new(),
+            space: Notify::new(),
+            max_frames: max_frames.max(1),
+            max_bytes,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // Every critical section is a few field updates that cannot panic
+        // half-way, so a poisoned lock still holds consistent data.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues `frame` if there is room; never waits.
+    pub(crate) fn try_push(&self, frame: Bytes) -> Result<(), PushError> {
+        let mut st = self.lock();
+        if st.closed {
+            return Err(PushError::Closed);
+        }
+        // One oversized frame may enter an empty queue, or it could never
+        // be sent at all.
+        let fits = st.frames.is_empty()
+            || (st.frames.len() < self.max_frames && st.bytes + frame.len() <= self.max_bytes);
+        if !fits {
+            return Err(PushError::Full);
+        }
+        st.bytes += frame.len();
+        st.frames.push_back(frame);
+        drop(st);
+        self.writer.notify_one();
+        Ok(())
+    }
+
+    /// Queues `frame`, waiting for room. Used for a connection's replies to
+    /// its own requests: a peer that does not read its replies stops being
+    /// read from, which is the back-pressure it asked for.
+    pub(crate) async fn push(&self, frame: Bytes) -> Result<(), PushError> {
+        loop {
+            let notified = self.space.notified();
+            tokio::pin!(notified);
+            // Register before trying, so a wake-up between the try and the
+            // await is not lost.
+            notified.as_mut().enable();
+            match self.try_push(frame.clone()) {
+                Err(PushError::Full) => notified.await,
+                other => return other,
+            }
+        }
+    }
+
+    /// No more frames are accepted; the writer sends what is queued, then
+    /// stops.
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
+        self.writer.notify_one();
+        self.space.notify_waiters();
+    }
+
+    /// Moves every queued frame into `out`, waiting if there are none.
+    /// Returns false once the queue is closed and empty.
+    pub(crate) async fn next_batch(&self, out: &mut Vec<Bytes>) -> bool {
+        loop {
+            let notified = self.writer.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut st = self.lock();
+                if !st.frames.is_empty() {
+                    out.extend(st.frames.drain(..));
+                    st.bytes = 0;
+                    drop(st);
+                    self.space.notify_waiters();
+                    return true;
+                }
+                if st.closed {
+                    return false;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Frames and bytes waiting.
+    pub(crate) fn len(&self) -> (usize, usize) {
+        let st = self.lock();
+        (st.frames.len(), st.bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bounds_and_close() {
+        let q = Outbound::new(2, 10);
+        assert_eq!(q.try_push(Bytes::from_static(&[0; 20])), Ok(())); // oversized into empty
+        assert_eq!(q.try_push(Bytes::from_static(b"x")), Err(PushError::Full)); // bytes
+        let mut batch = Vec::new();
+        assert!(q.next_batch(&mut batch).await);
+        assert_eq!(batch.len(), 1);
+        assert_eq!(q.try_push(Bytes::from_static(b"a")), Ok(()));
+        assert_eq!(q.try_push(Bytes::from_static(b"b")), Ok(()));
+        assert_eq!(q.try_push(Bytes::from_static(b"c")), Err(PushError::Full)); // frames
+        assert_eq!(q.len(), (2, 2));
+        q.close();
+        assert_eq!(q.try_push(Bytes::from_static(b"d")), Err(PushError::Closed));
+        batch.clear();
+        assert!(
+            q.next_batch(&mut batch).await,
+            "queued frames survive close"
+        );
+        assert_eq!(batch.len(), 2);
+        assert!(!q.next_batch(&mut batch).await);
+    }
+
+    #[tokio::test]
+    async fn push_waits_for_room() {
+        let q = std::sync::Arc::new(Outbound::new(1, 100));
+        q.try_push(Bytes::from_static(b"first")).unwrap();
+        let q2 = q.clone();
+        let waiter = tokio::spawn(async move { q2.push(Bytes::from_static(b"second")).await });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        let mut batch = Vec::new();
+        assert!(q.next_batch(&mut batch).await);
+        assert_eq!(waiter.await.unwrap(), Ok(()));
+        assert_eq!(q.len().0, 1);
+    }
+}

@@ -1,0 +1,311 @@
+//! Live connections, their tags and subscriptions, and fan-out.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio_util::sync::CancellationToken;
+
+use super::queue::Outbound;
+
+/// A connection's id, unique for the life of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(pub(crate) u64);
+
+impl ConnectionId {
+    /// The number behind the id.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// A snapshot of one connection, from
+/// [`ServerHandle::connections`](crate::server::ServerHandle::connections).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ConnectionInfo {
+    /// Its id.
+    pub id: ConnectionId,
+    /// The peer's address.
+    pub peer: SocketAddr,
+    /// Tags set by handlers, sorted.
+    pub tags: Vec<String>,
+    /// Topics it is subscribed to.
+    pub subscriptions: usize,
+    /// Frames and bytes waiting in its outbound queue.
+    pub queued: (usize, usize),
+    /// Time since it was accepted.
+    pub age: Duration,
+}
+
+pub(crate) struct Conn {
+    pub(crate) id: ConnectionId,
+    pub(crate) peer: SocketAddr,
+    pub(crate) outbound: Outbound,
+    /// Cancelled to close this connection (disconnect, slow consumer,
+    /// shutdown).
+    pub(crate) cancel: CancellationToken,
+    tags: Mutex<BTreeSet<String>>,
+    subscriptions: Mutex<HashSet<Bytes>>,
+    since: Instant,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Critical sections here are single set operations: data stays
+    // consistent even if a panic poisoned the lock.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Conn {
+    pub(crate) fn tags(&self) -> Vec<String> {
+        lock(&self.tags).iter().cloned().collect()
+    }
+
+    pub(crate) fn has_tag(&self, tag: &str) -> bool {
+        lock(&self.tags).contains(tag)
+    }
+
+    pub(crate) fn add_tag(&self, tag: String) -> bool {
+        lock(&self.tags).insert(tag)
+    }
+
+    pub(crate) fn remove_tag(&self, tag: &str) -> bool {
+        lock(&self.tags).remove(tag)
+    }
+
+    pub(crate) fn subscription_count(&self) -> usize {
+        lock(&self.subscriptions).len()
+    }
+
+    pub(crate) fn is_subscribed(&self, key: &[u8]) -> bool {
+        lock(&self.subscriptions).contains(key)
+    }
+
+    pub(crate) fn info(&self) -> ConnectionInfo {
+        ConnectionInfo {
+            id: self.id,
+            peer: self.peer,
+            tags: self.tags(),
+            subscriptions: self.subscription_count(),
+            queued: self.outbound.len(),
+            age: self.since.elapsed(),
+        }
+    }
+}
+
+/// Why a subscription was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubscribeError {
+    /// The connection holds its maximum number of subscriptions.
+    #[error("connection already holds the maximum of {max} subscriptions")]
+    TooMany {
+        /// The limit in force.
+        max: usize,
+    },
+    /// No such connection (it has closed).
+    #[error("no connection {0}")]
+    NoSuchConnection(ConnectionId),
+}
+
+type Subscribers = HashMap<ConnectionId, Arc<Conn>>;
+
+pub(crate) struct Registry {
+    conns: RwLock<HashMap<ConnectionId, Arc<Conn>>>,
+    subs: RwLock<HashMap<Bytes, Subscribers>>,
+    next_id: AtomicU64,
+    max_subscriptions: usize,
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Registry {
+    pub(crate) fn new(max_subscriptions: usize) -> Self {
+        Registry {
+            conns: RwLock::new(HashMap::new()),
+            subs: RwLock::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            max_subscriptions,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        read(&self.conns).len()
+    }
+
+    pub(crate) fn add(
+        &self,
+        peer: SocketAddr,
+        outbound: Outbound,
+        cancel: CancellationToken,
+    ) -> Arc<Conn> {
+        let id = ConnectionId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let conn = Arc::new(Conn {
+            id,
+            peer,
+            outbound,
+            cancel,
+            tags: Mutex::new(BTreeSet::new()),
+            subscriptions: Mutex::new(HashSet::new()),
+            since: Instant::now(),
+        });
+        write(&self.conns).insert(id, conn.clone());
+        conn
+    }
+
+    /// Forgets a connection and every subscription it held.
+    pub(crate) fn remove(&self, id: ConnectionId) -> Option<Arc<Conn>> {
+        let conn = write(&self.conns).remove(&id)?;
+        // Drain under the subs lock: a concurrent `subscribe` either sees
+        // the connection gone or finishes before this drain.
+        let mut subs = write(&self.subs);
+        let keys: Vec<Bytes> = lock(&conn.subscriptions).drain().collect();
+        for key in keys {
+            if let Some(set) = subs.get_mut(&key) {
+                set.remove(&id);
+                if set.is_empty() {
+                    subs.remove(&key);
+                }
+            }
+        }
+        Some(conn)
+    }
+
+    pub(crate) fn get(&self, id: ConnectionId) -> Option<Arc<Conn>> {
+        read(&self.conns).get(&id).cloned()
+    }
+
+    pub(crate) fn all(&self) -> Vec<Arc<Conn>> {
+        read(&self.conns).values().cloned().collect()
+    }
+
+    pub(crate) fn with_tag(&self, tag: &str) -> Vec<Arc<Conn>> {
+        read(&self.conns)
+            .values()
+            .filter(|c| c.has_tag(tag))
+            .cloned()
+            .collect()
+    }
+
+    /// Subscribes; already subscribed is fine.
+    pub(crate) fn subscribe(&self, key: Bytes, id: ConnectionId) -> Result<(), SubscribeError> {
+        let conn = self.get(id).ok_or(SubscribeError::NoSuchConnection(id))?;
+        // Lock order everywhere: registry maps first, then a connection's set.
+        let mut subs = write(&self.subs);
+        if !read(&self.conns).contains_key(&id) {
+            return Err(SubscribeError::NoSuchConnection(id));
+        }
+        {
+            let mut mine = lock(&conn.subscriptions);
+            if mine.contains(&key) {
+                return Ok(());
+            }
+            if mine.len() >= self.max_subscriptions {
+                return Err(SubscribeError::TooMany {
+                    max: self.max_subscriptions,
+                });
+            }
+            mine.insert(key.clone());
+        }
+        subs.entry(key).or_default().insert(id, conn);
+        Ok(())
+    }
+
+    /// Unsubscribes; not subscribed is fine. Returns whether it was.
+    pub(crate) fn unsubscribe(&self, key: &[u8], id: ConnectionId) -> bool {
+        let mut subs = write(&self.subs);
+        let Some(set) = subs.get_mut(key) else {
+            return false;
+        };
+        let Some(conn) = set.remove(&id) else {
+            return false;
+        };
+        if set.is_empty() {
+            subs.remove(key);
+        }
+        lock(&conn.subscriptions).remove(key);
+        true
+    }
+
+    pub(crate) fn subscribers(&self, key: &[u8]) -> Vec<Arc<Conn>> {
+        read(&self.subs)
+            .get(key)
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn topics(&self) -> usize {
+        read(&self.subs).len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn(r: &Registry) -> Arc<Conn> {
+        r.add(
+            "127.0.0.1:1".parse().unwrap(),
+            Outbound::new(8, 1024),
+            CancellationToken::new(),
+        )
+    }
+
+    #[test]
+    fn subscriptions_follow_connections() {
+        let r = Registry::new(2);
+        let a = conn(&r);
+        let b = conn(&r);
+        assert_ne!(a.id, b.id);
+        r.subscribe(Bytes::from_static(b"t"), a.id).unwrap();
+        r.subscribe(Bytes::from_static(b"t"), a.id).unwrap(); // idempotent
+        r.subscribe(Bytes::from_static(b"t"), b.id).unwrap();
+        r.subscribe(Bytes::from_static(b"u"), a.id).unwrap();
+        assert_eq!(
+            r.subscribe(Bytes::from_static(b"v"), a.id),
+            Err(SubscribeError::TooMany { max: 2 })
+        );
+        assert_eq!(r.subscribers(b"t").len(), 2);
+        assert!(!r.unsubscribe(b"nope", a.id));
+        assert!(r.unsubscribe(b"t", b.id));
+        assert_eq!(r.subscribers(b"t").len(), 1);
+        r.remove(a.id);
+        assert_eq!(r.subscribers(b"t").len(), 0);
+        assert_eq!(r.topics(), 0);
+        assert_eq!(r.len(), 1);
+        assert_eq!(
+            r.subscribe(Bytes::from_static(b"t"), a.id),
+            Err(SubscribeError::NoSuchConnection(a.id))
+        );
+    }
+
+    #[test]
+    fn tags() {
+        let r = Registry::new(2);
+        let a = conn(&r);
+        let b = conn(&r);
+        assert!(a.add_tag("group:x".into()));
+        assert!(!a.add_tag("group:x".into()));
+        b.add_tag("group:y".into());
+        assert_eq!(r.with_tag("group:x").len(), 1);
+        assert!(a.remove_tag("group:x"));
+        assert!(r.with_tag("group:x").is_empty());
+        assert_eq!(b.info().tags, ["group:y"]);
+    }
+}

@@ -1,0 +1,124 @@
+//! Server counters, readable from the handle.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tracing::warn;
+
+use super::registry::Conn;
+use super::SlowConsumerPolicy;
+
+/// A snapshot of the server's counters (totals since it was built, except
+/// the gauges `connections` and `topics`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Connections open now.
+    pub connections: usize,
+    /// Topics with at least one subscriber now.
+    pub topics: usize,
+    /// Connections accepted.
+    pub accepted: u64,
+    /// Connections refused because of `max_connections`.
+    pub rejected: u64,
+    /// Frames decoded.
+    pub frames_in: u64,
+    /// Frames written to sockets.
+    pub frames_out: u64,
+    /// Frames whose checksum did not match.
+    pub checksum_errors: u64,
+    /// Frames that failed an auth check.
+    pub auth_failures: u64,
+    /// Frames dropped because decryption failed.
+    pub decrypt_failures: u64,
+    /// Connections closed for a structural decode error.
+    pub decode_errors: u64,
+    /// Frames that did not fit a receiver's queue.
+    pub slow_consumer_drops: u64,
+    /// Connections closed because their queue was full.
+    pub slow_consumer_disconnects: u64,
+    /// Handlers that returned an error.
+    pub handler_errors: u64,
+    /// Handlers that panicked.
+    pub handler_panics: u64,
+    /// Connections closed by the frame or idle deadline, or a stalled write.
+    pub timeouts: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    accepted: AtomicU64,
+    rejected: AtomicU64,
+    pub(crate) frames_in: AtomicU64,
+    pub(crate) frames_out: AtomicU64,
+    pub(crate) checksum_errors: AtomicU64,
+    pub(crate) auth_failures: AtomicU64,
+    pub(crate) decrypt_failures: AtomicU64,
+    pub(crate) decode_errors: AtomicU64,
+    slow_drops: AtomicU64,
+    slow_disconnects: AtomicU64,
+    pub(crate) handler_errors: AtomicU64,
+    pub(crate) handler_panics: AtomicU64,
+    pub(crate) timeouts: AtomicU64,
+    /// Unix second of the last slow-consumer log line.
+    slow_logged_at: AtomicU64,
+}
+
+pub(crate) fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Relaxed);
+}
+
+impl Counters {
+    pub(crate) fn accepted(&self) {
+        bump(&self.accepted);
+    }
+
+    pub(crate) fn rejected(&self) {
+        bump(&self.rejected);
+    }
+
+    /// Counts a frame that did not fit `conn`'s queue, logging at most once
+    /// a second: a flood of slow receivers must not become a flood of logs.
+    pub(crate) fn slow_consumer(&self, conn: &Conn, policy: SlowConsumerPolicy) {
+        let total = match policy {
+            SlowConsumerPolicy::Disconnect => self.slow_disconnects.fetch_add(1, Relaxed),
+            _ => self.slow_drops.fetch_add(1, Relaxed),
+        } + 1;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let last = self.slow_logged_at.load(Relaxed);
+        if now > last
+            && self
+                .slow_logged_at
+                .compare_exchange(last, now, Relaxed, Relaxed)
+                .is_ok()
+        {
+            let (frames, bytes) = conn.outbound.len();
+            warn!(conn = %conn.id, peer = %conn.peer, ?policy, queued_frames = frames,
+                  queued_bytes = bytes, total, "slow consumer: outbound queue full");
+        }
+    }
+
+    pub(crate) fn snapshot(&self, connections: usize, topics: usize) -> Stats {
+        let g = |c: &AtomicU64| c.load(Relaxed);
+        Stats {
+            connections,
+            topics,
+            accepted: g(&self.accepted),
+            rejected: g(&self.rejected),
+            frames_in: g(&self.frames_in),
+            frames_out: g(&self.frames_out),
+            checksum_errors: g(&self.checksum_errors),
+            auth_failures: g(&self.auth_failures),
+            decrypt_failures: g(&self.decrypt_failures),
+            decode_errors: g(&self.decode_errors),
+            slow_consumer_drops: g(&self.slow_drops),
+            slow_consumer_disconnects: g(&self.slow_disconnects),
+            handler_errors: g(&self.handler_errors),
+            handler_panics: g(&self.handler_panics),
+            timeouts: g(&self.timeouts),
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Helpers shared by the server and client tests: loopback only, every wait
+//! bounded.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use framewire::server::{Server, ServerHandle};
+use framewire::{FrameCodec, Message, Profile};
+use futures::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_util::codec::Framed;
+
+pub const LIMIT: Duration = Duration::from_secs(10);
+
+pub type Conn = Framed<TcpStream, FrameCodec>;
+
+pub struct Running {
+    pub addr: SocketAddr,
+    pub handle: ServerHandle,
+    pub task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Starts a graceful shutdown and waits for `serve` to return.
+    pub async fn stop(self) {
+        self.handle.shutdown();
+        tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .expect("server stopped in time")
+            .expect("server task")
+            .expect("serve result");
+    }
+}
+
+pub async fn start(server: Server) -> Running {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = server.handle();
+    let task = tokio::spawn(server.serve(listener, std::future::pending()));
+    Running { addr, handle, task }
+}
+
+pub async fn connect(addr: SocketAddr) -> Conn {
+    connect_profile(addr, Profile::Netaio).await
+}
+
+pub async fn connect_profile(addr: SocketAddr, profile: Profile) -> Conn {
+    let stream = tokio::time::timeout(LIMIT, TcpStream::connect(addr))
+        .await
+        .expect("connect in time")
+        .expect("connect");
+    Framed::new(stream, FrameCodec::new(profile))
+}
+
+pub async fn send(conn: &mut Conn, msg: Message) {
+    tokio::time::timeout(LIMIT, conn.send(msg))
+        .await
+        .expect("send in time")
+        .expect("send");
+}
+
+/// The next message, which must arrive within [`LIMIT`] and decode.
+pub async fn recv(conn: &mut Conn) -> Message {
+    tokio::time::timeout(LIMIT, conn.next())
+        .await
+        .expect("a frame in time")
+        .expect("stream open")
+        .expect("no stream error")
+        .expect("valid checksum")
+}
+
+/// Sends `msg` and returns the reply.
+pub async fn call(conn: &mut Conn, msg: Message) -> Message {
+    send(conn, msg).await;
+    recv(conn).await
+}
+
+/// Waits for the server to close the connection; returns the messages that
+/// came before the close.
+pub async fn until_closed(conn: &mut Conn) -> Vec<Message> {
+    let mut got = Vec::new();
+    loop {
+        match tokio::time::timeout(LIMIT, conn.next())
+            .await
+            .expect("close in time")
+        {
+            None | Some(Err(_)) => return got,
+            Some(Ok(Ok(m))) => got.push(m),
+            Some(Ok(Err(e))) => panic!("checksum error from server: {e}"),
+        }
+    }
+}
+
+/// Polls `cond` every 10 ms until it holds, failing after [`LIMIT`].
+pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -1,0 +1,137 @@
+//! Replays every seed (`fuzz/seeds/<target>/`) and every minimised crash
+//! input (`fuzz/regressions/<target>/`) through the fuzz targets' checks
+//! (`fuzz/checks.rs`) on stable `cargo test`, with the same counting global
+//! allocator, so the fuzz properties and memory bounds hold in CI without
+//! libFuzzer.
+
+#[path = "../fuzz/checks.rs"]
+mod checks;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+#[global_allocator]
+static ALLOC: checks::CountingAlloc = checks::CountingAlloc;
+
+/// Input files of `fuzz/<kind>/<target>/` (README.md and dotfiles skipped).
+fn inputs(kind: &str, target: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz")
+        .join(kind)
+        .join(target);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .map(|e| e.expect("readable directory entry").path())
+        .filter(|p| p.is_file())
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            name != "README.md" && !name.starts_with('.')
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Runs `check` on every seed and regression of `target`; fails listing
+/// every input that panicked, or if there was no seed at all.
+fn replay(target: &str, check: fn(&[u8])) {
+    let seeds = inputs("seeds", target);
+    assert!(
+        !seeds.is_empty(),
+        "no seeds in fuzz/seeds/{target}/ (run python3 fuzz/make_seeds.py)"
+    );
+    let mut failures = Vec::new();
+    let all = seeds
+        .iter()
+        .chain(inputs("regressions", target).iter())
+        .cloned()
+        .collect::<Vec<_>>();
+    for path in &all {
+        let data = std::fs::read(path).expect("readable input");
+        if catch_unwind(AssertUnwindSafe(|| check(&data))).is_err() {
+            failures.push(path.display().to_string());
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{target}: {} of {} inputs failed: {failures:#?}",
+        failures.len(),
+        all.len()
+    );
+    eprintln!("{target}: replayed {} inputs", all.len());
+}
+
+#[test]
+fn counting_allocator_is_installed_and_measures() {
+    checks::assert_counting_allocator();
+    let (v, extra) = checks::measure(|| vec![0u8; 1 << 20]);
+    assert!(extra >= 1 << 20, "{extra}");
+    drop(v);
+    let (_, nested) = checks::measure(|| {
+        let (inner, _) = checks::measure(|| vec![1u8; 1000]);
+        drop(inner);
+        Vec::<u8>::with_capacity(10)
+    });
+    assert!((1000..2000).contains(&nested), "{nested}");
+}
+
+#[test]
+fn seeds_decode_frame() {
+    replay("decode_frame", checks::check_decode_frame);
+}
+
+#[test]
+fn seeds_codec_stream() {
+    replay("codec_stream", checks::check_codec_stream);
+}
+
+#[test]
+fn seeds_auth_fields() {
+    replay("auth_fields", checks::check_auth_fields);
+}
+
+#[test]
+fn seeds_roundtrip() {
+    replay("roundtrip", checks::check_roundtrip_bytes);
+}
+
+/// The roundtrip seeds' byte form is what `RoundtripInput::to_bytes` writes.
+#[test]
+fn roundtrip_input_byte_form_round_trips() {
+    for path in inputs("seeds", "roundtrip") {
+        let data = std::fs::read(&path).unwrap();
+        let input = checks::RoundtripInput::from_bytes(&data);
+        assert_eq!(input.to_bytes(), data, "{}", path.display());
+    }
+}
+
+/// The checks themselves can fail: a decoder that allocated what a hostile
+/// header claims would trip the bound, and so would a broken round trip.
+#[test]
+fn checks_catch_violations() {
+    // A 4 GiB claim with no frame limit: the real decoder waits cheaply ...
+    let frame = [
+        29u8, 10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0,
+    ];
+    checks::check_decode_frame(&frame);
+    // ... and the bound used by the checks is far below what a decoder
+    // reserving the claimed frame (or even 1 MiB of it) would allocate.
+    let (big, extra) = checks::measure(|| Vec::<u8>::with_capacity(1 << 20));
+    drop(big);
+    let bound =
+        frame.len() + framewire::wire::RESERVE_CHUNK + checks::overhead(&checks::configs()[2]);
+    assert!(extra > bound, "{extra} <= {bound}");
+
+    // Messages whose fields differ are not the same message.
+    let mut a = framewire::AuthFields::new();
+    a.insert("a", b"1".as_slice());
+    let mut b = framewire::AuthFields::new();
+    b.insert("a", b"2".as_slice());
+    assert!(!checks::same_fields(&a, &b));
+    b.insert("a", b"1".as_slice());
+    b.insert("b", b"1".as_slice());
+    assert!(!checks::same_fields(&a, &b));
+    assert!(!checks::same_fields(&b, &a));
+}
