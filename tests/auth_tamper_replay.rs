@@ -13,6 +13,9 @@ use framewire::{
 
 const T: u64 = 1_700_000_000;
 
+/// Builds a plugin reading the given clock.
+type MakePlugin = fn(&Arc<ManualClock>) -> Box<dyn AuthPlugin>;
+
 fn clock(t: u64) -> Arc<ManualClock> {
     Arc::new(ManualClock::new(t))
 }
@@ -192,7 +195,7 @@ fn same_frame_twice_is_a_replay() {
 
 #[test]
 fn ts_window_edges_with_an_injected_clock() {
-    let makers: [fn(&Arc<ManualClock>) -> Box<dyn AuthPlugin>; 2] = [
+    let makers: [MakePlugin; 2] = [
         |c| Box::new(netaio(c, ReplayConfig::default())),
         |c| Box::new(strict(c, ReplayConfig::default())),
     ];

@@ -94,7 +94,7 @@ impl PluginLayer {
             if let Err(error) = a.check(&message) {
                 // netaio never answers an error report that fails its check
                 // (two peers would otherwise bounce AUTH_ERRORs forever).
-                let reply = (!message.message_type.is_error()).then(|| a.error_message());
+                let reply = (!message.message_type.is_error()).then(|| Box::new(a.error_message()));
                 return Err(Rejection {
                     error,
                     layer,
@@ -163,8 +163,9 @@ pub struct Rejection {
     pub error: AuthError,
     /// The layer that refused.
     pub layer: Layer,
-    /// What to send back, unsigned and unencrypted, if anything.
-    pub reply: Option<Message>,
+    /// What to send back, unsigned and unencrypted, if anything (boxed to
+    /// keep `Result<Message, Rejection>` small on the success path).
+    pub reply: Option<Box<Message>>,
 }
 
 impl fmt::Display for Rejection {

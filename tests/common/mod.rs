@@ -104,3 +104,8 @@ pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// `m` without its auth fields, to compare opened messages by content.
+pub fn plain(m: Message) -> Message {
+    m.with_auth(framewire::AuthFields::new())
+}

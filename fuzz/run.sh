@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for a while on stable Rust and prints one line per
+# target:
+#
+#   fuzz <target>: <execs> execs in <s> s, 0 crashes
+#
+# Usage: fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]
+#   SECONDS_PER_TARGET  default 20
+#   TARGET...           default: every target in fuzz/Cargo.toml
+#
+# Each target runs with `-s none` (no sanitizer: that needs nightly; memory
+# is bounded by fuzz/checks.rs's counting allocator instead). Its working
+# corpus is fuzz/corpus/<target> (git-ignored); fuzz/seeds/<target> and
+# fuzz/regressions/<target> are read as extra corpus dirs and never written.
+# A crash leaves its input in fuzz/artifacts/<target>/ and makes the script
+# exit non-zero (after running the other targets); see
+# fuzz/regressions/README.md for what to do with it.
+set -u
+cd "$(dirname "$0")/.."
+
+secs=${1:-20}
+shift || true
+if [ "$#" -gt 0 ]; then
+    targets=("$@")
+else
+    targets=(decode_frame codec_stream auth_fields roundtrip)
+fi
+case "$secs" in
+    '' | *[!0-9]*) echo "fuzz/run.sh: seconds must be a whole number, got '$secs'" >&2; exit 2 ;;
+esac
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "fuzz/run.sh: installing cargo-fuzz" >&2
+    cargo install cargo-fuzz --version '^0.13' --locked >&2 || exit 2
+fi
+
+# Build all targets first so the time budget below is spent fuzzing.
+if ! cargo fuzz build -s none >/dev/null 2>fuzz/build.log; then
+    cat fuzz/build.log >&2
+    echo "fuzz/run.sh: build failed" >&2
+    exit 2
+fi
+rm -f fuzz/build.log
+
+status=0
+for t in "${targets[@]}"; do
+    mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
+    log=$(mktemp)
+    start=$(date +%s)
+    cargo fuzz run -s none "$t" "fuzz/corpus/$t" "fuzz/seeds/$t" "fuzz/regressions/$t" -- \
+        -max_total_time="$secs" -timeout=25 -print_final_stats=1 >"$log" 2>&1
+    rc=$?
+    wall=$(($(date +%s) - start))
+    execs=$(sed -n 's/^stat::number_of_executed_units: *\([0-9][0-9]*\).*/\1/p' "$log" | tail -n 1)
+    took=$(sed -n 's/^Done [0-9][0-9]* runs in \([0-9][0-9]*\) second.*/\1/p' "$log" | tail -n 1)
+    if [ "$rc" -eq 0 ] && [ -n "$execs" ]; then
+        echo "fuzz $t: $execs execs in ${took:-$wall} s, 0 crashes"
+    else
+        status=1
+        echo "fuzz $t: FAILED (exit $rc) after ${execs:-?} execs in $wall s"
+        grep -E 'panicked at|^==[0-9]+== ERROR|Test unit written to|Reproduce with' "$log" | head -n 20
+        echo "--- last lines of the libFuzzer log:"
+        tail -n 40 "$log"
+    fi
+    rm -f "$log"
+done
+exit "$status"

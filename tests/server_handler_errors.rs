@@ -1,0 +1,81 @@
+//! Handler errors become ERROR replies; a panicking handler is answered and
+//! isolated: its connection and the server keep working.
+
+mod common;
+
+use common::*;
+use framewire::server::{Context, Server};
+use framewire::{Message, MessageType};
+
+fn server() -> Server {
+    Server::builder()
+        .on(
+            (MessageType::REQUEST_URI, "fail"),
+            |_m: Message, _c: Context| async { Err::<Message, _>("cannot overwrite") },
+        )
+        .on(
+            (MessageType::REQUEST_URI, "missing"),
+            |_m: Message, _c: Context| async {
+                Err::<Message, _>(std::io::Error::other("thing not found"))
+            },
+        )
+        .on(
+            (MessageType::REQUEST_URI, "panic"),
+            |_m: Message, _c: Context| async {
+                if true {
+                    panic!("handler bug");
+                }
+                Message::ok("", "")
+            },
+        )
+        .on(
+            (MessageType::REQUEST_URI, "panic-early"),
+            |_m: Message, _c: Context| -> std::future::Ready<Message> {
+                panic!("panics before returning a future")
+            },
+        )
+        .on(
+            (MessageType::REQUEST_URI, "echo"),
+            |m: Message, _c: Context| async move { Message::respond("echo", m.content().clone()) },
+        )
+        .on(
+            (MessageType::REQUEST_URI, "silent"),
+            |_m: Message, _c: Context| async {},
+        )
+        .build()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_and_panics_are_answered_and_isolated() {
+    let srv = start(server()).await;
+    let mut c = connect(srv.addr).await;
+    let mut other = connect(srv.addr).await;
+    let req = |uri: &'static str| Message::new(MessageType::REQUEST_URI, uri, "x");
+
+    // The reply echoes the request uri so a netaio client's request() sees it.
+    assert_eq!(
+        call(&mut c, req("fail")).await,
+        Message::error("cannot overwrite").with_uri("fail")
+    );
+    let r = call(&mut c, req("missing")).await;
+    assert_eq!(
+        (r.message_type, &r.uri()[..]),
+        (MessageType::NOT_FOUND, &b"missing"[..])
+    );
+
+    for uri in ["panic", "panic-early"] {
+        let r = call(&mut c, req(uri)).await;
+        assert_eq!(r, Message::error("internal error").with_uri(uri));
+        // Same connection still served, other connections untouched.
+        assert_eq!(&call(&mut c, req("echo")).await.content()[..], b"x");
+        assert_eq!(&call(&mut other, req("echo")).await.content()[..], b"x");
+    }
+    // A handler that returns nothing sends nothing: the next reply is echo's.
+    send(&mut c, req("silent")).await;
+    assert_eq!(&call(&mut c, req("echo")).await.uri()[..], b"echo");
+
+    let stats = srv.handle.stats();
+    assert_eq!(stats.handler_panics, 2);
+    assert_eq!(stats.handler_errors, 2);
+    srv.stop().await;
+}

@@ -1,0 +1,226 @@
+//! Connection limit, slowloris and idle deadlines (virtual time), the
+//! subscription cap, and the pre-auth frame limit.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use framewire::server::{Context, Limits, Server, SubscribeError};
+use framewire::{Message, MessageType, NetaioHmac, PluginLayer, PluginStack};
+use futures::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+fn echo() -> framewire::server::Builder {
+    Server::builder().on(MessageType::REQUEST_URI, |m: Message, _c: Context| async move {
+        Message::respond(m.uri().clone(), m.content().clone())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_limit_are_closed_at_once() {
+    let srv = start(echo().limits(Limits::default().max_connections(3)).build()).await;
+    let mut ok = Vec::new();
+    for _ in 0..3 {
+        ok.push(connect(srv.addr).await);
+    }
+    eventually("3 registered", || srv.handle.connection_count() == 3).await;
+    for _ in 0..5 {
+        let mut extra = connect(srv.addr).await;
+        assert!(until_closed(&mut extra).await.is_empty());
+    }
+    assert_eq!(srv.handle.stats().rejected, 5);
+    for c in ok.iter_mut() {
+        let r = call(
+            c,
+            Message::new(MessageType::REQUEST_URI, "echo", "still here"),
+        )
+        .await;
+        assert_eq!(&r.content()[..], b"still here");
+    }
+    // A slot frees up when one leaves.
+    drop(ok.pop());
+    eventually("2 left", || srv.handle.connection_count() == 2).await;
+    let mut again = connect(srv.addr).await;
+    assert_eq!(
+        call(&mut again, Message::new(MessageType::REQUEST_URI, "e", "x"))
+            .await
+            .message_type,
+        MessageType::RESPOND_URI
+    );
+    srv.stop().await;
+}
+
+/// Reads raw bytes until EOF; returns them and when EOF came.
+async fn read_to_close(s: &mut TcpStream) -> (Vec<u8>, Instant) {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return (out, Instant::now()),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+fn last_error_text(bytes: &[u8]) -> String {
+    let msg = Message::decode(framewire::Profile::Netaio, bytes.to_vec()).expect("one error frame");
+    assert_eq!(msg.message_type, MessageType::ERROR);
+    String::from_utf8(msg.content().to_vec()).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn slowloris_is_cut_at_the_frame_deadline() {
+    let limits = Limits::default()
+        .frame_timeout(Duration::from_secs(5))
+        .idle_timeout(Duration::from_secs(60));
+    let srv = start(echo().limits(limits).build()).await;
+    let mut s = TcpStream::connect(srv.addr).await.unwrap();
+    let frame = Message::new(MessageType::REQUEST_URI, "echo", "x")
+        .to_bytes(framewire::Profile::Netaio)
+        .unwrap();
+    let start = Instant::now();
+    // One byte per second: the frame would take 18 s.
+    let writer = async {
+        for b in frame.iter() {
+            if s.write_all(&[*b]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    };
+    let mut reader = TcpStream::connect(srv.addr).await.unwrap(); // a bystander
+    let _ = tokio::time::timeout(Duration::from_secs(30), writer).await;
+    let (bytes, closed_at) = read_to_close(&mut s).await;
+    let took = closed_at - start;
+    assert!(
+        took >= Duration::from_secs(5) && took < Duration::from_secs(8),
+        "{took:?}"
+    );
+    assert_eq!(last_error_text(&bytes), "frame deadline exceeded");
+    // The bystander connection (idle 60 s) is unaffected so far.
+    let mut framed = tokio_util::codec::Framed::new(
+        &mut reader,
+        framewire::FrameCodec::new(framewire::Profile::Netaio),
+    );
+    futures::SinkExt::send(
+        &mut framed,
+        Message::new(MessageType::REQUEST_URI, "echo", "ok"),
+    )
+    .await
+    .unwrap();
+    let r = framed.next().await.unwrap().unwrap().unwrap();
+    assert_eq!(&r.content()[..], b"ok");
+    srv.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn silent_connections_close_at_the_idle_timeout_but_subscribers_stay() {
+    let limits = Limits::default().idle_timeout(Duration::from_secs(30));
+    let server = echo()
+        .on(
+            MessageType::SUBSCRIBE_URI,
+            |m: Message, ctx: Context| async move {
+                ctx.subscribe(m.uri().clone())
+                    .map(|_| Message::new(MessageType::CONFIRM_SUBSCRIBE, m.uri().clone(), ""))
+            },
+        )
+        .limits(limits)
+        .build();
+    let srv = start(server).await;
+    let start = Instant::now();
+    let mut silent = TcpStream::connect(srv.addr).await.unwrap();
+    let mut sub = connect(srv.addr).await;
+    assert_eq!(
+        call(&mut sub, Message::new(MessageType::SUBSCRIBE_URI, "t", ""))
+            .await
+            .message_type,
+        MessageType::CONFIRM_SUBSCRIBE
+    );
+    let (bytes, closed_at) = read_to_close(&mut silent).await;
+    let took = closed_at - start;
+    assert!(
+        took >= Duration::from_secs(30) && took < Duration::from_secs(32),
+        "{took:?}"
+    );
+    assert_eq!(last_error_text(&bytes), "idle timeout");
+    // Ten idle minutes later the subscriber still gets notifications.
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    assert_eq!(
+        srv.handle
+            .notify("t", Message::new(MessageType::NOTIFY_URI, "t", "late"))
+            .unwrap(),
+        1
+    );
+    assert_eq!(&recv(&mut sub).await.content()[..], b"late");
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_per_connection_are_capped() {
+    let server = Server::builder()
+        .on(
+            MessageType::SUBSCRIBE_URI,
+            |m: Message, ctx: Context| async move {
+                ctx.subscribe(m.uri().clone())?;
+                Ok::<_, SubscribeError>(Message::new(
+                    MessageType::CONFIRM_SUBSCRIBE,
+                    m.uri().clone(),
+                    "",
+                ))
+            },
+        )
+        .limits(Limits::default().max_subscriptions_per_connection(3))
+        .build();
+    let srv = start(server).await;
+    let mut c = connect(srv.addr).await;
+    for i in 0..3 {
+        let r = call(
+            &mut c,
+            Message::new(MessageType::SUBSCRIBE_URI, format!("t{i}"), ""),
+        )
+        .await;
+        assert_eq!(r.message_type, MessageType::CONFIRM_SUBSCRIBE);
+    }
+    let r = call(&mut c, Message::new(MessageType::SUBSCRIBE_URI, "t3", "")).await;
+    assert_eq!(r.message_type, MessageType::ERROR);
+    assert_eq!(&r.uri()[..], b"t3");
+    assert!(std::str::from_utf8(r.content())
+        .unwrap()
+        .contains("maximum of 3"));
+    assert_eq!(srv.handle.stats().topics, 3);
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthenticated_peers_get_the_lower_frame_limit() {
+    let layer = || PluginLayer::new().with_auth(NetaioHmac::new("s3cret"));
+    let limits = Limits::default().pre_auth_max_frame_len(1000);
+    let srv = start(echo().plugins(layer()).limits(limits).build()).await;
+    let big = || Message::new(MessageType::REQUEST_URI, "echo", vec![7u8; 5000]);
+    let client = PluginStack::new(layer());
+
+    // Unauthenticated: refused before the frame is buffered, then closed.
+    let mut stranger = connect(srv.addr).await;
+    send(&mut stranger, client.seal(big()).unwrap()).await;
+    let got = until_closed(&mut stranger).await;
+    assert_eq!(got.len(), 1);
+    assert!(std::str::from_utf8(got[0].content())
+        .unwrap()
+        .contains("exceeds the limit of 1000"));
+
+    // After one authenticated frame the normal limit applies.
+    let mut member = connect(srv.addr).await;
+    let small = Message::new(MessageType::REQUEST_URI, "echo", "hi");
+    let r = client
+        .open(call(&mut member, client.seal(small).unwrap()).await)
+        .unwrap();
+    assert_eq!(&r.content()[..], b"hi");
+    let r = client
+        .open(call(&mut member, client.seal(big()).unwrap()).await)
+        .unwrap();
+    assert_eq!(r.content().len(), 5000);
+    srv.stop().await;
+}

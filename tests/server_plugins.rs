@@ -1,0 +1,218 @@
+//! Instance and per-handler plugins on the server, with netaio's reactions:
+//! unsigned AUTH_ERROR on a failed check (connection kept), signed ERROR
+//! `invalid message` on a bad checksum, silence on undecryptable input;
+//! plus framewire's replay refusal and failure caps.
+
+mod common;
+
+use common::*;
+use framewire::server::{Context, Limits, Server};
+use framewire::{
+    Message, MessageType, NetaioHmac, NetaioStreamCipher, PluginLayer, PluginStack, Profile,
+};
+use futures::SinkExt;
+use tokio::io::AsyncWriteExt;
+
+fn echo(m: Message, _c: Context) -> std::future::Ready<Message> {
+    std::future::ready(Message::respond(m.uri().clone(), m.content().clone()))
+}
+
+fn hmac(secret: &str) -> PluginLayer {
+    PluginLayer::new().with_auth(NetaioHmac::new(secret))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instance_hmac_signs_replies_and_refuses_unsigned_and_replayed() {
+    let srv = start(
+        Server::builder()
+            .on(MessageType::REQUEST_URI, echo)
+            .plugins(hmac("test-secret"))
+            .build(),
+    )
+    .await;
+    let client = PluginStack::new(hmac("test-secret"));
+    let mut c = connect(srv.addr).await;
+
+    let signed = client
+        .seal(Message::new(MessageType::REQUEST_URI, "echo", "hi"))
+        .unwrap();
+    let reply = call(&mut c, signed.clone()).await;
+    let reply = plain(
+        client
+            .open(reply)
+            .expect("reply signed with the shared secret"),
+    );
+    assert_eq!(reply, Message::respond("echo", "hi"));
+
+    // Unsigned: netaio's AUTH_ERROR, itself unsigned; the connection stays.
+    let r = call(&mut c, Message::new(MessageType::REQUEST_URI, "echo", "hi")).await;
+    assert_eq!(r, Message::error("HMAC auth failed"));
+    assert!(r.auth.is_empty());
+
+    // The same signed frame again is a replay.
+    assert_eq!(
+        call(&mut c, signed).await,
+        Message::error("HMAC auth failed")
+    );
+
+    // An error report that fails the check gets no answer (no ping-pong):
+    // the next frame we see answers the signed request after it.
+    send(&mut c, Message::error("bogus")).await;
+    let ok = client
+        .seal(Message::new(MessageType::REQUEST_URI, "echo", "after"))
+        .unwrap();
+    assert_eq!(
+        plain(client.open(call(&mut c, ok).await).unwrap()),
+        Message::respond("echo", "after")
+    );
+    assert_eq!(srv.handle.stats().auth_failures, 3);
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_checksum_gets_a_signed_invalid_message_then_close_after_the_cap() {
+    let limits = Limits::default().max_checksum_errors(3);
+    let srv = start(Server::builder().plugins(hmac("k")).limits(limits).build()).await;
+    let verifier = PluginStack::new(hmac("k"));
+    let mut c = connect(srv.addr).await;
+    let mut frame = Message::new(MessageType::REQUEST_URI, "echo", "x")
+        .to_bytes(Profile::Netaio)
+        .unwrap()
+        .to_vec();
+    let last = frame.len() - 1;
+    frame[last] ^= 1;
+    for _ in 0..3 {
+        c.get_mut().write_all(&frame).await.unwrap();
+        let r = recv(&mut c).await;
+        assert_eq!(
+            plain(verifier.open(r).unwrap()),
+            Message::error("invalid message")
+        );
+    }
+    c.get_mut().write_all(&frame).await.unwrap();
+    let last = until_closed(&mut c).await;
+    assert_eq!(last, [Message::error("too many invalid messages")]);
+    assert_eq!(srv.handle.stats().checksum_errors, 4);
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_handler_plugin_stacks_on_the_instance_one() {
+    // netaio's readme: instance HMAC "test" on `hmac`, handler HMAC "tset" on `camh`.
+    let inner = || PluginLayer::new().with_auth(NetaioHmac::new("tset").hmac_field("camh"));
+    let server = Server::builder()
+        .plugins(hmac("test"))
+        .on_with(
+            MessageType::CREATE_URI,
+            |m: Message, _c: Context| async move { Message::ok(m.uri().clone(), "stored") },
+            inner(),
+        )
+        .on(MessageType::REQUEST_URI, echo)
+        .build();
+    let srv = start(server).await;
+    let outer_only = PluginStack::new(hmac("test"));
+    let both = PluginStack::new(hmac("test")).with_handler(inner());
+    let mut c = connect(srv.addr).await;
+
+    let create = || Message::new(MessageType::CREATE_URI, "test1", "content");
+    let r = call(&mut c, both.seal(create()).unwrap()).await;
+    assert!(
+        r.auth.contains("hmac") && r.auth.contains("camh"),
+        "reply sealed by both layers"
+    );
+    assert_eq!(plain(both.open(r).unwrap()), Message::ok("test1", "stored"));
+
+    // Outer signature only: the handler's plugin refuses, unsigned reply.
+    let r = call(&mut c, outer_only.seal(create()).unwrap()).await;
+    assert_eq!(r, Message::error("HMAC auth failed"));
+
+    // Routes without a handler plugin need only the outer one.
+    let r = call(
+        &mut c,
+        outer_only
+            .seal(Message::new(MessageType::REQUEST_URI, "echo", "x"))
+            .unwrap(),
+    )
+    .await;
+    assert!(!r.auth.contains("camh"));
+    assert_eq!(
+        plain(outer_only.open(r).unwrap()),
+        Message::respond("echo", "x")
+    );
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cipher_routes_on_the_decrypted_uri_and_drops_plaintext() {
+    let layer = || {
+        PluginLayer::new()
+            .with_cipher(NetaioStreamCipher::new("test-key"))
+            .with_auth(NetaioHmac::new("test-secret"))
+    };
+    let srv = start(
+        Server::builder()
+            .on((MessageType::REQUEST_URI, "echo"), echo)
+            .plugins(layer())
+            .build(),
+    )
+    .await;
+    let client = PluginStack::new(layer());
+    let mut c = connect(srv.addr).await;
+    let sealed = client
+        .seal(Message::new(MessageType::REQUEST_URI, "echo", "secret"))
+        .unwrap();
+    assert_ne!(&sealed.uri()[..], b"echo", "uri is encrypted on the wire");
+    let reply = call(&mut c, sealed).await;
+    assert_ne!(&reply.content()[..], b"secret");
+    assert_eq!(
+        plain(client.open(reply).unwrap()),
+        Message::respond("echo", "secret")
+    );
+
+    // Signed but not encrypted (no iv): dropped silently, as netaio does.
+    let signed_only = PluginStack::new(hmac("test-secret"));
+    c.send(
+        signed_only
+            .seal(Message::new(MessageType::REQUEST_URI, "echo", "plain"))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let next = client
+        .seal(Message::new(MessageType::REQUEST_URI, "echo", "next"))
+        .unwrap();
+    assert_eq!(
+        plain(client.open(call(&mut c, next).await).unwrap()),
+        Message::respond("echo", "next")
+    );
+    assert_eq!(srv.handle.stats().decrypt_failures, 1);
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_auth_failures_close_the_connection() {
+    let limits = Limits::default().max_auth_failures(2);
+    let srv = start(Server::builder().plugins(hmac("k")).limits(limits).build()).await;
+    let mut c = connect(srv.addr).await;
+    let wrong = PluginStack::new(hmac("wrong"));
+    for _ in 0..2 {
+        let r = call(
+            &mut c,
+            wrong
+                .seal(Message::new(MessageType::REQUEST_URI, "x", ""))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r, Message::error("HMAC auth failed"));
+    }
+    send(
+        &mut c,
+        wrong
+            .seal(Message::new(MessageType::REQUEST_URI, "x", ""))
+            .unwrap(),
+    )
+    .await;
+    let got = until_closed(&mut c).await;
+    assert_eq!(got.last(), Some(&Message::error("too many auth failures")));
+    srv.stop().await;
+}

@@ -1,0 +1,123 @@
+//! Graceful shutdown: stop accepting, finish in-flight handlers, deliver
+//! what was queued, close cleanly; abort after the grace period.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use framewire::server::{Context, Limits, Server};
+use framewire::{Message, MessageType};
+use tokio::sync::Semaphore;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_frames_and_in_flight_replies_are_delivered() {
+    let gate = Arc::new(Semaphore::new(0));
+    let entered = Arc::new(Semaphore::new(0));
+    let (g, e) = (gate.clone(), entered.clone());
+    let server = Server::builder()
+        .on(
+            (MessageType::REQUEST_URI, "work"),
+            move |_m: Message, _c: Context| {
+                let (g, e) = (g.clone(), e.clone());
+                async move {
+                    e.add_permits(1);
+                    let _p = g.acquire().await.expect("open");
+                    Message::ok("work", "done")
+                }
+            },
+        )
+        .build();
+    let srv = start(server).await;
+    let mut worker = connect(srv.addr).await;
+    let mut listener = connect(srv.addr).await;
+    eventually("both registered", || srv.handle.connection_count() == 2).await;
+    send(
+        &mut worker,
+        Message::new(MessageType::REQUEST_URI, "work", ""),
+    )
+    .await;
+    let _ = tokio::time::timeout(LIMIT, entered.acquire())
+        .await
+        .expect("handler started");
+
+    // Queue 500 notifications for the listener, then shut down while the
+    // worker's handler is still running.
+    for i in 0..500 {
+        srv.handle
+            .broadcast(Message::new(MessageType::NOTIFY_URI, "n", i.to_string()))
+            .unwrap();
+    }
+    srv.handle.shutdown();
+    // New connections are no longer accepted once the listener is dropped.
+    eventually("listener closed", || {
+        std::net::TcpStream::connect(srv.addr).is_err()
+    })
+    .await;
+    gate.add_permits(1);
+
+    let got = until_closed(&mut listener).await;
+    assert_eq!(
+        got.len(),
+        500,
+        "every queued notification delivered before close"
+    );
+    assert!(got
+        .iter()
+        .enumerate()
+        .all(|(i, m)| m.content()[..] == *i.to_string().as_bytes()));
+    let got = until_closed(&mut worker).await;
+    assert_eq!(got.len(), 501);
+    assert_eq!(got.last().unwrap(), &Message::ok("work", "done"));
+    tokio::time::timeout(LIMIT, srv.task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stuck_handlers_are_aborted_after_the_grace_period() {
+    let server = Server::builder()
+        .on(MessageType::REQUEST_URI, |_m: Message, _c: Context| async {
+            std::future::pending::<()>().await;
+            Message::ok("", "")
+        })
+        .limits(Limits::default().shutdown_grace(Duration::from_millis(300)))
+        .build();
+    let srv = start(server).await;
+    let mut c = connect(srv.addr).await;
+    send(&mut c, Message::new(MessageType::REQUEST_URI, "stuck", "")).await;
+    eventually("registered", || srv.handle.connection_count() == 1).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    srv.handle.shutdown();
+    tokio::time::timeout(LIMIT, srv.task)
+        .await
+        .expect("serve returned")
+        .unwrap()
+        .unwrap();
+    assert!(until_closed(&mut c).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shutdown_future_stops_the_server() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(Server::builder().build().serve(listener, async {
+        let _ = rx.await;
+    }));
+    let mut c = connect(addr).await;
+    assert_eq!(
+        call(&mut c, Message::new(MessageType::REQUEST_URI, "x", "")).await,
+        Message::not_found("")
+    );
+    tx.send(()).unwrap();
+    tokio::time::timeout(LIMIT, task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(until_closed(&mut c).await.is_empty());
+}

@@ -1,0 +1,118 @@
+//! A subscriber that stops reading is cut off (or has frames dropped, by
+//! policy) while the others keep receiving everything; the publisher never
+//! blocks.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use framewire::server::{Limits, Server, SlowConsumerPolicy};
+use framewire::{Message, MessageType};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+const ROUNDS: usize = 1000;
+const SIZE: usize = 16 * 1024;
+
+/// Subscribes a fresh connection to `t` via the handle.
+async fn subscriber(srv: &Running) -> Conn {
+    let before: Vec<_> = srv.handle.connections().iter().map(|c| c.id).collect();
+    let c = connect(srv.addr).await;
+    eventually("registered", || {
+        srv.handle.connection_count() == before.len() + 1
+    })
+    .await;
+    let id = srv
+        .handle
+        .connections()
+        .into_iter()
+        .map(|c| c.id)
+        .find(|id| !before.contains(id))
+        .unwrap();
+    srv.handle.subscribe("t", id).unwrap();
+    c
+}
+
+/// Reads notifications and reports each sequence number.
+fn reader(mut c: Conn, tx: mpsc::UnboundedSender<usize>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(Ok(Ok(m))) = c.next().await {
+            let n = u32::from_be_bytes(m.content()[..4].try_into().unwrap()) as usize;
+            if tx.send(n).is_err() {
+                return;
+            }
+        }
+    })
+}
+
+/// Returns the server, the stalled connection, and the healthy readers
+/// (still connected).
+async fn run(policy: SlowConsumerPolicy) -> (Running, Conn, [tokio::task::JoinHandle<()>; 2]) {
+    let limits = Limits::default()
+        .max_queued_frames(64)
+        .max_queued_bytes(256 * 1024)
+        .slow_consumer(policy)
+        .write_timeout(Duration::from_secs(2));
+    let srv = start(Server::builder().limits(limits).build()).await;
+    let stalled = subscriber(&srv).await; // never read from
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let healthy = [
+        reader(subscriber(&srv).await, tx.clone()),
+        reader(subscriber(&srv).await, tx),
+    ];
+    let mut expected = [0usize; 2];
+    for round in 0..ROUNDS {
+        let mut content = vec![0u8; SIZE];
+        content[..4].copy_from_slice(&(round as u32).to_be_bytes());
+        // Never blocks, whatever the stalled subscriber does.
+        srv.handle
+            .notify("t", Message::new(MessageType::NOTIFY_URI, "t", content))
+            .unwrap();
+        // Lock-step with the healthy readers so only the stalled one lags.
+        for _ in 0..2 {
+            let n = tokio::time::timeout(LIMIT, rx.recv())
+                .await
+                .expect("healthy reader keeps up")
+                .unwrap();
+            let slot = if expected[0] == n { 0 } else { 1 };
+            assert_eq!(expected[slot], n, "in order, nothing lost");
+            expected[slot] += 1;
+        }
+    }
+    assert_eq!(expected, [ROUNDS, ROUNDS]);
+    (srv, stalled, healthy)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_subscriber_is_disconnected() {
+    let (srv, mut stalled, healthy) = run(SlowConsumerPolicy::Disconnect).await;
+    assert_eq!(srv.handle.stats().slow_consumer_disconnects, 1);
+    // What it did get is a prefix of the stream, then the close.
+    let got = until_closed(&mut stalled).await;
+    assert!(got.len() < ROUNDS);
+    eventually("removed", || srv.handle.connection_count() == 2).await;
+    assert!(
+        healthy.iter().all(|h| !h.is_finished()),
+        "healthy readers still connected"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_newest_policy_drops_then_write_deadline_cuts_off() {
+    let (srv, mut stalled, healthy) = run(SlowConsumerPolicy::DropNewest).await;
+    let stats = srv.handle.stats();
+    assert!(stats.slow_consumer_drops > 0, "{stats:?}");
+    assert_eq!(stats.slow_consumer_disconnects, 0);
+    // The peer still does not read: the write deadline (2 s) closes it.
+    eventually("write deadline", || srv.handle.connection_count() == 2).await;
+    assert_eq!(srv.handle.stats().timeouts, 1);
+    let got = until_closed(&mut stalled).await;
+    assert!(got.len() < ROUNDS);
+    assert!(
+        healthy.iter().all(|h| !h.is_finished()),
+        "healthy readers still connected"
+    );
+    srv.stop().await;
+}
