@@ -109,3 +109,60 @@ pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 pub fn plain(m: Message) -> Message {
     m.with_auth(framewire::AuthFields::new())
 }
+
+/// The Python interpreter with netaio 0.0.9 installed: `FRAMEWIRE_PYTHON`,
+/// else `.venv/bin/python` in the crate. `None` (after a notice) when there
+/// is none outside CI; under `CI` a missing interpreter fails the test.
+pub fn netaio_python() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("FRAMEWIRE_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python")
+        });
+    let ok = std::process::Command::new(&path)
+        .args(["-c", "import netaio"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if ok {
+        return Some(path);
+    }
+    let msg = format!(
+        "no Python with netaio 0.0.9 at {} (set FRAMEWIRE_PYTHON or run: python3 -m venv .venv && .venv/bin/pip install netaio==0.0.9)",
+        path.display()
+    );
+    assert!(std::env::var_os("CI").is_none(), "{msg}");
+    eprintln!("skipping interop test: {msg}");
+    None
+}
+
+/// Runs `cmd` to completion, killing it after `limit`; returns (status
+/// success, stdout, stderr).
+pub fn run_bounded(mut cmd: std::process::Command, limit: Duration) -> (bool, String, String) {
+    use std::io::Read;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (mut out, mut err) = (String::new(), String::new());
+    if let Some(mut s) = child.stdout.take() {
+        let _ = s.read_to_string(&mut out);
+    }
+    if let Some(mut s) = child.stderr.take() {
+        let _ = s.read_to_string(&mut err);
+    }
+    (status.is_some_and(|s| s.success()), out, err)
+}
