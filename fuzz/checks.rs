@@ -42,8 +42,8 @@ use std::mem::size_of;
 use bytes::{Bytes, BytesMut};
 use framewire::wire::{self, FieldName, DEFAULT_MAX_AUTH_FIELDS, RESERVE_CHUNK};
 use framewire::{
-    AuthFields, AuthValue, Body, DecodeError, Error, FrameCodec, FrameConfig, Header, Message,
-    MessageType, Profile,
+    AuthFields, AuthFieldsError, AuthValue, Body, DecodeError, Error, FrameCodec, FrameConfig,
+    Header, Message, MessageType, Profile,
 };
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -495,7 +495,7 @@ pub fn check_auth_fields(data: &[u8]) {
 
     match (&limited, &unlimited) {
         (Ok(a), Ok(b)) => assert_eq!(a, b),
-        (Err(framewire::AuthFieldsError::TooManyFields { count, max }), _) => {
+        (Err(AuthFieldsError::TooManyFields { count, max }), _) => {
             assert!(*count > *max as u64);
             if let Ok(b) = &unlimited {
                 assert_eq!(b.len() as u64, *count);
@@ -763,10 +763,39 @@ pub fn check_roundtrip(input: &RoundtripInput) {
             .expect("FrameCodec encodes");
         assert_eq!(via_codec, frame);
 
-        let (back, extra) = measure(|| Message::decode(profile, frame.clone()));
-        let back = back.unwrap_or_else(|e| panic!("{profile}: own frame does not decode: {e}"));
+        // The field limit applies to received frames only: encode sends more
+        // than `max_auth_fields` fields, which a default decoder refuses.
+        let n_fields = msg.auth.len();
+        let max_fields = cfg.get_max_auth_fields();
+        let one_shot = Message::decode(profile, frame.clone());
+        let dcfg = if n_fields > max_fields {
+            assert_eq!(
+                one_shot,
+                Err(DecodeError::AuthFields(AuthFieldsError::TooManyFields {
+                    count: n_fields as u64,
+                    max: max_fields,
+                })),
+                "{profile}: {n_fields} fields"
+            );
+            cfg.max_auth_fields(n_fields)
+        } else {
+            let back =
+                one_shot.unwrap_or_else(|e| panic!("{profile}: own frame does not decode: {e}"));
+            assert!(
+                same_message(&back, &msg),
+                "{profile}: one-shot decode differs"
+            );
+            cfg
+        };
+
+        let mut buf = BytesMut::from(&frame[..]);
+        let (back, extra) = measure(|| wire::decode_frame(&mut buf, &dcfg));
+        let back = back
+            .unwrap_or_else(|e| panic!("{profile}: own frame does not decode: {e}"))
+            .expect("a whole frame");
+        assert!(buf.is_empty());
         assert!(
-            extra <= frame.len() + overhead(&cfg),
+            extra <= frame.len() + overhead(&dcfg),
             "decode allocated {extra}"
         );
         assert!(
@@ -780,15 +809,14 @@ pub fn check_roundtrip(input: &RoundtripInput) {
         );
 
         // Two copies back to back through the streaming decoder.
-        let mut buf = BytesMut::new();
         buf.extend_from_slice(&frame);
         buf.extend_from_slice(&frame);
         for _ in 0..2 {
-            let got = wire::decode_frame(&mut buf, &cfg);
+            let got = wire::decode_frame(&mut buf, &dcfg);
             assert_eq!(got.as_ref().ok(), Some(&Some(back.clone())));
         }
         assert!(buf.is_empty());
-        assert_eq!(wire::decode_frame(&mut buf, &cfg), Ok(None));
+        assert_eq!(wire::decode_frame(&mut buf, &dcfg), Ok(None));
     }
 }
 

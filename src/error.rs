@@ -31,6 +31,12 @@ pub enum Error {
     Auth(#[from] AuthError),
 }
 
+impl From<crate::auth::Rejection> for Error {
+    fn from(r: crate::auth::Rejection) -> Self {
+        Error::Auth(r.error)
+    }
+}
+
 impl Error {
     /// Whether this is an I/O error.
     pub fn is_io(&self) -> bool {

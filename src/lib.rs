@@ -73,8 +73,10 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod client;
 mod codec;
 mod error;
+mod outbound;
 mod router;
 pub mod server;
 pub mod wire;

@@ -30,7 +30,11 @@ use crate::wire::{Body, FieldName, Message};
 /// Decryption mirrors netaio, including its leniency: if the decrypted uri
 /// length exceeds the plaintext, the uri and content are clamped rather
 /// than refused. A missing IV, or one that is not 16 bytes, is an
-/// [`AuthError`] (netaio drops such messages).
+/// [`AuthError`] (netaio drops such messages; it would accept other IV
+/// lengths, but never sends them). Size limits are left to the frame
+/// encoder: netaio's `Body.prepare` additionally refuses to encrypt or
+/// decrypt more than 65 422 bytes of uri + content (65 420 with
+/// `encrypt_uri`), and framewire does not mirror that check here.
 ///
 /// ```
 /// use framewire::auth::{Context, FixedRandom, ManualClock};

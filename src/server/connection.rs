@@ -5,20 +5,21 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::AsyncReadExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::time::{sleep_until, timeout, Instant};
+use tokio::time::{sleep_until, Instant};
 use tracing::{debug, error, info_span, warn, Instrument};
 
 use crate::auth::{AuthError, AuthFieldRole, Layer, Rejection};
-use crate::wire::{self, DecodeError, Message, REQUEST_ID_FIELD};
+use crate::client::PING_URI;
+use crate::wire::{self, AuthValue, DecodeError, Message, MessageType, REQUEST_ID_FIELD};
 
-use super::handler::{call_catching, panic_text};
-use super::queue::Outbound;
+use super::handler::{catch_panics, panic_text};
 use super::registry::Conn;
 use super::stats::bump;
 use super::{Context, Route, ServerHandle, Shared};
+use crate::outbound::{write_loop, Outbound};
 
 /// Read buffer kept per connection; grows only while a frame needs it.
 const READ_BUF: usize = 8 * 1024;
@@ -71,30 +72,12 @@ pub(super) fn spawn(server: ServerHandle, stream: TcpStream, peer: SocketAddr) {
     );
 }
 
-/// Drains the queue into the socket, flushing when the queue runs dry, so
-/// pipelined replies and fan-out share syscalls.
 async fn writer(shared: Arc<Shared>, conn: Arc<Conn>, wr: OwnedWriteHalf) {
-    let mut wr = BufWriter::with_capacity(64 * 1024, wr);
-    let mut batch: Vec<Bytes> = Vec::new();
-    let limit = shared.limits.write_timeout;
-    let result: std::io::Result<()> = async {
-        loop {
-            let more = tokio::select! {
-                more = conn.outbound.next_batch(&mut batch) => more,
-                _ = shared.abort.cancelled() => return Ok(()),
-            };
-            if !more {
-                break;
-            }
-            for frame in batch.drain(..) {
-                stall_guard(limit, wr.write_all(&frame)).await?;
-                bump(&shared.counters.frames_out);
-            }
-            stall_guard(limit, wr.flush()).await?;
-        }
-        stall_guard(limit, wr.shutdown()).await
-    }
-    .await;
+    let frames_out = &shared.counters.frames_out;
+    let result = tokio::select! {
+        r = write_loop(&conn.outbound, wr, shared.limits.write_timeout, || bump(frames_out)) => r,
+        _ = shared.abort.cancelled() => Ok(()),
+    };
     if let Err(e) = result {
         if e.kind() == std::io::ErrorKind::TimedOut {
             bump(&shared.counters.timeouts);
@@ -105,15 +88,6 @@ async fn writer(shared: Arc<Shared>, conn: Arc<Conn>, wr: OwnedWriteHalf) {
         conn.outbound.close();
         conn.cancel.cancel();
     }
-}
-
-async fn stall_guard<T>(
-    limit: std::time::Duration,
-    op: impl std::future::Future<Output = std::io::Result<T>>,
-) -> std::io::Result<T> {
-    timeout(limit, op)
-        .await
-        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
 }
 
 /// How reading the next frame ended.
@@ -254,9 +228,16 @@ async fn handle(shared: &Shared, ctx: &Context, msg: Message, authenticated: &mu
     let request_id = msg.auth.get(REQUEST_ID_FIELD).cloned();
     let msg = match shared.layer.open(msg, Layer::Instance) {
         Ok(m) => m,
-        Err(rejection) => return rejected(shared, rejection),
+        Err(rejection) => return rejected(shared, rejection, request_id),
     };
     *authenticated = true;
+    // The client keepalive ping, answered before routing so it never
+    // reaches (or depends on) the application's handlers.
+    if msg.message_type == MessageType::REQUEST_URI && &msg.body.uri[..] == PING_URI.as_bytes() {
+        return shared
+            .prepare(Message::respond(PING_URI, ""), None)
+            .map_or(Handled::Nothing, Handled::Reply);
+    }
     let route: Route = shared
         .router
         .lookup(&msg, ctx.conn.peer)
@@ -264,12 +245,12 @@ async fn handle(shared: &Shared, ctx: &Context, msg: Message, authenticated: &mu
     let msg = match &route.layer {
         Some(layer) => match layer.open(msg, Layer::Handler) {
             Ok(m) => m,
-            Err(rejection) => return rejected(shared, rejection),
+            Err(rejection) => return rejected(shared, rejection, request_id),
         },
         None => msg,
     };
     let uri = msg.body.uri.clone();
-    let reply = match call_catching(&*route.handler, msg, ctx.clone()).await {
+    let reply = match catch_panics(|| route.handler.call(msg, ctx.clone())).await {
         Ok(Ok(reply)) => reply,
         Ok(Err(e)) => {
             bump(&shared.counters.handler_errors);
@@ -299,7 +280,7 @@ async fn handle(shared: &Shared, ctx: &Context, msg: Message, authenticated: &mu
     }
 }
 
-fn rejected(shared: &Shared, rejection: Rejection) -> Handled {
+fn rejected(shared: &Shared, rejection: Rejection, request_id: Option<AuthValue>) -> Handled {
     // Only a cipher fails on the iv (or on length); netaio drops those
     // messages silently, while auth failures are answered and counted.
     let decrypt = matches!(rejection.error.field(), Some(AuthFieldRole::Iv))
@@ -311,5 +292,12 @@ fn rejected(shared: &Shared, rejection: Rejection) -> Handled {
     }
     bump(&shared.counters.auth_failures);
     debug!(error = ?rejection.error, "auth check failed");
-    Handled::AuthFailed(rejection.reply.and_then(|m| shared.encode(&m).ok()))
+    // The error goes out unsigned, as netaio's does; the request id (when
+    // the client sent one) lets a framewire client match it at once.
+    Handled::AuthFailed(rejection.reply.and_then(|mut m| {
+        if let Some(id) = request_id {
+            m.auth.insert(REQUEST_ID_FIELD, id);
+        }
+        shared.encode(&m).ok()
+    }))
 }

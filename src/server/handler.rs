@@ -123,15 +123,13 @@ where
     }
 }
 
-/// Runs a handler, turning a panic (when it is called or while its future
-/// is polled) into `Err(payload)`, so one bad handler cannot take its
-/// connection's other work or the server down.
-pub(crate) async fn call_catching(
-    handler: &dyn Handler,
-    msg: Message,
-    ctx: Context,
-) -> Result<Result<Option<Message>, HandlerError>, Box<dyn Any + Send>> {
-    let fut = catch_unwind(AssertUnwindSafe(|| handler.call(msg, ctx)))?;
+/// Runs a handler call, turning a panic (in the call itself or while its
+/// future is polled) into `Err(payload)`, so one bad handler cannot take
+/// its connection's other work, or the server, down.
+pub(crate) async fn catch_panics<T>(
+    call: impl FnOnce() -> BoxFuture<T>,
+) -> Result<T, Box<dyn Any + Send>> {
+    let fut = catch_unwind(AssertUnwindSafe(call))?;
     CatchUnwind(fut).await
 }
 

@@ -20,7 +20,6 @@ mod connection;
 mod context;
 mod handler;
 mod limits;
-mod queue;
 mod registry;
 mod stats;
 
@@ -41,11 +40,13 @@ use crate::wire::{self, EncodeError, FrameConfig, Message, Profile};
 
 pub use context::Context;
 pub use handler::{BoxFuture, Handler, HandlerError, IntoReply};
+
+pub(crate) use handler::{catch_panics, panic_text};
 pub use limits::{Limits, SlowConsumerPolicy};
 pub use registry::{ConnectionId, ConnectionInfo, SubscribeError};
 pub use stats::Stats;
 
-use queue::PushError;
+use crate::outbound::PushError;
 use registry::{Conn, Registry};
 use stats::Counters;
 

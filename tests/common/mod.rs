@@ -166,3 +166,55 @@ pub fn run_bounded(mut cmd: std::process::Command, limit: Duration) -> (bool, St
     }
     (status.is_some_and(|s| s.success()), out, err)
 }
+
+/// A child process killed when dropped, so a failing test leaves nothing
+/// running.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `program args...` and waits for its `listening on ADDR` line.
+pub fn spawn_listening(mut cmd: std::process::Command) -> (KillOnDrop, String) {
+    use std::io::BufRead;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("spawn server process");
+    let stdout = child.stdout.take().expect("stdout");
+    let guard = KillOnDrop(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("server printed its address within 30 s");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (guard, addr)
+}
+
+/// A real netaio 0.0.9 server with the `framewire serve` route contract.
+pub fn netaio_server(python: &std::path::Path, secret: Option<&str>) -> (KillOnDrop, String) {
+    let mut cmd = std::process::Command::new(python);
+    cmd.arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/netaio_server.py"
+    ))
+    .args(["127.0.0.1", "0"]);
+    if let Some(s) = secret {
+        cmd.args(["--secret", s]);
+    }
+    spawn_listening(cmd)
+}

@@ -1,11 +1,15 @@
-//! A connection's bounded outbound queue: bounded in frames and bytes,
+//! A connection's bounded outbound queue — bounded in frames and bytes,
 //! never blocking a publisher (`try_push`), with back-pressure for the
-//! connection's own replies (`push`).
+//! connection's own replies (`push`) — and the writer loop that drains it
+//! into a socket. Shared by the server and the client.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use bytes::Bytes;
+use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::sync::Notify;
 
 /// Why a frame was not queued.
@@ -128,6 +132,38 @@ impl Outbound {
         let st = self.lock();
         (st.frames.len(), st.bytes)
     }
+}
+
+/// Drains `queue` into `wr` until the queue is closed and empty (then shuts
+/// the socket's write side down cleanly) or a write fails. Frames are
+/// buffered and flushed when the queue runs dry, so pipelined replies and
+/// fan-out share syscalls. A write or flush that makes no progress for
+/// `stall_limit` fails with `TimedOut`: the peer stopped reading.
+pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
+    queue: &Outbound,
+    wr: W,
+    stall_limit: Duration,
+    mut on_frame: impl FnMut(),
+) -> std::io::Result<()> {
+    let mut wr = BufWriter::with_capacity(64 * 1024, wr);
+    let mut batch: Vec<Bytes> = Vec::new();
+    while queue.next_batch(&mut batch).await {
+        for frame in batch.drain(..) {
+            stall_guard(stall_limit, wr.write_all(&frame)).await?;
+            on_frame();
+        }
+        stall_guard(stall_limit, wr.flush()).await?;
+    }
+    stall_guard(stall_limit, wr.shutdown()).await
+}
+
+async fn stall_guard<T>(
+    limit: Duration,
+    op: impl Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
+    tokio::time::timeout(limit, op)
+        .await
+        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
 }
 
 #[cfg(test)]

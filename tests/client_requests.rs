@@ -1,0 +1,281 @@
+//! Client request helpers against a framewire server: typed replies,
+//! netaio's reply matching, and request ids that let any number of requests
+//! to one uri be in flight and answered in any order.
+
+mod common;
+
+#[path = "../src/bin/framewire/routes.rs"]
+mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use framewire::client::{Client, ClientError};
+use framewire::server::{Context, Server};
+use framewire::wire::REQUEST_ID_FIELD;
+use framewire::{Message, MessageType, NetaioHmac, PluginLayer};
+use futures::{SinkExt, StreamExt};
+use tokio::net::TcpListener;
+
+async fn kv_server(layer: Option<PluginLayer>) -> Running {
+    let mut b = routes::routes(Server::builder());
+    if let Some(l) = layer {
+        b = b.plugins(l);
+    }
+    start(b.build()).await
+}
+
+async fn client(addr: std::net::SocketAddr) -> Client {
+    Client::builder(addr.to_string()).connect().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helpers_and_typed_errors() {
+    let srv = kv_server(None).await;
+    let c = client(srv.addr).await;
+    assert_eq!(&c.request("echo", "hi").await.unwrap().content()[..], b"hi");
+    assert!(c.request("k", "").await.unwrap_err().is_not_found());
+    assert_eq!(&c.create("k", "v1").await.unwrap().content()[..], b"stored");
+    let err = c.create("k", "again").await.unwrap_err();
+    match &err {
+        ClientError::Remote(m) => assert_eq!(&m.content()[..], b"cannot overwrite"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(err.to_string(), "server error: cannot overwrite");
+    assert_eq!(&c.request("k", "").await.unwrap().content()[..], b"v1");
+    assert_eq!(&c.update("k", "v2").await.unwrap().content()[..], b"stored");
+    assert_eq!(&c.delete("k").await.unwrap().content()[..], b"deleted");
+    assert!(c.delete("k").await.unwrap_err().is_not_found());
+    assert!(c.update("k", "x").await.unwrap_err().is_not_found());
+    // Unrouted type: the default NOT_FOUND has uri "", which netaio's
+    // matching cannot pair with the request (netaio's client times out);
+    // the echoed request id pairs it at once.
+    let err = c
+        .call(
+            MessageType::PEER_DISCOVERED,
+            "x",
+            "",
+            Some(Duration::from_secs(30)),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.reply().map(|m| &m.uri()[..]), Some(&b""[..]));
+    assert!(err.is_not_found(), "{err}");
+    assert_eq!(c.pending_requests(), 0);
+    c.close().await;
+    srv.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reply_that_never_comes_is_a_timeout() {
+    let srv = start(
+        Server::builder()
+            .on(MessageType::REQUEST_URI, |_m: Message, _c: Context| async {
+            })
+            .build(),
+    )
+    .await;
+    let c = Client::builder(srv.addr.to_string())
+        .request_timeout(Duration::from_secs(10))
+        .keepalive(None)
+        .connect()
+        .await
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let err = c.request("silence", "").await.unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert_eq!(started.elapsed(), Duration::from_secs(10));
+    assert_eq!(c.pending_requests(), 0, "timed-out waiter removed");
+    c.close().await;
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousand_concurrent_requests_to_one_uri() {
+    let srv =
+        start(
+            Server::builder()
+                .on(
+                    (MessageType::REQUEST_URI, "same"),
+                    |m: Message, _c: Context| async move {
+                        Message::respond("same", m.content().clone())
+                    },
+                )
+                .build(),
+        )
+        .await;
+    let c = client(srv.addr).await;
+    let tasks: Vec<_> = (0..1000)
+        .map(|i| {
+            let c = c.clone();
+            tokio::spawn(async move { (i, c.request("same", i.to_string()).await) })
+        })
+        .collect();
+    for t in tasks {
+        let (i, r) = t.await.unwrap();
+        assert_eq!(
+            r.unwrap().content()[..],
+            *i.to_string().as_bytes(),
+            "request {i}"
+        );
+    }
+    assert_eq!(c.pending_requests(), 0);
+    c.close().await;
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_in_reverse_order_find_their_requests_by_id() {
+    // A bare server that collects 100 requests, then answers them last
+    // first, echoing each request id as a framewire server does.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (s, _) = listener.accept().await.unwrap();
+        let mut f = tokio_util::codec::Framed::new(s, framewire::FrameCodec::default());
+        let mut got = Vec::new();
+        while got.len() < 100 {
+            got.push(f.next().await.unwrap().unwrap().unwrap());
+        }
+        for req in got.into_iter().rev() {
+            let mut reply = Message::respond(req.uri().clone(), req.content().clone());
+            reply.auth.insert(
+                REQUEST_ID_FIELD,
+                req.auth.get(REQUEST_ID_FIELD).unwrap().clone(),
+            );
+            f.send(reply).await.unwrap();
+        }
+        f
+    });
+    let c = Client::builder(addr.to_string())
+        .keepalive(None)
+        .connect()
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let c = c.clone();
+            tokio::spawn(async move { (i, c.request("same", i.to_string()).await.unwrap()) })
+        })
+        .collect();
+    for t in tasks {
+        let (i, r) = t.await.unwrap();
+        assert_eq!(r.content()[..], *i.to_string().as_bytes());
+    }
+    drop(server.await.unwrap());
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hmac_on_both_ends_and_wrong_secret_fails_fast() {
+    let layer = || PluginLayer::new().with_auth(NetaioHmac::new("s3cret"));
+    let srv = kv_server(Some(layer())).await;
+    let good = Client::builder(srv.addr.to_string())
+        .plugins(layer())
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(
+        &good.request("echo", "signed").await.unwrap().content()[..],
+        b"signed"
+    );
+
+    let wrong = Client::builder(srv.addr.to_string())
+        .plugins(PluginLayer::new().with_auth(NetaioHmac::new("wrong")))
+        .request_timeout(Duration::from_secs(30))
+        .connect()
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    match wrong.request("echo", "x").await.unwrap_err() {
+        ClientError::AuthRejected { verified, message } => {
+            assert!(!verified);
+            assert_eq!(&message.content()[..], b"HMAC auth failed");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Reported from the server's reply, not from the 30 s timeout.
+    assert!(started.elapsed() < Duration::from_secs(30));
+    good.close().await;
+    wrong.close().await;
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handlers_and_one_shots_for_unsolicited_messages() {
+    let srv = kv_server(None).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let (tx1, tx2) = (tx.clone(), tx);
+    let c = Client::builder(srv.addr.to_string())
+        .on(MessageType::NOTIFY_URI, move |m: Message, _c: Client| {
+            let tx = tx1.clone();
+            async move {
+                let _ = tx.send(format!("every {}", String::from_utf8_lossy(m.content())));
+            }
+        })
+        .once(
+            (MessageType::NOTIFY_URI, "broadcast"),
+            move |m: Message, _c: Client| {
+                let tx = tx2.clone();
+                async move {
+                    let _ = tx.send(format!("once {}", String::from_utf8_lossy(m.content())));
+                }
+            },
+        )
+        .connect()
+        .await
+        .unwrap();
+    for text in ["a", "b"] {
+        let r = c
+            .call(MessageType::PUBLISH_URI, "broadcast", text, None)
+            .await
+            .unwrap();
+        assert_eq!(&r.content()[..], b"broadcast");
+    }
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        seen.push(
+            tokio::time::timeout(LIMIT, rx.recv())
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    // The one-shot on (NOTIFY_URI, "broadcast") wins first, then the
+    // type-wide handler takes over.
+    assert_eq!(seen, ["once a", "every b"]);
+    c.close().await;
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_flushes_what_was_sent() {
+    let received = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let r2 = received.clone();
+    let srv = start(
+        Server::builder()
+            .on(MessageType::PUBLISH_URI, move |_m: Message, _c: Context| {
+                r2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async {}
+            })
+            .build(),
+    )
+    .await;
+    let c = client(srv.addr).await;
+    for i in 0..500 {
+        c.send(Message::new(MessageType::PUBLISH_URI, "t", i.to_string()))
+            .await
+            .unwrap();
+    }
+    c.close().await;
+    assert!(matches!(
+        c.request("echo", "").await,
+        Err(ClientError::Closed)
+    ));
+    eventually("all 500 delivered", || {
+        received.load(std::sync::atomic::Ordering::SeqCst) == 500
+    })
+    .await;
+    srv.stop().await;
+}
