@@ -805,7 +805,20 @@ pub fn check_roundtrip(input: &RoundtripInput) {
         assert_eq!(
             back.to_bytes(profile).as_ref(),
             Ok(&frame),
-            "encoding depends on insertion order"
+            "decoded copy re-encodes differently"
+        );
+        let mut reversed = AuthFields::new();
+        for (name, value) in msg.auth.iter().collect::<Vec<_>>().into_iter().rev() {
+            reversed.insert(name.to_owned(), value.clone());
+        }
+        let reversed = Message {
+            auth: reversed,
+            ..msg.clone()
+        };
+        assert_eq!(
+            reversed.to_bytes(profile).as_ref(),
+            Ok(&frame),
+            "encoding depends on field insertion order"
         );
 
         // Two copies back to back through the streaming decoder.

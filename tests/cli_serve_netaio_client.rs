@@ -6,36 +6,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
 
-/// `framewire serve` on a free loopback port; returns the child and its
-/// address from the one line it prints.
-pub fn spawn_serve(extra: &[&str]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_framewire"))
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn framewire serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .expect("read the listening line");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (child, addr)
-}
-
 /// SIGTERM, then the exit status within 10 s.
-fn terminate(mut child: Child) -> std::process::ExitStatus {
+fn terminate(guard: KillOnDrop) -> std::process::ExitStatus {
+    let child = &mut { guard }.0;
     let ok = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -55,7 +33,9 @@ fn check(extra: &[&str], script_args: &[&str]) {
     let Some(python) = netaio_python() else {
         return;
     };
-    let (child, addr) = spawn_serve(extra);
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_framewire"));
+    serve.args(["serve", "--addr", "127.0.0.1:0"]).args(extra);
+    let (child, addr) = spawn_listening(serve);
     let (host, port) = addr.rsplit_once(':').unwrap();
     let mut cmd = Command::new(python);
     cmd.arg(concat!(

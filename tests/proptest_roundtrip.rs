@@ -117,6 +117,12 @@ proptest! {
             // Encoding does not depend on field insertion order, and the
             // decoded (packify-ordered) copy is a fixed point.
             prop_assert_eq!(&back.to_bytes(profile).unwrap(), &frame);
+            let mut reversed = AuthFields::new();
+            for (name, value) in msg.auth.iter().collect::<Vec<_>>().into_iter().rev() {
+                reversed.insert(name.to_owned(), value.clone());
+            }
+            let reversed = msg.clone().with_auth(reversed);
+            prop_assert_eq!(&reversed.to_bytes(profile).unwrap(), &frame);
             prop_assert_eq!(&Message::decode(profile, frame.clone()).unwrap(), &back);
 
             // Through the stream decoder too, with a byte of the next frame.

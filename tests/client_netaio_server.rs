@@ -1,0 +1,135 @@
+//! The library client against a real netaio 0.0.9 TCPServer (Python),
+//! with and without HMAC: the request helpers, typed errors, subscription
+//! streams and broadcast, with netaio's reply matching (netaio does not echo
+//! request ids).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use framewire::client::{Client, ClientError};
+use framewire::{MessageType, NetaioHmac, PluginLayer};
+
+async fn scenarios(addr: &str, secret: Option<&str>) {
+    let builder = || {
+        let b = Client::builder(addr).request_timeout(Duration::from_secs(5));
+        match secret {
+            Some(s) => b.plugins(PluginLayer::new().with_auth(NetaioHmac::new(s))),
+            None => b,
+        }
+    };
+    let c = builder().connect().await.unwrap();
+    let other = builder().connect().await.unwrap();
+
+    // Echo: empty, binary, and the largest content netaio can re-prepare.
+    let big: Vec<u8> = (0..65418).map(|i| (i % 251) as u8).collect();
+    for content in [Vec::new(), (0..=255u8).collect(), big] {
+        let r = c.request("echo", content.clone()).await.unwrap();
+        assert_eq!(r.content()[..], content[..]);
+    }
+    // CRUD with typed errors.
+    assert!(c.request("k", "").await.unwrap_err().is_not_found());
+    assert_eq!(&c.create("k", "v1").await.unwrap().content()[..], b"stored");
+    assert!(matches!(
+        c.create("k", "v").await,
+        Err(ClientError::Remote(_))
+    ));
+    assert_eq!(&c.request("k", "").await.unwrap().content()[..], b"v1");
+    assert_eq!(&c.update("k", "v2").await.unwrap().content()[..], b"stored");
+    assert_eq!(&c.delete("k").await.unwrap().content()[..], b"deleted");
+    assert!(c.delete("k").await.unwrap_err().is_not_found());
+
+    // Concurrent requests to distinct uris (netaio matches by uri).
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let c = c.clone();
+            tokio::spawn(async move { c.create(format!("key{i}"), i.to_string()).await })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(&t.await.unwrap().unwrap().content()[..], b"stored");
+    }
+    // Same uri, concurrently: netaio answers in order, so oldest-first
+    // matching pairs them correctly.
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let c = c.clone();
+            tokio::spawn(async move { (i, c.request("echo", i.to_string()).await) })
+        })
+        .collect();
+    for t in tasks {
+        let (i, r) = t.await.unwrap();
+        assert_eq!(r.unwrap().content()[..], *i.to_string().as_bytes());
+    }
+
+    // Subscription stream and broadcast.
+    let mut sub = c.subscribe("topic1").await.unwrap();
+    let r = other
+        .call(MessageType::PUBLISH_URI, "pub/topic1", "hi", None)
+        .await
+        .unwrap();
+    assert_eq!(&r.content()[..], b"published");
+    let note = tokio::time::timeout(LIMIT, sub.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (note.message_type, &note.content()[..]),
+        (MessageType::NOTIFY_URI, &b"hi"[..])
+    );
+    let mut all = other.subscribe("broadcast").await.unwrap(); // a stream for uri "broadcast"
+    let r = c
+        .call(MessageType::PUBLISH_URI, "broadcast", "all", None)
+        .await
+        .unwrap();
+    assert_eq!(&r.content()[..], b"broadcast");
+    let note = tokio::time::timeout(LIMIT, all.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&note.content()[..], b"all");
+    drop((sub, all));
+    c.close().await;
+    other.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_against_netaio_server() {
+    let Some(python) = netaio_python() else {
+        return;
+    };
+    let (_server, addr) = netaio_server(&python, None);
+    scenarios(&addr, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_with_hmac_against_netaio_server() {
+    let Some(python) = netaio_python() else {
+        return;
+    };
+    let (_server, addr) = netaio_server(&python, Some("interop"));
+    scenarios(&addr, Some("interop")).await;
+
+    // A wrong secret: netaio's unsigned AUTH_ERROR is reported at once.
+    let wrong = Client::builder(addr.as_str())
+        .plugins(PluginLayer::new().with_auth(NetaioHmac::new("nope")))
+        .request_timeout(Duration::from_secs(20))
+        .connect()
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = wrong.request("echo", "x").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::AuthRejected {
+                verified: false,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+    wrong.close().await;
+}

@@ -1,0 +1,230 @@
+//! Reconnection: backoff timing (virtual time), server restart with
+//! resubscription, in-flight requests failing fast, half-open detection by
+//! keepalive, and giving up.
+
+mod common;
+
+#[path = "../src/bin/framewire/routes.rs"]
+mod routes;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::*;
+use framewire::client::{Client, ClientError, ConnectionEvent, Keepalive, Reconnect};
+use framewire::server::{Context, Server};
+use framewire::{Message, MessageType};
+use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+async fn serve_on(addr: SocketAddr) -> Running {
+    // The port was just freed by the previous server: retry briefly.
+    for _ in 0..100 {
+        if let Ok(listener) = TcpListener::bind(addr).await {
+            let server = routes::routes(Server::builder()).build();
+            let handle = server.handle();
+            let task = tokio::spawn(server.serve(listener, std::future::pending()));
+            return Running { addr, handle, task };
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("could not rebind {addr}");
+}
+
+async fn next_event(events: &mut broadcast::Receiver<ConnectionEvent>) -> ConnectionEvent {
+    tokio::time::timeout(Duration::from_secs(30), events.recv())
+        .await
+        .expect("an event in time")
+        .expect("event channel open")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_restart_reconnects_and_resubscribes() {
+    let srv = start(routes::routes(Server::builder()).build()).await;
+    let addr = srv.addr;
+    let c = Client::builder(addr.to_string())
+        .reconnect(
+            Reconnect::default()
+                .initial(Duration::from_millis(20))
+                .max(Duration::from_millis(200)),
+        )
+        .connect()
+        .await
+        .unwrap();
+    let mut events = c.events();
+    let mut sub = c.subscribe("feed").await.unwrap();
+    srv.stop().await;
+    assert!(matches!(
+        next_event(&mut events).await,
+        ConnectionEvent::Disconnected { .. }
+    ));
+
+    let srv = serve_on(addr).await;
+    loop {
+        if let ConnectionEvent::Connected(peer) = next_event(&mut events).await {
+            assert_eq!(peer, addr);
+            break;
+        }
+    }
+    eventually("resubscribed", || srv.handle.stats().topics == 1).await;
+    let n = srv
+        .handle
+        .notify(
+            "feed",
+            Message::new(MessageType::NOTIFY_URI, "feed", "after restart"),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    let note = tokio::time::timeout(LIMIT, sub.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&note.content()[..], b"after restart");
+    assert_eq!(
+        &c.request("echo", "back").await.unwrap().content()[..],
+        b"back"
+    );
+    c.close().await;
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_flight_requests_fail_fast_when_the_connection_drops() {
+    let server = Server::builder()
+        .on(
+            (MessageType::REQUEST_URI, "hang"),
+            |_m: Message, ctx: Context| async move {
+                // Never answers: closes the connection instead.
+                ctx.disconnect();
+            },
+        )
+        .build();
+    let srv = start(server).await;
+    let c = Client::builder(srv.addr.to_string())
+        .request_timeout(Duration::from_secs(60))
+        .reconnect(Reconnect::disabled())
+        .connect()
+        .await
+        .unwrap();
+    let mut events = c.events();
+    let started = std::time::Instant::now();
+    let err = c.request("hang", "").await.unwrap_err();
+    assert!(matches!(err, ClientError::ConnectionLost), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "failed before its timeout"
+    );
+    assert!(matches!(
+        next_event(&mut events).await,
+        ConnectionEvent::Disconnected { .. }
+    ));
+    assert_eq!(next_event(&mut events).await, ConnectionEvent::GaveUp);
+    assert!(matches!(
+        c.request("echo", "").await,
+        Err(ClientError::Closed)
+    ));
+    srv.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn backoff_delays_grow_to_the_cap() {
+    let srv = start(Server::builder().build()).await;
+    let c = Client::builder(srv.addr.to_string())
+        .reconnect(
+            Reconnect::default()
+                .initial(Duration::from_millis(100))
+                .max(Duration::from_secs(1))
+                .jitter(0.0)
+                .max_attempts(6),
+        )
+        .keepalive(None)
+        .connect()
+        .await
+        .unwrap();
+    let mut events = c.events();
+    srv.stop().await; // nothing listens there any more
+    assert!(matches!(
+        next_event(&mut events).await,
+        ConnectionEvent::Disconnected { .. }
+    ));
+    let mut delays = Vec::new();
+    let mut last = Instant::now();
+    let mut gaps = Vec::new();
+    loop {
+        match next_event(&mut events).await {
+            ConnectionEvent::Reconnecting { attempt, delay } => {
+                assert_eq!(attempt as usize, delays.len() + 1);
+                delays.push(delay.as_millis());
+                gaps.push((Instant::now() - last).as_millis());
+                last = Instant::now();
+            }
+            ConnectionEvent::GaveUp => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
+    // Each attempt waited the previous delay (virtual time).
+    assert_eq!(&gaps[1..], [100, 200, 400, 800, 1000]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn half_open_server_is_detected_by_keepalive() {
+    // Accepts, then never reads or writes: like a peer that vanished.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hold = tokio::spawn(async move {
+        let (s, _) = listener.accept().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        drop(s);
+    });
+    let keepalive = Keepalive {
+        interval: Duration::from_secs(5),
+        timeout: Duration::from_secs(3),
+    };
+    let c = Client::builder(addr.to_string())
+        .keepalive(Some(keepalive))
+        .reconnect(Reconnect::disabled())
+        .connect()
+        .await
+        .unwrap();
+    let mut events = c.events();
+    let started = Instant::now();
+    match next_event(&mut events).await {
+        ConnectionEvent::Disconnected { reason } => {
+            assert!(reason.contains("keepalive"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(8) && took < Duration::from_secs(9),
+        "{took:?}"
+    );
+    hold.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepalive_pings_keep_an_idle_connection_up() {
+    let srv = start(Server::builder().build()).await;
+    let c = Client::builder(srv.addr.to_string())
+        .keepalive(Some(Keepalive {
+            interval: Duration::from_millis(50),
+            timeout: Duration::from_millis(500),
+        }))
+        .reconnect(Reconnect::disabled())
+        .connect()
+        .await
+        .unwrap();
+    let mut events = c.events();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(matches!(
+        events.try_recv(),
+        Err(broadcast::error::TryRecvError::Empty)
+    ));
+    assert!(c.is_connected());
+    // The pings were answered by the server, not routed to handlers.
+    assert!(srv.handle.stats().frames_in >= 5);
+    c.close().await;
+    srv.stop().await;
+}
