@@ -99,9 +99,10 @@ impl<T: IntoReply, E: Into<HandlerError>> IntoReply for Result<T, E> {
 /// let server = Server::builder()
 ///     .on((MessageType::REQUEST_URI, "echo"), echo)
 ///     .on(MessageType::PUBLISH_URI, |msg: Message, ctx: Context| async move {
-///         let delivered = ctx.server().notify(msg.uri().clone(), Message::new(
-///             MessageType::NOTIFY_URI, msg.uri().clone(), msg.content().clone()));
-///         Ok::<_, &str>(Message::ok(msg.uri().clone(), format!("{delivered}")))
+///         let note = Message::new(MessageType::NOTIFY_URI, msg.uri().clone(), msg.content().clone());
+///         // `?` works on any error: it becomes an ERROR reply.
+///         let delivered = ctx.server().notify(msg.uri(), note)?;
+///         Ok::<_, framewire::server::SendError>(Message::ok(msg.uri().clone(), format!("{delivered}")))
 ///     })
 ///     .build();
 /// # drop(server);
