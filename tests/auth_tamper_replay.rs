@@ -272,7 +272,8 @@ fn nonce_cache_stays_bounded_under_a_flood_of_valid_messages() {
         }
         assert!(verifier.replay_cache_len() <= CAP);
     }
-    // Fails closed: exactly CAP accepted, the rest refused, none forgotten.
+    // All in one second: exactly CAP accepted, the rest refused (nothing
+    // can be evicted without opening a replay hole), none forgotten.
     assert_eq!((accepted, full), (CAP, 1000 - CAP));
     assert_eq!(verifier.replay_cache_len(), CAP);
 

@@ -224,8 +224,9 @@ pub enum AuthError {
     /// The nonce was already accepted inside the window.
     #[error("authentication failed")]
     Replayed,
-    /// The nonce cache is full of unexpired entries; the message was
-    /// refused rather than forget a live nonce.
+    /// The nonce cache is full: the message is not newer than the nonces
+    /// it had to evict (or than every cached one), so it cannot be told
+    /// from a replay and is refused. See the `replay` module docs.
     #[error("authentication failed")]
     ReplayCacheFull {
         /// The configured bound.

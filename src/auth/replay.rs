@@ -16,15 +16,16 @@
 //!
 //! # When the cache is full
 //!
-//! It **fails closed**: while `max_entries` unexpired nonces are cached, new
-//! messages are refused with [`AuthError::ReplayCacheFull`] until entries
-//! expire. The alternatives were rejected because both silently weaken the
-//! guarantee above: evicting a live nonce re-opens a replay hole for that
-//! frame, and shrinking the window rejects honest peers whose clocks are a
-//! little off, in a way that depends on load. Only frames whose MAC
-//! verified are recorded, so a peer without the key cannot fill the cache;
-//! filling it takes more than `max_entries / window` authenticated messages
-//! per second, which is a capacity setting, not an attack surface.
+//! It evicts the nonces closest to expiry and raises a **floor**: from then
+//! on it refuses every message whose `ts` is not newer than the newest
+//! evicted one ([`AuthError::ReplayCacheFull`]). A replay of an evicted
+//! frame carries such a `ts`, so it is still refused — the guarantee above
+//! holds — while fresh messages keep flowing: under load beyond capacity
+//! the accepted window shrinks toward the present instead of the server
+//! refusing everything. Only when more than `max_entries` authenticated
+//! messages arrive within one second does the floor reach the current
+//! second and the guard fail closed. Only frames whose MAC verified are
+//! recorded, so a peer without the key cannot push the floor.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -57,9 +58,11 @@ pub struct ReplayConfig {
 impl ReplayConfig {
     /// Default tolerance between a message's `ts` and the local clock.
     pub const DEFAULT_WINDOW_SECS: u64 = 300;
-    /// Default nonce cache size: a sustained ~430 authenticated messages
-    /// per second per plugin at the default window (an entry lives about
-    /// one window), in at most ~13 MiB.
+    /// Default nonce cache size, at most ~13 MiB. It covers the whole
+    /// ±300 s window up to ~430 authenticated messages per second per
+    /// plugin; above that the accepted window shrinks to about
+    /// `max_entries / rate` seconds (e.g. ~2.6 s at 50 000 msg/s), and only
+    /// past 131 072 messages within one second does the guard refuse.
     pub const DEFAULT_MAX_ENTRIES: usize = 1 << 17;
     /// Upper estimate of the heap cost of one cached nonce: a hash-map slot
     /// and an expiry-heap slot (40 bytes) plus the slack both keep after
@@ -135,6 +138,9 @@ struct Cache {
     by_expiry: BinaryHeap<Reverse<(u64, Nonce)>>,
     /// The latest `now` used for pruning.
     high_water: u64,
+    /// Messages with `ts <= floor` are refused: nonces that old may have
+    /// been evicted to make room.
+    floor: Option<u64>,
 }
 
 /// The window check and nonce cache of one plugin instance.
@@ -173,6 +179,7 @@ impl ReplayGuard {
                 seen: HashMap::new(),
                 by_expiry: BinaryHeap::new(),
                 high_water: 0,
+                floor: None,
             }),
         }
     }
@@ -204,8 +211,9 @@ impl ReplayGuard {
 
     /// Records the nonce of a message whose MAC has verified. Fails if it
     /// was already seen inside the window, if `ts` has expired relative to
-    /// the latest time the guard has seen, or if the cache is full of
-    /// unexpired nonces. Always `Ok` when protection is disabled.
+    /// the latest time the guard has seen, or if `ts` is at or below the
+    /// floor raised by evictions from a full cache. Always `Ok` when
+    /// protection is disabled.
     pub fn record(&self, nonce: &[u8; NONCE_LEN], ts: u64, now: u64) -> Result<(), AuthError> {
         if !self.config.enabled {
             return Ok(());
@@ -221,13 +229,29 @@ impl ReplayGuard {
             return Err(AuthError::Stale { ts, now: horizon });
         }
         prune(&mut cache, horizon);
+        let full = || AuthError::ReplayCacheFull {
+            capacity: self.config.max_entries,
+        };
+        if cache.floor.is_some_and(|floor| ts <= floor) {
+            return Err(full());
+        }
         if cache.seen.contains_key(nonce) {
             return Err(AuthError::Replayed);
         }
-        if cache.seen.len() >= self.config.max_entries {
-            return Err(AuthError::ReplayCacheFull {
-                capacity: self.config.max_entries,
-            });
+        while cache.seen.len() >= self.config.max_entries.max(1) {
+            let Some(&Reverse((oldest_expiry, oldest))) = cache.by_expiry.peek() else {
+                break;
+            };
+            // Evicting `oldest` raises the floor to its ts; a message no
+            // newer than that could not be told from a replay afterwards, so
+            // it is refused without evicting anything.
+            let oldest_ts = oldest_expiry.saturating_sub(self.config.window_secs);
+            if ts <= oldest_ts {
+                return Err(full());
+            }
+            cache.by_expiry.pop();
+            cache.seen.remove(&oldest);
+            cache.floor = Some(cache.floor.map_or(oldest_ts, |f| f.max(oldest_ts)));
         }
         cache.seen.insert(*nonce, expires);
         cache.by_expiry.push(Reverse((expires, *nonce)));
@@ -363,7 +387,7 @@ mod tests {
     }
 
     #[test]
-    fn full_cache_fails_closed_until_entries_expire() {
+    fn full_cache_of_one_second_fails_closed_until_entries_expire() {
         let g = guard(3);
         for i in 0..3u8 {
             g.record(&[i; 16], T, T).unwrap();
@@ -375,6 +399,27 @@ mod tests {
         assert!(g.record(&[0; 16], T, T).unwrap_err().is_replayed());
         g.record(&[9; 16], T + 301, T + 301).unwrap();
         assert_eq!(g.len(), 1);
+    }
+
+    #[test]
+    fn full_cache_evicts_the_oldest_and_raises_the_floor() {
+        let g = guard(3);
+        for i in 0..3u8 {
+            g.record(&[i; 16], T + u64::from(i), T + 3).unwrap();
+        }
+        // A newer message evicts the oldest nonce (ts T): floor = T.
+        g.record(&[3; 16], T + 3, T + 3).unwrap();
+        assert_eq!(g.len(), 3);
+        // The evicted frame cannot be replayed, nor can anything as old.
+        assert!(g.record(&[0; 16], T, T + 3).unwrap_err().is_replay_cache_full());
+        assert!(g.record(&[7; 16], T, T + 3).unwrap_err().is_replay_cache_full());
+        // Still cached nonces are still replays.
+        assert!(g.record(&[1; 16], T + 1, T + 3).unwrap_err().is_replayed());
+        // A message no newer than the oldest cached one is refused without
+        // evicting (the cache holds T+1, T+2, T+3).
+        assert!(g.record(&[8; 16], T + 1, T + 3).unwrap_err().is_replay_cache_full());
+        assert_eq!(g.len(), 3);
+        g.record(&[9; 16], T + 4, T + 4).unwrap();
     }
 
     #[test]

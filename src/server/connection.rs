@@ -5,8 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncReadExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, Instant};
 use tracing::{debug, error, info_span, warn, Instrument};
@@ -24,15 +23,27 @@ use crate::outbound::{write_loop, Outbound};
 /// Read buffer kept per connection; grows only while a frame needs it.
 const READ_BUF: usize = 8 * 1024;
 
-pub(super) fn spawn(server: ServerHandle, stream: TcpStream, peer: SocketAddr) {
-    let shared = server.shared.clone();
+/// Serves an accepted TCP connection.
+pub(super) fn spawn_tcp(server: ServerHandle, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
-    if let Some(idle) = shared.limits.tcp_keepalive {
+    if let Some(idle) = server.shared.limits.tcp_keepalive {
         let ka = socket2::TcpKeepalive::new()
             .with_time(idle)
             .with_interval(idle / 4);
         let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
     }
+    // TCP halves need no lock between them, unlike a generic split.
+    let (rd, wr) = stream.into_split();
+    spawn(server, rd, wr, peer);
+}
+
+/// Serves a connection given as its read and write halves.
+pub(super) fn spawn<R, W>(server: ServerHandle, rd: R, wr: W, peer: SocketAddr)
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let shared = server.shared.clone();
     let outbound = Outbound::new(
         shared.limits.max_queued_frames,
         shared.limits.max_queued_bytes,
@@ -41,7 +52,6 @@ pub(super) fn spawn(server: ServerHandle, stream: TcpStream, peer: SocketAddr) {
         .registry
         .add(peer, outbound, shared.shutdown.child_token());
     let span = info_span!("conn", id = %conn.id, %peer);
-    let (rd, wr) = stream.into_split();
     shared
         .tracker
         .spawn(writer(shared.clone(), conn.clone(), wr).instrument(span.clone()));
@@ -72,7 +82,7 @@ pub(super) fn spawn(server: ServerHandle, stream: TcpStream, peer: SocketAddr) {
     );
 }
 
-async fn writer(shared: Arc<Shared>, conn: Arc<Conn>, wr: OwnedWriteHalf) {
+async fn writer(shared: Arc<Shared>, conn: Arc<Conn>, wr: impl AsyncWrite + Unpin) {
     let frames_out = &shared.counters.frames_out;
     let result = tokio::select! {
         r = write_loop(&conn.outbound, wr, shared.limits.write_timeout, || bump(frames_out)) => r,
@@ -100,7 +110,7 @@ enum Read {
     Fatal(String),
 }
 
-async fn reader(shared: &Shared, ctx: &Context, mut rd: OwnedReadHalf) {
+async fn reader(shared: &Shared, ctx: &Context, mut rd: impl AsyncRead + Unpin) {
     let conn = &ctx.conn;
     let mut buf = BytesMut::with_capacity(READ_BUF);
     let mut authenticated = shared.layer.auth().is_none();
@@ -156,7 +166,10 @@ async fn reader(shared: &Shared, ctx: &Context, mut rd: OwnedReadHalf) {
 /// Sends a last ERROR (unsigned: the peer may not be able to verify
 /// anything at this point) and lets the writer flush it.
 async fn close_with(shared: &Shared, conn: &Conn, why: &str) {
-    if let Ok(frame) = shared.encode(&Message::error(why.to_owned())) {
+    // Always ERROR: `Message::error` would type a text mentioning "auth"
+    // (e.g. "auth fields truncated") as AUTH_ERROR.
+    let msg = Message::new(MessageType::ERROR, "ERROR", why.to_owned());
+    if let Ok(frame) = shared.encode(&msg) {
         let _ = conn.outbound.try_push(frame);
     }
 }
@@ -164,7 +177,7 @@ async fn close_with(shared: &Shared, conn: &Conn, why: &str) {
 async fn read_frame(
     shared: &Shared,
     conn: &Conn,
-    rd: &mut OwnedReadHalf,
+    rd: &mut (impl AsyncRead + Unpin),
     buf: &mut BytesMut,
     cfg: &wire::FrameConfig,
 ) -> Read {

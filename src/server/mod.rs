@@ -264,6 +264,36 @@ impl ServerHandle {
             .snapshot(self.shared.registry.len(), self.shared.registry.topics())
     }
 
+    /// Serves one connection over any byte stream (a TLS stream, a Unix
+    /// socket, an in-memory duplex in tests...) exactly as an accepted TCP
+    /// connection: same limits, plugins, registry and shutdown. `peer` is
+    /// the address handlers and routes see. Returns false (and drops the
+    /// stream) if the server is at its connection limit or shutting down.
+    ///
+    /// ```
+    /// use framewire::server::Server;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let server = Server::builder().build();
+    /// let (ours, _theirs) = tokio::io::duplex(64 * 1024);
+    /// assert!(server.handle().serve_stream(ours, "127.0.0.1:9".parse().unwrap()));
+    /// # }
+    /// ```
+    pub fn serve_stream<S>(&self, stream: S, peer: SocketAddr) -> bool
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+    {
+        let shared = &self.shared;
+        if shared.shutdown.is_cancelled() || shared.registry.len() >= shared.limits.max_connections {
+            shared.counters.rejected();
+            return false;
+        }
+        shared.counters.accepted();
+        let (rd, wr) = tokio::io::split(stream);
+        connection::spawn(self.clone(), rd, wr, peer);
+        true
+    }
+
     /// Starts a graceful shutdown, as the `shutdown` future passed to
     /// [`Server::serve`] does.
     pub fn shutdown(&self) {
@@ -490,6 +520,6 @@ impl Server {
             return;
         }
         shared.counters.accepted();
-        connection::spawn(self.handle.clone(), stream, peer);
+        connection::spawn_tcp(self.handle.clone(), stream, peer);
     }
 }
