@@ -27,18 +27,29 @@ struct Fixture {
 
 /// A server with an echo route (counting its calls) and subscriptions,
 /// plus a subscribed bystander.
-async fn fixture(configure: impl FnOnce(Builder) -> Builder, bystander_layer: Option<PluginLayer>, profile: Profile) -> Fixture {
+async fn fixture(
+    configure: impl FnOnce(Builder) -> Builder,
+    bystander_layer: Option<PluginLayer>,
+    profile: Profile,
+) -> Fixture {
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = calls.clone();
     let builder = Server::builder()
         .profile(profile)
-        .on((MessageType::REQUEST_URI, "echo"), move |m: Message, _c: Context| {
-            counter.fetch_add(1, Ordering::SeqCst);
-            std::future::ready(Message::respond("echo", m.content().clone()))
-        })
-        .on(MessageType::SUBSCRIBE_URI, |m: Message, ctx: Context| async move {
-            ctx.subscribe(m.uri().clone()).map(|_| Message::new(MessageType::CONFIRM_SUBSCRIBE, m.uri().clone(), ""))
-        });
+        .on(
+            (MessageType::REQUEST_URI, "echo"),
+            move |m: Message, _c: Context| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                std::future::ready(Message::respond("echo", m.content().clone()))
+            },
+        )
+        .on(
+            MessageType::SUBSCRIBE_URI,
+            |m: Message, ctx: Context| async move {
+                ctx.subscribe(m.uri().clone())
+                    .map(|_| Message::new(MessageType::CONFIRM_SUBSCRIBE, m.uri().clone(), ""))
+            },
+        );
     let srv = start(configure(builder).build()).await;
     let mut b = Client::builder(srv.addr.to_string()).profile(profile);
     if let Some(layer) = bystander_layer {
@@ -46,16 +57,36 @@ async fn fixture(configure: impl FnOnce(Builder) -> Builder, bystander_layer: Op
     }
     let bystander = b.connect().await.unwrap();
     let news = bystander.subscribe("news").await.unwrap();
-    Fixture { srv, calls, bystander, news, sent: 0 }
+    Fixture {
+        srv,
+        calls,
+        bystander,
+        news,
+        sent: 0,
+    }
 }
 
 impl Fixture {
     /// Sends the bystander a notification and an echo; both must arrive.
     async fn bystander_ok(&mut self) {
-        let n = self.srv.handle.notify("news", Message::new(MessageType::NOTIFY_URI, "news", self.sent.to_string())).unwrap();
+        let n = self
+            .srv
+            .handle
+            .notify(
+                "news",
+                Message::new(MessageType::NOTIFY_URI, "news", self.sent.to_string()),
+            )
+            .unwrap();
         assert_eq!(n, 1, "bystander still subscribed");
-        let note = tokio::time::timeout(LIMIT, self.news.next()).await.unwrap().unwrap();
-        assert_eq!(note.content()[..], *self.sent.to_string().as_bytes(), "nothing lost, in order");
+        let note = tokio::time::timeout(LIMIT, self.news.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            note.content()[..],
+            *self.sent.to_string().as_bytes(),
+            "nothing lost, in order"
+        );
         self.sent += 1;
         let r = self.bystander.request("echo", "still here").await.unwrap();
         assert_eq!(&r.content()[..], b"still here");
@@ -76,7 +107,9 @@ async fn raw(addr: std::net::SocketAddr) -> TcpStream {
 /// Reads until the server closes; decodes what it sent.
 async fn read_all(s: &mut TcpStream, profile: Profile) -> Vec<Message> {
     let mut bytes = Vec::new();
-    let _ = tokio::time::timeout(LIMIT, s.read_to_end(&mut bytes)).await.expect("server closed in time");
+    let _ = tokio::time::timeout(LIMIT, s.read_to_end(&mut bytes))
+        .await
+        .expect("server closed in time");
     let mut buf = bytes::BytesMut::from(&bytes[..]);
     let cfg = framewire::FrameConfig::new(profile);
     let mut out = Vec::new();
@@ -112,7 +145,10 @@ async fn length_claims_beyond_the_limit_up_to_4_gib() {
         h.put_u32(body);
         h.put_u32(0);
         s.write_all(&h).await.unwrap();
-        only_error(&read_all(&mut s, Profile::Wide).await, "exceeds the limit of 16777216");
+        only_error(
+            &read_all(&mut s, Profile::Wide).await,
+            "exceeds the limit of 16777216",
+        );
         f.bystander_ok().await;
     }
     assert_eq!(f.calls.load(Ordering::SeqCst), f.sent);
@@ -123,7 +159,9 @@ async fn length_claims_beyond_the_limit_up_to_4_gib() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn truncated_frames_then_eof_close_cleanly_without_a_handler_call() {
     let mut f = fixture(|b| b, None, Profile::Netaio).await;
-    let frame = Message::new(MessageType::REQUEST_URI, "echo", "payload").to_bytes(Profile::Netaio).unwrap();
+    let frame = Message::new(MessageType::REQUEST_URI, "echo", "payload")
+        .to_bytes(Profile::Netaio)
+        .unwrap();
     for cut in [1, 5, 9, 12, frame.len() - 1] {
         let mut s = raw(f.srv.addr).await;
         s.write_all(&frame[..cut]).await.unwrap();
@@ -131,7 +169,11 @@ async fn truncated_frames_then_eof_close_cleanly_without_a_handler_call() {
         only_error(&read_all(&mut s, Profile::Netaio).await, "inside a frame");
     }
     f.bystander_ok().await;
-    assert_eq!(f.calls.load(Ordering::SeqCst), 1, "only the bystander's echo reached a handler");
+    assert_eq!(
+        f.calls.load(Ordering::SeqCst),
+        1,
+        "only the bystander's echo reached a handler"
+    );
     f.finish().await;
 }
 
@@ -156,13 +198,16 @@ async fn structural_garbage_gets_a_clear_error_and_a_close() {
         (with(0, b"\x4d\x40\xc8\x01"), "exceed the limit"),
         (vec![0u8; 9], "shorter than its 2-byte uri length"),
         (header(0, 3, 1, 0), "shorter than its 2-byte uri length"),
-        ({
-            let b = b"\x00\x0aabc";
-            let mut v = header(0, 3, 5, crc32fast::hash(b));
-            v.extend_from_slice(b"\x4d\x40\x00");
-            v.extend_from_slice(b);
-            v
-        }, "uri length 10 exceeds"),
+        (
+            {
+                let b = b"\x00\x0aabc";
+                let mut v = header(0, 3, 5, crc32fast::hash(b));
+                v.extend_from_slice(b"\x4d\x40\x00");
+                v.extend_from_slice(b);
+                v
+            },
+            "uri length 10 exceeds",
+        ),
     ];
     for (bytes, why) in cases {
         let mut s = raw(f.srv.addr).await;
@@ -180,9 +225,14 @@ async fn structural_garbage_gets_a_clear_error_and_a_close() {
     only_error(&read_all(&mut s, Profile::Netaio).await, "inside a frame");
     // The smallest valid frame is routed normally (default NOT_FOUND).
     let mut s = raw(f.srv.addr).await;
-    s.write_all(&Message::ok("", "").to_bytes(Profile::Netaio).unwrap()).await.unwrap();
+    s.write_all(&Message::ok("", "").to_bytes(Profile::Netaio).unwrap())
+        .await
+        .unwrap();
     s.shutdown().await.unwrap();
-    assert_eq!(read_all(&mut s, Profile::Netaio).await, [Message::not_found("")]);
+    assert_eq!(
+        read_all(&mut s, Profile::Netaio).await,
+        [Message::not_found("")]
+    );
     assert_eq!(f.calls.load(Ordering::SeqCst), f.sent);
     f.finish().await;
 }
@@ -194,7 +244,11 @@ async fn byte_at_a_time_and_many_frames_per_write_give_the_same_answers() {
     let mut stream = Vec::new();
     for i in 0..30 {
         let content = "x".repeat(i * 7);
-        stream.extend_from_slice(&Message::new(MessageType::REQUEST_URI, "echo", content).to_bytes(Profile::Netaio).unwrap());
+        stream.extend_from_slice(
+            &Message::new(MessageType::REQUEST_URI, "echo", content)
+                .to_bytes(Profile::Netaio)
+                .unwrap(),
+        );
     }
     let mut answers = Vec::new();
     for dribble in [false, true] {
@@ -212,7 +266,10 @@ async fn byte_at_a_time_and_many_frames_per_write_give_the_same_answers() {
     }
     assert_eq!(answers[0].len(), 30);
     assert_eq!(answers[0], answers[1]);
-    assert!(answers[0].iter().enumerate().all(|(i, m)| m.content().len() == i * 7));
+    assert!(answers[0]
+        .iter()
+        .enumerate()
+        .all(|(i, m)| m.content().len() == i * 7));
     f.finish().await;
 }
 
@@ -225,7 +282,10 @@ fn hmac_layer(plugin: Arc<NetaioHmac>) -> PluginLayer {
 async fn bad_macs_missing_fields_replays_and_stale_timestamps_get_the_same_auth_error() {
     let plugin = Arc::new(NetaioHmac::new("k"));
     let mut f = fixture(
-        |b| b.plugins(hmac_layer(plugin.clone())).limits(Limits::default().max_auth_failures(1000)),
+        |b| {
+            b.plugins(hmac_layer(plugin.clone()))
+                .limits(Limits::default().max_auth_failures(1000))
+        },
         Some(PluginLayer::new().with_auth(NetaioHmac::new("k"))),
         Profile::Netaio,
     )
@@ -247,10 +307,19 @@ async fn bad_macs_missing_fields_replays_and_stale_timestamps_get_the_same_auth_
     }
     let replayed = signed();
     let mut c = connect(f.srv.addr).await;
-    assert_eq!(&plain(call(&mut c, replayed.clone()).await).content()[..], b"x");
+    assert_eq!(
+        &plain(call(&mut c, replayed.clone()).await).content()[..],
+        b"x"
+    );
     attacks.push(replayed);
     for skew in [-301i64, 301] {
-        let clock = ManualClock::new((std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 + skew) as u64);
+        let clock = ManualClock::new(
+            (std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64
+                + skew) as u64,
+        );
         let stale = NetaioHmac::new("k").context(AuthContext::new(clock, SystemRandom));
         let mut m = Message::new(MessageType::REQUEST_URI, "echo", "x");
         stale.make(&mut m).unwrap();
@@ -258,7 +327,10 @@ async fn bad_macs_missing_fields_replays_and_stale_timestamps_get_the_same_auth_
     }
     for attack in attacks {
         // Same answer for every reason: no hint which check failed.
-        assert_eq!(call(&mut c, attack).await, Message::error("HMAC auth failed"));
+        assert_eq!(
+            call(&mut c, attack).await,
+            Message::error("HMAC auth failed")
+        );
         f.bystander_ok().await;
     }
     assert_eq!(f.srv.handle.stats().auth_failures, 7);
@@ -270,27 +342,41 @@ async fn bad_macs_missing_fields_replays_and_stale_timestamps_get_the_same_auth_
 async fn nonce_cache_floods_stay_bounded() {
     // Server and signer share a clock stuck in one second, so nothing in
     // the cache can expire or be evicted during the flood.
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let clock = Arc::new(ManualClock::new(now));
     let ctx = || AuthContext::new(clock.clone(), SystemRandom);
-    let plugin = Arc::new(NetaioHmac::new("k").replay(ReplayConfig::new().max_entries(100)).context(ctx()));
+    let plugin = Arc::new(
+        NetaioHmac::new("k")
+            .replay(ReplayConfig::new().max_entries(100))
+            .context(ctx()),
+    );
     let srv = start(
         Server::builder()
-            .on(MessageType::REQUEST_URI, |m: Message, _c: Context| async move { Message::respond(m.uri().clone(), "") })
+            .on(
+                MessageType::REQUEST_URI,
+                |m: Message, _c: Context| async move { Message::respond(m.uri().clone(), "") },
+            )
             .plugins(hmac_layer(plugin.clone()))
             .limits(Limits::default().max_auth_failures(100_000))
             .build(),
     )
     .await;
-    let signer = PluginStack::new(PluginLayer::new().with_auth(NetaioHmac::new("k").context(ctx())));
-    let forger = PluginStack::new(PluginLayer::new().with_auth(NetaioHmac::new("not-k").context(ctx())));
+    let signer =
+        PluginStack::new(PluginLayer::new().with_auth(NetaioHmac::new("k").context(ctx())));
+    let forger =
+        PluginStack::new(PluginLayer::new().with_auth(NetaioHmac::new("not-k").context(ctx())));
     let mut c = connect(srv.addr).await;
     let mut bystander = connect(srv.addr).await;
     let (mut accepted, mut refused) = (0, 0);
     let mut first = None;
     for i in 0..400 {
         let stack = if i % 2 == 0 { &signer } else { &forger };
-        let msg = stack.seal(Message::new(MessageType::REQUEST_URI, "x", "")).unwrap();
+        let msg = stack
+            .seal(Message::new(MessageType::REQUEST_URI, "x", ""))
+            .unwrap();
         if i == 0 {
             first = Some(msg.clone());
         }
@@ -300,7 +386,10 @@ async fn nonce_cache_floods_stay_bounded() {
         } else {
             refused += 1;
         }
-        assert!(plugin.replay_cache_len() <= 100, "cache grew past its bound");
+        assert!(
+            plugin.replay_cache_len() <= 100,
+            "cache grew past its bound"
+        );
     }
     // The 200 forged frames never entered the cache; the valid ones filled
     // it, then (all in one second) were refused rather than evict a nonce
@@ -311,9 +400,17 @@ async fn nonce_cache_floods_stay_bounded() {
     // A second later, fresh messages flow again (the bystander too),
     // evicting the oldest nonces, whose frames still cannot be replayed.
     clock.advance(1);
-    let fresh = signer.seal(Message::new(MessageType::REQUEST_URI, "y", "")).unwrap();
-    assert_eq!(call(&mut bystander, fresh).await.message_type, MessageType::RESPOND_URI);
-    assert_eq!(call(&mut c, first.unwrap()).await, Message::error("HMAC auth failed"));
+    let fresh = signer
+        .seal(Message::new(MessageType::REQUEST_URI, "y", ""))
+        .unwrap();
+    assert_eq!(
+        call(&mut bystander, fresh).await.message_type,
+        MessageType::RESPOND_URI
+    );
+    assert_eq!(
+        call(&mut c, first.unwrap()).await,
+        Message::error("HMAC auth failed")
+    );
     assert_eq!(plugin.replay_cache_len(), 100);
     srv.stop().await;
 }
@@ -324,27 +421,49 @@ async fn a_peer_resetting_mid_write_affects_only_itself() {
     let mut f = fixture(|b| b, None, Profile::Netaio).await;
     let mut others = Vec::new();
     for _ in 0..5 {
-        let c = Client::builder(f.srv.addr.to_string()).connect().await.unwrap();
+        let c = Client::builder(f.srv.addr.to_string())
+            .connect()
+            .await
+            .unwrap();
         let s = c.subscribe("bulk").await.unwrap();
         others.push((c, s));
     }
     let mut victim = connect(f.srv.addr).await;
-    assert_eq!(call(&mut victim, Message::new(MessageType::SUBSCRIBE_URI, "bulk", "")).await.message_type, MessageType::CONFIRM_SUBSCRIBE);
+    assert_eq!(
+        call(
+            &mut victim,
+            Message::new(MessageType::SUBSCRIBE_URI, "bulk", "")
+        )
+        .await
+        .message_type,
+        MessageType::CONFIRM_SUBSCRIBE
+    );
     const N: usize = 300;
     for i in 0..N {
         if i == N / 3 {
             // RST instead of FIN, with frames still in flight to it.
-            socket2::SockRef::from(victim.get_ref()).set_linger(Some(Duration::ZERO)).unwrap();
+            socket2::SockRef::from(victim.get_ref())
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
             drop(std::mem::replace(&mut victim, connect(f.srv.addr).await));
         }
-        f.srv.handle.notify("bulk", Message::new(MessageType::NOTIFY_URI, "bulk", vec![i as u8; 4096])).unwrap();
+        f.srv
+            .handle
+            .notify(
+                "bulk",
+                Message::new(MessageType::NOTIFY_URI, "bulk", vec![i as u8; 4096]),
+            )
+            .unwrap();
         if i % 50 == 0 {
             f.bystander_ok().await;
         }
     }
     for (c, mut s) in others {
         for i in 0..N {
-            let m = tokio::time::timeout(LIMIT, s.next()).await.unwrap().unwrap();
+            let m = tokio::time::timeout(LIMIT, s.next())
+                .await
+                .unwrap()
+                .unwrap();
             assert_eq!(m.content()[0], i as u8);
         }
         assert_eq!(s.dropped(), 0);

@@ -213,6 +213,13 @@ async fn repeated_auth_failures_close_the_connection() {
     )
     .await;
     let got = until_closed(&mut c).await;
-    assert_eq!(got.last(), Some(&Message::new(MessageType::ERROR, "ERROR", "too many auth failures")));
+    assert_eq!(
+        got.last(),
+        Some(&Message::new(
+            MessageType::ERROR,
+            "ERROR",
+            "too many auth failures"
+        ))
+    );
     srv.stop().await;
 }

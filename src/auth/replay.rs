@@ -411,13 +411,22 @@ mod tests {
         g.record(&[3; 16], T + 3, T + 3).unwrap();
         assert_eq!(g.len(), 3);
         // The evicted frame cannot be replayed, nor can anything as old.
-        assert!(g.record(&[0; 16], T, T + 3).unwrap_err().is_replay_cache_full());
-        assert!(g.record(&[7; 16], T, T + 3).unwrap_err().is_replay_cache_full());
+        assert!(g
+            .record(&[0; 16], T, T + 3)
+            .unwrap_err()
+            .is_replay_cache_full());
+        assert!(g
+            .record(&[7; 16], T, T + 3)
+            .unwrap_err()
+            .is_replay_cache_full());
         // Still cached nonces are still replays.
         assert!(g.record(&[1; 16], T + 1, T + 3).unwrap_err().is_replayed());
         // A message no newer than the oldest cached one is refused without
         // evicting (the cache holds T+1, T+2, T+3).
-        assert!(g.record(&[8; 16], T + 1, T + 3).unwrap_err().is_replay_cache_full());
+        assert!(g
+            .record(&[8; 16], T + 1, T + 3)
+            .unwrap_err()
+            .is_replay_cache_full());
         assert_eq!(g.len(), 3);
         g.record(&[9; 16], T + 4, T + 4).unwrap();
     }

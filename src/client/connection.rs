@@ -99,7 +99,10 @@ pub(super) fn start(inner: &Arc<Inner>, stream: TcpStream) -> Result<Live, Clien
 pub(super) async fn run(inner: Arc<Inner>, mut live: Live, done: watch::Sender<bool>) {
     let (dispatch, rx) = mpsc::channel(DISPATCH_QUEUE);
     let dispatcher = tokio::spawn(dispatcher(inner.clone(), rx));
+    // Failed attempts in a row; only a connection that stayed up resets it.
+    let mut attempt = 0u32;
     'connections: loop {
+        let up_since = Instant::now();
         let reason = read_loop(&inner, &mut live, &dispatch).await;
         *lock(&inner.outbound) = None;
         *lock(&inner.peer) = None;
@@ -115,7 +118,9 @@ pub(super) async fn run(inner: Arc<Inner>, mut live: Live, done: watch::Sender<b
         info!(%reason, "disconnected");
         inner.emit(ConnectionEvent::Disconnected { reason });
 
-        let mut attempt = 0u32;
+        if inner.config.reconnect.is_stable(up_since.elapsed()) {
+            attempt = 0;
+        }
         live = loop {
             let Some(delay) = inner.config.reconnect.delay_for_attempt(attempt) else {
                 inner.emit(ConnectionEvent::GaveUp);

@@ -272,6 +272,7 @@ pub struct Client {
 pub struct ClientBuilder {
     config: Config,
     router: Router<Arc<dyn ClientHandler>>,
+    events: broadcast::Sender<ConnectionEvent>,
 }
 
 impl ClientBuilder {
@@ -345,11 +346,17 @@ impl ClientBuilder {
         self
     }
 
+    /// Connection events from the very first connection on; see
+    /// [`Client::events`], which only sees events after it is called.
+    pub fn events(&self) -> broadcast::Receiver<ConnectionEvent> {
+        self.events.subscribe()
+    }
+
     /// Connects (the first attempt must succeed) and starts the background
     /// task.
     pub async fn connect(self) -> Result<Client, ClientError> {
         let stream = connection::dial(&self.config).await?;
-        let (events, _) = broadcast::channel(64);
+        let events = self.events;
         let (done_tx, done) = tokio::sync::watch::channel(false);
         let inner = Arc::new(Inner {
             config: self.config,
@@ -387,6 +394,7 @@ impl Client {
                 subscription_buffer: 1024,
             },
             router: Router::new(),
+            events: broadcast::channel(64).0,
         }
     }
 

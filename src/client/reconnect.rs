@@ -27,10 +27,12 @@ pub struct Reconnect {
     multiplier: f64,
     jitter: f64,
     max_attempts: Option<u32>,
+    stable_after: Duration,
 }
 
 impl Default for Reconnect {
-    /// 100 ms doubling to a 10 s cap, ±20 % jitter, retrying forever.
+    /// 100 ms doubling to a 10 s cap, ±20 % jitter, retrying forever; a
+    /// connection must stay up 2 s to reset the backoff.
     fn default() -> Self {
         Reconnect {
             enabled: true,
@@ -39,6 +41,7 @@ impl Default for Reconnect {
             multiplier: 2.0,
             jitter: 0.2,
             max_attempts: None,
+            stable_after: Duration::from_secs(2),
         }
     }
 }
@@ -84,6 +87,19 @@ impl Reconnect {
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = Some(n);
         self
+    }
+
+    /// How long a connection must last to count as recovered and reset the
+    /// backoff. A server that accepts and drops connections at once would
+    /// otherwise be hammered at the initial delay forever.
+    pub fn stable_after(mut self, d: Duration) -> Self {
+        self.stable_after = d;
+        self
+    }
+
+    /// Whether a connection that lasted `lived` resets the backoff.
+    pub fn is_stable(&self, lived: Duration) -> bool {
+        lived >= self.stable_after
     }
 
     /// Whether reconnection is on.

@@ -284,7 +284,8 @@ impl ServerHandle {
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
     {
         let shared = &self.shared;
-        if shared.shutdown.is_cancelled() || shared.registry.len() >= shared.limits.max_connections {
+        if shared.shutdown.is_cancelled() || shared.registry.len() >= shared.limits.max_connections
+        {
             shared.counters.rejected();
             return false;
         }

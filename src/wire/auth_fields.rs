@@ -342,6 +342,13 @@ impl AuthFields {
     /// Appends the packify encoding to `dst`, byte-exact with
     /// `packify.pack(dict)` in netaio 0.0.9.
     pub fn encode(&self, dst: &mut impl BufMut) {
+        if self.fields.is_empty() {
+            // The general path below writes exactly this (DICT, item and
+            // count categories 1, count 0) but builds scratch vectors first;
+            // most frames carry no fields.
+            dst.put_slice(&[0x40 | T_DICT, 0x40, 0]);
+            return;
+        }
         // packify sorts the *packed* pairs as byte strings, so pack first.
         let mut scratch =
             Vec::with_capacity(self.fields.iter().map(|(k, v)| Self::pair_len(k, v)).sum());
