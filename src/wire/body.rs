@@ -1,6 +1,6 @@
 //! The body section: `uri_length u16 ‖ uri ‖ content`.
 
-use bytes::{BufMut, Bytes};
+use bytes::{Buf, BufMut, Bytes};
 
 use super::DecodeError;
 
@@ -58,25 +58,24 @@ impl Body {
     }
 
     /// Splits an encoded body; uri and content are slices of `src`.
-    pub fn decode(src: Bytes) -> Result<Body, DecodeError> {
+    pub fn decode(mut src: Bytes) -> Result<Body, DecodeError> {
         let [hi, lo, ..] = src[..] else {
             return Err(DecodeError::BodyTooShort {
                 length: src.len() as u64,
             });
         };
-        let uri_length = u16::from_be_bytes([hi, lo]);
+        let uri_length = usize::from(u16::from_be_bytes([hi, lo]));
         let available = src.len() - 2;
-        let uri_end = 2 + usize::from(uri_length);
-        if usize::from(uri_length) > available {
+        if uri_length > available {
             return Err(DecodeError::UriOutOfBounds {
-                uri_length,
+                uri_length: uri_length as u16,
                 available: available as u64,
             });
         }
-        Ok(Body {
-            uri: src.slice(2..uri_end),
-            content: src.slice(uri_end..),
-        })
+        // Split in place: one handle becomes the uri, the rest the content.
+        src.advance(2);
+        let uri = src.split_to(uri_length);
+        Ok(Body { uri, content: src })
     }
 }
 

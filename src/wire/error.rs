@@ -14,6 +14,8 @@ pub enum Section {
     Uri,
     /// The whole frame (header + auth + body).
     Frame,
+    /// The number of auth fields (not a length in bytes).
+    AuthFields,
 }
 
 impl std::fmt::Display for Section {
@@ -23,6 +25,7 @@ impl std::fmt::Display for Section {
             Section::Body => "body",
             Section::Uri => "uri",
             Section::Frame => "frame",
+            Section::AuthFields => "auth field count",
         })
     }
 }

@@ -1,6 +1,6 @@
 //! Whole frames: limits, streaming decode from a buffer, encode.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::auth_fields::DEFAULT_MAX_AUTH_FIELDS;
 use super::{AuthFields, Body, DecodeError, EncodeError, Header, Message, Profile, Section};
@@ -148,11 +148,10 @@ pub(crate) fn decode_exact(src: Bytes, cfg: &FrameConfig) -> Result<Message, Dec
 /// Splits a complete frame. The CRC is checked first: it is the one error
 /// that leaves the stream usable, and a damaged body could otherwise show up
 /// as a misleading structural error.
-fn parse(header: Header, frame: Bytes, cfg: &FrameConfig) -> Result<Message, DecodeError> {
+fn parse(header: Header, mut frame: Bytes, cfg: &FrameConfig) -> Result<Message, DecodeError> {
     let auth_start = cfg.profile.header_len();
     let body_start = auth_start + header.auth_length as usize;
-    let body = frame.slice(body_start..);
-    let computed = crc32fast::hash(&body);
+    let computed = crc32fast::hash(&frame[body_start..]);
     if computed != header.checksum {
         return Err(DecodeError::ChecksumMismatch {
             message_type: header.message_type,
@@ -160,13 +159,24 @@ fn parse(header: Header, frame: Bytes, cfg: &FrameConfig) -> Result<Message, Dec
             computed,
         });
     }
-    let auth = AuthFields::decode(frame.slice(auth_start..body_start), cfg.max_auth_fields)?;
+    // Most frames carry netaio's empty dict: skip the general decoder (and
+    // its reference-count traffic) for it.
+    let auth_bytes = &frame[auth_start..body_start];
+    let auth = if auth_bytes == EMPTY_AUTH {
+        AuthFields::new()
+    } else {
+        AuthFields::decode(frame.slice(auth_start..body_start), cfg.max_auth_fields)?
+    };
+    frame.advance(body_start);
     Ok(Message {
         message_type: header.message_type,
         auth,
-        body: Body::decode(body)?,
+        body: Body::decode(frame)?,
     })
 }
+
+/// packify's empty dict, the auth section of every unsigned netaio frame.
+const EMPTY_AUTH: &[u8] = &[0x4d, 0x40, 0x00];
 
 /// Appends `msg` as one frame to `dst`; on error `dst` is left as it was.
 pub fn encode_frame(
@@ -189,6 +199,14 @@ pub(crate) fn encode(
     };
     if msg.body.uri.len() > usize::from(u16::MAX) {
         return Err(too_large(Section::Uri, msg.body.uri.len(), u16::MAX.into()));
+    }
+    if msg.auth.len() > cfg.max_auth_fields {
+        // A peer with the same limits would refuse the frame.
+        return Err(EncodeError::TooLarge {
+            section: Section::AuthFields,
+            length: msg.auth.len() as u64,
+            max: cfg.max_auth_fields as u64,
+        });
     }
     let profile = cfg.profile;
     let max_section = profile.max_section_len();
