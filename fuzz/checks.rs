@@ -768,7 +768,10 @@ pub fn check_roundtrip(input: &RoundtripInput) {
         // a decoder with the same limits accepts.
         let back = Message::decode(profile, frame.clone())
             .unwrap_or_else(|e| panic!("{profile}: own frame does not decode: {e}"));
-        assert!(same_message(&back, &msg), "{profile}: one-shot decode differs");
+        assert!(
+            same_message(&back, &msg),
+            "{profile}: one-shot decode differs"
+        );
         let dcfg = cfg;
 
         let mut buf = BytesMut::from(&frame[..]);

@@ -6,6 +6,8 @@
 
 #[path = "../fuzz/checks.rs"]
 mod checks;
+#[path = "../fuzz/server_check.rs"]
+mod server_check;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -95,6 +97,11 @@ fn seeds_auth_fields() {
 #[test]
 fn seeds_roundtrip() {
     replay("roundtrip", checks::check_roundtrip_bytes);
+}
+
+#[test]
+fn seeds_server_stream() {
+    replay("server_stream", server_check::check_server_stream);
 }
 
 /// The roundtrip seeds' byte form is what `RoundtripInput::to_bytes` writes.

@@ -1,0 +1,44 @@
+"""Writes fuzz/seeds/server_stream/: a control byte (bit 0 wide, bit 1 HMAC,
+bits 2-7 chunk size - 1) then what a client sends. Run from the repo root:
+python3 fuzz/make_server_seeds.py"""
+import os
+import struct
+import zlib
+
+EMPTY_AUTH = b"\x4d\x40\x00"
+
+
+def frame(t, uri, content=b"", auth=EMPTY_AUTH, wide=False, crc=None):
+    body = struct.pack("!H", len(uri)) + uri + content
+    c = zlib.crc32(body) if crc is None else crc
+    if wide:
+        return bytes([29, t]) + struct.pack("!III", len(auth), len(body), c) + auth + body
+    return struct.pack("!BHHI", t, len(auth), len(body), c) + auth + body
+
+
+def ctl(wide=False, hmac=False, chunk=64):
+    return bytes([(1 if wide else 0) | (2 if hmac else 0) | ((chunk - 1) << 2)])
+
+
+seeds = {
+    "echo": ctl() + frame(0, b"echo", b"hello"),
+    "echo_dribble": ctl(chunk=1) + frame(0, b"echo", b"hi") * 3,
+    "pubsub": ctl() + frame(5, b"t") + frame(7, b"t", b"news") + frame(6, b"t"),
+    "unrouted": ctl() + frame(2, b"k", b"v") + frame(30, b""),
+    "bad_crc": ctl() + frame(0, b"echo", b"x", crc=1) * 6,
+    "unknown_type": ctl() + frame(14, b"echo"),
+    "truncated": ctl() + frame(0, b"echo", b"payload")[:-3],
+    "garbage_auth": ctl() + frame(0, b"echo", auth=b"\xff\xff\xff"),
+    "body_too_short": ctl() + b"\x00\x00\x03\x00\x00\x00\x00\x00\x00" + EMPTY_AUTH,
+    "unsigned_to_hmac": ctl(hmac=True) + frame(0, b"echo", b"x") * 6,
+    "wide_echo": ctl(wide=True) + frame(0, b"echo", b"wide", wide=True),
+    "wide_claim_4gib": ctl(wide=True) + bytes([29, 0]) + struct.pack("!III", 0xFFFFFFFF, 2, 0),
+    "profile_mismatch": ctl(wide=True) + frame(0, b"echo"),
+    "subscribe_flood": ctl() + b"".join(frame(5, b"t%d" % i) for i in range(8)),
+}
+out = os.path.join("fuzz", "seeds", "server_stream")
+os.makedirs(out, exist_ok=True)
+for name, data in seeds.items():
+    with open(os.path.join(out, name), "wb") as f:
+        f.write(data)
+print(f"wrote {len(seeds)} seeds to {out}")
