@@ -64,11 +64,46 @@
 //!     strict_hmac.rs     StrictHmac: HMAC-SHA256 over type, uri, content, nonce, ts
 //!     replay.rs          ReplayConfig, ReplayGuard: ts window + bounded nonce cache
 //!     stream_cipher.rs   NetaioStreamCipher: netaio Sha256StreamCipherPlugin
+//!   router.rs            RouteKey + handler registry (type,uri,peer)→(type,uri)→type,
+//!                        one-shot handlers; shared by server and client
+//!   outbound.rs          bounded per-connection queue (frames + bytes) and the
+//!                        batching writer loop; shared by server and client
+//!   server/              the TCP server
+//!     mod.rs             Server, Builder, serve(listener, shutdown), ServerHandle
+//!     connection.rs      per-connection reader (deadlines, plugins, routing,
+//!                        handlers, replies in order) and writer tasks
+//!     handler.rs         Handler, IntoReply, HandlerError, panic isolation
+//!     context.rs         Context: what a handler knows about its connection
+//!     registry.rs        connections, tags, subscriptions, fan-out targets
+//!     limits.rs          Limits and their defaults, each with its reason
+//!     stats.rs           Stats counters, rate-limited slow-consumer log
+//!   client/              the client
+//!     mod.rs             Client, ClientBuilder, request helpers, ClientError
+//!     connection.rs      background task: reader, keepalive, reconnect, dispatch
+//!     pending.rs         waiting requests: request-id and netaio matching
+//!     subscription.rs    Subscription streams (drop unsubscribes)
+//!     reconnect.rs       Reconnect: backoff with jitter and a cap
+//!     handler.rs         ClientHandler for unsolicited messages
+//!   bin/framewire/       the CLI (feature `cli`): serve, request, publish,
+//!                        subscribe, bench (+ routes.rs, baseline.rs, output.rs)
 //! ```
 //!
-//! A received frame goes: socket → [`FrameCodec`] → [`wire::decode_frame`]
-//! (header checked against the limits before any allocation, CRC, auth
-//! fields, body) → [`Message`].
+//! # The path of one frame
+//!
+//! ```text
+//! socket ─► server/connection.rs ─► wire::decode_frame ─► auth (PluginStack: check, decrypt)
+//!   read      deadlines, limits       lengths checked          │  instance layer first
+//!                                     before allocating        ▼
+//!                                                     router.rs: most specific key
+//!                                                              │
+//!                                                              ▼   handler layer, then
+//! socket ◄── outbound.rs writer ◄── auth (encrypt, sign) ◄── your Handler (panics caught)
+//!   write     batched flushes        sealed once per fan-out
+//! ```
+//!
+//! The client mirrors it: `client/connection.rs` reads, replies complete
+//! waiting requests (`client/pending.rs`), notifications feed subscription
+//! streams, and the rest goes to the client's handlers through `router.rs`.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 

@@ -143,16 +143,17 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
     queue: &Outbound,
     wr: W,
     stall_limit: Duration,
-    mut on_frame: impl FnMut(),
+    mut on_batch: impl FnMut(usize),
 ) -> std::io::Result<()> {
     let mut wr = BufWriter::with_capacity(64 * 1024, wr);
     let mut batch: Vec<Bytes> = Vec::new();
     while queue.next_batch(&mut batch).await {
+        let n = batch.len();
         for frame in batch.drain(..) {
             stall_guard(stall_limit, wr.write_all(&frame)).await?;
-            on_frame();
         }
         stall_guard(stall_limit, wr.flush()).await?;
+        on_batch(n);
     }
     stall_guard(stall_limit, wr.shutdown()).await
 }

@@ -2,9 +2,11 @@
 //! lookup by (type, uri, peer) → (type, uri) → type, one-shot handlers, and
 //! a default.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 
@@ -33,19 +35,6 @@ pub enum RouteKey {
     /// A type, an exact uri, and one peer address (on a server the
     /// connection's remote address; on a client the server's address).
     TypeUriPeer(MessageType, Bytes, SocketAddr),
-}
-
-impl RouteKey {
-    /// The keys that can match `msg` from `peer`, most specific first.
-    pub(crate) fn candidates(msg: &Message, peer: SocketAddr) -> [RouteKey; 3] {
-        let t = msg.message_type;
-        let uri = msg.body.uri.clone();
-        [
-            RouteKey::TypeUriPeer(t, uri.clone(), peer),
-            RouteKey::TypeUri(t, uri),
-            RouteKey::Type(t),
-        ]
-    }
 }
 
 impl From<MessageType> for RouteKey {
@@ -84,88 +73,178 @@ impl From<(MessageType, Bytes, SocketAddr)> for RouteKey {
     }
 }
 
-/// The routes themselves; `H` is the (cheaply cloneable) handler type of
-/// the server or the client.
-struct Routes<H> {
+/// The persistent routes, immutable once published: a lookup reads a
+/// snapshot without any lock or shared write.
+struct Snapshot<H> {
     handlers: HashMap<RouteKey, H>,
-    once: HashMap<RouteKey, Vec<H>>,
+    /// Which key kinds exist at all, so lookups skip hashing the others.
+    kinds: [bool; 3],
 }
 
-/// A concurrent handler registry. Lookups take a read lock for a few hash
-/// probes and clone the handler out, so no lock is held while it runs.
+fn kind(key: &RouteKey) -> usize {
+    match key {
+        RouteKey::TypeUriPeer(..) => 0,
+        RouteKey::TypeUri(..) => 1,
+        RouteKey::Type(_) => 2,
+    }
+}
+
+impl<H> Snapshot<H> {
+    fn new(handlers: HashMap<RouteKey, H>) -> Self {
+        let mut kinds = [false; 3];
+        for k in handlers.keys() {
+            kinds[kind(k)] = true;
+        }
+        Snapshot { handlers, kinds }
+    }
+}
+
+/// A caller's copy of the current routes (e.g. one per connection), so the
+/// hot path neither locks nor writes shared memory: only a version number
+/// is read, and the copy is refreshed when it changed.
+pub(crate) struct RouteCache<H> {
+    version: u64,
+    snapshot: Arc<Snapshot<H>>,
+}
+
+/// A concurrent handler registry. Persistent routes are published as
+/// immutable snapshots (copy on write: registration is rare, lookups are
+/// per message); one-shot handlers live in a small locked map that lookups
+/// only touch while it is non-empty.
 pub(crate) struct Router<H> {
-    routes: RwLock<Routes<H>>,
+    current: RwLock<Arc<Snapshot<H>>>,
+    version: AtomicU64,
+    once: Mutex<HashMap<RouteKey, Vec<H>>>,
+    once_len: AtomicUsize,
 }
 
 impl<H: Clone> Router<H> {
     pub(crate) fn new() -> Self {
         Router {
-            routes: RwLock::new(Routes {
-                handlers: HashMap::new(),
-                once: HashMap::new(),
-            }),
+            current: RwLock::new(Arc::new(Snapshot::new(HashMap::new()))),
+            version: AtomicU64::new(0),
+            once: Mutex::new(HashMap::new()),
+            once_len: AtomicUsize::new(0),
         }
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Routes<H>> {
-        // A panic while holding the lock cannot leave the maps half-updated
-        // (every update is a single insert or remove), so poison is ignored.
-        self.routes.write().unwrap_or_else(|e| e.into_inner())
+    fn snapshot(&self) -> Arc<Snapshot<H>> {
+        // Updates replace the Arc in one step, so poison cannot expose a
+        // half-made snapshot.
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Routes<H>> {
-        self.routes.read().unwrap_or_else(|e| e.into_inner())
+    fn update(&self, f: impl FnOnce(&mut HashMap<RouteKey, H>) -> bool) -> bool {
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        let mut handlers = current.handlers.clone();
+        let changed = f(&mut handlers);
+        *current = Arc::new(Snapshot::new(handlers));
+        self.version.fetch_add(1, Ordering::Release);
+        changed
+    }
+
+    fn once_map(&self) -> std::sync::MutexGuard<'_, HashMap<RouteKey, Vec<H>>> {
+        self.once.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A cache for [`lookup_cached`](Self::lookup_cached).
+    pub(crate) fn cache(&self) -> RouteCache<H> {
+        let version = self.version.load(Ordering::Acquire);
+        RouteCache {
+            version,
+            snapshot: self.snapshot(),
+        }
     }
 
     /// Registers `handler` for `key`, replacing an earlier one.
     pub(crate) fn on(&self, key: RouteKey, handler: H) {
-        self.write().handlers.insert(key, handler);
+        self.update(|h| {
+            h.insert(key, handler);
+            true
+        });
     }
 
     /// Registers a one-shot handler: used for the next matching message,
     /// then removed. Several one-shots on one key are used in order.
     pub(crate) fn once(&self, key: RouteKey, handler: H) {
-        self.write().once.entry(key).or_default().push(handler);
+        let mut once = self.once_map();
+        once.entry(key).or_default().push(handler);
+        self.once_len.fetch_add(1, Ordering::Release);
     }
 
     /// Removes the handler and one-shots registered for `key`.
     pub(crate) fn remove(&self, key: &RouteKey) -> bool {
-        let mut routes = self.write();
-        let a = routes.handlers.remove(key).is_some();
-        let b = routes.once.remove(key).is_some();
-        a || b
+        let removed_once = {
+            let mut once = self.once_map();
+            match once.remove(key) {
+                Some(list) => {
+                    self.once_len.fetch_sub(list.len(), Ordering::Release);
+                    true
+                }
+                None => false,
+            }
+        };
+        let removed = self.update(|h| h.remove(key).is_some());
+        removed || removed_once
+    }
+
+    /// The handler for `msg` from `peer` (see [`lookup_cached`]).
+    pub(crate) fn lookup(&self, msg: &Message, peer: SocketAddr) -> Option<H> {
+        let mut cache = self.cache();
+        self.lookup_cached(&mut cache, msg, peer)
+            .map(Cow::into_owned)
     }
 
     /// The handler for `msg` from `peer`: for each key, most specific
     /// first, a one-shot (consumed) wins over a persistent handler.
-    pub(crate) fn lookup(&self, msg: &Message, peer: SocketAddr) -> Option<H> {
-        let keys = RouteKey::candidates(msg, peer);
-        {
-            let routes = self.read();
-            let first_once = keys.iter().position(|k| routes.once.contains_key(k));
-            let first_handler = keys.iter().position(|k| routes.handlers.contains_key(k));
-            match (first_once, first_handler) {
-                (None, None) => return None,
-                (None, Some(h)) => return routes.handlers.get(&keys[h]).cloned(),
-                (Some(o), Some(h)) if h < o => return routes.handlers.get(&keys[h]).cloned(),
-                _ => {}
-            }
+    /// Persistent handlers are lent from the cache rather than cloned: a
+    /// clone would bump a reference count every connection shares.
+    pub(crate) fn lookup_cached<'c>(
+        &self,
+        cache: &'c mut RouteCache<H>,
+        msg: &Message,
+        peer: SocketAddr,
+    ) -> Option<Cow<'c, H>> {
+        let version = self.version.load(Ordering::Acquire);
+        if version != cache.version {
+            *cache = RouteCache {
+                version,
+                snapshot: self.snapshot(),
+            };
         }
-        // A one-shot matched: take the write lock and pop it. Another task
-        // may have taken it meanwhile, so look again under the lock.
-        let mut routes = self.write();
-        for key in &keys {
-            if let Some(list) = routes.once.get_mut(key) {
+        let snap: &'c Snapshot<H> = &cache.snapshot;
+        let t = msg.message_type;
+        let key = |k: usize| match k {
+            0 => RouteKey::TypeUriPeer(t, msg.body.uri.clone(), peer),
+            1 => RouteKey::TypeUri(t, msg.body.uri.clone()),
+            _ => RouteKey::Type(t),
+        };
+        if self.once_len.load(Ordering::Acquire) == 0 {
+            return (0..3)
+                .filter(|k| snap.kinds[*k])
+                .find_map(|k| snap.handlers.get(&key(k)))
+                .map(Cow::Borrowed);
+        }
+        let mut once = self.once_map();
+        for k in 0..3 {
+            let key = key(k);
+            if let Some(list) = once.get_mut(&key) {
                 if !list.is_empty() {
                     let h = list.remove(0);
                     if list.is_empty() {
-                        routes.once.remove(key);
+                        once.remove(&key);
                     }
-                    return Some(h);
+                    self.once_len.fetch_sub(1, Ordering::Release);
+                    return Some(Cow::Owned(h));
                 }
             }
-            if let Some(h) = routes.handlers.get(key) {
-                return Some(h.clone());
+            if snap.kinds[k] {
+                if let Some(h) = snap.handlers.get(&key) {
+                    return Some(Cow::Borrowed(h));
+                }
             }
         }
         None

@@ -76,7 +76,7 @@ pub(super) fn start(inner: &Arc<Inner>, stream: TcpStream) -> Result<Live, Clien
     let writer = {
         let (queue, broken, limit) = (queue.clone(), broken.clone(), inner.config.write_timeout);
         tokio::spawn(async move {
-            if let Err(e) = write_loop(&queue, wr, limit, || {}).await {
+            if let Err(e) = write_loop(&queue, wr, limit, |_| {}).await {
                 debug!(error = %e, "write failed");
                 queue.close();
                 broken.cancel();

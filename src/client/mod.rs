@@ -223,6 +223,8 @@ pub(crate) struct Inner {
     peer: Mutex<Option<SocketAddr>>,
     events: broadcast::Sender<ConnectionEvent>,
     next_id: AtomicU64,
+    /// Held from choosing a request id to queueing its frame.
+    send_order: tokio::sync::Mutex<()>,
     closed: CancellationToken,
     /// Fires when the background task has finished.
     done: tokio::sync::watch::Receiver<bool>,
@@ -367,6 +369,7 @@ impl ClientBuilder {
             peer: Mutex::new(None),
             events,
             next_id: AtomicU64::new(1),
+            send_order: tokio::sync::Mutex::new(()),
             closed: CancellationToken::new(),
             done,
         });
@@ -473,6 +476,10 @@ impl Client {
         timeout: Option<Duration>,
     ) -> Result<Message, ClientError> {
         let inner = &self.inner;
+        // Ids must follow the order frames reach the wire: without an
+        // echoed id, a reply goes to the oldest waiting request, which is
+        // only right if "oldest id" means "sent first".
+        let send_order = inner.send_order.lock().await;
         let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
         let mut msg = Message::new(message_type, uri.clone(), content);
         msg.auth.insert(REQUEST_ID_FIELD, id.to_be_bytes());
@@ -489,6 +496,7 @@ impl Client {
         }
         let _forget = Forget(inner, id);
         inner.send_frame(frame).await?;
+        drop(send_order);
         let after = timeout.unwrap_or(inner.config.request_timeout);
         match tokio::time::timeout(after, rx).await {
             Ok(Ok(result)) => result,

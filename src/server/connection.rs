@@ -1,7 +1,9 @@
 //! One connection: a reader task (decode, plugins, route, handler, reply)
 //! and a writer task draining the bounded outbound queue.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -18,7 +20,9 @@ use super::handler::{catch_panics, panic_text};
 use super::registry::Conn;
 use super::stats::bump;
 use super::{Context, Route, ServerHandle, Shared};
+
 use crate::outbound::{write_loop, Outbound};
+use crate::router::RouteCache;
 
 /// Read buffer kept per connection; grows only while a frame needs it.
 const READ_BUF: usize = 8 * 1024;
@@ -62,10 +66,7 @@ where
             if let Some(hook) = &shared.on_join {
                 hook(&conn.info(), &server);
             }
-            let ctx = Context {
-                conn: conn.clone(),
-                server: server.clone(),
-            };
+            let ctx = Context::new(conn.clone(), server.clone());
             tokio::select! {
                 _ = reader(&shared, &ctx, rd) => {}
                 _ = shared.abort.cancelled() => {}
@@ -84,8 +85,11 @@ where
 
 async fn writer(shared: Arc<Shared>, conn: Arc<Conn>, wr: impl AsyncWrite + Unpin) {
     let frames_out = &shared.counters.frames_out;
+    let count = |n: usize| {
+        frames_out.fetch_add(n as u64, Relaxed);
+    };
     let result = tokio::select! {
-        r = write_loop(&conn.outbound, wr, shared.limits.write_timeout, || bump(frames_out)) => r,
+        r = write_loop(&conn.outbound, wr, shared.limits.write_timeout, count) => r,
         _ = shared.abort.cancelled() => Ok(()),
     };
     if let Err(e) = result {
@@ -110,8 +114,38 @@ enum Read {
     Fatal(String),
 }
 
+/// Per-connection state the hot path reuses instead of sharing: a route
+/// snapshot, an encode buffer, and frame counts not yet added to the
+/// server-wide counters (added when the reader is about to wait, so
+/// connections on different cores do not fight over one counter per frame).
+struct Local {
+    routes: RouteCache<Route>,
+    scratch: BytesMut,
+    frames_in: u64,
+}
+
 async fn reader(shared: &Shared, ctx: &Context, mut rd: impl AsyncRead + Unpin) {
-    let conn = &ctx.conn;
+    let conn = &ctx.conn();
+    let mut local = Local {
+        routes: shared.router.cache(),
+        scratch: BytesMut::new(),
+        frames_in: 0,
+    };
+    read_loop(shared, ctx, &mut rd, &mut local).await;
+    shared
+        .counters
+        .frames_in
+        .fetch_add(local.frames_in, Relaxed);
+    let _ = conn;
+}
+
+async fn read_loop(
+    shared: &Shared,
+    ctx: &Context,
+    rd: &mut (impl AsyncRead + Unpin),
+    local: &mut Local,
+) {
+    let conn = &ctx.conn();
     let mut buf = BytesMut::with_capacity(READ_BUF);
     let mut authenticated = shared.layer.auth().is_none();
     let (mut checksum_errors, mut auth_failures) = (0u32, 0u32);
@@ -121,10 +155,10 @@ async fn reader(shared: &Shared, ctx: &Context, mut rd: impl AsyncRead + Unpin) 
         } else {
             &shared.pre_auth_frame
         };
-        let reply = match read_frame(shared, conn, &mut rd, &mut buf, cfg).await {
+        let reply = match read_frame(shared, conn, rd, &mut buf, cfg, &mut local.frames_in).await {
             Read::Frame(msg) => {
-                bump(&shared.counters.frames_in);
-                match handle(shared, ctx, msg, &mut authenticated).await {
+                local.frames_in += 1;
+                match handle(shared, ctx, msg, &mut authenticated, local).await {
                     Handled::Reply(frame) => Some(frame),
                     Handled::Nothing => None,
                     Handled::AuthFailed(frame) => {
@@ -180,6 +214,7 @@ async fn read_frame(
     rd: &mut (impl AsyncRead + Unpin),
     buf: &mut BytesMut,
     cfg: &wire::FrameConfig,
+    frames_in: &mut u64,
 ) -> Read {
     let limits = &shared.limits;
     let idle_since = Instant::now();
@@ -209,6 +244,12 @@ async fn read_frame(
         if buf.capacity() - buf.len() < READ_BUF / 2 {
             buf.reserve(READ_BUF);
         }
+        if *frames_in > 0 {
+            shared
+                .counters
+                .frames_in
+                .fetch_add(std::mem::take(frames_in), Relaxed);
+        }
         tokio::select! {
             _ = conn.cancel.cancelled() => return Read::Closed,
             r = rd.read_buf(buf) => match r {
@@ -237,7 +278,13 @@ enum Handled {
 /// netaio's receive order: instance auth check → instance decrypt → route
 /// (keys taken from the decrypted message) → handler auth check → handler
 /// decrypt → handler → reply sealed handler layer first, then instance.
-async fn handle(shared: &Shared, ctx: &Context, msg: Message, authenticated: &mut bool) -> Handled {
+async fn handle(
+    shared: &Shared,
+    ctx: &Context,
+    msg: Message,
+    authenticated: &mut bool,
+    local: &mut Local,
+) -> Handled {
     let request_id = msg.auth.get(REQUEST_ID_FIELD).cloned();
     let msg = match shared.layer.open(msg, Layer::Instance) {
         Ok(m) => m,
@@ -251,10 +298,10 @@ async fn handle(shared: &Shared, ctx: &Context, msg: Message, authenticated: &mu
             .prepare(Message::respond(PING_URI, ""), None)
             .map_or(Handled::Nothing, Handled::Reply);
     }
-    let route: Route = shared
+    let route = shared
         .router
-        .lookup(&msg, ctx.conn.peer)
-        .unwrap_or_else(|| shared.default.clone());
+        .lookup_cached(&mut local.routes, &msg, ctx.conn().peer)
+        .unwrap_or(Cow::Borrowed(&shared.default));
     let msg = match &route.layer {
         Some(layer) => match layer.open(msg, Layer::Handler) {
             Ok(m) => m,
@@ -282,7 +329,7 @@ async fn handle(shared: &Shared, ctx: &Context, msg: Message, authenticated: &mu
     if let Some(id) = request_id {
         reply.auth.insert(REQUEST_ID_FIELD, id);
     }
-    match shared.prepare(reply, route.layer.as_deref()) {
+    match shared.prepare_into(reply, route.layer.as_deref(), &mut local.scratch) {
         Ok(frame) => Handled::Reply(frame),
         Err(e) => {
             warn!(error = %e, "reply could not be sent");

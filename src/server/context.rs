@@ -15,81 +15,98 @@ use super::{SendError, ServerHandle};
 /// [`SendError::Closed`]).
 #[derive(Clone)]
 pub struct Context {
-    pub(crate) conn: Arc<Conn>,
-    pub(crate) server: ServerHandle,
+    // One allocation per connection: cloning a Context for every message
+    // touches only this connection's reference count, not the server's,
+    // which all connections share.
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    conn: Arc<Conn>,
+    server: ServerHandle,
 }
 
 impl Context {
+    pub(crate) fn new(conn: Arc<Conn>, server: ServerHandle) -> Self {
+        Context {
+            inner: Arc::new(Inner { conn, server }),
+        }
+    }
+
+    pub(crate) fn conn(&self) -> &Arc<Conn> {
+        &self.inner.conn
+    }
+
     /// The connection's id.
     pub fn id(&self) -> ConnectionId {
-        self.conn.id
+        self.inner.conn.id
     }
 
     /// The peer's address.
     pub fn peer(&self) -> SocketAddr {
-        self.conn.peer
+        self.inner.conn.peer
     }
 
     /// The connection's tags, sorted.
     pub fn tags(&self) -> Vec<String> {
-        self.conn.tags()
+        self.inner.conn.tags()
     }
 
     /// Whether the connection has `tag`.
     pub fn has_tag(&self, tag: &str) -> bool {
-        self.conn.has_tag(tag)
+        self.inner.conn.has_tag(tag)
     }
 
     /// Tags the connection (e.g. `name:alice` after a login message), for
     /// [`ServerHandle::send_to_tag`]. Returns false if it already had it.
     pub fn add_tag(&self, tag: impl Into<String>) -> bool {
-        self.conn.add_tag(tag.into())
+        self.inner.conn.add_tag(tag.into())
     }
 
     /// Removes a tag. Returns whether it was set.
     pub fn remove_tag(&self, tag: &str) -> bool {
-        self.conn.remove_tag(tag)
+        self.inner.conn.remove_tag(tag)
     }
 
     /// Sends `msg` to this connection (through the instance plugins),
     /// without waiting; a full queue applies the slow-consumer policy.
     pub fn send(&self, msg: Message) -> Result<(), SendError> {
-        let frame = self.server.shared.prepare(msg, None)?;
-        self.server.shared.deliver(&self.conn, frame)
+        let frame = self.inner.server.shared.prepare(msg, None)?;
+        self.inner.server.shared.deliver(&self.inner.conn, frame)
     }
 
     /// Subscribes this connection to `key`.
     pub fn subscribe(&self, key: impl Into<Bytes>) -> Result<(), SubscribeError> {
-        self.server.subscribe(key, self.conn.id)
+        self.inner.server.subscribe(key, self.inner.conn.id)
     }
 
     /// Unsubscribes this connection from `key`; returns whether it was
     /// subscribed (not being subscribed is not an error).
     pub fn unsubscribe(&self, key: &[u8]) -> bool {
-        self.server.unsubscribe(key, self.conn.id)
+        self.inner.server.unsubscribe(key, self.inner.conn.id)
     }
 
     /// Whether this connection is subscribed to `key`.
     pub fn is_subscribed(&self, key: &[u8]) -> bool {
-        self.conn.is_subscribed(key)
+        self.inner.conn.is_subscribed(key)
     }
 
     /// Closes this connection once the current reply is written.
     pub fn disconnect(&self) {
-        self.conn.cancel.cancel();
+        self.inner.conn.cancel.cancel();
     }
 
     /// The server, for notify, broadcast and the connection registry.
     pub fn server(&self) -> &ServerHandle {
-        &self.server
+        &self.inner.server
     }
 }
 
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context")
-            .field("id", &self.conn.id)
-            .field("peer", &self.conn.peer)
+            .field("id", &self.inner.conn.id)
+            .field("peer", &self.inner.conn.peer)
             .finish()
     }
 }

@@ -107,12 +107,24 @@ impl Shared {
         msg: Message,
         inner: Option<&PluginLayer>,
     ) -> Result<Bytes, SendError> {
+        self.prepare_into(msg, inner, &mut BytesMut::new())
+    }
+
+    /// [`prepare`](Self::prepare) encoding into `scratch`, whose memory is
+    /// reused once the frames split off it have been written.
+    pub(crate) fn prepare_into(
+        &self,
+        msg: Message,
+        inner: Option<&PluginLayer>,
+        scratch: &mut BytesMut,
+    ) -> Result<Bytes, SendError> {
         let msg = match inner {
             Some(layer) => layer.seal(msg)?,
             None => msg,
         };
         let msg = self.layer.seal(msg)?;
-        self.encode(&msg)
+        wire::encode_frame(&msg, &self.frame, scratch)?;
+        Ok(scratch.split().freeze())
     }
 
     /// Frames `msg` as is (no plugins): netaio sends auth errors unsigned.

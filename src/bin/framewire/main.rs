@@ -2,6 +2,8 @@
 //!
 //! Run `framewire --help` (or `cargo run --release -- --help`).
 
+mod baseline;
+mod bench;
 mod output;
 mod routes;
 
@@ -86,6 +88,44 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Load-test framewire against a bare baseline server in the same run
+    /// (and optionally an external server), printing figures and ratios.
+    Bench(BenchArgs),
+}
+
+/// `framewire bench` options.
+#[derive(Args)]
+struct BenchArgs {
+    /// What to measure.
+    #[arg(long, value_enum, default_value = "all")]
+    scenario: bench::Scenario,
+    /// Payload sizes in bytes (repeat or comma-separate).
+    #[arg(long = "size", value_delimiter = ',', default_values_t = [64usize, 1024])]
+    sizes: Vec<usize>,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 3.0)]
+    duration: f64,
+    /// Connections (pipeline), or connections to hold (idle).
+    #[arg(long, default_value_t = 1)]
+    connections: usize,
+    /// Frames in flight per connection (pipeline).
+    #[arg(long, default_value_t = 64)]
+    depth: usize,
+    /// Subscriber connections (fanout).
+    #[arg(long, default_value_t = 100)]
+    subscribers: usize,
+    /// Sign and verify everything with netaio's HMAC, on every server.
+    #[arg(long)]
+    secret: Option<String>,
+    /// Also measure this external server (e.g. a netaio server), HOST:PORT.
+    #[arg(long)]
+    target: Option<String>,
+    /// Repeat each measurement and report the median.
+    #[arg(long, default_value_t = 1)]
+    runs: usize,
+    /// One JSON object per figure.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Where and how to connect.
@@ -165,6 +205,25 @@ fn main() -> ExitCode {
                 count,
                 json,
             } => subscribe(conn, topic, count, json).await,
+            Command::Bench(b) => {
+                if !(b.duration.is_finite() && b.duration > 0.0 && b.duration <= 3600.0) {
+                    return Err(format!("invalid --duration {}", b.duration));
+                }
+                bench::run(bench::Settings {
+                    scenario: b.scenario,
+                    sizes: b.sizes,
+                    duration: Duration::from_secs_f64(b.duration),
+                    connections: b.connections.max(1),
+                    depth: b.depth.max(1),
+                    subscribers: b.subscribers.max(1),
+                    secret: b.secret,
+                    target: b.target,
+                    json: b.json,
+                    runs: b.runs,
+                })
+                .await
+                .map(|()| ExitCode::SUCCESS)
+            }
         }
     });
     match result {

@@ -1,0 +1,122 @@
+//! End-to-end criterion benches: a framewire server (routing, registry,
+//! queues, limits) against the bare baseline server (same framing, nothing
+//! else) in the same group, over loopback.
+//!
+//! Run: `cargo bench --bench e2e`
+
+#[path = "../src/bin/framewire/baseline.rs"]
+mod baseline;
+#[path = "../src/bin/framewire/routes.rs"]
+mod routes;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use framewire::server::Server;
+use framewire::{FrameCodec, Message, MessageType, Profile};
+use futures::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Runtime;
+use tokio_util::codec::Framed;
+
+type Conn = Framed<TcpStream, FrameCodec>;
+
+fn servers(rt: &Runtime) -> [(&'static str, String); 2] {
+    rt.block_on(async {
+        let fw = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let fw_addr = fw.local_addr().unwrap().to_string();
+        tokio::spawn(
+            routes::routes(Server::builder())
+                .build()
+                .serve(fw, std::future::pending()),
+        );
+        let bare = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let bare_addr = bare.local_addr().unwrap().to_string();
+        tokio::spawn(baseline::serve(bare, None));
+        [("framewire", fw_addr), ("baseline", bare_addr)]
+    })
+}
+
+async fn connect(addr: &str) -> Conn {
+    let s = TcpStream::connect(addr).await.unwrap();
+    s.set_nodelay(true).unwrap();
+    Framed::new(s, FrameCodec::new(Profile::Netaio))
+}
+
+fn echo(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let servers = servers(&rt);
+    for size in [64usize, 1024] {
+        let mut group = c.benchmark_group(format!("e2e/echo_round_trip/{size}B"));
+        group
+            .sample_size(30)
+            .measurement_time(Duration::from_secs(3))
+            .throughput(Throughput::Elements(1));
+        let content = Bytes::from(vec![b'x'; size]);
+        for (name, addr) in &servers {
+            let mut conn = rt.block_on(connect(addr));
+            group.bench_function(BenchmarkId::from_parameter(name), |b| {
+                b.iter(|| {
+                    rt.block_on(async {
+                        conn.send(Message::new(
+                            MessageType::REQUEST_URI,
+                            "echo",
+                            content.clone(),
+                        ))
+                        .await
+                        .unwrap();
+                        conn.next().await.unwrap().unwrap().unwrap()
+                    })
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+fn pipelined(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let servers = servers(&rt);
+    const BATCH: u64 = 256;
+    let mut group = c.benchmark_group("e2e/pipelined_256x64B");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Elements(BATCH));
+    let content = Bytes::from(vec![b'x'; 64]);
+    for (name, addr) in &servers {
+        let mut conn = rt.block_on(connect(addr));
+        group.bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    for _ in 0..BATCH {
+                        conn.feed(Message::new(
+                            MessageType::REQUEST_URI,
+                            "echo",
+                            content.clone(),
+                        ))
+                        .await
+                        .unwrap();
+                    }
+                    conn.flush().await.unwrap();
+                    for _ in 0..BATCH {
+                        conn.next().await.unwrap().unwrap().unwrap();
+                    }
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, echo, pipelined);
+criterion_main!(benches);
