@@ -471,3 +471,92 @@ async fn a_peer_resetting_mid_write_affects_only_itself() {
     }
     f.finish().await;
 }
+
+// Row 5
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checksum_mismatches_are_answered_then_capped() {
+    let mut f = fixture(
+        |b| b.limits(Limits::default().max_checksum_errors(3)),
+        None,
+        Profile::Netaio,
+    )
+    .await;
+    let mut frame = Message::new(MessageType::REQUEST_URI, "echo", "x")
+        .to_bytes(Profile::Netaio)
+        .unwrap()
+        .to_vec();
+    *frame.last_mut().unwrap() ^= 1;
+    let mut s = raw(f.srv.addr).await;
+    for _ in 0..4 {
+        s.write_all(&frame).await.unwrap();
+        f.bystander_ok().await;
+    }
+    let got = read_all(&mut s, Profile::Netaio).await;
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert!(got[..3]
+        .iter()
+        .all(|m| *m == Message::error("invalid message")));
+    only_error(&got[3..], "too many invalid messages");
+    assert_eq!(f.calls.load(Ordering::SeqCst), f.sent);
+    f.finish().await;
+}
+
+// Row 13
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_frames_before_authentication_hit_the_lower_limit() {
+    let layer = || PluginLayer::new().with_auth(NetaioHmac::new("k"));
+    let mut f = fixture(
+        |b| {
+            b.plugins(layer())
+                .limits(Limits::default().pre_auth_max_frame_len(2048))
+        },
+        Some(layer()),
+        Profile::Netaio,
+    )
+    .await;
+    let mut s = raw(f.srv.addr).await;
+    s.write_all(&header(0, 3, 60_000, 0)).await.unwrap();
+    only_error(
+        &read_all(&mut s, Profile::Netaio).await,
+        "exceeds the limit of 2048",
+    );
+    // The authenticated bystander may still send large frames.
+    let big = vec![b'z'; 60_000];
+    let r = f.bystander.request("echo", big.clone()).await.unwrap();
+    assert_eq!(r.content().len(), big.len());
+    f.bystander_ok().await;
+    f.finish().await;
+}
+
+// Row 19
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscription_explosion_is_capped() {
+    let mut f = fixture(
+        |b| b.limits(Limits::default().max_subscriptions_per_connection(16)),
+        None,
+        Profile::Netaio,
+    )
+    .await;
+    let mut c = connect(f.srv.addr).await;
+    let mut refused = 0;
+    for i in 0..200 {
+        let r = call(
+            &mut c,
+            Message::new(MessageType::SUBSCRIBE_URI, format!("topic/{i}"), ""),
+        )
+        .await;
+        if r.message_type == MessageType::ERROR {
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 200 - 16);
+    assert_eq!(
+        f.srv.handle.stats().topics,
+        16 + 1,
+        "16 capped + the bystander's"
+    );
+    f.bystander_ok().await;
+    drop(c);
+    eventually("topics released", || f.srv.handle.stats().topics == 1).await;
+    f.finish().await;
+}
