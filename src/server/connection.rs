@@ -217,8 +217,10 @@ async fn read_frame(
     frames_in: &mut u64,
 ) -> Read {
     let limits = &shared.limits;
-    let idle_since = Instant::now();
-    let mut frame_started = (!buf.is_empty()).then(Instant::now);
+    // The clock is read only once a wait is needed: a pipelining peer has
+    // its next frame buffered already, and then no deadline applies.
+    let mut idle_since: Option<Instant> = None;
+    let mut frame_started: Option<Instant> = None;
     loop {
         match wire::decode_frame(buf, cfg) {
             Ok(Some(msg)) => return Read::Frame(msg),
@@ -229,8 +231,10 @@ async fn read_frame(
                 return Read::Fatal(format!("invalid frame: {e}"));
             }
         }
+        let now = Instant::now();
+        let idle_since = *idle_since.get_or_insert(now);
         if frame_started.is_none() && !buf.is_empty() {
-            frame_started = Some(Instant::now());
+            frame_started = Some(now);
         }
         // Subscribers may listen silently for as long as they like; the
         // idle deadline is for connections that do nothing at all.
