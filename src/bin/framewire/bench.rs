@@ -120,6 +120,9 @@ async fn echo(
         rtts.push(t.elapsed());
     }
     let secs = start.elapsed().as_secs_f64();
+    if rtts.is_empty() {
+        return Err("no round trip completed within the duration".into());
+    }
     rtts.sort();
     let pct =
         |p: f64| rtts[((rtts.len() as f64 * p) as usize).min(rtts.len() - 1)].as_secs_f64() * 1e6;
