@@ -3,13 +3,14 @@
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::time::{sleep_until, Instant};
+use tokio::time::{sleep_until, Instant, Sleep};
 use tracing::{debug, error, info_span, warn, Instrument};
 
 use crate::auth::{AuthError, AuthFieldRole, Layer, Rejection};
@@ -26,6 +27,9 @@ use crate::router::RouteCache;
 
 /// Read buffer kept per connection; grows only while a frame needs it.
 const READ_BUF: usize = 8 * 1024;
+
+/// "No deadline yet" for the per-connection timer (about 30 years).
+const FAR_FUTURE: std::time::Duration = std::time::Duration::from_secs(1 << 30);
 
 /// Serves an accepted TCP connection.
 pub(super) fn spawn_tcp(server: ServerHandle, stream: TcpStream, peer: SocketAddr) {
@@ -122,6 +126,8 @@ struct Local {
     routes: RouteCache<Route>,
     scratch: BytesMut,
     frames_in: u64,
+    /// The connection's deadline timer (frame or idle).
+    timer: Pin<Box<Sleep>>,
 }
 
 async fn reader(shared: &Shared, ctx: &Context, mut rd: impl AsyncRead + Unpin) {
@@ -130,6 +136,8 @@ async fn reader(shared: &Shared, ctx: &Context, mut rd: impl AsyncRead + Unpin) 
         routes: shared.router.cache(),
         scratch: BytesMut::new(),
         frames_in: 0,
+        // Armed for real by the first wait, which only ever moves it earlier.
+        timer: Box::pin(sleep_until(Instant::now() + FAR_FUTURE)),
     };
     read_loop(shared, ctx, &mut rd, &mut local).await;
     shared
@@ -155,7 +163,7 @@ async fn read_loop(
         } else {
             &shared.pre_auth_frame
         };
-        let reply = match read_frame(shared, conn, rd, &mut buf, cfg, &mut local.frames_in).await {
+        let reply = match read_frame(shared, conn, rd, &mut buf, cfg, local).await {
             Read::Frame(msg) => {
                 local.frames_in += 1;
                 match handle(shared, ctx, msg, &mut authenticated, local).await {
@@ -214,7 +222,7 @@ async fn read_frame(
     rd: &mut (impl AsyncRead + Unpin),
     buf: &mut BytesMut,
     cfg: &wire::FrameConfig,
-    frames_in: &mut u64,
+    local: &mut Local,
 ) -> Read {
     let limits = &shared.limits;
     // The clock is read only once a wait is needed: a pipelining peer has
@@ -248,11 +256,21 @@ async fn read_frame(
         if buf.capacity() - buf.len() < READ_BUF / 2 {
             buf.reserve(READ_BUF);
         }
-        if *frames_in > 0 {
+        if local.frames_in > 0 {
             shared
                 .counters
                 .frames_in
-                .fetch_add(std::mem::take(frames_in), Relaxed);
+                .fetch_add(std::mem::take(&mut local.frames_in), Relaxed);
+        }
+        // One timer per connection, moved only when a deadline comes
+        // *earlier* than it is set: arming a fresh timer on every read
+        // would take the runtime's timer lock once per read. When it fires
+        // early, the real deadline is checked and the timer re-armed.
+        let timer = &mut local.timer;
+        if let Some((d, _)) = deadline {
+            if timer.deadline() > d {
+                timer.as_mut().reset(d);
+            }
         }
         tokio::select! {
             _ = conn.cancel.cancelled() => return Read::Closed,
@@ -262,10 +280,13 @@ async fn read_frame(
                 Ok(_) => {}
                 Err(e) => return Read::Fatal(format!("read failed: {e}")),
             },
-            _ = sleep_until(deadline.map_or(idle_since, |d| d.0)), if deadline.is_some() => {
-                bump(&shared.counters.timeouts);
-                let why = deadline.map_or("timeout", |d| d.1);
-                return Read::Fatal(why.to_owned());
+            _ = timer.as_mut(), if deadline.is_some() => {
+                let (d, why) = deadline.unwrap_or((now, "timeout"));
+                if Instant::now() >= d {
+                    bump(&shared.counters.timeouts);
+                    return Read::Fatal(why.to_owned());
+                }
+                timer.as_mut().reset(d);
             }
         }
     }
