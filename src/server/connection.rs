@@ -169,8 +169,11 @@ async fn read_loop(
                 match handle(shared, ctx, msg, &mut authenticated, local).await {
                     Handled::Reply(frame) => Some(frame),
                     Handled::Nothing => None,
-                    Handled::AuthFailed(frame) => {
-                        auth_failures += 1;
+                    Handled::AuthFailed {
+                        reply: frame,
+                        peers_fault,
+                    } => {
+                        auth_failures += u32::from(peers_fault);
                         if auth_failures > shared.limits.max_auth_failures {
                             close_with(shared, conn, "too many auth failures").await;
                             return;
@@ -297,7 +300,12 @@ enum Handled {
     Nothing,
     /// An auth check failed; the frame is the unsigned AUTH_ERROR to send
     /// (none for error reports, as netaio).
-    AuthFailed(Option<Bytes>),
+    AuthFailed {
+        reply: Option<Bytes>,
+        /// False when the refusal is the server's capacity (a full replay
+        /// cache), which must not count toward closing an honest peer.
+        peers_fault: bool,
+    },
 }
 
 /// netaio's receive order: instance auth check → instance decrypt → route
@@ -379,10 +387,12 @@ fn rejected(shared: &Shared, rejection: Rejection, request_id: Option<AuthValue>
     debug!(error = ?rejection.error, "auth check failed");
     // The error goes out unsigned, as netaio's does; the request id (when
     // the client sent one) lets a framewire client match it at once.
-    Handled::AuthFailed(rejection.reply.and_then(|mut m| {
+    let peers_fault = !rejection.error.is_replay_cache_full();
+    let reply = rejection.reply.and_then(|mut m| {
         if let Some(id) = request_id {
             m.auth.insert(REQUEST_ID_FIELD, id);
         }
         shared.encode(&m).ok()
-    }))
+    });
+    Handled::AuthFailed { reply, peers_fault }
 }

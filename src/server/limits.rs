@@ -75,7 +75,9 @@ pub struct Limits {
     /// or hostile peer.
     pub max_checksum_errors: u32,
     /// Auth failures tolerated on one connection before it is closed (each
-    /// is answered with the plugin's AUTH_ERROR, as netaio does). Default
+    /// is answered with the plugin's AUTH_ERROR, as netaio does). Refusals
+    /// by a full replay cache are answered the same way but not counted:
+    /// they are the server's capacity limit, not the peer's fault. Default
     /// 16.
     pub max_auth_failures: u32,
     /// After the shutdown signal, time given to in-flight handlers and

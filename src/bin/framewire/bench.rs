@@ -130,7 +130,8 @@ async fn echo(
 }
 
 /// Pipelined echo over `conns` connections with `depth` frames in flight
-/// each: returns messages per second.
+/// each: returns (echo replies per second, other replies such as
+/// AUTH_ERROR). Only echo replies count as throughput.
 async fn pipeline(
     addr: &str,
     size: usize,
@@ -138,8 +139,9 @@ async fn pipeline(
     conns: usize,
     depth: usize,
     secret: &Option<String>,
-) -> Result<f64, String> {
+) -> Result<(f64, u64), String> {
     let done = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for _ in 0..conns {
@@ -170,10 +172,14 @@ async fn pipeline(
             }
             let _ = tx.flush().await;
         });
-        let done = done.clone();
+        let (done, refused) = (done.clone(), refused.clone());
         let reader = tokio::spawn(async move {
-            while let Some(Ok(Ok(_))) = rx.next().await {
-                done.fetch_add(1, Ordering::Relaxed);
+            while let Some(Ok(Ok(m))) = rx.next().await {
+                if m.message_type == MessageType::RESPOND_URI {
+                    done.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    refused.fetch_add(1, Ordering::Relaxed);
+                }
                 permits.add_permits(1);
             }
         });
@@ -189,7 +195,7 @@ async fn pipeline(
         w.abort();
         r.abort();
     }
-    Ok(count as f64 / secs)
+    Ok((count as f64 / secs, refused.load(Ordering::Relaxed)))
 }
 
 /// One publisher, `subscribers` subscribers: returns (deliveries per
@@ -413,20 +419,26 @@ pub async fn run(s: Settings) -> Result<(), String> {
                         });
                     }
                     Scenario::Pipeline => {
-                        let mut rate = vec![];
+                        let (mut rate, mut refused) = (vec![], 0);
                         for _ in 0..runs {
-                            rate.push(
+                            let (r, n) =
                                 pipeline(addr, size, s.duration, s.connections, s.depth, &s.secret)
-                                    .await?,
-                            );
+                                    .await?;
+                            rate.push(r);
+                            refused += n;
                         }
                         let r = label(&mut rate);
-                        let extra = format!(
+                        let mut extra = format!(
                             "{} conns × {} in flight, {:.1} MB/s",
                             s.connections,
                             s.depth,
                             r * size as f64 / 1e6
                         );
+                        if refused > 0 {
+                            extra.push_str(&format!(
+                                ", {refused} non-echo replies (e.g. AUTH_ERROR)"
+                            ));
+                        }
                         rows.push(Row {
                             scenario: "pipeline",
                             size,
