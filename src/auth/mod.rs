@@ -47,6 +47,7 @@
 pub mod crypto;
 
 mod context;
+mod mac_fields;
 mod netaio_hmac;
 mod replay;
 mod stack;

@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-use super::crypto::{ct_eq, netaio_hmac_with_mac_key, sha256, DerivePrefix, NONCE_LEN};
+use super::crypto::{ct_eq, netaio_hmac_with_mac_key, sha256, DerivePrefix};
+use super::mac_fields::{mac_builders, MacFields};
 use super::replay::{nonce_key, ts_number, ReplayConfig, ReplayGuard};
 use super::{bytes_field, uri_len_prefix, AuthError, AuthFieldRole, AuthPlugin, Context, Redacted};
 use crate::wire::{AuthValue, FieldName, Message};
@@ -49,12 +50,10 @@ use crate::wire::{AuthValue, FieldName, Message};
 /// ```
 pub struct NetaioHmac {
     mac_prefix: Redacted<DerivePrefix>,
-    hmac_field: FieldName,
-    nonce_field: FieldName,
-    ts_field: FieldName,
-    replay: ReplayGuard,
-    ctx: Context,
+    fields: MacFields,
 }
+
+mac_builders!(NetaioHmac);
 
 impl NetaioHmac {
     /// A plugin for `secret` (netaio's `config["secret"]`; a `str` there is
@@ -64,52 +63,8 @@ impl NetaioHmac {
         let key = sha256(secret.as_ref());
         NetaioHmac {
             mac_prefix: Redacted(DerivePrefix::new(&key, b"mac")),
-            hmac_field: FieldName::from("hmac"),
-            nonce_field: FieldName::from("nonce"),
-            ts_field: FieldName::from("ts"),
-            replay: ReplayGuard::new(ReplayConfig::default()),
-            ctx: Context::system(),
+            fields: MacFields::new(),
         }
-    }
-
-    /// Name of the MAC field (netaio `hmac_field`, default `hmac`).
-    pub fn hmac_field(mut self, name: impl Into<FieldName>) -> Self {
-        self.hmac_field = name.into();
-        self
-    }
-
-    /// Name of the nonce field (netaio `nonce_field`, default `nonce`).
-    pub fn nonce_field(mut self, name: impl Into<FieldName>) -> Self {
-        self.nonce_field = name.into();
-        self
-    }
-
-    /// Name of the timestamp field (netaio `ts_field`, default `ts`).
-    pub fn ts_field(mut self, name: impl Into<FieldName>) -> Self {
-        self.ts_field = name.into();
-        self
-    }
-
-    /// Replay protection settings; starts a fresh nonce cache.
-    pub fn replay(mut self, config: ReplayConfig) -> Self {
-        self.replay = ReplayGuard::new(config);
-        self
-    }
-
-    /// Clock and randomness.
-    pub fn context(mut self, ctx: Context) -> Self {
-        self.ctx = ctx;
-        self
-    }
-
-    /// The replay settings in force.
-    pub fn replay_config(&self) -> &ReplayConfig {
-        self.replay.config()
-    }
-
-    /// Nonces currently in this instance's replay cache.
-    pub fn replay_cache_len(&self) -> usize {
-        self.replay.len()
     }
 
     fn mac(&self, nonce: &[u8], ts_bytes: &[u8], message: &Message) -> Result<[u8; 32], AuthError> {
@@ -146,38 +101,35 @@ impl AuthPlugin for NetaioHmac {
     /// one), reuses a `ts` already present (normalised to 4 bytes, else the
     /// clock), then sets nonce, ts and MAC.
     fn make(&self, message: &mut Message) -> Result<(), AuthError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        match message.auth.get_bytes(self.nonce_field.as_str()) {
-            Some(existing) if existing.len() == NONCE_LEN => nonce.copy_from_slice(existing),
-            _ => self.ctx.fill(&mut nonce),
-        }
-        let ts = match message.auth.get(self.ts_field.as_str()) {
+        let f = &self.fields;
+        let (nonce, _) = f.nonce_for(message);
+        let ts = match message.auth.get(f.ts.as_str()) {
             Some(v) => ts_u32_for_signing(v)?,
             None => {
-                let now = self.ctx.now();
+                let now = f.ctx.now();
                 u32::try_from(now).map_err(|_| AuthError::TimestampOutOfRange { ts: now.into() })?
             }
         };
         let ts_bytes = ts.to_be_bytes();
         let mac = self.mac(&nonce, &ts_bytes, message)?;
-        message.auth.insert(self.nonce_field.clone(), nonce);
-        message.auth.insert(self.ts_field.clone(), ts_bytes);
-        message.auth.insert(self.hmac_field.clone(), mac);
+        message.auth.insert(f.nonce.clone(), nonce);
+        message.auth.insert(f.ts.clone(), ts_bytes);
+        message.auth.insert(f.hmac.clone(), mac);
         Ok(())
     }
 
     /// netaio `check`, then (if enabled) the replay window and nonce cache.
     fn check(&self, message: &Message) -> Result<(), AuthError> {
-        let auth = &message.auth;
+        let f = &self.fields;
         // netaio: `ts = fields.get(ts_field, 0)`, and `ts == 0` means absent.
-        let ts = match auth.get(self.ts_field.as_str()) {
+        let ts = match message.auth.get(f.ts.as_str()) {
             None | Some(AuthValue::Int(0)) => {
                 return Err(AuthError::MissingField(AuthFieldRole::Timestamp))
             }
             Some(v) => v,
         };
-        let nonce = bytes_field(message, self.nonce_field.as_str(), AuthFieldRole::Nonce)?;
-        let mac = bytes_field(message, self.hmac_field.as_str(), AuthFieldRole::Mac)?;
+        let nonce = bytes_field(message, f.nonce.as_str(), AuthFieldRole::Nonce)?;
+        let mac = bytes_field(message, f.hmac.as_str(), AuthFieldRole::Mac)?;
         let int_ts;
         let ts_bytes: &[u8] = match ts {
             AuthValue::Bytes(b) => b,
@@ -189,11 +141,11 @@ impl AuthPlugin for NetaioHmac {
             }
         };
 
-        let fresh = if self.replay.config().is_enabled() {
+        let fresh = if f.replay.config().is_enabled() {
             let key = nonce_key(nonce)?;
             let ts_value = ts_number(ts);
-            let now = self.ctx.now();
-            self.replay.check_window(ts_value, now)?;
+            let now = f.ctx.now();
+            f.replay.check_window(ts_value, now)?;
             Some((key, ts_value, now))
         } else {
             None
@@ -207,7 +159,7 @@ impl AuthPlugin for NetaioHmac {
         }
         // Only now, with the MAC verified, may the nonce take cache space.
         if let Some((key, ts_value, now)) = fresh {
-            self.replay.record(key, ts_value, now)?;
+            f.replay.record(key, ts_value, now)?;
         }
         Ok(())
     }
@@ -217,10 +169,7 @@ impl fmt::Debug for NetaioHmac {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NetaioHmac")
             .field("secret", &self.mac_prefix)
-            .field("hmac_field", &self.hmac_field)
-            .field("nonce_field", &self.nonce_field)
-            .field("ts_field", &self.ts_field)
-            .field("replay", &self.replay)
+            .field("fields", &self.fields)
             .finish_non_exhaustive()
     }
 }

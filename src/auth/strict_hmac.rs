@@ -7,7 +7,8 @@ use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::crypto::{sha256, NONCE_LEN};
+use super::crypto::sha256;
+use super::mac_fields::{mac_builders, MacFields};
 use super::replay::{nonce_key, ReplayConfig, ReplayGuard};
 use super::{bytes_field, AuthError, AuthFieldRole, AuthPlugin, Context, Redacted};
 use crate::wire::{AuthValue, FieldName, Message};
@@ -57,13 +58,11 @@ const DOMAIN: &[u8] = b"framewire/strict-hmac/v1\0";
 /// ```
 pub struct StrictHmac {
     mac: Redacted<HmacSha256>,
-    hmac_field: FieldName,
-    nonce_field: FieldName,
-    ts_field: FieldName,
+    fields: MacFields,
     bound: Vec<FieldName>,
-    replay: ReplayGuard,
-    ctx: Context,
 }
+
+mac_builders!(StrictHmac);
 
 impl StrictHmac {
     /// A plugin for `secret`, default field names, replay protection on.
@@ -75,31 +74,9 @@ impl StrictHmac {
         let mac = <HmacSha256 as KeyInit>::new(&block.into());
         StrictHmac {
             mac: Redacted(mac),
-            hmac_field: FieldName::from("hmac"),
-            nonce_field: FieldName::from("nonce"),
-            ts_field: FieldName::from("ts"),
+            fields: MacFields::new(),
             bound: Vec::new(),
-            replay: ReplayGuard::new(ReplayConfig::default()),
-            ctx: Context::system(),
         }
-    }
-
-    /// Name of the MAC field (default `hmac`).
-    pub fn hmac_field(mut self, name: impl Into<FieldName>) -> Self {
-        self.hmac_field = name.into();
-        self
-    }
-
-    /// Name of the nonce field (default `nonce`).
-    pub fn nonce_field(mut self, name: impl Into<FieldName>) -> Self {
-        self.nonce_field = name.into();
-        self
-    }
-
-    /// Name of the timestamp field (default `ts`).
-    pub fn ts_field(mut self, name: impl Into<FieldName>) -> Self {
-        self.ts_field = name.into();
-        self
     }
 
     /// Also cover the auth field `name` (present or absent) with the MAC.
@@ -108,28 +85,6 @@ impl StrictHmac {
     pub fn bind_field(mut self, name: impl Into<FieldName>) -> Self {
         self.bound.push(name.into());
         self
-    }
-
-    /// Replay protection settings; starts a fresh nonce cache.
-    pub fn replay(mut self, config: ReplayConfig) -> Self {
-        self.replay = ReplayGuard::new(config);
-        self
-    }
-
-    /// Clock and randomness.
-    pub fn context(mut self, ctx: Context) -> Self {
-        self.ctx = ctx;
-        self
-    }
-
-    /// The replay settings in force.
-    pub fn replay_config(&self) -> &ReplayConfig {
-        self.replay.config()
-    }
-
-    /// Nonces currently in this instance's replay cache.
-    pub fn replay_cache_len(&self) -> usize {
-        self.replay.len()
     }
 
     fn keyed_input(&self, message: &Message, nonce: &[u8], ts: u64) -> HmacSha256 {
@@ -179,60 +134,50 @@ fn ts_exact(value: &AuthValue) -> Option<u64> {
 
 impl AuthPlugin for StrictHmac {
     fn make(&self, message: &mut Message) -> Result<(), AuthError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        let have_nonce = match message.auth.get_bytes(self.nonce_field.as_str()) {
-            Some(existing) if existing.len() == NONCE_LEN => {
-                nonce.copy_from_slice(existing);
-                true
-            }
-            _ => {
-                self.ctx.fill(&mut nonce);
-                false
-            }
-        };
-        let ts = match message.auth.get(self.ts_field.as_str()) {
+        let f = &self.fields;
+        let (nonce, have_nonce) = f.nonce_for(message);
+        let ts = match message.auth.get(f.ts.as_str()) {
             Some(v) => Some(ts_exact(v).ok_or(AuthError::TimestampOutOfRange {
                 ts: v.as_int().unwrap_or(i128::MAX),
             })?),
             None => None,
         };
-        let ts_value = ts.unwrap_or_else(|| self.ctx.now());
+        let ts_value = ts.unwrap_or_else(|| f.ctx.now());
         let tag = self
             .keyed_input(message, &nonce, ts_value)
             .finalize()
             .into_bytes();
         if !have_nonce {
-            message.auth.insert(self.nonce_field.clone(), nonce);
+            message.auth.insert(f.nonce.clone(), nonce);
         }
         if ts.is_none() {
             // 4 bytes like netaio while the value fits, so a NetaioHmac
             // stacked outside reuses these bytes unchanged.
             match u32::try_from(ts_value) {
-                Ok(t) => message.auth.insert(self.ts_field.clone(), t.to_be_bytes()),
-                Err(_) => message
-                    .auth
-                    .insert(self.ts_field.clone(), ts_value.to_be_bytes()),
+                Ok(t) => message.auth.insert(f.ts.clone(), t.to_be_bytes()),
+                Err(_) => message.auth.insert(f.ts.clone(), ts_value.to_be_bytes()),
             }
         }
-        message.auth.insert(self.hmac_field.clone(), tag.to_vec());
+        message.auth.insert(f.hmac.clone(), tag.to_vec());
         Ok(())
     }
 
     fn check(&self, message: &Message) -> Result<(), AuthError> {
+        let f = &self.fields;
         let ts = message
             .auth
-            .get(self.ts_field.as_str())
+            .get(f.ts.as_str())
             .ok_or(AuthError::MissingField(AuthFieldRole::Timestamp))?;
-        let nonce = bytes_field(message, self.nonce_field.as_str(), AuthFieldRole::Nonce)?;
-        let mac = bytes_field(message, self.hmac_field.as_str(), AuthFieldRole::Mac)?;
+        let nonce = bytes_field(message, f.nonce.as_str(), AuthFieldRole::Nonce)?;
+        let mac = bytes_field(message, f.hmac.as_str(), AuthFieldRole::Mac)?;
         let ts = ts_exact(ts).ok_or(AuthError::MalformedField(AuthFieldRole::Timestamp))?;
         let key = nonce_key(nonce)?;
-        let now = self.ctx.now();
-        self.replay.check_window(ts, now)?;
+        let now = f.ctx.now();
+        f.replay.check_window(ts, now)?;
         self.keyed_input(message, nonce, ts)
             .verify_slice(mac)
             .map_err(|_| AuthError::BadMac)?;
-        self.replay.record(key, ts, now)
+        f.replay.record(key, ts, now)
     }
 }
 
@@ -240,11 +185,8 @@ impl fmt::Debug for StrictHmac {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StrictHmac")
             .field("secret", &self.mac)
-            .field("hmac_field", &self.hmac_field)
-            .field("nonce_field", &self.nonce_field)
-            .field("ts_field", &self.ts_field)
+            .field("fields", &self.fields)
             .field("bound_fields", &self.bound)
-            .field("replay", &self.replay)
             .finish_non_exhaustive()
     }
 }

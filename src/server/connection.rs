@@ -131,7 +131,6 @@ struct Local {
 }
 
 async fn reader(shared: &Shared, ctx: &Context, mut rd: impl AsyncRead + Unpin) {
-    let conn = &ctx.conn();
     let mut local = Local {
         routes: shared.router.cache(),
         scratch: BytesMut::new(),
@@ -144,7 +143,6 @@ async fn reader(shared: &Shared, ctx: &Context, mut rd: impl AsyncRead + Unpin) 
         .counters
         .frames_in
         .fetch_add(local.frames_in, Relaxed);
-    let _ = conn;
 }
 
 async fn read_loop(
@@ -153,7 +151,7 @@ async fn read_loop(
     rd: &mut (impl AsyncRead + Unpin),
     local: &mut Local,
 ) {
-    let conn = &ctx.conn();
+    let conn = ctx.conn();
     let mut buf = BytesMut::with_capacity(READ_BUF);
     let mut authenticated = shared.layer.auth().is_none();
     let (mut checksum_errors, mut auth_failures) = (0u32, 0u32);

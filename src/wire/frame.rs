@@ -184,14 +184,6 @@ pub fn encode_frame(
     cfg: &FrameConfig,
     dst: &mut BytesMut,
 ) -> Result<(), EncodeError> {
-    encode(msg, cfg, dst)
-}
-
-pub(crate) fn encode(
-    msg: &Message,
-    cfg: &FrameConfig,
-    dst: &mut BytesMut,
-) -> Result<(), EncodeError> {
     let too_large = |section, length: usize, max: u64| EncodeError::TooLarge {
         section,
         length: length as u64,
@@ -288,10 +280,10 @@ mod tests {
         let cfg = FrameConfig::new(Profile::Netaio).max_frame_len(20);
         let mut dst = BytesMut::from(&b"keep"[..]);
         let msg = Message::new(MessageType::OK, "", vec![0u8; 100]);
-        assert!(encode(&msg, &cfg, &mut dst).is_err());
+        assert!(encode_frame(&msg, &cfg, &mut dst).is_err());
         assert_eq!(&dst[..], b"keep");
         let long_uri = Message::new(MessageType::OK, vec![0u8; 70_000], "");
-        let err = encode(&long_uri, &FrameConfig::new(Profile::Wide), &mut dst).unwrap_err();
+        let err = encode_frame(&long_uri, &FrameConfig::new(Profile::Wide), &mut dst).unwrap_err();
         assert!(matches!(
             err,
             EncodeError::TooLarge {

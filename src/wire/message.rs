@@ -117,7 +117,7 @@ impl Message {
 
     /// Appends the encoded frame to `dst`. On error nothing is appended.
     pub fn encode(&self, profile: Profile, dst: &mut BytesMut) -> Result<(), EncodeError> {
-        frame::encode(self, &FrameConfig::new(profile), dst)
+        frame::encode_frame(self, &FrameConfig::new(profile), dst)
     }
 
     /// The encoded frame as [`Bytes`].
