@@ -123,6 +123,9 @@ pub(super) async fn run(inner: Arc<Inner>, mut live: Live, done: watch::Sender<b
         }
         live = loop {
             let Some(delay) = inner.config.reconnect.delay_for_attempt(attempt) else {
+                // Closed before anyone hears of it: a request made on
+                // seeing GaveUp must fail as Closed, not ConnectionLost.
+                inner.closed.cancel();
                 inner.emit(ConnectionEvent::GaveUp);
                 break 'connections;
             };
