@@ -34,15 +34,40 @@ const FAR_FUTURE: std::time::Duration = std::time::Duration::from_secs(1 << 30);
 /// Serves an accepted TCP connection.
 pub(super) fn spawn_tcp(server: ServerHandle, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
-    if let Some(idle) = server.shared.limits.tcp_keepalive {
-        let ka = socket2::TcpKeepalive::new()
-            .with_time(idle)
-            .with_interval(idle / 4);
-        let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
+    if let Some(ka) = server.shared.limits.tcp_keepalive {
+        set_keepalive(&stream, ka);
     }
     // TCP halves need no lock between them, unlike a generic split.
     let (rd, wr) = stream.into_split();
     spawn(server, rd, wr, peer);
+}
+
+/// Failures are logged, not fatal: the connection still works, only a
+/// vanished peer is found later.
+fn set_keepalive(stream: &TcpStream, ka: super::TcpKeepalive) {
+    let sock = socket2::SockRef::from(stream);
+    let probes = socket2::TcpKeepalive::new()
+        .with_time(ka.time)
+        .with_interval(ka.interval);
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "windows"
+    ))]
+    let probes = probes.with_retries(ka.retries);
+    if let Err(e) = sock.set_tcp_keepalive(&probes) {
+        debug!(error = %e, "TCP keepalive not set");
+    }
+    // Keepalive probes only run while nothing is unacknowledged; a dead
+    // subscriber that is being sent notifications needs the user timeout.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Err(e) = sock.set_tcp_user_timeout(Some(ka.detection_time())) {
+        debug!(error = %e, "TCP_USER_TIMEOUT not set");
+    }
 }
 
 /// Serves a connection given as its read and write halves.

@@ -16,6 +16,80 @@ pub enum SlowConsumerPolicy {
     DropNewest,
 }
 
+/// TCP keepalive for accepted sockets: how a server finds peers that
+/// vanished without closing (host crashed, cable cut, NAT entry expired), a
+/// half-open connection that would otherwise hold its slot and
+/// subscriptions forever.
+///
+/// After `time` with nothing received, the kernel sends a probe every
+/// `interval`; `retries` unanswered probes close the connection. On Linux
+/// the same total (`time + interval × retries`) is also set as
+/// `TCP_USER_TIMEOUT`, so a dead peer that the server keeps *sending* to
+/// (a subscriber receiving notifications, where keepalive probes do not
+/// run) is found just as fast instead of after ~15 minutes of
+/// retransmissions.
+///
+/// ```
+/// use std::time::Duration;
+/// use framewire::server::{Limits, TcpKeepalive};
+///
+/// let ka = TcpKeepalive::new(Duration::from_secs(30));
+/// assert_eq!(ka.interval, Duration::from_secs(7) + Duration::from_millis(500));
+/// assert_eq!(ka.detection_time(), Duration::from_secs(60));
+/// let limits = Limits::default().tcp_keepalive(Some(ka.retries(3)));
+/// # let _ = limits;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TcpKeepalive {
+    /// Quiet time before the first probe.
+    pub time: Duration,
+    /// Time between probes.
+    pub interval: Duration,
+    /// Unanswered probes before the connection is closed.
+    pub retries: u32,
+}
+
+impl TcpKeepalive {
+    /// Probes after `time` of quiet, then every `time / 4`, 4 times: a dead
+    /// peer is found `2 × time` after it went silent.
+    pub fn new(time: Duration) -> Self {
+        TcpKeepalive {
+            time,
+            interval: time / 4,
+            retries: 4,
+        }
+    }
+
+    /// Sets the time between probes.
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// Sets the number of unanswered probes that close the connection.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// How long after the last sign of life a dead peer is closed:
+    /// `time + interval × retries`.
+    pub fn detection_time(&self) -> Duration {
+        self.time
+            .saturating_add(self.interval.saturating_mul(self.retries))
+    }
+}
+
+impl Default for TcpKeepalive {
+    /// 60 s, then 15 s × 4: a vanished peer is closed after 2 minutes,
+    /// without a probe on any connection that carried traffic in the last
+    /// minute.
+    fn default() -> Self {
+        TcpKeepalive::new(Duration::from_secs(60))
+    }
+}
+
 /// Server limits. Every field has a default chosen for a service exposed to
 /// untrusted clients; change them with the builder-style methods.
 ///
@@ -54,8 +128,10 @@ pub struct Limits {
     /// for notifications; TCP keepalive finds their dead peers. Default
     /// 300 s.
     pub idle_timeout: Duration,
-    /// TCP keepalive idle time set on accepted sockets. Default 60 s.
-    pub tcp_keepalive: Option<Duration>,
+    /// TCP keepalive on accepted sockets, to close half-open connections.
+    /// Default [`TcpKeepalive::default`]: a vanished peer is closed after
+    /// 2 minutes. `None` leaves the OS defaults (usually no keepalive).
+    pub tcp_keepalive: Option<TcpKeepalive>,
     /// A write to a peer that makes no progress for this long closes the
     /// connection (a peer that stopped reading). Default 30 s.
     pub write_timeout: Duration,
@@ -94,7 +170,7 @@ impl Default for Limits {
             pre_auth_max_frame_len: 66_560,
             frame_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
-            tcp_keepalive: Some(Duration::from_secs(60)),
+            tcp_keepalive: Some(TcpKeepalive::default()),
             write_timeout: Duration::from_secs(30),
             max_queued_frames: 1024,
             max_queued_bytes: 4 * 1024 * 1024,
@@ -133,7 +209,7 @@ setters! {
     /// Sets [`Limits::idle_timeout`].
     idle_timeout: Duration,
     /// Sets [`Limits::tcp_keepalive`].
-    tcp_keepalive: Option<Duration>,
+    tcp_keepalive: Option<TcpKeepalive>,
     /// Sets [`Limits::write_timeout`].
     write_timeout: Duration,
     /// Sets [`Limits::max_queued_frames`].

@@ -42,7 +42,7 @@ pub use context::Context;
 pub use handler::{BoxFuture, Handler, HandlerError, IntoReply};
 
 pub(crate) use handler::{catch_panics, panic_text};
-pub use limits::{Limits, SlowConsumerPolicy};
+pub use limits::{Limits, SlowConsumerPolicy, TcpKeepalive};
 pub use registry::{ConnectionId, ConnectionInfo, SubscribeError};
 pub use stats::Stats;
 
