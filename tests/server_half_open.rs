@@ -163,22 +163,8 @@ async fn connect_from(srv: &Running, ip: &str) -> (ConnectionId, Conn) {
         .await
         .expect("connect in time")
         .expect("connect");
-    let local = stream.local_addr().unwrap();
-    let mut id = None;
-    eventually("registered", || {
-        id = srv
-            .handle
-            .connections()
-            .into_iter()
-            .find(|c| c.peer == local)
-            .map(|c| c.id);
-        id.is_some()
-    })
-    .await;
-    (
-        id.unwrap(),
-        Framed::new(stream, FrameCodec::new(Profile::Netaio)),
-    )
+    let id = conn_id(srv, stream.local_addr().unwrap()).await;
+    (id, Framed::new(stream, FrameCodec::new(Profile::Netaio)))
 }
 
 fn connected(srv: &Running, id: ConnectionId) -> bool {

@@ -50,6 +50,7 @@ async fn errors_and_panics_are_answered_and_isolated() {
     let srv = start(server()).await;
     let mut c = connect(srv.addr).await;
     let mut other = connect(srv.addr).await;
+    let mut bystander = Bystander::join(&srv).await;
     let req = |uri: &'static str| Message::new(MessageType::REQUEST_URI, uri, "x");
 
     // The reply echoes the request uri so a netaio client's request() sees it.
@@ -69,6 +70,7 @@ async fn errors_and_panics_are_answered_and_isolated() {
         // Same connection still served, other connections untouched.
         assert_eq!(&call(&mut c, req("echo")).await.content()[..], b"x");
         assert_eq!(&call(&mut other, req("echo")).await.content()[..], b"x");
+        bystander.check(&srv).await;
     }
     // A handler that returns nothing sends nothing: the next reply is echo's.
     send(&mut c, req("silent")).await;
@@ -77,5 +79,6 @@ async fn errors_and_panics_are_answered_and_isolated() {
     let stats = srv.handle.stats();
     assert_eq!(stats.handler_panics, 2);
     assert_eq!(stats.handler_errors, 2);
+    bystander.check(&srv).await;
     srv.stop().await;
 }

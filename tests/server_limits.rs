@@ -22,14 +22,16 @@ fn echo() -> framewire::server::Builder {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_beyond_the_limit_are_closed_at_once() {
     let srv = start(echo().limits(Limits::default().max_connections(3)).build()).await;
+    let mut bystander = Bystander::join(&srv).await;
     let mut ok = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..2 {
         ok.push(connect(srv.addr).await);
     }
     eventually("3 registered", || srv.handle.connection_count() == 3).await;
     for _ in 0..5 {
         let mut extra = connect(srv.addr).await;
         assert!(until_closed(&mut extra).await.is_empty());
+        bystander.check(&srv).await;
     }
     assert_eq!(srv.handle.stats().rejected, 5);
     for c in ok.iter_mut() {
@@ -42,7 +44,7 @@ async fn connections_beyond_the_limit_are_closed_at_once() {
     }
     // A slot frees up when one leaves.
     drop(ok.pop());
-    eventually("2 left", || srv.handle.connection_count() == 2).await;
+    eventually("a slot freed", || srv.handle.connection_count() == 2).await;
     let mut again = connect(srv.addr).await;
     assert_eq!(
         call(&mut again, Message::new(MessageType::REQUEST_URI, "e", "x"))
@@ -50,6 +52,7 @@ async fn connections_beyond_the_limit_are_closed_at_once() {
             .message_type,
         MessageType::RESPOND_URI
     );
+    bystander.check(&srv).await;
     srv.stop().await;
 }
 
@@ -92,6 +95,7 @@ async fn slowloris_is_cut_at_the_frame_deadline() {
         }
     };
     let mut reader = TcpStream::connect(srv.addr).await.unwrap(); // a bystander
+    let mut bystander = Bystander::join(&srv).await;
     let _ = tokio::time::timeout(Duration::from_secs(30), writer).await;
     let (bytes, closed_at) = read_to_close(&mut s).await;
     let took = closed_at - start;
@@ -113,6 +117,7 @@ async fn slowloris_is_cut_at_the_frame_deadline() {
     .unwrap();
     let r = framed.next().await.unwrap().unwrap().unwrap();
     assert_eq!(&r.content()[..], b"ok");
+    bystander.check(&srv).await;
     srv.stop().await;
 }
 
@@ -132,6 +137,7 @@ async fn silent_connections_close_at_the_idle_timeout_but_subscribers_stay() {
     let srv = start(server).await;
     let start = Instant::now();
     let mut silent = TcpStream::connect(srv.addr).await.unwrap();
+    let mut bystander = Bystander::join(&srv).await;
     let mut sub = connect(srv.addr).await;
     assert_eq!(
         call(&mut sub, Message::new(MessageType::SUBSCRIBE_URI, "t", ""))
@@ -155,6 +161,43 @@ async fn silent_connections_close_at_the_idle_timeout_but_subscribers_stay() {
         1
     );
     assert_eq!(&recv(&mut sub).await.content()[..], b"late");
+    bystander.check(&srv).await;
+    srv.stop().await;
+}
+
+/// The idle exemption follows subscriptions made and dropped through the
+/// server handle while the connection is silent.
+#[tokio::test(start_paused = true)]
+async fn idle_exemption_follows_subscriptions_changed_by_the_handle() {
+    let idle = Duration::from_secs(30);
+    let srv = start(echo().limits(Limits::default().idle_timeout(idle)).build()).await;
+    let mut bystander = Bystander::join(&srv).await;
+    let mut silent = TcpStream::connect(srv.addr).await.unwrap();
+    let id = conn_id(&srv, silent.local_addr().unwrap()).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    srv.handle.subscribe("t", id).unwrap();
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    assert_eq!(
+        srv.handle
+            .notify("t", Message::new(MessageType::NOTIFY_URI, "t", "x"))
+            .unwrap(),
+        1,
+        "a subscriber made by the handle is not idle-closed"
+    );
+    assert!(srv.handle.unsubscribe(b"t", id));
+    let dropped = Instant::now();
+    let (bytes, closed_at) = read_to_close(&mut silent).await;
+    let took = closed_at - dropped;
+    assert!(
+        took <= 2 * idle,
+        "closed {took:?} after its last subscription"
+    );
+    let mut buf = bytes::BytesMut::from(&bytes[..]);
+    let cfg = framewire::FrameConfig::new(framewire::Profile::Netaio);
+    let note = framewire::wire::decode_frame(&mut buf, &cfg).unwrap().unwrap();
+    assert_eq!(note.message_type, MessageType::NOTIFY_URI);
+    assert_eq!(last_error_text(&buf), "idle timeout");
+    bystander.check(&srv).await;
     srv.stop().await;
 }
 

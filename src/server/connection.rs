@@ -253,7 +253,7 @@ async fn read_frame(
     let limits = &shared.limits;
     // The clock is read only once a wait is needed: a pipelining peer has
     // its next frame buffered already, and then no deadline applies.
-    let mut idle_since: Option<Instant> = None;
+    let mut idle_start: Option<Instant> = None;
     let mut frame_started: Option<Instant> = None;
     loop {
         match wire::decode_frame(buf, cfg) {
@@ -266,18 +266,13 @@ async fn read_frame(
             }
         }
         let now = Instant::now();
-        let idle_since = *idle_since.get_or_insert(now);
+        let idle_since = *idle_start.get_or_insert(now);
         if frame_started.is_none() && !buf.is_empty() {
             frame_started = Some(now);
         }
-        // Subscribers may listen silently for as long as they like; the
-        // idle deadline is for connections that do nothing at all.
-        let deadline = match frame_started {
-            Some(t) => Some((t + limits.frame_timeout, "frame deadline exceeded")),
-            None if conn.subscription_count() == 0 => {
-                Some((idle_since + limits.idle_timeout, "idle timeout"))
-            }
-            None => None,
+        let (deadline, why) = match frame_started {
+            Some(t) => (t + limits.frame_timeout, "frame deadline exceeded"),
+            None => (idle_since + limits.idle_timeout, "idle timeout"),
         };
         if buf.capacity() - buf.len() < READ_BUF / 2 {
             buf.reserve(READ_BUF);
@@ -293,10 +288,8 @@ async fn read_frame(
         // would take the runtime's timer lock once per read. When it fires
         // early, the real deadline is checked and the timer re-armed.
         let timer = &mut local.timer;
-        if let Some((d, _)) = deadline {
-            if timer.deadline() > d {
-                timer.as_mut().reset(d);
-            }
+        if timer.deadline() > deadline {
+            timer.as_mut().reset(deadline);
         }
         tokio::select! {
             _ = conn.cancel.cancelled() => return Read::Closed,
@@ -306,13 +299,21 @@ async fn read_frame(
                 Ok(_) => {}
                 Err(e) => return Read::Fatal(format!("read failed: {e}")),
             },
-            _ = timer.as_mut(), if deadline.is_some() => {
-                let (d, why) = deadline.unwrap_or((now, "timeout"));
-                if Instant::now() >= d {
+            _ = timer.as_mut() => {
+                let now = Instant::now();
+                if now < deadline {
+                    timer.as_mut().reset(deadline);
+                } else if frame_started.is_none() && conn.subscription_count() > 0 {
+                    // Subscribers may listen silently for as long as they
+                    // like. Looked at when the deadline passes, not when
+                    // the wait began: subscriptions also change through
+                    // the server handle while this connection is silent.
+                    idle_start = Some(now);
+                    timer.as_mut().reset(now + limits.idle_timeout);
+                } else {
                     bump(&shared.counters.timeouts);
                     return Read::Fatal(why.to_owned());
                 }
-                timer.as_mut().reset(d);
             }
         }
     }

@@ -218,3 +218,66 @@ pub fn netaio_server(python: &std::path::Path, secret: Option<&str>) -> (KillOnD
     }
     spawn_listening(cmd)
 }
+
+/// The server's id for the connection whose client end is `local`, once
+/// it is registered.
+pub async fn conn_id(srv: &Running, local: SocketAddr) -> framewire::server::ConnectionId {
+    let mut id = None;
+    eventually("connection registered", || {
+        id = srv
+            .handle
+            .connections()
+            .into_iter()
+            .find(|c| c.peer == local)
+            .map(|c| c.id);
+        id.is_some()
+    })
+    .await;
+    id.unwrap()
+}
+
+/// A well-behaved subscriber that hostile-input tests keep beside the
+/// attack: every [`check`](Bystander::check) publishes a numbered
+/// notification that must be the next thing it receives, then pings.
+/// Works with any framewire server (the ping is answered before routing).
+pub struct Bystander {
+    conn: Conn,
+    sent: u32,
+}
+
+impl Bystander {
+    pub const TOPIC: &'static str = "bystander";
+
+    /// Connects and subscribes to [`Bystander::TOPIC`] via the handle.
+    pub async fn join(srv: &Running) -> Bystander {
+        let conn = connect(srv.addr).await;
+        let id = conn_id(srv, conn.get_ref().local_addr().unwrap()).await;
+        srv.handle.subscribe(Self::TOPIC, id).unwrap();
+        Bystander { conn, sent: 0 }
+    }
+
+    /// Still connected, nothing lost or reordered, still answered.
+    pub async fn check(&mut self, srv: &Running) {
+        use framewire::MessageType;
+        let n = self.sent;
+        self.sent += 1;
+        let note = Message::new(
+            MessageType::NOTIFY_URI,
+            Self::TOPIC,
+            n.to_be_bytes().to_vec(),
+        );
+        assert!(
+            srv.handle.notify(Self::TOPIC, note).unwrap() >= 1,
+            "bystander subscribed"
+        );
+        let got = recv(&mut self.conn).await;
+        assert_eq!(
+            got.content()[..],
+            n.to_be_bytes(),
+            "bystander: nothing lost, in order"
+        );
+        let ping = Message::new(MessageType::REQUEST_URI, framewire::client::PING_URI, "");
+        let pong = call(&mut self.conn, ping).await;
+        assert_eq!(pong.message_type, MessageType::RESPOND_URI);
+    }
+}
