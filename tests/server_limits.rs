@@ -194,7 +194,9 @@ async fn idle_exemption_follows_subscriptions_changed_by_the_handle() {
     );
     let mut buf = bytes::BytesMut::from(&bytes[..]);
     let cfg = framewire::FrameConfig::new(framewire::Profile::Netaio);
-    let note = framewire::wire::decode_frame(&mut buf, &cfg).unwrap().unwrap();
+    let note = framewire::wire::decode_frame(&mut buf, &cfg)
+        .unwrap()
+        .unwrap();
     assert_eq!(note.message_type, MessageType::NOTIFY_URI);
     assert_eq!(last_error_text(&buf), "idle timeout");
     bystander.check(&srv).await;
