@@ -107,7 +107,9 @@ impl Default for TcpKeepalive {
 pub struct Limits {
     /// Connections served at once; more are accepted and closed at once.
     /// Default 10 000: well under a default `ulimit -n` raised for servers,
-    /// and about 10 000 × (16 KiB read buffer + queue) of memory when idle.
+    /// and about 120 MB when all are idle (12 KB each, measured in
+    /// BENCHMARKS.md: mostly the 8 KiB read buffer) plus what their queues
+    /// hold.
     pub max_connections: usize,
     /// Largest frame accepted, once a connection has authenticated (or
     /// always, without an auth plugin). Default: the profile's
