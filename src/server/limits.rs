@@ -27,7 +27,9 @@ pub enum SlowConsumerPolicy {
 /// `TCP_USER_TIMEOUT`, so a dead peer that the server keeps *sending* to
 /// (a subscriber receiving notifications, where keepalive probes do not
 /// run) is found just as fast instead of after ~15 minutes of
-/// retransmissions.
+/// retransmissions. The user timeout also ends a connection whose peer
+/// keeps its receive window closed that long (it stopped reading);
+/// [`Limits::write_timeout`] normally cuts such a peer off first.
 ///
 /// ```
 /// use std::time::Duration;
