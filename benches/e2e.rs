@@ -44,12 +44,17 @@ async fn connect(addr: &str) -> Conn {
     Framed::new(s, FrameCodec::new(Profile::Netaio))
 }
 
-fn echo(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+/// Two workers: the machine the figures come from has two cores.
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+fn echo(c: &mut Criterion) {
+    let rt = runtime();
     let servers = servers(&rt);
     for size in [64usize, 1024] {
         let mut group = c.benchmark_group(format!("e2e/echo_round_trip/{size}B"));
@@ -80,11 +85,7 @@ fn echo(c: &mut Criterion) {
 }
 
 fn pipelined(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let servers = servers(&rt);
     const BATCH: u64 = 256;
     let mut group = c.benchmark_group("e2e/pipelined_256x64B");

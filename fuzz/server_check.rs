@@ -46,13 +46,7 @@ fn server(profile: Profile, hmac: bool) -> Server {
             (MessageType::REQUEST_URI, "echo"),
             |m: Message, _c: Context| async move { Message::respond("echo", m.content().clone()) },
         )
-        .on(
-            MessageType::SUBSCRIBE_URI,
-            |m: Message, ctx: Context| async move {
-                ctx.subscribe(m.uri().clone())
-                    .map(|_| Message::new(MessageType::CONFIRM_SUBSCRIBE, m.uri().clone(), ""))
-            },
-        )
+        .subscriptions()
         .on(
             MessageType::PUBLISH_URI,
             |m: Message, ctx: Context| async move {

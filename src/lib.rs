@@ -76,6 +76,8 @@
 //!     context.rs         Context: what a handler knows about its connection
 //!     registry.rs        connections, tags, subscriptions, fan-out targets
 //!     limits.rs          Limits and their defaults, each with its reason
+//!     pubsub.rs          netaio's subscribe / unsubscribe handlers
+//!                        (Builder::subscriptions)
 //!     stats.rs           Stats counters, rate-limited slow-consumer log
 //!   client/              the client
 //!     mod.rs             Client, ClientBuilder, request helpers, ClientError

@@ -43,13 +43,7 @@ async fn fixture(
                 std::future::ready(Message::respond("echo", m.content().clone()))
             },
         )
-        .on(
-            MessageType::SUBSCRIBE_URI,
-            |m: Message, ctx: Context| async move {
-                ctx.subscribe(m.uri().clone())
-                    .map(|_| Message::new(MessageType::CONFIRM_SUBSCRIBE, m.uri().clone(), ""))
-            },
-        );
+        .subscriptions();
     let srv = start(configure(builder).build()).await;
     let mut b = Client::builder(srv.addr.to_string()).profile(profile);
     if let Some(layer) = bystander_layer {

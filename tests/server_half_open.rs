@@ -22,7 +22,6 @@ use std::time::Duration;
 use common::*;
 use framewire::server::{ConnectionId, Limits, Server, TcpKeepalive};
 use framewire::{FrameCodec, Message, MessageType, Profile};
-use futures::StreamExt;
 use tokio::net::TcpSocket;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -169,18 +168,6 @@ async fn connect_from(srv: &Running, ip: &str) -> (ConnectionId, Conn) {
 
 fn connected(srv: &Running, id: ConnectionId) -> bool {
     srv.handle.connections().iter().any(|c| c.id == id)
-}
-
-/// Reports the sequence number of every notification `conn` receives.
-fn count_notes(mut conn: Conn, tx: mpsc::UnboundedSender<u32>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        while let Some(Ok(Ok(m))) = conn.next().await {
-            let n = u32::from_be_bytes(m.content()[..4].try_into().unwrap());
-            if tx.send(n).is_err() {
-                return;
-            }
-        }
-    })
 }
 
 /// Runs `ip args...` in the current (private) namespace.

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use framewire::server::{Context, Limits, Server, SubscribeError};
+use framewire::server::{Context, Limits, Server};
 use framewire::{Message, MessageType, NetaioHmac, PluginLayer, PluginStack};
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -124,16 +124,7 @@ async fn slowloris_is_cut_at_the_frame_deadline() {
 #[tokio::test(start_paused = true)]
 async fn silent_connections_close_at_the_idle_timeout_but_subscribers_stay() {
     let limits = Limits::default().idle_timeout(Duration::from_secs(30));
-    let server = echo()
-        .on(
-            MessageType::SUBSCRIBE_URI,
-            |m: Message, ctx: Context| async move {
-                ctx.subscribe(m.uri().clone())
-                    .map(|_| Message::new(MessageType::CONFIRM_SUBSCRIBE, m.uri().clone(), ""))
-            },
-        )
-        .limits(limits)
-        .build();
+    let server = echo().subscriptions().limits(limits).build();
     let srv = start(server).await;
     let start = Instant::now();
     let mut silent = TcpStream::connect(srv.addr).await.unwrap();
@@ -206,17 +197,7 @@ async fn idle_exemption_follows_subscriptions_changed_by_the_handle() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscriptions_per_connection_are_capped() {
     let server = Server::builder()
-        .on(
-            MessageType::SUBSCRIBE_URI,
-            |m: Message, ctx: Context| async move {
-                ctx.subscribe(m.uri().clone())?;
-                Ok::<_, SubscribeError>(Message::new(
-                    MessageType::CONFIRM_SUBSCRIBE,
-                    m.uri().clone(),
-                    "",
-                ))
-            },
-        )
+        .subscriptions()
         .limits(Limits::default().max_subscriptions_per_connection(3))
         .build();
     let srv = start(server).await;

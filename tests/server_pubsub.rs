@@ -13,40 +13,21 @@ use framewire::{Message, MessageType, NetaioHmac, PluginLayer};
 
 /// netaio's readme subscribe/unsubscribe/publish routes.
 fn pubsub() -> framewire::server::Builder {
-    Server::builder()
-        .on(
-            MessageType::SUBSCRIBE_URI,
-            |msg: Message, ctx: Context| async move {
-                ctx.subscribe(msg.uri().clone())?;
-                Ok::<_, framewire::server::SubscribeError>(Message::new(
-                    MessageType::CONFIRM_SUBSCRIBE,
-                    msg.uri().clone(),
-                    "",
-                ))
-            },
-        )
-        .on(
-            MessageType::UNSUBSCRIBE_URI,
-            |msg: Message, ctx: Context| async move {
-                ctx.unsubscribe(msg.uri());
-                Message::new(MessageType::CONFIRM_UNSUBSCRIBE, msg.uri().clone(), "")
-            },
-        )
-        .on(
-            MessageType::PUBLISH_URI,
-            |msg: Message, ctx: Context| async move {
-                let note = Message::new(
-                    MessageType::NOTIFY_URI,
-                    msg.uri().clone(),
-                    msg.content().clone(),
-                );
-                let n = ctx
-                    .server()
-                    .notify(msg.uri(), note)
-                    .map_err(|e| e.to_string())?;
-                Ok::<_, String>(Message::ok(msg.uri().clone(), n.to_string()))
-            },
-        )
+    Server::builder().subscriptions().on(
+        MessageType::PUBLISH_URI,
+        |msg: Message, ctx: Context| async move {
+            let note = Message::new(
+                MessageType::NOTIFY_URI,
+                msg.uri().clone(),
+                msg.content().clone(),
+            );
+            let n = ctx
+                .server()
+                .notify(msg.uri(), note)
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(Message::ok(msg.uri().clone(), n.to_string()))
+        },
+    )
 }
 
 async fn subscribe(c: &mut Conn, topic: &'static str) {

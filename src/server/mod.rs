@@ -20,6 +20,7 @@ mod connection;
 mod context;
 mod handler;
 mod limits;
+mod pubsub;
 mod registry;
 mod stats;
 
@@ -36,7 +37,7 @@ use tracing::{debug, info, warn};
 
 use crate::auth::{AuthError, PluginLayer};
 use crate::router::{RouteKey, Router};
-use crate::wire::{self, EncodeError, FrameConfig, Message, Profile};
+use crate::wire::{self, EncodeError, FrameConfig, Message, MessageType, Profile};
 
 pub use context::Context;
 pub use handler::{BoxFuture, Handler, HandlerError, IntoReply};
@@ -338,6 +339,28 @@ pub struct Builder {
 }
 
 impl Builder {
+    /// Answers SUBSCRIBE_URI and UNSUBSCRIBE_URI the way netaio's readme
+    /// does: (un)subscribes the connection to the message's uri and replies
+    /// CONFIRM_SUBSCRIBE / CONFIRM_UNSUBSCRIBE with that uri. A subscription
+    /// past [`Limits::max_subscriptions_per_connection`] is answered with an
+    /// ERROR carrying the uri. Later [`on`](Self::on) calls for those types
+    /// replace these.
+    ///
+    /// ```
+    /// use framewire::server::Server;
+    /// use framewire::{Message, MessageType};
+    ///
+    /// let server = Server::builder().subscriptions().build();
+    /// let handle = server.handle();
+    /// // Nobody has subscribed yet.
+    /// let note = Message::new(MessageType::NOTIFY_URI, "news", "hello");
+    /// assert_eq!(handle.notify("news", note).unwrap(), 0);
+    /// ```
+    pub fn subscriptions(self) -> Self {
+        self.on(MessageType::SUBSCRIBE_URI, pubsub::subscribe)
+            .on(MessageType::UNSUBSCRIBE_URI, pubsub::unsubscribe)
+    }
+
     /// Handles messages matching `key` (see [`RouteKey`]).
     pub fn on(self, key: impl Into<RouteKey>, handler: impl Handler) -> Self {
         self.router.on(key.into(), route(handler, None));

@@ -236,6 +236,19 @@ pub async fn conn_id(srv: &Running, local: SocketAddr) -> framewire::server::Con
     id.unwrap()
 }
 
+/// Spawns a reader that reports the sequence number (the first 4 content
+/// bytes, big-endian) of every notification `conn` receives.
+pub fn count_notes(mut conn: Conn, tx: tokio::sync::mpsc::UnboundedSender<u32>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(Ok(Ok(m))) = conn.next().await {
+            let n = u32::from_be_bytes(m.content()[..4].try_into().unwrap());
+            if tx.send(n).is_err() {
+                return;
+            }
+        }
+    })
+}
+
 /// A well-behaved subscriber that hostile-input tests keep beside the
 /// attack: every [`check`](Bystander::check) publishes a numbered
 /// notification that must be the next thing it receives, then pings.

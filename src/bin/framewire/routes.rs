@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use framewire::server::{Builder, Context, SubscribeError};
+use framewire::server::{Builder, Context};
 use framewire::{Message, MessageType};
 
 /// The store refuses new keys past this many bytes, so clients cannot
@@ -84,24 +84,7 @@ pub fn routes(builder: Builder) -> Builder {
             };
             std::future::ready(reply)
         })
-        .on(
-            MessageType::SUBSCRIBE_URI,
-            |m: Message, ctx: Context| async move {
-                ctx.subscribe(m.uri().clone())?;
-                Ok::<_, SubscribeError>(Message::new(
-                    MessageType::CONFIRM_SUBSCRIBE,
-                    m.uri().clone(),
-                    "",
-                ))
-            },
-        )
-        .on(
-            MessageType::UNSUBSCRIBE_URI,
-            |m: Message, ctx: Context| async move {
-                ctx.unsubscribe(m.uri());
-                Message::new(MessageType::CONFIRM_UNSUBSCRIBE, m.uri().clone(), "")
-            },
-        )
+        .subscriptions()
         .on(
             MessageType::PUBLISH_URI,
             |m: Message, ctx: Context| async move {
