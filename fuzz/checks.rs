@@ -277,12 +277,23 @@ pub fn check_decode_frame(data: &[u8]) {
 }
 
 fn decode_loop(data: &[u8], cfg: &FrameConfig) {
+    decode_loop_with(data, cfg, wire::decode_frame);
+}
+
+/// A streaming decoder under test: [`wire::decode_frame`]'s signature.
+pub type DecodeFn = fn(&mut BytesMut, &FrameConfig) -> Result<Option<Message>, DecodeError>;
+
+/// [`decode_loop`]'s properties for any decoder with `decode_frame`'s
+/// contract, so `tests/fuzz_corpus.rs` can show that broken decoders (one
+/// that allocates what a header claims, one that alters a body, one that
+/// consumes bytes and asks for more) make these checks fail.
+pub fn decode_loop_with(data: &[u8], cfg: &FrameConfig, decode: DecodeFn) {
     let profile = cfg.profile();
     let bound = data.len() + RESERVE_CHUNK + overhead(cfg);
     let mut buf = BytesMut::from(data);
     loop {
         let before = buf.clone().freeze();
-        let (step, extra) = measure(|| wire::decode_frame(&mut buf, cfg));
+        let (step, extra) = measure(|| decode(&mut buf, cfg));
         assert!(
             extra <= bound,
             "decode_frame ({profile}) allocated {extra} bytes on a {}-byte input (bound {bound}); result {step:?}",

@@ -5,8 +5,8 @@
 //! clean the connection up. Shared by `fuzz_targets/server_stream.rs` and
 //! `tests/fuzz_corpus.rs`.
 
+use std::cell::Cell;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
 use std::time::Duration;
 
@@ -15,19 +15,24 @@ use framewire::server::{Context, Limits, Server};
 use framewire::{wire, FrameConfig, Message, MessageType, NetaioHmac, PluginLayer, Profile};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Set by a panic anywhere, including inside the server's spawned tasks,
-/// where tokio would otherwise swallow it.
-static PANICKED: AtomicBool = AtomicBool::new(false);
+thread_local! {
+    /// Set by a panic on this thread, including inside the server's
+    /// spawned tasks (the runtime is current-thread, so they run here),
+    /// where tokio would otherwise swallow it. Per thread, so a test
+    /// elsewhere in the process that panics on purpose does not count.
+    static PANICKED: Cell<bool> = const { Cell::new(false) };
+}
 static HOOK: Once = Once::new();
 
 fn watch_panics() {
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            PANICKED.store(true, Ordering::SeqCst);
+            PANICKED.with(|p| p.set(true));
             previous(info);
         }));
     });
+    PANICKED.with(|p| p.set(false));
 }
 
 fn server(profile: Profile, hmac: bool) -> Server {
@@ -126,10 +131,7 @@ pub fn check_server_stream(data: &[u8]) {
         );
         out
     });
-    assert!(
-        !PANICKED.load(Ordering::SeqCst),
-        "a panic occurred in the server"
-    );
+    assert!(!PANICKED.with(Cell::get), "a panic occurred in the server");
 
     // Everything the server sent decodes.
     let cfg = FrameConfig::new(profile);

@@ -129,3 +129,8 @@ pub use wire::{
     AuthFields, AuthFieldsError, AuthValue, Body, DecodeError, EncodeError, FrameConfig, Header,
     Message, MessageType, Profile,
 };
+
+/// The README's code, compiled and run as doctests so it cannot go stale.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -12,24 +12,8 @@ use framewire::{
 };
 use serde_json::Value;
 
-fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0, "odd hex length: {s}");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap_or_else(|_| panic!("bad hex {s}")))
-        .collect()
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn load() -> Vec<Value> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/vectors.json");
-    let text = std::fs::read_to_string(path).expect("tests/data/vectors.json");
-    let doc: Value = serde_json::from_str(&text).expect("valid JSON");
-    doc["cases"].as_array().expect("cases array").clone()
-}
+mod common;
+use common::{hex, unhex, vectors};
 
 /// A case exercising a plugin: it carries `hmac`/`cipher` intermediates, or
 /// is a signed/encrypted frame named for one (hmac_two_layers has no
@@ -223,7 +207,7 @@ fn check_intermediates(c: &Value, case: &Case, sealed: &Message) {
 
 #[test]
 fn every_plugin_vector_matches_byte_for_byte_and_opens() {
-    let cases = load();
+    let cases = vectors::all();
     let plugin_cases: Vec<&Value> = cases.iter().filter(|c| is_plugin_case(c)).collect();
     let mut matched = Vec::new();
     for c in &plugin_cases {
@@ -301,7 +285,7 @@ fn every_plugin_vector_matches_byte_for_byte_and_opens() {
 #[test]
 fn helper_auth_failed_frame_is_the_plugins_error_message() {
     use framewire::AuthPlugin;
-    let cases = load();
+    let cases = vectors::all();
     let c = cases
         .iter()
         .find(|c| c["id"] == "helper_hmac_auth_failed")
@@ -315,7 +299,7 @@ fn helper_auth_failed_frame_is_the_plugins_error_message() {
 
 #[test]
 fn wrong_key_or_secret_does_not_open_vectors() {
-    let cases = load();
+    let cases = vectors::all();
     let c = cases
         .iter()
         .find(|c| c["id"] == "cipher_then_hmac")

@@ -1,5 +1,7 @@
 //! Smoke test of `framewire bench`: every scenario runs for a fraction of a
-//! second and reports figures with ratios (no timing is asserted).
+//! second and reports figures whose ratios are computed against the
+//! baseline of the same run (no timing is asserted: figures from a loaded
+//! CI machine mean nothing).
 #![cfg(feature = "cli")]
 
 mod common;
@@ -8,6 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
+use serde_json::Value;
 
 fn bench(args: &[&str]) -> String {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_framewire"));
@@ -17,8 +20,48 @@ fn bench(args: &[&str]) -> String {
     out
 }
 
+/// The `--json` rows.
+fn rows(out: &str) -> Vec<Value> {
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect()
+}
+
+fn find<'a>(rows: &'a [Value], scenario: &str, target: &str, metric: &str) -> &'a Value {
+    rows.iter()
+        .find(|r| r["scenario"] == scenario && r["target"] == target && r["metric"] == metric)
+        .unwrap_or_else(|| panic!("no {scenario}/{target}/{metric} row in {rows:#?}"))
+}
+
+/// The number in a note such as "5 subscribers, 0 lost" before `unit`.
+fn count_before(note: &str, unit: &str) -> u64 {
+    let head = note
+        .split(unit)
+        .next()
+        .filter(|h| h.len() < note.len())
+        .unwrap_or_else(|| panic!("{note:?} has no {unit:?}"));
+    let digits: String = head
+        .chars()
+        .rev()
+        .skip_while(|c| c.is_whitespace())
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits
+        .chars()
+        .rev()
+        .collect::<String>()
+        .parse()
+        .unwrap_or_else(|_| panic!("no count before {unit:?} in {note:?}"))
+}
+
 #[test]
-fn every_scenario_reports_framewire_and_baseline() {
+fn count_before_reads_the_whole_number() {
+    assert_eq!(count_before("5 subscribers, 10 lost", "lost"), 10);
+    assert_eq!(count_before("0 lost", "lost"), 0);
+}
+
+#[test]
+fn every_scenario_reports_framewire_against_the_baseline() {
     let out = bench(&[
         "--scenario",
         "all",
@@ -28,24 +71,41 @@ fn every_scenario_reports_framewire_and_baseline() {
         "64",
         "--subscribers",
         "5",
+        "--json",
     ]);
-    for scenario in ["echo", "pipeline", "fanout"] {
-        let rows: Vec<&str> = out.lines().filter(|l| l.starts_with(scenario)).collect();
-        assert!(
-            rows.iter().any(|l| l.contains("framewire")),
-            "{scenario}: {out}"
+    let rows = rows(&out);
+    for (scenario, metric) in [
+        ("echo", "round trips/s"),
+        ("echo", "p50 µs"),
+        ("pipeline", "msgs/s"),
+        ("fanout", "deliveries/s"),
+    ] {
+        let fw = find(&rows, scenario, "framewire", metric);
+        let base = find(&rows, scenario, "baseline", metric);
+        let (v, b) = (
+            fw["value"].as_f64().unwrap(),
+            base["value"].as_f64().unwrap(),
         );
+        assert!(v > 0.0 && b > 0.0, "{fw} {base}");
+        // The ratio is framewire's figure over the baseline's of this run.
+        let ratio = fw["ratio_to_baseline"].as_f64().unwrap();
         assert!(
-            rows.iter()
-                .any(|l| l.contains("baseline") && l.contains("1.00x")),
-            "{scenario}: {out}"
+            (ratio - v / b).abs() <= 0.0005 + 1e-9 * ratio,
+            "{fw} vs {base}"
         );
     }
-    assert!(out.contains("0 lost"), "{out}");
+    // Fan-out loses nothing, on either server.
+    for target in ["framewire", "baseline"] {
+        let note = find(&rows, "fanout", target, "deliveries/s")["note"]
+            .as_str()
+            .unwrap();
+        assert_eq!(count_before(note, "lost"), 0, "{target}: {note}");
+        assert_eq!(count_before(note, "subscribers"), 5, "{target}: {note}");
+    }
 }
 
 #[test]
-fn json_output_with_hmac_and_several_connections() {
+fn table_output_with_hmac_and_several_connections() {
     let out = bench(&[
         "--scenario",
         "pipeline",
@@ -57,40 +117,49 @@ fn json_output_with_hmac_and_several_connections() {
         "4",
         "--secret",
         "s",
-        "--json",
     ]);
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 4, "{out}");
-    for l in lines {
-        assert!(
-            l.starts_with("{\"scenario\":\"pipeline\"") && l.contains("\"hmac\":true"),
-            "{l}"
-        );
-        let value: f64 = l
-            .split("\"value\":")
-            .nth(1)
-            .unwrap()
-            .split(',')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert!(value > 0.0, "{l}");
+    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("pipeline")).collect();
+    assert_eq!(rows.len(), 4, "{out}");
+    for size in ["64", "1024"] {
+        for target in ["framewire", "baseline"] {
+            assert!(
+                rows.iter().any(|r| {
+                    let cols: Vec<&str> = r.split_whitespace().collect();
+                    cols.get(1) == Some(&size) && cols.get(2) == Some(&target)
+                }),
+                "{size} B {target}: {out}"
+            );
+        }
     }
+    assert!(
+        rows.iter().all(|r| r.contains("4 conns")),
+        "connections reported: {out}"
+    );
+    assert!(out.contains("hmac: true"), "{out}");
+    // Signed by both sides: nothing was refused.
+    assert!(!out.contains("non-echo replies"), "{out}");
 }
 
 #[test]
-fn idle_connections_memory() {
-    let out = bench(&["--scenario", "idle", "--connections", "200"]);
-    assert!(out.contains("RSS bytes/conn"), "{out}");
+fn idle_connections_memory_is_measured_and_plausible() {
+    let out = bench(&["--scenario", "idle", "--connections", "200", "--json"]);
+    let rows = rows(&out);
+    let row = find(&rows, "idle", "framewire", "RSS bytes/conn");
+    let per_conn = row["value"].as_f64().unwrap();
+    // A real measurement of a real child: more than nothing (the read
+    // buffer alone is 8 KiB once touched), and well under the 16 KiB per
+    // connection BENCHMARKS.md promises, times a margin for a debug build.
+    assert!(
+        (1024.0..64.0 * 1024.0).contains(&per_conn),
+        "{per_conn} bytes per idle connection: {row}"
+    );
+    assert_eq!(row["note"], "200 connections");
 }
 
 #[test]
+#[ignore = "needs the netaio 0.0.9 venv; see README"]
 fn against_a_netaio_target() {
-    let Some(python) = netaio_python() else {
-        return;
-    };
-    let (_srv, addr) = netaio_server(&python, None);
+    let (_srv, addr) = netaio_server(None);
     let out = bench(&[
         "--scenario",
         "echo",
@@ -100,9 +169,10 @@ fn against_a_netaio_target() {
         "64",
         "--target",
         &addr,
+        "--json",
     ]);
-    assert!(
-        out.lines().any(|l| l.contains(&format!("target {addr}"))),
-        "{out}"
-    );
+    let rows = rows(&out);
+    let target = format!("target {addr}");
+    let r = find(&rows, "echo", &target, "round trips/s");
+    assert!(r["value"].as_f64().unwrap() > 0.0, "{r}");
 }

@@ -68,8 +68,9 @@ fn scenarios(cli: &Cli) {
     // Echo: empty, text, binary (from a file), largest netaio content.
     cli.ok(&["request", "echo"], b"");
     cli.ok(&["request", "echo", "--content", "hello"], b"hello");
-    let dir = std::env::temp_dir().join(format!("framewire-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    // This test's own directory: parallel scenarios never share files.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let binary: Vec<u8> = (0..=255u8).collect();
     let big: Vec<u8> = (0..65418u32).map(|i| b'a' + (i % 26) as u8).collect();
     for (name, data) in [("bin", &binary), ("big", &big)] {
@@ -95,7 +96,7 @@ fn scenarios(cli: &Cli) {
         ),
         "{line}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
+    drop(tmp);
 
     // CRUD with exit statuses.
     cli.fails(&["request", "cli-key"], 1, "NOT_FOUND: not found");
@@ -242,20 +243,16 @@ fn errors_without_server() {
 }
 
 #[test]
+#[ignore = "needs the netaio 0.0.9 venv; see README"]
 fn cli_against_netaio_server() {
-    let Some(python) = netaio_python() else {
-        return;
-    };
-    let (_srv, addr) = netaio_server(&python, None);
+    let (_srv, addr) = netaio_server(None);
     scenarios(&Cli { addr, secret: None });
 }
 
 #[test]
+#[ignore = "needs the netaio 0.0.9 venv; see README"]
 fn cli_with_hmac_against_netaio_server() {
-    let Some(python) = netaio_python() else {
-        return;
-    };
-    let (_srv, addr) = netaio_server(&python, Some("cli-secret"));
+    let (_srv, addr) = netaio_server(Some("cli-secret"));
     scenarios(&Cli {
         addr,
         secret: Some("cli-secret".into()),

@@ -11,28 +11,8 @@ use std::time::Duration;
 
 use common::*;
 
-/// SIGTERM, then the exit status within 10 s.
-fn terminate(guard: KillOnDrop) -> std::process::ExitStatus {
-    let child = &mut { guard }.0;
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    for _ in 0..500 {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    panic!("framewire serve did not stop within 10 s of SIGTERM");
-}
-
 fn check(extra: &[&str], script_args: &[&str]) {
-    let Some(python) = netaio_python() else {
-        return;
-    };
+    let python = netaio_python();
     let mut serve = Command::new(env!("CARGO_BIN_EXE_framewire"));
     serve.args(["serve", "--addr", "127.0.0.1:0"]).args(extra);
     let (child, addr) = spawn_listening(serve);
@@ -53,11 +33,13 @@ fn check(extra: &[&str], script_args: &[&str]) {
 }
 
 #[test]
+#[ignore = "needs the netaio 0.0.9 venv; see README"]
 fn netaio_client_against_framewire_serve() {
     check(&[], &[]);
 }
 
 #[test]
+#[ignore = "needs the netaio 0.0.9 venv; see README"]
 fn netaio_client_with_hmac_against_framewire_serve() {
     check(
         &["--secret", "interop-secret"],

@@ -8,6 +8,8 @@ mod common;
 mod routes;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -206,7 +208,16 @@ async fn half_open_server_is_detected_by_keepalive() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keepalive_pings_keep_an_idle_connection_up() {
-    let srv = start(Server::builder().build()).await;
+    // Counts what reaches the application: the pings must not.
+    let routed = Arc::new(AtomicUsize::new(0));
+    let counter = routed.clone();
+    let server = Server::builder()
+        .default_handler(move |_m: Message, _c: Context| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(Message::not_found(""))
+        })
+        .build();
+    let srv = start(server).await;
     let c = Client::builder(srv.addr.to_string())
         .keepalive(Some(Keepalive {
             interval: Duration::from_millis(50),
@@ -223,8 +234,10 @@ async fn keepalive_pings_keep_an_idle_connection_up() {
         Err(broadcast::error::TryRecvError::Empty)
     ));
     assert!(c.is_connected());
-    // The pings were answered by the server, not routed to handlers.
+    // Pings went out (the server read them) and were answered by the
+    // server itself, not routed to any handler.
     assert!(srv.handle.stats().frames_in >= 5);
+    assert_eq!(routed.load(Ordering::SeqCst), 0, "pings reached a handler");
     c.close().await;
     srv.stop().await;
 }

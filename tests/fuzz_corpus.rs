@@ -12,6 +12,9 @@ mod server_check;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
+use bytes::{Bytes, BytesMut};
+use framewire::{wire, DecodeError, FrameConfig, Header, Message, MessageType, Profile};
+
 #[global_allocator]
 static ALLOC: checks::CountingAlloc = checks::CountingAlloc;
 
@@ -114,22 +117,66 @@ fn roundtrip_input_byte_form_round_trips() {
     }
 }
 
-/// The checks themselves can fail: a decoder that allocated what a hostile
-/// header claims would trip the bound, and so would a broken round trip.
+/// A decoder that reserves the whole frame a header announces: the bug
+/// the memory bound exists to catch.
+fn greedy(buf: &mut BytesMut, cfg: &FrameConfig) -> Result<Option<Message>, DecodeError> {
+    if let Ok(Some(h)) = Header::decode(cfg.profile(), buf) {
+        let claimed = usize::try_from(h.frame_len(cfg.profile())).unwrap_or(usize::MAX);
+        buf.reserve(claimed.min(1 << 30));
+    }
+    wire::decode_frame(buf, cfg)
+}
+
+/// A decoder that hands out a body other than the one on the wire.
+fn corrupting(buf: &mut BytesMut, cfg: &FrameConfig) -> Result<Option<Message>, DecodeError> {
+    let mut r = wire::decode_frame(buf, cfg);
+    if let Ok(Some(m)) = &mut r {
+        m.body.content = Bytes::from_static(b"not what was sent");
+    }
+    r
+}
+
+/// A decoder that eats a byte and then says it needs more.
+fn nibbling(buf: &mut BytesMut, _cfg: &FrameConfig) -> Result<Option<Message>, DecodeError> {
+    if !buf.is_empty() {
+        let _ = buf.split_to(1);
+    }
+    Ok(None)
+}
+
+fn fails(what: &str, f: impl FnOnce()) {
+    assert!(
+        catch_unwind(AssertUnwindSafe(f)).is_err(),
+        "the checks did not catch {what}"
+    );
+}
+
+/// The checks themselves can fail: a broken decoder run through the same
+/// properties as the real one trips them, and the real one passes on the
+/// same input.
 #[test]
 fn checks_catch_violations() {
-    // A 4 GiB claim with no frame limit: the real decoder waits cheaply ...
-    let frame = [
+    // A wide header claiming ~8 GiB (no frame limit in this config).
+    let claim = [
         29u8, 10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0,
     ];
-    checks::check_decode_frame(&frame);
-    // ... and the bound used by the checks is far below what a decoder
-    // reserving the claimed frame (or even 1 MiB of it) would allocate.
-    let (big, extra) = checks::measure(|| Vec::<u8>::with_capacity(1 << 20));
-    drop(big);
-    let bound =
-        frame.len() + framewire::wire::RESERVE_CHUNK + checks::overhead(&checks::configs()[2]);
-    assert!(extra > bound, "{extra} <= {bound}");
+    let unlimited = checks::configs()[2];
+    checks::decode_loop_with(&claim, &unlimited, wire::decode_frame);
+    fails("a decoder allocating a claimed frame", || {
+        checks::decode_loop_with(&claim, &unlimited, greedy)
+    });
+
+    let frame = Message::new(MessageType::REQUEST_URI, "echo", "hello")
+        .to_bytes(Profile::Netaio)
+        .unwrap();
+    let netaio = FrameConfig::new(Profile::Netaio);
+    checks::decode_loop_with(&frame, &netaio, wire::decode_frame);
+    fails("a decoder altering the body", || {
+        checks::decode_loop_with(&frame, &netaio, corrupting)
+    });
+    fails("a decoder consuming bytes without a frame", || {
+        checks::decode_loop_with(&frame, &netaio, nibbling)
+    });
 
     // Messages whose fields differ are not the same message.
     let mut a = framewire::AuthFields::new();

@@ -1,28 +1,15 @@
 //! Hostile byte strings against the decoder: each gets the typed error it
 //! deserves, nothing panics, and nothing large is allocated on a claim.
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 use framewire::wire::{self, Section, RESERVE_CHUNK};
 use framewire::{
     AuthFieldsError, DecodeError, FrameCodec, FrameConfig, Message, MessageType, Profile,
 };
 use tokio_util::codec::Decoder;
 
-fn netaio_header(ty: u8, auth: u16, body: u16, crc: u32) -> Vec<u8> {
-    let mut v = vec![ty];
-    v.put_u16(auth);
-    v.put_u16(body);
-    v.put_u32(crc);
-    v
-}
-
-fn wide_header(ty: u8, auth: u32, body: u32, crc: u32) -> Vec<u8> {
-    let mut v = vec![29, ty];
-    v.put_u32(auth);
-    v.put_u32(body);
-    v.put_u32(crc);
-    v
-}
+mod common;
+use common::{netaio_header, wide_header};
 
 /// Runs the streaming decoder over `bytes` until it stops; returns the
 /// messages and the first error.

@@ -8,25 +8,22 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BufMut;
 use common::*;
 use framewire::auth::{Context as AuthContext, ManualClock, ReplayConfig, SystemRandom};
-use framewire::client::{Client, Subscription};
+use framewire::client::Client;
 use framewire::server::{Builder, Context, Limits, Server};
 use framewire::{AuthPlugin, Message, MessageType, NetaioHmac, PluginLayer, PluginStack, Profile};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncWriteExt;
 
 struct Fixture {
     srv: Running,
+    /// Calls of the echo handler: hostile frames must never reach it.
     calls: Arc<AtomicUsize>,
-    bystander: Client,
-    news: Subscription,
-    sent: usize,
+    bystander: Bystander,
 }
 
 /// A server with an echo route (counting its calls) and subscriptions,
-/// plus a subscribed bystander.
+/// plus a bystander (signing with `bystander_layer` if given).
 async fn fixture(
     configure: impl FnOnce(Builder) -> Builder,
     bystander_layer: Option<PluginLayer>,
@@ -45,80 +42,35 @@ async fn fixture(
         )
         .subscriptions();
     let srv = start(configure(builder).build()).await;
-    let mut b = Client::builder(srv.addr.to_string()).profile(profile);
-    if let Some(layer) = bystander_layer {
-        b = b.plugins(layer);
-    }
-    let bystander = b.connect().await.unwrap();
-    let news = bystander.subscribe("news").await.unwrap();
+    let bystander =
+        Bystander::join_with(&srv, profile, bystander_layer.map(PluginStack::new)).await;
     Fixture {
         srv,
         calls,
         bystander,
-        news,
-        sent: 0,
     }
 }
 
 impl Fixture {
-    /// Sends the bystander a notification and an echo; both must arrive.
+    /// The bystander still gets everything and is still answered.
     async fn bystander_ok(&mut self) {
-        let n = self
-            .srv
-            .handle
-            .notify(
-                "news",
-                Message::new(MessageType::NOTIFY_URI, "news", self.sent.to_string()),
-            )
-            .unwrap();
-        assert_eq!(n, 1, "bystander still subscribed");
-        let note = tokio::time::timeout(LIMIT, self.news.next())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            note.content()[..],
-            *self.sent.to_string().as_bytes(),
-            "nothing lost, in order"
-        );
-        self.sent += 1;
-        let r = self.bystander.request("echo", "still here").await.unwrap();
-        assert_eq!(&r.content()[..], b"still here");
+        self.bystander.check(&self.srv).await;
+    }
+
+    /// No hostile frame reached the echo handler.
+    fn no_handler_calls(&self) {
+        self.no_handler_calls_but(0);
+    }
+
+    /// Only the `legit` echo requests the test itself made were handled.
+    fn no_handler_calls_but(&self, legit: usize) {
+        assert_eq!(self.calls.load(Ordering::SeqCst), legit);
     }
 
     async fn finish(mut self) {
         self.bystander_ok().await;
-        assert_eq!(self.news.dropped(), 0);
-        self.bystander.close().await;
         self.srv.stop().await;
     }
-}
-
-async fn raw(addr: std::net::SocketAddr) -> TcpStream {
-    TcpStream::connect(addr).await.unwrap()
-}
-
-/// Reads until the server closes; decodes what it sent.
-async fn read_all(s: &mut TcpStream, profile: Profile) -> Vec<Message> {
-    let mut bytes = Vec::new();
-    let _ = tokio::time::timeout(LIMIT, s.read_to_end(&mut bytes))
-        .await
-        .expect("server closed in time");
-    let mut buf = bytes::BytesMut::from(&bytes[..]);
-    let cfg = framewire::FrameConfig::new(profile);
-    let mut out = Vec::new();
-    while let Ok(Some(m)) = framewire::wire::decode_frame(&mut buf, &cfg) {
-        out.push(m);
-    }
-    out
-}
-
-fn header(ty: u8, auth: u16, body: u16, crc: u32) -> Vec<u8> {
-    let mut v = vec![ty];
-    v.put_u16(auth);
-    v.put_u16(body);
-    v.put_u32(crc);
-    v
 }
 
 fn only_error(msgs: &[Message], contains: &str) {
@@ -134,18 +86,14 @@ async fn length_claims_beyond_the_limit_up_to_4_gib() {
     let mut f = fixture(|b| b, None, Profile::Wide).await;
     for (auth, body) in [(u32::MAX, 2u32), (3, u32::MAX), (3, (16 << 20) + 1)] {
         let mut s = raw(f.srv.addr).await;
-        let mut h = vec![29, 0];
-        h.put_u32(auth);
-        h.put_u32(body);
-        h.put_u32(0);
-        s.write_all(&h).await.unwrap();
+        s.write_all(&wide_header(0, auth, body, 0)).await.unwrap();
         only_error(
             &read_all(&mut s, Profile::Wide).await,
             "exceeds the limit of 16777216",
         );
         f.bystander_ok().await;
     }
-    assert_eq!(f.calls.load(Ordering::SeqCst), f.sent);
+    f.no_handler_calls();
     f.finish().await;
 }
 
@@ -163,11 +111,7 @@ async fn truncated_frames_then_eof_close_cleanly_without_a_handler_call() {
         only_error(&read_all(&mut s, Profile::Netaio).await, "inside a frame");
     }
     f.bystander_ok().await;
-    assert_eq!(
-        f.calls.load(Ordering::SeqCst),
-        1,
-        "only the bystander's echo reached a handler"
-    );
+    f.no_handler_calls();
     f.finish().await;
 }
 
@@ -178,7 +122,7 @@ async fn structural_garbage_gets_a_clear_error_and_a_close() {
     let body = b"\x00\x04echoping";
     let crc = crc32fast::hash(body);
     let with = |ty: u8, auth: &[u8]| {
-        let mut v = header(ty, auth.len() as u16, body.len() as u16, crc);
+        let mut v = netaio_header(ty, auth.len() as u16, body.len() as u16, crc);
         v.extend_from_slice(auth);
         v.extend_from_slice(body);
         v
@@ -191,11 +135,14 @@ async fn structural_garbage_gets_a_clear_error_and_a_close() {
         (with(0, b"\x4d\x40\x00junk"), "trailing bytes"),
         (with(0, b"\x4d\x40\xc8\x01"), "exceed the limit"),
         (vec![0u8; 9], "shorter than its 2-byte uri length"),
-        (header(0, 3, 1, 0), "shorter than its 2-byte uri length"),
+        (
+            netaio_header(0, 3, 1, 0),
+            "shorter than its 2-byte uri length",
+        ),
         (
             {
                 let b = b"\x00\x0aabc";
-                let mut v = header(0, 3, 5, crc32fast::hash(b));
+                let mut v = netaio_header(0, 3, 5, crc32fast::hash(b));
                 v.extend_from_slice(b"\x4d\x40\x00");
                 v.extend_from_slice(b);
                 v
@@ -212,7 +159,7 @@ async fn structural_garbage_gets_a_clear_error_and_a_close() {
     // Auth length running past what is sent: the frame never completes; EOF
     // ends it.
     let mut s = raw(f.srv.addr).await;
-    let mut v = header(0, 500, body.len() as u16, crc);
+    let mut v = netaio_header(0, 500, body.len() as u16, crc);
     v.extend_from_slice(b"\x4d\x40\x00");
     s.write_all(&v).await.unwrap();
     s.shutdown().await.unwrap();
@@ -227,7 +174,7 @@ async fn structural_garbage_gets_a_clear_error_and_a_close() {
         read_all(&mut s, Profile::Netaio).await,
         [Message::not_found("")]
     );
-    assert_eq!(f.calls.load(Ordering::SeqCst), f.sent);
+    f.no_handler_calls();
     f.finish().await;
 }
 
@@ -271,14 +218,17 @@ fn hmac_layer(plugin: Arc<NetaioHmac>) -> PluginLayer {
     PluginLayer::new().with_shared_auth(plugin)
 }
 
-// Rows 10, 11
+/// The attacks of rows 10 and 11, each a different reason to refuse.
+const ATTACKS: u32 = 7;
+
+// Rows 10, 11 (and the auth-failure cap)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_macs_missing_fields_replays_and_stale_timestamps_get_the_same_auth_error() {
     let plugin = Arc::new(NetaioHmac::new("k"));
     let mut f = fixture(
         |b| {
             b.plugins(hmac_layer(plugin.clone()))
-                .limits(Limits::default().max_auth_failures(1000))
+                .limits(Limits::default().max_auth_failures(ATTACKS))
         },
         Some(PluginLayer::new().with_auth(NetaioHmac::new("k"))),
         Profile::Netaio,
@@ -290,10 +240,12 @@ async fn bad_macs_missing_fields_replays_and_stale_timestamps_get_the_same_auth_
         signer.make(&mut m).unwrap();
         m
     };
-    let mut attacks: Vec<Message> = Vec::new();
-    let mut bad_mac = signed();
-    bad_mac.body.content = "y".into();
-    attacks.push(bad_mac);
+    let bad_mac_again = || {
+        let mut m = signed();
+        m.body.content = "y".into();
+        m
+    };
+    let mut attacks: Vec<Message> = vec![bad_mac_again()];
     for field in ["nonce", "ts", "hmac"] {
         let mut m = signed();
         m.auth.remove(field);
@@ -319,6 +271,7 @@ async fn bad_macs_missing_fields_replays_and_stale_timestamps_get_the_same_auth_
         stale.make(&mut m).unwrap();
         attacks.push(m);
     }
+    assert_eq!(attacks.len(), ATTACKS as usize);
     for attack in attacks {
         // Same answer for every reason: no hint which check failed.
         assert_eq!(
@@ -327,7 +280,18 @@ async fn bad_macs_missing_fields_replays_and_stale_timestamps_get_the_same_auth_
         );
         f.bystander_ok().await;
     }
-    assert_eq!(f.srv.handle.stats().auth_failures, 7);
+    assert_eq!(f.srv.handle.stats().auth_failures, u64::from(ATTACKS));
+    // One failure past the cap closes the connection, with a reason.
+    send(&mut c, bad_mac_again()).await;
+    assert_eq!(
+        until_closed(&mut c).await,
+        [Message::new(
+            MessageType::ERROR,
+            "ERROR",
+            "too many auth failures"
+        )]
+    );
+    f.no_handler_calls_but(1);
     f.finish().await;
 }
 
@@ -469,12 +433,17 @@ async fn a_peer_resetting_mid_write_affects_only_itself() {
 // Row 5
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checksum_mismatches_are_answered_then_capped() {
+    let layer = || PluginLayer::new().with_auth(NetaioHmac::new("k"));
     let mut f = fixture(
-        |b| b.limits(Limits::default().max_checksum_errors(3)),
-        None,
+        |b| {
+            b.plugins(layer())
+                .limits(Limits::default().max_checksum_errors(3))
+        },
+        Some(layer()),
         Profile::Netaio,
     )
     .await;
+    let verifier = PluginStack::new(layer());
     let mut frame = Message::new(MessageType::REQUEST_URI, "echo", "x")
         .to_bytes(Profile::Netaio)
         .unwrap()
@@ -487,11 +456,15 @@ async fn checksum_mismatches_are_answered_then_capped() {
     }
     let got = read_all(&mut s, Profile::Netaio).await;
     assert_eq!(got.len(), 4, "{got:?}");
-    assert!(got[..3]
-        .iter()
-        .all(|m| *m == Message::error("invalid message")));
+    // netaio's answer, signed by the instance plugin like any reply ...
+    for m in &got[..3] {
+        let opened = verifier.open(m.clone()).expect("signed by the server");
+        assert_eq!(plain(opened), Message::error("invalid message"));
+    }
+    // ... then one past the cap: closed with a reason (unsigned).
     only_error(&got[3..], "too many invalid messages");
-    assert_eq!(f.calls.load(Ordering::SeqCst), f.sent);
+    assert_eq!(f.srv.handle.stats().checksum_errors, 4);
+    f.no_handler_calls();
     f.finish().await;
 }
 
@@ -508,17 +481,37 @@ async fn oversized_frames_before_authentication_hit_the_lower_limit() {
         Profile::Netaio,
     )
     .await;
+    // A header announcing a large frame is refused before its bytes are
+    // buffered ...
     let mut s = raw(f.srv.addr).await;
-    s.write_all(&header(0, 3, 60_000, 0)).await.unwrap();
+    s.write_all(&netaio_header(0, 3, 60_000, 0)).await.unwrap();
     only_error(
         &read_all(&mut s, Profile::Netaio).await,
         "exceeds the limit of 2048",
     );
-    // The authenticated bystander may still send large frames.
-    let big = vec![b'z'; 60_000];
-    let r = f.bystander.request("echo", big.clone()).await.unwrap();
-    assert_eq!(r.content().len(), big.len());
     f.bystander_ok().await;
+    // ... and so is a correctly signed large frame as a connection's first:
+    // the limit applies until a frame has passed the plugin.
+    let client = PluginStack::new(layer());
+    let big = || Message::new(MessageType::REQUEST_URI, "echo", vec![b'z'; 5000]);
+    let mut stranger = connect(f.srv.addr).await;
+    send(&mut stranger, client.seal(big()).unwrap()).await;
+    only_error(
+        &until_closed(&mut stranger).await,
+        "exceeds the limit of 2048",
+    );
+    f.no_handler_calls();
+    // After one authenticated frame the normal limit applies: the
+    // bystander (authenticated by its checks) and a new member.
+    let r = f.bystander.call(big().with_uri("echo")).await;
+    assert_eq!(r.content().len(), 5000);
+    let mut member = connect(f.srv.addr).await;
+    let small = Message::new(MessageType::REQUEST_URI, "echo", "hi");
+    let r = client.open(call(&mut member, client.seal(small).unwrap()).await);
+    assert_eq!(&r.unwrap().content()[..], b"hi");
+    let r = client.open(call(&mut member, client.seal(big()).unwrap()).await);
+    assert_eq!(r.unwrap().content().len(), 5000);
+    f.no_handler_calls_but(3);
     f.finish().await;
 }
 
@@ -532,18 +525,23 @@ async fn subscription_explosion_is_capped() {
     )
     .await;
     let mut c = connect(f.srv.addr).await;
-    let mut refused = 0;
     for i in 0..200 {
+        let topic = format!("topic/{i}");
         let r = call(
             &mut c,
-            Message::new(MessageType::SUBSCRIBE_URI, format!("topic/{i}"), ""),
+            Message::new(MessageType::SUBSCRIBE_URI, topic.clone(), ""),
         )
         .await;
-        if r.message_type == MessageType::ERROR {
-            refused += 1;
+        if i < 16 {
+            assert_eq!(r.message_type, MessageType::CONFIRM_SUBSCRIBE, "{i}");
+        } else {
+            // Refused with the uri, so the peer can tell which one.
+            assert_eq!(r.message_type, MessageType::ERROR, "{i}");
+            assert_eq!(r.uri()[..], *topic.as_bytes());
+            let text = String::from_utf8_lossy(r.content());
+            assert!(text.contains("maximum of 16"), "{text}");
         }
     }
-    assert_eq!(refused, 200 - 16);
     assert_eq!(
         f.srv.handle.stats().topics,
         16 + 1,

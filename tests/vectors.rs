@@ -11,41 +11,22 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio_util::codec::Decoder;
 
-fn vectors() -> Vec<Value> {
-    let text = include_str!("data/vectors.json");
-    let v: Value = serde_json::from_str(text).expect("vectors.json is JSON");
-    assert_eq!(v["netaio_version"], "0.0.9");
-    v["cases"].as_array().expect("cases").clone()
-}
-
-fn cases(kind: &str) -> Vec<Value> {
-    vectors()
-        .into_iter()
-        .filter(|c| c["kind"] == kind)
-        .collect()
-}
-
-fn hex(s: &Value) -> Vec<u8> {
-    let s = s.as_str().expect("hex string");
-    assert!(s.len() % 2 == 0, "odd hex length");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit"))
-        .collect()
-}
-
-fn to_hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+mod common;
+use common::vectors::{self, of_kind as cases};
 
 /// The message a frame case describes, built from its separate fields.
 fn message_of(case: &Value) -> Message {
     let ty = MessageType::try_from(case["message_type"]["value"].as_u64().unwrap() as u8).unwrap();
     let mut auth = AuthFields::new();
     for (k, v) in case["auth_fields"].as_object().unwrap() {
-        auth.insert(k.clone(), hex(v));
+        auth.insert(k.clone(), vectors::bytes(v));
     }
-    Message::new(ty, hex(&case["uri_hex"]), hex(&case["content_hex"])).with_auth(auth)
+    Message::new(
+        ty,
+        vectors::bytes(&case["uri_hex"]),
+        vectors::bytes(&case["content_hex"]),
+    )
+    .with_auth(auth)
 }
 
 #[test]
@@ -57,7 +38,7 @@ fn every_frame_case_encodes_byte_for_byte() {
         let msg = message_of(case);
         let bytes = msg.to_bytes(Profile::Netaio).unwrap();
         assert_eq!(
-            to_hex(&bytes),
+            common::hex(&bytes),
             case["frame_hex"].as_str().unwrap(),
             "{id}: frame"
         );
@@ -69,17 +50,17 @@ fn every_frame_case_encodes_byte_for_byte() {
         let (h, rest) = bytes.split_at(9);
         let auth_len = case["header"]["auth_length"].as_u64().unwrap() as usize;
         assert_eq!(
-            to_hex(h),
+            common::hex(h),
             case["header_hex"].as_str().unwrap(),
             "{id}: header"
         );
         assert_eq!(
-            to_hex(&rest[..auth_len]),
+            common::hex(&rest[..auth_len]),
             case["auth_hex"].as_str().unwrap(),
             "{id}: auth"
         );
         assert_eq!(
-            to_hex(&rest[auth_len..]),
+            common::hex(&rest[auth_len..]),
             case["body_hex"].as_str().unwrap(),
             "{id}: body"
         );
@@ -91,7 +72,7 @@ fn every_frame_case_encodes_byte_for_byte() {
 fn every_frame_case_decodes_to_its_fields() {
     for case in &cases("frame") {
         let id = case["id"].as_str().unwrap();
-        let frame = Bytes::from(hex(&case["frame_hex"]));
+        let frame = Bytes::from(vectors::bytes(&case["frame_hex"]));
         let header = Header::decode(Profile::Netaio, &frame).unwrap().unwrap();
         let h = &case["header"];
         assert_eq!(
@@ -120,10 +101,14 @@ fn every_frame_case_decodes_to_its_fields() {
             case["message_type"]["name"].as_str(),
             "{id}: type name"
         );
-        assert_eq!(msg.uri()[..], hex(&case["uri_hex"])[..], "{id}: uri");
+        assert_eq!(
+            msg.uri()[..],
+            vectors::bytes(&case["uri_hex"])[..],
+            "{id}: uri"
+        );
         assert_eq!(
             msg.content()[..],
-            hex(&case["content_hex"])[..],
+            vectors::bytes(&case["content_hex"])[..],
             "{id}: content"
         );
         let expected = case["auth_fields"].as_object().unwrap();
@@ -131,7 +116,7 @@ fn every_frame_case_decodes_to_its_fields() {
         for (k, v) in expected {
             assert_eq!(
                 msg.auth.get(k),
-                Some(&AuthValue::Bytes(hex(v).into())),
+                Some(&AuthValue::Bytes(vectors::bytes(v).into())),
                 "{id}: field {k}"
             );
         }
@@ -152,7 +137,7 @@ fn all_frame_cases_stream_through_the_codec_back_to_back() {
     let frames = cases("frame");
     let mut stream = BytesMut::new();
     for case in &frames {
-        stream.extend_from_slice(&hex(&case["frame_hex"]));
+        stream.extend_from_slice(&vectors::bytes(&case["frame_hex"]));
     }
     let mut codec = FrameCodec::new(Profile::Netaio);
     for case in &frames {
@@ -181,12 +166,16 @@ fn large_cases_match_their_digests() {
         let content = generated_content(case);
         if let Some(sha) = case.get("content_sha256") {
             assert_eq!(
-                to_hex(&Sha256::digest(&content)),
+                common::hex(&Sha256::digest(&content)),
                 sha.as_str().unwrap(),
                 "{id}"
             );
         }
-        let msg = Message::new(MessageType::RESPOND_URI, hex(&case["uri_hex"]), content);
+        let msg = Message::new(
+            MessageType::RESPOND_URI,
+            vectors::bytes(&case["uri_hex"]),
+            content,
+        );
         let bytes = msg.to_bytes(Profile::Netaio).unwrap();
         assert_eq!(
             bytes.len() as u64,
@@ -194,12 +183,12 @@ fn large_cases_match_their_digests() {
             "{id}"
         );
         assert_eq!(
-            to_hex(&bytes[..9]),
+            common::hex(&bytes[..9]),
             case["header_hex"].as_str().unwrap(),
             "{id}"
         );
         assert_eq!(
-            to_hex(&Sha256::digest(&bytes)),
+            common::hex(&Sha256::digest(&bytes)),
             case["frame_sha256"].as_str().unwrap(),
             "{id}"
         );
@@ -274,7 +263,7 @@ fn behaviour_inputs_get_typed_outcomes() {
     let cfg = FrameConfig::new(Profile::Netaio);
     for case in &behaviour {
         let id = case["id"].as_str().unwrap();
-        let sent = hex(&case["sent_hex"]);
+        let sent = vectors::bytes(&case["sent_hex"]);
         let mut buf = BytesMut::from(&sent[..]);
         let expected = expected_outcome(id);
         let mut got = Vec::new();
