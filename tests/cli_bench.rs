@@ -146,11 +146,13 @@ fn idle_connections_memory_is_measured_and_plausible() {
     let rows = rows(&out);
     let row = find(&rows, "idle", "framewire", "RSS bytes/conn");
     let per_conn = row["value"].as_f64().unwrap();
-    // A real measurement of a real child: more than nothing (the read
-    // buffer alone is 8 KiB once touched), and well under the 16 KiB per
-    // connection BENCHMARKS.md promises, times a margin for a debug build.
+    // A real measurement of connections really held: each costs its task,
+    // registry entry and read buffer (~13 KiB measured), while connections
+    // opened and dropped again leave only ~3 KiB of allocator slack each;
+    // and well under 64 KiB (BENCHMARKS.md's 16 KiB target, with a margin
+    // for a debug build).
     assert!(
-        (1024.0..64.0 * 1024.0).contains(&per_conn),
+        (6.0 * 1024.0..64.0 * 1024.0).contains(&per_conn),
         "{per_conn} bytes per idle connection: {row}"
     );
     assert_eq!(row["note"], "200 connections");
