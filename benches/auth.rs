@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use framewire::auth::{Context, ManualClock, SystemRandom};
+use framewire::auth::{ManualClock, PluginEnv, SystemRandom};
 use framewire::{
     AuthPlugin, CipherPlugin, Message, MessageType, NetaioHmac, NetaioStreamCipher, PluginLayer,
     PluginStack, ReplayConfig, StrictHmac,
@@ -65,7 +65,7 @@ fn auth(c: &mut Criterion) {
 
         let clock = Arc::new(ManualClock::new(1_700_000_000));
         let replaying = NetaioHmac::new("bench-secret")
-            .context(Context::new(clock.clone(), SystemRandom))
+            .env(PluginEnv::new(clock.clone(), SystemRandom))
             .replay(ReplayConfig::default().window_secs(0));
         g.bench_function(BenchmarkId::new("netaio_hmac+replay", label), |b| {
             b.iter(|| {

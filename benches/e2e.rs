@@ -1,39 +1,55 @@
 //! End-to-end criterion benches: a framewire server (routing, registry,
-//! queues, limits) against the bare baseline server (same framing, nothing
-//! else) in the same group, over loopback.
+//! queues, limits) against the strongest simple echo server over the same
+//! frames — tokio-util's `FramedRead` → `forward` → `FramedWrite`, which
+//! decodes every buffered frame and flushes only when the read side would
+//! block — in the same group, over loopback. `framewire bench` is the full
+//! comparison (HMAC, fan-out, CPU per message); these track regressions
+//! with criterion's statistics.
 //!
 //! Run: `cargo bench --bench e2e`
-
-#[path = "../src/bin/framewire/baseline.rs"]
-mod baseline;
-#[path = "../src/bin/framewire/routes.rs"]
-mod routes;
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use framewire::server::Server;
+use framewire::server::{readme_routes, Server};
 use framewire::{FrameCodec, Message, MessageType, Profile};
 use futures::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
-use tokio_util::codec::Framed;
+use tokio_util::codec::{Framed, FramedRead, FramedWrite};
 
 type Conn = Framed<TcpStream, FrameCodec>;
+
+/// The baseline: echo every frame, nothing else.
+async fn bare_echo(listener: TcpListener) {
+    while let Ok((stream, _)) = listener.accept().await {
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(async move {
+            let (rd, wr) = stream.into_split();
+            let replies = FramedRead::new(rd, FrameCodec::new(Profile::Netaio)).map(|m| {
+                let m = m?.map_err(framewire::Error::from)?;
+                Ok(Message::respond(m.uri().clone(), m.content().clone()))
+            });
+            let _ = replies
+                .forward(FramedWrite::new(wr, FrameCodec::new(Profile::Netaio)))
+                .await;
+        });
+    }
+}
 
 fn servers(rt: &Runtime) -> [(&'static str, String); 2] {
     rt.block_on(async {
         let fw = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let fw_addr = fw.local_addr().unwrap().to_string();
         tokio::spawn(
-            routes::routes(Server::builder())
+            readme_routes(Server::builder())
                 .build()
                 .serve(fw, std::future::pending()),
         );
         let bare = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let bare_addr = bare.local_addr().unwrap().to_string();
-        tokio::spawn(baseline::serve(bare, None));
+        tokio::spawn(bare_echo(bare));
         [("framewire", fw_addr), ("baseline", bare_addr)]
     })
 }

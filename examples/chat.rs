@@ -118,7 +118,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         (&bob, "to/carol", "psst, carol"),
     ] {
         let ok = client
-            .call(MessageType::PUBLISH_URI, uri, text, None)
+            .call(Message::new(MessageType::PUBLISH_URI, uri, text))
             .await?;
         println!("[server] {uri}: {}", String::from_utf8_lossy(ok.content()));
     }

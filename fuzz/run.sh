@@ -9,7 +9,7 @@
 #   TARGET...           default: every target in fuzz/Cargo.toml
 #
 # Each target runs with `-s none` (no sanitizer: that needs nightly; memory
-# is bounded by fuzz/checks.rs's counting allocator instead). Its working
+# is bounded by fuzz/checks/alloc.rs instead). Its working
 # corpus is fuzz/corpus/<target> (git-ignored); fuzz/seeds/<target> and
 # fuzz/regressions/<target> are read as extra corpus dirs and never written.
 # A crash leaves its input in fuzz/artifacts/<target>/ and makes the script

@@ -3,6 +3,7 @@
 use bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
 
+use crate::io::reader::ReadError;
 use crate::wire::{self, DecodeError, FrameConfig, Message, Profile};
 use crate::Error;
 
@@ -67,10 +68,7 @@ impl Decoder for FrameCodec {
             None if buf.is_empty() => Ok(None),
             None => Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
-                format!(
-                    "connection closed inside a frame ({} bytes pending)",
-                    buf.len()
-                ),
+                ReadError::ClosedInFrame { pending: buf.len() },
             )
             .into()),
         }

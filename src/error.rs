@@ -1,4 +1,5 @@
-//! The top-level error type.
+//! The top-level error type, and the macro that gives every error type of
+//! the crate its complete set of `is_*` predicates (docs/conventions.md).
 
 use crate::auth::AuthError;
 use crate::wire::{DecodeError, EncodeError};
@@ -37,27 +38,34 @@ impl From<crate::auth::Rejection> for Error {
     }
 }
 
-impl Error {
+/// One `is_*` predicate per pattern listed, with its doc comment: how
+/// every error type in the crate gets a complete set.
+macro_rules! predicates {
+    ($ty:ident { $($(#[$doc:meta])* $name:ident => $pat:pat),* $(,)? }) => {
+        impl $ty {
+            $(
+                $(#[$doc])*
+                pub fn $name(&self) -> bool {
+                    matches!(self, $pat)
+                }
+            )*
+        }
+    };
+}
+pub(crate) use predicates;
+
+predicates!(Error {
     /// Whether this is an I/O error.
-    pub fn is_io(&self) -> bool {
-        matches!(self, Error::Io(_))
-    }
-
+    is_io => Error::Io(_),
     /// Whether received bytes failed to decode.
-    pub fn is_decode(&self) -> bool {
-        matches!(self, Error::Decode(_))
-    }
-
+    is_decode => Error::Decode(_),
     /// Whether a message could not be encoded.
-    pub fn is_encode(&self) -> bool {
-        matches!(self, Error::Encode(_))
-    }
-
+    is_encode => Error::Encode(_),
     /// Whether an auth or cipher plugin failed.
-    pub fn is_auth(&self) -> bool {
-        matches!(self, Error::Auth(_))
-    }
+    is_auth => Error::Auth(_),
+});
 
+impl Error {
     /// The auth error, if this is one.
     pub fn as_auth(&self) -> Option<&AuthError> {
         match self {

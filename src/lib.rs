@@ -42,70 +42,97 @@
 //!
 //! # Layout
 //!
+//! Each layer imports only the ones below it; `server/` and `client/`
+//! never import each other.
+//!
 //! ```text
 //! src/
 //!   lib.rs               this page; re-exports
-//!   error.rs             Error: the top-level error, with is_* helpers
+//!   error.rs             Error (top level) and the is_* predicate macro
 //!   codec.rs             FrameCodec: tokio_util Decoder/Encoder over wire/
 //!   wire/                sans-I/O: bytes <-> Message, no runtime, no sockets
 //!     message_type.rs    MessageType (netaio values + custom 31..=255)
 //!     header.rs          Header, Profile (netaio 9-byte / wide 14-byte)
-//!     auth_fields.rs     AuthFields: packify dict codec (bounded, no recursion)
+//!     packify.rs         packify primitives: type codes, length categories, Reader
+//!     auth_value.rs      FieldName, AuthValue and their packify encodings
+//!     auth_fields.rs     AuthFields: the packify dict (bounded, no recursion)
 //!     body.rs            Body: uri + content as Bytes slices
 //!     message.rs         Message + netaio reply helpers (ok, respond, error, ...)
 //!     frame.rs           FrameConfig, decode_frame / encode_frame with limits
 //!     error.rs           DecodeError, AuthFieldsError, EncodeError
-//!   auth/                plugins: sign/verify, encrypt/decrypt, netaio order
-//!     mod.rs             AuthPlugin, CipherPlugin, AuthError
-//!     context.rs         Context: injected Clock + RandomSource (tests pin them)
-//!     stack.rs           PluginLayer, PluginStack (instance + handler), Rejection
+//!   auth/                pure plugins: sign/verify, encrypt/decrypt, netaio order
+//!     mod.rs             AuthPlugin, CipherPlugin
+//!     error.rs           AuthError, AuthFieldRole
+//!     env.rs             PluginEnv: injected Clock + RandomSource (tests pin them)
+//!     stack.rs           PluginLayer, PluginStack, Rejection: the one plugin order
 //!     crypto.rs          netaio derive_key / 136-byte-block HMAC / keystream, ct_eq
+//!     mac_fields.rs      what the two HMAC plugins share
 //!     netaio_hmac.rs     NetaioHmac: netaio HMACAuthPlugin, byte-exact
 //!     strict_hmac.rs     StrictHmac: HMAC-SHA256 over type, uri, content, nonce, ts
 //!     replay.rs          ReplayConfig, ReplayGuard: ts window + bounded nonce cache
 //!     stream_cipher.rs   NetaioStreamCipher: netaio Sha256StreamCipherPlugin
-//!   router.rs            RouteKey + handler registry (type,uri,peer)→(type,uri)→type,
-//!                        one-shot handlers; shared by server and client
-//!   outbound.rs          bounded per-connection queue (frames + bytes) and the
-//!                        batching writer loop; shared by server and client
-//!   server/              the TCP server
-//!     mod.rs             Server, Builder, serve(listener, shutdown), ServerHandle
-//!     connection.rs      per-connection reader (deadlines, plugins, routing,
-//!                        handlers, replies in order) and writer tasks
-//!     handler.rs         Handler, IntoReply, HandlerError, panic isolation
+//!   protocol.rs          framewire's additions: PING_URI, REQUEST_ID_FIELD, RequestId
+//!   handler.rs           what both sides' handlers share: IntoReply, HandlerError,
+//!                        BoxFuture, panic isolation
+//!   router.rs            RouteKey + registry (type,uri,peer)→(type,uri)→type,
+//!                        one-shot handlers; route values opaque to it
+//!   pipeline/            sans-I/O: decoded frame → Outcome / handler Call
+//!     mod.rs             Pipeline, PeerState, Outcome, Sink, Route, seal
+//!     receive.rs         plugins open, control, route, refusals, damaged frames
+//!     respond.rs         handler result → error mapping, request id, sealed frame
+//!   io/                  bytes and sockets both shells share
+//!     reader.rs          FrameReader: the one read buffer + decode loop
+//!     outbound.rs        bounded per-connection queue + batching writer
+//!   sync.rs              poison-recovering lock helpers
+//!   server/              the server's shells and API
+//!     mod.rs             module docs, Route, re-exports
+//!     builder.rs         ServerBuilder
+//!     listen.rs          Server: accept loop, graceful shutdown
+//!     handle.rs          ServerHandle + Shared: fan-out, registry, stats
+//!     connection.rs      per-connection reader (deadlines) and writer tasks
+//!     handler.rs         Handler (the server's handler trait)
 //!     context.rs         Context: what a handler knows about its connection
-//!     registry.rs        connections, tags, subscriptions, fan-out targets
-//!     limits.rs          Limits and their defaults, each with its reason
-//!     pubsub.rs          netaio's subscribe / unsubscribe handlers
-//!                        (Builder::subscriptions)
+//!     registry.rs        connections, tags, subscriptions
+//!     limits.rs          Limits, TcpKeepalive, SlowConsumerPolicy
 //!     stats.rs           Stats counters, rate-limited slow-consumer log
-//!   client/              the client
-//!     mod.rs             Client, ClientBuilder, request helpers, ClientError
+//!     error.rs           SendError, SubscribeError
+//!     pubsub.rs          netaio's subscribe / unsubscribe handlers
+//!     readme_routes.rs   netaio's readme route contract (`framewire serve`)
+//!   client/              the client's shell and API
+//!     mod.rs             Client, ConnectionEvent, request helpers
+//!     builder.rs         ClientBuilder
+//!     config.rs          Keepalive and the builder's settings
 //!     connection.rs      background task: reader, keepalive, reconnect, dispatch
+//!     error.rs           ClientError, DisconnectReason
 //!     pending.rs         waiting requests: request-id and netaio matching
 //!     subscription.rs    Subscription streams (drop unsubscribes)
 //!     reconnect.rs       Reconnect: backoff with jitter and a cap
 //!     handler.rs         ClientHandler for unsolicited messages
-//!   bin/framewire/       the CLI (feature `cli`): serve, request, publish,
-//!                        subscribe, bench (+ routes.rs, baseline.rs, output.rs)
+//!   bin/framewire/       the CLI (feature `cli`): args, serve, client commands,
+//!                        bench/ (load, scenarios, report, idle), baseline, output
 //! ```
 //!
 //! # The path of one frame
 //!
 //! ```text
-//! socket ─► server/connection.rs ─► wire::decode_frame ─► auth (PluginStack: check, decrypt)
-//!   read      deadlines, limits       lengths checked          │  instance layer first
-//!                                     before allocating        ▼
-//!                                                     router.rs: most specific key
-//!                                                              │
-//!                                                              ▼   handler layer, then
-//! socket ◄── outbound.rs writer ◄── auth (encrypt, sign) ◄── your Handler (panics caught)
-//!   write     batched flushes        sealed once per fan-out
+//! socket ─► io/reader.rs ─► wire::decode_frame ─► pipeline/receive.rs
+//!   read     one buffer,       lengths checked      instance plugins open (auth/stack.rs)
+//!            shells race        before allocating   ─► control (ping) ─► route (router.rs)
+//!            their deadlines                         ─► handler plugins open ─► Call
+//!                                                               │
+//!                                                               ▼
+//! socket ◄── io/outbound.rs ◄── pipeline/respond.rs ◄── your Handler (panics caught,
+//!   write     bounded queue,     errors mapped, request      handler.rs), called by
+//!             batched flushes    id, sealed handler layer    server/connection.rs
+//!                                then instance layer
 //! ```
 //!
-//! The client mirrors it: `client/connection.rs` reads, replies complete
-//! waiting requests (`client/pending.rs`), notifications feed subscription
-//! streams, and the rest goes to the client's handlers through `router.rs`.
+//! The client mirrors it: `client/connection.rs` reads with the same
+//! reader and pipeline, which hands replies to waiting requests
+//! (`client/pending.rs`) and notifications to subscription streams before
+//! routing the rest to the client's handlers. Fan-out (notify, broadcast)
+//! is sealed and encoded once by the pipeline and queued to each receiver
+//! by `server/handle.rs`.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -113,9 +140,13 @@ pub mod auth;
 pub mod client;
 mod codec;
 mod error;
-mod outbound;
+pub mod handler;
+mod io;
+mod pipeline;
+pub mod protocol;
 mod router;
 pub mod server;
+mod sync;
 pub mod wire;
 
 pub use auth::{

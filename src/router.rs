@@ -1,15 +1,17 @@
 //! Handler registry shared by the server and the client: most-specific-first
-//! lookup by (type, uri, peer) → (type, uri) → type, one-shot handlers, and
-//! a default.
+//! lookup by (type, uri, peer) → (type, uri) → type, and one-shot
+//! handlers. It stores route values without knowing what they are (each
+//! side's handler plus what it needs), and never calls them.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bytes::Bytes;
 
+use crate::sync::{lock, read, write};
 use crate::wire::{Message, MessageType};
 
 /// What a handler is registered for. Lookup tries, in order,
@@ -131,14 +133,11 @@ impl<H: Clone> Router<H> {
     fn snapshot(&self) -> Arc<Snapshot<H>> {
         // Updates replace the Arc in one step, so poison cannot expose a
         // half-made snapshot.
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        read(&self.current).clone()
     }
 
     fn update(&self, f: impl FnOnce(&mut HashMap<RouteKey, H>) -> bool) -> bool {
-        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        let mut current = write(&self.current);
         let mut handlers = current.handlers.clone();
         let changed = f(&mut handlers);
         *current = Arc::new(Snapshot::new(handlers));
@@ -146,8 +145,8 @@ impl<H: Clone> Router<H> {
         changed
     }
 
-    fn once_map(&self) -> std::sync::MutexGuard<'_, HashMap<RouteKey, Vec<H>>> {
-        self.once.lock().unwrap_or_else(|e| e.into_inner())
+    fn once_map(&self) -> MutexGuard<'_, HashMap<RouteKey, Vec<H>>> {
+        lock(&self.once)
     }
 
     /// A cache for [`lookup_cached`](Self::lookup_cached).
@@ -192,6 +191,7 @@ impl<H: Clone> Router<H> {
     }
 
     /// The handler for `msg` from `peer` (see [`lookup_cached`]).
+    #[cfg(test)]
     pub(crate) fn lookup(&self, msg: &Message, peer: SocketAddr) -> Option<H> {
         let mut cache = self.cache();
         self.lookup_cached(&mut cache, msg, peer)

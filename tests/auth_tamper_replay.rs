@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use framewire::auth::{AuthFieldRole, Context, ManualClock, SystemRandom};
+use framewire::auth::{AuthFieldRole, ManualClock, PluginEnv, SystemRandom};
 use framewire::{
     AuthError, AuthPlugin, Body, Message, MessageType, NetaioHmac, PluginLayer, PluginStack,
     ReplayConfig, StrictHmac,
@@ -22,19 +22,19 @@ fn clock(t: u64) -> Arc<ManualClock> {
     Arc::new(ManualClock::new(t))
 }
 
-fn ctx(clock: &Arc<ManualClock>) -> Context {
-    Context::new(clock.clone(), SystemRandom)
+fn ctx(clock: &Arc<ManualClock>) -> PluginEnv {
+    PluginEnv::new(clock.clone(), SystemRandom)
 }
 
 fn netaio(clock: &Arc<ManualClock>, replay: ReplayConfig) -> NetaioHmac {
     NetaioHmac::new("test-secret")
-        .context(ctx(clock))
+        .env(ctx(clock))
         .replay(replay)
 }
 
 fn strict(clock: &Arc<ManualClock>, replay: ReplayConfig) -> StrictHmac {
     StrictHmac::new("test-secret")
-        .context(ctx(clock))
+        .env(ctx(clock))
         .replay(replay)
 }
 
@@ -234,10 +234,10 @@ fn ts_window_edges_with_an_injected_clock() {
 fn two_layer_netaio_pattern_is_not_a_replay() {
     let c = clock(T);
     let layers = |c: &Arc<ManualClock>| {
-        PluginStack::new(PluginLayer::new().with_auth(NetaioHmac::new("test").context(ctx(c))))
+        PluginStack::new(PluginLayer::new().with_auth(NetaioHmac::new("test").env(ctx(c))))
             .with_handler(
                 PluginLayer::new()
-                    .with_auth(NetaioHmac::new("tset").hmac_field("camh").context(ctx(c))),
+                    .with_auth(NetaioHmac::new("tset").hmac_field("camh").env(ctx(c))),
             )
     };
     let sent = layers(&c)
@@ -299,9 +299,9 @@ fn nonce_cache_stays_bounded_under_a_flood_of_valid_messages() {
 #[test]
 fn forged_frames_never_take_cache_space() {
     let c = clock(T);
-    let forger = NetaioHmac::new("wrong-secret").context(ctx(&c));
+    let forger = NetaioHmac::new("wrong-secret").env(ctx(&c));
     let verifier = netaio(&c, ReplayConfig::default().max_entries(16));
-    let strict_forger = StrictHmac::new("wrong-secret").context(ctx(&c));
+    let strict_forger = StrictHmac::new("wrong-secret").env(ctx(&c));
     let strict_verifier = strict(&c, ReplayConfig::default().max_entries(16));
     for _ in 0..5000 {
         let e = verifier.check(&signed(&forger)).unwrap_err();
@@ -330,7 +330,7 @@ fn replay_off_is_netaio_behaviour() {
     c.set(T + 10 * 365 * 86_400);
     verifier.check(&m).unwrap();
     assert_eq!(verifier.replay_cache_len(), 0);
-    assert!(!verifier.replay_config().is_enabled());
+    assert!(!verifier.replay_config().enabled);
 }
 
 #[test]

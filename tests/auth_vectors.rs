@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use framewire::auth::crypto::{keystream, netaio_enc_key, netaio_mac_key, sha256};
-use framewire::auth::{Context, FixedRandom, ManualClock};
+use framewire::auth::{FixedRandom, ManualClock, PluginEnv};
 use framewire::{
     Message, MessageType, NetaioHmac, NetaioStreamCipher, PluginLayer, PluginStack, Profile,
     ReplayConfig,
@@ -43,12 +43,12 @@ impl HmacCfg {
         }
     }
 
-    fn plugin(&self, ctx: Context, replay: ReplayConfig) -> NetaioHmac {
+    fn plugin(&self, ctx: PluginEnv, replay: ReplayConfig) -> NetaioHmac {
         NetaioHmac::new(&self.secret)
             .hmac_field(self.hmac_field.clone())
             .nonce_field(self.nonce_field.clone())
             .ts_field(self.ts_field.clone())
-            .context(ctx)
+            .env(ctx)
             .replay(replay)
     }
 }
@@ -115,21 +115,21 @@ fn parse_case(c: &Value) -> Case {
     }
 }
 
-fn cipher_plugin(cfg: &Value, ctx: Context) -> NetaioStreamCipher {
+fn cipher_plugin(cfg: &Value, ctx: PluginEnv) -> NetaioStreamCipher {
     let c = &cfg["config"];
     NetaioStreamCipher::new(c["key"].as_str().expect("key"))
         .iv_field(c["iv_field"].as_str().unwrap_or("iv").to_owned())
         .encrypt_uri(c["encrypt_uri"].as_bool().unwrap_or(true))
-        .context(ctx)
+        .env(ctx)
 }
 
 /// The sending (or, with `replay` on, receiving) stack of a case: netaio's
 /// instance cipher + auth, and for two layers the inner auth as handler.
 fn stack(case: &Case, replay: ReplayConfig, clock: &Arc<ManualClock>) -> PluginStack {
-    let hmac_ctx = Context::new(clock.clone(), FixedRandom::new(case.nonce.clone(), 0));
+    let hmac_ctx = PluginEnv::new(clock.clone(), FixedRandom::new(case.nonce.clone(), 0));
     let mut instance = PluginLayer::new();
     if let Some((cfg, iv, split)) = &case.cipher {
-        let ctx = Context::new(clock.clone(), FixedRandom::new(iv.clone(), *split));
+        let ctx = PluginEnv::new(clock.clone(), FixedRandom::new(iv.clone(), *split));
         instance = instance.with_cipher(cipher_plugin(cfg, ctx));
     }
     let mut handler = PluginLayer::new();
@@ -306,11 +306,11 @@ fn wrong_key_or_secret_does_not_open_vectors() {
         .expect("cipher_then_hmac");
     let msg = Message::decode(Profile::Netaio, unhex(c["frame_hex"].as_str().unwrap())).unwrap();
     let clock = Arc::new(ManualClock::new(1_700_000_000));
-    let ctx = Context::new(clock, FixedRandom::new(vec![0], 0));
+    let ctx = PluginEnv::new(clock, FixedRandom::new(vec![0], 0));
     let wrong = PluginStack::new(
         PluginLayer::new()
             .with_cipher(NetaioStreamCipher::new("test-key"))
-            .with_auth(NetaioHmac::new("not-the-secret").context(ctx)),
+            .with_auth(NetaioHmac::new("not-the-secret").env(ctx)),
     );
     let r = wrong.open(msg).unwrap_err();
     assert!(r.error.is_bad_mac());

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use framewire::client::{Client, ClientError};
-use framewire::{MessageType, NetaioHmac, PluginLayer};
+use framewire::{Message, MessageType, NetaioHmac, PluginLayer};
 
 async fn scenarios(addr: &str, secret: Option<&str>) {
     let builder = || {
@@ -66,7 +66,7 @@ async fn scenarios(addr: &str, secret: Option<&str>) {
     // Subscription stream and broadcast.
     let mut sub = c.subscribe("topic1").await.unwrap();
     let r = other
-        .call(MessageType::PUBLISH_URI, "pub/topic1", "hi", None)
+        .call(Message::new(MessageType::PUBLISH_URI, "pub/topic1", "hi"))
         .await
         .unwrap();
     assert_eq!(&r.content()[..], b"published");
@@ -80,7 +80,7 @@ async fn scenarios(addr: &str, secret: Option<&str>) {
     );
     let mut all = other.subscribe("broadcast").await.unwrap(); // a stream for uri "broadcast"
     let r = c
-        .call(MessageType::PUBLISH_URI, "broadcast", "all", None)
+        .call(Message::new(MessageType::PUBLISH_URI, "broadcast", "all"))
         .await
         .unwrap();
     assert_eq!(&r.content()[..], b"broadcast");

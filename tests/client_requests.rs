@@ -4,22 +4,19 @@
 
 mod common;
 
-#[path = "../src/bin/framewire/routes.rs"]
-mod routes;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use framewire::client::{Client, ClientError};
+use framewire::protocol::REQUEST_ID_FIELD;
 use framewire::server::{Context, Server};
-use framewire::wire::REQUEST_ID_FIELD;
 use framewire::{Message, MessageType, NetaioHmac, PluginLayer};
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
 
 async fn kv_server(layer: Option<PluginLayer>) -> Running {
-    let mut b = routes::routes(Server::builder());
+    let mut b = framewire::server::readme_routes(Server::builder());
     if let Some(l) = layer {
         b = b.plugins(l);
     }
@@ -52,11 +49,9 @@ async fn helpers_and_typed_errors() {
     // matching cannot pair with the request (netaio's client times out);
     // the echoed request id pairs it at once.
     let err = c
-        .call(
-            MessageType::PEER_DISCOVERED,
-            "x",
-            "",
-            Some(Duration::from_secs(30)),
+        .call_timeout(
+            Message::new(MessageType::PEER_DISCOVERED, "x", ""),
+            Duration::from_secs(30),
         )
         .await
         .unwrap_err();
@@ -228,7 +223,7 @@ async fn handlers_and_one_shots_for_unsolicited_messages() {
         .unwrap();
     for text in ["a", "b"] {
         let r = c
-            .call(MessageType::PUBLISH_URI, "broadcast", text, None)
+            .call(Message::new(MessageType::PUBLISH_URI, "broadcast", text))
             .await
             .unwrap();
         assert_eq!(&r.content()[..], b"broadcast");

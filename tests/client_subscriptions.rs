@@ -3,9 +3,6 @@
 
 mod common;
 
-#[path = "../src/bin/framewire/routes.rs"]
-mod routes;
-
 use common::*;
 use framewire::client::Client;
 use framewire::server::Server;
@@ -14,7 +11,7 @@ use futures::StreamExt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_receives_then_drop_unsubscribes() {
-    let srv = start(routes::routes(Server::builder()).build()).await;
+    let srv = start(framewire::server::readme_routes(Server::builder()).build()).await;
     let c = Client::builder(srv.addr.to_string())
         .connect()
         .await
@@ -29,7 +26,11 @@ async fn stream_receives_then_drop_unsubscribes() {
     assert_eq!(srv.handle.stats().topics, 1);
     for i in 0..20 {
         let r = publisher
-            .call(MessageType::PUBLISH_URI, "pub/news", i.to_string(), None)
+            .call(Message::new(
+                MessageType::PUBLISH_URI,
+                "pub/news",
+                i.to_string(),
+            ))
             .await
             .unwrap();
         assert_eq!(&r.content()[..], b"published");
@@ -59,7 +60,7 @@ async fn stream_receives_then_drop_unsubscribes() {
     // sends UNSUBSCRIBE_URI.
     drop(a);
     publisher
-        .call(MessageType::PUBLISH_URI, "pub/news", "still", None)
+        .call(Message::new(MessageType::PUBLISH_URI, "pub/news", "still"))
         .await
         .unwrap();
     assert_eq!(&b.next().await.unwrap().content()[..], b"still");
@@ -88,7 +89,7 @@ async fn refused_subscription_is_an_error_and_leaves_nothing_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_end_when_the_client_closes() {
-    let srv = start(routes::routes(Server::builder()).build()).await;
+    let srv = start(framewire::server::readme_routes(Server::builder()).build()).await;
     let c = Client::builder(srv.addr.to_string())
         .connect()
         .await

@@ -1,10 +1,10 @@
 //! Replays every seed (`fuzz/seeds/<target>/`) and every minimised crash
 //! input (`fuzz/regressions/<target>/`) through the fuzz targets' checks
-//! (`fuzz/checks.rs`) on stable `cargo test`, with the same counting global
+//! (`fuzz/checks/`) on stable `cargo test`, with the same counting global
 //! allocator, so the fuzz properties and memory bounds hold in CI without
 //! libFuzzer.
 
-#[path = "../fuzz/checks.rs"]
+#[path = "../fuzz/checks/mod.rs"]
 mod checks;
 #[path = "../fuzz/server_check.rs"]
 mod server_check;
@@ -120,8 +120,8 @@ fn roundtrip_input_byte_form_round_trips() {
 /// A decoder that reserves the whole frame a header announces: the bug
 /// the memory bound exists to catch.
 fn greedy(buf: &mut BytesMut, cfg: &FrameConfig) -> Result<Option<Message>, DecodeError> {
-    if let Ok(Some(h)) = Header::decode(cfg.profile(), buf) {
-        let claimed = usize::try_from(h.frame_len(cfg.profile())).unwrap_or(usize::MAX);
+    if let Ok(Some(h)) = Header::decode(cfg.profile, buf) {
+        let claimed = usize::try_from(h.frame_len(cfg.profile)).unwrap_or(usize::MAX);
         buf.reserve(claimed.min(1 << 30));
     }
     wire::decode_frame(buf, cfg)

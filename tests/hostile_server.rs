@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use framewire::auth::{Context as AuthContext, ManualClock, ReplayConfig, SystemRandom};
+use framewire::auth::{ManualClock, PluginEnv, ReplayConfig, SystemRandom};
 use framewire::client::Client;
-use framewire::server::{Builder, Context, Limits, Server};
+use framewire::server::{Context, Limits, Server, ServerBuilder};
 use framewire::{AuthPlugin, Message, MessageType, NetaioHmac, PluginLayer, PluginStack, Profile};
 use tokio::io::AsyncWriteExt;
 
@@ -25,7 +25,7 @@ struct Fixture {
 /// A server with an echo route (counting its calls) and subscriptions,
 /// plus a bystander (signing with `bystander_layer` if given).
 async fn fixture(
-    configure: impl FnOnce(Builder) -> Builder,
+    configure: impl FnOnce(ServerBuilder) -> ServerBuilder,
     bystander_layer: Option<PluginLayer>,
     profile: Profile,
 ) -> Fixture {
@@ -266,7 +266,7 @@ async fn bad_macs_missing_fields_replays_and_stale_timestamps_get_the_same_auth_
                 .as_secs() as i64
                 + skew) as u64,
         );
-        let stale = NetaioHmac::new("k").context(AuthContext::new(clock, SystemRandom));
+        let stale = NetaioHmac::new("k").env(PluginEnv::new(clock, SystemRandom));
         let mut m = Message::new(MessageType::REQUEST_URI, "echo", "x");
         stale.make(&mut m).unwrap();
         attacks.push(m);
@@ -305,11 +305,11 @@ async fn nonce_cache_floods_stay_bounded() {
         .unwrap()
         .as_secs();
     let clock = Arc::new(ManualClock::new(now));
-    let ctx = || AuthContext::new(clock.clone(), SystemRandom);
+    let ctx = || PluginEnv::new(clock.clone(), SystemRandom);
     let plugin = Arc::new(
         NetaioHmac::new("k")
             .replay(ReplayConfig::new().max_entries(100))
-            .context(ctx()),
+            .env(ctx()),
     );
     let srv = start(
         Server::builder()
@@ -322,10 +322,9 @@ async fn nonce_cache_floods_stay_bounded() {
             .build(),
     )
     .await;
-    let signer =
-        PluginStack::new(PluginLayer::new().with_auth(NetaioHmac::new("k").context(ctx())));
+    let signer = PluginStack::new(PluginLayer::new().with_auth(NetaioHmac::new("k").env(ctx())));
     let forger =
-        PluginStack::new(PluginLayer::new().with_auth(NetaioHmac::new("not-k").context(ctx())));
+        PluginStack::new(PluginLayer::new().with_auth(NetaioHmac::new("not-k").env(ctx())));
     let mut c = connect(srv.addr).await;
     let mut bystander = connect(srv.addr).await;
     let (mut accepted, mut refused) = (0, 0);

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 /// pass at once under `start_paused`).
 const VIRTUAL_LIMIT: Duration = Duration::from_secs(3600);
 
-fn echo() -> framewire::server::Builder {
+fn echo() -> framewire::server::ServerBuilder {
     Server::builder().on(MessageType::REQUEST_URI, |m: Message, _c: Context| async move {
         Message::respond(m.uri().clone(), m.content().clone())
     })

@@ -12,7 +12,7 @@ use framewire::server::{Context, Server};
 use framewire::{Message, MessageType, NetaioHmac, PluginLayer};
 
 /// netaio's readme subscribe/unsubscribe/publish routes.
-fn pubsub() -> framewire::server::Builder {
+fn pubsub() -> framewire::server::ServerBuilder {
     Server::builder().subscriptions().on(
         MessageType::PUBLISH_URI,
         |msg: Message, ctx: Context| async move {

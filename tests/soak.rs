@@ -8,9 +8,6 @@
 
 mod common;
 
-#[path = "../src/bin/framewire/routes.rs"]
-mod routes;
-
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,7 +54,7 @@ async fn soak_mixed_traffic_with_chaos() {
     let n_reconnecting = n_clients / 10;
     let n_healthy = n_clients - n_chaos - n_reconnecting;
 
-    let srv = start(routes::routes(Server::builder()).build()).await;
+    let srv = start(framewire::server::readme_routes(Server::builder()).build()).await;
     let addr = srv.addr;
 
     // Healthy clients subscribe before anything is published.
@@ -117,7 +114,11 @@ async fn soak_mixed_traffic_with_chaos() {
                 );
                 if seq % 20 == 0 {
                     let r = c
-                        .call(MessageType::PUBLISH_URI, "pub/soak", content.clone(), None)
+                        .call(Message::new(
+                            MessageType::PUBLISH_URI,
+                            "pub/soak",
+                            content.clone(),
+                        ))
                         .await
                         .expect("published");
                     assert_eq!(&r.content()[..], b"published");

@@ -3,7 +3,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../checks.rs"]
+#[path = "../checks/mod.rs"]
 mod checks;
 
 #[global_allocator]

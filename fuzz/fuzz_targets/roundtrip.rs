@@ -8,7 +8,7 @@
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../checks.rs"]
+#[path = "../checks/mod.rs"]
 mod checks;
 
 #[global_allocator]

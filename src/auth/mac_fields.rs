@@ -6,7 +6,7 @@ use std::fmt;
 
 use super::crypto::NONCE_LEN;
 use super::replay::{ReplayConfig, ReplayGuard};
-use super::Context;
+use super::PluginEnv;
 use crate::wire::{FieldName, Message};
 
 pub(crate) struct MacFields {
@@ -14,7 +14,7 @@ pub(crate) struct MacFields {
     pub(crate) nonce: FieldName,
     pub(crate) ts: FieldName,
     pub(crate) replay: ReplayGuard,
-    pub(crate) ctx: Context,
+    pub(crate) env: PluginEnv,
 }
 
 impl MacFields {
@@ -25,7 +25,7 @@ impl MacFields {
             nonce: FieldName::from("nonce"),
             ts: FieldName::from("ts"),
             replay: ReplayGuard::new(ReplayConfig::default()),
-            ctx: Context::system(),
+            env: PluginEnv::system(),
         }
     }
 
@@ -40,7 +40,7 @@ impl MacFields {
                 (nonce, true)
             }
             _ => {
-                self.ctx.fill(&mut nonce);
+                self.env.fill(&mut nonce);
                 (nonce, false)
             }
         }
@@ -87,8 +87,8 @@ macro_rules! mac_builders {
             }
 
             /// Clock and randomness.
-            pub fn context(mut self, ctx: Context) -> Self {
-                self.fields.ctx = ctx;
+            pub fn env(mut self, env: PluginEnv) -> Self {
+                self.fields.env = env;
                 self
             }
 

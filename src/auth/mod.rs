@@ -18,7 +18,7 @@
 //!
 //! Plugins are `Send + Sync` and hold no lock across calls, so one instance
 //! can serve every connection. Their clock and randomness come from a
-//! [`Context`], which tests replace to reproduce netaio's golden vectors.
+//! [`PluginEnv`], which tests replace to reproduce netaio's golden vectors.
 //!
 //! Every failed check is an [`AuthError`]. Its `Display` text is the same
 //! generic "authentication failed" for every reason, so it is safe to show
@@ -46,7 +46,8 @@
 
 pub mod crypto;
 
-mod context;
+mod env;
+mod error;
 mod mac_fields;
 mod netaio_hmac;
 mod replay;
@@ -56,12 +57,14 @@ mod strict_hmac;
 
 use std::fmt;
 
-pub use context::{
-    Clock, Context, FixedRandom, ManualClock, RandomSource, SystemClock, SystemRandom,
+pub use env::{
+    Clock, FixedRandom, ManualClock, PluginEnv, RandomSource, SystemClock, SystemRandom,
 };
+pub use error::{AuthError, AuthFieldRole};
 pub use netaio_hmac::NetaioHmac;
 pub use replay::{ReplayConfig, ReplayGuard};
-pub use stack::{Layer, PluginLayer, PluginStack, Rejection};
+pub(crate) use stack::Stack;
+pub use stack::{Layer, PluginLayer, PluginStack, Rejection, RejectionKind};
 pub use stream_cipher::NetaioStreamCipher;
 pub use strict_hmac::StrictHmac;
 
@@ -151,164 +154,6 @@ pub trait CipherPlugin: Send + Sync + fmt::Debug {
     /// [`AuthPlugin::is_peer_specific`]).
     fn is_peer_specific(&self) -> bool {
         false
-    }
-}
-
-/// Which auth field an [`AuthError`] is about.
-///
-/// ```
-/// use framewire::auth::AuthFieldRole;
-///
-/// assert_eq!(AuthFieldRole::Nonce.to_string(), "nonce");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum AuthFieldRole {
-    /// The per-message nonce.
-    Nonce,
-    /// The timestamp.
-    Timestamp,
-    /// The MAC.
-    Mac,
-    /// The cipher IV.
-    Iv,
-}
-
-impl fmt::Display for AuthFieldRole {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            AuthFieldRole::Nonce => "nonce",
-            AuthFieldRole::Timestamp => "ts",
-            AuthFieldRole::Mac => "mac",
-            AuthFieldRole::Iv => "iv",
-        })
-    }
-}
-
-/// Why a plugin refused a message or could not sign one.
-///
-/// The `Display` text of every receive-side failure is deliberately the same
-/// ("authentication failed", or "decryption failed" for the cipher), so a
-/// peer learns nothing about which field or rule failed; match on the
-/// variant or log with `{:?}` for the detail.
-///
-/// ```
-/// use framewire::auth::{AuthError, AuthFieldRole};
-///
-/// let e = AuthError::MissingField(AuthFieldRole::Nonce);
-/// assert!(e.is_missing_field());
-/// assert_eq!(e.field(), Some(AuthFieldRole::Nonce));
-/// assert_eq!(e.to_string(), AuthError::BadMac.to_string());
-/// assert!(!e.to_string().contains("nonce"));
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum AuthError {
-    /// A field the plugin needs is absent (netaio treats `ts = 0` as absent).
-    #[error("{}", generic_text(*.0))]
-    MissingField(AuthFieldRole),
-    /// A field has the wrong type or size (an int where bytes are needed, a
-    /// nonce or IV that is not 16 bytes, a ts that does not fit).
-    #[error("{}", generic_text(*.0))]
-    MalformedField(AuthFieldRole),
-    /// The MAC does not match.
-    #[error("authentication failed")]
-    BadMac,
-    /// The timestamp is outside the replay window.
-    #[error("authentication failed")]
-    Stale {
-        /// The message's ts (saturated to `u64`).
-        ts: u64,
-        /// The local time it was judged against.
-        now: u64,
-    },
-    /// The nonce was already accepted inside the window.
-    #[error("authentication failed")]
-    Replayed,
-    /// The nonce cache is full: the message is not newer than the nonces
-    /// it had to evict (or than every cached one), so it cannot be told
-    /// from a replay and is refused. See the `replay` module docs.
-    #[error("authentication failed")]
-    ReplayCacheFull {
-        /// The configured bound.
-        capacity: usize,
-    },
-    /// Sending: the timestamp to sign does not fit netaio's 4-byte `ts`.
-    #[error("cannot sign: timestamp {ts} does not fit in 4 bytes")]
-    TimestampOutOfRange {
-        /// The timestamp.
-        ts: i128,
-    },
-    /// Sending: the uri is longer than the 65 535 bytes a body can carry.
-    #[error("cannot sign or encrypt: uri of {len} bytes exceeds 65535")]
-    UriTooLong {
-        /// The uri length.
-        len: usize,
-    },
-    /// The body is too long for the stream cipher's 32-bit block counter.
-    #[error("body too long for the stream cipher")]
-    CipherTooLong,
-}
-
-fn generic_text(role: AuthFieldRole) -> &'static str {
-    match role {
-        AuthFieldRole::Iv => "decryption failed",
-        _ => "authentication failed",
-    }
-}
-
-impl AuthError {
-    /// A required field is missing.
-    pub fn is_missing_field(&self) -> bool {
-        matches!(self, AuthError::MissingField(_))
-    }
-
-    /// A field is present but unusable.
-    pub fn is_malformed_field(&self) -> bool {
-        matches!(self, AuthError::MalformedField(_))
-    }
-
-    /// The MAC did not verify.
-    pub fn is_bad_mac(&self) -> bool {
-        matches!(self, AuthError::BadMac)
-    }
-
-    /// The timestamp is outside the window.
-    pub fn is_stale(&self) -> bool {
-        matches!(self, AuthError::Stale { .. })
-    }
-
-    /// The nonce was seen before.
-    pub fn is_replayed(&self) -> bool {
-        matches!(self, AuthError::Replayed)
-    }
-
-    /// The nonce cache is full.
-    pub fn is_replay_cache_full(&self) -> bool {
-        matches!(self, AuthError::ReplayCacheFull { .. })
-    }
-
-    /// Any refusal by replay protection (stale, replayed, cache full).
-    pub fn is_replay_protection(&self) -> bool {
-        self.is_stale() || self.is_replayed() || self.is_replay_cache_full()
-    }
-
-    /// A failure while preparing an outgoing message (not the peer's doing).
-    pub fn is_send_side(&self) -> bool {
-        matches!(
-            self,
-            AuthError::TimestampOutOfRange { .. }
-                | AuthError::UriTooLong { .. }
-                | AuthError::CipherTooLong
-        )
-    }
-
-    /// The field a missing/malformed error is about.
-    pub fn field(&self) -> Option<AuthFieldRole> {
-        match self {
-            AuthError::MissingField(r) | AuthError::MalformedField(r) => Some(*r),
-            _ => None,
-        }
     }
 }
 

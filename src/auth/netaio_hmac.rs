@@ -6,7 +6,9 @@ use std::fmt;
 use super::crypto::{ct_eq, netaio_hmac_with_mac_key, sha256, DerivePrefix};
 use super::mac_fields::{mac_builders, MacFields};
 use super::replay::{nonce_key, ts_number, ReplayConfig, ReplayGuard};
-use super::{bytes_field, uri_len_prefix, AuthError, AuthFieldRole, AuthPlugin, Context, Redacted};
+use super::{
+    bytes_field, uri_len_prefix, AuthError, AuthFieldRole, AuthPlugin, PluginEnv, Redacted,
+};
 use crate::wire::{AuthValue, FieldName, Message};
 
 /// netaio 0.0.9's `HMACAuthPlugin`, wire-compatible in both directions.
@@ -32,17 +34,17 @@ use crate::wire::{AuthValue, FieldName, Message};
 /// The secret never appears in `Debug` output.
 ///
 /// ```
-/// use framewire::auth::{Context, FixedRandom, ManualClock};
+/// use framewire::auth::{PluginEnv, FixedRandom, ManualClock};
 /// use framewire::{AuthPlugin, Message, MessageType, NetaioHmac};
 ///
 /// // Pinned nonce and clock reproduce netaio's vector `hmac_default_fields`.
-/// let ctx = Context::new(ManualClock::new(1_700_000_000), FixedRandom::new((0u8..16).collect::<Vec<_>>(), 0));
-/// let signer = NetaioHmac::new("test-secret").context(ctx.clone());
+/// let ctx = PluginEnv::new(ManualClock::new(1_700_000_000), FixedRandom::new((0u8..16).collect::<Vec<_>>(), 0));
+/// let signer = NetaioHmac::new("test-secret").env(ctx.clone());
 /// let mut msg = Message::new(MessageType::REQUEST_URI, "echo", "hello");
 /// signer.make(&mut msg).unwrap();
 /// assert_eq!(&msg.auth.get_bytes("hmac").unwrap()[..4], &[0x43, 0x46, 0xb7, 0x20]);
 ///
-/// let verifier = NetaioHmac::new("test-secret").context(ctx);
+/// let verifier = NetaioHmac::new("test-secret").env(ctx);
 /// verifier.check(&msg).unwrap();
 /// assert!(verifier.check(&msg).unwrap_err().is_replayed());
 /// assert!(NetaioHmac::new("wrong").check(&msg).is_err());
@@ -106,7 +108,7 @@ impl AuthPlugin for NetaioHmac {
         let ts = match message.auth.get(f.ts.as_str()) {
             Some(v) => ts_u32_for_signing(v)?,
             None => {
-                let now = f.ctx.now();
+                let now = f.env.now();
                 u32::try_from(now).map_err(|_| AuthError::TimestampOutOfRange { ts: now.into() })?
             }
         };
@@ -141,10 +143,10 @@ impl AuthPlugin for NetaioHmac {
             }
         };
 
-        let fresh = if f.replay.config().is_enabled() {
+        let fresh = if f.replay.config().enabled {
             let key = nonce_key(nonce)?;
             let ts_value = ts_number(ts);
-            let now = f.ctx.now();
+            let now = f.env.now();
             f.replay.check_window(ts_value, now)?;
             Some((key, ts_value, now))
         } else {
@@ -183,8 +185,8 @@ mod tests {
 
     const T: u64 = 1_700_000_000;
 
-    fn ctx() -> Context {
-        Context::new(
+    fn ctx() -> PluginEnv {
+        PluginEnv::new(
             ManualClock::new(T),
             FixedRandom::new((0u8..16).collect::<Vec<_>>(), 0),
         )
@@ -193,7 +195,7 @@ mod tests {
     fn signed() -> Message {
         let mut m = Message::new(MessageType::REQUEST_URI, "echo", "hello");
         NetaioHmac::new("test-secret")
-            .context(ctx())
+            .env(ctx())
             .make(&mut m)
             .unwrap();
         m
@@ -204,7 +206,7 @@ mod tests {
         let mut m = Message::new(MessageType::OK, "", "");
         m.auth.insert("nonce", [9u8; 16]);
         m.auth.insert("ts", T as i128);
-        NetaioHmac::new("s").context(ctx()).make(&mut m).unwrap();
+        NetaioHmac::new("s").env(ctx()).make(&mut m).unwrap();
         assert_eq!(&m.auth.get_bytes("nonce").unwrap()[..], &[9u8; 16]);
         assert_eq!(
             &m.auth.get_bytes("ts").unwrap()[..],
@@ -214,7 +216,7 @@ mod tests {
         // A nonce of the wrong size is replaced, as in netaio.
         let mut m = Message::new(MessageType::OK, "", "");
         m.auth.insert("nonce", [9u8; 15]);
-        NetaioHmac::new("s").context(ctx()).make(&mut m).unwrap();
+        NetaioHmac::new("s").env(ctx()).make(&mut m).unwrap();
         assert_eq!(m.auth.get_bytes("nonce").unwrap().len(), 16);
     }
 
@@ -229,7 +231,7 @@ mod tests {
             "ts",
             Bytes::from_static(&[0, 0, 0, 0, 0x65, 0x53, 0xf1, 0x00]),
         );
-        NetaioHmac::new("s").context(ctx()).make(&mut m).unwrap();
+        NetaioHmac::new("s").env(ctx()).make(&mut m).unwrap();
         assert_eq!(m.auth.get_bytes("ts").unwrap().len(), 4);
     }
 
@@ -237,23 +239,23 @@ mod tests {
     fn accepts_int_ts_like_netaio() {
         let mut m = signed();
         m.auth.insert("ts", T as i128);
-        let v = NetaioHmac::new("test-secret").context(ctx());
+        let v = NetaioHmac::new("test-secret").env(ctx());
         v.check(&m).unwrap();
         m.auth.insert("ts", -1i128);
         assert_eq!(
-            NetaioHmac::new("test-secret").context(ctx()).check(&m),
+            NetaioHmac::new("test-secret").env(ctx()).check(&m),
             Err(AuthError::MalformedField(AuthFieldRole::Timestamp))
         );
         m.auth.insert("ts", 0i128);
         assert_eq!(
-            NetaioHmac::new("test-secret").context(ctx()).check(&m),
+            NetaioHmac::new("test-secret").env(ctx()).check(&m),
             Err(AuthError::MissingField(AuthFieldRole::Timestamp))
         );
     }
 
     #[test]
     fn typed_errors_for_missing_and_malformed_fields() {
-        let v = || NetaioHmac::new("test-secret").context(ctx());
+        let v = || NetaioHmac::new("test-secret").env(ctx());
         for (field, role) in [
             ("ts", AuthFieldRole::Timestamp),
             ("nonce", AuthFieldRole::Nonce),

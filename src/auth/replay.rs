@@ -43,16 +43,21 @@ use crate::wire::AuthValue;
 /// use framewire::ReplayConfig;
 ///
 /// let cfg = ReplayConfig::default().window_secs(60).max_entries(10_000);
-/// assert!(cfg.is_enabled());
-/// assert_eq!(cfg.get_window_secs(), 60);
+/// assert!(cfg.enabled);
+/// assert_eq!(cfg.window_secs, 60);
 /// assert_eq!(cfg.approx_max_memory_bytes(), 1_000_000);
-/// assert!(!ReplayConfig::disabled().is_enabled());
+/// assert!(!ReplayConfig::disabled().enabled);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReplayConfig {
-    enabled: bool,
-    window_secs: u64,
-    max_entries: usize,
+    /// Whether replay protection is on.
+    pub enabled: bool,
+    /// Accept `ts` up to this many seconds before or after the local clock.
+    pub window_secs: u64,
+    /// Most nonces remembered at once (memory ≈ this ×
+    /// [`APPROX_BYTES_PER_ENTRY`](Self::APPROX_BYTES_PER_ENTRY)).
+    pub max_entries: usize,
 }
 
 impl ReplayConfig {
@@ -87,32 +92,16 @@ impl ReplayConfig {
         }
     }
 
-    /// Accept `ts` up to this many seconds before or after the local clock.
+    /// Sets [`ReplayConfig::window_secs`].
     pub const fn window_secs(mut self, secs: u64) -> Self {
         self.window_secs = secs;
         self
     }
 
-    /// Most nonces remembered at once (memory ≈ this ×
-    /// [`APPROX_BYTES_PER_ENTRY`](Self::APPROX_BYTES_PER_ENTRY)).
+    /// Sets [`ReplayConfig::max_entries`].
     pub const fn max_entries(mut self, n: usize) -> Self {
         self.max_entries = n;
         self
-    }
-
-    /// Whether replay protection is on.
-    pub const fn is_enabled(&self) -> bool {
-        self.enabled
-    }
-
-    /// The window in seconds.
-    pub const fn get_window_secs(&self) -> u64 {
-        self.window_secs
-    }
-
-    /// The nonce cache bound.
-    pub const fn get_max_entries(&self) -> usize {
-        self.max_entries
     }
 
     /// Upper estimate of the cache's heap use when full.
@@ -190,10 +179,8 @@ impl ReplayGuard {
     }
 
     fn lock(&self) -> MutexGuard<'_, Cache> {
-        // Nothing panics while the lock is held, but a poisoned cache is
-        // still consistent (every mutation keeps map and heap in step), so
-        // recover instead of propagating a panic.
-        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+        // Every mutation keeps map and heap in step.
+        crate::sync::lock(&self.cache)
     }
 
     /// Whether `ts` is within the window around `now`. Cheap; call it

@@ -88,16 +88,23 @@ impl PluginLayer {
         Ok(message)
     }
 
-    /// Receive side of one layer: check, then decrypt.
+    /// Receive side of one layer: check, then decrypt. How a refusal is
+    /// answered and counted is decided here, once ([`RejectionKind`]).
     pub(crate) fn open(&self, message: Message, layer: Layer) -> Result<Message, Rejection> {
         if let Some(a) = &self.auth {
             if let Err(error) = a.check(&message) {
                 // netaio never answers an error report that fails its check
                 // (two peers would otherwise bounce AUTH_ERRORs forever).
                 let reply = (!message.message_type.is_error()).then(|| Box::new(a.error_message()));
+                let kind = if error.is_replay_cache_full() {
+                    RejectionKind::Capacity
+                } else {
+                    RejectionKind::Auth
+                };
                 return Err(Rejection {
                     error,
                     layer,
+                    kind,
                     reply,
                 });
             }
@@ -106,6 +113,7 @@ impl PluginLayer {
             Some(c) => c.decrypt(message).map_err(|error| Rejection {
                 error,
                 layer,
+                kind: RejectionKind::Decrypt,
                 // netaio drops undecryptable messages silently.
                 reply: None,
             }),
@@ -138,6 +146,33 @@ pub enum Layer {
     Handler,
 }
 
+/// How a refused message is answered and counted.
+///
+/// ```
+/// use framewire::auth::RejectionKind;
+/// use framewire::{Message, MessageType, NetaioStreamCipher, PluginLayer, PluginStack};
+///
+/// let stack = PluginStack::new(PluginLayer::new().with_cipher(NetaioStreamCipher::new("k")));
+/// let r = stack.open(Message::new(MessageType::REQUEST_URI, "x", "")).unwrap_err();
+/// assert_eq!(r.kind, RejectionKind::Decrypt);
+/// assert!(r.reply.is_none());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RejectionKind {
+    /// An auth plugin refused the message: it is answered with the
+    /// plugin's error message (unless it is itself an error report) and
+    /// counts toward the peer's auth-failure cap.
+    Auth,
+    /// Refused for the receiver's capacity (a full replay cache), not for
+    /// anything the peer did wrong: answered like [`Auth`](Self::Auth) but
+    /// not counted against the peer.
+    Capacity,
+    /// A cipher could not decrypt it: dropped without an answer, as netaio
+    /// does.
+    Decrypt,
+}
+
 /// A refused incoming message: why, where, and what (if anything) netaio
 /// would answer.
 ///
@@ -158,11 +193,14 @@ pub enum Layer {
 /// assert!(quiet.reply.is_none());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Rejection {
     /// The plugin's error (generic `Display`, specific variant).
     pub error: AuthError,
     /// The layer that refused.
     pub layer: Layer,
+    /// How it is answered and counted.
+    pub kind: RejectionKind,
     /// What to send back, unsigned and unencrypted, if anything (boxed to
     /// keep `Result<Message, Rejection>` small on the success path).
     pub reply: Option<Box<Message>>,
@@ -251,25 +289,69 @@ impl PluginStack {
         self.instance.is_peer_specific() || self.handler.is_peer_specific()
     }
 
+    /// The stack as borrowed layers.
+    fn view(&self) -> Stack<'_> {
+        Stack {
+            instance: &self.instance,
+            handler: Some(&self.handler),
+        }
+    }
+
     /// Prepares an outgoing message: handler layer, then instance layer.
     pub fn seal(&self, message: Message) -> Result<Message, AuthError> {
-        self.instance.seal(self.handler.seal(message)?)
+        self.view().seal(message)
     }
 
     /// Checks and decrypts an incoming message: instance layer, then
     /// handler layer.
     pub fn open(&self, message: Message) -> Result<Message, Rejection> {
-        self.open_handler(self.open_instance(message)?)
+        let view = self.view();
+        view.open_handler(view.open_instance(message)?)
     }
 
     /// Only the instance layer (before routing).
     pub fn open_instance(&self, message: Message) -> Result<Message, Rejection> {
-        self.instance.open(message, Layer::Instance)
+        self.view().open_instance(message)
     }
 
     /// Only the handler layer (after routing).
     pub fn open_handler(&self, message: Message) -> Result<Message, Rejection> {
-        self.handler.open(message, Layer::Handler)
+        self.view().open_handler(message)
+    }
+}
+
+/// The one implementation of netaio's plugin order, over borrowed layers:
+/// [`PluginStack`] owns its layers and lends them here; the pipeline lends
+/// a connection's instance layer and the routed handler's layer, without
+/// building a stack per message.
+#[derive(Clone, Copy)]
+pub(crate) struct Stack<'a> {
+    pub(crate) instance: &'a PluginLayer,
+    pub(crate) handler: Option<&'a PluginLayer>,
+}
+
+impl Stack<'_> {
+    /// Handler layer, then instance layer.
+    pub(crate) fn seal(self, message: Message) -> Result<Message, AuthError> {
+        let message = match self.handler {
+            Some(h) => h.seal(message)?,
+            None => message,
+        };
+        self.instance.seal(message)
+    }
+
+    /// The instance layer (before routing: routes are keyed on what it
+    /// decrypts).
+    pub(crate) fn open_instance(self, message: Message) -> Result<Message, Rejection> {
+        self.instance.open(message, Layer::Instance)
+    }
+
+    /// The handler layer (after routing).
+    pub(crate) fn open_handler(self, message: Message) -> Result<Message, Rejection> {
+        match self.handler {
+            Some(h) => h.open(message, Layer::Handler),
+            None => Ok(message),
+        }
     }
 }
 

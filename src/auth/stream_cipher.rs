@@ -6,7 +6,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::crypto::{apply_keystream, sha256, DerivePrefix, NONCE_LEN};
 use super::{
-    bytes_field, uri_len_prefix, AuthError, AuthFieldRole, CipherPlugin, Context, Redacted,
+    bytes_field, uri_len_prefix, AuthError, AuthFieldRole, CipherPlugin, PluginEnv, Redacted,
 };
 use crate::wire::{Body, FieldName, Message};
 
@@ -37,12 +37,12 @@ use crate::wire::{Body, FieldName, Message};
 /// `encrypt_uri`), and framewire does not mirror that check here.
 ///
 /// ```
-/// use framewire::auth::{Context, FixedRandom, ManualClock};
+/// use framewire::auth::{PluginEnv, FixedRandom, ManualClock};
 /// use framewire::{CipherPlugin, Message, MessageType, NetaioStreamCipher};
 ///
 /// // Pinned IV and split point reproduce netaio's vector `cipher_encrypt_uri`.
-/// let ctx = Context::new(ManualClock::new(0), FixedRandom::new((0xa0u8..=0xaf).collect::<Vec<_>>(), 3));
-/// let cipher = NetaioStreamCipher::new("test-key").context(ctx);
+/// let ctx = PluginEnv::new(ManualClock::new(0), FixedRandom::new((0xa0u8..=0xaf).collect::<Vec<_>>(), 3));
+/// let cipher = NetaioStreamCipher::new("test-key").env(ctx);
 /// let sealed = cipher.encrypt(Message::new(MessageType::REQUEST_URI, "echo", "hello")).unwrap();
 /// assert_eq!(&sealed.uri()[..], &[0x7f, 0x6f, 0xe1]);
 ///
@@ -53,7 +53,7 @@ pub struct NetaioStreamCipher {
     enc_prefix: Redacted<DerivePrefix>,
     iv_field: FieldName,
     encrypt_uri: bool,
-    ctx: Context,
+    env: PluginEnv,
 }
 
 impl NetaioStreamCipher {
@@ -64,7 +64,7 @@ impl NetaioStreamCipher {
             enc_prefix: Redacted(DerivePrefix::new(&sha256(key.as_ref()), b"enc")),
             iv_field: FieldName::from("iv"),
             encrypt_uri: true,
-            ctx: Context::system(),
+            env: PluginEnv::system(),
         }
     }
 
@@ -81,8 +81,8 @@ impl NetaioStreamCipher {
     }
 
     /// Randomness for the IV and split point (the clock is unused).
-    pub fn context(mut self, ctx: Context) -> Self {
-        self.ctx = ctx;
+    pub fn env(mut self, env: PluginEnv) -> Self {
+        self.env = env;
         self
     }
 
@@ -102,7 +102,7 @@ impl CipherPlugin for NetaioStreamCipher {
         }
         buf.put_slice(&body.content);
         let mut iv = [0u8; NONCE_LEN];
-        self.ctx.fill(&mut iv);
+        self.env.fill(&mut iv);
         self.xor(&iv, &mut buf)?;
         let ct = buf.freeze();
         message.body = if self.encrypt_uri {
@@ -112,7 +112,7 @@ impl CipherPlugin for NetaioStreamCipher {
             // bodies never reach it. Clamped again in case the source
             // misbehaves.
             let high = (ct.len() - 1).min(usize::from(u16::MAX));
-            let split = self.ctx.randint(1, high).clamp(1, high);
+            let split = self.env.randint(1, high).clamp(1, high);
             Body {
                 uri: ct.slice(..split),
                 content: ct.slice(split..),
@@ -239,8 +239,8 @@ mod tests {
     #[test]
     fn split_point_stays_in_range_whatever_the_source_says() {
         for split in [0usize, 1, 5, 1000] {
-            let ctx = Context::new(ManualClock::new(0), FixedRandom::new(vec![1], split));
-            let c = NetaioStreamCipher::new("k").context(ctx);
+            let ctx = PluginEnv::new(ManualClock::new(0), FixedRandom::new(vec![1], split));
+            let c = NetaioStreamCipher::new("k").env(ctx);
             let m = c
                 .encrypt(Message::new(MessageType::OK, "ab", "cd"))
                 .unwrap();

@@ -10,7 +10,7 @@ use sha2::Sha256;
 use super::crypto::sha256;
 use super::mac_fields::{mac_builders, MacFields};
 use super::replay::{nonce_key, ReplayConfig, ReplayGuard};
-use super::{bytes_field, AuthError, AuthFieldRole, AuthPlugin, Context, Redacted};
+use super::{bytes_field, AuthError, AuthFieldRole, AuthPlugin, PluginEnv, Redacted};
 use crate::wire::{AuthValue, FieldName, Message};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -142,7 +142,7 @@ impl AuthPlugin for StrictHmac {
             })?),
             None => None,
         };
-        let ts_value = ts.unwrap_or_else(|| f.ctx.now());
+        let ts_value = ts.unwrap_or_else(|| f.env.now());
         let tag = self
             .keyed_input(message, &nonce, ts_value)
             .finalize()
@@ -172,7 +172,7 @@ impl AuthPlugin for StrictHmac {
         let mac = bytes_field(message, f.hmac.as_str(), AuthFieldRole::Mac)?;
         let ts = ts_exact(ts).ok_or(AuthError::MalformedField(AuthFieldRole::Timestamp))?;
         let key = nonce_key(nonce)?;
-        let now = f.ctx.now();
+        let now = f.env.now();
         f.replay.check_window(ts, now)?;
         self.keyed_input(message, nonce, ts)
             .verify_slice(mac)
@@ -199,14 +199,14 @@ mod tests {
 
     const T: u64 = 1_700_000_000;
 
-    fn ctx() -> Context {
-        Context::new(ManualClock::new(T), FixedRandom::new(vec![1, 2, 3], 0))
+    fn ctx() -> PluginEnv {
+        PluginEnv::new(ManualClock::new(T), FixedRandom::new(vec![1, 2, 3], 0))
     }
 
     #[test]
     fn is_standard_hmac_sha256_of_the_documented_input() {
         let mut m = Message::new(MessageType::CREATE_URI, "u", "c");
-        StrictHmac::new("k").context(ctx()).make(&mut m).unwrap();
+        StrictHmac::new("k").env(ctx()).make(&mut m).unwrap();
         let nonce: Vec<u8> = [1u8, 2, 3].iter().copied().cycle().take(16).collect();
         let mut input = DOMAIN.to_vec();
         input.push(2);
@@ -233,21 +233,21 @@ mod tests {
         let mut m = Message::new(MessageType::OK, "", "");
         m.auth.insert("nonce", [7u8; 16]);
         m.auth.insert("ts", T as i128);
-        StrictHmac::new("k").context(ctx()).make(&mut m).unwrap();
+        StrictHmac::new("k").env(ctx()).make(&mut m).unwrap();
         assert_eq!(m.auth.get("ts"), Some(&AuthValue::Int(T as i128)));
         assert_eq!(&m.auth.get_bytes("nonce").unwrap()[..], &[7u8; 16]);
-        StrictHmac::new("k").context(ctx()).check(&m).unwrap();
+        StrictHmac::new("k").env(ctx()).check(&m).unwrap();
     }
 
     #[test]
     fn bound_field_is_covered() {
-        let p = StrictHmac::new("k").bind_field("iv").context(ctx());
+        let p = StrictHmac::new("k").bind_field("iv").env(ctx());
         let mut m = Message::new(MessageType::OK, "", "x");
         m.auth.insert("iv", [1u8; 16]);
         p.make(&mut m).unwrap();
         let mut swapped = m.clone();
         swapped.auth.insert("iv", [2u8; 16]);
-        let v = StrictHmac::new("k").bind_field("iv").context(ctx());
+        let v = StrictHmac::new("k").bind_field("iv").env(ctx());
         assert!(v.check(&swapped).unwrap_err().is_bad_mac());
         let mut removed = m.clone();
         removed.auth.remove("iv");
@@ -258,10 +258,10 @@ mod tests {
     #[test]
     fn oversized_ts_is_malformed() {
         let mut m = Message::new(MessageType::OK, "", "");
-        StrictHmac::new("k").context(ctx()).make(&mut m).unwrap();
+        StrictHmac::new("k").env(ctx()).make(&mut m).unwrap();
         m.auth.insert("ts", vec![1u8; 9]);
         assert_eq!(
-            StrictHmac::new("k").context(ctx()).check(&m),
+            StrictHmac::new("k").env(ctx()).check(&m),
             Err(AuthError::MalformedField(AuthFieldRole::Timestamp))
         );
     }

@@ -1,12 +1,13 @@
 //! The client's background task: one connection at a time (reader,
 //! writer, keepalive), reconnection with backoff, and the handler
-//! dispatcher.
+//! dispatcher. I/O, timers and tasks only: what a received frame means is
+//! the pipeline's.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::BytesMut;
-use tokio::io::AsyncReadExt;
+use bytes::{Bytes, BytesMut};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
@@ -15,24 +16,35 @@ use tokio::time::{sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::auth::Layer;
-use crate::outbound::{write_loop, Outbound};
-use crate::server::{catch_panics, panic_text};
-use crate::wire::{self, Message, MessageType};
+use crate::auth::PluginLayer;
+use crate::handler::catch_panics;
+use crate::io::outbound::{write_loop, Outbound};
+use crate::io::reader::{Decoded, FrameReader, ReadError};
+use crate::pipeline::{self, ReplyTo, Sink, Step};
+use crate::protocol;
+use crate::router::RouteCache;
+use crate::sync::lock;
+use crate::wire::{Message, MessageType};
 
-use super::{
-    active_topics, lock, Client, ClientError, ClientHandler, Config, ConnectionEvent, Inner,
-    PING_URI,
-};
+use super::config::Config;
+use super::{Client, ClientError, ClientHandler, ConnectionEvent, DisconnectReason, Inner};
+
+type Handler = Arc<dyn ClientHandler>;
+
+impl pipeline::Route for Handler {
+    fn layer(&self) -> Option<&PluginLayer> {
+        None
+    }
+}
 
 /// Unsolicited messages waiting for their handler.
-type Dispatch = mpsc::Sender<(Arc<dyn ClientHandler>, Message)>;
+type Dispatch = mpsc::Sender<(Handler, Message, ReplyTo)>;
 
 const DISPATCH_QUEUE: usize = 1024;
 
 /// One live connection.
 pub(super) struct Live {
-    reader: OwnedReadHalf,
+    reader: FrameReader<OwnedReadHalf>,
     queue: Arc<Outbound>,
     writer: JoinHandle<()>,
     /// Cancelled by the writer when a write fails or stalls.
@@ -88,7 +100,7 @@ pub(super) fn start(inner: &Arc<Inner>, stream: TcpStream) -> Result<Live, Clien
     info!(%peer, "connected");
     inner.emit(ConnectionEvent::Connected(peer));
     Ok(Live {
-        reader,
+        reader: FrameReader::new(reader),
         queue,
         writer,
         broken,
@@ -154,7 +166,7 @@ pub(super) async fn run(inner: Arc<Inner>, mut live: Live, done: watch::Sender<b
 /// Re-sends SUBSCRIBE_URI for every live topic, in the background so the
 /// reader is not held up by the confirmations.
 fn resubscribe(inner: &Arc<Inner>) {
-    let topics = active_topics(inner);
+    let topics = inner.active_topics();
     if topics.is_empty() {
         return;
     }
@@ -163,61 +175,103 @@ fn resubscribe(inner: &Arc<Inner>) {
     };
     tokio::spawn(async move {
         for topic in topics {
-            let r = client
-                .call(
-                    MessageType::SUBSCRIBE_URI,
-                    topic.clone(),
-                    bytes::Bytes::new(),
-                    None,
-                )
-                .await;
-            if let Err(e) = r {
+            let request = Message::new(MessageType::SUBSCRIBE_URI, topic.clone(), Bytes::new());
+            if let Err(e) = client.call(request).await {
                 warn!(?topic, error = %e, "resubscribe failed");
             }
         }
     });
 }
 
-async fn read_loop(inner: &Arc<Inner>, live: &mut Live, dispatch: &Dispatch) -> String {
-    let cfg = inner.config.frame;
-    let mut buf = BytesMut::with_capacity(8 * 1024);
+/// The client's side of the pipeline: replies go to their waiting
+/// requests, notifications to the subscription streams, and what handlers
+/// want to the dispatcher.
+struct Deliver<'a> {
+    inner: &'a Inner,
+    routes: &'a mut RouteCache<Handler>,
+    peer: SocketAddr,
+}
+
+impl Sink for Deliver<'_> {
+    type Route = Handler;
+
+    fn offer(&mut self, msg: Message) -> Option<Message> {
+        let msg = lock(&self.inner.pending).complete(msg)?;
+        if msg.message_type == MessageType::NOTIFY_URI {
+            lock(&self.inner.topics).deliver(&msg);
+        }
+        Some(msg)
+    }
+
+    fn route(&mut self, msg: &Message) -> Option<Cow<'_, Handler>> {
+        self.inner.router.lookup_cached(self.routes, msg, self.peer)
+    }
+
+    fn unverified_error(&mut self, msg: Message) -> bool {
+        lock(&self.inner.pending).fail_unverified(msg)
+    }
+}
+
+fn reason_of(e: ReadError) -> DisconnectReason {
+    match e {
+        ReadError::Invalid(e) => DisconnectReason::InvalidFrame(e),
+        ReadError::ClosedInFrame { pending } => DisconnectReason::ClosedInFrame { pending },
+        ReadError::Io(e) => DisconnectReason::ReadFailed(e.kind()),
+    }
+}
+
+async fn read_loop(inner: &Arc<Inner>, live: &mut Live, dispatch: &Dispatch) -> DisconnectReason {
+    let pipeline = &inner.pipeline;
+    let mut peer = pipeline.peer();
+    let mut routes = inner.router.cache();
     let mut last_rx = Instant::now();
     let mut ping_sent: Option<Instant> = None;
     loop {
         loop {
-            match wire::decode_frame(&mut buf, &cfg) {
-                Ok(Some(msg)) => {
-                    last_rx = Instant::now();
-                    ping_sent = None;
-                    on_message(inner, live.peer, msg, dispatch);
-                }
+            let decoded = match live.reader.buffered(pipeline.frame_for(&peer)) {
+                Ok(Some(d)) => d,
                 Ok(None) => break,
-                // netaio's client drops a damaged frame; so do we.
-                Err(e) if e.is_recoverable() => debug!(error = %e, "dropped a damaged frame"),
-                Err(e) => return format!("invalid frame from the server: {e}"),
+                Err(e) => return reason_of(e),
+            };
+            last_rx = Instant::now();
+            ping_sent = None;
+            let msg = match decoded {
+                Decoded::Frame(msg) => msg,
+                Decoded::Damaged(e) => {
+                    // netaio's client drops a damaged frame; so do we.
+                    pipeline.damaged(&mut peer, &e);
+                    continue;
+                }
+            };
+            let mut sink = Deliver {
+                inner,
+                routes: &mut routes,
+                peer: live.peer,
+            };
+            if let Step::Call(call) = pipeline.receive(&mut peer, msg, &mut sink) {
+                let job = (call.route.into_owned(), call.msg, call.reply_to);
+                if dispatch.try_send(job).is_err() {
+                    warn!("handler queue full: message dropped");
+                }
             }
         }
         let deadline = inner.config.keepalive.map(|k| match ping_sent {
             None => last_rx + k.interval,
             Some(t) => t + k.timeout,
         });
-        if buf.capacity() - buf.len() < 4096 {
-            buf.reserve(8192);
-        }
         tokio::select! {
-            _ = inner.closed.cancelled() => return "closed".into(),
-            _ = live.broken.cancelled() => return "write failed".into(),
-            r = live.reader.read_buf(&mut buf) => match r {
-                Ok(0) => return "the server closed the connection".into(),
-                Ok(_) => {}
-                Err(e) => return format!("read failed: {e}"),
+            _ = inner.closed.cancelled() => return DisconnectReason::Closed,
+            _ = live.broken.cancelled() => return DisconnectReason::WriteFailed,
+            r = live.reader.fill() => match r {
+                Ok(true) => {}
+                Ok(false) => return DisconnectReason::ClosedByServer,
+                Err(e) => return reason_of(e),
             },
             _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                 if ping_sent.is_some() {
-                    return "keepalive: the server did not answer".into();
+                    return DisconnectReason::KeepaliveTimeout;
                 }
-                let ping = Message::new(MessageType::REQUEST_URI, PING_URI, "");
-                if let Ok(frame) = inner.seal_and_encode(ping) {
+                if let Ok(frame) = pipeline.seal(protocol::ping()) {
                     let _ = live.queue.try_push(frame);
                 }
                 ping_sent = Some(Instant::now());
@@ -226,63 +280,18 @@ async fn read_loop(inner: &Arc<Inner>, live: &mut Live, dispatch: &Dispatch) -> 
     }
 }
 
-/// Plugins, then: the reply to a waiting request, a notification for the
-/// subscription streams, and/or a message for a handler.
-fn on_message(inner: &Arc<Inner>, peer: SocketAddr, msg: Message, dispatch: &Dispatch) {
-    let unverified_error = msg.message_type == MessageType::AUTH_ERROR;
-    let original = unverified_error.then(|| msg.clone());
-    let msg = match inner.config.layer.open(msg, Layer::Instance) {
-        Ok(m) => m,
-        Err(rejection) => {
-            // An AUTH_ERROR the server could not sign for us: we hold a
-            // different secret. Report it to the request instead of letting
-            // it time out.
-            if let Some(original) = original {
-                if lock(&inner.pending).fail_unverified(original) {
-                    return;
-                }
-            }
-            debug!(error = ?rejection.error, "dropped a message that failed the plugins");
-            return;
-        }
-    };
-    if msg.message_type == MessageType::RESPOND_URI && &msg.body.uri[..] == PING_URI.as_bytes() {
-        return;
-    }
-    let Some(msg) = lock(&inner.pending).complete(msg) else {
-        return;
-    };
-    if msg.message_type == MessageType::NOTIFY_URI {
-        lock(&inner.topics).deliver(&msg);
-    }
-    if let Some(handler) = inner.router.lookup(&msg, peer) {
-        if dispatch.try_send((handler, msg)).is_err() {
-            warn!("handler queue full: message dropped");
-        }
-    }
-}
-
 /// Runs handlers one at a time, in arrival order, off the reader's task;
 /// sends what they return.
-async fn dispatcher(inner: Arc<Inner>, mut rx: mpsc::Receiver<(Arc<dyn ClientHandler>, Message)>) {
-    while let Some((handler, msg)) = rx.recv().await {
+async fn dispatcher(inner: Arc<Inner>, mut rx: mpsc::Receiver<(Handler, Message, ReplyTo)>) {
+    let mut scratch = BytesMut::new();
+    while let Some((handler, msg, reply_to)) = rx.recv().await {
         let client = Client {
             inner: inner.clone(),
         };
-        let uri = msg.body.uri.clone();
-        let reply = match catch_panics(|| handler.call(msg, client.clone())).await {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(e)) => {
-                warn!(error = %e, ?uri, "client handler failed");
-                None
-            }
-            Err(panic) => {
-                warn!(panic = panic_text(&*panic), ?uri, "client handler panicked");
-                None
-            }
-        };
-        if let Some(reply) = reply {
-            if let Err(e) = client.send(reply).await {
+        let result = catch_panics(|| handler.call(msg, client)).await;
+        let outcome = inner.pipeline.respond(reply_to, None, result, &mut scratch);
+        if let Some(frame) = outcome.send {
+            if let Err(e) = inner.send_frame(frame).await {
                 debug!(error = %e, "handler reply not sent");
             }
         }

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use crate::server::{BoxFuture, HandlerError, IntoReply};
+use crate::handler::{BoxFuture, HandlerError, IntoReply};
 use crate::wire::Message;
 
 use super::Client;

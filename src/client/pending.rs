@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use crate::wire::{Message, MessageType, REQUEST_ID_FIELD};
+use crate::protocol::RequestId;
+use crate::wire::{Message, MessageType};
 
 use super::ClientError;
 
@@ -36,9 +37,8 @@ pub(crate) fn accepts(request: MessageType, reply: MessageType) -> bool {
 }
 
 /// The id a framewire server echoed, if any.
-pub(crate) fn request_id(msg: &Message) -> Option<u64> {
-    let b = msg.auth.get_bytes(REQUEST_ID_FIELD)?;
-    Some(u64::from_be_bytes(b.as_ref().try_into().ok()?))
+fn request_id(msg: &Message) -> Option<u64> {
+    RequestId::of(msg).map(RequestId::get)
 }
 
 /// Ordered by request id, which is also send order: the fallback matching
@@ -140,7 +140,7 @@ mod tests {
         p.insert(2, MessageType::REQUEST_URI, Bytes::from_static(b"k"), tx2);
         // Echoed id 2 answers request 2 even though 1 is older.
         let mut reply = Message::respond("k", "two");
-        reply.auth.insert(REQUEST_ID_FIELD, 2u64.to_be_bytes());
+        RequestId::from(2).attach(&mut reply);
         assert!(p.complete(reply).is_none());
         assert_eq!(&rx2.try_recv().unwrap().unwrap().content()[..], b"two");
         // Unrelated uri or type: not ours.

@@ -20,14 +20,23 @@ use rand::Rng;
 /// assert!(Reconnect::disabled().delay_for_attempt(0).is_none());
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Reconnect {
-    enabled: bool,
-    initial: Duration,
-    max: Duration,
-    multiplier: f64,
-    jitter: f64,
-    max_attempts: Option<u32>,
-    stable_after: Duration,
+    /// Whether to reconnect at all.
+    pub enabled: bool,
+    /// First delay.
+    pub initial: Duration,
+    /// Largest delay.
+    pub max: Duration,
+    /// Growth factor per attempt (values below 1, or not finite, count as 1).
+    pub multiplier: f64,
+    /// Random spread, as a fraction of the delay (clamped to 0..=1).
+    pub jitter: f64,
+    /// Give up after this many failed attempts in a row.
+    pub max_attempts: Option<u32>,
+    /// How long a connection must last to count as recovered and reset the
+    /// backoff.
+    pub stable_after: Duration,
 }
 
 impl Default for Reconnect {
@@ -69,18 +78,32 @@ impl Reconnect {
 
     /// Growth factor per attempt (at least 1).
     pub fn multiplier(mut self, m: f64) -> Self {
-        self.multiplier = if m.is_finite() { m.max(1.0) } else { 1.0 };
+        self.multiplier = m;
         self
     }
 
     /// Random spread, as a fraction of the delay (0 to 1).
     pub fn jitter(mut self, j: f64) -> Self {
-        self.jitter = if j.is_finite() {
-            j.clamp(0.0, 1.0)
+        self.jitter = j;
+        self
+    }
+
+    /// The multiplier in force: at least 1 (1 if not finite).
+    fn growth(&self) -> f64 {
+        if self.multiplier.is_finite() {
+            self.multiplier.max(1.0)
+        } else {
+            1.0
+        }
+    }
+
+    /// The jitter in force: within 0..=1 (0 if not finite).
+    fn spread(&self) -> f64 {
+        if self.jitter.is_finite() {
+            self.jitter.clamp(0.0, 1.0)
         } else {
             0.0
-        };
-        self
+        }
     }
 
     /// Give up after this many failed attempts in a row.
@@ -102,14 +125,9 @@ impl Reconnect {
         lived >= self.stable_after
     }
 
-    /// Whether reconnection is on.
-    pub fn is_enabled(&self) -> bool {
-        self.enabled
-    }
-
     /// The delay before attempt `attempt` without jitter.
     pub fn delay(&self, attempt: u32) -> Duration {
-        let factor = self.multiplier.powi(attempt.min(64) as i32);
+        let factor = self.growth().powi(attempt.min(64) as i32);
         let secs = (self.initial.as_secs_f64() * factor).min(self.max.as_secs_f64());
         Duration::from_secs_f64(secs)
     }
@@ -121,10 +139,11 @@ impl Reconnect {
             return None;
         }
         let base = self.delay(attempt);
-        if self.jitter == 0.0 {
+        let jitter = self.spread();
+        if jitter == 0.0 {
             return Some(base);
         }
-        let spread = rand::thread_rng().gen_range(-self.jitter..=self.jitter);
+        let spread = rand::thread_rng().gen_range(-jitter..=jitter);
         Some(Duration::from_secs_f64(base.as_secs_f64() * (1.0 + spread)))
     }
 }

@@ -12,7 +12,9 @@ use tracing::debug;
 
 use crate::wire::{Message, MessageType};
 
-use super::{lock, Inner};
+use crate::sync::lock;
+
+use super::Inner;
 
 /// One stream's end of a topic: where its notifications go.
 pub(crate) struct Sink {
@@ -151,7 +153,7 @@ impl Drop for Subscription {
         // queue is full or the connection is down, the server forgets the
         // subscription when the connection closes anyway.
         let msg = Message::new(MessageType::UNSUBSCRIBE_URI, self.topic.clone(), "");
-        let queued = inner.seal_and_encode(msg).ok().and_then(|frame| {
+        let queued = inner.pipeline.seal(msg).ok().and_then(|frame| {
             lock(&inner.outbound)
                 .clone()
                 .map(|q| q.try_push(frame).is_ok())

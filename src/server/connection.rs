@@ -1,5 +1,8 @@
-//! One connection: a reader task (decode, plugins, route, handler, reply)
-//! and a writer task draining the bounded outbound queue.
+//! One server connection's shell: a reader task (frames read under the
+//! frame and idle deadlines, run through the pipeline, handlers called,
+//! replies queued in order) and a writer task draining the bounded
+//! outbound queue. I/O, timers and queues only: what a frame means, and
+//! what answers it, is the pipeline's.
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -7,26 +10,23 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, Instant, Sleep};
-use tracing::{debug, error, info_span, warn, Instrument};
+use tracing::{debug, info_span, warn, Instrument};
 
-use crate::auth::{AuthError, AuthFieldRole, Layer, Rejection};
-use crate::client::PING_URI;
-use crate::wire::{self, AuthValue, DecodeError, Message, MessageType, REQUEST_ID_FIELD};
+use crate::handler::catch_panics;
+use crate::io::outbound::{write_loop, Outbound};
+use crate::io::reader::{Decoded, FrameReader, ReadError};
+use crate::pipeline::{PeerState, Sink, Step};
+use crate::router::RouteCache;
+use crate::wire::Message;
 
-use super::handler::{catch_panics, panic_text};
+use super::handle::Shared;
 use super::registry::Conn;
 use super::stats::bump;
-use super::{Context, Route, ServerHandle, Shared};
-
-use crate::outbound::{write_loop, Outbound};
-use crate::router::RouteCache;
-
-/// Read buffer kept per connection; grows only while a frame needs it.
-const READ_BUF: usize = 8 * 1024;
+use super::{Context, Route, ServerHandle, TcpKeepalive};
 
 /// "No deadline yet" for the per-connection timer (about 30 years).
 const FAR_FUTURE: std::time::Duration = std::time::Duration::from_secs(1 << 30);
@@ -44,7 +44,7 @@ pub(super) fn spawn_tcp(server: ServerHandle, stream: TcpStream, peer: SocketAdd
 
 /// Failures are logged, not fatal: the connection still works, only a
 /// vanished peer is found later.
-fn set_keepalive(stream: &TcpStream, ka: super::TcpKeepalive) {
+fn set_keepalive(stream: &TcpStream, ka: TcpKeepalive) {
     let sock = socket2::SockRef::from(stream);
     let probes = socket2::TcpKeepalive::new()
         .with_time(ka.time)
@@ -97,7 +97,7 @@ where
             }
             let ctx = Context::new(conn.clone(), server.clone());
             tokio::select! {
-                _ = reader(&shared, &ctx, rd) => {}
+                _ = reader(&shared, &ctx, FrameReader::new(rd)) => {}
                 _ = shared.abort.cancelled() => {}
             }
             let info = conn.info();
@@ -133,14 +133,13 @@ async fn writer(shared: Arc<Shared>, conn: Arc<Conn>, wr: impl AsyncWrite + Unpi
     }
 }
 
-/// How reading the next frame ended.
-enum Read {
-    Frame(Message),
-    Checksum(DecodeError),
-    /// Peer closed between frames, or the connection was told to close.
-    Closed,
-    /// Ends the connection: decode error, EOF mid-frame, deadline, I/O.
-    Fatal(String),
+/// Why the reader stopped short of a frame.
+#[derive(Debug, thiserror::Error)]
+enum Stop {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("{0}")]
+    Deadline(&'static str),
 }
 
 /// Per-connection state the hot path reuses instead of sharing: a route
@@ -155,7 +154,24 @@ struct Local {
     timer: Pin<Box<Sleep>>,
 }
 
-async fn reader(shared: &Shared, ctx: &Context, mut rd: impl AsyncRead + Unpin) {
+/// The server's side of the pipeline: every message has a route (the
+/// default handler at worst), looked up in this connection's snapshot.
+struct Routes<'a> {
+    shared: &'a Shared,
+    cache: &'a mut RouteCache<Route>,
+    peer: SocketAddr,
+}
+
+impl Sink for Routes<'_> {
+    type Route = Route;
+
+    fn route(&mut self, msg: &Message) -> Option<Cow<'_, Route>> {
+        let found = self.shared.router.lookup_cached(self.cache, msg, self.peer);
+        Some(found.unwrap_or(Cow::Borrowed(&self.shared.default)))
+    }
+}
+
+async fn reader<R: AsyncRead + Unpin>(shared: &Shared, ctx: &Context, mut rd: FrameReader<R>) {
     let mut local = Local {
         routes: shared.router.cache(),
         scratch: BytesMut::new(),
@@ -170,60 +186,56 @@ async fn reader(shared: &Shared, ctx: &Context, mut rd: impl AsyncRead + Unpin) 
         .fetch_add(local.frames_in, Relaxed);
 }
 
-async fn read_loop(
+async fn read_loop<R: AsyncRead + Unpin>(
     shared: &Shared,
     ctx: &Context,
-    rd: &mut (impl AsyncRead + Unpin),
+    rd: &mut FrameReader<R>,
     local: &mut Local,
 ) {
     let conn = ctx.conn();
-    let mut buf = BytesMut::with_capacity(READ_BUF);
-    let mut authenticated = shared.layer.auth().is_none();
-    let (mut checksum_errors, mut auth_failures) = (0u32, 0u32);
+    let pipeline = &shared.pipeline;
+    let mut peer = pipeline.peer();
     loop {
-        let cfg = if authenticated {
-            &shared.frame
-        } else {
-            &shared.pre_auth_frame
-        };
-        let reply = match read_frame(shared, conn, rd, &mut buf, cfg, local).await {
-            Read::Frame(msg) => {
-                local.frames_in += 1;
-                match handle(shared, ctx, msg, &mut authenticated, local).await {
-                    Handled::Reply(frame) => Some(frame),
-                    Handled::Nothing => None,
-                    Handled::AuthFailed {
-                        reply: frame,
-                        peers_fault,
-                    } => {
-                        auth_failures += u32::from(peers_fault);
-                        if auth_failures > shared.limits.max_auth_failures {
-                            close_with(shared, conn, "too many auth failures").await;
-                            return;
-                        }
-                        frame
-                    }
-                }
-            }
-            Read::Checksum(e) => {
-                bump(&shared.counters.checksum_errors);
-                checksum_errors += 1;
-                debug!(error = %e, "checksum mismatch");
-                if checksum_errors > shared.limits.max_checksum_errors {
-                    close_with(shared, conn, "too many invalid messages").await;
-                    return;
-                }
-                // netaio's reply, through the instance plugins.
-                shared.prepare(Message::error("invalid message"), None).ok()
-            }
-            Read::Closed => return,
-            Read::Fatal(why) => {
+        let decoded = match next_frame(shared, conn, rd, &peer, local).await {
+            Ok(Some(d)) => d,
+            Ok(None) => return,
+            Err(why) => {
                 debug!(reason = %why, "closing");
-                close_with(shared, conn, &why).await;
+                farewell(shared, conn, &why.to_string());
                 return;
             }
         };
-        if let Some(frame) = reply {
+        let outcome = match decoded {
+            Decoded::Damaged(e) => pipeline.damaged(&mut peer, &e),
+            Decoded::Frame(msg) => {
+                local.frames_in += 1;
+                let mut routes = Routes {
+                    shared,
+                    cache: &mut local.routes,
+                    peer: conn.peer,
+                };
+                match pipeline.receive(&mut peer, msg, &mut routes) {
+                    Step::Done(outcome) => outcome,
+                    Step::Call(call) => {
+                        let handler = &call.route.handler;
+                        let result = catch_panics(|| handler.call(call.msg, ctx.clone())).await;
+                        let layer = call.route.layer.as_deref();
+                        pipeline.respond(call.reply_to, layer, result, &mut local.scratch)
+                    }
+                }
+            }
+        };
+        if let Some(what) = outcome.count {
+            shared.counters.count(what);
+        }
+        if let Some(reason) = outcome.close {
+            debug!(%reason, "closing");
+            if let Some(frame) = outcome.send {
+                let _ = conn.outbound.try_push(frame);
+            }
+            return;
+        }
+        if let Some(frame) = outcome.send {
             if conn.outbound.push(frame).await.is_err() {
                 return;
             }
@@ -231,52 +243,48 @@ async fn read_loop(
     }
 }
 
-/// Sends a last ERROR (unsigned: the peer may not be able to verify
-/// anything at this point) and lets the writer flush it.
-async fn close_with(shared: &Shared, conn: &Conn, why: &str) {
-    // Always ERROR: `Message::error` would type a text mentioning "auth"
-    // (e.g. "auth fields truncated") as AUTH_ERROR.
-    let msg = Message::new(MessageType::ERROR, "ERROR", why.to_owned());
-    if let Ok(frame) = shared.encode(&msg) {
+/// Queues a last ERROR saying why (unsigned: the peer may not be able to
+/// verify anything at this point) for the writer to flush.
+fn farewell(shared: &Shared, conn: &Conn, why: &str) {
+    if let Some(frame) = shared.pipeline.farewell(why) {
         let _ = conn.outbound.try_push(frame);
     }
 }
 
-async fn read_frame(
+/// The next frame, read under the connection's deadlines: the frame
+/// deadline once a frame has started, else the idle timeout (subscribers
+/// exempt). `Ok(None)`: closed between frames, or told to close.
+async fn next_frame<R: AsyncRead + Unpin>(
     shared: &Shared,
     conn: &Conn,
-    rd: &mut (impl AsyncRead + Unpin),
-    buf: &mut BytesMut,
-    cfg: &wire::FrameConfig,
+    rd: &mut FrameReader<R>,
+    peer: &PeerState,
     local: &mut Local,
-) -> Read {
+) -> Result<Option<Decoded>, Stop> {
     let limits = &shared.limits;
+    let cfg = shared.pipeline.frame_for(peer);
     // The clock is read only once a wait is needed: a pipelining peer has
     // its next frame buffered already, and then no deadline applies.
     let mut idle_start: Option<Instant> = None;
     let mut frame_started: Option<Instant> = None;
     loop {
-        match wire::decode_frame(buf, cfg) {
-            Ok(Some(msg)) => return Read::Frame(msg),
+        match rd.buffered(cfg) {
+            Ok(Some(d)) => return Ok(Some(d)),
             Ok(None) => {}
-            Err(e) if e.is_recoverable() => return Read::Checksum(e),
             Err(e) => {
                 bump(&shared.counters.decode_errors);
-                return Read::Fatal(format!("invalid frame: {e}"));
+                return Err(e.into());
             }
         }
         let now = Instant::now();
         let idle_since = *idle_start.get_or_insert(now);
-        if frame_started.is_none() && !buf.is_empty() {
+        if frame_started.is_none() && rd.mid_frame() {
             frame_started = Some(now);
         }
         let (deadline, why) = match frame_started {
             Some(t) => (t + limits.frame_timeout, "frame deadline exceeded"),
             None => (idle_since + limits.idle_timeout, "idle timeout"),
         };
-        if buf.capacity() - buf.len() < READ_BUF / 2 {
-            buf.reserve(READ_BUF);
-        }
         if local.frames_in > 0 {
             shared
                 .counters
@@ -292,12 +300,9 @@ async fn read_frame(
             timer.as_mut().reset(deadline);
         }
         tokio::select! {
-            _ = conn.cancel.cancelled() => return Read::Closed,
-            r = rd.read_buf(buf) => match r {
-                Ok(0) if buf.is_empty() => return Read::Closed,
-                Ok(0) => return Read::Fatal(format!("connection closed inside a frame ({} bytes pending)", buf.len())),
-                Ok(_) => {}
-                Err(e) => return Read::Fatal(format!("read failed: {e}")),
+            _ = conn.cancel.cancelled() => return Ok(None),
+            r = rd.fill() => if !r? {
+                return Ok(None);
             },
             _ = timer.as_mut() => {
                 let now = Instant::now();
@@ -312,111 +317,9 @@ async fn read_frame(
                     timer.as_mut().reset(now + limits.idle_timeout);
                 } else {
                     bump(&shared.counters.timeouts);
-                    return Read::Fatal(why.to_owned());
+                    return Err(Stop::Deadline(why));
                 }
             }
         }
     }
-}
-
-enum Handled {
-    Reply(Bytes),
-    Nothing,
-    /// An auth check failed; the frame is the unsigned AUTH_ERROR to send
-    /// (none for error reports, as netaio).
-    AuthFailed {
-        reply: Option<Bytes>,
-        /// False when the refusal is the server's capacity (a full replay
-        /// cache), which must not count toward closing an honest peer.
-        peers_fault: bool,
-    },
-}
-
-/// netaio's receive order: instance auth check → instance decrypt → route
-/// (keys taken from the decrypted message) → handler auth check → handler
-/// decrypt → handler → reply sealed handler layer first, then instance.
-async fn handle(
-    shared: &Shared,
-    ctx: &Context,
-    msg: Message,
-    authenticated: &mut bool,
-    local: &mut Local,
-) -> Handled {
-    let request_id = msg.auth.get(REQUEST_ID_FIELD).cloned();
-    let msg = match shared.layer.open(msg, Layer::Instance) {
-        Ok(m) => m,
-        Err(rejection) => return rejected(shared, rejection, request_id),
-    };
-    *authenticated = true;
-    // The client keepalive ping, answered before routing so it never
-    // reaches (or depends on) the application's handlers.
-    if msg.message_type == MessageType::REQUEST_URI && &msg.body.uri[..] == PING_URI.as_bytes() {
-        return shared
-            .prepare(Message::respond(PING_URI, ""), None)
-            .map_or(Handled::Nothing, Handled::Reply);
-    }
-    let route = shared
-        .router
-        .lookup_cached(&mut local.routes, &msg, ctx.conn().peer)
-        .unwrap_or(Cow::Borrowed(&shared.default));
-    let msg = match &route.layer {
-        Some(layer) => match layer.open(msg, Layer::Handler) {
-            Ok(m) => m,
-            Err(rejection) => return rejected(shared, rejection, request_id),
-        },
-        None => msg,
-    };
-    let uri = msg.body.uri.clone();
-    let reply = match catch_panics(|| route.handler.call(msg, ctx.clone())).await {
-        Ok(Ok(reply)) => reply,
-        Ok(Err(e)) => {
-            bump(&shared.counters.handler_errors);
-            debug!(error = %e, "handler error");
-            Some(Message::error(e.to_string()).with_uri(uri))
-        }
-        Err(panic) => {
-            bump(&shared.counters.handler_panics);
-            error!(panic = panic_text(&*panic), "handler panicked");
-            Some(Message::error("internal error").with_uri(uri))
-        }
-    };
-    let Some(mut reply) = reply else {
-        return Handled::Nothing;
-    };
-    if let Some(id) = request_id {
-        reply.auth.insert(REQUEST_ID_FIELD, id);
-    }
-    match shared.prepare_into(reply, route.layer.as_deref(), &mut local.scratch) {
-        Ok(frame) => Handled::Reply(frame),
-        Err(e) => {
-            warn!(error = %e, "reply could not be sent");
-            shared
-                .prepare(Message::error("internal error"), None)
-                .map_or(Handled::Nothing, Handled::Reply)
-        }
-    }
-}
-
-fn rejected(shared: &Shared, rejection: Rejection, request_id: Option<AuthValue>) -> Handled {
-    // Only a cipher fails on the iv (or on length); netaio drops those
-    // messages silently, while auth failures are answered and counted.
-    let decrypt = matches!(rejection.error.field(), Some(AuthFieldRole::Iv))
-        || matches!(rejection.error, AuthError::CipherTooLong);
-    if decrypt {
-        bump(&shared.counters.decrypt_failures);
-        debug!(error = ?rejection.error, "decrypt failed, message dropped");
-        return Handled::Nothing;
-    }
-    bump(&shared.counters.auth_failures);
-    debug!(error = ?rejection.error, "auth check failed");
-    // The error goes out unsigned, as netaio's does; the request id (when
-    // the client sent one) lets a framewire client match it at once.
-    let peers_fault = !rejection.error.is_replay_cache_full();
-    let reply = rejection.reply.and_then(|mut m| {
-        if let Some(id) = request_id {
-            m.auth.insert(REQUEST_ID_FIELD, id);
-        }
-        shared.encode(&m).ok()
-    });
-    Handled::AuthFailed { reply, peers_fault }
 }

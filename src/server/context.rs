@@ -7,7 +7,8 @@ use bytes::Bytes;
 
 use crate::wire::Message;
 
-use super::registry::{Conn, ConnectionId, SubscribeError};
+use super::registry::{Conn, ConnectionId};
+use super::SubscribeError;
 use super::{SendError, ServerHandle};
 
 /// The connection a message arrived on, and the server behind it.
@@ -71,7 +72,7 @@ impl Context {
     /// Sends `msg` to this connection (through the instance plugins),
     /// without waiting; a full queue applies the slow-consumer policy.
     pub fn send(&self, msg: Message) -> Result<(), SendError> {
-        let frame = self.inner.server.shared.prepare(msg, None)?;
+        let frame = self.inner.server.shared.pipeline.seal(msg)?;
         self.inner.server.shared.deliver(&self.inner.conn, frame)
     }
 

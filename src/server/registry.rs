@@ -1,4 +1,5 @@
-//! Live connections, their tags and subscriptions, and fan-out.
+//! Live connections, their tags and subscriptions: who is connected and
+//! who gets what is published. Sending is `handle.rs`'s.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
@@ -10,7 +11,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
-use crate::outbound::Outbound;
+use crate::io::outbound::Outbound;
+use crate::sync::{lock, read, write};
+
+use super::SubscribeError;
 
 /// A connection's id, unique for the life of the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -60,12 +64,6 @@ pub(crate) struct Conn {
     since: Instant,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Critical sections here are single set operations: data stays
-    // consistent even if a panic poisoned the lock.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Conn {
     pub(crate) fn tags(&self) -> Vec<String> {
         lock(&self.tags).iter().cloned().collect()
@@ -103,21 +101,6 @@ impl Conn {
     }
 }
 
-/// Why a subscription was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SubscribeError {
-    /// The connection holds its maximum number of subscriptions.
-    #[error("connection already holds the maximum of {max} subscriptions")]
-    TooMany {
-        /// The limit in force.
-        max: usize,
-    },
-    /// No such connection (it has closed).
-    #[error("no connection {0}")]
-    NoSuchConnection(ConnectionId),
-}
-
 type Subscribers = HashMap<ConnectionId, Arc<Conn>>;
 
 pub(crate) struct Registry {
@@ -125,14 +108,6 @@ pub(crate) struct Registry {
     subs: RwLock<HashMap<Bytes, Subscribers>>,
     next_id: AtomicU64,
     max_subscriptions: usize,
-}
-
-fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Registry {

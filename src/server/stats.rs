@@ -5,6 +5,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::warn;
 
+use crate::pipeline::Count;
+
 use super::registry::Conn;
 use super::SlowConsumerPolicy;
 
@@ -51,14 +53,14 @@ pub(crate) struct Counters {
     rejected: AtomicU64,
     pub(crate) frames_in: AtomicU64,
     pub(crate) frames_out: AtomicU64,
-    pub(crate) checksum_errors: AtomicU64,
-    pub(crate) auth_failures: AtomicU64,
-    pub(crate) decrypt_failures: AtomicU64,
+    checksum_errors: AtomicU64,
+    auth_failures: AtomicU64,
+    decrypt_failures: AtomicU64,
     pub(crate) decode_errors: AtomicU64,
     slow_drops: AtomicU64,
     slow_disconnects: AtomicU64,
-    pub(crate) handler_errors: AtomicU64,
-    pub(crate) handler_panics: AtomicU64,
+    handler_errors: AtomicU64,
+    handler_panics: AtomicU64,
     pub(crate) timeouts: AtomicU64,
     /// Unix second of the last slow-consumer log line.
     slow_logged_at: AtomicU64,
@@ -75,6 +77,17 @@ impl Counters {
 
     pub(crate) fn rejected(&self) {
         bump(&self.rejected);
+    }
+
+    /// Counts what the pipeline reported.
+    pub(crate) fn count(&self, what: Count) {
+        bump(match what {
+            Count::ChecksumError => &self.checksum_errors,
+            Count::AuthFailure => &self.auth_failures,
+            Count::DecryptFailure => &self.decrypt_failures,
+            Count::HandlerError => &self.handler_errors,
+            Count::HandlerPanic => &self.handler_panics,
+        });
     }
 
     /// Counts a frame that did not fit `conn`'s queue, logging at most once

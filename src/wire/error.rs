@@ -89,6 +89,29 @@ pub enum AuthFieldsError {
     TrailingBytes(usize),
 }
 
+crate::error::predicates!(AuthFieldsError {
+    /// The section ends before a value it announces.
+    is_truncated => AuthFieldsError::Truncated { .. },
+    /// A packify code not allowed at its position.
+    is_unexpected_code => AuthFieldsError::UnexpectedCode { .. },
+    /// An item-length category byte other than 0x40/0x80/0xC0.
+    is_invalid_item_category => AuthFieldsError::InvalidItemCategory(_),
+    /// A dict entry that is not a pair.
+    is_not_a_pair => AuthFieldsError::NotAPair(_),
+    /// An item whose encoding disagrees with the length table.
+    is_item_length_mismatch => AuthFieldsError::ItemLengthMismatch { .. },
+    /// More fields than the limit.
+    is_too_many_fields => AuthFieldsError::TooManyFields { .. },
+    /// A field name that is not UTF-8.
+    is_invalid_utf8 => AuthFieldsError::InvalidUtf8,
+    /// The same field name twice.
+    is_duplicate_field => AuthFieldsError::DuplicateField(_),
+    /// An integer wider than 128 bits.
+    is_int_too_large => AuthFieldsError::IntTooLarge(_),
+    /// Bytes after the dict.
+    is_trailing_bytes => AuthFieldsError::TrailingBytes(_),
+});
+
 /// Why bytes could not be decoded into a [`Message`](crate::Message).
 ///
 /// Every variant but [`ChecksumMismatch`](DecodeError::ChecksumMismatch) is
@@ -165,28 +188,29 @@ pub enum DecodeError {
     TrailingBytes(usize),
 }
 
-impl DecodeError {
+crate::error::predicates!(DecodeError {
+    /// The type byte is reserved but unassigned.
+    is_unknown_message_type => DecodeError::UnknownMessageType { .. },
+    /// The peer speaks the other frame profile.
+    is_profile_mismatch => DecodeError::ProfileMismatch { .. },
+    /// A length exceeded a configured limit.
+    is_too_large => DecodeError::TooLarge { .. },
+    /// The body is too short for its uri length.
+    is_body_too_short => DecodeError::BodyTooShort { .. },
+    /// The uri length points past the body.
+    is_uri_out_of_bounds => DecodeError::UriOutOfBounds { .. },
+    /// The auth section was malformed.
+    is_auth_fields => DecodeError::AuthFields(_),
+    /// A checksum mismatch.
+    is_checksum_mismatch => DecodeError::ChecksumMismatch { .. },
+    /// A one-shot decode got less than a frame.
+    is_truncated => DecodeError::Truncated { .. },
+    /// A one-shot decode got bytes after the frame.
+    is_trailing_bytes => DecodeError::TrailingBytes(_),
     /// Whether the stream is still in sync after this error (only a
     /// checksum mismatch is), so the connection may go on.
-    pub fn is_recoverable(&self) -> bool {
-        matches!(self, DecodeError::ChecksumMismatch { .. })
-    }
-
-    /// Whether a length exceeded a configured limit.
-    pub fn is_too_large(&self) -> bool {
-        matches!(self, DecodeError::TooLarge { .. })
-    }
-
-    /// Whether this is a checksum mismatch.
-    pub fn is_checksum_mismatch(&self) -> bool {
-        matches!(self, DecodeError::ChecksumMismatch { .. })
-    }
-
-    /// Whether the auth section was malformed.
-    pub fn is_auth_fields(&self) -> bool {
-        matches!(self, DecodeError::AuthFields(_))
-    }
-}
+    is_recoverable => DecodeError::ChecksumMismatch { .. },
+});
 
 /// Why a [`Message`](crate::Message) could not be encoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -204,3 +228,8 @@ pub enum EncodeError {
         max: u64,
     },
 }
+
+crate::error::predicates!(EncodeError {
+    /// A section does not fit.
+    is_too_large => EncodeError::TooLarge { .. },
+});

@@ -16,14 +16,19 @@ pub const RESERVE_CHUNK: usize = 64 * 1024;
 /// use framewire::{FrameConfig, Profile};
 ///
 /// let cfg = FrameConfig::new(Profile::Wide).max_frame_len(1 << 20);
-/// assert_eq!(cfg.profile(), Profile::Wide);
-/// assert_eq!(cfg.get_max_frame_len(), 1 << 20);
+/// assert_eq!(cfg.profile, Profile::Wide);
+/// assert_eq!(cfg.max_frame_len, 1 << 20);
+/// assert_eq!(cfg.max_auth_fields, 32);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FrameConfig {
-    profile: Profile,
-    max_frame_len: usize,
-    max_auth_fields: usize,
+    /// The frame layout both ends speak.
+    pub profile: Profile,
+    /// Largest whole frame (header + auth + body) accepted or sent.
+    pub max_frame_len: usize,
+    /// Most auth fields accepted in one frame.
+    pub max_auth_fields: usize,
 }
 
 impl FrameConfig {
@@ -37,31 +42,16 @@ impl FrameConfig {
         }
     }
 
-    /// Largest whole frame (header + auth + body) accepted or sent.
+    /// Sets [`FrameConfig::max_frame_len`].
     pub const fn max_frame_len(mut self, n: usize) -> Self {
         self.max_frame_len = n;
         self
     }
 
-    /// Most auth fields accepted in one frame.
+    /// Sets [`FrameConfig::max_auth_fields`].
     pub const fn max_auth_fields(mut self, n: usize) -> Self {
         self.max_auth_fields = n;
         self
-    }
-
-    /// The frame profile.
-    pub const fn profile(&self) -> Profile {
-        self.profile
-    }
-
-    /// The frame size limit.
-    pub const fn get_max_frame_len(&self) -> usize {
-        self.max_frame_len
-    }
-
-    /// The auth field count limit.
-    pub const fn get_max_auth_fields(&self) -> usize {
-        self.max_auth_fields
     }
 }
 

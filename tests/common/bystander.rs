@@ -78,7 +78,7 @@ impl Bystander {
             n.to_be_bytes(),
             "bystander: nothing lost, in order"
         );
-        let ping = Message::new(MessageType::REQUEST_URI, framewire::client::PING_URI, "");
+        let ping = Message::new(MessageType::REQUEST_URI, framewire::protocol::PING_URI, "");
         let pong = self.call(ping).await;
         assert_eq!(pong.message_type, MessageType::RESPOND_URI);
     }

@@ -1,4 +1,4 @@
-//! The baseline for `framewire bench` and `benches/e2e.rs`: a bare tokio
+//! The baseline for `framewire bench`: a bare tokio
 //! server over the same frame bytes (netaio header + CRC, via the same
 //! codec) with nothing else — no routing, no registry, no bounded queues,
 //! no limits. With a secret it does the same HMAC work framewire does

@@ -27,7 +27,7 @@ fn field(out: &mut String, name: &str, bytes: &[u8]) {
     }
 }
 
-fn quote(s: &str) -> String {
+pub fn quote(s: &str) -> String {
     let mut q = String::with_capacity(s.len() + 2);
     q.push('"');
     for c in s.chars() {

@@ -1,18 +1,20 @@
 //! The route contract `framewire serve` implements: netaio's readme example
 //! server (echo, an in-memory key-value store, subscribe / publish /
 //! broadcast), so netaio clients work against it unchanged. Built only from
-//! framewire's public API; `examples/kv_pubsub.rs` runs it on its own.
+//! the public API of this module's siblings, as an application would.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use framewire::server::{Builder, Context};
-use framewire::{Message, MessageType};
 
-/// The store refuses new keys past this many bytes, so clients cannot
-/// exhaust the server's memory.
-const STORE_MAX_BYTES: usize = 64 * 1024 * 1024;
+use crate::wire::{Message, MessageType};
+
+use super::{Context, ServerBuilder};
+
+/// The store refuses new keys past this many bytes of keys and values, so
+/// clients cannot exhaust the server's memory.
+pub const STORE_MAX_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Default)]
 struct Store {
@@ -23,11 +25,25 @@ struct Store {
 type Shared = Arc<Mutex<Store>>;
 
 fn lock(store: &Shared) -> std::sync::MutexGuard<'_, Store> {
-    store.lock().unwrap_or_else(|e| e.into_inner())
+    crate::sync::lock(store)
 }
 
-/// Adds the contract's routes to `builder`.
-pub fn routes(builder: Builder) -> Builder {
+/// Adds netaio's readme route contract to `builder`, what `framewire
+/// serve` runs: REQUEST_URI `echo` answers with the content; CREATE_URI,
+/// REQUEST_URI, UPDATE_URI and DELETE_URI work an in-memory store keyed by
+/// uri (OK `stored` / RESPOND_URI value / NOT_FOUND / ERROR `cannot
+/// overwrite` or `store full` past [`STORE_MAX_BYTES`]); SUBSCRIBE_URI and
+/// UNSUBSCRIBE_URI as [`ServerBuilder::subscriptions`]; PUBLISH_URI
+/// `pub/<topic>` notifies the topic's subscribers and `broadcast` every
+/// connection (OK `published` / `broadcast`).
+///
+/// ```
+/// use framewire::server::{readme_routes, Server};
+///
+/// let server = readme_routes(Server::builder()).build();
+/// # drop(server);
+/// ```
+pub fn readme_routes(builder: ServerBuilder) -> ServerBuilder {
     let store = Shared::default();
     let (create, read, update, delete) = (store.clone(), store.clone(), store.clone(), store);
     builder

@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -52,10 +52,8 @@ impl Outbound {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        // Every critical section is a few field updates that cannot panic
-        // half-way, so a poisoned lock still holds consistent data.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, State> {
+        crate::sync::lock(&self.state)
     }
 
     /// Queues `frame` if there is room; never waits.

@@ -1,6 +1,7 @@
-//! The clock and randomness plugins draw on, injected so that signing is
-//! reproducible in tests (netaio's golden vectors pin nonce, ts, IV and the
-//! cipher's split point).
+//! The clock and randomness plugins draw on ([`PluginEnv`]), injected so
+//! that signing is reproducible in tests (netaio's golden vectors pin
+//! nonce, ts, IV and the cipher's split point). Nothing here knows about
+//! messages.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -201,25 +202,25 @@ impl RandomSource for FixedRandom {
 /// and [`SystemRandom`].
 ///
 /// ```
-/// use framewire::auth::{Context, FixedRandom, ManualClock};
+/// use framewire::auth::{PluginEnv, FixedRandom, ManualClock};
 ///
-/// let ctx = Context::new(ManualClock::new(1_700_000_000), FixedRandom::new(vec![0xa0], 3));
+/// let ctx = PluginEnv::new(ManualClock::new(1_700_000_000), FixedRandom::new(vec![0xa0], 3));
 /// assert_eq!(ctx.now(), 1_700_000_000);
 /// let mut iv = [0u8; 2];
 /// ctx.fill(&mut iv);
 /// assert_eq!(iv, [0xa0, 0xa0]);
 /// ```
 #[derive(Clone)]
-pub struct Context {
+pub struct PluginEnv {
     clock: Arc<dyn Clock>,
     random: Arc<dyn RandomSource>,
 }
 
-impl Context {
+impl PluginEnv {
     /// A context from a clock and a random source. Pass an `Arc` to keep
     /// a handle (e.g. to move a [`ManualClock`] during a test).
     pub fn new(clock: impl Clock + 'static, random: impl RandomSource + 'static) -> Self {
-        Context {
+        PluginEnv {
             clock: Arc::new(clock),
             random: Arc::new(random),
         }
@@ -246,15 +247,15 @@ impl Context {
     }
 }
 
-impl Default for Context {
+impl Default for PluginEnv {
     fn default() -> Self {
         Self::system()
     }
 }
 
-impl fmt::Debug for Context {
+impl fmt::Debug for PluginEnv {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Context").finish_non_exhaustive()
+        f.debug_struct("PluginEnv").finish_non_exhaustive()
     }
 }
 

@@ -1,0 +1,146 @@
+//! Why a plugin refused a message or could not sign one ([`AuthError`]),
+//! and which field it was about ([`AuthFieldRole`]).
+
+use std::fmt;
+
+/// Which auth field an [`AuthError`] is about.
+///
+/// ```
+/// use framewire::auth::AuthFieldRole;
+///
+/// assert_eq!(AuthFieldRole::Nonce.to_string(), "nonce");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthFieldRole {
+    /// The per-message nonce.
+    Nonce,
+    /// The timestamp.
+    Timestamp,
+    /// The MAC.
+    Mac,
+    /// The cipher IV.
+    Iv,
+}
+
+impl fmt::Display for AuthFieldRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AuthFieldRole::Nonce => "nonce",
+            AuthFieldRole::Timestamp => "ts",
+            AuthFieldRole::Mac => "mac",
+            AuthFieldRole::Iv => "iv",
+        })
+    }
+}
+
+/// Why a plugin refused a message or could not sign one.
+///
+/// The `Display` text of every receive-side failure is deliberately the same
+/// ("authentication failed", or "decryption failed" for the cipher), so a
+/// peer learns nothing about which field or rule failed; match on the
+/// variant or log with `{:?}` for the detail.
+///
+/// ```
+/// use framewire::auth::{AuthError, AuthFieldRole};
+///
+/// let e = AuthError::MissingField(AuthFieldRole::Nonce);
+/// assert!(e.is_missing_field());
+/// assert_eq!(e.field(), Some(AuthFieldRole::Nonce));
+/// assert_eq!(e.to_string(), AuthError::BadMac.to_string());
+/// assert!(!e.to_string().contains("nonce"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// A field the plugin needs is absent (netaio treats `ts = 0` as absent).
+    #[error("{}", generic_text(*.0))]
+    MissingField(AuthFieldRole),
+    /// A field has the wrong type or size (an int where bytes are needed, a
+    /// nonce or IV that is not 16 bytes, a ts that does not fit).
+    #[error("{}", generic_text(*.0))]
+    MalformedField(AuthFieldRole),
+    /// The MAC does not match.
+    #[error("authentication failed")]
+    BadMac,
+    /// The timestamp is outside the replay window.
+    #[error("authentication failed")]
+    Stale {
+        /// The message's ts (saturated to `u64`).
+        ts: u64,
+        /// The local time it was judged against.
+        now: u64,
+    },
+    /// The nonce was already accepted inside the window.
+    #[error("authentication failed")]
+    Replayed,
+    /// The nonce cache is full: the message is not newer than the nonces
+    /// it had to evict (or than every cached one), so it cannot be told
+    /// from a replay and is refused. See the `replay` module docs.
+    #[error("authentication failed")]
+    ReplayCacheFull {
+        /// The configured bound.
+        capacity: usize,
+    },
+    /// Sending: the timestamp to sign does not fit netaio's 4-byte `ts`.
+    #[error("cannot sign: timestamp {ts} does not fit in 4 bytes")]
+    TimestampOutOfRange {
+        /// The timestamp.
+        ts: i128,
+    },
+    /// Sending: the uri is longer than the 65 535 bytes a body can carry.
+    #[error("cannot sign or encrypt: uri of {len} bytes exceeds 65535")]
+    UriTooLong {
+        /// The uri length.
+        len: usize,
+    },
+    /// The body is too long for the stream cipher's 32-bit block counter.
+    #[error("body too long for the stream cipher")]
+    CipherTooLong,
+}
+
+fn generic_text(role: AuthFieldRole) -> &'static str {
+    match role {
+        AuthFieldRole::Iv => "decryption failed",
+        _ => "authentication failed",
+    }
+}
+
+crate::error::predicates!(AuthError {
+    /// A required field is missing.
+    is_missing_field => AuthError::MissingField(_),
+    /// A field is present but unusable.
+    is_malformed_field => AuthError::MalformedField(_),
+    /// The MAC did not verify.
+    is_bad_mac => AuthError::BadMac,
+    /// The timestamp is outside the window.
+    is_stale => AuthError::Stale { .. },
+    /// The nonce was seen before.
+    is_replayed => AuthError::Replayed,
+    /// The nonce cache is full.
+    is_replay_cache_full => AuthError::ReplayCacheFull { .. },
+    /// The timestamp to sign does not fit.
+    is_timestamp_out_of_range => AuthError::TimestampOutOfRange { .. },
+    /// The uri is too long to sign or encrypt.
+    is_uri_too_long => AuthError::UriTooLong { .. },
+    /// The body is too long for the stream cipher.
+    is_cipher_too_long => AuthError::CipherTooLong,
+    /// Any refusal by replay protection (stale, replayed, cache full).
+    is_replay_protection => AuthError::Stale { .. }
+        | AuthError::Replayed
+        | AuthError::ReplayCacheFull { .. },
+    /// A failure while preparing an outgoing message (not the peer's doing).
+    is_send_side => AuthError::TimestampOutOfRange { .. }
+        | AuthError::UriTooLong { .. }
+        | AuthError::CipherTooLong,
+});
+
+impl AuthError {
+    /// The field a missing/malformed error is about.
+    pub fn field(&self) -> Option<AuthFieldRole> {
+        match self {
+            AuthError::MissingField(r) | AuthError::MalformedField(r) => Some(*r),
+            _ => None,
+        }
+    }
+}

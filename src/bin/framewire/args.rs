@@ -1,0 +1,138 @@
+//! The command line: every subcommand and option, parsed by clap.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use framewire::{MessageType, Profile};
+
+use crate::bench;
+
+#[derive(Parser)]
+#[command(
+    name = "framewire",
+    version,
+    about = "Framed binary messaging, wire-compatible with netaio 0.0.9"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Serve netaio's readme route contract: echo, an in-memory key-value
+    /// store, subscribe / publish / broadcast.
+    Serve {
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8888")]
+        addr: SocketAddr,
+        /// Sign and verify every message with netaio's HMAC (replay
+        /// protection on).
+        #[arg(long)]
+        secret: Option<String>,
+        /// Frame profile: netaio (default) or wide.
+        #[arg(long, default_value = "netaio")]
+        profile: Profile,
+    },
+    /// Send one message (default REQUEST_URI) and print the reply's content.
+    /// Exit status: 0 success, 1 error reply, 2 usage, connection or timeout.
+    Request {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// The uri.
+        uri: String,
+        /// Message type: a netaio name (REQUEST_URI, CREATE_URI, ...) or a number.
+        #[arg(long = "type", default_value = "REQUEST_URI", value_parser = parse_type)]
+        message_type: MessageType,
+        /// Content as text.
+        #[arg(long, conflicts_with = "content_file")]
+        content: Option<String>,
+        /// Content read from a file.
+        #[arg(long)]
+        content_file: Option<PathBuf>,
+        /// Print the reply as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish CONTENT to TOPIC (PUBLISH_URI `pub/TOPIC`).
+    Publish {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// The topic.
+        topic: String,
+        /// The content.
+        content: String,
+    },
+    /// Subscribe to TOPIC and print each notification's content as it arrives.
+    Subscribe {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// The topic.
+        topic: String,
+        /// Exit after this many notifications.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Print each notification as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load-test framewire against a bare baseline server in the same run
+    /// (and optionally an external server), printing figures and ratios.
+    Bench(BenchArgs),
+}
+
+/// `framewire bench` options.
+#[derive(Args)]
+pub struct BenchArgs {
+    /// What to measure.
+    #[arg(long, value_enum, default_value = "all")]
+    pub scenario: bench::Scenario,
+    /// Payload sizes in bytes (repeat or comma-separate).
+    #[arg(long = "size", value_delimiter = ',', default_values_t = [64usize, 1024])]
+    pub sizes: Vec<usize>,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 3.0)]
+    pub duration: f64,
+    /// Connections (pipeline), or connections to hold (idle).
+    #[arg(long, default_value_t = 1)]
+    pub connections: usize,
+    /// Frames in flight per connection (pipeline).
+    #[arg(long, default_value_t = 64)]
+    pub depth: usize,
+    /// Subscriber connections (fanout).
+    #[arg(long, default_value_t = 100)]
+    pub subscribers: usize,
+    /// Sign and verify everything with netaio's HMAC, on every server.
+    #[arg(long)]
+    pub secret: Option<String>,
+    /// Also measure this external server (e.g. a netaio server), HOST:PORT.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Repeat each measurement and report the median.
+    #[arg(long, default_value_t = 1)]
+    pub runs: usize,
+    /// One JSON object per figure.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where and how to connect.
+#[derive(Args)]
+pub struct ConnArgs {
+    /// Server address, HOST:PORT.
+    pub addr: String,
+    /// Sign and verify with netaio's HMAC using this secret.
+    #[arg(long)]
+    pub secret: Option<String>,
+    /// Seconds to wait for the connection and for each reply.
+    #[arg(long, default_value_t = 10.0)]
+    pub timeout: f64,
+    /// Frame profile: netaio (default) or wide.
+    #[arg(long, default_value = "netaio")]
+    pub profile: Profile,
+}
+
+pub fn parse_type(s: &str) -> Result<MessageType, String> {
+    MessageType::from_name(s).ok_or_else(|| format!("unknown message type {s:?}"))
+}

@@ -1,0 +1,230 @@
+//! The load generators: sequential echo (latency), pipelined echo
+//! (throughput) and one-publisher fan-out, over the netaio frame codec.
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use framewire::{FrameCodec, Message, MessageType, NetaioHmac, PluginLayer, PluginStack, Profile};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio_util::codec::Framed;
+
+fn stack(secret: &Option<String>) -> Option<PluginStack> {
+    secret
+        .as_ref()
+        .map(|s| PluginStack::new(PluginLayer::new().with_auth(NetaioHmac::new(s))))
+}
+
+pub(super) async fn connect(addr: &str) -> Result<Framed<TcpStream, FrameCodec>, String> {
+    let s = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    let _ = s.set_nodelay(true);
+    Ok(Framed::new(s, FrameCodec::new(Profile::Netaio)))
+}
+
+fn seal(stack: &Option<PluginStack>, msg: Message) -> Message {
+    match stack {
+        Some(s) => s
+            .seal(msg)
+            .unwrap_or_else(|e| panic!("signing failed: {e}")),
+        None => msg,
+    }
+}
+
+pub(super) fn progress(text: &str) {
+    if std::io::stderr().is_terminal() {
+        eprint!("\r\x1b[2K{text}");
+    }
+}
+
+/// Sequential echo: returns (round trips per second, p50, p99, p999 µs).
+pub(super) async fn echo(
+    addr: &str,
+    size: usize,
+    duration: Duration,
+    secret: &Option<String>,
+) -> Result<(f64, [f64; 3]), String> {
+    let mut conn = connect(addr).await?;
+    let stack = stack(secret);
+    let content = Bytes::from(vec![b'x'; size]);
+    let mut rtts = Vec::new();
+    let start = Instant::now();
+    // Bounded by time and by count.
+    while start.elapsed() < duration && rtts.len() < 10_000_000 {
+        let msg = seal(
+            &stack,
+            Message::new(MessageType::REQUEST_URI, "echo", content.clone()),
+        );
+        let t = Instant::now();
+        conn.send(msg).await.map_err(|e| e.to_string())?;
+        match conn.next().await {
+            Some(Ok(Ok(reply))) => {
+                if let Some(s) = &stack {
+                    s.open(reply)
+                        .map_err(|e| format!("reply failed verification: {e}"))?;
+                }
+            }
+            other => return Err(format!("no echo reply: {other:?}")),
+        }
+        rtts.push(t.elapsed());
+    }
+    let secs = start.elapsed().as_secs_f64();
+    if rtts.is_empty() {
+        return Err("no round trip completed within the duration".into());
+    }
+    rtts.sort();
+    let pct =
+        |p: f64| rtts[((rtts.len() as f64 * p) as usize).min(rtts.len() - 1)].as_secs_f64() * 1e6;
+    Ok((rtts.len() as f64 / secs, [pct(0.50), pct(0.99), pct(0.999)]))
+}
+
+/// Pipelined echo over `conns` connections with `depth` frames in flight
+/// each: returns (echo replies per second, other replies such as
+/// AUTH_ERROR). Only echo replies count as throughput.
+pub(super) async fn pipeline(
+    addr: &str,
+    size: usize,
+    duration: Duration,
+    conns: usize,
+    depth: usize,
+    secret: &Option<String>,
+) -> Result<(f64, u64), String> {
+    let done = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let (mut tx, mut rx) = connect(addr).await?.split();
+        let stack = stack(secret);
+        let permits = Arc::new(Semaphore::new(depth));
+        let content = Bytes::from(vec![b'x'; size]);
+        let (p2, stop2) = (permits.clone(), stop.clone());
+        let writer = tokio::spawn(async move {
+            while !stop2.load(Ordering::Relaxed) {
+                let Ok(permit) = p2.acquire().await else {
+                    break;
+                };
+                permit.forget();
+                let msg = seal(
+                    &stack,
+                    Message::new(MessageType::REQUEST_URI, "echo", content.clone()),
+                );
+                // Batch: only flush when no permit is left or rarely.
+                let r = if p2.available_permits() == 0 {
+                    tx.send(msg).await
+                } else {
+                    tx.feed(msg).await
+                };
+                if r.is_err() {
+                    break;
+                }
+            }
+            let _ = tx.flush().await;
+        });
+        let (done, refused) = (done.clone(), refused.clone());
+        let reader = tokio::spawn(async move {
+            while let Some(Ok(Ok(m))) = rx.next().await {
+                if m.message_type == MessageType::RESPOND_URI {
+                    done.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    refused.fetch_add(1, Ordering::Relaxed);
+                }
+                permits.add_permits(1);
+            }
+        });
+        tasks.push((writer, reader));
+    }
+    let start = Instant::now();
+    let before = done.load(Ordering::Relaxed);
+    tokio::time::sleep(duration).await;
+    let count = done.load(Ordering::Relaxed) - before;
+    let secs = start.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for (w, r) in tasks {
+        w.abort();
+        r.abort();
+    }
+    Ok((count as f64 / secs, refused.load(Ordering::Relaxed)))
+}
+
+/// One publisher, `subscribers` subscribers: returns (deliveries per
+/// second, lost deliveries).
+pub(super) async fn fanout(
+    addr: &str,
+    size: usize,
+    duration: Duration,
+    subscribers: usize,
+    secret: &Option<String>,
+) -> Result<(f64, u64), String> {
+    let received = Arc::new(AtomicU64::new(0));
+    let stack = stack(secret);
+    let mut readers = Vec::new();
+    for _ in 0..subscribers {
+        let mut c = connect(addr).await?;
+        c.send(seal(
+            &stack,
+            Message::new(MessageType::SUBSCRIBE_URI, "bench", ""),
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+        match c.next().await {
+            Some(Ok(Ok(m))) if m.message_type == MessageType::CONFIRM_SUBSCRIBE => {}
+            other => return Err(format!("subscribe not confirmed: {other:?}")),
+        }
+        let received = received.clone();
+        readers.push(tokio::spawn(async move {
+            while let Some(Ok(Ok(m))) = c.next().await {
+                if m.message_type == MessageType::NOTIFY_URI {
+                    received.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    let (mut tx, mut rx) = connect(addr).await?.split();
+    let published = Arc::new(AtomicU64::new(0));
+    let permits = Arc::new(Semaphore::new(16));
+    let (p2, pub2) = (permits.clone(), published.clone());
+    let acks = tokio::spawn(async move {
+        while let Some(Ok(Ok(m))) = rx.next().await {
+            if m.message_type == MessageType::OK {
+                pub2.fetch_add(1, Ordering::Relaxed);
+                p2.add_permits(1);
+            }
+        }
+    });
+    let content = Bytes::from(vec![b'n'; size]);
+    let start = Instant::now();
+    while start.elapsed() < duration {
+        let Ok(permit) = permits.acquire().await else {
+            break;
+        };
+        permit.forget();
+        let msg = seal(
+            &stack,
+            Message::new(MessageType::PUBLISH_URI, "pub/bench", content.clone()),
+        );
+        tx.send(msg).await.map_err(|e| e.to_string())?;
+    }
+    // Wait (bounded) for in-flight publishes and their deliveries.
+    let drain = Instant::now();
+    while drain.elapsed() < Duration::from_secs(5)
+        && (permits.available_permits() < 16
+            || received.load(Ordering::Relaxed)
+                < published.load(Ordering::Relaxed) * subscribers as u64)
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let secs = start.elapsed().as_secs_f64() - drain.elapsed().as_secs_f64();
+    let got = received.load(Ordering::Relaxed);
+    let expected = published.load(Ordering::Relaxed) * subscribers as u64;
+    acks.abort();
+    for r in readers {
+        r.abort();
+    }
+    Ok((got as f64 / secs.max(1e-9), expected.saturating_sub(got)))
+}

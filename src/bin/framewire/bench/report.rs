@@ -1,0 +1,67 @@
+//! How figures are printed: an aligned table with ratios to the baseline
+//! of the same run, or one JSON object per figure.
+
+use crate::output::quote;
+
+/// One measured figure.
+pub(super) struct Row {
+    pub(super) scenario: &'static str,
+    pub(super) size: usize,
+    pub(super) target: String,
+    pub(super) metric: &'static str,
+    pub(super) value: f64,
+    /// Whether a larger value is better (throughput) or smaller (latency).
+    pub(super) higher_is_better: bool,
+    pub(super) extra: String,
+}
+
+pub(super) fn print(rows: &[Row], json: bool, hmac: bool, runs: usize) {
+    let baseline_of = |r: &Row| {
+        rows.iter()
+            .find(|b| {
+                b.target == "baseline"
+                    && b.scenario == r.scenario
+                    && b.size == r.size
+                    && b.metric == r.metric
+            })
+            .map(|b| b.value)
+    };
+    if json {
+        for r in rows {
+            let ratio = baseline_of(r).map_or("null".to_owned(), |b| format!("{:.3}", r.value / b));
+            println!(
+                "{{\"scenario\":{},\"size\":{},\"target\":{},\"metric\":{},\"value\":{:.3},\"ratio_to_baseline\":{},\"hmac\":{},\"runs\":{},\"note\":{}}}",
+                quote(r.scenario),
+                r.size,
+                quote(&r.target),
+                quote(r.metric),
+                r.value,
+                ratio,
+                hmac,
+                runs,
+                quote(&r.extra)
+            );
+        }
+        return;
+    }
+    println!(
+        "{:<9} {:>6}  {:<28} {:<14} {:>12}  {:>8}  notes",
+        "scenario", "bytes", "server", "metric", "value", "ratio"
+    );
+    for r in rows {
+        let ratio = baseline_of(r).map_or("-".to_owned(), |b| {
+            let x = r.value / b;
+            format!(
+                "{x:.2}x{}",
+                if r.higher_is_better { "" } else { " (lower)" }
+            )
+        });
+        println!(
+            "{:<9} {:>6}  {:<28} {:<14} {:>12.1}  {:>8}  {}",
+            r.scenario, r.size, r.target, r.metric, r.value, ratio, r.extra
+        );
+    }
+    println!(
+        "(medians of {runs} run(s); ratio = server / baseline from this same run; hmac: {hmac})"
+    );
+}

@@ -1,0 +1,111 @@
+//! The client commands: `request`, `publish`, `subscribe`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use bytes::Bytes;
+use framewire::client::{Client, ClientError, Reconnect};
+use framewire::{Message, MessageType, NetaioHmac, PluginLayer};
+
+use crate::args::ConnArgs;
+use crate::{output, shutdown_signal};
+
+async fn connect(conn: &ConnArgs) -> Result<Client, String> {
+    if !(conn.timeout.is_finite() && conn.timeout > 0.0) {
+        return Err(format!("invalid --timeout {}", conn.timeout));
+    }
+    let timeout = Duration::from_secs_f64(conn.timeout);
+    let mut builder = Client::builder(conn.addr.clone())
+        .profile(conn.profile)
+        .request_timeout(timeout)
+        .connect_timeout(timeout)
+        .reconnect(Reconnect::disabled());
+    if let Some(secret) = &conn.secret {
+        builder = builder.plugins(PluginLayer::new().with_auth(NetaioHmac::new(secret)));
+    }
+    builder.connect().await.map_err(|e| e.to_string())
+}
+
+/// Prints a reply and picks the exit status.
+fn report(result: Result<Message, ClientError>, json: bool) -> Result<ExitCode, String> {
+    match result {
+        Ok(reply) => {
+            output::print(&reply, json).map_err(|e| e.to_string())?;
+            Ok(if output::is_success(reply.message_type) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Err(e) => match e.reply() {
+            Some(reply) => {
+                if json {
+                    output::print(reply, true).map_err(|e| e.to_string())?;
+                }
+                let unverified = matches!(
+                    e,
+                    ClientError::AuthRejected {
+                        verified: false,
+                        ..
+                    }
+                );
+                eprintln!(
+                    "framewire: {}{}: {}",
+                    reply.message_type,
+                    if unverified {
+                        " (unverified: the reply failed our auth check; check the secret)"
+                    } else {
+                        ""
+                    },
+                    String::from_utf8_lossy(reply.content())
+                );
+                Ok(ExitCode::from(1))
+            }
+            None => Err(e.to_string()),
+        },
+    }
+}
+
+pub async fn request(
+    conn: ConnArgs,
+    message_type: MessageType,
+    uri: String,
+    content: Bytes,
+    json: bool,
+) -> Result<ExitCode, String> {
+    let client = connect(&conn).await?;
+    let result = client.call(Message::new(message_type, uri, content)).await;
+    client.close().await;
+    report(result, json)
+}
+
+pub async fn subscribe(
+    conn: ConnArgs,
+    topic: String,
+    count: Option<u64>,
+    json: bool,
+) -> Result<ExitCode, String> {
+    // Notifications may be far apart: no timeout applies between them; the
+    // client's keepalive watches the connection instead.
+    let client = connect(&conn).await?;
+    let mut sub = match client.subscribe(topic).await {
+        Ok(s) => s,
+        Err(e) => return report(Err(e), json),
+    };
+    let mut seen = 0u64;
+    while count.is_none_or(|n| seen < n) {
+        tokio::select! {
+            note = sub.next() => match note {
+                Some(note) => {
+                    output::print(&note, json).map_err(|e| e.to_string())?;
+                    seen += 1;
+                }
+                None => return Err("connection lost".into()),
+            },
+            _ = shutdown_signal() => break,
+        }
+    }
+    drop(sub);
+    client.close().await;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,155 @@
+//! [`ClientBuilder`]: where the client connects, with which plugins,
+//! timeouts, reconnection, keepalive and handlers.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::PluginLayer;
+use crate::pipeline::{Pipeline, Side};
+use crate::router::{RouteKey, Router};
+use crate::wire::{FrameConfig, Profile};
+
+use super::config::Config;
+use super::pending::Pending;
+use super::subscription::Topics;
+use super::{
+    connection, Client, ClientError, ClientHandler, ConnectionEvent, Inner, Keepalive, Reconnect,
+};
+
+/// Builds a [`Client`]; from [`Client::builder`].
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use framewire::client::{Client, Keepalive, Reconnect};
+/// use framewire::{NetaioHmac, PluginLayer};
+///
+/// # async fn demo() -> Result<(), framewire::client::ClientError> {
+/// let client = Client::builder("127.0.0.1:8888")
+///     .plugins(PluginLayer::new().with_auth(NetaioHmac::new("secret")))
+///     .request_timeout(Duration::from_secs(5))
+///     .reconnect(Reconnect::default().max_attempts(10))
+///     .keepalive(Some(Keepalive::default()))
+///     .connect()
+///     .await?;
+/// # Ok(()) }
+/// ```
+pub struct ClientBuilder {
+    config: Config,
+    router: Router<Arc<dyn ClientHandler>>,
+    events: broadcast::Sender<ConnectionEvent>,
+}
+
+impl ClientBuilder {
+    pub(super) fn new(addr: String) -> Self {
+        ClientBuilder {
+            config: Config::new(addr),
+            router: Router::new(),
+            events: broadcast::channel(64).0,
+        }
+    }
+
+    /// Frame profile (default `netaio`); must match the server's.
+    pub fn profile(mut self, profile: Profile) -> Self {
+        let frame = self.config.frame;
+        let custom_max = frame.max_frame_len != frame.profile.default_max_frame_len();
+        self.config.frame = FrameConfig::new(profile);
+        if custom_max {
+            self.config.frame = self.config.frame.max_frame_len(frame.max_frame_len);
+        }
+        self
+    }
+
+    /// Largest frame accepted from the server.
+    pub fn max_frame_len(mut self, n: usize) -> Self {
+        self.config.frame = self.config.frame.max_frame_len(n);
+        self
+    }
+
+    /// Auth and cipher plugins for everything sent and received.
+    pub fn plugins(mut self, layer: PluginLayer) -> Self {
+        self.config.layer = layer;
+        self
+    }
+
+    /// Default timeout of [`Client::request`] and friends (default 10 s,
+    /// as netaio).
+    pub fn request_timeout(mut self, d: Duration) -> Self {
+        self.config.request_timeout = d;
+        self
+    }
+
+    /// Time allowed for each TCP connect (default 10 s).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.config.connect_timeout = d;
+        self
+    }
+
+    /// Reconnection policy (default: [`Reconnect::default`]).
+    pub fn reconnect(mut self, policy: Reconnect) -> Self {
+        self.config.reconnect = policy;
+        self
+    }
+
+    /// Keepalive (default: [`Keepalive::default`]); `None` turns it off.
+    pub fn keepalive(mut self, keepalive: Option<Keepalive>) -> Self {
+        self.config.keepalive = keepalive;
+        self
+    }
+
+    /// Notifications buffered per subscription before new ones are dropped
+    /// (default 1 024).
+    pub fn subscription_buffer(mut self, n: usize) -> Self {
+        self.config.subscription_buffer = n.max(1);
+        self
+    }
+
+    /// Handles unsolicited messages matching `key` (keyed like the
+    /// server's routes; the peer in a `TypeUriPeer` key is the server's
+    /// address). Handlers run in order on their own task, never blocking
+    /// the reader; a returned message is sent to the server.
+    pub fn on(self, key: impl Into<RouteKey>, handler: impl ClientHandler) -> Self {
+        self.router.on(key.into(), Arc::new(handler));
+        self
+    }
+
+    /// Like [`on`](Self::on), for the next matching message only.
+    pub fn once(self, key: impl Into<RouteKey>, handler: impl ClientHandler) -> Self {
+        self.router.once(key.into(), Arc::new(handler));
+        self
+    }
+
+    /// Connection events from the very first connection on; see
+    /// [`Client::events`], which only sees events after it is called.
+    pub fn events(&self) -> broadcast::Receiver<ConnectionEvent> {
+        self.events.subscribe()
+    }
+
+    /// Connects (the first attempt must succeed) and starts the background
+    /// task.
+    pub async fn connect(self) -> Result<Client, ClientError> {
+        let stream = connection::dial(&self.config).await?;
+        let (done_tx, done) = tokio::sync::watch::channel(false);
+        let pipeline = Pipeline::new(Side::Client, self.config.layer.clone(), self.config.frame);
+        let inner = Arc::new(Inner {
+            config: self.config,
+            pipeline,
+            router: self.router,
+            pending: Mutex::new(Pending::default()),
+            topics: Mutex::new(Topics::default()),
+            outbound: Mutex::new(None),
+            peer: Mutex::new(None),
+            events: self.events,
+            next_id: AtomicU64::new(1),
+            send_order: tokio::sync::Mutex::new(()),
+            closed: CancellationToken::new(),
+            done,
+        });
+        let ready = connection::start(&inner, stream)?;
+        tokio::spawn(connection::run(inner.clone(), ready, done_tx));
+        Ok(Client { inner })
+    }
+}

@@ -1,0 +1,96 @@
+//! The client's settings: [`Keepalive`] and what the builder gathers.
+
+use std::time::Duration;
+
+use crate::auth::PluginLayer;
+use crate::wire::{FrameConfig, Profile};
+
+use super::Reconnect;
+
+/// Application-level keepalive: when nothing has arrived for `interval`, the
+/// client sends a ping (which framewire servers answer, and netaio servers
+/// answer with NOT_FOUND — any frame will do); if nothing arrives within
+/// `timeout` after it, the server is declared dead and the client
+/// reconnects. A dead or half-open server is detected within
+/// `interval + timeout`.
+///
+/// ```
+/// use std::time::Duration;
+/// use framewire::client::Keepalive;
+///
+/// let k = Keepalive::default().interval(Duration::from_secs(5));
+/// assert_eq!(k.timeout, Duration::from_secs(10));
+/// assert_eq!(k.detection_time(), Duration::from_secs(15));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Keepalive {
+    /// Quiet time before a ping.
+    pub interval: Duration,
+    /// Time to wait for any frame after the ping.
+    pub timeout: Duration,
+}
+
+impl Keepalive {
+    /// Pings after `interval` of quiet and waits `timeout` for an answer.
+    pub fn new(interval: Duration, timeout: Duration) -> Self {
+        Keepalive { interval, timeout }
+    }
+
+    /// Sets [`Keepalive::interval`].
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// Sets [`Keepalive::timeout`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How long after the server's last sign of life it is declared dead.
+    pub fn detection_time(&self) -> Duration {
+        self.interval.saturating_add(self.timeout)
+    }
+}
+
+impl Default for Keepalive {
+    /// 15 s quiet, then 10 s to answer: a dead server is found within 25 s.
+    fn default() -> Self {
+        Keepalive::new(Duration::from_secs(15), Duration::from_secs(10))
+    }
+}
+
+/// Settings shared by the client's tasks.
+pub(crate) struct Config {
+    pub(crate) addr: String,
+    pub(crate) frame: FrameConfig,
+    pub(crate) layer: PluginLayer,
+    pub(crate) request_timeout: Duration,
+    pub(crate) reconnect: Reconnect,
+    pub(crate) keepalive: Option<Keepalive>,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) write_timeout: Duration,
+    pub(crate) max_queued_frames: usize,
+    pub(crate) max_queued_bytes: usize,
+    pub(crate) subscription_buffer: usize,
+}
+
+impl Config {
+    pub(crate) fn new(addr: String) -> Self {
+        Config {
+            addr,
+            frame: FrameConfig::new(Profile::Netaio),
+            layer: PluginLayer::new(),
+            request_timeout: Duration::from_secs(10),
+            reconnect: Reconnect::default(),
+            keepalive: Some(Keepalive::default()),
+            connect_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(30),
+            max_queued_frames: 4096,
+            max_queued_bytes: 16 * 1024 * 1024,
+            subscription_buffer: 1024,
+        }
+    }
+}

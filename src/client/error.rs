@@ -1,0 +1,198 @@
+//! The client's errors ([`ClientError`]) and why a connection ended
+//! ([`DisconnectReason`]).
+
+use std::time::Duration;
+
+use crate::auth::AuthError;
+use crate::pipeline::SealError;
+use crate::wire::{DecodeError, EncodeError, Message, MessageType};
+
+/// Why a client operation failed.
+///
+/// ```
+/// use std::time::Duration;
+/// use framewire::client::ClientError;
+///
+/// let e = ClientError::Timeout { uri: "echo".into(), after: Duration::from_secs(1) };
+/// assert!(e.is_timeout() && !e.is_connection_lost());
+/// assert!(e.reply().is_none());
+/// assert_eq!(e.to_string(), "no reply to \"echo\" within 1s");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// No reply within the timeout.
+    #[error("no reply to {uri:?} within {after:?}")]
+    Timeout {
+        /// The request's uri (lossy UTF-8).
+        uri: String,
+        /// The timeout that expired.
+        after: Duration,
+    },
+    /// The server answered NOT_FOUND.
+    #[error("not found: {}", text(.0))]
+    NotFound(Message),
+    /// The server answered NOT_PERMITTED.
+    #[error("not permitted: {}", text(.0))]
+    NotPermitted(Message),
+    /// The server answered AUTH_ERROR. `verified` is false when the reply
+    /// itself failed this client's auth check (typically: the secrets
+    /// differ, so the server's error could not be signed in a way this
+    /// client accepts).
+    #[error("authentication rejected by the server{}: {}", if *.verified { "" } else { " (reply unverified)" }, text(.message))]
+    AuthRejected {
+        /// The server's reply.
+        message: Message,
+        /// Whether the reply passed this client's auth check.
+        verified: bool,
+    },
+    /// The server answered ERROR.
+    #[error("server error: {}", text(.0))]
+    Remote(Message),
+    /// The connection was lost while the request was in flight, or there is
+    /// no connection right now (reconnection may be under way).
+    #[error("connection lost")]
+    ConnectionLost,
+    /// The client was closed.
+    #[error("client closed")]
+    Closed,
+    /// Connecting failed.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// The address tried.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The message cannot be framed.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// A plugin could not sign or encrypt the message.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+fn text(m: &Message) -> String {
+    String::from_utf8_lossy(m.content()).into_owned()
+}
+
+crate::error::predicates!(ClientError {
+    /// Whether no reply came in time.
+    is_timeout => ClientError::Timeout { .. },
+    /// Whether the server said NOT_FOUND.
+    is_not_found => ClientError::NotFound(_),
+    /// Whether the server said NOT_PERMITTED.
+    is_not_permitted => ClientError::NotPermitted(_),
+    /// Whether the server refused authentication.
+    is_auth_rejected => ClientError::AuthRejected { .. },
+    /// Whether the server answered ERROR.
+    is_remote => ClientError::Remote(_),
+    /// Whether the connection went away (or is down right now).
+    is_connection_lost => ClientError::ConnectionLost,
+    /// Whether the client was closed.
+    is_closed => ClientError::Closed,
+    /// Whether connecting failed.
+    is_connect => ClientError::Connect { .. },
+    /// Whether the message could not be framed.
+    is_encode => ClientError::Encode(_),
+    /// Whether a plugin could not sign or encrypt the message.
+    is_auth => ClientError::Auth(_),
+    /// Whether the server answered with an error reply (NOT_FOUND,
+    /// NOT_PERMITTED, AUTH_ERROR or ERROR): see [`reply`](Self::reply).
+    is_error_reply => ClientError::NotFound(_)
+        | ClientError::NotPermitted(_)
+        | ClientError::AuthRejected { .. }
+        | ClientError::Remote(_),
+});
+
+impl ClientError {
+    /// The server's reply, for the error kinds that carry one.
+    pub fn reply(&self) -> Option<&Message> {
+        match self {
+            ClientError::NotFound(m)
+            | ClientError::NotPermitted(m)
+            | ClientError::Remote(m)
+            | ClientError::AuthRejected { message: m, .. } => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Turns error replies into typed errors.
+    pub(crate) fn classify(reply: Message) -> Result<Message, ClientError> {
+        match reply.message_type {
+            MessageType::NOT_FOUND => Err(ClientError::NotFound(reply)),
+            MessageType::NOT_PERMITTED => Err(ClientError::NotPermitted(reply)),
+            MessageType::AUTH_ERROR => Err(ClientError::AuthRejected {
+                message: reply,
+                verified: true,
+            }),
+            MessageType::ERROR => Err(ClientError::Remote(reply)),
+            _ => Ok(reply),
+        }
+    }
+}
+
+impl From<SealError> for ClientError {
+    fn from(e: SealError) -> Self {
+        match e {
+            SealError::Auth(e) => ClientError::Auth(e),
+            SealError::Encode(e) => ClientError::Encode(e),
+        }
+    }
+}
+
+/// Why a connection to the server ended, in
+/// [`ConnectionEvent::Disconnected`](super::ConnectionEvent::Disconnected).
+///
+/// ```
+/// use framewire::client::DisconnectReason;
+///
+/// let r = DisconnectReason::KeepaliveTimeout;
+/// assert!(r.is_keepalive_timeout());
+/// assert_eq!(r.to_string(), "keepalive: the server did not answer");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// The server closed the connection between frames.
+    #[error("the server closed the connection")]
+    ClosedByServer,
+    /// The server closed the connection part way through a frame.
+    #[error("the server closed the connection inside a frame ({pending} bytes pending)")]
+    ClosedInFrame {
+        /// Bytes of the unfinished frame.
+        pending: usize,
+    },
+    /// The server sent bytes that are not a frame.
+    #[error("invalid frame from the server: {0}")]
+    InvalidFrame(DecodeError),
+    /// Reading from the socket failed.
+    #[error("read failed: {0}")]
+    ReadFailed(std::io::ErrorKind),
+    /// Writing to the socket failed or stalled past the write timeout.
+    #[error("write failed")]
+    WriteFailed,
+    /// Nothing came back within the keepalive timeout after a ping.
+    #[error("keepalive: the server did not answer")]
+    KeepaliveTimeout,
+    /// [`Client::close`](super::Client::close) was called.
+    #[error("closed")]
+    Closed,
+}
+
+crate::error::predicates!(DisconnectReason {
+    /// Whether the server closed the connection between frames.
+    is_closed_by_server => DisconnectReason::ClosedByServer,
+    /// Whether the server closed the connection inside a frame.
+    is_closed_in_frame => DisconnectReason::ClosedInFrame { .. },
+    /// Whether the server sent an invalid frame.
+    is_invalid_frame => DisconnectReason::InvalidFrame(_),
+    /// Whether reading failed.
+    is_read_failed => DisconnectReason::ReadFailed(_),
+    /// Whether writing failed or stalled.
+    is_write_failed => DisconnectReason::WriteFailed,
+    /// Whether the keepalive timed out.
+    is_keepalive_timeout => DisconnectReason::KeepaliveTimeout,
+    /// Whether the client was closed.
+    is_closed => DisconnectReason::Closed,
+});

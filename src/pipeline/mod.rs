@@ -1,0 +1,274 @@
+//! The one path every received message takes, on the server and on the
+//! client alike: sans-I/O steps from a decoded frame to what its
+//! connection must do — send these bytes, call this handler, close, count.
+//!
+//! ```text
+//! receive: instance plugins open ─► control (ping) ─► offered to requests
+//!          and streams (client) ─► route ─► handler plugins open ─► Call
+//! respond: handler result ─► error mapping ─► request id ─► seal
+//!          (handler layer, then instance layer) ─► frame
+//! ```
+//!
+//! It owns netaio's plugin order (through [`auth::Stack`](crate::auth)),
+//! the control messages and request ids of [`crate::protocol`], how a
+//! refusal or a damaged frame is answered and counted, and the caps that
+//! close a connection. It must not touch sockets, timers, queues or tasks:
+//! the connection shells in `server/` and `client/` do, and they call the
+//! handler the pipeline picks (it is async; the pipeline is not).
+
+mod receive;
+mod respond;
+
+use std::borrow::Cow;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::auth::{AuthError, PluginLayer, Stack};
+use crate::protocol::RequestId;
+use crate::wire::{self, EncodeError, FrameConfig, Message, MessageType};
+
+/// Which end of a connection a pipeline serves: servers answer pings and
+/// refusals and reply with handler errors; clients absorb pongs and stay
+/// silent, as netaio's client does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Server,
+    Client,
+}
+
+/// What a peer may get wrong on one connection before it is closed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Caps {
+    pub(crate) checksum_errors: u32,
+    pub(crate) auth_failures: u32,
+}
+
+impl Caps {
+    /// No cap: damaged and refused frames are dropped forever (the client,
+    /// whose only peer is its server).
+    pub(crate) const NONE: Caps = Caps {
+        checksum_errors: u32::MAX,
+        auth_failures: u32::MAX,
+    };
+}
+
+/// One side's settings; shared by all its connections.
+pub(crate) struct Pipeline {
+    side: Side,
+    instance: PluginLayer,
+    frame: FrameConfig,
+    /// Frame limits until a frame passed the instance auth plugin.
+    pre_auth: FrameConfig,
+    caps: Caps,
+}
+
+/// What the pipeline remembers about the peer of one connection.
+#[derive(Debug)]
+pub(crate) struct PeerState {
+    authenticated: bool,
+    checksum_errors: u32,
+    auth_failures: u32,
+}
+
+/// Something a shell adds to its counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Count {
+    ChecksumError,
+    AuthFailure,
+    DecryptFailure,
+    HandlerError,
+    HandlerPanic,
+}
+
+/// Why the pipeline closes a connection; the text goes to the peer in the
+/// last (unsigned) ERROR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum CloseReason {
+    #[error("too many invalid messages")]
+    TooManyChecksumErrors,
+    #[error("too many auth failures")]
+    TooManyAuthFailures,
+}
+
+/// What the connection must do after one step.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    /// A frame to send, sealed and encoded.
+    pub(crate) send: Option<Bytes>,
+    /// Close the connection (after sending `send`, without waiting for
+    /// queue room).
+    pub(crate) close: Option<CloseReason>,
+    /// What to count.
+    pub(crate) count: Option<Count>,
+}
+
+impl Outcome {
+    fn nothing() -> Self {
+        Outcome::default()
+    }
+
+    fn send(frame: Option<Bytes>) -> Self {
+        Outcome {
+            send: frame,
+            ..Outcome::default()
+        }
+    }
+
+    fn counted(mut self, count: Count) -> Self {
+        self.count = Some(count);
+        self
+    }
+}
+
+/// A route's value as the pipeline needs it: its plugin layer.
+pub(crate) trait Route: Clone {
+    /// The per-handler plugin layer stacked on the instance one, if any.
+    fn layer(&self) -> Option<&PluginLayer>;
+}
+
+/// Where one side's opened messages go.
+pub(crate) trait Sink {
+    type Route: Route;
+
+    /// Offers `msg` to what takes messages before the handlers (the
+    /// client's waiting requests and subscription streams); returns it
+    /// if nothing took it for good.
+    fn offer(&mut self, msg: Message) -> Option<Message> {
+        Some(msg)
+    }
+
+    /// The handler for `msg`: on a server always one (the default at
+    /// worst); on a client, none for a message no handler wants.
+    fn route(&mut self, msg: &Message) -> Option<Cow<'_, Self::Route>>;
+
+    /// An AUTH_ERROR that failed this side's own check (the peers hold
+    /// different secrets). Returns whether something took it.
+    fn unverified_error(&mut self, _msg: Message) -> bool {
+        false
+    }
+}
+
+/// One step of [`Pipeline::receive`].
+pub(crate) enum Step<'s, R: Route> {
+    /// Nothing more to do than this.
+    Done(Outcome),
+    /// Call the route's handler with the message, then
+    /// [`Pipeline::respond`] with its result.
+    Call(Call<'s, R>),
+}
+
+/// A handler call the pipeline asks a shell to make.
+pub(crate) struct Call<'s, R: Route> {
+    pub(crate) route: Cow<'s, R>,
+    pub(crate) msg: Message,
+    pub(crate) reply_to: ReplyTo,
+}
+
+/// What a reply needs from the request it answers.
+#[derive(Debug, Clone)]
+pub(crate) struct ReplyTo {
+    rid: Option<RequestId>,
+    uri: Bytes,
+}
+
+/// Why an outgoing message could not become a frame.
+#[derive(Debug)]
+pub(crate) enum SealError {
+    Auth(AuthError),
+    Encode(EncodeError),
+}
+
+impl Pipeline {
+    pub(crate) fn new(side: Side, instance: PluginLayer, frame: FrameConfig) -> Self {
+        Pipeline {
+            side,
+            instance,
+            frame,
+            pre_auth: frame,
+            caps: Caps::NONE,
+        }
+    }
+
+    /// Until a frame has passed the instance auth plugin, frames larger
+    /// than `max` are refused (only applies with an auth plugin).
+    pub(crate) fn pre_auth_max_frame_len(mut self, max: usize) -> Self {
+        if self.instance.auth().is_some() {
+            self.pre_auth = self.frame.max_frame_len(self.frame.max_frame_len.min(max));
+        }
+        self
+    }
+
+    pub(crate) fn caps(mut self, caps: Caps) -> Self {
+        self.caps = caps;
+        self
+    }
+
+    /// The instance-wide plugin layer.
+    pub(crate) fn instance(&self) -> &PluginLayer {
+        &self.instance
+    }
+
+    /// A new connection's state: authenticated at once when there is no
+    /// instance auth plugin.
+    pub(crate) fn peer(&self) -> PeerState {
+        PeerState {
+            authenticated: self.instance.auth().is_none(),
+            checksum_errors: 0,
+            auth_failures: 0,
+        }
+    }
+
+    /// The limits the next frame from `peer` is decoded with.
+    pub(crate) fn frame_for(&self, peer: &PeerState) -> &FrameConfig {
+        if peer.authenticated {
+            &self.frame
+        } else {
+            &self.pre_auth
+        }
+    }
+
+    /// Seals `msg` (the handler layer, if any, then the instance layer)
+    /// and frames it into `scratch`, whose memory is reused once the
+    /// frames split off it have been written.
+    pub(crate) fn seal_into(
+        &self,
+        msg: Message,
+        handler: Option<&PluginLayer>,
+        scratch: &mut BytesMut,
+    ) -> Result<Bytes, SealError> {
+        let stack = Stack {
+            instance: &self.instance,
+            handler,
+        };
+        let msg = stack.seal(msg).map_err(SealError::Auth)?;
+        wire::encode_frame(&msg, &self.frame, scratch).map_err(SealError::Encode)?;
+        Ok(scratch.split().freeze())
+    }
+
+    /// [`seal_into`](Self::seal_into) a fresh buffer, instance layer only.
+    pub(crate) fn seal(&self, msg: Message) -> Result<Bytes, SealError> {
+        self.seal_into(msg, None, &mut BytesMut::new())
+    }
+
+    /// Frames `msg` as it is, without plugins: netaio sends its auth errors
+    /// unsigned, and a last error may go to a peer that cannot verify.
+    pub(crate) fn encode_plain(&self, msg: &Message) -> Result<Bytes, EncodeError> {
+        let mut buf = BytesMut::new();
+        wire::encode_frame(msg, &self.frame, &mut buf)?;
+        Ok(buf.freeze())
+    }
+
+    /// The last frame a server sends before closing a connection: an
+    /// unsigned ERROR saying why (always ERROR: `Message::error` would type
+    /// a text mentioning "auth" as AUTH_ERROR). None on a client.
+    pub(crate) fn farewell(&self, why: &str) -> Option<Bytes> {
+        if self.side == Side::Client {
+            return None;
+        }
+        let msg = Message::new(MessageType::ERROR, "ERROR", why.to_owned());
+        self.encode_plain(&msg).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,149 @@
+//! The receive half: from a decoded (or damaged) frame to a reply, a drop,
+//! a close, or a handler call.
+
+use tracing::debug;
+
+use crate::auth::{Rejection, RejectionKind, Stack};
+use crate::protocol::{self, RequestId};
+use crate::wire::{DecodeError, Message, MessageType};
+
+use super::{
+    Call, CloseReason, Count, Outcome, PeerState, Pipeline, ReplyTo, Route, Side, Sink, Step,
+};
+
+impl Pipeline {
+    /// netaio's receive order: instance auth check → instance decrypt →
+    /// control messages → (client: waiting requests and streams) → route,
+    /// keyed on the decrypted message → handler auth check → handler
+    /// decrypt → the handler call, which the shell makes.
+    pub(crate) fn receive<'s, S: Sink>(
+        &self,
+        peer: &mut PeerState,
+        msg: Message,
+        sink: &'s mut S,
+    ) -> Step<'s, S::Route> {
+        let rid = RequestId::of(&msg);
+        // An AUTH_ERROR this client cannot verify still tells a waiting
+        // request what happened (the secrets differ), instead of it timing
+        // out; keep the original to hand over.
+        let unverified = (self.side == Side::Client && msg.message_type == MessageType::AUTH_ERROR)
+            .then(|| msg.clone());
+        let stack = Stack {
+            instance: &self.instance,
+            handler: None,
+        };
+        let msg = match stack.open_instance(msg) {
+            Ok(m) => m,
+            Err(rejection) => {
+                if let Some(original) = unverified {
+                    if sink.unverified_error(original) {
+                        return Step::Done(Outcome::nothing());
+                    }
+                }
+                return Step::Done(self.refused(peer, rejection, rid));
+            }
+        };
+        peer.authenticated = true;
+        match self.side {
+            // Answered before routing, so it never reaches (or depends on)
+            // the application's handlers.
+            Side::Server if protocol::is_ping(&msg) => {
+                return Step::Done(Outcome::send(self.seal(protocol::pong()).ok()));
+            }
+            Side::Client if protocol::is_pong(&msg) => return Step::Done(Outcome::nothing()),
+            _ => {}
+        }
+        let Some(msg) = sink.offer(msg) else {
+            return Step::Done(Outcome::nothing());
+        };
+        let Some(route) = sink.route(&msg) else {
+            return Step::Done(Outcome::nothing());
+        };
+        let stack = Stack {
+            instance: &self.instance,
+            handler: route.layer(),
+        };
+        let msg = match stack.open_handler(msg) {
+            Ok(m) => m,
+            Err(rejection) => return Step::Done(self.refused(peer, rejection, rid)),
+        };
+        let reply_to = ReplyTo {
+            rid,
+            uri: msg.body.uri.clone(),
+        };
+        Step::Call(Call {
+            route,
+            msg,
+            reply_to,
+        })
+    }
+
+    /// A frame whose checksum did not match: netaio answers ERROR `invalid
+    /// message` (through the instance plugins) and keeps the connection;
+    /// past the cap it is closed. A client drops it, as netaio's does.
+    pub(crate) fn damaged(&self, peer: &mut PeerState, error: &DecodeError) -> Outcome {
+        debug!(%error, "checksum mismatch");
+        if self.side == Side::Client {
+            return Outcome::nothing().counted(Count::ChecksumError);
+        }
+        peer.checksum_errors = peer.checksum_errors.saturating_add(1);
+        if peer.checksum_errors > self.caps.checksum_errors {
+            return self.closing(CloseReason::TooManyChecksumErrors, Count::ChecksumError);
+        }
+        Outcome::send(self.seal(Message::error("invalid message")).ok())
+            .counted(Count::ChecksumError)
+    }
+
+    /// How a refusal is answered and counted ([`RejectionKind`] decided
+    /// where the plugin refused).
+    fn refused(
+        &self,
+        peer: &mut PeerState,
+        rejection: Rejection,
+        rid: Option<RequestId>,
+    ) -> Outcome {
+        if rejection.kind == RejectionKind::Decrypt {
+            debug!(error = ?rejection.error, "decrypt failed, message dropped");
+            return Outcome::nothing().counted(Count::DecryptFailure);
+        }
+        debug!(error = ?rejection.error, "auth check failed");
+        if self.side == Side::Client {
+            return Outcome::nothing().counted(Count::AuthFailure);
+        }
+        if rejection.kind == RejectionKind::Auth {
+            peer.auth_failures = peer.auth_failures.saturating_add(1);
+            if peer.auth_failures > self.caps.auth_failures {
+                return self.closing(CloseReason::TooManyAuthFailures, Count::AuthFailure);
+            }
+        }
+        // The error goes out unsigned, as netaio's does; the request id
+        // (when the client sent one) lets a framewire client match it at
+        // once.
+        let reply = rejection.reply.and_then(|mut m| {
+            if let Some(id) = rid {
+                id.attach(&mut m);
+            }
+            self.encode_plain(&m).ok()
+        });
+        Outcome::send(reply).counted(Count::AuthFailure)
+    }
+
+    fn closing(&self, reason: CloseReason, count: Count) -> Outcome {
+        Outcome {
+            send: self.farewell(&reason.to_string()),
+            close: Some(reason),
+            count: Some(count),
+        }
+    }
+}
+
+impl<R: Route> Step<'_, R> {
+    /// The outcome, if no handler call is needed.
+    #[cfg(test)]
+    pub(crate) fn done(self) -> Option<Outcome> {
+        match self {
+            Step::Done(o) => Some(o),
+            Step::Call(_) => None,
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The respond half: from what a handler returned (or how it failed) to
+//! the frame that answers the request.
+
+use std::any::Any;
+
+use bytes::BytesMut;
+use tracing::{debug, error, warn};
+
+use crate::auth::PluginLayer;
+use crate::handler::{panic_text, HandlerError};
+use crate::wire::Message;
+
+use super::{Count, Outcome, Pipeline, ReplyTo, Side};
+
+/// A handler call's result as [`catch_panics`](crate::handler::catch_panics)
+/// gives it: the handler's own result, or the payload of its panic.
+pub(crate) type CallResult = Result<Result<Option<Message>, HandlerError>, Box<dyn Any + Send>>;
+
+impl Pipeline {
+    /// The reply to a handled message. On a server a failed handler is
+    /// answered with an error (netaio's `make_error_msg` typing, the
+    /// request's uri, so the requester can match it) and the request id is
+    /// echoed; on a client a failed handler is only logged.
+    pub(crate) fn respond(
+        &self,
+        reply_to: ReplyTo,
+        layer: Option<&PluginLayer>,
+        result: CallResult,
+        scratch: &mut BytesMut,
+    ) -> Outcome {
+        let uri = reply_to.uri;
+        let (reply, count) = match result {
+            Ok(Ok(reply)) => (reply, None),
+            Ok(Err(e)) => {
+                debug!(error = %e, ?uri, "handler error");
+                let reply = (self.side == Side::Server)
+                    .then(|| Message::error(e.to_string()).with_uri(uri.clone()));
+                (reply, Some(Count::HandlerError))
+            }
+            Err(panic) => {
+                error!(panic = panic_text(&*panic), ?uri, "handler panicked");
+                let reply = (self.side == Side::Server)
+                    .then(|| Message::error("internal error").with_uri(uri.clone()));
+                (reply, Some(Count::HandlerPanic))
+            }
+        };
+        let Some(mut reply) = reply else {
+            return Outcome {
+                count,
+                ..Outcome::default()
+            };
+        };
+        if self.side == Side::Server {
+            if let Some(id) = reply_to.rid {
+                id.attach(&mut reply);
+            }
+        }
+        let frame = match self.seal_into(reply, layer, scratch) {
+            Ok(frame) => Some(frame),
+            Err(e) => {
+                warn!(error = ?e, "reply could not be sent");
+                match self.side {
+                    Side::Server => self.seal(Message::error("internal error")).ok(),
+                    Side::Client => None,
+                }
+            }
+        };
+        Outcome {
+            send: frame,
+            close: None,
+            count,
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! The pipeline without sockets: what each kind of frame leads to.
+
+use std::borrow::Cow;
+
+use bytes::{Bytes, BytesMut};
+
+use super::*;
+use crate::auth::{NetaioHmac, NetaioStreamCipher, PluginStack};
+use crate::protocol::{self, RequestId};
+use crate::wire::{DecodeError, FrameConfig, Profile};
+
+#[derive(Clone)]
+struct R(Option<PluginLayer>);
+
+impl Route for R {
+    fn layer(&self) -> Option<&PluginLayer> {
+        self.0.as_ref()
+    }
+}
+
+/// Routes everything to one route; records what was offered.
+struct One {
+    route: R,
+    offered: Vec<Message>,
+    take: bool,
+}
+
+impl Sink for One {
+    type Route = R;
+    fn offer(&mut self, msg: Message) -> Option<Message> {
+        self.offered.push(msg.clone());
+        (!self.take).then_some(msg)
+    }
+    fn route(&mut self, _msg: &Message) -> Option<Cow<'_, R>> {
+        Some(Cow::Borrowed(&self.route))
+    }
+}
+
+fn sink(layer: Option<PluginLayer>) -> One {
+    One {
+        route: R(layer),
+        offered: Vec::new(),
+        take: false,
+    }
+}
+
+fn hmac() -> PluginLayer {
+    PluginLayer::new().with_auth(NetaioHmac::new("k"))
+}
+
+fn server(layer: PluginLayer, caps: Caps) -> Pipeline {
+    Pipeline::new(Side::Server, layer, FrameConfig::new(Profile::Netaio))
+        .pre_auth_max_frame_len(1000)
+        .caps(caps)
+}
+
+fn decode(frame: &Bytes) -> Message {
+    Message::decode(Profile::Netaio, frame.clone()).unwrap()
+}
+
+#[test]
+fn a_server_answers_pings_itself_and_routes_the_rest() {
+    let p = server(PluginLayer::new(), Caps::NONE);
+    let mut peer = p.peer();
+    let mut s = sink(None);
+    let pong = p
+        .receive(&mut peer, protocol::ping(), &mut s)
+        .done()
+        .unwrap();
+    assert_eq!(decode(&pong.send.unwrap()), protocol::pong());
+    assert!(s.offered.is_empty(), "a ping is not offered or routed");
+
+    let mut request = Message::new(MessageType::REQUEST_URI, "echo", "hi");
+    RequestId::from(9).attach(&mut request);
+    let Step::Call(call) = p.receive(&mut peer, request, &mut s) else {
+        panic!("routed to the handler");
+    };
+    assert_eq!(&call.msg.content()[..], b"hi");
+    let reply = Message::respond("echo", "hi");
+    let out = p.respond(
+        call.reply_to,
+        None,
+        Ok(Ok(Some(reply))),
+        &mut BytesMut::new(),
+    );
+    let sent = decode(&out.send.unwrap());
+    assert_eq!(RequestId::of(&sent), Some(RequestId::from(9)), "id echoed");
+    assert_eq!(out.count, None);
+}
+
+#[test]
+fn refusals_are_answered_unsigned_counted_and_capped() {
+    let p = server(
+        hmac(),
+        Caps {
+            checksum_errors: 1,
+            auth_failures: 2,
+        },
+    );
+    let mut peer = p.peer();
+    assert_eq!(p.frame_for(&peer).max_frame_len, 1000, "pre-auth limit");
+    let unsigned = || Message::new(MessageType::REQUEST_URI, "echo", "");
+    for _ in 0..2 {
+        let o = p
+            .receive(&mut peer, unsigned(), &mut sink(None))
+            .done()
+            .unwrap();
+        assert_eq!(decode(&o.send.unwrap()), Message::error("HMAC auth failed"));
+        assert_eq!((o.count, o.close), (Some(Count::AuthFailure), None));
+    }
+    let o = p
+        .receive(&mut peer, unsigned(), &mut sink(None))
+        .done()
+        .unwrap();
+    assert_eq!(o.close, Some(CloseReason::TooManyAuthFailures));
+    let last = decode(&o.send.unwrap());
+    assert_eq!(last.message_type, MessageType::ERROR);
+    assert_eq!(&last.content()[..], b"too many auth failures");
+
+    // Signed: accepted, and from then on the normal frame limit applies.
+    let signed = PluginStack::new(hmac()).seal(unsigned()).unwrap();
+    let mut fresh = p.peer();
+    assert!(matches!(
+        p.receive(&mut fresh, signed, &mut sink(None)),
+        Step::Call(_)
+    ));
+    assert_eq!(p.frame_for(&fresh).max_frame_len, 131_079);
+}
+
+#[test]
+fn damaged_frames_get_a_signed_error_then_close_past_the_cap() {
+    let p = server(
+        hmac(),
+        Caps {
+            checksum_errors: 1,
+            auth_failures: 1,
+        },
+    );
+    let mut peer = p.peer();
+    let crc = DecodeError::ChecksumMismatch {
+        message_type: MessageType::OK,
+        expected: 1,
+        computed: 2,
+    };
+    let o = p.damaged(&mut peer, &crc);
+    let reply = PluginStack::new(hmac())
+        .open(decode(&o.send.unwrap()))
+        .unwrap();
+    assert_eq!(&reply.content()[..], b"invalid message");
+    assert_eq!(
+        p.damaged(&mut peer, &crc).close,
+        Some(CloseReason::TooManyChecksumErrors)
+    );
+}
+
+#[test]
+fn undecryptable_messages_are_dropped_silently() {
+    let p = server(
+        PluginLayer::new().with_cipher(NetaioStreamCipher::new("k")),
+        Caps::NONE,
+    );
+    let o = p
+        .receive(
+            &mut p.peer(),
+            Message::new(MessageType::OK, "x", ""),
+            &mut sink(None),
+        )
+        .done()
+        .unwrap();
+    assert!(o.send.is_none() && o.close.is_none());
+    assert_eq!(o.count, Some(Count::DecryptFailure));
+}
+
+#[test]
+fn the_handler_layer_opens_after_routing_and_seals_before_the_instance() {
+    let p = server(hmac(), Caps::NONE);
+    let inner = || PluginLayer::new().with_auth(NetaioHmac::new("inner").hmac_field("camh"));
+    let client = PluginStack::new(hmac()).with_handler(inner());
+    let sent = client
+        .seal(Message::new(MessageType::CREATE_URI, "k", "v"))
+        .unwrap();
+    let mut s = sink(Some(inner()));
+    let Step::Call(call) = p.receive(&mut p.peer(), sent, &mut s) else {
+        panic!("both layers pass");
+    };
+    let layer = call.route.layer().cloned();
+    let out = p.respond(
+        call.reply_to,
+        layer.as_ref(),
+        Ok(Ok(Some(Message::ok("k", "stored")))),
+        &mut BytesMut::new(),
+    );
+    let reply = client.open(decode(&out.send.unwrap())).unwrap();
+    assert!(reply.auth.contains("camh") && reply.auth.contains("hmac"));
+
+    // Only the instance layer: the handler layer refuses (and answers).
+    let half = PluginStack::new(hmac())
+        .seal(Message::new(MessageType::CREATE_URI, "k", "v"))
+        .unwrap();
+    let o = p
+        .receive(&mut p.peer(), half, &mut sink(Some(inner())))
+        .done()
+        .unwrap();
+    assert_eq!(decode(&o.send.unwrap()), Message::error("HMAC auth failed"));
+}
+
+#[test]
+fn handler_failures_become_error_replies_on_a_server_only() {
+    let server = server(PluginLayer::new(), Caps::NONE);
+    let client = Pipeline::new(Side::Client, PluginLayer::new(), FrameConfig::default());
+    let to = || ReplyTo {
+        rid: None,
+        uri: Bytes::from_static(b"k"),
+    };
+    let mut scratch = BytesMut::new();
+    let o = server.respond(to(), None, Ok(Err("boom".into())), &mut scratch);
+    assert_eq!(
+        decode(&o.send.unwrap()),
+        Message::error("boom").with_uri("k")
+    );
+    assert_eq!(o.count, Some(Count::HandlerError));
+    let o = server.respond(to(), None, Err(Box::new("bug")), &mut scratch);
+    assert_eq!(
+        decode(&o.send.unwrap()),
+        Message::error("internal error").with_uri("k")
+    );
+    assert_eq!(o.count, Some(Count::HandlerPanic));
+    let o = client.respond(to(), None, Ok(Err("boom".into())), &mut scratch);
+    assert!(o.send.is_none());
+    assert_eq!(o.count, Some(Count::HandlerError));
+}
+
+#[test]
+fn a_client_absorbs_pongs_offers_the_rest_and_stays_silent_on_refusals() {
+    let p = Pipeline::new(Side::Client, hmac(), FrameConfig::default());
+    let signed = |m| PluginStack::new(hmac()).seal(m).unwrap();
+    let mut s = sink(None);
+    s.take = true;
+    assert!(p
+        .receive(&mut p.peer(), signed(protocol::pong()), &mut s)
+        .done()
+        .is_some());
+    assert!(s.offered.is_empty());
+    let note = signed(Message::new(MessageType::NOTIFY_URI, "t", "x"));
+    assert!(p.receive(&mut p.peer(), note, &mut s).done().is_some());
+    assert_eq!(s.offered.len(), 1, "taken by a request or stream");
+    let forged = Message::new(MessageType::NOTIFY_URI, "t", "x");
+    let o = p.receive(&mut p.peer(), forged, &mut s).done().unwrap();
+    assert!(o.send.is_none());
+    assert_eq!(o.count, Some(Count::AuthFailure));
+}

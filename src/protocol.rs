@@ -1,0 +1,91 @@
+//! framewire's two additions to netaio's protocol, both ignored by netaio
+//! peers: the keepalive ping and the request id. Their names and encodings
+//! live here, below the server and the client, so both sides agree by
+//! construction. Nothing here touches plugins or connections.
+
+use crate::wire::{AuthValue, Message, MessageType};
+
+/// Uri of the keepalive ping (a REQUEST_URI). framewire servers answer it
+/// with an empty RESPOND_URI on the same uri before routing; netaio servers
+/// route it like any request (usually to NOT_FOUND), which is just as good
+/// a sign of life.
+///
+/// ```
+/// use framewire::protocol::PING_URI;
+///
+/// assert!(PING_URI.starts_with('\0')); // no netaio route can collide
+/// ```
+pub const PING_URI: &str = "\0framewire/ping";
+
+/// Auth field carrying a request id. A framewire client sets it on a
+/// request and a framewire server copies it into the reply, so replies can
+/// be matched to requests even when several share a uri; netaio peers
+/// ignore unknown fields.
+///
+/// ```
+/// use framewire::protocol::REQUEST_ID_FIELD;
+///
+/// assert_eq!(REQUEST_ID_FIELD, "rid");
+/// ```
+pub const REQUEST_ID_FIELD: &str = "rid";
+
+/// A request id: 8 bytes, big-endian, in the [`REQUEST_ID_FIELD`] auth
+/// field. Only that exact shape is a request id; any other value in the
+/// field is ignored.
+///
+/// ```
+/// use framewire::protocol::RequestId;
+/// use framewire::{Message, MessageType};
+///
+/// let mut request = Message::new(MessageType::REQUEST_URI, "echo", "");
+/// RequestId::from(7).attach(&mut request);
+/// assert_eq!(RequestId::of(&request), Some(RequestId::from(7)));
+///
+/// request.auth.insert("rid", b"not eight".as_slice());
+/// assert_eq!(RequestId::of(&request), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(u64);
+
+impl RequestId {
+    /// The request id `msg` carries, if it carries a well-formed one.
+    pub fn of(msg: &Message) -> Option<RequestId> {
+        let b = msg.auth.get_bytes(REQUEST_ID_FIELD)?;
+        Some(RequestId(u64::from_be_bytes(b.as_ref().try_into().ok()?)))
+    }
+
+    /// Sets this id on `msg` (replacing any earlier one).
+    pub fn attach(self, msg: &mut Message) {
+        msg.auth
+            .insert(REQUEST_ID_FIELD, AuthValue::from(self.0.to_be_bytes()));
+    }
+
+    /// The number.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl From<u64> for RequestId {
+    fn from(n: u64) -> Self {
+        RequestId(n)
+    }
+}
+
+/// The keepalive ping a client sends.
+pub(crate) fn ping() -> Message {
+    Message::new(MessageType::REQUEST_URI, PING_URI, "")
+}
+
+/// A framewire server's answer to [`ping`].
+pub(crate) fn pong() -> Message {
+    Message::respond(PING_URI, "")
+}
+
+pub(crate) fn is_ping(msg: &Message) -> bool {
+    msg.message_type == MessageType::REQUEST_URI && msg.body.uri[..] == *PING_URI.as_bytes()
+}
+
+pub(crate) fn is_pong(msg: &Message) -> bool {
+    msg.message_type == MessageType::RESPOND_URI && msg.body.uri[..] == *PING_URI.as_bytes()
+}

@@ -1,0 +1,185 @@
+//! [`ServerBuilder`]: routes, plugins, profile, limits and hooks, fixed
+//! before the server starts (routes may still change through the handle).
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::PluginLayer;
+use crate::pipeline::{Caps, Pipeline, Side};
+use crate::router::{RouteKey, Router};
+use crate::wire::{FrameConfig, Message, MessageType, Profile};
+
+use super::handle::{Hook, Shared};
+use super::registry::Registry;
+use super::stats::Counters;
+use super::{pubsub, route, ConnectionInfo, Context, Handler, Limits, Route, Server, ServerHandle};
+
+/// netaio's `not_found_handler`: NOT_FOUND, uri `""`, content `not found`.
+async fn not_found(_msg: Message, _ctx: Context) -> Message {
+    Message::not_found("")
+}
+
+/// Builds a [`Server`]; from [`Server::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use framewire::server::{Context, Limits, Server};
+/// use framewire::{Message, MessageType, NetaioHmac, PluginLayer, Profile};
+///
+/// let server = Server::builder()
+///     .profile(Profile::Netaio)
+///     .plugins(PluginLayer::new().with_auth(NetaioHmac::new("secret")))
+///     .limits(Limits::default().idle_timeout(Duration::from_secs(60)))
+///     .on((MessageType::REQUEST_URI, "echo"), |m: Message, _c: Context| async move {
+///         Message::respond("echo", m.content().clone())
+///     })
+///     .subscriptions()
+///     .build();
+/// # drop(server);
+/// ```
+pub struct ServerBuilder {
+    router: Router<Route>,
+    default: Route,
+    layer: PluginLayer,
+    profile: Profile,
+    limits: Limits,
+    on_join: Option<Hook>,
+    on_leave: Option<Hook>,
+}
+
+impl ServerBuilder {
+    pub(super) fn new() -> Self {
+        ServerBuilder {
+            router: Router::new(),
+            default: route(not_found, None),
+            layer: PluginLayer::new(),
+            profile: Profile::Netaio,
+            limits: Limits::default(),
+            on_join: None,
+            on_leave: None,
+        }
+    }
+
+    /// Answers SUBSCRIBE_URI and UNSUBSCRIBE_URI the way netaio's readme
+    /// does: (un)subscribes the connection to the message's uri and replies
+    /// CONFIRM_SUBSCRIBE / CONFIRM_UNSUBSCRIBE with that uri. A subscription
+    /// past [`Limits::max_subscriptions_per_connection`] is answered with an
+    /// ERROR carrying the uri. Later [`on`](Self::on) calls for those types
+    /// replace these.
+    ///
+    /// ```
+    /// use framewire::server::Server;
+    /// use framewire::{Message, MessageType};
+    ///
+    /// let server = Server::builder().subscriptions().build();
+    /// let handle = server.handle();
+    /// // Nobody has subscribed yet.
+    /// let note = Message::new(MessageType::NOTIFY_URI, "news", "hello");
+    /// assert_eq!(handle.notify("news", note).unwrap(), 0);
+    /// ```
+    pub fn subscriptions(self) -> Self {
+        self.on(MessageType::SUBSCRIBE_URI, pubsub::subscribe)
+            .on(MessageType::UNSUBSCRIBE_URI, pubsub::unsubscribe)
+    }
+
+    /// Handles messages matching `key` (see [`RouteKey`]).
+    pub fn on(self, key: impl Into<RouteKey>, handler: impl Handler) -> Self {
+        self.router.on(key.into(), route(handler, None));
+        self
+    }
+
+    /// Like [`on`](Self::on), with a per-handler plugin layer stacked on the
+    /// instance one (netaio's per-handler auth/cipher plugins).
+    pub fn on_with(
+        self,
+        key: impl Into<RouteKey>,
+        handler: impl Handler,
+        layer: PluginLayer,
+    ) -> Self {
+        self.router.on(key.into(), route(handler, Some(layer)));
+        self
+    }
+
+    /// Handles the next message matching `key`, then forgets the handler.
+    pub fn once(self, key: impl Into<RouteKey>, handler: impl Handler) -> Self {
+        self.router.once(key.into(), route(handler, None));
+        self
+    }
+
+    /// Handles messages no route matches (default: netaio's NOT_FOUND).
+    pub fn default_handler(mut self, handler: impl Handler) -> Self {
+        self.default = route(handler, None);
+        self
+    }
+
+    /// The instance-wide plugin layer (auth and/or cipher) every message
+    /// passes.
+    pub fn plugins(mut self, layer: PluginLayer) -> Self {
+        self.layer = layer;
+        self
+    }
+
+    /// The frame profile (default `netaio`).
+    pub fn profile(mut self, profile: Profile) -> Self {
+        self.profile = profile;
+        self
+    }
+
+    /// Limits (default [`Limits::default`]).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Called after a connection is accepted and registered.
+    pub fn on_join(
+        mut self,
+        hook: impl Fn(&ConnectionInfo, &ServerHandle) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_join = Some(Arc::new(hook));
+        self
+    }
+
+    /// Called after a connection closed and was removed from the registry.
+    pub fn on_leave(
+        mut self,
+        hook: impl Fn(&ConnectionInfo, &ServerHandle) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_leave = Some(Arc::new(hook));
+        self
+    }
+
+    /// The server, ready to [`serve`](Server::serve).
+    pub fn build(self) -> Server {
+        let limits = self.limits;
+        let max_frame = limits
+            .max_frame_len
+            .unwrap_or(self.profile.default_max_frame_len());
+        let frame = FrameConfig::new(self.profile).max_frame_len(max_frame);
+        let pipeline = Pipeline::new(Side::Server, self.layer, frame)
+            .pre_auth_max_frame_len(limits.pre_auth_max_frame_len)
+            .caps(Caps {
+                checksum_errors: limits.max_checksum_errors,
+                auth_failures: limits.max_auth_failures,
+            });
+        Server {
+            handle: ServerHandle {
+                shared: Arc::new(Shared {
+                    registry: Registry::new(limits.max_subscriptions_per_connection),
+                    router: self.router,
+                    default: self.default,
+                    pipeline,
+                    counters: Counters::default(),
+                    on_join: self.on_join,
+                    on_leave: self.on_leave,
+                    shutdown: CancellationToken::new(),
+                    abort: CancellationToken::new(),
+                    tracker: TaskTracker::new(),
+                    limits,
+                }),
+            },
+        }
+    }
+}

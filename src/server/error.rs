@@ -1,0 +1,89 @@
+//! The server's error types: sending to connections and subscribing them.
+
+use crate::auth::AuthError;
+use crate::pipeline::SealError;
+use crate::wire::EncodeError;
+
+use super::ConnectionId;
+
+/// Why a message could not be sent to a connection.
+///
+/// ```
+/// use framewire::server::SendError;
+///
+/// let e = SendError::QueueFull;
+/// assert!(e.is_queue_full() && !e.is_closed());
+/// assert_eq!(e.to_string(), "outbound queue full");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// No such connection.
+    #[error("no connection {0}")]
+    NoSuchConnection(ConnectionId),
+    /// The connection is closing.
+    #[error("connection closed")]
+    Closed,
+    /// The connection's outbound queue is full (slow consumer); the policy
+    /// was applied.
+    #[error("outbound queue full")]
+    QueueFull,
+    /// The message cannot be framed.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// A plugin could not sign or encrypt it.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+crate::error::predicates!(SendError {
+    /// Whether there was no such connection.
+    is_no_such_connection => SendError::NoSuchConnection(_),
+    /// Whether the connection is closing.
+    is_closed => SendError::Closed,
+    /// Whether the connection's queue was full.
+    is_queue_full => SendError::QueueFull,
+    /// Whether the message could not be framed.
+    is_encode => SendError::Encode(_),
+    /// Whether a plugin could not sign or encrypt it.
+    is_auth => SendError::Auth(_),
+});
+
+impl From<SealError> for SendError {
+    fn from(e: SealError) -> Self {
+        match e {
+            SealError::Auth(e) => SendError::Auth(e),
+            SealError::Encode(e) => SendError::Encode(e),
+        }
+    }
+}
+
+/// Why a subscription was refused.
+///
+/// ```
+/// use framewire::server::SubscribeError;
+///
+/// let e = SubscribeError::TooMany { max: 3 };
+/// assert!(e.is_too_many());
+/// assert_eq!(e.to_string(), "connection already holds the maximum of 3 subscriptions");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubscribeError {
+    /// The connection holds its maximum number of subscriptions.
+    #[error("connection already holds the maximum of {max} subscriptions")]
+    TooMany {
+        /// The limit in force.
+        max: usize,
+    },
+    /// No such connection (it has closed).
+    #[error("no connection {0}")]
+    NoSuchConnection(ConnectionId),
+}
+
+crate::error::predicates!(SubscribeError {
+    /// Whether the connection is at its subscription cap.
+    is_too_many => SubscribeError::TooMany { .. },
+    /// Whether there was no such connection.
+    is_no_such_connection => SubscribeError::NoSuchConnection(_),
+});

@@ -1,0 +1,242 @@
+//! What every connection of one server shares ([`Shared`]), and the
+//! cloneable [`ServerHandle`] over it: fan-out (notify, broadcast, tags),
+//! the connection registry, routes changed at run time, counters and
+//! shutdown. Per-connection I/O is `connection.rs`'s.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::io::outbound::PushError;
+use crate::pipeline::Pipeline;
+use crate::router::{RouteKey, Router};
+use crate::wire::Message;
+
+use super::registry::{Conn, Registry};
+use super::stats::Counters;
+use super::{
+    connection, route, ConnectionId, ConnectionInfo, Handler, Limits, Route, SendError,
+    SlowConsumerPolicy, Stats, SubscribeError,
+};
+
+pub(crate) type Hook = Arc<dyn Fn(&ConnectionInfo, &ServerHandle) + Send + Sync>;
+
+pub(crate) struct Shared {
+    pub(crate) registry: Registry,
+    pub(crate) router: Router<Route>,
+    pub(crate) default: Route,
+    pub(crate) pipeline: Pipeline,
+    pub(crate) limits: Limits,
+    pub(crate) counters: Counters,
+    pub(crate) on_join: Option<Hook>,
+    pub(crate) on_leave: Option<Hook>,
+    /// Cancelled when shutdown starts: stop accepting and reading.
+    pub(crate) shutdown: CancellationToken,
+    /// Cancelled when the grace period is over: abort what is left.
+    pub(crate) abort: CancellationToken,
+    pub(crate) tracker: TaskTracker,
+}
+
+impl Shared {
+    /// Queues a frame for `conn` without waiting, applying the
+    /// slow-consumer policy when its queue is full.
+    pub(crate) fn deliver(&self, conn: &Conn, frame: Bytes) -> Result<(), SendError> {
+        match conn.outbound.try_push(frame) {
+            Ok(()) => Ok(()),
+            Err(PushError::Closed) => Err(SendError::Closed),
+            Err(PushError::Full) => {
+                self.counters.slow_consumer(conn, self.limits.slow_consumer);
+                if self.limits.slow_consumer == SlowConsumerPolicy::Disconnect {
+                    conn.outbound.close();
+                    conn.cancel.cancel();
+                }
+                Err(SendError::QueueFull)
+            }
+        }
+    }
+
+    /// Sends one sealed frame to each connection; returns how many
+    /// accepted it.
+    fn fan_out(&self, conns: &[Arc<Conn>], msg: Message) -> Result<usize, SendError> {
+        if conns.is_empty() {
+            return Ok(0);
+        }
+        let mut delivered = 0;
+        if self.pipeline.instance().is_peer_specific() {
+            for conn in conns {
+                let frame = self.pipeline.seal(msg.clone())?;
+                delivered += usize::from(self.deliver(conn, frame).is_ok());
+            }
+        } else {
+            // Sealed and encoded once; every receiver shares the same bytes.
+            let frame = self.pipeline.seal(msg)?;
+            for conn in conns {
+                delivered += usize::from(self.deliver(conn, frame.clone()).is_ok());
+            }
+        }
+        Ok(delivered)
+    }
+}
+
+/// A cloneable handle to a running (or not yet started) server, usable from
+/// handlers and other tasks.
+///
+/// ```
+/// use framewire::server::Server;
+/// use framewire::{Message, MessageType};
+///
+/// let server = Server::builder().build();
+/// let handle = server.handle();
+/// assert_eq!(handle.connection_count(), 0);
+/// let note = Message::new(MessageType::NOTIFY_URI, "news", "hi");
+/// assert_eq!(handle.broadcast(note).unwrap(), 0); // nobody to tell yet
+/// ```
+#[derive(Clone)]
+pub struct ServerHandle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl ServerHandle {
+    /// Sends `msg` to every connection subscribed to `key`. Sealed and
+    /// encoded once when the plugins allow; never waits for a slow
+    /// receiver. Returns the number of receivers that accepted it.
+    pub fn notify(&self, key: impl AsRef<[u8]>, msg: Message) -> Result<usize, SendError> {
+        let conns = self.shared.registry.subscribers(key.as_ref());
+        self.shared.fan_out(&conns, msg)
+    }
+
+    /// Sends `msg` to every connection.
+    pub fn broadcast(&self, msg: Message) -> Result<usize, SendError> {
+        let conns = self.shared.registry.all();
+        self.shared.fan_out(&conns, msg)
+    }
+
+    /// Sends `msg` to every connection tagged `tag`.
+    pub fn send_to_tag(&self, tag: &str, msg: Message) -> Result<usize, SendError> {
+        let conns = self.shared.registry.with_tag(tag);
+        self.shared.fan_out(&conns, msg)
+    }
+
+    /// Sends `msg` to one connection.
+    pub fn send_to(&self, id: ConnectionId, msg: Message) -> Result<(), SendError> {
+        let conn = self
+            .shared
+            .registry
+            .get(id)
+            .ok_or(SendError::NoSuchConnection(id))?;
+        let frame = self.shared.pipeline.seal(msg)?;
+        self.shared.deliver(&conn, frame)
+    }
+
+    /// Subscribes connection `id` to `key` (already subscribed is fine).
+    pub fn subscribe(&self, key: impl Into<Bytes>, id: ConnectionId) -> Result<(), SubscribeError> {
+        self.shared.registry.subscribe(key.into(), id)
+    }
+
+    /// Unsubscribes `id` from `key`; returns whether it was subscribed.
+    pub fn unsubscribe(&self, key: &[u8], id: ConnectionId) -> bool {
+        self.shared.registry.unsubscribe(key, id)
+    }
+
+    /// Connections open now, by id.
+    pub fn connections(&self) -> Vec<ConnectionInfo> {
+        let mut v: Vec<_> = self
+            .shared
+            .registry
+            .all()
+            .iter()
+            .map(|c| c.info())
+            .collect();
+        v.sort_by_key(|c| c.id);
+        v
+    }
+
+    /// Number of connections open now.
+    pub fn connection_count(&self) -> usize {
+        self.shared.registry.len()
+    }
+
+    /// Closes connection `id` after what is queued for it is written.
+    /// Returns false if there is no such connection.
+    pub fn disconnect(&self, id: ConnectionId) -> bool {
+        match self.shared.registry.get(id) {
+            Some(conn) => {
+                conn.cancel.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Registers a handler while the server runs (replacing one on the
+    /// same key).
+    pub fn on(&self, key: impl Into<RouteKey>, handler: impl Handler) {
+        self.shared.router.on(key.into(), route(handler, None));
+    }
+
+    /// Registers a one-shot handler while the server runs.
+    pub fn once(&self, key: impl Into<RouteKey>, handler: impl Handler) {
+        self.shared.router.once(key.into(), route(handler, None));
+    }
+
+    /// Removes the handlers registered on `key`.
+    pub fn remove_handler(&self, key: impl Into<RouteKey>) -> bool {
+        self.shared.router.remove(&key.into())
+    }
+
+    /// Counters since the server was built.
+    pub fn stats(&self) -> Stats {
+        self.shared
+            .counters
+            .snapshot(self.shared.registry.len(), self.shared.registry.topics())
+    }
+
+    /// Serves one connection over any byte stream (a TLS stream, a Unix
+    /// socket, an in-memory duplex in tests...) exactly as an accepted TCP
+    /// connection: same limits, plugins, registry and shutdown. `peer` is
+    /// the address handlers and routes see. Returns false (and drops the
+    /// stream) if the server is at its connection limit or shutting down.
+    ///
+    /// ```
+    /// use framewire::server::Server;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let server = Server::builder().build();
+    /// let (ours, _theirs) = tokio::io::duplex(64 * 1024);
+    /// assert!(server.handle().serve_stream(ours, "127.0.0.1:9".parse().unwrap()));
+    /// # }
+    /// ```
+    pub fn serve_stream<S>(&self, stream: S, peer: SocketAddr) -> bool
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+    {
+        if !self.admit() {
+            return false;
+        }
+        let (rd, wr) = tokio::io::split(stream);
+        connection::spawn(self.clone(), rd, wr, peer);
+        true
+    }
+
+    /// Counts a new connection in, unless the server is shutting down or
+    /// at its connection limit.
+    pub(crate) fn admit(&self) -> bool {
+        let shared = &self.shared;
+        if shared.shutdown.is_cancelled() || shared.registry.len() >= shared.limits.max_connections
+        {
+            shared.counters.rejected();
+            return false;
+        }
+        shared.counters.accepted();
+        true
+    }
+
+    /// Starts a graceful shutdown, as the `shutdown` future passed to
+    /// [`Server::serve`](super::Server::serve) does.
+    pub fn shutdown(&self) {
+        self.shared.shutdown.cancel();
+    }
+}
