@@ -8,6 +8,11 @@
 //!
 //! `cargo bench --bench auth -- --warm-up-time 1 --measurement-time 2`
 
+const CLIENT: framewire::auth::Link<'static> =
+    framewire::auth::Link::new(framewire::auth::Role::Client);
+const SERVER: framewire::auth::Link<'static> =
+    framewire::auth::Link::new(framewire::auth::Role::Server);
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,8 +45,8 @@ fn encoded_body(m: &Message) -> Vec<u8> {
 
 fn sign_verify(plugin: &dyn AuthPlugin, m: &Message) {
     let mut m = m.clone();
-    plugin.make(&mut m).expect("sign");
-    plugin.check(black_box(&m)).expect("verify");
+    plugin.make(&mut m, &CLIENT).expect("sign");
+    plugin.check(black_box(&m), &SERVER).expect("verify");
 }
 
 fn auth(c: &mut Criterion) {
@@ -82,8 +87,8 @@ fn auth(c: &mut Criterion) {
         let cipher = NetaioStreamCipher::new("bench-key");
         g.bench_function(BenchmarkId::new("stream_cipher", label), |b| {
             b.iter(|| {
-                let sealed = cipher.encrypt(msg.clone()).expect("encrypt");
-                cipher.decrypt(black_box(sealed)).expect("decrypt")
+                let sealed = cipher.encrypt(msg.clone(), &CLIENT).expect("encrypt");
+                cipher.decrypt(black_box(sealed), &SERVER).expect("decrypt")
             })
         });
 

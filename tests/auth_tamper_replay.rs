@@ -6,6 +6,8 @@ mod common;
 
 use std::sync::Arc;
 
+use common::{CLIENT, SERVER};
+
 use bytes::{Bytes, BytesMut};
 use framewire::auth::{AuthFieldRole, ManualClock, PluginEnv, SystemRandom};
 use framewire::{
@@ -48,7 +50,7 @@ fn request() -> Message {
 
 fn signed(plugin: &dyn AuthPlugin) -> Message {
     let mut m = request();
-    plugin.make(&mut m).expect("signs");
+    plugin.make(&mut m, &CLIENT).expect("signs");
     m
 }
 
@@ -69,7 +71,9 @@ fn flip(bytes: &[u8], bit: usize) -> Bytes {
 /// at a time, and requires `check` to fail with `BadMac` each time.
 /// Returns the number of tampered messages checked.
 fn every_bit_flip_fails(verifier: &dyn AuthPlugin, good: &Message) -> usize {
-    verifier.check(good).expect("untampered message verifies");
+    verifier
+        .check(good, &SERVER)
+        .expect("untampered message verifies");
     let mut checked = 0;
 
     let body = encoded_body(&good.body);
@@ -81,7 +85,11 @@ fn every_bit_flip_fails(verifier: &dyn AuthPlugin, good: &Message) -> usize {
         };
         let mut m = good.clone();
         m.body = tampered_body;
-        assert_eq!(verifier.check(&m), Err(AuthError::BadMac), "body bit {bit}");
+        assert_eq!(
+            verifier.check(&m, &SERVER),
+            Err(AuthError::BadMac),
+            "body bit {bit}"
+        );
         checked += 1;
     }
     for field in ["ts", "nonce", "hmac"] {
@@ -90,7 +98,7 @@ fn every_bit_flip_fails(verifier: &dyn AuthPlugin, good: &Message) -> usize {
             let mut m = good.clone();
             m.auth.insert(field, flip(&value, bit));
             assert_eq!(
-                verifier.check(&m),
+                verifier.check(&m, &SERVER),
                 Err(AuthError::BadMac),
                 "{field} bit {bit}"
             );
@@ -98,7 +106,7 @@ fn every_bit_flip_fails(verifier: &dyn AuthPlugin, good: &Message) -> usize {
         }
     }
     verifier
-        .check(good)
+        .check(good, &SERVER)
         .expect("still verifies after the tampered ones");
     checked
 }
@@ -122,7 +130,7 @@ fn netaio_hmac_every_bit_of_body_ts_nonce_mac_matters() {
     // compatibility (StrictHmac closes it).
     let mut retyped = good.clone();
     retyped.message_type = MessageType::DELETE_URI;
-    assert_eq!(verifier.check(&retyped), Ok(()));
+    assert_eq!(verifier.check(&retyped, &SERVER), Ok(()));
 }
 
 #[test]
@@ -135,7 +143,9 @@ fn netaio_hmac_tampering_also_fails_with_replay_protection_on() {
             let mut m = good.clone();
             m.auth.insert(field, flip(&value, bit));
             // A fresh verifier each time, so no failure is a replay verdict.
-            let e = netaio(&c, ReplayConfig::default()).check(&m).unwrap_err();
+            let e = netaio(&c, ReplayConfig::default())
+                .check(&m, &SERVER)
+                .unwrap_err();
             assert!(e.is_bad_mac() || e.is_stale(), "{field} bit {bit}: {e:?}");
         }
     }
@@ -160,7 +170,11 @@ fn strict_hmac_every_bit_including_type_and_uri_matters() {
         };
         let mut m = good.clone();
         m.message_type = t;
-        assert_eq!(verifier.check(&m), Err(AuthError::BadMac), "type bit {bit}");
+        assert_eq!(
+            verifier.check(&m, &SERVER),
+            Err(AuthError::BadMac),
+            "type bit {bit}"
+        );
         types_checked += 1;
     }
     assert!(types_checked >= 4, "{types_checked}");
@@ -169,7 +183,11 @@ fn strict_hmac_every_bit_including_type_and_uri_matters() {
     for uri in ["echo2", "ECHO", "", "other/echo"] {
         let mut m = good.clone();
         m.body.uri = Bytes::from_static(uri.as_bytes());
-        assert_eq!(verifier.check(&m), Err(AuthError::BadMac), "uri {uri:?}");
+        assert_eq!(
+            verifier.check(&m, &SERVER),
+            Err(AuthError::BadMac),
+            "uri {uri:?}"
+        );
     }
 }
 
@@ -188,9 +206,13 @@ fn same_frame_twice_is_a_replay() {
     ];
     for (signer, verifier) in plugins {
         let m = signed(signer.as_ref());
-        verifier.check(&m).expect("first time");
+        verifier.check(&m, &SERVER).expect("first time");
         c.advance(10);
-        assert_eq!(verifier.check(&m), Err(AuthError::Replayed), "{verifier:?}");
+        assert_eq!(
+            verifier.check(&m, &SERVER),
+            Err(AuthError::Replayed),
+            "{verifier:?}"
+        );
         c.set(T);
     }
 }
@@ -204,14 +226,17 @@ fn ts_window_edges_with_an_injected_clock() {
     for make in makers {
         let signing_clock = clock(T);
         let m = signed(make(&signing_clock).as_ref());
+        // 300 s into the past, 30 s into the future (clock skew): a signer
+        // cannot date frames far ahead to make them live longer.
         for (receiver_time, ok) in [
             (T + 301, false), // 301 s old
-            (T - 301, false), // 301 s in the future
+            (T - 31, false),  // 31 s in the future
+            (T - 299, false), // what the old symmetric window let through
             (T + 300, true),
-            (T - 300, true),
+            (T - 30, true),
         ] {
             let c = clock(receiver_time);
-            let got = make(&c).check(&m);
+            let got = make(&c).check(&m, &SERVER);
             if ok {
                 assert_eq!(got, Ok(()), "receiver at {receiver_time}");
             } else {
@@ -227,7 +252,7 @@ fn ts_window_edges_with_an_injected_clock() {
     let m = signed(&netaio(&c, ReplayConfig::default()));
     c.set(T + 61);
     let narrow = netaio(&c, ReplayConfig::default().window_secs(60));
-    assert!(narrow.check(&m).unwrap_err().is_stale());
+    assert!(narrow.check(&m, &SERVER).unwrap_err().is_stale());
 }
 
 #[test]
@@ -265,7 +290,7 @@ fn nonce_cache_stays_bounded_under_a_flood_of_valid_messages() {
     let (mut accepted, mut full) = (0, 0);
     for _ in 0..1000 {
         let m = signed(&signer);
-        match verifier.check(&m) {
+        match verifier.check(&m, &SERVER) {
             Ok(()) => accepted += 1,
             Err(e) => {
                 assert!(e.is_replay_cache_full(), "{e:?}");
@@ -282,7 +307,7 @@ fn nonce_cache_stays_bounded_under_a_flood_of_valid_messages() {
     // Once the window has passed, the entries expire and traffic flows.
     c.advance(301);
     verifier
-        .check(&signed(&signer))
+        .check(&signed(&signer), &SERVER)
         .expect("accepted after expiry");
     assert_eq!(verifier.replay_cache_len(), 1);
 
@@ -290,7 +315,7 @@ fn nonce_cache_stays_bounded_under_a_flood_of_valid_messages() {
     let signer = strict(&c, ReplayConfig::default());
     let verifier = strict(&c, ReplayConfig::default().max_entries(CAP));
     for _ in 0..200 {
-        let _ = verifier.check(&signed(&signer));
+        let _ = verifier.check(&signed(&signer), &SERVER);
         assert!(verifier.replay_cache_len() <= CAP);
     }
     assert_eq!(verifier.replay_cache_len(), CAP);
@@ -304,16 +329,18 @@ fn forged_frames_never_take_cache_space() {
     let strict_forger = StrictHmac::new("wrong-secret").env(ctx(&c));
     let strict_verifier = strict(&c, ReplayConfig::default().max_entries(16));
     for _ in 0..5000 {
-        let e = verifier.check(&signed(&forger)).unwrap_err();
+        let e = verifier.check(&signed(&forger), &SERVER).unwrap_err();
         assert!(e.is_bad_mac(), "{e:?}");
-        let e = strict_verifier.check(&signed(&strict_forger)).unwrap_err();
+        let e = strict_verifier
+            .check(&signed(&strict_forger), &SERVER)
+            .unwrap_err();
         assert!(e.is_bad_mac(), "{e:?}");
     }
     assert_eq!(verifier.replay_cache_len(), 0);
     assert_eq!(strict_verifier.replay_cache_len(), 0);
     // And genuine traffic still gets through afterwards.
     verifier
-        .check(&signed(&netaio(&c, ReplayConfig::default())))
+        .check(&signed(&netaio(&c, ReplayConfig::default())), &SERVER)
         .unwrap();
     assert_eq!(verifier.replay_cache_len(), 1);
 }
@@ -324,11 +351,13 @@ fn replay_off_is_netaio_behaviour() {
     let m = signed(&netaio(&c, ReplayConfig::default()));
     let verifier = netaio(&c, ReplayConfig::disabled());
     for _ in 0..3 {
-        verifier.check(&m).expect("replays accepted, as in netaio");
+        verifier
+            .check(&m, &SERVER)
+            .expect("replays accepted, as in netaio");
     }
     // Any age, too: netaio accepted ts = 1 (vectors.json hmac_old_ts).
     c.set(T + 10 * 365 * 86_400);
-    verifier.check(&m).unwrap();
+    verifier.check(&m, &SERVER).unwrap();
     assert_eq!(verifier.replay_cache_len(), 0);
     assert!(!verifier.replay_config().enabled);
 }
@@ -358,7 +387,7 @@ fn peers_are_never_told_which_field_failed() {
     let mut texts = Vec::new();
     for (m, expected) in cases {
         // The typed variant is specific, for local logs ...
-        let e = verifier.check(&m).unwrap_err();
+        let e = verifier.check(&m, &SERVER).unwrap_err();
         assert_eq!(e, expected);
         // ... but the text and the reply are the same for every reason.
         let text = e.to_string();
@@ -383,9 +412,12 @@ fn peers_are_never_told_which_field_failed() {
 
     // Replay verdicts look the same to the peer as well.
     let replay_verifier = netaio(&c, ReplayConfig::default());
-    replay_verifier.check(&good).unwrap();
+    replay_verifier.check(&good, &SERVER).unwrap();
     assert_eq!(
-        replay_verifier.check(&good).unwrap_err().to_string(),
+        replay_verifier
+            .check(&good, &SERVER)
+            .unwrap_err()
+            .to_string(),
         texts[0]
     );
 }

@@ -237,7 +237,7 @@ async fn bad_macs_missing_fields_replays_and_stale_timestamps_get_the_same_auth_
     let signer = NetaioHmac::new("k");
     let signed = || {
         let mut m = Message::new(MessageType::REQUEST_URI, "echo", "x");
-        signer.make(&mut m).unwrap();
+        signer.make(&mut m, &CLIENT).unwrap();
         m
     };
     let bad_mac_again = || {
@@ -268,7 +268,7 @@ async fn bad_macs_missing_fields_replays_and_stale_timestamps_get_the_same_auth_
         );
         let stale = NetaioHmac::new("k").env(PluginEnv::new(clock, SystemRandom));
         let mut m = Message::new(MessageType::REQUEST_URI, "echo", "x");
-        stale.make(&mut m).unwrap();
+        stale.make(&mut m, &CLIENT).unwrap();
         attacks.push(m);
     }
     assert_eq!(attacks.len(), ATTACKS as usize);
@@ -348,11 +348,18 @@ async fn nonce_cache_floods_stay_bounded() {
             "cache grew past its bound"
         );
     }
-    // The 200 forged frames never entered the cache; the valid ones filled
-    // it, then (all in one second) were refused rather than evict a nonce
-    // that could still be replayed.
-    assert_eq!((accepted, refused), (100, 300));
+    // The 200 forged frames never entered the cache; the valid ones and
+    // the server's own signed replies (recorded so they cannot be
+    // reflected back) filled it, then (all in one second) valid frames were
+    // refused rather than evict a nonce that could still be replayed —
+    // refused as the server's capacity, not as a bad secret.
+    assert_eq!((accepted, refused), (50, 350));
     assert_eq!(plugin.replay_cache_len(), 100);
+    let stats = srv.handle.stats();
+    assert_eq!(
+        (stats.auth_failures, stats.replay_capacity_refusals),
+        (200, 150)
+    );
 
     // A second later, fresh messages flow again (the bystander too),
     // evicting the oldest nonces, whose frames still cannot be replayed.
@@ -364,9 +371,11 @@ async fn nonce_cache_floods_stay_bounded() {
         call(&mut bystander, fresh).await.message_type,
         MessageType::RESPOND_URI
     );
-    assert_eq!(
-        call(&mut c, first.unwrap()).await,
-        Message::error("HMAC auth failed")
+    let replayed = signer.open(call(&mut c, first.unwrap()).await).unwrap();
+    assert_eq!(replayed.message_type, MessageType::ERROR);
+    assert!(
+        String::from_utf8_lossy(replayed.content()).contains("replay cache full"),
+        "{replayed:?}"
     );
     assert_eq!(plugin.replay_cache_len(), 100);
     srv.stop().await;

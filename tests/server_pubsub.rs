@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::*;
+use framewire::auth::Link;
 use framewire::auth::{AuthError, AuthPlugin};
 use framewire::server::{Context, Server};
 use framewire::{Message, MessageType, NetaioHmac, PluginLayer};
@@ -134,12 +135,12 @@ async fn broadcast_reaches_everyone_including_the_sender() {
 struct Counting(NetaioHmac, Arc<AtomicUsize>);
 
 impl AuthPlugin for Counting {
-    fn make(&self, m: &mut Message) -> Result<(), AuthError> {
+    fn make(&self, m: &mut Message, link: &Link<'_>) -> Result<(), AuthError> {
         self.1.fetch_add(1, Ordering::SeqCst);
-        self.0.make(m)
+        self.0.make(m, link)
     }
-    fn check(&self, m: &Message) -> Result<(), AuthError> {
-        self.0.check(m)
+    fn check(&self, m: &Message, link: &Link<'_>) -> Result<(), AuthError> {
+        self.0.check(m, link)
     }
 }
 
@@ -177,7 +178,7 @@ async fn fan_out_is_signed_once_and_shares_bytes() {
         let m = recv(c).await;
         // Each receiver has its own plugin (and replay cache).
         NetaioHmac::new("secret")
-            .check(&m)
+            .check(&m, &SERVER)
             .expect("valid signature");
         // Same nonce everywhere: the very same frame went to everyone.
         if let Some(f) = &first {

@@ -139,11 +139,19 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Hashes that do not depend on the message, precomputed once per plugin so
-/// each message pays for the nonce/IV hash and the final hash only.
+/// each message pays for the nonce/IV hash and the final hash only. Key
+/// material: wiped on drop.
 #[derive(Clone)]
 pub(crate) struct DerivePrefix {
     key_hash: [u8; 32],
     label_hash: [u8; 32],
+}
+
+impl Drop for DerivePrefix {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.key_hash);
+        zeroize::Zeroize::zeroize(&mut self.label_hash);
+    }
 }
 
 impl DerivePrefix {
@@ -152,6 +160,13 @@ impl DerivePrefix {
             key_hash: sha256(key),
             label_hash: sha256(label),
         }
+    }
+
+    /// `DerivePrefix::new(SHA256(secret), label)`, wiping the intermediate
+    /// key.
+    pub(crate) fn for_secret(secret: &[u8], label: &[u8]) -> Self {
+        let key = zeroize::Zeroizing::new(sha256(secret));
+        Self::new(&key, label)
     }
 
     /// `derive_key(key, middle, label)`.

@@ -5,7 +5,7 @@
 use std::fmt;
 
 use super::crypto::NONCE_LEN;
-use super::replay::{ReplayConfig, ReplayGuard};
+use super::replay::{ReplayConfig, ReplayGuard, ReplayScope};
 use super::PluginEnv;
 use crate::wire::{FieldName, Message};
 
@@ -43,6 +43,18 @@ impl MacFields {
                 self.env.fill(&mut nonce);
                 (nonce, false)
             }
+        }
+    }
+}
+
+impl MacFields {
+    /// Records the nonce of a frame this plugin just signed, so the frame
+    /// reflected back to this node is refused as a replay. Best effort: if
+    /// the cache refuses it (its share's floor is at or above `ts`), the
+    /// reflected frame is refused by the same floor.
+    pub(crate) fn remember_own(&self, scope: ReplayScope, nonce: &[u8; NONCE_LEN], ts: u64) {
+        if self.replay.config().enabled {
+            let _ = self.replay.record_in(scope, nonce, ts, self.env.now());
         }
     }
 }

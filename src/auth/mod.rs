@@ -13,12 +13,14 @@
 //! | plugin | peer | integrity covers | replay protection |
 //! |---|---|---|---|
 //! | [`NetaioHmac`] | netaio 0.0.9 (byte-exact) | `ts ‖ body` (not the type) | on by default (off = netaio) |
-//! | [`StrictHmac`] | framewire | type, uri, content, nonce, ts | on by default |
+//! | [`StrictHmac`] | framewire | type, direction, uri, content, every other auth field (nonce, ts, rid, sid, iv, ...), optionally the server's name | on by default, per session |
 //! | [`NetaioStreamCipher`] | netaio 0.0.9 (byte-exact) | nothing: pair it with an HMAC | — |
 //!
 //! Plugins are `Send + Sync` and hold no lock across calls, so one instance
-//! can serve every connection. Their clock and randomness come from a
+//! can serve every connection; each call gets the message's [`Link`] (role,
+//! connection, session). Their clock and randomness come from a
 //! [`PluginEnv`], which tests replace to reproduce netaio's golden vectors.
+//! Plugins are pure: no I/O, nothing about sockets or tasks.
 //!
 //! Every failed check is an [`AuthError`]. Its `Display` text is the same
 //! generic "authentication failed" for every reason, so it is safe to show
@@ -26,14 +28,16 @@
 //! local logs.
 //!
 //! ```
-//! use framewire::{AuthPlugin, Message, MessageType, NetaioHmac, PluginLayer, PluginStack, Profile};
+//! use framewire::auth::Role;
+//! use framewire::{Message, MessageType, NetaioHmac, PluginLayer, PluginStack, Profile};
 //!
 //! let stack = PluginStack::new(PluginLayer::new().with_auth(NetaioHmac::new("test-secret")));
 //! let sealed = stack.seal(Message::new(MessageType::REQUEST_URI, "echo", "hello")).unwrap();
 //! let wire = sealed.to_bytes(Profile::Netaio).unwrap();
 //!
 //! // The receiving side has its own plugin instance (and nonce cache).
-//! let peer = PluginStack::new(PluginLayer::new().with_auth(NetaioHmac::new("test-secret")));
+//! let peer = PluginStack::new(PluginLayer::new().with_auth(NetaioHmac::new("test-secret")))
+//!     .role(Role::Server);
 //! let received = Message::decode(Profile::Netaio, wire.clone()).unwrap();
 //! let opened = peer.open(received).unwrap();
 //! assert_eq!(&opened.content()[..], b"hello");
@@ -48,6 +52,7 @@ pub mod crypto;
 
 mod env;
 mod error;
+mod link;
 mod mac_fields;
 mod netaio_hmac;
 mod replay;
@@ -61,8 +66,9 @@ pub use env::{
     Clock, FixedRandom, ManualClock, PluginEnv, RandomSource, SystemClock, SystemRandom,
 };
 pub use error::{AuthError, AuthFieldRole};
+pub use link::{Link, Role};
 pub use netaio_hmac::NetaioHmac;
-pub use replay::{ReplayConfig, ReplayGuard};
+pub use replay::{ReplayConfig, ReplayGuard, ReplayScope};
 pub(crate) use stack::Stack;
 pub use stack::{Layer, PluginLayer, PluginStack, Rejection, RejectionKind};
 pub use stream_cipher::NetaioStreamCipher;
@@ -78,10 +84,12 @@ pub const HMAC_AUTH_FAILED: &str = "HMAC auth failed";
 ///
 /// Implementations must be cheap to call concurrently (`&self`), and
 /// `check` must never panic on peer data: every failure is an
-/// [`AuthError`].
+/// [`AuthError`]. Both calls get the message's [`Link`]: this end's role,
+/// and the connection and session when there is one (netaio hands its
+/// plugins the node and the peer for the same reason).
 ///
 /// ```
-/// use framewire::auth::AuthError;
+/// use framewire::auth::{AuthError, Link, Role};
 /// use framewire::{AuthPlugin, Message, MessageType};
 ///
 /// /// Accepts messages carrying a fixed token (an illustration, not security).
@@ -89,11 +97,11 @@ pub const HMAC_AUTH_FAILED: &str = "HMAC auth failed";
 /// struct Token;
 ///
 /// impl AuthPlugin for Token {
-///     fn make(&self, message: &mut Message) -> Result<(), AuthError> {
+///     fn make(&self, message: &mut Message, _link: &Link<'_>) -> Result<(), AuthError> {
 ///         message.auth.insert("token", b"let-me-in".as_slice());
 ///         Ok(())
 ///     }
-///     fn check(&self, message: &Message) -> Result<(), AuthError> {
+///     fn check(&self, message: &Message, _link: &Link<'_>) -> Result<(), AuthError> {
 ///         match message.auth.get_bytes("token") {
 ///             Some(t) if &t[..] == b"let-me-in" => Ok(()),
 ///             _ => Err(AuthError::BadMac),
@@ -102,19 +110,26 @@ pub const HMAC_AUTH_FAILED: &str = "HMAC auth failed";
 /// }
 ///
 /// let mut m = Message::new(MessageType::OK, "", "");
-/// Token.make(&mut m).unwrap();
-/// assert!(Token.check(&m).is_ok());
+/// Token.make(&mut m, &Link::new(Role::Client)).unwrap();
+/// assert!(Token.check(&m, &Link::new(Role::Server)).is_ok());
 /// assert_eq!(Token.error_message().message_type, MessageType::AUTH_ERROR);
 /// ```
 pub trait AuthPlugin: Send + Sync + fmt::Debug {
     /// Sets this plugin's auth fields on an outgoing message (after any
     /// cipher of the same layer has run, so it signs the body as sent).
     /// Stacked plugins share the `nonce` and `ts` fields: write them only
-    /// when absent, and never touch another plugin's fields.
-    fn make(&self, message: &mut Message) -> Result<(), AuthError>;
+    /// when absent, and never touch another plugin's fields. `link.role` is
+    /// the signer's.
+    fn make(&self, message: &mut Message, link: &Link<'_>) -> Result<(), AuthError>;
 
-    /// Verifies an incoming message.
-    fn check(&self, message: &Message) -> Result<(), AuthError>;
+    /// Verifies an incoming message. `link.role` is the receiver's; the
+    /// message claims to come from [`Role::opposite`].
+    fn check(&self, message: &Message, link: &Link<'_>) -> Result<(), AuthError>;
+
+    /// After a successful `check`, removes the fields only this plugin
+    /// writes (its MAC), which plugins of inner layers did not see when
+    /// they signed. Default: removes nothing.
+    fn strip(&self, _message: &mut Message) {}
 
     /// The reply sent, unsigned and unencrypted, when `check` fails (unless
     /// the failing message is itself an error report). Defaults to netaio's
@@ -134,21 +149,25 @@ pub trait AuthPlugin: Send + Sync + fmt::Debug {
 /// Encrypts outgoing bodies and decrypts incoming ones.
 ///
 /// ```
+/// use framewire::auth::{Link, Role};
 /// use framewire::{CipherPlugin, Message, MessageType, NetaioStreamCipher};
 ///
 /// let cipher = NetaioStreamCipher::new("test-key");
-/// let sealed = cipher.encrypt(Message::new(MessageType::REQUEST_URI, "echo", "hello")).unwrap();
+/// let link = Link::new(Role::Client);
+/// let sealed = cipher.encrypt(Message::new(MessageType::REQUEST_URI, "echo", "hello"), &link).unwrap();
 /// assert!(sealed.auth.contains("iv"));
-/// let opened = cipher.decrypt(sealed).unwrap();
+/// let opened = cipher.decrypt(sealed, &Link::new(Role::Server)).unwrap();
 /// assert_eq!((&opened.uri()[..], &opened.content()[..]), (&b"echo"[..], &b"hello"[..]));
+/// assert!(!opened.auth.contains("iv")); // consumed
 /// ```
 pub trait CipherPlugin: Send + Sync + fmt::Debug {
     /// The message with its body encrypted (and any IV field added).
-    fn encrypt(&self, message: Message) -> Result<Message, AuthError>;
+    fn encrypt(&self, message: Message, link: &Link<'_>) -> Result<Message, AuthError>;
 
-    /// The message with its body decrypted. netaio drops a message whose
-    /// decryption fails, without replying.
-    fn decrypt(&self, message: Message) -> Result<Message, AuthError>;
+    /// The message with its body decrypted and its IV field removed (inner
+    /// layers did not see it when they signed). netaio drops a message
+    /// whose decryption fails, without replying.
+    fn decrypt(&self, message: Message, link: &Link<'_>) -> Result<Message, AuthError>;
 
     /// Whether ciphertexts depend on the receiving peer (see
     /// [`AuthPlugin::is_peer_specific`]).

@@ -3,11 +3,11 @@
 
 use std::fmt;
 
-use super::crypto::{ct_eq, netaio_hmac_with_mac_key, sha256, DerivePrefix};
+use super::crypto::{ct_eq, netaio_hmac_with_mac_key, DerivePrefix};
 use super::mac_fields::{mac_builders, MacFields};
-use super::replay::{nonce_key, ts_number, ReplayConfig, ReplayGuard};
+use super::replay::{nonce_key, ts_number, ReplayConfig, ReplayGuard, ReplayScope};
 use super::{
-    bytes_field, uri_len_prefix, AuthError, AuthFieldRole, AuthPlugin, PluginEnv, Redacted,
+    bytes_field, uri_len_prefix, AuthError, AuthFieldRole, AuthPlugin, Link, PluginEnv, Redacted,
 };
 use crate::wire::{AuthValue, FieldName, Message};
 
@@ -25,29 +25,37 @@ use crate::wire::{AuthValue, FieldName, Message};
 /// [`StrictHmac`](crate::StrictHmac).
 ///
 /// Replay protection ([`ReplayConfig`]) is on by default: a `ts` more than
-/// 300 s from the local clock, or a nonce already accepted by *this
-/// instance* inside the window, is refused; with it on, nonces must be
-/// exactly 16 bytes (netaio always sends 16). `.replay(ReplayConfig::disabled())`
-/// restores netaio's exact acceptance rules. A received `ts` may be a
-/// packify int or bytes; bytes are MACed exactly as received, as netaio does.
+/// 300 s old or 30 s ahead of the local clock, or a nonce already accepted
+/// — or signed — by *this instance* inside the window, is refused (so a
+/// frame this node sent cannot be reflected back to it); with it on, nonces
+/// must be exactly 16 bytes (netaio always sends 16).
+/// `.replay(ReplayConfig::disabled())` restores netaio's exact acceptance
+/// rules. A received `ts` may be a packify int or bytes; bytes are MACed
+/// exactly as received, as netaio does. netaio frames carry no session, so
+/// every peer shares one replay share: a secret holder flooding validly
+/// signed frames can fill it for everyone (see
+/// [`ReplayGuard`](crate::auth::ReplayGuard)).
 ///
 /// The secret never appears in `Debug` output.
 ///
 /// ```
-/// use framewire::auth::{PluginEnv, FixedRandom, ManualClock};
+/// use framewire::auth::{FixedRandom, Link, ManualClock, PluginEnv, Role};
 /// use framewire::{AuthPlugin, Message, MessageType, NetaioHmac};
 ///
 /// // Pinned nonce and clock reproduce netaio's vector `hmac_default_fields`.
 /// let ctx = PluginEnv::new(ManualClock::new(1_700_000_000), FixedRandom::new((0u8..16).collect::<Vec<_>>(), 0));
+/// let (client, server) = (Link::new(Role::Client), Link::new(Role::Server));
 /// let signer = NetaioHmac::new("test-secret").env(ctx.clone());
 /// let mut msg = Message::new(MessageType::REQUEST_URI, "echo", "hello");
-/// signer.make(&mut msg).unwrap();
+/// signer.make(&mut msg, &client).unwrap();
 /// assert_eq!(&msg.auth.get_bytes("hmac").unwrap()[..4], &[0x43, 0x46, 0xb7, 0x20]);
 ///
 /// let verifier = NetaioHmac::new("test-secret").env(ctx);
-/// verifier.check(&msg).unwrap();
-/// assert!(verifier.check(&msg).unwrap_err().is_replayed());
-/// assert!(NetaioHmac::new("wrong").check(&msg).is_err());
+/// verifier.check(&msg, &server).unwrap();
+/// assert!(verifier.check(&msg, &server).unwrap_err().is_replayed());
+/// assert!(NetaioHmac::new("wrong").check(&msg, &server).is_err());
+/// // The signer remembers what it signed: reflected back, it is a replay.
+/// assert!(signer.check(&msg, &client).unwrap_err().is_replayed());
 /// assert!(!format!("{signer:?}").contains("test-secret"));
 /// ```
 pub struct NetaioHmac {
@@ -62,9 +70,8 @@ impl NetaioHmac {
     /// its UTF-8 bytes here), default field names, replay protection on,
     /// system clock and randomness.
     pub fn new(secret: impl AsRef<[u8]>) -> Self {
-        let key = sha256(secret.as_ref());
         NetaioHmac {
-            mac_prefix: Redacted(DerivePrefix::new(&key, b"mac")),
+            mac_prefix: Redacted(DerivePrefix::for_secret(secret.as_ref(), b"mac")),
             fields: MacFields::new(),
         }
     }
@@ -102,7 +109,7 @@ impl AuthPlugin for NetaioHmac {
     /// netaio `make`: reuses a 16-byte nonce already present (else draws
     /// one), reuses a `ts` already present (normalised to 4 bytes, else the
     /// clock), then sets nonce, ts and MAC.
-    fn make(&self, message: &mut Message) -> Result<(), AuthError> {
+    fn make(&self, message: &mut Message, link: &Link<'_>) -> Result<(), AuthError> {
         let f = &self.fields;
         let (nonce, _) = f.nonce_for(message);
         let ts = match message.auth.get(f.ts.as_str()) {
@@ -117,11 +124,12 @@ impl AuthPlugin for NetaioHmac {
         message.auth.insert(f.nonce.clone(), nonce);
         message.auth.insert(f.ts.clone(), ts_bytes);
         message.auth.insert(f.hmac.clone(), mac);
+        f.remember_own(ReplayScope::new(None, link.connection), &nonce, ts.into());
         Ok(())
     }
 
     /// netaio `check`, then (if enabled) the replay window and nonce cache.
-    fn check(&self, message: &Message) -> Result<(), AuthError> {
+    fn check(&self, message: &Message, link: &Link<'_>) -> Result<(), AuthError> {
         let f = &self.fields;
         // netaio: `ts = fields.get(ts_field, 0)`, and `ts == 0` means absent.
         let ts = match message.auth.get(f.ts.as_str()) {
@@ -161,9 +169,15 @@ impl AuthPlugin for NetaioHmac {
         }
         // Only now, with the MAC verified, may the nonce take cache space.
         if let Some((key, ts_value, now)) = fresh {
-            f.replay.record(key, ts_value, now)?;
+            // netaio frames carry no session: one share for every peer.
+            let scope = ReplayScope::new(None, link.connection);
+            f.replay.record_in(scope, key, ts_value, now)?;
         }
         Ok(())
+    }
+
+    fn strip(&self, message: &mut Message) {
+        message.auth.remove(self.fields.hmac.as_str());
     }
 }
 
@@ -179,9 +193,13 @@ impl fmt::Debug for NetaioHmac {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::crypto::sha256;
     use crate::auth::{FixedRandom, ManualClock};
     use crate::wire::MessageType;
     use bytes::Bytes;
+
+    const CLIENT: Link<'static> = Link::new(crate::auth::Role::Client);
+    const SERVER: Link<'static> = Link::new(crate::auth::Role::Server);
 
     const T: u64 = 1_700_000_000;
 
@@ -196,7 +214,7 @@ mod tests {
         let mut m = Message::new(MessageType::REQUEST_URI, "echo", "hello");
         NetaioHmac::new("test-secret")
             .env(ctx())
-            .make(&mut m)
+            .make(&mut m, &CLIENT)
             .unwrap();
         m
     }
@@ -206,7 +224,10 @@ mod tests {
         let mut m = Message::new(MessageType::OK, "", "");
         m.auth.insert("nonce", [9u8; 16]);
         m.auth.insert("ts", T as i128);
-        NetaioHmac::new("s").env(ctx()).make(&mut m).unwrap();
+        NetaioHmac::new("s")
+            .env(ctx())
+            .make(&mut m, &CLIENT)
+            .unwrap();
         assert_eq!(&m.auth.get_bytes("nonce").unwrap()[..], &[9u8; 16]);
         assert_eq!(
             &m.auth.get_bytes("ts").unwrap()[..],
@@ -216,7 +237,10 @@ mod tests {
         // A nonce of the wrong size is replaced, as in netaio.
         let mut m = Message::new(MessageType::OK, "", "");
         m.auth.insert("nonce", [9u8; 15]);
-        NetaioHmac::new("s").env(ctx()).make(&mut m).unwrap();
+        NetaioHmac::new("s")
+            .env(ctx())
+            .make(&mut m, &CLIENT)
+            .unwrap();
         assert_eq!(m.auth.get_bytes("nonce").unwrap().len(), 16);
     }
 
@@ -224,14 +248,17 @@ mod tests {
     fn refuses_to_sign_a_ts_beyond_32_bits() {
         let mut m = Message::new(MessageType::OK, "", "");
         m.auth.insert("ts", 1i128 << 32);
-        let e = NetaioHmac::new("s").make(&mut m).unwrap_err();
+        let e = NetaioHmac::new("s").make(&mut m, &CLIENT).unwrap_err();
         assert!(e.is_send_side());
         let mut m = Message::new(MessageType::OK, "", "");
         m.auth.insert(
             "ts",
             Bytes::from_static(&[0, 0, 0, 0, 0x65, 0x53, 0xf1, 0x00]),
         );
-        NetaioHmac::new("s").env(ctx()).make(&mut m).unwrap();
+        NetaioHmac::new("s")
+            .env(ctx())
+            .make(&mut m, &CLIENT)
+            .unwrap();
         assert_eq!(m.auth.get_bytes("ts").unwrap().len(), 4);
     }
 
@@ -240,15 +267,15 @@ mod tests {
         let mut m = signed();
         m.auth.insert("ts", T as i128);
         let v = NetaioHmac::new("test-secret").env(ctx());
-        v.check(&m).unwrap();
+        v.check(&m, &SERVER).unwrap();
         m.auth.insert("ts", -1i128);
         assert_eq!(
-            NetaioHmac::new("test-secret").env(ctx()).check(&m),
+            NetaioHmac::new("test-secret").env(ctx()).check(&m, &SERVER),
             Err(AuthError::MalformedField(AuthFieldRole::Timestamp))
         );
         m.auth.insert("ts", 0i128);
         assert_eq!(
-            NetaioHmac::new("test-secret").env(ctx()).check(&m),
+            NetaioHmac::new("test-secret").env(ctx()).check(&m, &SERVER),
             Err(AuthError::MissingField(AuthFieldRole::Timestamp))
         );
     }
@@ -263,18 +290,18 @@ mod tests {
         ] {
             let mut m = signed();
             m.auth.remove(field);
-            assert_eq!(v().check(&m), Err(AuthError::MissingField(role)));
+            assert_eq!(v().check(&m, &SERVER), Err(AuthError::MissingField(role)));
         }
         let mut m = signed();
         m.auth.insert("hmac", 5i128);
         assert_eq!(
-            v().check(&m),
+            v().check(&m, &SERVER),
             Err(AuthError::MalformedField(AuthFieldRole::Mac))
         );
         let mut m = signed();
         m.auth.insert("nonce", 5i128);
         assert_eq!(
-            v().check(&m),
+            v().check(&m, &SERVER),
             Err(AuthError::MalformedField(AuthFieldRole::Nonce))
         );
     }
@@ -288,10 +315,10 @@ mod tests {
         let mac = crate::auth::crypto::netaio_hmac(&key, b"short", &[&[0, 0, 0, 1], b"\x00\x00x"]);
         m.auth.insert("hmac", mac);
         let netaio = NetaioHmac::new("k").replay(ReplayConfig::disabled());
-        netaio.check(&m).unwrap();
-        netaio.check(&m).unwrap();
+        netaio.check(&m, &SERVER).unwrap();
+        netaio.check(&m, &SERVER).unwrap();
         assert_eq!(netaio.replay_cache_len(), 0);
         // With protection on, the same frame is refused (stale and short).
-        assert!(NetaioHmac::new("k").check(&m).is_err());
+        assert!(NetaioHmac::new("k").check(&m, &SERVER).is_err());
     }
 }

@@ -1,31 +1,51 @@
 //! Replay protection: a timestamp window plus a bounded cache of the nonces
-//! seen inside it.
+//! seen inside it, in one share per session.
 //!
 //! netaio 0.0.9 has neither (a captured frame is accepted forever); the HMAC
 //! plugins here add both by default, with [`ReplayConfig::disabled`] for
-//! exact netaio behaviour.
+//! exact netaio behaviour. The guard knows nonces, timestamps and session
+//! ids; it does not know what a MAC is (its callers verify before they
+//! record) or what a connection is (an owner is just a number).
 //!
 //! # Why the combination is sound
 //!
-//! A frame is accepted only if `now - window <= ts <= now + window`, and its
-//! nonce is remembered until `ts + window` has passed. A replay of the same
-//! bytes carries the same `ts`, so it is either still inside the window —
-//! and then its nonce is still cached — or outside it and rejected by the
-//! window. Expiry is judged against the latest time the cache has seen, so
-//! a clock stepping backwards cannot resurrect an expired nonce.
+//! A frame is accepted only if `now - max_past <= ts <= now + max_future`,
+//! and its nonce is remembered until `ts + max_past` has passed. A replay of
+//! the same bytes carries the same `ts`, so it is either still inside the
+//! window — and then its nonce is still cached — or outside it and rejected
+//! by the window. Expiry is judged against the latest time the guard has
+//! seen, so a clock stepping backwards cannot resurrect an expired nonce.
+//! The future side is short (30 s by default): a signer dating frames ahead
+//! cannot make its nonces linger much longer than honest ones.
 //!
-//! # When the cache is full
+//! # Shares
 //!
-//! It evicts the nonces closest to expiry and raises a **floor**: from then
-//! on it refuses every message whose `ts` is not newer than the newest
-//! evicted one ([`AuthError::ReplayCacheFull`]). A replay of an evicted
-//! frame carries such a `ts`, so it is still refused — the guarantee above
-//! holds — while fresh messages keep flowing: under load beyond capacity
-//! the accepted window shrinks toward the present instead of the server
-//! refusing everything. Only when more than `max_entries` authenticated
-//! messages arrive within one second does the floor reach the current
-//! second and the guard fail closed. Only frames whose MAC verified are
-//! recorded, so a peer without the key cannot push the floor.
+//! Nonces are kept in one **share** per session id (`None`: frames that
+//! carry none, as netaio's HMAC sends them — one share for everyone). A
+//! session's share is pinned to the connection that first used it: the
+//! same session on another connection is refused as a replay, since a
+//! frame carries its session inside its MAC and an honest client never
+//! reuses one. So a frame can only ever be checked against its own share,
+//! and each share's floor (below) is sound on its own.
+//!
+//! # When a share or the cache is full
+//!
+//! A session may hold at most [`ReplayConfig::max_entries_per_session`]
+//! nonces; the whole cache at most [`ReplayConfig::max_entries`]. To make
+//! room the guard evicts the nonces closest to expiry — from the share that
+//! is full, or, when the whole cache is, from the largest share — and
+//! raises that share's **floor**: from then on it refuses (as
+//! [`AuthError::ReplayCacheFull`], capacity, not the peer's fault) every
+//! message of that share whose `ts` is not newer than the newest evicted
+//! one. A replay of an evicted frame carries such a `ts` and the same
+//! session, so it is still refused, while fresh messages keep flowing:
+//! under load beyond capacity a share's accepted window shrinks toward the
+//! present. One session flooding the cache shrinks its own window, not
+//! anyone else's. Frames without a session share one floor: there, one
+//! signer flooding validly signed frames can raise it for all (what
+//! netaio-compatible mode cannot prevent; see the README's security
+//! model). Only frames whose MAC verified are recorded, so a peer without
+//! the key can push nothing.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -34,17 +54,18 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::crypto::NONCE_LEN;
 use super::{AuthError, AuthFieldRole};
+use crate::protocol::SessionId;
 use crate::wire::AuthValue;
 
-/// Replay protection settings. On by default: ±300 s window, at most
-/// 131 072 cached nonces.
+/// Replay protection settings. On by default: a `ts` up to 300 s old or
+/// 30 s ahead, at most 131 072 cached nonces, 16 384 per session.
 ///
 /// ```
 /// use framewire::ReplayConfig;
 ///
-/// let cfg = ReplayConfig::default().window_secs(60).max_entries(10_000);
+/// let cfg = ReplayConfig::default().max_past_secs(60).max_entries(10_000);
 /// assert!(cfg.enabled);
-/// assert_eq!(cfg.window_secs, 60);
+/// assert_eq!((cfg.max_past_secs, cfg.max_future_secs), (60, 30));
 /// assert_eq!(cfg.approx_max_memory_bytes(), 1_000_000);
 /// assert!(!ReplayConfig::disabled().enabled);
 /// ```
@@ -53,21 +74,30 @@ use crate::wire::AuthValue;
 pub struct ReplayConfig {
     /// Whether replay protection is on.
     pub enabled: bool,
-    /// Accept `ts` up to this many seconds before or after the local clock.
-    pub window_secs: u64,
+    /// Accept a `ts` up to this many seconds before the local clock; nonces
+    /// are remembered this long after their `ts`.
+    pub max_past_secs: u64,
+    /// Accept a `ts` up to this many seconds after the local clock (clock
+    /// skew between honest peers).
+    pub max_future_secs: u64,
     /// Most nonces remembered at once (memory ≈ this ×
     /// [`APPROX_BYTES_PER_ENTRY`](Self::APPROX_BYTES_PER_ENTRY)).
     pub max_entries: usize,
+    /// Most nonces one session may hold (frames without a session share
+    /// the whole cache).
+    pub max_entries_per_session: usize,
 }
 
 impl ReplayConfig {
-    /// Default tolerance between a message's `ts` and the local clock.
-    pub const DEFAULT_WINDOW_SECS: u64 = 300;
+    /// Default tolerance for a `ts` in the past.
+    pub const DEFAULT_MAX_PAST_SECS: u64 = 300;
+    /// Default tolerance for a `ts` in the future.
+    pub const DEFAULT_MAX_FUTURE_SECS: u64 = 30;
     /// Default nonce cache size, at most ~13 MiB. It covers the whole
-    /// ±300 s window up to ~430 authenticated messages per second per
-    /// plugin; above that the accepted window shrinks to about
-    /// `max_entries / rate` seconds (e.g. ~2.6 s at 50 000 msg/s), and only
-    /// past 131 072 messages within one second does the guard refuse.
+    /// window up to ~400 authenticated messages per second; above that the
+    /// accepted window shrinks to about `max_entries / rate` seconds (e.g.
+    /// ~2.6 s at 50 000 msg/s), and only past 131 072 messages within one
+    /// second does the guard refuse.
     pub const DEFAULT_MAX_ENTRIES: usize = 1 << 17;
     /// Upper estimate of the heap cost of one cached nonce: a hash-map slot
     /// and an expiry-heap slot (40 bytes) plus the slack both keep after
@@ -78,8 +108,10 @@ impl ReplayConfig {
     pub const fn new() -> Self {
         ReplayConfig {
             enabled: true,
-            window_secs: Self::DEFAULT_WINDOW_SECS,
+            max_past_secs: Self::DEFAULT_MAX_PAST_SECS,
+            max_future_secs: Self::DEFAULT_MAX_FUTURE_SECS,
             max_entries: Self::DEFAULT_MAX_ENTRIES,
+            max_entries_per_session: Self::DEFAULT_MAX_ENTRIES / 8,
         }
     }
 
@@ -92,15 +124,36 @@ impl ReplayConfig {
         }
     }
 
-    /// Sets [`ReplayConfig::window_secs`].
-    pub const fn window_secs(mut self, secs: u64) -> Self {
-        self.window_secs = secs;
+    /// Sets [`ReplayConfig::max_past_secs`].
+    pub const fn max_past_secs(mut self, secs: u64) -> Self {
+        self.max_past_secs = secs;
         self
     }
 
-    /// Sets [`ReplayConfig::max_entries`].
+    /// Sets [`ReplayConfig::max_future_secs`].
+    pub const fn max_future_secs(mut self, secs: u64) -> Self {
+        self.max_future_secs = secs;
+        self
+    }
+
+    /// Sets both tolerances to `secs` (a symmetric window).
+    pub const fn window_secs(self, secs: u64) -> Self {
+        self.max_past_secs(secs).max_future_secs(secs)
+    }
+
+    /// Sets [`ReplayConfig::max_entries`] (and caps the per-session share
+    /// at it).
     pub const fn max_entries(mut self, n: usize) -> Self {
         self.max_entries = n;
+        if self.max_entries_per_session > n {
+            self.max_entries_per_session = n;
+        }
+        self
+    }
+
+    /// Sets [`ReplayConfig::max_entries_per_session`].
+    pub const fn max_entries_per_session(mut self, n: usize) -> Self {
+        self.max_entries_per_session = n;
         self
     }
 
@@ -119,17 +172,112 @@ impl Default for ReplayConfig {
 
 type Nonce = [u8; NONCE_LEN];
 
-struct Cache {
-    /// nonce → expiry (`ts + window`).
+/// The nonces of one session (or of every frame without one).
+#[derive(Default)]
+struct Share {
+    /// nonce → expiry (`ts + max_past`).
     seen: HashMap<Nonce, u64>,
     /// The same entries ordered by expiry, so pruning is
     /// O(expired · log n) rather than a scan.
     by_expiry: BinaryHeap<Reverse<(u64, Nonce)>>,
+    /// Messages of this share with `ts <= floor` are refused: nonces that
+    /// old may have been evicted to make room.
+    floor: Option<u64>,
+    /// The connection that first used this session.
+    owner: Option<u64>,
+}
+
+impl Share {
+    fn prune(&mut self, now: u64) -> usize {
+        let mut dropped = 0;
+        while let Some(Reverse((expires, nonce))) = self.by_expiry.peek().copied() {
+            if expires >= now {
+                break;
+            }
+            self.by_expiry.pop();
+            self.seen.remove(&nonce);
+            dropped += 1;
+        }
+        dropped
+    }
+
+    /// Drops the entry closest to expiry and raises the floor to its ts.
+    fn evict_oldest(&mut self, max_past: u64) -> bool {
+        let Some(Reverse((expiry, nonce))) = self.by_expiry.pop() else {
+            return false;
+        };
+        self.seen.remove(&nonce);
+        let ts = expiry.saturating_sub(max_past);
+        self.floor = Some(self.floor.map_or(ts, |f| f.max(ts)));
+        true
+    }
+
+    /// The ts of the entry closest to expiry.
+    fn oldest_ts(&self, max_past: u64) -> Option<u64> {
+        self.by_expiry
+            .peek()
+            .map(|Reverse((e, _))| e.saturating_sub(max_past))
+    }
+}
+
+#[derive(Default)]
+struct Cache {
+    shares: HashMap<Option<SessionId>, Share>,
+    total: usize,
     /// The latest `now` used for pruning.
     high_water: u64,
-    /// Messages with `ts <= floor` are refused: nonces that old may have
-    /// been evicted to make room.
-    floor: Option<u64>,
+}
+
+impl Cache {
+    /// Drops what expired by `now`. Timestamps are whole seconds, so
+    /// nothing new expires until the clock reaches the next second: the
+    /// sweep over every share runs at most once a second, not per message.
+    fn prune(&mut self, now: u64, max_past: u64) {
+        if now <= self.high_water && self.high_water != 0 {
+            return;
+        }
+        self.high_water = self.high_water.max(now);
+        let horizon = self.high_water;
+        let mut dropped = 0;
+        self.shares.retain(|_, share| {
+            dropped += share.prune(horizon);
+            // An empty share is forgotten with its floor and owner once
+            // every frame it could still refuse is outside the window.
+            !share.seen.is_empty()
+                || share
+                    .floor
+                    .is_some_and(|f| f.saturating_add(max_past) >= horizon)
+        });
+        self.total -= dropped;
+    }
+}
+
+/// Where a nonce is recorded: its session (if the frame carries one) and
+/// the connection it arrived on or leaves by (if any).
+///
+/// ```
+/// use framewire::auth::ReplayScope;
+///
+/// let global = ReplayScope::default();
+/// assert!(global.session.is_none() && global.connection.is_none());
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReplayScope {
+    /// The frame's (MAC-bound) session id.
+    pub session: Option<SessionId>,
+    /// The connection it travels on.
+    pub connection: Option<u64>,
+}
+
+impl ReplayScope {
+    /// A scope for `session` on `connection`.
+    pub fn new(session: Option<SessionId>, connection: Option<u64>) -> Self {
+        ReplayScope {
+            session,
+            connection,
+        }
+    }
 }
 
 /// The window check and nonce cache of one plugin instance.
@@ -146,6 +294,7 @@ struct Cache {
 /// let now = 1_700_000_000;
 /// guard.check_window(now - 300, now).unwrap();
 /// assert!(guard.check_window(now - 301, now).unwrap_err().is_stale());
+/// assert!(guard.check_window(now + 31, now).unwrap_err().is_stale());
 ///
 /// let nonce = [7u8; 16];
 /// guard.record(&nonce, now, now).unwrap();
@@ -164,12 +313,7 @@ impl ReplayGuard {
     pub fn new(config: ReplayConfig) -> Self {
         ReplayGuard {
             config,
-            cache: Mutex::new(Cache {
-                seen: HashMap::new(),
-                by_expiry: BinaryHeap::new(),
-                high_water: 0,
-                floor: None,
-            }),
+            cache: Mutex::new(Cache::default()),
         }
     }
 
@@ -179,7 +323,7 @@ impl ReplayGuard {
     }
 
     fn lock(&self) -> MutexGuard<'_, Cache> {
-        // Every mutation keeps map and heap in step.
+        // Every mutation keeps maps, heaps and the total in step.
         crate::sync::lock(&self.cache)
     }
 
@@ -189,74 +333,117 @@ impl ReplayGuard {
         if !self.config.enabled {
             return Ok(());
         }
-        let w = self.config.window_secs;
-        if ts < now.saturating_sub(w) || ts > now.saturating_add(w) {
+        let (past, future) = (self.config.max_past_secs, self.config.max_future_secs);
+        if ts < now.saturating_sub(past) || ts > now.saturating_add(future) {
             return Err(AuthError::Stale { ts, now });
         }
         Ok(())
     }
 
-    /// Records the nonce of a message whose MAC has verified. Fails if it
-    /// was already seen inside the window, if `ts` has expired relative to
-    /// the latest time the guard has seen, or if `ts` is at or below the
-    /// floor raised by evictions from a full cache. Always `Ok` when
-    /// protection is disabled.
+    /// [`record_in`](Self::record_in) the share of frames without a
+    /// session.
     pub fn record(&self, nonce: &[u8; NONCE_LEN], ts: u64, now: u64) -> Result<(), AuthError> {
+        self.record_in(ReplayScope::default(), nonce, ts, now)
+    }
+
+    /// Records the nonce of a message whose MAC has verified (or that this
+    /// node has just signed, so a reflection of it is a replay). Fails if
+    /// it was already seen inside the window, if `ts` has expired relative
+    /// to the latest time the guard has seen, if `ts` is at or below the
+    /// share's floor, or if the session belongs to another connection.
+    /// Always `Ok` when protection is disabled.
+    pub fn record_in(
+        &self,
+        scope: ReplayScope,
+        nonce: &[u8; NONCE_LEN],
+        ts: u64,
+        now: u64,
+    ) -> Result<(), AuthError> {
         if !self.config.enabled {
             return Ok(());
         }
         self.check_window(ts, now)?;
-        let expires = ts.saturating_add(self.config.window_secs);
-        let mut cache = self.lock();
-        cache.high_water = cache.high_water.max(now);
-        let horizon = cache.high_water;
-        if expires < horizon {
-            // Its nonce may already have been pruned: refuse rather than
-            // accept a frame we can no longer prove fresh.
-            return Err(AuthError::Stale { ts, now: horizon });
-        }
-        prune(&mut cache, horizon);
+        let past = self.config.max_past_secs;
+        let expires = ts.saturating_add(past);
         let full = || AuthError::ReplayCacheFull {
             capacity: self.config.max_entries,
         };
-        if cache.floor.is_some_and(|floor| ts <= floor) {
-            return Err(full());
+        let mut cache = self.lock();
+        cache.prune(now, past);
+        if expires < cache.high_water {
+            // Its nonce may already have been pruned: refuse rather than
+            // accept a frame we can no longer prove fresh.
+            return Err(AuthError::Stale {
+                ts,
+                now: cache.high_water,
+            });
         }
-        if cache.seen.contains_key(nonce) {
-            return Err(AuthError::Replayed);
+        let key = scope.session;
+        let share_cap = match key {
+            Some(_) => self.config.max_entries_per_session,
+            None => self.config.max_entries,
         }
-        while cache.seen.len() >= self.config.max_entries.max(1) {
-            let Some(&Reverse((oldest_expiry, oldest))) = cache.by_expiry.peek() else {
-                break;
-            };
-            // Evicting `oldest` raises the floor to its ts; a message no
-            // newer than that could not be told from a replay afterwards, so
-            // it is refused without evicting anything.
-            let oldest_ts = oldest_expiry.saturating_sub(self.config.window_secs);
-            if ts <= oldest_ts {
+        .max(1);
+        {
+            let share = cache.shares.entry(key).or_default();
+            if key.is_some() {
+                match (share.owner, scope.connection) {
+                    (Some(owner), Some(c)) if owner != c => return Err(AuthError::Replayed),
+                    (None, c) => share.owner = c,
+                    _ => {}
+                }
+            }
+            if share.floor.is_some_and(|floor| ts <= floor) {
                 return Err(full());
             }
-            cache.by_expiry.pop();
-            cache.seen.remove(&oldest);
-            cache.floor = Some(cache.floor.map_or(oldest_ts, |f| f.max(oldest_ts)));
+            if share.seen.contains_key(nonce) {
+                return Err(AuthError::Replayed);
+            }
         }
-        cache.seen.insert(*nonce, expires);
-        cache.by_expiry.push(Reverse((expires, *nonce)));
+        // Make room: first within the share, then (the cache being full)
+        // in the largest share. Evicting raises that share's floor to the
+        // evicted ts; a message no newer than what its own share would
+        // have to evict could not be told from a replay afterwards, so it
+        // is refused without evicting anything.
+        let mut evicted = 0;
+        {
+            let share = cache.shares.get_mut(&key).expect("share just made");
+            while share.seen.len() >= share_cap {
+                if share.oldest_ts(past).is_some_and(|oldest| ts <= oldest) {
+                    return Err(full());
+                }
+                share.evict_oldest(past);
+                evicted += 1;
+            }
+        }
+        cache.total -= evicted;
+        while cache.total >= self.config.max_entries.max(1) {
+            let victim = largest_share(&cache.shares, key);
+            let share = cache.shares.get_mut(&victim).expect("largest share exists");
+            if victim == key && share.oldest_ts(past).is_some_and(|oldest| ts <= oldest) {
+                return Err(full());
+            }
+            if !share.evict_oldest(past) {
+                break;
+            }
+            cache.total -= 1;
+        }
+        let share = cache.shares.get_mut(&key).expect("share just made");
+        share.seen.insert(*nonce, expires);
+        share.by_expiry.push(Reverse((expires, *nonce)));
+        cache.total += 1;
         Ok(())
     }
 
     /// Drops the nonces that expired by `now`.
     pub fn prune(&self, now: u64) {
-        let mut cache = self.lock();
-        cache.high_water = cache.high_water.max(now);
-        let horizon = cache.high_water;
-        prune(&mut cache, horizon);
+        self.lock().prune(now, self.config.max_past_secs);
     }
 
     /// Nonces currently cached (expired ones may linger until the next
     /// [`record`](Self::record) or [`prune`](Self::prune)).
     pub fn len(&self) -> usize {
-        self.lock().seen.len()
+        self.lock().total
     }
 
     /// Whether no nonce is cached.
@@ -265,14 +452,18 @@ impl ReplayGuard {
     }
 }
 
-fn prune(cache: &mut Cache, now: u64) {
-    while let Some(Reverse((expires, nonce))) = cache.by_expiry.peek().copied() {
-        if expires >= now {
-            break;
-        }
-        cache.by_expiry.pop();
-        cache.seen.remove(&nonce);
-    }
+/// The share holding the most nonces (`prefer` on a tie, so a flooding
+/// share evicts its own first).
+fn largest_share(
+    shares: &HashMap<Option<SessionId>, Share>,
+    prefer: Option<SessionId>,
+) -> Option<SessionId> {
+    let preferred = shares.get(&prefer).map_or(0, |s| s.seen.len());
+    shares
+        .iter()
+        .filter(|(_, s)| s.seen.len() > preferred)
+        .max_by_key(|(_, s)| s.seen.len())
+        .map_or(prefer, |(k, _)| *k)
 }
 
 impl fmt::Debug for ReplayGuard {
@@ -310,142 +501,4 @@ pub(crate) fn nonce_key(nonce: &[u8]) -> Result<&[u8; NONCE_LEN], AuthError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use bytes::Bytes;
-
-    const T: u64 = 1_700_000_000;
-
-    fn guard(max: usize) -> ReplayGuard {
-        ReplayGuard::new(ReplayConfig::default().max_entries(max))
-    }
-
-    #[test]
-    fn window_edges_are_inclusive() {
-        let g = guard(8);
-        assert!(g.check_window(T - 300, T).is_ok());
-        assert!(g.check_window(T + 300, T).is_ok());
-        assert!(g.check_window(T - 301, T).unwrap_err().is_stale());
-        assert!(g.check_window(T + 301, T).unwrap_err().is_stale());
-        assert!(g.check_window(0, T).is_err());
-        assert!(g.check_window(u64::MAX, T).is_err());
-        // Near the ends of the number line nothing overflows.
-        assert!(g.check_window(0, 0).is_ok());
-        assert!(g.check_window(u64::MAX, u64::MAX).is_ok());
-    }
-
-    #[test]
-    fn entries_expire_after_the_window() {
-        let g = guard(8);
-        g.record(&[1; 16], T, T).unwrap();
-        // Still inside the window at ts + 300: kept, replay refused.
-        assert!(g.record(&[1; 16], T, T + 300).unwrap_err().is_replayed());
-        g.prune(T + 300);
-        assert_eq!(g.len(), 1);
-        g.prune(T + 301);
-        assert_eq!(g.len(), 0);
-        // Once expired, the frame itself is outside the window.
-        assert!(g.record(&[1; 16], T, T + 301).unwrap_err().is_stale());
-    }
-
-    #[test]
-    fn future_ts_is_kept_until_its_own_expiry() {
-        let g = guard(8);
-        g.record(&[2; 16], T + 300, T).unwrap();
-        g.prune(T + 599);
-        assert_eq!(g.len(), 1);
-        assert!(g
-            .record(&[2; 16], T + 300, T + 599)
-            .unwrap_err()
-            .is_replayed());
-        g.prune(T + 601);
-        assert!(g.is_empty());
-    }
-
-    #[test]
-    fn clock_going_backwards_cannot_revive_a_pruned_nonce() {
-        let g = guard(8);
-        g.record(&[3; 16], T, T).unwrap();
-        g.prune(T + 1000);
-        assert!(g.is_empty());
-        // The clock steps back: the window alone would accept ts = T again.
-        assert!(g.check_window(T, T + 10).is_ok());
-        assert!(g.record(&[3; 16], T, T + 10).unwrap_err().is_stale());
-    }
-
-    #[test]
-    fn full_cache_of_one_second_fails_closed_until_entries_expire() {
-        let g = guard(3);
-        for i in 0..3u8 {
-            g.record(&[i; 16], T, T).unwrap();
-        }
-        let e = g.record(&[9; 16], T, T).unwrap_err();
-        assert!(e.is_replay_cache_full());
-        assert_eq!(g.len(), 3);
-        // The refused nonce was not recorded, and old ones are still there.
-        assert!(g.record(&[0; 16], T, T).unwrap_err().is_replayed());
-        g.record(&[9; 16], T + 301, T + 301).unwrap();
-        assert_eq!(g.len(), 1);
-    }
-
-    #[test]
-    fn full_cache_evicts_the_oldest_and_raises_the_floor() {
-        let g = guard(3);
-        for i in 0..3u8 {
-            g.record(&[i; 16], T + u64::from(i), T + 3).unwrap();
-        }
-        // A newer message evicts the oldest nonce (ts T): floor = T.
-        g.record(&[3; 16], T + 3, T + 3).unwrap();
-        assert_eq!(g.len(), 3);
-        // The evicted frame cannot be replayed, nor can anything as old.
-        assert!(g
-            .record(&[0; 16], T, T + 3)
-            .unwrap_err()
-            .is_replay_cache_full());
-        assert!(g
-            .record(&[7; 16], T, T + 3)
-            .unwrap_err()
-            .is_replay_cache_full());
-        // Still cached nonces are still replays.
-        assert!(g.record(&[1; 16], T + 1, T + 3).unwrap_err().is_replayed());
-        // A message no newer than the oldest cached one is refused without
-        // evicting (the cache holds T+1, T+2, T+3).
-        assert!(g
-            .record(&[8; 16], T + 1, T + 3)
-            .unwrap_err()
-            .is_replay_cache_full());
-        assert_eq!(g.len(), 3);
-        g.record(&[9; 16], T + 4, T + 4).unwrap();
-    }
-
-    #[test]
-    fn disabled_accepts_everything_and_caches_nothing() {
-        let g = ReplayGuard::new(ReplayConfig::disabled().max_entries(0));
-        for _ in 0..3 {
-            g.check_window(0, T).unwrap();
-            g.record(&[1; 16], 0, T).unwrap();
-        }
-        assert!(g.is_empty());
-    }
-
-    #[test]
-    fn ts_numbers() {
-        let b = |s: &'static [u8]| AuthValue::Bytes(Bytes::from_static(s));
-        assert_eq!(ts_number(&b(&[0x65, 0x53, 0xf1, 0x00])), 1_700_000_000);
-        assert_eq!(
-            ts_number(&b(&[0, 0, 0, 0, 0x65, 0x53, 0xf1, 0x00])),
-            1_700_000_000
-        );
-        assert_eq!(ts_number(&b(&[])), 0);
-        assert_eq!(ts_number(&b(&[1, 0, 0, 0, 0, 0, 0, 0, 0])), u64::MAX);
-        assert_eq!(
-            ts_number(&b(&[0, 1, 2, 3, 4, 5, 6, 7, 8])),
-            0x0102_0304_0506_0708
-        );
-        assert_eq!(ts_number(&AuthValue::Int(-5)), 0);
-        assert_eq!(ts_number(&AuthValue::Int(i128::MAX)), u64::MAX);
-        assert_eq!(ts_number(&AuthValue::Int(42)), 42);
-        assert!(nonce_key(&[0; 15]).is_err());
-        assert!(nonce_key(&[0; 16]).is_ok());
-    }
-}
+mod tests;

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::{AuthError, AuthPlugin, CipherPlugin};
+use super::{AuthError, AuthPlugin, CipherPlugin, Link, Role};
 use crate::wire::Message;
 
 /// One layer of plugins: an optional cipher and an optional auth plugin,
@@ -77,22 +77,28 @@ impl PluginLayer {
     }
 
     /// Send side of one layer: encrypt, then sign the encrypted body.
-    pub fn seal(&self, message: Message) -> Result<Message, AuthError> {
+    pub fn seal(&self, message: Message, link: &Link<'_>) -> Result<Message, AuthError> {
         let mut message = match &self.cipher {
-            Some(c) => c.encrypt(message)?,
+            Some(c) => c.encrypt(message, link)?,
             None => message,
         };
         if let Some(a) = &self.auth {
-            a.make(&mut message)?;
+            a.make(&mut message, link)?;
         }
         Ok(message)
     }
 
-    /// Receive side of one layer: check, then decrypt. How a refusal is
-    /// answered and counted is decided here, once ([`RejectionKind`]).
-    pub(crate) fn open(&self, message: Message, layer: Layer) -> Result<Message, Rejection> {
+    /// Receive side of one layer: check (then strip what only this layer's
+    /// plugin wrote), then decrypt. How a refusal is answered and counted is
+    /// decided here, once ([`RejectionKind`]).
+    pub(crate) fn open(
+        &self,
+        mut message: Message,
+        layer: Layer,
+        link: &Link<'_>,
+    ) -> Result<Message, Rejection> {
         if let Some(a) = &self.auth {
-            if let Err(error) = a.check(&message) {
+            if let Err(error) = a.check(&message, link) {
                 // netaio never answers an error report that fails its check
                 // (two peers would otherwise bounce AUTH_ERRORs forever).
                 let reply = (!message.message_type.is_error()).then(|| Box::new(a.error_message()));
@@ -108,9 +114,10 @@ impl PluginLayer {
                     reply,
                 });
             }
+            a.strip(&mut message);
         }
         match &self.cipher {
-            Some(c) => c.decrypt(message).map_err(|error| Rejection {
+            Some(c) => c.decrypt(message, link).map_err(|error| Rejection {
                 error,
                 layer,
                 kind: RejectionKind::Decrypt,
@@ -252,19 +259,36 @@ impl From<Rejection> for AuthError {
 /// let got = server.open(sent).unwrap(); // one nonce, two layers: not a replay
 /// assert_eq!(&got.content()[..], b"content");
 /// ```
-#[derive(Clone, Default, Debug)]
+#[derive(Clone, Debug)]
 pub struct PluginStack {
     instance: PluginLayer,
     handler: PluginLayer,
+    role: Role,
+}
+
+impl Default for PluginStack {
+    fn default() -> Self {
+        PluginStack::new(PluginLayer::new())
+    }
 }
 
 impl PluginStack {
-    /// A stack with the instance-wide layer only.
+    /// A stack with the instance-wide layer only, acting as a client (it
+    /// seals as a client and opens what a server sent).
     pub fn new(instance: PluginLayer) -> Self {
         PluginStack {
             instance,
             handler: PluginLayer::new(),
+            role: Role::Client,
         }
+    }
+
+    /// Acts as `role` instead (default [`Role::Client`]): what a
+    /// direction-binding plugin such as [`StrictHmac`](crate::StrictHmac)
+    /// signs as, and expects the other end to be.
+    pub fn role(mut self, role: Role) -> Self {
+        self.role = role;
+        self
     }
 
     /// Adds the per-handler layer.
@@ -299,24 +323,34 @@ impl PluginStack {
 
     /// Prepares an outgoing message: handler layer, then instance layer.
     pub fn seal(&self, message: Message) -> Result<Message, AuthError> {
-        self.view().seal(message)
+        self.seal_with(message, &Link::new(self.role))
+    }
+
+    /// [`seal`](Self::seal) on a given link (role, connection, session).
+    pub fn seal_with(&self, message: Message, link: &Link<'_>) -> Result<Message, AuthError> {
+        self.view().seal(message, link)
     }
 
     /// Checks and decrypts an incoming message: instance layer, then
     /// handler layer.
     pub fn open(&self, message: Message) -> Result<Message, Rejection> {
+        self.open_with(message, &Link::new(self.role))
+    }
+
+    /// [`open`](Self::open) on a given link.
+    pub fn open_with(&self, message: Message, link: &Link<'_>) -> Result<Message, Rejection> {
         let view = self.view();
-        view.open_handler(view.open_instance(message)?)
+        view.open_handler(view.open_instance(message, link)?, link)
     }
 
     /// Only the instance layer (before routing).
     pub fn open_instance(&self, message: Message) -> Result<Message, Rejection> {
-        self.view().open_instance(message)
+        self.view().open_instance(message, &Link::new(self.role))
     }
 
     /// Only the handler layer (after routing).
     pub fn open_handler(&self, message: Message) -> Result<Message, Rejection> {
-        self.view().open_handler(message)
+        self.view().open_handler(message, &Link::new(self.role))
     }
 }
 
@@ -332,24 +366,32 @@ pub(crate) struct Stack<'a> {
 
 impl Stack<'_> {
     /// Handler layer, then instance layer.
-    pub(crate) fn seal(self, message: Message) -> Result<Message, AuthError> {
+    pub(crate) fn seal(self, message: Message, link: &Link<'_>) -> Result<Message, AuthError> {
         let message = match self.handler {
-            Some(h) => h.seal(message)?,
+            Some(h) => h.seal(message, link)?,
             None => message,
         };
-        self.instance.seal(message)
+        self.instance.seal(message, link)
     }
 
     /// The instance layer (before routing: routes are keyed on what it
     /// decrypts).
-    pub(crate) fn open_instance(self, message: Message) -> Result<Message, Rejection> {
-        self.instance.open(message, Layer::Instance)
+    pub(crate) fn open_instance(
+        self,
+        message: Message,
+        link: &Link<'_>,
+    ) -> Result<Message, Rejection> {
+        self.instance.open(message, Layer::Instance, link)
     }
 
     /// The handler layer (after routing).
-    pub(crate) fn open_handler(self, message: Message) -> Result<Message, Rejection> {
+    pub(crate) fn open_handler(
+        self,
+        message: Message,
+        link: &Link<'_>,
+    ) -> Result<Message, Rejection> {
         match self.handler {
-            Some(h) => h.open(message, Layer::Handler),
+            Some(h) => h.open(message, Layer::Handler, link),
             None => Ok(message),
         }
     }

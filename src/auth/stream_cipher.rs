@@ -4,9 +4,9 @@ use std::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::crypto::{apply_keystream, sha256, DerivePrefix, NONCE_LEN};
+use super::crypto::{apply_keystream, DerivePrefix, NONCE_LEN};
 use super::{
-    bytes_field, uri_len_prefix, AuthError, AuthFieldRole, CipherPlugin, PluginEnv, Redacted,
+    bytes_field, uri_len_prefix, AuthError, AuthFieldRole, CipherPlugin, Link, PluginEnv, Redacted,
 };
 use crate::wire::{Body, FieldName, Message};
 
@@ -37,16 +37,17 @@ use crate::wire::{Body, FieldName, Message};
 /// `encrypt_uri`), and framewire does not mirror that check here.
 ///
 /// ```
-/// use framewire::auth::{PluginEnv, FixedRandom, ManualClock};
+/// use framewire::auth::{FixedRandom, Link, ManualClock, PluginEnv, Role};
 /// use framewire::{CipherPlugin, Message, MessageType, NetaioStreamCipher};
 ///
 /// // Pinned IV and split point reproduce netaio's vector `cipher_encrypt_uri`.
 /// let ctx = PluginEnv::new(ManualClock::new(0), FixedRandom::new((0xa0u8..=0xaf).collect::<Vec<_>>(), 3));
 /// let cipher = NetaioStreamCipher::new("test-key").env(ctx);
-/// let sealed = cipher.encrypt(Message::new(MessageType::REQUEST_URI, "echo", "hello")).unwrap();
+/// let link = Link::new(Role::Client);
+/// let sealed = cipher.encrypt(Message::new(MessageType::REQUEST_URI, "echo", "hello"), &link).unwrap();
 /// assert_eq!(&sealed.uri()[..], &[0x7f, 0x6f, 0xe1]);
 ///
-/// let opened = NetaioStreamCipher::new("test-key").decrypt(sealed).unwrap();
+/// let opened = NetaioStreamCipher::new("test-key").decrypt(sealed, &link).unwrap();
 /// assert_eq!(&opened.content()[..], b"hello");
 /// ```
 pub struct NetaioStreamCipher {
@@ -61,7 +62,7 @@ impl NetaioStreamCipher {
     /// `encrypt_uri` on, system randomness.
     pub fn new(key: impl AsRef<[u8]>) -> Self {
         NetaioStreamCipher {
-            enc_prefix: Redacted(DerivePrefix::new(&sha256(key.as_ref()), b"enc")),
+            enc_prefix: Redacted(DerivePrefix::for_secret(key.as_ref(), b"enc")),
             iv_field: FieldName::from("iv"),
             encrypt_uri: true,
             env: PluginEnv::system(),
@@ -93,7 +94,7 @@ impl NetaioStreamCipher {
 }
 
 impl CipherPlugin for NetaioStreamCipher {
-    fn encrypt(&self, mut message: Message) -> Result<Message, AuthError> {
+    fn encrypt(&self, mut message: Message, _link: &Link<'_>) -> Result<Message, AuthError> {
         let body = &message.body;
         let mut buf = BytesMut::with_capacity(body.encoded_len());
         if self.encrypt_uri {
@@ -127,7 +128,7 @@ impl CipherPlugin for NetaioStreamCipher {
         Ok(message)
     }
 
-    fn decrypt(&self, mut message: Message) -> Result<Message, AuthError> {
+    fn decrypt(&self, mut message: Message, _link: &Link<'_>) -> Result<Message, AuthError> {
         let iv = bytes_field(&message, self.iv_field.as_str(), AuthFieldRole::Iv)?;
         if iv.len() != NONCE_LEN {
             return Err(AuthError::MalformedField(AuthFieldRole::Iv));
@@ -144,6 +145,8 @@ impl CipherPlugin for NetaioStreamCipher {
             self.xor(iv, &mut buf)?;
             message.body.content = buf.freeze();
         }
+        // Consumed: an inner layer did not see it when it signed.
+        message.auth.remove(self.iv_field.as_str());
         Ok(message)
     }
 }
@@ -178,9 +181,11 @@ impl fmt::Debug for NetaioStreamCipher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::crypto::{keystream, netaio_enc_key};
+    use crate::auth::crypto::{keystream, netaio_enc_key, sha256};
     use crate::auth::{FixedRandom, ManualClock};
     use crate::wire::MessageType;
+
+    const L: Link<'static> = Link::new(crate::auth::Role::Client);
 
     fn raw(uri: &[u8], content: &[u8], iv: [u8; 16]) -> Message {
         let mut m = Message::new(
@@ -205,13 +210,13 @@ mod tests {
         let c = NetaioStreamCipher::new("k");
         // uri_len 0xffff but only 3 bytes follow: uri = those 3, content empty.
         let ct = encrypt_raw(b"\xff\xffabc", iv);
-        let m = c.decrypt(raw(&ct[..1], &ct[1..], iv)).unwrap();
+        let m = c.decrypt(raw(&ct[..1], &ct[1..], iv), &L).unwrap();
         assert_eq!((&m.uri()[..], &m.content()[..]), (&b"abc"[..], &b""[..]));
         // One byte of plaintext: its value is the uri length, nothing else.
         let ct = encrypt_raw(b"\x07", iv);
-        let m = c.decrypt(raw(&ct, b"", iv)).unwrap();
+        let m = c.decrypt(raw(&ct, b"", iv), &L).unwrap();
         assert!(m.uri().is_empty() && m.content().is_empty());
-        let m = c.decrypt(raw(b"", b"", iv)).unwrap();
+        let m = c.decrypt(raw(b"", b"", iv), &L).unwrap();
         assert!(m.uri().is_empty() && m.content().is_empty());
     }
 
@@ -221,17 +226,17 @@ mod tests {
         let mut m = raw(b"a", b"b", [0; 16]);
         m.auth.remove("iv");
         assert_eq!(
-            c.decrypt(m.clone()).unwrap_err(),
+            c.decrypt(m.clone(), &L).unwrap_err(),
             AuthError::MissingField(AuthFieldRole::Iv)
         );
         m.auth.insert("iv", [0u8; 15]);
         assert_eq!(
-            c.decrypt(m.clone()).unwrap_err(),
+            c.decrypt(m.clone(), &L).unwrap_err(),
             AuthError::MalformedField(AuthFieldRole::Iv)
         );
         m.auth.insert("iv", 3i128);
         assert_eq!(
-            c.decrypt(m).unwrap_err(),
+            c.decrypt(m, &L).unwrap_err(),
             AuthError::MalformedField(AuthFieldRole::Iv)
         );
     }
@@ -242,10 +247,10 @@ mod tests {
             let ctx = PluginEnv::new(ManualClock::new(0), FixedRandom::new(vec![1], split));
             let c = NetaioStreamCipher::new("k").env(ctx);
             let m = c
-                .encrypt(Message::new(MessageType::OK, "ab", "cd"))
+                .encrypt(Message::new(MessageType::OK, "ab", "cd"), &L)
                 .unwrap();
             assert!(!m.uri().is_empty() && !m.content().is_empty(), "{split}");
-            let back = NetaioStreamCipher::new("k").decrypt(m).unwrap();
+            let back = NetaioStreamCipher::new("k").decrypt(m, &L).unwrap();
             assert_eq!(
                 (&back.uri()[..], &back.content()[..]),
                 (&b"ab"[..], &b"cd"[..])
@@ -259,12 +264,12 @@ mod tests {
             .encrypt_uri(false)
             .iv_field("iv2");
         let m = c
-            .encrypt(Message::new(MessageType::OK, "echo", "hello"))
+            .encrypt(Message::new(MessageType::OK, "echo", "hello"), &L)
             .unwrap();
         assert_eq!(&m.uri()[..], b"echo");
         assert_ne!(&m.content()[..], b"hello");
         assert!(m.auth.contains("iv2"));
-        let back = c.decrypt(m).unwrap();
+        let back = c.decrypt(m, &L).unwrap();
         assert_eq!(&back.content()[..], b"hello");
     }
 }

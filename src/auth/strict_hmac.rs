@@ -1,65 +1,88 @@
 //! HMAC-SHA256 over everything that gives a frame its meaning, for
-//! framewire-to-framewire links.
+//! framewire-to-framewire links: framewire's strict mode.
 
 use std::fmt;
 
+use bytes::Bytes;
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::crypto::sha256;
 use super::mac_fields::{mac_builders, MacFields};
-use super::replay::{nonce_key, ReplayConfig, ReplayGuard};
-use super::{bytes_field, AuthError, AuthFieldRole, AuthPlugin, PluginEnv, Redacted};
+use super::replay::{nonce_key, ReplayConfig, ReplayGuard, ReplayScope};
+use super::{bytes_field, AuthError, AuthFieldRole, AuthPlugin, Link, PluginEnv, Redacted};
+use crate::protocol::{SessionId, SESSION_FIELD};
 use crate::wire::{AuthValue, FieldName, Message};
 
 type HmacSha256 = Hmac<Sha256>;
 
 /// Domain separation: a StrictHmac MAC can never equal a MAC of another
-/// protocol or of a later version of this one.
-const DOMAIN: &[u8] = b"framewire/strict-hmac/v1\0";
+/// protocol or of another version of this one.
+const DOMAIN: &[u8] = b"framewire/strict-hmac/v2\0";
 
-/// Standard HMAC-SHA256 (RFC 2104, `hmac` + `sha2` crates) over the message
-/// type, nonce, ts, uri and content, for framewire peers.
+/// Standard HMAC-SHA256 (RFC 2104, `hmac` + `sha2` crates) over everything
+/// a receiver acts on: framewire's strict mode, for framewire peers.
 ///
-/// netaio's MAC covers only `ts ‖ body`, so a captured frame can be
-/// re-sent with another message type; this one cannot be retargeted.
+/// netaio's MAC covers only `ts ‖ body`, so a captured frame can be re-sent
+/// with another type, request id or direction; this one covers
+///
+/// * the message type and the **direction** (who signed: client, server or
+///   peer — a frame cannot be reflected back to the role that sent it);
+/// * uri and content;
+/// * **every other auth field present** when it signs — nonce, ts, the
+///   request id (`rid`), the session id (`sid`), a cipher's IV, a user
+///   name — in name order, except its own MAC field;
+/// * optionally the name of the server the frame is meant for
+///   ([`audience`](Self::audience)), so it cannot be replayed to another
+///   server sharing the secret.
+///
 /// The MAC input is unambiguous (fixed widths and 64-bit length prefixes):
 ///
 /// ```text
-/// "framewire/strict-hmac/v1\0" ‖ type u8 ‖ u64(len nonce) ‖ nonce ‖ u64 ts
-///   ‖ u64(len uri) ‖ uri ‖ u64(len content) ‖ content
-///   ‖ u64(count) ‖ per bound field: u64(len name) ‖ name ‖ 0 | 1 ‖ u64(len) ‖ bytes | 2 ‖ i128
+/// "framewire/strict-hmac/v2\0" ‖ role u8 ‖ type u8 ‖ u64(len audience) ‖ audience
+///   ‖ u64(len uri) ‖ uri ‖ u64(len content) ‖ content ‖ u64(count)
+///   ‖ per field, by name: u64(len name) ‖ name ‖ 1 ‖ u64(len) ‖ bytes | 2 ‖ i128
 /// ```
 ///
-/// The HMAC key is `SHA256(secret)`. Fields: `hmac`, `nonce` (16 bytes),
-/// `ts` (Unix seconds, written as 4 big-endian bytes; any int or bytes form
-/// of the same value verifies). A nonce and ts already on the message (from
-/// another stacked plugin) are reused, not overwritten. Other auth fields
-/// are covered only if named with [`bind_field`](Self::bind_field): bind
-/// the IV when a cipher runs in the same layer, so it cannot be swapped.
+/// Layers: a plugin checking an outer layer strips its own MAC field, and a
+/// cipher its IV, after they pass, so an inner layer sees the fields it
+/// signed. The HMAC key is `SHA256(secret)`. Fields: `hmac`, `nonce` (16
+/// bytes), `ts` (Unix seconds, written as 4 big-endian bytes), and `sid`
+/// when the link has a session (every framewire client connection does). A
+/// nonce and ts already on the message (from another stacked plugin) are
+/// reused, not overwritten.
 ///
 /// Replay protection as for [`NetaioHmac`](crate::NetaioHmac), on by
-/// default. The secret never appears in `Debug` output.
+/// default, but per session: one session's flood only shrinks its own
+/// window, and a session is pinned to the connection that first used it
+/// (see [`ReplayGuard`]). Signatures depend on the receiver's session, so a
+/// broadcast is signed once per receiver. The secret never appears in
+/// `Debug` output.
 ///
 /// ```
+/// use framewire::auth::{Link, Role};
 /// use framewire::{AuthPlugin, Message, MessageType, StrictHmac};
 ///
+/// let (client, server) = (Link::new(Role::Client), Link::new(Role::Server));
 /// let signer = StrictHmac::new("k");
 /// let mut msg = Message::new(MessageType::DELETE_URI, "item/1", "");
-/// signer.make(&mut msg).unwrap();
+/// signer.make(&mut msg, &client).unwrap();
 ///
 /// // Retargeting the captured frame to another type fails.
 /// let mut forged = msg.clone();
 /// forged.message_type = MessageType::CREATE_URI;
 /// let verifier = StrictHmac::new("k");
-/// assert!(verifier.check(&forged).unwrap_err().is_bad_mac());
-/// verifier.check(&msg).unwrap();
+/// assert!(verifier.check(&forged, &server).unwrap_err().is_bad_mac());
+/// // So does reflecting it to another client: it was signed by a client.
+/// assert!(StrictHmac::new("k").check(&msg, &client).unwrap_err().is_bad_mac());
+/// verifier.check(&msg, &server).unwrap();
 /// ```
 pub struct StrictHmac {
     mac: Redacted<HmacSha256>,
     fields: MacFields,
-    bound: Vec<FieldName>,
+    session: FieldName,
+    audience: Bytes,
 }
 
 mac_builders!(StrictHmac);
@@ -72,43 +95,47 @@ impl StrictHmac {
         let mut block = [0u8; 64];
         block[..32].copy_from_slice(&sha256(secret.as_ref()));
         let mac = <HmacSha256 as KeyInit>::new(&block.into());
+        zeroize::Zeroize::zeroize(&mut block);
         StrictHmac {
             mac: Redacted(mac),
             fields: MacFields::new(),
-            bound: Vec::new(),
+            session: FieldName::from(SESSION_FIELD),
+            audience: Bytes::new(),
         }
     }
 
-    /// Also cover the auth field `name` (present or absent) with the MAC.
-    /// Only bind fields that exist when this plugin signs, i.e. set by a
-    /// plugin of the same or an inner layer.
-    pub fn bind_field(mut self, name: impl Into<FieldName>) -> Self {
-        self.bound.push(name.into());
+    /// Binds the name of the server frames are meant for (default: none).
+    /// Set the same name on the server and on its clients; a frame for one
+    /// server then fails on another that shares the secret.
+    pub fn audience(mut self, name: impl Into<Bytes>) -> Self {
+        self.audience = name.into();
         self
     }
 
-    fn keyed_input(&self, message: &Message, nonce: &[u8], ts: u64) -> HmacSha256 {
+    fn keyed_input(&self, message: &Message, signer: u8) -> HmacSha256 {
         let mut h = self.mac.0.clone();
         let lp = |h: &mut HmacSha256, bytes: &[u8]| {
             h.update(&(bytes.len() as u64).to_be_bytes());
             h.update(bytes);
         };
         h.update(DOMAIN);
-        h.update(&[message.message_type.value()]);
-        lp(&mut h, nonce);
-        h.update(&ts.to_be_bytes());
+        h.update(&[signer, message.message_type.value()]);
+        lp(&mut h, &self.audience);
         lp(&mut h, &message.body.uri);
         lp(&mut h, &message.body.content);
-        h.update(&(self.bound.len() as u64).to_be_bytes());
-        for name in &self.bound {
-            lp(&mut h, name.as_str().as_bytes());
-            match message.auth.get(name.as_str()) {
-                None => h.update(&[0]),
-                Some(AuthValue::Bytes(b)) => {
+        let own = self.fields.hmac.as_str();
+        let mut covered: Vec<(&str, &AuthValue)> =
+            message.auth.iter().filter(|(n, _)| *n != own).collect();
+        covered.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        h.update(&(covered.len() as u64).to_be_bytes());
+        for (name, value) in covered {
+            lp(&mut h, name.as_bytes());
+            match value {
+                AuthValue::Bytes(b) => {
                     h.update(&[1]);
                     lp(&mut h, b);
                 }
-                Some(AuthValue::Int(i)) => {
+                AuthValue::Int(i) => {
                     h.update(&[2]);
                     h.update(&i.to_be_bytes());
                 }
@@ -119,7 +146,7 @@ impl StrictHmac {
 }
 
 /// The ts value, refusing anything that does not fit 64 bits (so no two
-/// distinct received values collapse to one MAC input).
+/// distinct received values collapse to one number).
 fn ts_exact(value: &AuthValue) -> Option<u64> {
     match value {
         AuthValue::Int(i) => u64::try_from(*i).ok(),
@@ -133,36 +160,41 @@ fn ts_exact(value: &AuthValue) -> Option<u64> {
 }
 
 impl AuthPlugin for StrictHmac {
-    fn make(&self, message: &mut Message) -> Result<(), AuthError> {
+    fn make(&self, message: &mut Message, link: &Link<'_>) -> Result<(), AuthError> {
         let f = &self.fields;
         let (nonce, have_nonce) = f.nonce_for(message);
         let ts = match message.auth.get(f.ts.as_str()) {
-            Some(v) => Some(ts_exact(v).ok_or(AuthError::TimestampOutOfRange {
+            Some(v) => ts_exact(v).ok_or(AuthError::TimestampOutOfRange {
                 ts: v.as_int().unwrap_or(i128::MAX),
-            })?),
-            None => None,
+            })?,
+            None => {
+                let now = f.env.now();
+                // 4 bytes like netaio while the value fits, so a NetaioHmac
+                // stacked outside reuses these bytes unchanged.
+                match u32::try_from(now) {
+                    Ok(t) => message.auth.insert(f.ts.clone(), t.to_be_bytes()),
+                    Err(_) => message.auth.insert(f.ts.clone(), now.to_be_bytes()),
+                }
+                now
+            }
         };
-        let ts_value = ts.unwrap_or_else(|| f.env.now());
-        let tag = self
-            .keyed_input(message, &nonce, ts_value)
-            .finalize()
-            .into_bytes();
         if !have_nonce {
             message.auth.insert(f.nonce.clone(), nonce);
         }
-        if ts.is_none() {
-            // 4 bytes like netaio while the value fits, so a NetaioHmac
-            // stacked outside reuses these bytes unchanged.
-            match u32::try_from(ts_value) {
-                Ok(t) => message.auth.insert(f.ts.clone(), t.to_be_bytes()),
-                Err(_) => message.auth.insert(f.ts.clone(), ts_value.to_be_bytes()),
-            }
+        if let Some(sid) = link.session {
+            message.auth.insert(self.session.clone(), *sid.as_bytes());
         }
+        let tag = self
+            .keyed_input(message, link.role.tag())
+            .finalize()
+            .into_bytes();
         message.auth.insert(f.hmac.clone(), tag.to_vec());
+        let scope = ReplayScope::new(link.session.copied(), link.connection);
+        f.remember_own(scope, &nonce, ts);
         Ok(())
     }
 
-    fn check(&self, message: &Message) -> Result<(), AuthError> {
+    fn check(&self, message: &Message, link: &Link<'_>) -> Result<(), AuthError> {
         let f = &self.fields;
         let ts = message
             .auth
@@ -172,12 +204,33 @@ impl AuthPlugin for StrictHmac {
         let mac = bytes_field(message, f.hmac.as_str(), AuthFieldRole::Mac)?;
         let ts = ts_exact(ts).ok_or(AuthError::MalformedField(AuthFieldRole::Timestamp))?;
         let key = nonce_key(nonce)?;
+        let session = match message.auth.get(self.session.as_str()) {
+            None => None,
+            Some(_) => Some(SessionId::of(message).ok_or(AuthError::BadMac)?),
+        };
+        // Once a connection's session is known, every frame on it carries
+        // that session and no other.
+        if let Some(expected) = link.session {
+            if session.as_ref() != Some(expected) {
+                return Err(AuthError::BadMac);
+            }
+        }
         let now = f.env.now();
         f.replay.check_window(ts, now)?;
-        self.keyed_input(message, nonce, ts)
+        self.keyed_input(message, link.role.opposite().tag())
             .verify_slice(mac)
             .map_err(|_| AuthError::BadMac)?;
-        f.replay.record(key, ts, now)
+        f.replay
+            .record_in(ReplayScope::new(session, link.connection), key, ts, now)
+    }
+
+    fn strip(&self, message: &mut Message) {
+        message.auth.remove(self.fields.hmac.as_str());
+    }
+
+    fn is_peer_specific(&self) -> bool {
+        // The session of each receiver is in its MAC.
+        true
     }
 }
 
@@ -186,83 +239,10 @@ impl fmt::Debug for StrictHmac {
         f.debug_struct("StrictHmac")
             .field("secret", &self.mac)
             .field("fields", &self.fields)
-            .field("bound_fields", &self.bound)
+            .field("audience", &self.audience)
             .finish_non_exhaustive()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::auth::{FixedRandom, ManualClock};
-    use crate::wire::MessageType;
-
-    const T: u64 = 1_700_000_000;
-
-    fn ctx() -> PluginEnv {
-        PluginEnv::new(ManualClock::new(T), FixedRandom::new(vec![1, 2, 3], 0))
-    }
-
-    #[test]
-    fn is_standard_hmac_sha256_of_the_documented_input() {
-        let mut m = Message::new(MessageType::CREATE_URI, "u", "c");
-        StrictHmac::new("k").env(ctx()).make(&mut m).unwrap();
-        let nonce: Vec<u8> = [1u8, 2, 3].iter().copied().cycle().take(16).collect();
-        let mut input = DOMAIN.to_vec();
-        input.push(2);
-        input.extend_from_slice(&16u64.to_be_bytes());
-        input.extend_from_slice(&nonce);
-        input.extend_from_slice(&T.to_be_bytes());
-        input.extend_from_slice(&1u64.to_be_bytes());
-        input.extend_from_slice(b"u");
-        input.extend_from_slice(&1u64.to_be_bytes());
-        input.extend_from_slice(b"c");
-        input.extend_from_slice(&0u64.to_be_bytes());
-        let mut reference = <HmacSha256 as Mac>::new_from_slice(&sha256(b"k")).unwrap();
-        reference.update(&input);
-        let want = reference.finalize().into_bytes();
-        assert_eq!(&m.auth.get_bytes("hmac").unwrap()[..], &want[..]);
-        assert_eq!(
-            &m.auth.get_bytes("ts").unwrap()[..],
-            &(T as u32).to_be_bytes()
-        );
-    }
-
-    #[test]
-    fn shared_nonce_and_ts_are_reused_not_rewritten() {
-        let mut m = Message::new(MessageType::OK, "", "");
-        m.auth.insert("nonce", [7u8; 16]);
-        m.auth.insert("ts", T as i128);
-        StrictHmac::new("k").env(ctx()).make(&mut m).unwrap();
-        assert_eq!(m.auth.get("ts"), Some(&AuthValue::Int(T as i128)));
-        assert_eq!(&m.auth.get_bytes("nonce").unwrap()[..], &[7u8; 16]);
-        StrictHmac::new("k").env(ctx()).check(&m).unwrap();
-    }
-
-    #[test]
-    fn bound_field_is_covered() {
-        let p = StrictHmac::new("k").bind_field("iv").env(ctx());
-        let mut m = Message::new(MessageType::OK, "", "x");
-        m.auth.insert("iv", [1u8; 16]);
-        p.make(&mut m).unwrap();
-        let mut swapped = m.clone();
-        swapped.auth.insert("iv", [2u8; 16]);
-        let v = StrictHmac::new("k").bind_field("iv").env(ctx());
-        assert!(v.check(&swapped).unwrap_err().is_bad_mac());
-        let mut removed = m.clone();
-        removed.auth.remove("iv");
-        assert!(v.check(&removed).unwrap_err().is_bad_mac());
-        v.check(&m).unwrap();
-    }
-
-    #[test]
-    fn oversized_ts_is_malformed() {
-        let mut m = Message::new(MessageType::OK, "", "");
-        StrictHmac::new("k").env(ctx()).make(&mut m).unwrap();
-        m.auth.insert("ts", vec![1u8; 9]);
-        assert_eq!(
-            StrictHmac::new("k").env(ctx()).check(&m),
-            Err(AuthError::MalformedField(AuthFieldRole::Timestamp))
-        );
-    }
-}
+mod tests;

@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -21,13 +22,15 @@ use crate::handler::catch_panics;
 use crate::io::outbound::{write_loop, Outbound};
 use crate::io::reader::{Decoded, FrameReader, ReadError};
 use crate::pipeline::{self, ReplyTo, Sink, Step};
-use crate::protocol;
+use crate::protocol::{self, SessionId};
 use crate::router::RouteCache;
 use crate::sync::lock;
 use crate::wire::{Message, MessageType};
 
 use super::config::Config;
-use super::{Client, ClientError, ClientHandler, ConnectionEvent, DisconnectReason, Inner};
+use super::{
+    Client, ClientError, ClientHandler, ConnectionEvent, Current, DisconnectReason, Inner,
+};
 
 type Handler = Arc<dyn ClientHandler>;
 
@@ -45,11 +48,10 @@ const DISPATCH_QUEUE: usize = 1024;
 /// One live connection.
 pub(super) struct Live {
     reader: FrameReader<OwnedReadHalf>,
-    queue: Arc<Outbound>,
+    current: Arc<Current>,
     writer: JoinHandle<()>,
     /// Cancelled by the writer when a write fails or stalls.
     broken: CancellationToken,
-    peer: SocketAddr,
 }
 
 pub(super) async fn dial(config: &Config) -> Result<TcpStream, ClientError> {
@@ -95,16 +97,20 @@ pub(super) fn start(inner: &Arc<Inner>, stream: TcpStream) -> Result<Live, Clien
             }
         })
     };
-    *lock(&inner.outbound) = Some(queue.clone());
-    *lock(&inner.peer) = Some(peer);
+    let current = Arc::new(Current {
+        queue,
+        peer,
+        id: inner.connections.fetch_add(1, Ordering::Relaxed) + 1,
+        session: SessionId::random(),
+    });
+    *lock(&inner.current) = Some(current.clone());
     info!(%peer, "connected");
     inner.emit(ConnectionEvent::Connected(peer));
     Ok(Live {
         reader: FrameReader::new(reader),
-        queue,
+        current,
         writer,
         broken,
-        peer,
     })
 }
 
@@ -116,9 +122,8 @@ pub(super) async fn run(inner: Arc<Inner>, mut live: Live, done: watch::Sender<b
     'connections: loop {
         let up_since = Instant::now();
         let reason = read_loop(&inner, &mut live, &dispatch).await;
-        *lock(&inner.outbound) = None;
-        *lock(&inner.peer) = None;
-        live.queue.close();
+        *lock(&inner.current) = None;
+        live.current.queue.close();
         if inner.closed.is_cancelled() {
             // close(): let the writer send what is queued and shut the
             // socket down (its own stall limit bounds this).
@@ -222,7 +227,8 @@ fn reason_of(e: ReadError) -> DisconnectReason {
 
 async fn read_loop(inner: &Arc<Inner>, live: &mut Live, dispatch: &Dispatch) -> DisconnectReason {
     let pipeline = &inner.pipeline;
-    let mut peer = pipeline.peer();
+    let current = &live.current;
+    let mut peer = pipeline.peer(Some(current.id), Some(current.peer), Some(current.session));
     let mut routes = inner.router.cache();
     let mut last_rx = Instant::now();
     let mut ping_sent: Option<Instant> = None;
@@ -246,10 +252,11 @@ async fn read_loop(inner: &Arc<Inner>, live: &mut Live, dispatch: &Dispatch) -> 
             let mut sink = Deliver {
                 inner,
                 routes: &mut routes,
-                peer: live.peer,
+                peer: current.peer,
             };
             if let Step::Call(call) = pipeline.receive(&mut peer, msg, &mut sink) {
-                let job = (call.route.into_owned(), call.msg, call.reply_to);
+                // Queued past this frame: copied out of the read buffer.
+                let job = (call.route.into_owned(), call.msg.detach(), call.reply_to);
                 if dispatch.try_send(job).is_err() {
                     warn!("handler queue full: message dropped");
                 }
@@ -271,8 +278,8 @@ async fn read_loop(inner: &Arc<Inner>, live: &mut Live, dispatch: &Dispatch) -> 
                 if ping_sent.is_some() {
                     return DisconnectReason::KeepaliveTimeout;
                 }
-                if let Ok(frame) = pipeline.seal(protocol::ping()) {
-                    let _ = live.queue.try_push(frame);
+                if let Ok(frame) = pipeline.seal(protocol::ping(), &peer.link()) {
+                    let _ = current.queue.try_push(frame);
                 }
                 ping_sent = Some(Instant::now());
             }
@@ -289,9 +296,18 @@ async fn dispatcher(inner: Arc<Inner>, mut rx: mpsc::Receiver<(Handler, Message,
             inner: inner.clone(),
         };
         let result = catch_panics(|| handler.call(msg, client)).await;
-        let outcome = inner.pipeline.respond(reply_to, None, result, &mut scratch);
+        let current = match inner.current() {
+            Ok(c) => c,
+            Err(e) => {
+                debug!(error = %e, "handler reply not sent");
+                continue;
+            }
+        };
+        let outcome = inner
+            .pipeline
+            .respond(reply_to, None, &current.link(), result, &mut scratch);
         if let Some(frame) = outcome.send {
-            if let Err(e) = inner.send_frame(frame).await {
+            if let Err(e) = current.push(frame).await {
                 debug!(error = %e, "handler reply not sent");
             }
         }

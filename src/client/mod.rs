@@ -38,7 +38,7 @@ mod reconnect;
 mod subscription;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -46,9 +46,10 @@ use bytes::Bytes;
 use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::{Link, Role};
 use crate::io::outbound::Outbound;
 use crate::pipeline::Pipeline;
-use crate::protocol::RequestId;
+use crate::protocol::SessionId;
 use crate::router::Router;
 use crate::sync::lock;
 use crate::wire::{Message, MessageType};
@@ -100,30 +101,64 @@ pub(crate) struct Inner {
     router: Router<Arc<dyn ClientHandler>>,
     pending: Mutex<Pending>,
     topics: Mutex<Topics>,
-    /// The live connection's queue, if connected.
-    outbound: Mutex<Option<Arc<Outbound>>>,
-    peer: Mutex<Option<SocketAddr>>,
+    /// The connection messages go out on right now, if connected.
+    current: Mutex<Option<Arc<Current>>>,
+    /// Connections made so far (each gets the next number as its id).
+    connections: AtomicU64,
     events: broadcast::Sender<ConnectionEvent>,
-    next_id: AtomicU64,
-    /// Held from choosing a request id to queueing its frame.
+    /// Held from registering a request to queueing its frame.
     send_order: tokio::sync::Mutex<()>,
     closed: CancellationToken,
     /// Fires when the background task has finished.
     done: tokio::sync::watch::Receiver<bool>,
 }
 
-impl Inner {
-    async fn send_frame(&self, frame: Bytes) -> Result<(), ClientError> {
-        if self.closed.is_cancelled() {
-            return Err(ClientError::Closed);
-        }
-        let queue = lock(&self.outbound)
-            .clone()
-            .ok_or(ClientError::ConnectionLost)?;
-        queue
+/// The connection messages go out on: its queue, and what plugins bind to
+/// it (a frame sealed for one connection is only sent on that one).
+pub(crate) struct Current {
+    queue: Arc<Outbound>,
+    peer: SocketAddr,
+    id: u64,
+    session: SessionId,
+}
+
+impl Current {
+    fn link(&self) -> Link<'_> {
+        Link::new(Role::Client)
+            .peer(Some(self.peer))
+            .connection(Some(self.id))
+            .session(Some(&self.session))
+    }
+
+    /// Seals `msg` for this connection.
+    fn seal(&self, inner: &Inner, msg: Message) -> Result<Bytes, ClientError> {
+        Ok(inner.pipeline.seal(msg, &self.link())?)
+    }
+
+    async fn push(&self, frame: Bytes) -> Result<(), ClientError> {
+        self.queue
             .push(frame)
             .await
             .map_err(|_| ClientError::ConnectionLost)
+    }
+}
+
+impl Inner {
+    /// The connection to send on, or why there is none.
+    fn current(&self) -> Result<Arc<Current>, ClientError> {
+        if self.closed.is_cancelled() {
+            return Err(ClientError::Closed);
+        }
+        lock(&self.current)
+            .clone()
+            .ok_or(ClientError::ConnectionLost)
+    }
+
+    /// Seals `msg` for the current connection and queues it there.
+    async fn send_message(&self, msg: Message) -> Result<(), ClientError> {
+        let current = self.current()?;
+        let frame = current.seal(self, msg)?;
+        current.push(frame).await
     }
 
     fn emit(&self, event: ConnectionEvent) {
@@ -152,8 +187,7 @@ impl Client {
 
     /// Sends `msg` through the plugins, without waiting for any reply.
     pub async fn send(&self, msg: Message) -> Result<(), ClientError> {
-        let frame = self.inner.pipeline.seal(msg)?;
-        self.inner.send_frame(frame).await
+        self.inner.send_message(msg).await
     }
 
     /// REQUEST_URI `uri` with `content`; the RESPOND_URI reply, or a typed
@@ -223,15 +257,13 @@ impl Client {
     async fn call_raw(&self, mut msg: Message, timeout: Duration) -> Result<Message, ClientError> {
         let inner = &self.inner;
         let (message_type, uri) = (msg.message_type, msg.body.uri.clone());
-        // Ids must follow the order frames reach the wire: without an
-        // echoed id, a reply goes to the oldest waiting request, which is
-        // only right if "oldest id" means "sent first".
+        // Sequence numbers must follow the order frames reach the wire:
+        // without an echoed id, a reply goes to the oldest waiting request,
+        // which is only right if "oldest" means "sent first".
         let send_order = inner.send_order.lock().await;
-        let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
-        RequestId::from(id).attach(&mut msg);
-        let frame = inner.pipeline.seal(msg)?;
+        let current = inner.current()?;
         let (tx, rx) = oneshot::channel();
-        lock(&inner.pending).insert(id, message_type, uri.clone(), tx);
+        let (seq, rid) = lock(&inner.pending).insert(message_type, uri.clone(), tx);
         // Removes the waiter however this future ends (timeout, error,
         // or the caller dropping it).
         struct Forget<'a>(&'a Inner, u64);
@@ -240,8 +272,10 @@ impl Client {
                 lock(&self.0.pending).remove(self.1);
             }
         }
-        let _forget = Forget(inner, id);
-        inner.send_frame(frame).await?;
+        let _forget = Forget(inner, seq);
+        rid.attach(&mut msg);
+        let frame = current.seal(inner, msg)?;
+        current.push(frame).await?;
         drop(send_order);
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(result)) => result,
@@ -285,12 +319,12 @@ impl Client {
 
     /// Whether a connection is up right now.
     pub fn is_connected(&self) -> bool {
-        lock(&self.inner.outbound).is_some()
+        lock(&self.inner.current).is_some()
     }
 
     /// The server's address, while connected.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        *lock(&self.inner.peer)
+        lock(&self.inner.current).as_ref().map(|c| c.peer)
     }
 
     /// Requests waiting for a reply.

@@ -1,6 +1,13 @@
 //! Requests waiting for their reply, and how a reply finds its request.
+//!
+//! A framewire server echoes the request id; a netaio server does not, and
+//! its replies are matched as netaio matches them (type and uri, oldest
+//! first). Either way a reply completes a request only if its type is one
+//! the request accepts and its uri is the request's (error reports, which
+//! carry no data, may also have netaio's error uris): a reply for another
+//! uri, or a request echoed back, completes nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
@@ -13,6 +20,7 @@ use super::ClientError;
 pub(crate) type ReplyTx = oneshot::Sender<Result<Message, ClientError>>;
 
 struct Waiter {
+    rid: RequestId,
     uri: Bytes,
     request_type: MessageType,
     tx: ReplyTx,
@@ -36,66 +44,143 @@ pub(crate) fn accepts(request: MessageType, reply: MessageType) -> bool {
     }
 }
 
-/// The id a framewire server echoed, if any.
-fn request_id(msg: &Message) -> Option<u64> {
-    RequestId::of(msg).map(RequestId::get)
+/// An error report: no data a request could mistake for its answer.
+fn is_error_report(t: MessageType) -> bool {
+    matches!(
+        t,
+        MessageType::ERROR
+            | MessageType::AUTH_ERROR
+            | MessageType::NOT_FOUND
+            | MessageType::NOT_PERMITTED
+    )
 }
 
-/// Ordered by request id, which is also send order: the fallback matching
-/// (no echoed id) gives a reply to the oldest compatible request, which is
-/// right for servers that answer in order, as netaio's do.
+/// The uris netaio puts on error reports instead of the request's:
+/// `ERROR` (make_error_msg) and empty (the default handler's NOT_FOUND).
+fn is_netaio_error_uri(uri: &[u8]) -> bool {
+    uri.is_empty() || uri == b"ERROR"
+}
+
+impl Waiter {
+    /// Whether `reply` may answer this request: an accepted type, and the
+    /// request's uri (or, for an error report, netaio's error uris).
+    fn answered_by(&self, reply: &Message) -> bool {
+        accepts(self.request_type, reply.message_type)
+            && (reply.body.uri == self.uri
+                || (is_error_report(reply.message_type) && is_netaio_error_uri(&reply.body.uri)))
+    }
+}
+
+/// Waiting requests in send order (their sequence numbers), and their ids.
+/// The fallback matching (no echoed id) gives a reply to the oldest
+/// compatible request, which is right for servers that answer in order, as
+/// netaio's do.
 #[derive(Default)]
 pub(crate) struct Pending {
     waiters: BTreeMap<u64, Waiter>,
+    by_rid: HashMap<RequestId, u64>,
+    next_seq: u64,
 }
 
 impl Pending {
-    pub(crate) fn insert(&mut self, id: u64, request_type: MessageType, uri: Bytes, tx: ReplyTx) {
+    /// Registers a request; returns its sequence number (for
+    /// [`remove`](Self::remove)) and a fresh random id: ids are not
+    /// guessable, so a reply cannot be aimed at a request not yet sent.
+    pub(crate) fn insert(
+        &mut self,
+        request_type: MessageType,
+        uri: Bytes,
+        tx: ReplyTx,
+    ) -> (u64, RequestId) {
+        let rid = loop {
+            let candidate = RequestId::from(rand::random::<u64>());
+            if !self.by_rid.contains_key(&candidate) {
+                break candidate;
+            }
+        };
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.by_rid.insert(rid, seq);
         self.waiters.insert(
-            id,
+            seq,
             Waiter {
+                rid,
                 uri,
                 request_type,
                 tx,
             },
         );
+        (seq, rid)
     }
 
-    pub(crate) fn remove(&mut self, id: u64) {
-        self.waiters.remove(&id);
+    pub(crate) fn remove(&mut self, seq: u64) {
+        if let Some(w) = self.waiters.remove(&seq) {
+            self.by_rid.remove(&w.rid);
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
         self.waiters.len()
     }
 
-    /// Hands `msg` to the request it answers; gives it back if none.
+    fn take(&mut self, seq: u64) -> Option<Waiter> {
+        let w = self.waiters.remove(&seq)?;
+        self.by_rid.remove(&w.rid);
+        Some(w)
+    }
+
+    fn oldest(&self) -> Option<u64> {
+        self.waiters.keys().next().copied()
+    }
+
+    /// Hands `msg` to the request it answers. Gives it back if it answers
+    /// none (it is for the handlers); `None` if it was taken, or if it
+    /// names a waiting request it cannot answer (a reply for another uri,
+    /// or of a type the request does not accept: dropped, never delivered
+    /// to the wrong request).
     pub(crate) fn complete(&mut self, msg: Message) -> Option<Message> {
-        let id =
-            match request_id(&msg) {
-                // An echoed id is authoritative whatever the reply type.
-                Some(id) if self.waiters.contains_key(&id) => id,
-                _ => match self.waiters.iter().find(|(_, w)| {
+        let by_rid = RequestId::of(&msg).and_then(|rid| self.by_rid.get(&rid).copied());
+        // netaio's AUTH_ERROR never carries the request's uri: it answers
+        // the request it names, else the oldest (servers answer in order).
+        if msg.message_type == MessageType::AUTH_ERROR && is_netaio_error_uri(&msg.body.uri) {
+            let seq = by_rid.or_else(|| self.oldest())?;
+            let w = self.take(seq)?;
+            let _ = w.tx.send(Ok(msg));
+            return None;
+        }
+        let seq =
+            match by_rid {
+                Some(seq) => {
+                    if !self.waiters[&seq].answered_by(&msg) {
+                        tracing::debug!(
+                            reply = %msg.message_type,
+                            "a reply naming a waiting request does not answer it: dropped"
+                        );
+                        return None;
+                    }
+                    seq
+                }
+                None => match self.waiters.iter().find(|(_, w)| {
                     w.uri == msg.body.uri && accepts(w.request_type, msg.message_type)
                 }) {
-                    Some((id, _)) => *id,
+                    Some((seq, _)) => *seq,
                     None => return Some(msg),
                 },
             };
-        if let Some(w) = self.waiters.remove(&id) {
+        if let Some(w) = self.take(seq) {
             let _ = w.tx.send(Ok(msg));
         }
         None
     }
 
     /// An AUTH_ERROR that failed our own check (the server could not sign
-    /// it: we hold a different secret). It answers the request with its
-    /// echoed id, else the oldest one, since servers answer in order.
+    /// it: we hold a different secret). It answers the request it names,
+    /// else the oldest one, since servers answer in order.
     pub(crate) fn fail_unverified(&mut self, msg: Message) -> bool {
-        let id = request_id(&msg)
-            .filter(|id| self.waiters.contains_key(id))
-            .or_else(|| self.waiters.keys().next().copied());
-        match id.and_then(|id| self.waiters.remove(&id)) {
+        let seq = RequestId::of(&msg)
+            .and_then(|rid| self.by_rid.get(&rid).copied())
+            .or_else(|| self.oldest());
+        match seq.and_then(|seq| self.take(seq)) {
             Some(w) => {
                 let _ = w.tx.send(Err(ClientError::AuthRejected {
                     message: msg,
@@ -109,6 +194,7 @@ impl Pending {
 
     /// Fails every waiting request (the connection is gone).
     pub(crate) fn fail_all(&mut self, err: impl Fn() -> ClientError) {
+        self.by_rid.clear();
         for (_, w) in std::mem::take(&mut self.waiters) {
             let _ = w.tx.send(Err(err()));
         }
@@ -129,19 +215,33 @@ mod tests {
         assert!(accepts(T::DELETE_URI, T::NOT_FOUND));
         assert!(accepts(T::SUBSCRIBE_URI, T::CONFIRM_SUBSCRIBE));
         assert!(!accepts(T::REQUEST_URI, T::NOTIFY_URI));
+        assert!(!accepts(T::DELETE_URI, T::DELETE_URI));
+    }
+
+    fn waiting(
+        p: &mut Pending,
+        t: MessageType,
+        uri: &'static str,
+    ) -> (RequestId, oneshot::Receiver<Result<Message, ClientError>>) {
+        let (tx, rx) = oneshot::channel();
+        let (_, rid) = p.insert(t, Bytes::from_static(uri.as_bytes()), tx);
+        (rid, rx)
+    }
+
+    fn with_rid(mut m: Message, rid: RequestId) -> Message {
+        rid.attach(&mut m);
+        m
     }
 
     #[test]
     fn id_then_fifo_matching() {
         let mut p = Pending::default();
-        let (tx1, mut rx1) = oneshot::channel();
-        let (tx2, mut rx2) = oneshot::channel();
-        p.insert(1, MessageType::REQUEST_URI, Bytes::from_static(b"k"), tx1);
-        p.insert(2, MessageType::REQUEST_URI, Bytes::from_static(b"k"), tx2);
+        let (_r1, mut rx1) = waiting(&mut p, MessageType::REQUEST_URI, "k");
+        let (r2, mut rx2) = waiting(&mut p, MessageType::REQUEST_URI, "k");
         // Echoed id 2 answers request 2 even though 1 is older.
-        let mut reply = Message::respond("k", "two");
-        RequestId::from(2).attach(&mut reply);
-        assert!(p.complete(reply).is_none());
+        assert!(p
+            .complete(with_rid(Message::respond("k", "two"), r2))
+            .is_none());
         assert_eq!(&rx2.try_recv().unwrap().unwrap().content()[..], b"two");
         // Unrelated uri or type: not ours.
         assert!(p.complete(Message::respond("other", "")).is_some());
@@ -152,5 +252,52 @@ mod tests {
         assert!(p.complete(Message::respond("k", "one")).is_none());
         assert_eq!(&rx1.try_recv().unwrap().unwrap().content()[..], b"one");
         assert_eq!(p.len(), 0);
+    }
+
+    #[test]
+    fn an_id_does_not_make_a_reply_for_another_uri_or_type_the_answer() {
+        let mut p = Pending::default();
+        let (rid, mut rx) = waiting(&mut p, MessageType::REQUEST_URI, "acct/alice");
+        // Bob's balance with Alice's request id: dropped, not delivered.
+        assert!(p
+            .complete(with_rid(Message::respond("acct/bob", "1000"), rid))
+            .is_none());
+        // The request echoed back: not a reply type for a request.
+        let echoed = with_rid(
+            Message::new(MessageType::REQUEST_URI, "acct/alice", ""),
+            rid,
+        );
+        assert!(p.complete(echoed).is_none());
+        assert!(rx.try_recv().is_err(), "still waiting");
+        assert_eq!(p.len(), 1);
+        // Error reports may carry netaio's error uris.
+        assert!(p.complete(with_rid(Message::not_found(""), rid)).is_none());
+        assert!(rx.try_recv().unwrap().unwrap().message_type == MessageType::NOT_FOUND);
+    }
+
+    #[test]
+    fn ids_are_random_and_unique() {
+        let mut p = Pending::default();
+        let ids: std::collections::HashSet<_> = (0..1000)
+            .map(|_| waiting(&mut p, MessageType::REQUEST_URI, "k").0)
+            .collect();
+        assert_eq!(ids.len(), 1000);
+        assert!(!ids.contains(&RequestId::from(1)), "not a counter");
+    }
+
+    #[test]
+    fn netaio_auth_errors_answer_the_named_or_oldest_request() {
+        let mut p = Pending::default();
+        let (_, mut old) = waiting(&mut p, MessageType::REQUEST_URI, "a");
+        let (r2, mut named) = waiting(&mut p, MessageType::CREATE_URI, "b");
+        assert!(p
+            .complete(with_rid(Message::error("HMAC auth failed"), r2))
+            .is_none());
+        assert_eq!(
+            named.try_recv().unwrap().unwrap().message_type,
+            MessageType::AUTH_ERROR
+        );
+        assert!(p.complete(Message::error("HMAC auth failed")).is_none());
+        assert!(old.try_recv().unwrap().is_ok());
     }
 }

@@ -86,6 +86,9 @@ impl Topics {
         let Some(sinks) = self.by_topic.get(&msg.body.uri) else {
             return false;
         };
+        // A stream may hold it for long: one copy out of the read buffer,
+        // shared by every stream of the topic, so it pins nothing else.
+        let msg = msg.clone().detach();
         for sink in sinks {
             if sink.tx.try_send(msg.clone()).is_err() {
                 sink.dropped.fetch_add(1, Ordering::Relaxed);
@@ -153,10 +156,10 @@ impl Drop for Subscription {
         // queue is full or the connection is down, the server forgets the
         // subscription when the connection closes anyway.
         let msg = Message::new(MessageType::UNSUBSCRIBE_URI, self.topic.clone(), "");
-        let queued = inner.pipeline.seal(msg).ok().and_then(|frame| {
-            lock(&inner.outbound)
-                .clone()
-                .map(|q| q.try_push(frame).is_ok())
+        let queued = inner.current().ok().map(|current| {
+            current
+                .seal(&inner, msg)
+                .is_ok_and(|frame| current.queue.try_push(frame).is_ok())
         });
         debug!(topic = ?self.topic, queued, "unsubscribed");
     }

@@ -23,8 +23,10 @@ use std::borrow::Cow;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::auth::{AuthError, PluginLayer, Stack};
-use crate::protocol::RequestId;
+use std::net::SocketAddr;
+
+use crate::auth::{AuthError, Link, PluginLayer, Role, Stack};
+use crate::protocol::{RequestId, SessionId};
 use crate::wire::{self, EncodeError, FrameConfig, Message, MessageType};
 
 /// Which end of a connection a pipeline serves: servers answer pings and
@@ -34,6 +36,15 @@ use crate::wire::{self, EncodeError, FrameConfig, Message, MessageType};
 pub(crate) enum Side {
     Server,
     Client,
+}
+
+impl Side {
+    fn role(self) -> Role {
+        match self {
+            Side::Server => Role::Server,
+            Side::Client => Role::Client,
+        }
+    }
 }
 
 /// What a peer may get wrong on one connection before it is closed.
@@ -65,9 +76,30 @@ pub(crate) struct Pipeline {
 /// What the pipeline remembers about the peer of one connection.
 #[derive(Debug)]
 pub(crate) struct PeerState {
+    role: Role,
+    connection: Option<u64>,
+    addr: Option<SocketAddr>,
+    /// The connection's session: picked by a client when it connects,
+    /// learned by a server from the first accepted frame.
+    session: Option<SessionId>,
     authenticated: bool,
     checksum_errors: u32,
     auth_failures: u32,
+}
+
+impl PeerState {
+    /// The link plugins see for this connection.
+    pub(crate) fn link(&self) -> Link<'_> {
+        Link::new(self.role)
+            .peer(self.addr)
+            .connection(self.connection)
+            .session(self.session.as_ref())
+    }
+
+    /// The connection's session, once known.
+    pub(crate) fn session(&self) -> Option<SessionId> {
+        self.session
+    }
 }
 
 /// Something a shell adds to its counters.
@@ -75,6 +107,9 @@ pub(crate) struct PeerState {
 pub(crate) enum Count {
     ChecksumError,
     AuthFailure,
+    /// A verified frame refused because the replay cache is full (the
+    /// server's capacity, not the peer's fault).
+    ReplayCapacity,
     DecryptFailure,
     HandlerError,
     HandlerPanic,
@@ -209,13 +244,29 @@ impl Pipeline {
     }
 
     /// A new connection's state: authenticated at once when there is no
-    /// instance auth plugin.
-    pub(crate) fn peer(&self) -> PeerState {
+    /// instance auth plugin. A client passes the session it picked for the
+    /// connection; a server learns it from the first accepted frame.
+    pub(crate) fn peer(
+        &self,
+        connection: Option<u64>,
+        addr: Option<SocketAddr>,
+        session: Option<SessionId>,
+    ) -> PeerState {
         PeerState {
+            role: self.side.role(),
+            connection,
+            addr,
+            session,
             authenticated: self.instance.auth().is_none(),
             checksum_errors: 0,
             auth_failures: 0,
         }
+    }
+
+    /// How this side signs when no connection is involved (a fan-out
+    /// sealed once for every receiver).
+    pub(crate) fn link(&self) -> Link<'static> {
+        Link::new(self.side.role())
     }
 
     /// The limits the next frame from `peer` is decoded with.
@@ -234,20 +285,21 @@ impl Pipeline {
         &self,
         msg: Message,
         handler: Option<&PluginLayer>,
+        link: &Link<'_>,
         scratch: &mut BytesMut,
     ) -> Result<Bytes, SealError> {
         let stack = Stack {
             instance: &self.instance,
             handler,
         };
-        let msg = stack.seal(msg).map_err(SealError::Auth)?;
+        let msg = stack.seal(msg, link).map_err(SealError::Auth)?;
         wire::encode_frame(&msg, &self.frame, scratch).map_err(SealError::Encode)?;
         Ok(scratch.split().freeze())
     }
 
     /// [`seal_into`](Self::seal_into) a fresh buffer, instance layer only.
-    pub(crate) fn seal(&self, msg: Message) -> Result<Bytes, SealError> {
-        self.seal_into(msg, None, &mut BytesMut::new())
+    pub(crate) fn seal(&self, msg: Message, link: &Link<'_>) -> Result<Bytes, SealError> {
+        self.seal_into(msg, None, link, &mut BytesMut::new())
     }
 
     /// Frames `msg` as it is, without plugins: netaio sends its auth errors

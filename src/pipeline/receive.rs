@@ -3,13 +3,18 @@
 
 use tracing::debug;
 
-use crate::auth::{Rejection, RejectionKind, Stack};
-use crate::protocol::{self, RequestId};
+use crate::auth::{Layer, Rejection, RejectionKind, Stack};
+use crate::protocol::{self, RequestId, SessionId};
 use crate::wire::{DecodeError, Message, MessageType};
 
 use super::{
     Call, CloseReason, Count, Outcome, PeerState, Pipeline, ReplyTo, Route, Side, Sink, Step,
 };
+
+/// What a server answers (signed) to a verified frame its full replay
+/// cache cannot take: the server's capacity, so the client does not blame
+/// its secret. No "auth" in the text, so netaio's typing makes it ERROR.
+pub(crate) const REPLAY_CACHE_FULL: &str = "server busy: replay cache full, try again";
 
 impl Pipeline {
     /// netaio's receive order: instance auth check → instance decrypt →
@@ -32,7 +37,7 @@ impl Pipeline {
             instance: &self.instance,
             handler: None,
         };
-        let msg = match stack.open_instance(msg) {
+        let msg = match stack.open_instance(msg, &peer.link()) {
             Ok(m) => m,
             Err(rejection) => {
                 if let Some(original) = unverified {
@@ -44,11 +49,15 @@ impl Pipeline {
             }
         };
         peer.authenticated = true;
+        if peer.session.is_none() {
+            peer.session = SessionId::of(&msg);
+        }
         match self.side {
             // Answered before routing, so it never reaches (or depends on)
             // the application's handlers.
             Side::Server if protocol::is_ping(&msg) => {
-                return Step::Done(Outcome::send(self.seal(protocol::pong()).ok()));
+                let pong = self.seal(protocol::pong(), &peer.link()).ok();
+                return Step::Done(Outcome::send(pong));
             }
             Side::Client if protocol::is_pong(&msg) => return Step::Done(Outcome::nothing()),
             _ => {}
@@ -63,7 +72,7 @@ impl Pipeline {
             instance: &self.instance,
             handler: route.layer(),
         };
-        let msg = match stack.open_handler(msg) {
+        let msg = match stack.open_handler(msg, &peer.link()) {
             Ok(m) => m,
             Err(rejection) => return Step::Done(self.refused(peer, rejection, rid)),
         };
@@ -90,8 +99,8 @@ impl Pipeline {
         if peer.checksum_errors > self.caps.checksum_errors {
             return self.closing(CloseReason::TooManyChecksumErrors, Count::ChecksumError);
         }
-        Outcome::send(self.seal(Message::error("invalid message")).ok())
-            .counted(Count::ChecksumError)
+        let reply = self.seal(Message::error("invalid message"), &peer.link());
+        Outcome::send(reply.ok()).counted(Count::ChecksumError)
     }
 
     /// How a refusal is answered and counted ([`RejectionKind`] decided
@@ -107,20 +116,33 @@ impl Pipeline {
             return Outcome::nothing().counted(Count::DecryptFailure);
         }
         debug!(error = ?rejection.error, "auth check failed");
+        let count = match rejection.kind {
+            RejectionKind::Capacity => Count::ReplayCapacity,
+            _ => Count::AuthFailure,
+        };
         if self.side == Side::Client {
-            return Outcome::nothing().counted(Count::AuthFailure);
+            return Outcome::nothing().counted(count);
         }
-        if rejection.kind == RejectionKind::Auth {
-            peer.auth_failures = peer.auth_failures.saturating_add(1);
-            if peer.auth_failures > self.caps.auth_failures {
-                return self.closing(CloseReason::TooManyAuthFailures, Count::AuthFailure);
-            }
-        }
-        // The error goes out unsigned, as netaio's does; the request id
-        // (when the client sent one) lets a framewire client match it at
-        // once.
-        let reply = rejection.reply.and_then(|mut m| {
+        if rejection.kind == RejectionKind::Capacity {
+            // The MAC verified: the peer did nothing wrong and may be told,
+            // signed, that this is the server's capacity, not its secret.
+            let mut busy = Message::error(REPLAY_CACHE_FULL);
             if let Some(id) = rid {
+                id.attach(&mut busy);
+            }
+            return Outcome::send(self.seal(busy, &peer.link()).ok()).counted(count);
+        }
+        peer.auth_failures = peer.auth_failures.saturating_add(1);
+        if peer.auth_failures > self.caps.auth_failures {
+            return self.closing(CloseReason::TooManyAuthFailures, Count::AuthFailure);
+        }
+        // The error goes out unsigned, as netaio's does. Nothing of a frame
+        // the instance layer refused is echoed, not even its request id (it
+        // could be anyone's); past the instance layer the id verified, and
+        // lets a framewire client match the refusal at once.
+        let verified_id = rid.filter(|_| rejection.layer == Layer::Handler);
+        let reply = rejection.reply.and_then(|mut m| {
+            if let Some(id) = verified_id {
                 id.attach(&mut m);
             }
             self.encode_plain(&m).ok()

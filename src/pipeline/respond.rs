@@ -6,7 +6,7 @@ use std::any::Any;
 use bytes::BytesMut;
 use tracing::{debug, error, warn};
 
-use crate::auth::PluginLayer;
+use crate::auth::{Link, PluginLayer};
 use crate::handler::{panic_text, HandlerError};
 use crate::wire::Message;
 
@@ -25,6 +25,7 @@ impl Pipeline {
         &self,
         reply_to: ReplyTo,
         layer: Option<&PluginLayer>,
+        link: &Link<'_>,
         result: CallResult,
         scratch: &mut BytesMut,
     ) -> Outcome {
@@ -55,12 +56,18 @@ impl Pipeline {
                 id.attach(&mut reply);
             }
         }
-        let frame = match self.seal_into(reply, layer, scratch) {
+        let frame = match self.seal_into(reply, layer, link, scratch) {
             Ok(frame) => Some(frame),
             Err(e) => {
                 warn!(error = ?e, "reply could not be sent");
                 match self.side {
-                    Side::Server => self.seal(Message::error("internal error")).ok(),
+                    Side::Server => {
+                        let mut failed = Message::error("internal error").with_uri(uri);
+                        if let Some(id) = reply_to.rid {
+                            id.attach(&mut failed);
+                        }
+                        self.seal(failed, link).ok()
+                    }
                     Side::Client => None,
                 }
             }

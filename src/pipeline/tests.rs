@@ -9,6 +9,8 @@ use crate::auth::{NetaioHmac, NetaioStreamCipher, PluginStack};
 use crate::protocol::{self, RequestId};
 use crate::wire::{DecodeError, FrameConfig, Profile};
 
+const LINK: crate::auth::Link<'static> = crate::auth::Link::new(crate::auth::Role::Server);
+
 #[derive(Clone)]
 struct R(Option<PluginLayer>);
 
@@ -61,7 +63,7 @@ fn decode(frame: &Bytes) -> Message {
 #[test]
 fn a_server_answers_pings_itself_and_routes_the_rest() {
     let p = server(PluginLayer::new(), Caps::NONE);
-    let mut peer = p.peer();
+    let mut peer = p.peer(None, None, None);
     let mut s = sink(None);
     let pong = p
         .receive(&mut peer, protocol::ping(), &mut s)
@@ -80,6 +82,7 @@ fn a_server_answers_pings_itself_and_routes_the_rest() {
     let out = p.respond(
         call.reply_to,
         None,
+        &LINK,
         Ok(Ok(Some(reply))),
         &mut BytesMut::new(),
     );
@@ -97,7 +100,7 @@ fn refusals_are_answered_unsigned_counted_and_capped() {
             auth_failures: 2,
         },
     );
-    let mut peer = p.peer();
+    let mut peer = p.peer(None, None, None);
     assert_eq!(p.frame_for(&peer).max_frame_len, 1000, "pre-auth limit");
     let unsigned = || Message::new(MessageType::REQUEST_URI, "echo", "");
     for _ in 0..2 {
@@ -119,7 +122,7 @@ fn refusals_are_answered_unsigned_counted_and_capped() {
 
     // Signed: accepted, and from then on the normal frame limit applies.
     let signed = PluginStack::new(hmac()).seal(unsigned()).unwrap();
-    let mut fresh = p.peer();
+    let mut fresh = p.peer(None, None, None);
     assert!(matches!(
         p.receive(&mut fresh, signed, &mut sink(None)),
         Step::Call(_)
@@ -136,7 +139,7 @@ fn damaged_frames_get_a_signed_error_then_close_past_the_cap() {
             auth_failures: 1,
         },
     );
-    let mut peer = p.peer();
+    let mut peer = p.peer(None, None, None);
     let crc = DecodeError::ChecksumMismatch {
         message_type: MessageType::OK,
         expected: 1,
@@ -161,7 +164,7 @@ fn undecryptable_messages_are_dropped_silently() {
     );
     let o = p
         .receive(
-            &mut p.peer(),
+            &mut p.peer(None, None, None),
             Message::new(MessageType::OK, "x", ""),
             &mut sink(None),
         )
@@ -180,25 +183,31 @@ fn the_handler_layer_opens_after_routing_and_seals_before_the_instance() {
         .seal(Message::new(MessageType::CREATE_URI, "k", "v"))
         .unwrap();
     let mut s = sink(Some(inner()));
-    let Step::Call(call) = p.receive(&mut p.peer(), sent, &mut s) else {
+    let Step::Call(call) = p.receive(&mut p.peer(None, None, None), sent, &mut s) else {
         panic!("both layers pass");
     };
     let layer = call.route.layer().cloned();
     let out = p.respond(
         call.reply_to,
         layer.as_ref(),
+        &LINK,
         Ok(Ok(Some(Message::ok("k", "stored")))),
         &mut BytesMut::new(),
     );
-    let reply = client.open(decode(&out.send.unwrap())).unwrap();
-    assert!(reply.auth.contains("camh") && reply.auth.contains("hmac"));
+    let sent = decode(&out.send.unwrap());
+    assert!(sent.auth.contains("camh") && sent.auth.contains("hmac"));
+    client.open(sent).unwrap();
 
     // Only the instance layer: the handler layer refuses (and answers).
     let half = PluginStack::new(hmac())
         .seal(Message::new(MessageType::CREATE_URI, "k", "v"))
         .unwrap();
     let o = p
-        .receive(&mut p.peer(), half, &mut sink(Some(inner())))
+        .receive(
+            &mut p.peer(None, None, None),
+            half,
+            &mut sink(Some(inner())),
+        )
         .done()
         .unwrap();
     assert_eq!(decode(&o.send.unwrap()), Message::error("HMAC auth failed"));
@@ -213,19 +222,19 @@ fn handler_failures_become_error_replies_on_a_server_only() {
         uri: Bytes::from_static(b"k"),
     };
     let mut scratch = BytesMut::new();
-    let o = server.respond(to(), None, Ok(Err("boom".into())), &mut scratch);
+    let o = server.respond(to(), None, &LINK, Ok(Err("boom".into())), &mut scratch);
     assert_eq!(
         decode(&o.send.unwrap()),
         Message::error("boom").with_uri("k")
     );
     assert_eq!(o.count, Some(Count::HandlerError));
-    let o = server.respond(to(), None, Err(Box::new("bug")), &mut scratch);
+    let o = server.respond(to(), None, &LINK, Err(Box::new("bug")), &mut scratch);
     assert_eq!(
         decode(&o.send.unwrap()),
         Message::error("internal error").with_uri("k")
     );
     assert_eq!(o.count, Some(Count::HandlerPanic));
-    let o = client.respond(to(), None, Ok(Err("boom".into())), &mut scratch);
+    let o = client.respond(to(), None, &LINK, Ok(Err("boom".into())), &mut scratch);
     assert!(o.send.is_none());
     assert_eq!(o.count, Some(Count::HandlerError));
 }
@@ -237,15 +246,25 @@ fn a_client_absorbs_pongs_offers_the_rest_and_stays_silent_on_refusals() {
     let mut s = sink(None);
     s.take = true;
     assert!(p
-        .receive(&mut p.peer(), signed(protocol::pong()), &mut s)
+        .receive(
+            &mut p.peer(None, None, None),
+            signed(protocol::pong()),
+            &mut s
+        )
         .done()
         .is_some());
     assert!(s.offered.is_empty());
     let note = signed(Message::new(MessageType::NOTIFY_URI, "t", "x"));
-    assert!(p.receive(&mut p.peer(), note, &mut s).done().is_some());
+    assert!(p
+        .receive(&mut p.peer(None, None, None), note, &mut s)
+        .done()
+        .is_some());
     assert_eq!(s.offered.len(), 1, "taken by a request or stream");
     let forged = Message::new(MessageType::NOTIFY_URI, "t", "x");
-    let o = p.receive(&mut p.peer(), forged, &mut s).done().unwrap();
+    let o = p
+        .receive(&mut p.peer(None, None, None), forged, &mut s)
+        .done()
+        .unwrap();
     assert!(o.send.is_none());
     assert_eq!(o.count, Some(Count::AuthFailure));
 }

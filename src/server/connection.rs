@@ -19,7 +19,7 @@ use tracing::{debug, info_span, warn, Instrument};
 use crate::handler::catch_panics;
 use crate::io::outbound::{write_loop, Outbound};
 use crate::io::reader::{Decoded, FrameReader, ReadError};
-use crate::pipeline::{PeerState, Sink, Step};
+use crate::pipeline::{Count, PeerState, Sink, Step};
 use crate::router::RouteCache;
 use crate::wire::Message;
 
@@ -194,9 +194,13 @@ async fn read_loop<R: AsyncRead + Unpin>(
 ) {
     let conn = ctx.conn();
     let pipeline = &shared.pipeline;
-    let mut peer = pipeline.peer();
+    let mut peer = pipeline.peer(Some(conn.id.get()), Some(conn.peer), None);
+    // Since when the peer has sent nothing the pipeline accepted: refused
+    // and damaged frames are no sign of life (set lazily: the clock is only
+    // read when the reader has to wait).
+    let mut idle_since: Option<Instant> = None;
     loop {
-        let decoded = match next_frame(shared, conn, rd, &peer, local).await {
+        let decoded = match next_frame(shared, conn, rd, &peer, &mut idle_since, local).await {
             Ok(Some(d)) => d,
             Ok(None) => return,
             Err(why) => {
@@ -217,16 +221,25 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 match pipeline.receive(&mut peer, msg, &mut routes) {
                     Step::Done(outcome) => outcome,
                     Step::Call(call) => {
+                        learn_session(conn, &peer);
                         let handler = &call.route.handler;
                         let result = catch_panics(|| handler.call(call.msg, ctx.clone())).await;
                         let layer = call.route.layer.as_deref();
-                        pipeline.respond(call.reply_to, layer, result, &mut local.scratch)
+                        let link = peer.link();
+                        pipeline.respond(call.reply_to, layer, &link, result, &mut local.scratch)
                     }
                 }
             }
         };
+        learn_session(conn, &peer);
         if let Some(what) = outcome.count {
             shared.counters.count(what);
+        }
+        if !matches!(
+            outcome.count,
+            Some(Count::ChecksumError | Count::AuthFailure | Count::DecryptFailure)
+        ) {
+            idle_since = None;
         }
         if let Some(reason) = outcome.close {
             debug!(%reason, "closing");
@@ -239,6 +252,16 @@ async fn read_loop<R: AsyncRead + Unpin>(
             if conn.outbound.push(frame).await.is_err() {
                 return;
             }
+        }
+    }
+}
+
+/// Records the session the pipeline learned from the peer's first accepted
+/// frame, for what is sealed to this connection from elsewhere (fan-out).
+fn learn_session(conn: &Conn, peer: &PeerState) {
+    if !conn.has_session() {
+        if let Some(s) = peer.session() {
+            conn.set_session(s);
         }
     }
 }
@@ -259,13 +282,13 @@ async fn next_frame<R: AsyncRead + Unpin>(
     conn: &Conn,
     rd: &mut FrameReader<R>,
     peer: &PeerState,
+    idle_start: &mut Option<Instant>,
     local: &mut Local,
 ) -> Result<Option<Decoded>, Stop> {
     let limits = &shared.limits;
     let cfg = shared.pipeline.frame_for(peer);
     // The clock is read only once a wait is needed: a pipelining peer has
     // its next frame buffered already, and then no deadline applies.
-    let mut idle_start: Option<Instant> = None;
     let mut frame_started: Option<Instant> = None;
     loop {
         match rd.buffered(cfg) {
@@ -313,7 +336,7 @@ async fn next_frame<R: AsyncRead + Unpin>(
                     // like. Looked at when the deadline passes, not when
                     // the wait began: subscriptions also change through
                     // the server handle while this connection is silent.
-                    idle_start = Some(now);
+                    *idle_start = Some(now);
                     timer.as_mut().reset(now + limits.idle_timeout);
                 } else {
                     bump(&shared.counters.timeouts);

@@ -72,7 +72,12 @@ impl Context {
     /// Sends `msg` to this connection (through the instance plugins),
     /// without waiting; a full queue applies the slow-consumer policy.
     pub fn send(&self, msg: Message) -> Result<(), SendError> {
-        let frame = self.inner.server.shared.pipeline.seal(msg)?;
+        let frame = self
+            .inner
+            .server
+            .shared
+            .pipeline
+            .seal(msg, &self.inner.conn.link())?;
         self.inner.server.shared.deliver(&self.inner.conn, frame)
     }
 

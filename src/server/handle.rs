@@ -67,12 +67,12 @@ impl Shared {
         let mut delivered = 0;
         if self.pipeline.instance().is_peer_specific() {
             for conn in conns {
-                let frame = self.pipeline.seal(msg.clone())?;
+                let frame = self.pipeline.seal(msg.clone(), &conn.link())?;
                 delivered += usize::from(self.deliver(conn, frame).is_ok());
             }
         } else {
             // Sealed and encoded once; every receiver shares the same bytes.
-            let frame = self.pipeline.seal(msg)?;
+            let frame = self.pipeline.seal(msg, &self.pipeline.link())?;
             for conn in conns {
                 delivered += usize::from(self.deliver(conn, frame.clone()).is_ok());
             }
@@ -127,7 +127,7 @@ impl ServerHandle {
             .registry
             .get(id)
             .ok_or(SendError::NoSuchConnection(id))?;
-        let frame = self.shared.pipeline.seal(msg)?;
+        let frame = self.shared.pipeline.seal(msg, &conn.link())?;
         self.shared.deliver(&conn, frame)
     }
 
@@ -213,7 +213,7 @@ impl ServerHandle {
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
     {
-        if !self.admit() {
+        if !self.admit(peer) {
             return false;
         }
         let (rd, wr) = tokio::io::split(stream);
@@ -221,13 +221,18 @@ impl ServerHandle {
         true
     }
 
-    /// Counts a new connection in, unless the server is shutting down or
-    /// at its connection limit.
-    pub(crate) fn admit(&self) -> bool {
+    /// Counts a new connection from `peer` in, unless the server is
+    /// shutting down, at its connection limit, or at the limit for that
+    /// address.
+    pub(crate) fn admit(&self, peer: SocketAddr) -> bool {
         let shared = &self.shared;
         if shared.shutdown.is_cancelled() || shared.registry.len() >= shared.limits.max_connections
         {
             shared.counters.rejected();
+            return false;
+        }
+        if shared.registry.count_from(peer.ip()) >= shared.limits.max_connections_per_address {
+            shared.counters.rejected_per_address();
             return false;
         }
         shared.counters.accepted();

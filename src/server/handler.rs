@@ -9,7 +9,9 @@ use crate::wire::Message;
 
 use super::Context;
 
-/// A message handler. Implemented for every
+/// A message handler. Keep nothing of the message past the call without
+/// [`Message::detach`]ing it first: its parts are slices of the read
+/// buffer and would keep all of it alive. Implemented for every
 /// `Fn(Message, Context) -> impl Future<Output = impl IntoReply>` that is
 /// `Send + Sync + 'static`, so closures and async fns work directly.
 ///

@@ -113,6 +113,10 @@ pub struct Limits {
     /// BENCHMARKS.md: mostly the 8 KiB read buffer) plus what their queues
     /// hold.
     pub max_connections: usize,
+    /// Connections served at once from one source address; more are
+    /// closed at once. Default 256: room for a large NAT, while one host
+    /// cannot take every slot.
+    pub max_connections_per_address: usize,
     /// Largest frame accepted, once a connection has authenticated (or
     /// always, without an auth plugin). Default: the profile's
     /// ([`Profile::default_max_frame_len`](crate::Profile::default_max_frame_len)).
@@ -127,8 +131,9 @@ pub struct Limits {
     /// (slowloris). Default 10 s: a full 16 MiB frame still needs only
     /// ~1.7 MB/s.
     pub frame_timeout: Duration,
-    /// A connection with no subscriptions that sends nothing for this long
-    /// is closed. Subscribers are exempt: netaio clients listen silently
+    /// A connection with no subscriptions that sends nothing accepted for
+    /// this long is closed (refused and damaged frames do not count as
+    /// activity). Subscribers are exempt: netaio clients listen silently
     /// for notifications; TCP keepalive finds their dead peers. Default
     /// 300 s.
     pub idle_timeout: Duration,
@@ -170,6 +175,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 10_000,
+            max_connections_per_address: 256,
             max_frame_len: None,
             pre_auth_max_frame_len: 66_560,
             frame_timeout: Duration::from_secs(10),
@@ -204,6 +210,8 @@ macro_rules! setters {
 setters! {
     /// Sets [`Limits::max_connections`].
     max_connections: usize,
+    /// Sets [`Limits::max_connections_per_address`].
+    max_connections_per_address: usize,
     /// Sets [`Limits::max_frame_len`].
     max_frame_len: Option<usize>,
     /// Sets [`Limits::pre_auth_max_frame_len`].

@@ -99,7 +99,7 @@ impl Server {
     }
 
     fn accept(&self, stream: tokio::net::TcpStream, peer: SocketAddr) {
-        if !self.handle.admit() {
+        if !self.handle.admit(peer) {
             debug!(%peer, "connection limit reached, closing");
             // Dropping the stream closes it; nothing was allocated for it.
             return;

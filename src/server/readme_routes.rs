@@ -24,6 +24,11 @@ struct Store {
 
 type Shared = Arc<Mutex<Store>>;
 
+/// An exact-size copy (see [`Message::detach`]).
+fn owned(b: &Bytes) -> Bytes {
+    Bytes::copy_from_slice(b)
+}
+
 fn lock(store: &Shared) -> std::sync::MutexGuard<'_, Store> {
     crate::sync::lock(store)
 }
@@ -61,7 +66,10 @@ pub fn readme_routes(builder: ServerBuilder) -> ServerBuilder {
                     Message::error("store full")
                 } else {
                     st.bytes += size;
-                    st.map.insert(m.uri().clone(), m.content().clone());
+                    // Kept indefinitely: copies, so a few stored bytes do
+                    // not pin the whole frame (or read buffer) they came in.
+                    let (key, value) = (owned(m.uri()), owned(m.content()));
+                    st.map.insert(key, value);
                     Message::ok("", "stored")
                 }
             };
@@ -82,7 +90,7 @@ pub fn readme_routes(builder: ServerBuilder) -> ServerBuilder {
                 }
                 Some(old) => {
                     st.bytes = st.bytes - old + m.content().len();
-                    st.map.insert(m.uri().clone(), m.content().clone());
+                    st.map.insert(owned(m.uri()), owned(m.content()));
                     Message::ok(m.uri().clone(), "stored")
                 }
                 None => Message::not_found(m.uri().clone()),

@@ -3,15 +3,17 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::{Link, Role};
 use crate::io::outbound::Outbound;
+use crate::protocol::SessionId;
 use crate::sync::{lock, read, write};
 
 use super::SubscribeError;
@@ -62,6 +64,9 @@ pub(crate) struct Conn {
     tags: Mutex<BTreeSet<String>>,
     subscriptions: Mutex<HashSet<Bytes>>,
     since: Instant,
+    /// The session of the peer, once its first frame was accepted (what
+    /// strict-mode frames to it are bound to).
+    session: OnceLock<SessionId>,
 }
 
 impl Conn {
@@ -89,6 +94,22 @@ impl Conn {
         lock(&self.subscriptions).contains(key)
     }
 
+    /// What plugins see of this connection, as the server's end.
+    pub(crate) fn link(&self) -> Link<'_> {
+        Link::new(Role::Server)
+            .peer(Some(self.peer))
+            .connection(Some(self.id.0))
+            .session(self.session.get())
+    }
+
+    pub(crate) fn set_session(&self, session: SessionId) {
+        let _ = self.session.set(session);
+    }
+
+    pub(crate) fn has_session(&self) -> bool {
+        self.session.get().is_some()
+    }
+
     pub(crate) fn info(&self) -> ConnectionInfo {
         ConnectionInfo {
             id: self.id,
@@ -105,6 +126,8 @@ type Subscribers = HashMap<ConnectionId, Arc<Conn>>;
 
 pub(crate) struct Registry {
     conns: RwLock<HashMap<ConnectionId, Arc<Conn>>>,
+    /// Open connections per source address.
+    per_address: Mutex<HashMap<IpAddr, usize>>,
     subs: RwLock<HashMap<Bytes, Subscribers>>,
     next_id: AtomicU64,
     max_subscriptions: usize,
@@ -114,6 +137,7 @@ impl Registry {
     pub(crate) fn new(max_subscriptions: usize) -> Self {
         Registry {
             conns: RwLock::new(HashMap::new()),
+            per_address: Mutex::new(HashMap::new()),
             subs: RwLock::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             max_subscriptions,
@@ -139,14 +163,30 @@ impl Registry {
             tags: Mutex::new(BTreeSet::new()),
             subscriptions: Mutex::new(HashSet::new()),
             since: Instant::now(),
+            session: OnceLock::new(),
         });
         write(&self.conns).insert(id, conn.clone());
+        *lock(&self.per_address).entry(peer.ip()).or_insert(0) += 1;
         conn
+    }
+
+    /// Connections open now from `ip`.
+    pub(crate) fn count_from(&self, ip: IpAddr) -> usize {
+        lock(&self.per_address).get(&ip).copied().unwrap_or(0)
     }
 
     /// Forgets a connection and every subscription it held.
     pub(crate) fn remove(&self, id: ConnectionId) -> Option<Arc<Conn>> {
         let conn = write(&self.conns).remove(&id)?;
+        {
+            let mut per = lock(&self.per_address);
+            if let Some(n) = per.get_mut(&conn.peer.ip()) {
+                *n -= 1;
+                if *n == 0 {
+                    per.remove(&conn.peer.ip());
+                }
+            }
+        }
         // Drain under the subs lock: a concurrent `subscribe` either sees
         // the connection gone or finishes before this drain.
         let mut subs = write(&self.subs);
@@ -181,6 +221,9 @@ impl Registry {
     /// Subscribes; already subscribed is fine.
     pub(crate) fn subscribe(&self, key: Bytes, id: ConnectionId) -> Result<(), SubscribeError> {
         let conn = self.get(id).ok_or(SubscribeError::NoSuchConnection(id))?;
+        // Kept as long as the subscription: its own copy, not a slice that
+        // pins the read buffer it arrived in.
+        let key = Bytes::copy_from_slice(&key);
         // Lock order everywhere: registry maps first, then a connection's set.
         let mut subs = write(&self.subs);
         if !read(&self.conns).contains_key(&id) {

@@ -21,8 +21,11 @@ pub struct Stats {
     pub topics: usize,
     /// Connections accepted.
     pub accepted: u64,
-    /// Connections refused because of `max_connections`.
+    /// Connections refused because of `max_connections` (or shutdown).
     pub rejected: u64,
+    /// Connections refused because their address already had
+    /// `max_connections_per_address`.
+    pub rejected_per_address: u64,
     /// Frames decoded.
     pub frames_in: u64,
     /// Frames written to sockets.
@@ -31,6 +34,10 @@ pub struct Stats {
     pub checksum_errors: u64,
     /// Frames that failed an auth check.
     pub auth_failures: u64,
+    /// Verified frames refused because the replay cache was full (the
+    /// server's capacity: answered with a signed "server busy" ERROR, not
+    /// counted against the peer).
+    pub replay_capacity_refusals: u64,
     /// Frames dropped because decryption failed.
     pub decrypt_failures: u64,
     /// Connections closed for a structural decode error.
@@ -55,6 +62,8 @@ pub(crate) struct Counters {
     pub(crate) frames_out: AtomicU64,
     checksum_errors: AtomicU64,
     auth_failures: AtomicU64,
+    replay_capacity: AtomicU64,
+    rejected_per_address: AtomicU64,
     decrypt_failures: AtomicU64,
     pub(crate) decode_errors: AtomicU64,
     slow_drops: AtomicU64,
@@ -79,11 +88,16 @@ impl Counters {
         bump(&self.rejected);
     }
 
+    pub(crate) fn rejected_per_address(&self) {
+        bump(&self.rejected_per_address);
+    }
+
     /// Counts what the pipeline reported.
     pub(crate) fn count(&self, what: Count) {
         bump(match what {
             Count::ChecksumError => &self.checksum_errors,
             Count::AuthFailure => &self.auth_failures,
+            Count::ReplayCapacity => &self.replay_capacity,
             Count::DecryptFailure => &self.decrypt_failures,
             Count::HandlerError => &self.handler_errors,
             Count::HandlerPanic => &self.handler_panics,
@@ -125,6 +139,8 @@ impl Counters {
             frames_out: g(&self.frames_out),
             checksum_errors: g(&self.checksum_errors),
             auth_failures: g(&self.auth_failures),
+            replay_capacity_refusals: g(&self.replay_capacity),
+            rejected_per_address: g(&self.rejected_per_address),
             decrypt_failures: g(&self.decrypt_failures),
             decode_errors: g(&self.decode_errors),
             slow_consumer_drops: g(&self.slow_drops),

@@ -2,7 +2,10 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::{frame, AuthFields, Body, DecodeError, EncodeError, FrameConfig, MessageType, Profile};
+use super::{
+    frame, AuthFields, AuthValue, Body, DecodeError, EncodeError, FieldName, FrameConfig,
+    MessageType, Profile,
+};
 
 /// One framed message: type, auth fields and body.
 ///
@@ -113,6 +116,51 @@ impl Message {
             MessageType::ERROR
         };
         Self::new(message_type, "ERROR", text)
+    }
+
+    /// The message with every part copied into one new allocation of its
+    /// own size. A decoded message's uri, content and auth values are
+    /// slices of the read buffer they came from, and keep all of it alive:
+    /// detach what you keep past handling it (a stored value, a queued
+    /// notification), so a few bytes do not pin kilobytes.
+    ///
+    /// ```
+    /// use framewire::{Message, MessageType, Profile};
+    ///
+    /// let frame = Message::new(MessageType::OK, "k", vec![7u8; 4096]).to_bytes(Profile::Netaio).unwrap();
+    /// let msg = Message::decode(Profile::Netaio, frame.clone()).unwrap();
+    /// let kept = msg.clone().detach();
+    /// assert_eq!(kept, msg);
+    /// assert!(!frame.as_ptr_range().contains(&kept.content().as_ptr()));
+    /// ```
+    pub fn detach(self) -> Message {
+        let auth_len: usize = self
+            .auth
+            .iter()
+            .map(|(n, v)| n.len() + v.as_bytes().map_or(0, |b| b.len()))
+            .sum();
+        let mut buf =
+            BytesMut::with_capacity(self.body.uri.len() + self.body.content.len() + auth_len);
+        let take = |b: &[u8], buf: &mut BytesMut| {
+            buf.extend_from_slice(b);
+            buf.split().freeze()
+        };
+        let uri = take(&self.body.uri, &mut buf);
+        let content = take(&self.body.content, &mut buf);
+        let mut auth = AuthFields::new();
+        for (name, value) in self.auth.iter() {
+            let name = FieldName(take(name.as_bytes(), &mut buf));
+            let value = match value {
+                AuthValue::Bytes(b) => AuthValue::Bytes(take(b, &mut buf)),
+                AuthValue::Int(i) => AuthValue::Int(*i),
+            };
+            auth.insert(name, value);
+        }
+        Message {
+            message_type: self.message_type,
+            auth,
+            body: Body { uri, content },
+        }
     }
 
     /// Appends the encoded frame to `dst`. On error nothing is appended.

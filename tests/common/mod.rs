@@ -31,6 +31,13 @@ pub use raw::{
     frames, netaio_header, raw, read_all, read_to_close, read_to_close_within, wide_header,
 };
 
+/// A client's and a server's view of a message with no connection, for
+/// plugins called by hand: a client signs, a server checks.
+pub const CLIENT: framewire::auth::Link<'static> =
+    framewire::auth::Link::new(framewire::auth::Role::Client);
+pub const SERVER: framewire::auth::Link<'static> =
+    framewire::auth::Link::new(framewire::auth::Role::Server);
+
 /// The longest any single wait in a test may take.
 pub const LIMIT: Duration = Duration::from_secs(10);
 

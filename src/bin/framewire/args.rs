@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use framewire::{MessageType, Profile};
 
+use crate::auth::AuthArgs;
 use crate::bench;
 
 #[derive(Parser)]
@@ -27,10 +28,8 @@ pub enum Command {
         /// Address to listen on (port 0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:8888")]
         addr: SocketAddr,
-        /// Sign and verify every message with netaio's HMAC (replay
-        /// protection on).
-        #[arg(long)]
-        secret: Option<String>,
+        #[command(flatten)]
+        auth: AuthArgs,
         /// Frame profile: netaio (default) or wide.
         #[arg(long, default_value = "netaio")]
         profile: Profile,
@@ -103,9 +102,9 @@ pub struct BenchArgs {
     /// Subscriber connections (fanout).
     #[arg(long, default_value_t = 100)]
     pub subscribers: usize,
-    /// Sign and verify everything with netaio's HMAC, on every server.
-    #[arg(long)]
-    pub secret: Option<String>,
+    /// Sign and verify everything (every server and client), as given.
+    #[command(flatten)]
+    pub auth: AuthArgs,
     /// Also measure this external server (e.g. a netaio server), HOST:PORT.
     #[arg(long)]
     pub target: Option<String>,
@@ -122,9 +121,8 @@ pub struct BenchArgs {
 pub struct ConnArgs {
     /// Server address, HOST:PORT.
     pub addr: String,
-    /// Sign and verify with netaio's HMAC using this secret.
-    #[arg(long)]
-    pub secret: Option<String>,
+    #[command(flatten)]
+    pub auth: AuthArgs,
     /// Seconds to wait for the connection and for each reply.
     #[arg(long, default_value_t = 10.0)]
     pub timeout: f64,

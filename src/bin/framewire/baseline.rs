@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
-use framewire::{AuthPlugin, FrameCodec, Message, MessageType, NetaioHmac, Profile};
+use framewire::auth::{Link, Role};
+use framewire::{AuthPlugin, FrameCodec, Message, MessageType, Profile};
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
@@ -19,8 +20,7 @@ use tokio_util::codec::FramedRead;
 type Subscribers = Arc<Mutex<HashMap<Bytes, Vec<mpsc::Sender<Bytes>>>>>;
 
 /// Serves until the listener fails; spawn it and drop the task to stop.
-pub async fn serve(listener: TcpListener, secret: Option<String>) {
-    let hmac = secret.map(|s| Arc::new(NetaioHmac::new(s)));
+pub async fn serve(listener: TcpListener, hmac: Option<Arc<dyn AuthPlugin>>) {
     let subs: Subscribers = Arc::default();
     while let Ok((stream, _)) = listener.accept().await {
         let _ = stream.set_nodelay(true);
@@ -43,7 +43,7 @@ pub async fn serve(listener: TcpListener, secret: Option<String>) {
             let mut rd = FramedRead::new(rd, FrameCodec::new(Profile::Netaio));
             while let Some(Ok(Ok(msg))) = rd.next().await {
                 if let Some(h) = &hmac {
-                    if h.check(&msg).is_err() {
+                    if h.check(&msg, &Link::new(Role::Server)).is_err() {
                         continue;
                     }
                 }
@@ -87,9 +87,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn seal(hmac: &Option<Arc<NetaioHmac>>, mut msg: Message) -> Bytes {
+fn seal(hmac: &Option<Arc<dyn AuthPlugin>>, mut msg: Message) -> Bytes {
     if let Some(h) = hmac {
-        let _ = h.make(&mut msg);
+        let _ = h.make(&mut msg, &Link::new(Role::Server));
     }
     let mut buf = BytesMut::new();
     let _ = msg.encode(Profile::Netaio, &mut buf);

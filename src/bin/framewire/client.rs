@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use framewire::client::{Client, ClientError, Reconnect};
-use framewire::{Message, MessageType, NetaioHmac, PluginLayer};
+use framewire::{Message, MessageType};
 
 use crate::args::ConnArgs;
 use crate::{output, shutdown_signal};
@@ -20,8 +20,8 @@ async fn connect(conn: &ConnArgs) -> Result<Client, String> {
         .request_timeout(timeout)
         .connect_timeout(timeout)
         .reconnect(Reconnect::disabled());
-    if let Some(secret) = &conn.secret {
-        builder = builder.plugins(PluginLayer::new().with_auth(NetaioHmac::new(secret)));
+    if let Some(auth) = conn.auth.resolve()? {
+        builder = builder.plugins(auth.layer());
     }
     builder.connect().await.map_err(|e| e.to_string())
 }

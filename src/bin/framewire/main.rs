@@ -3,6 +3,7 @@
 //! Run `framewire --help` (or `cargo run --release -- --help`).
 
 mod args;
+mod auth;
 mod baseline;
 mod bench;
 mod client;
@@ -41,9 +42,9 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve {
                 addr,
-                secret,
+                auth,
                 profile,
-            } => serve::serve(addr, secret, profile).await,
+            } => serve::serve(addr, &auth, profile).await,
             Command::Request {
                 conn,
                 uri,
@@ -86,7 +87,7 @@ fn main() -> ExitCode {
                     connections: b.connections.max(1),
                     depth: b.depth.max(1),
                     subscribers: b.subscribers.max(1),
-                    secret: b.secret,
+                    auth: b.auth.resolve()?,
                     target: b.target,
                     json: b.json,
                     runs: b.runs,

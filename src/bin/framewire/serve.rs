@@ -5,22 +5,24 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use framewire::server::{readme_routes, Server};
-use framewire::{NetaioHmac, PluginLayer, Profile};
+use framewire::Profile;
 
+use crate::auth::AuthArgs;
 use crate::shutdown_signal;
 
 pub async fn serve(
     addr: SocketAddr,
-    secret: Option<String>,
+    auth: &AuthArgs,
     profile: Profile,
 ) -> Result<ExitCode, String> {
+    let auth = auth.resolve()?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let mut builder = readme_routes(Server::builder()).profile(profile);
-    if let Some(secret) = secret {
-        builder = builder.plugins(PluginLayer::new().with_auth(NetaioHmac::new(secret)));
+    if let Some(auth) = &auth {
+        builder = builder.plugins(auth.layer());
     }
     let server = builder.build();
     {

@@ -7,16 +7,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use framewire::{FrameCodec, Message, MessageType, NetaioHmac, PluginLayer, PluginStack, Profile};
+use framewire::{FrameCodec, Message, MessageType, PluginStack, Profile};
+
+use crate::auth::Auth;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio_util::codec::Framed;
 
-fn stack(secret: &Option<String>) -> Option<PluginStack> {
-    secret
-        .as_ref()
-        .map(|s| PluginStack::new(PluginLayer::new().with_auth(NetaioHmac::new(s))))
+fn stack(auth: &Option<Auth>) -> Option<PluginStack> {
+    auth.as_ref().map(|a| PluginStack::new(a.layer()))
 }
 
 pub(super) async fn connect(addr: &str) -> Result<Framed<TcpStream, FrameCodec>, String> {
@@ -47,10 +47,10 @@ pub(super) async fn echo(
     addr: &str,
     size: usize,
     duration: Duration,
-    secret: &Option<String>,
+    auth: &Option<Auth>,
 ) -> Result<(f64, [f64; 3]), String> {
     let mut conn = connect(addr).await?;
-    let stack = stack(secret);
+    let stack = stack(auth);
     let content = Bytes::from(vec![b'x'; size]);
     let mut rtts = Vec::new();
     let start = Instant::now();
@@ -92,7 +92,7 @@ pub(super) async fn pipeline(
     duration: Duration,
     conns: usize,
     depth: usize,
-    secret: &Option<String>,
+    auth: &Option<Auth>,
 ) -> Result<(f64, u64), String> {
     let done = Arc::new(AtomicU64::new(0));
     let refused = Arc::new(AtomicU64::new(0));
@@ -100,7 +100,7 @@ pub(super) async fn pipeline(
     let mut tasks = Vec::new();
     for _ in 0..conns {
         let (mut tx, mut rx) = connect(addr).await?.split();
-        let stack = stack(secret);
+        let stack = stack(auth);
         let permits = Arc::new(Semaphore::new(depth));
         let content = Bytes::from(vec![b'x'; size]);
         let (p2, stop2) = (permits.clone(), stop.clone());
@@ -159,10 +159,10 @@ pub(super) async fn fanout(
     size: usize,
     duration: Duration,
     subscribers: usize,
-    secret: &Option<String>,
+    auth: &Option<Auth>,
 ) -> Result<(f64, u64), String> {
     let received = Arc::new(AtomicU64::new(0));
-    let stack = stack(secret);
+    let stack = stack(auth);
     let mut readers = Vec::new();
     for _ in 0..subscribers {
         let mut c = connect(addr).await?;

@@ -16,9 +16,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use framewire::server::{readme_routes, Limits, Server};
-use framewire::{NetaioHmac, PluginLayer};
 use tokio::net::TcpListener;
 
+use crate::auth::Auth;
 use crate::baseline;
 
 /// Which measurements to run.
@@ -44,39 +44,39 @@ pub struct Settings {
     pub connections: usize,
     pub depth: usize,
     pub subscribers: usize,
-    pub secret: Option<String>,
+    pub auth: Option<Auth>,
     pub target: Option<String>,
     pub json: bool,
     pub runs: usize,
 }
 
-async fn start_framewire(secret: &Option<String>) -> Result<String, String> {
+async fn start_framewire(auth: &Option<Auth>) -> Result<String, String> {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let mut b = readme_routes(Server::builder()).limits(Limits::default().max_connections(20_000));
-    if let Some(s) = secret {
-        b = b.plugins(PluginLayer::new().with_auth(NetaioHmac::new(s)));
+    if let Some(a) = auth {
+        b = b.plugins(a.layer());
     }
     tokio::spawn(b.build().serve(listener, std::future::pending()));
     Ok(addr.to_string())
 }
 
-async fn start_baseline(secret: &Option<String>) -> Result<String, String> {
+async fn start_baseline(auth: &Option<Auth>) -> Result<String, String> {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
     let addr: SocketAddr = listener.local_addr().map_err(|e| e.to_string())?;
-    tokio::spawn(baseline::serve(listener, secret.clone()));
+    tokio::spawn(baseline::serve(listener, auth.as_ref().map(Auth::plugin)));
     Ok(addr.to_string())
 }
 
 /// Runs the benchmark and prints the table (or JSON lines).
 pub async fn run(s: Settings) -> Result<(), String> {
     let mut targets = vec![
-        ("framewire".to_owned(), start_framewire(&s.secret).await?),
-        ("baseline".to_owned(), start_baseline(&s.secret).await?),
+        ("framewire".to_owned(), start_framewire(&s.auth).await?),
+        ("baseline".to_owned(), start_baseline(&s.auth).await?),
     ];
     if let Some(t) = &s.target {
         targets.push((format!("target {t}"), t.clone()));
@@ -105,6 +105,6 @@ pub async fn run(s: Settings) -> Result<(), String> {
         }
     }
     load::progress("");
-    report::print(&rows, s.json, s.secret.is_some(), s.runs.max(1));
+    report::print(&rows, s.json, s.auth.is_some(), s.runs.max(1));
     Ok(())
 }

@@ -35,7 +35,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 pub(super) async fn echo(s: &Settings, t: Target<'_>) -> Result<Vec<Row>, String> {
     let (mut rate, mut p50, mut p99, mut p999) = (vec![], vec![], vec![], vec![]);
     for _ in 0..s.runs.max(1) {
-        let (r, p) = load::echo(t.addr, t.size, s.duration, &s.secret).await?;
+        let (r, p) = load::echo(t.addr, t.size, s.duration, &s.auth).await?;
         rate.push(r);
         p50.push(p[0]);
         p99.push(p[1]);
@@ -51,15 +51,8 @@ pub(super) async fn echo(s: &Settings, t: Target<'_>) -> Result<Vec<Row>, String
 pub(super) async fn pipeline(s: &Settings, t: Target<'_>) -> Result<Vec<Row>, String> {
     let (mut rate, mut refused) = (vec![], 0);
     for _ in 0..s.runs.max(1) {
-        let (r, n) = load::pipeline(
-            t.addr,
-            t.size,
-            s.duration,
-            s.connections,
-            s.depth,
-            &s.secret,
-        )
-        .await?;
+        let (r, n) =
+            load::pipeline(t.addr, t.size, s.duration, s.connections, s.depth, &s.auth).await?;
         rate.push(r);
         refused += n;
     }
@@ -81,7 +74,7 @@ pub(super) async fn pipeline(s: &Settings, t: Target<'_>) -> Result<Vec<Row>, St
 pub(super) async fn fanout(s: &Settings, t: Target<'_>) -> Result<Vec<Row>, String> {
     let (mut rate, mut lost) = (vec![], 0);
     for _ in 0..s.runs.max(1) {
-        let (r, l) = load::fanout(t.addr, t.size, s.duration, s.subscribers, &s.secret).await?;
+        let (r, l) = load::fanout(t.addr, t.size, s.duration, s.subscribers, &s.auth).await?;
         rate.push(r);
         lost += l;
     }
