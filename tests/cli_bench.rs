@@ -78,7 +78,9 @@ fn every_scenario_reports_framewire_against_the_baseline() {
         ("echo", "round trips/s"),
         ("echo", "p50 µs"),
         ("pipeline", "msgs/s"),
+        ("pipeline", "server µs CPU/msg"),
         ("fanout", "deliveries/s"),
+        ("fanout", "server µs CPU/msg"),
     ] {
         let fw = find(&rows, scenario, "framewire", metric);
         let base = find(&rows, scenario, "baseline", metric);
@@ -118,8 +120,15 @@ fn table_output_with_hmac_and_several_connections() {
         "--secret",
         "s",
     ]);
-    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("pipeline")).collect();
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("pipeline") && l.contains("msgs/s"))
+        .collect();
     assert_eq!(rows.len(), 4, "{out}");
+    // Beside each throughput, the server's own CPU per message (both are
+    // child processes of the bench).
+    let cpu: Vec<&str> = out.lines().filter(|l| l.contains("µs CPU/msg")).collect();
+    assert_eq!(cpu.len(), 4, "{out}");
     for size in ["64", "1024"] {
         for target in ["framewire", "baseline"] {
             assert!(

@@ -33,6 +33,22 @@ pub enum Command {
         /// Frame profile: netaio (default) or wide.
         #[arg(long, default_value = "netaio")]
         profile: Profile,
+        /// Connections served at once.
+        #[arg(long, default_value_t = 10_000)]
+        max_connections: usize,
+        /// Connections served at once from one address.
+        #[arg(long, default_value_t = 256)]
+        max_connections_per_address: usize,
+    },
+    /// The bare baseline server `framewire bench` measures against (started
+    /// by it as a child process).
+    #[command(hide = true)]
+    BenchBaseline {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: SocketAddr,
+        #[command(flatten)]
+        auth: AuthArgs,
     },
     /// Send one message (default REQUEST_URI) and print the reply's content.
     /// Exit status: 0 success, 1 error reply, 2 usage, connection or timeout.
@@ -97,7 +113,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1)]
     pub connections: usize,
     /// Frames in flight per connection (pipeline).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 128)]
     pub depth: usize,
     /// Subscriber connections (fanout).
     #[arg(long, default_value_t = 100)]

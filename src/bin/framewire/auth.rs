@@ -94,6 +94,20 @@ impl Auth {
         }
     }
 
+    /// The options that give a child process the same auth: the mode as
+    /// an argument, the secret in its environment (not its command line).
+    pub fn pass_to(&self, cmd: &mut tokio::process::Command) {
+        use std::os::unix::ffi::OsStringExt;
+        let mode = match self.mode {
+            AuthMode::Netaio => "netaio",
+            AuthMode::Strict => "strict",
+        };
+        cmd.args(["--auth", mode]).env(
+            "FRAMEWIRE_SECRET",
+            std::ffi::OsString::from_vec(self.secret.to_vec()),
+        );
+    }
+
     /// A new instance layer with [`plugin`](Self::plugin).
     pub fn layer(&self) -> PluginLayer {
         PluginLayer::new().with_shared_auth(self.plugin())

@@ -1,9 +1,16 @@
-//! The baseline for `framewire bench`: a bare tokio
-//! server over the same frame bytes (netaio header + CRC, via the same
-//! codec) with nothing else — no routing, no registry, no bounded queues,
-//! no limits. With a secret it does the same HMAC work framewire does
-//! (verify each request, sign each reply); for fan-out it encodes a
-//! notification once and hands the bytes to every subscriber's writer.
+//! The baseline `framewire bench` compares against: the strongest simple
+//! server over the same frames. Per connection, tokio-util's `FramedRead`
+//! → `forward` → `FramedWrite`: every frame already in the read buffer is
+//! decoded, each reply is encoded into the one write buffer, and the buffer
+//! is flushed only when the read side would block. Nothing else — no
+//! routing, registry, bounded queues, deadlines or limits. With a secret it
+//! does the same plugin work framewire does (verify each request, sign each
+//! reply). For fan-out it encodes a notification once and hands the bytes
+//! to each subscriber's connection, merged into that connection's writes.
+//!
+//! Run it as `framewire bench-baseline --addr 127.0.0.1:0 [AUTH]` (hidden
+//! from `--help`): `framewire bench` starts it as a child process so its
+//! CPU time can be read on its own.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,87 +18,124 @@ use std::sync::{Arc, Mutex};
 use bytes::{Bytes, BytesMut};
 use framewire::auth::{Link, Role};
 use framewire::{AuthPlugin, FrameCodec, Message, MessageType, Profile};
-use futures_util::StreamExt;
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
+use futures_util::{stream, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio_util::codec::FramedRead;
+use tokio_util::codec::{Encoder, FramedRead, FramedWrite};
 
 type Subscribers = Arc<Mutex<HashMap<Bytes, Vec<mpsc::Sender<Bytes>>>>>;
 
-/// Serves until the listener fails; spawn it and drop the task to stop.
-pub async fn serve(listener: TcpListener, hmac: Option<Arc<dyn AuthPlugin>>) {
+const SERVER: Link<'static> = Link::new(Role::Server);
+
+/// Serves until the listener fails.
+pub async fn serve(listener: TcpListener, auth: Option<Arc<dyn AuthPlugin>>) {
     let subs: Subscribers = Arc::default();
     while let Ok((stream, _)) = listener.accept().await {
         let _ = stream.set_nodelay(true);
-        let (hmac, subs) = (hmac.clone(), subs.clone());
-        tokio::spawn(async move {
-            let (rd, wr) = stream.into_split();
-            let (tx, mut rx) = mpsc::channel::<Bytes>(1024);
-            let writer = tokio::spawn(async move {
-                let mut wr = tokio::io::BufWriter::with_capacity(64 * 1024, wr);
-                while let Some(frame) = rx.recv().await {
-                    if wr.write_all(&frame).await.is_err() {
-                        return;
-                    }
-                    // Flush when nothing else is waiting, as framewire does.
-                    if rx.is_empty() && wr.flush().await.is_err() {
-                        return;
-                    }
-                }
-            });
-            let mut rd = FramedRead::new(rd, FrameCodec::new(Profile::Netaio));
-            while let Some(Ok(Ok(msg))) = rd.next().await {
-                if let Some(h) = &hmac {
-                    if h.check(&msg, &Link::new(Role::Server)).is_err() {
-                        continue;
-                    }
-                }
-                let reply = match msg.message_type {
-                    MessageType::SUBSCRIBE_URI => {
-                        lock(&subs)
-                            .entry(msg.uri().clone())
-                            .or_default()
-                            .push(tx.clone());
-                        Message::new(MessageType::CONFIRM_SUBSCRIBE, msg.uri().clone(), "")
-                    }
-                    MessageType::PUBLISH_URI => {
-                        let topic = msg
-                            .uri()
-                            .slice_ref(msg.uri().strip_prefix(b"pub/").unwrap_or(msg.uri()));
-                        let note = Message::new(
-                            MessageType::NOTIFY_URI,
-                            topic.clone(),
-                            msg.content().clone(),
-                        );
-                        let frame = seal(&hmac, note);
-                        let targets = lock(&subs).get(&topic).cloned().unwrap_or_default();
-                        for t in targets {
-                            let _ = t.try_send(frame.clone());
-                        }
-                        Message::ok(msg.uri().clone(), "published")
-                    }
-                    _ => Message::respond(msg.uri().clone(), msg.content().clone()),
-                };
-                if tx.send(seal(&hmac, reply)).await.is_err() {
-                    break;
-                }
+        tokio::spawn(connection(stream, auth.clone(), subs.clone()));
+    }
+}
+
+/// What a connection writes: a reply to encode, or a notification
+/// encoded once for every subscriber.
+enum Out {
+    Reply(Message),
+    Encoded(Bytes),
+}
+
+struct OutCodec(FrameCodec);
+
+impl Encoder<Out> for OutCodec {
+    type Error = framewire::Error;
+
+    fn encode(&mut self, item: Out, dst: &mut BytesMut) -> Result<(), Self::Error> {
+        match item {
+            Out::Reply(m) => self.0.encode(m, dst),
+            Out::Encoded(b) => {
+                dst.extend_from_slice(&b);
+                Ok(())
             }
-            drop(tx);
-            let _ = writer.await;
-        });
+        }
+    }
+}
+
+async fn connection(stream: TcpStream, auth: Option<Arc<dyn AuthPlugin>>, subs: Subscribers) {
+    let (rd, wr) = stream.into_split();
+    let (tx, rx) = mpsc::channel::<Bytes>(1024);
+    let handler = Handler { auth, subs, tx };
+    // `None` marks the end of the peer's frames: the connection ends then,
+    // not when the last publisher forgets it.
+    let replies = FramedRead::new(rd, FrameCodec::new(Profile::Netaio))
+        .map(move |item| match item {
+            Ok(Ok(msg)) => handler.reply(msg),
+            _ => None,
+        })
+        .filter_map(|reply| std::future::ready(reply.map(|r| Some(Out::Reply(r)))))
+        .chain(stream::once(std::future::ready(None)));
+    let notes = stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Some(Out::Encoded(b)), rx))
+    });
+    let out = stream::select(replies, notes)
+        .take_while(|item| std::future::ready(item.is_some()))
+        .map(|item| Ok(item.expect("ends before None")));
+    let sink = FramedWrite::new(wr, OutCodec(FrameCodec::new(Profile::Netaio)));
+    let _ = out.forward(sink).await;
+}
+
+struct Handler {
+    auth: Option<Arc<dyn AuthPlugin>>,
+    subs: Subscribers,
+    tx: mpsc::Sender<Bytes>,
+}
+
+impl Handler {
+    fn reply(&self, msg: Message) -> Option<Message> {
+        if let Some(a) = &self.auth {
+            a.check(&msg, &SERVER).ok()?;
+        }
+        let reply = match msg.message_type {
+            MessageType::SUBSCRIBE_URI => {
+                lock(&self.subs)
+                    .entry(Bytes::copy_from_slice(msg.uri()))
+                    .or_default()
+                    .push(self.tx.clone());
+                Message::new(MessageType::CONFIRM_SUBSCRIBE, msg.uri().clone(), "")
+            }
+            MessageType::PUBLISH_URI => {
+                let topic = msg
+                    .uri()
+                    .slice_ref(msg.uri().strip_prefix(b"pub/").unwrap_or(msg.uri()));
+                let note = Message::new(
+                    MessageType::NOTIFY_URI,
+                    topic.clone(),
+                    msg.content().clone(),
+                );
+                let frame = self.encode(note);
+                let targets = lock(&self.subs).get(&topic).cloned().unwrap_or_default();
+                for t in targets {
+                    let _ = t.try_send(frame.clone());
+                }
+                Message::ok(msg.uri().clone(), "published")
+            }
+            _ => Message::respond(msg.uri().clone(), msg.content().clone()),
+        };
+        Some(self.sign(reply))
+    }
+
+    fn sign(&self, mut msg: Message) -> Message {
+        if let Some(a) = &self.auth {
+            let _ = a.make(&mut msg, &SERVER);
+        }
+        msg
+    }
+
+    fn encode(&self, msg: Message) -> Bytes {
+        let mut buf = BytesMut::new();
+        let _ = self.sign(msg).encode(Profile::Netaio, &mut buf);
+        buf.freeze()
     }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn seal(hmac: &Option<Arc<dyn AuthPlugin>>, mut msg: Message) -> Bytes {
-    if let Some(h) = hmac {
-        let _ = h.make(&mut msg, &Link::new(Role::Server));
-    }
-    let mut buf = BytesMut::new();
-    let _ = msg.encode(Profile::Netaio, &mut buf);
-    buf.freeze()
 }

@@ -44,7 +44,15 @@ fn main() -> ExitCode {
                 addr,
                 auth,
                 profile,
-            } => serve::serve(addr, &auth, profile).await,
+                max_connections,
+                max_connections_per_address,
+            } => {
+                let limits = framewire::server::Limits::default()
+                    .max_connections(max_connections)
+                    .max_connections_per_address(max_connections_per_address);
+                serve::serve(addr, &auth, profile, limits).await
+            }
+            Command::BenchBaseline { addr, auth } => serve::baseline(addr, &auth).await,
             Command::Request {
                 conn,
                 uri,

@@ -2,24 +2,21 @@
 //! run against framewire and against a bare baseline server in the same
 //! process and run, so every figure comes with its ratio.
 //!
-//! `load.rs` generates the load, `idle.rs` measures a child's memory,
-//! `scenarios.rs` turns repeated measurements into figures, `report.rs`
-//! prints them as a table or JSON lines; this file starts the servers and
-//! runs each scenario against each target.
+//! `servers.rs` starts each server as a child process (so its CPU time is
+//! its own), `load.rs` generates the load, `idle.rs` measures a child's
+//! memory, `scenarios.rs` turns repeated measurements into figures,
+//! `report.rs` prints them as a table or JSON lines; this file runs each
+//! scenario against each target.
 
 mod idle;
 mod load;
 mod report;
 mod scenarios;
+mod servers;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use framewire::server::{readme_routes, Limits, Server};
-use tokio::net::TcpListener;
-
 use crate::auth::Auth;
-use crate::baseline;
 
 /// Which measurements to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -50,36 +47,16 @@ pub struct Settings {
     pub runs: usize,
 }
 
-async fn start_framewire(auth: &Option<Auth>) -> Result<String, String> {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let mut b = readme_routes(Server::builder()).limits(Limits::default().max_connections(20_000));
-    if let Some(a) = auth {
-        b = b.plugins(a.layer());
-    }
-    tokio::spawn(b.build().serve(listener, std::future::pending()));
-    Ok(addr.to_string())
-}
-
-async fn start_baseline(auth: &Option<Auth>) -> Result<String, String> {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let addr: SocketAddr = listener.local_addr().map_err(|e| e.to_string())?;
-    tokio::spawn(baseline::serve(listener, auth.as_ref().map(Auth::plugin)));
-    Ok(addr.to_string())
-}
-
 /// Runs the benchmark and prints the table (or JSON lines).
 pub async fn run(s: Settings) -> Result<(), String> {
+    let framewire = servers::Server::framewire(&s.auth).await?;
+    let baseline = servers::Server::baseline(&s.auth).await?;
     let mut targets = vec![
-        ("framewire".to_owned(), start_framewire(&s.auth).await?),
-        ("baseline".to_owned(), start_baseline(&s.auth).await?),
+        scenarios::Target::of("framewire", &framewire, 0),
+        scenarios::Target::of("baseline", &baseline, 0),
     ];
     if let Some(t) = &s.target {
-        targets.push((format!("target {t}"), t.clone()));
+        targets.push(scenarios::Target::external(t, 0));
     }
     let scenarios: &[Scenario] = match s.scenario {
         Scenario::All => &[Scenario::Echo, Scenario::Pipeline, Scenario::Fanout],
@@ -92,9 +69,9 @@ pub async fn run(s: Settings) -> Result<(), String> {
             continue;
         }
         for &size in &s.sizes {
-            for (name, addr) in &targets {
-                load::progress(&format!("{scenario:?} {size} B against {name}..."));
-                let at = scenarios::Target { name, addr, size };
+            for target in &targets {
+                load::progress(&format!("{scenario:?} {size} B against {}...", target.name));
+                let at = target.at_size(size);
                 rows.extend(match scenario {
                     Scenario::Echo => scenarios::echo(&s, at).await?,
                     Scenario::Pipeline => scenarios::pipeline(&s, at).await?,

@@ -2,6 +2,7 @@
 //! its figures (medians), as rows for the report.
 
 use super::report::Row;
+use super::servers::Server;
 use super::{idle, load, Settings};
 
 /// One server under measurement at one payload size.
@@ -10,20 +11,75 @@ pub(super) struct Target<'a> {
     pub(super) name: &'a str,
     pub(super) addr: &'a str,
     pub(super) size: usize,
+    /// The server's process, when it is the bench's child (for its CPU).
+    server: Option<&'a Server>,
 }
 
-impl Target<'_> {
+impl<'a> Target<'a> {
+    pub(super) fn of(name: &'a str, server: &'a Server, size: usize) -> Self {
+        Target {
+            name,
+            addr: &server.addr,
+            size,
+            server: Some(server),
+        }
+    }
+
+    pub(super) fn external(addr: &'a str, size: usize) -> Self {
+        Target {
+            name: "target",
+            addr,
+            size,
+            server: None,
+        }
+    }
+
+    pub(super) fn at_size(&self, size: usize) -> Self {
+        Target { size, ..*self }
+    }
+
+    fn label(&self) -> String {
+        match self.server {
+            Some(_) => self.name.to_owned(),
+            None => format!("target {}", self.addr),
+        }
+    }
+
     fn row(&self, scenario: &'static str, metric: &'static str, value: f64) -> Row {
         Row {
             scenario,
             size: self.size,
-            target: self.name.to_owned(),
+            target: self.label(),
             metric,
             value,
             higher_is_better: true,
             extra: String::new(),
         }
     }
+
+    fn cpu(&self) -> Option<f64> {
+        self.server.and_then(Server::cpu_secs)
+    }
+
+    /// The row of server CPU per message (median over runs, in seconds).
+    fn cpu_row(&self, scenario: &'static str, per_message: Vec<f64>) -> Option<Row> {
+        if per_message.is_empty() {
+            return None;
+        }
+        let runs = per_message.len();
+        let mut row = self.row(scenario, "server µs CPU/msg", median(per_message) * 1e6);
+        row.higher_is_better = false;
+        row.extra = format!("user + system time of the server process, median of {runs}");
+        Some(row)
+    }
+}
+
+/// Runs `f` and returns its result and the CPU the target used meanwhile.
+async fn with_cpu<T>(t: &Target<'_>, f: impl std::future::Future<Output = T>) -> (T, Option<f64>) {
+    let before = t.cpu();
+    let out = f.await;
+    let used = t.cpu().zip(before).map(|(a, b)| a - b);
+    (out, used)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -49,13 +105,18 @@ pub(super) async fn echo(s: &Settings, t: Target<'_>) -> Result<Vec<Row>, String
 
 /// Pipelined echo: replies per second (only echo replies count).
 pub(super) async fn pipeline(s: &Settings, t: Target<'_>) -> Result<Vec<Row>, String> {
-    let (mut rate, mut refused) = (vec![], 0);
+    let (mut rate, mut refused, mut cpu) = (vec![], 0, vec![]);
     for _ in 0..s.runs.max(1) {
-        let (r, n) =
-            load::pipeline(t.addr, t.size, s.duration, s.connections, s.depth, &s.auth).await?;
+        let load = load::pipeline(t.addr, t.size, s.duration, s.connections, s.depth, &s.auth);
+        let (r, used) = with_cpu(&t, load).await;
+        let (r, n) = r?;
         rate.push(r);
         refused += n;
+        if let Some(u) = used {
+            cpu.push(u / (r * s.duration.as_secs_f64()).max(1.0));
+        }
     }
+    let cpu_row = t.cpu_row("pipeline", cpu);
     let mut row = t.row("pipeline", "msgs/s", median(rate));
     row.extra = format!(
         "{} conns × {} in flight, {:.1} MB/s",
@@ -67,20 +128,26 @@ pub(super) async fn pipeline(s: &Settings, t: Target<'_>) -> Result<Vec<Row>, St
         row.extra
             .push_str(&format!(", {refused} non-echo replies (e.g. AUTH_ERROR)"));
     }
-    Ok(vec![row])
+    Ok([Some(row), cpu_row].into_iter().flatten().collect())
 }
 
 /// One publisher, many subscribers: deliveries per second, losses.
 pub(super) async fn fanout(s: &Settings, t: Target<'_>) -> Result<Vec<Row>, String> {
-    let (mut rate, mut lost) = (vec![], 0);
+    let (mut rate, mut lost, mut cpu) = (vec![], 0, vec![]);
     for _ in 0..s.runs.max(1) {
-        let (r, l) = load::fanout(t.addr, t.size, s.duration, s.subscribers, &s.auth).await?;
+        let load = load::fanout(t.addr, t.size, s.duration, s.subscribers, &s.auth);
+        let (r, used) = with_cpu(&t, load).await;
+        let (r, l) = r?;
         rate.push(r);
         lost += l;
+        if let Some(u) = used {
+            cpu.push(u / (r * s.duration.as_secs_f64()).max(1.0));
+        }
     }
+    let cpu_row = t.cpu_row("fanout", cpu);
     let mut row = t.row("fanout", "deliveries/s", median(rate));
     row.extra = format!("{} subscribers, {lost} lost", s.subscribers);
-    Ok(vec![row])
+    Ok([Some(row), cpu_row].into_iter().flatten().collect())
 }
 
 /// Memory per idle connection of a `framewire serve` child.

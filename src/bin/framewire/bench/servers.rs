@@ -1,0 +1,94 @@
+//! The servers under measurement, each a child process of the bench (so
+//! its CPU time is its own): `framewire serve` and `framewire
+//! bench-baseline`, and what they cost in CPU.
+
+use std::time::Duration;
+
+use tokio::io::AsyncBufReadExt;
+use tokio::process::{Child, Command};
+
+use crate::auth::Auth;
+
+/// A server child: killed when dropped.
+pub(super) struct Server {
+    pub(super) addr: String,
+    child: Child,
+}
+
+impl Server {
+    /// Starts `framewire ARGS...` and waits for its `listening on` line.
+    pub(super) async fn start(args: &[&str], auth: &Option<Auth>) -> Result<Server, String> {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut cmd = Command::new(exe);
+        cmd.args(args)
+            .env_remove("FRAMEWIRE_SECRET")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true);
+        if let Some(a) = auth {
+            a.pass_to(&mut cmd);
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start framewire {}: {e}", args[0]))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut line = String::new();
+        let mut reader = tokio::io::BufReader::new(stdout);
+        let read = reader.read_line(&mut line);
+        tokio::time::timeout(Duration::from_secs(30), read)
+            .await
+            .map_err(|_| format!("framewire {} did not start", args[0]))?
+            .map_err(|e| e.to_string())?;
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .ok_or_else(|| format!("framewire {} printed {line:?}", args[0]))?
+            .to_owned();
+        Ok(Server { addr, child })
+    }
+
+    /// `framewire serve` with room for every bench connection.
+    pub(super) async fn framewire(auth: &Option<Auth>) -> Result<Server, String> {
+        let args = [
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--max-connections",
+            "20000",
+            "--max-connections-per-address",
+            "20000",
+        ];
+        Self::start(&args, auth).await
+    }
+
+    /// The bare baseline.
+    pub(super) async fn baseline(auth: &Option<Auth>) -> Result<Server, String> {
+        Self::start(&["bench-baseline", "--addr", "127.0.0.1:0"], auth).await
+    }
+
+    pub(super) fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Seconds of CPU (user + system) the process has used.
+    pub(super) fn cpu_secs(&self) -> Option<f64> {
+        cpu_secs(self.pid()?)
+    }
+
+    /// Resident memory, in bytes.
+    pub(super) fn rss(&self) -> Option<u64> {
+        let statm = std::fs::read_to_string(format!("/proc/{}/statm", self.pid()?)).ok()?;
+        Some(statm.split_whitespace().nth(1)?.parse::<u64>().ok()? * 4096)
+    }
+}
+
+/// utime + stime of `pid` from `/proc/PID/stat`, in seconds (Linux reports
+/// them in USER_HZ = 100 ticks per second).
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which may itself hold spaces.
+    let rest = stat.rsplit_once(") ")?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
