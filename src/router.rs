@@ -4,7 +4,8 @@
 //! side's handler plus what it needs), and never calls them.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::HashMap as StdHashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -75,6 +76,33 @@ impl From<(MessageType, Bytes, SocketAddr)> for RouteKey {
     }
 }
 
+/// FNV-1a: route keys are hashed once per message, and SipHash's defence
+/// against collision floods buys nothing here — peers only look keys up,
+/// they never insert any, so they cannot grow a bucket.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type HashMap<K, V> = StdHashMap<K, V, BuildHasherDefault<Fnv>>;
+
 /// The persistent routes, immutable once published: a lookup reads a
 /// snapshot without any lock or shared write.
 struct Snapshot<H> {
@@ -123,9 +151,9 @@ pub(crate) struct Router<H> {
 impl<H: Clone> Router<H> {
     pub(crate) fn new() -> Self {
         Router {
-            current: RwLock::new(Arc::new(Snapshot::new(HashMap::new()))),
+            current: RwLock::new(Arc::new(Snapshot::new(HashMap::default()))),
             version: AtomicU64::new(0),
-            once: Mutex::new(HashMap::new()),
+            once: Mutex::new(HashMap::default()),
             once_len: AtomicUsize::new(0),
         }
     }

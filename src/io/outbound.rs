@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::{Mutex, MutexGuard};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -93,6 +94,44 @@ impl Outbound {
         }
     }
 
+    /// Queues every frame of `batch` in order (emptying it), waiting for
+    /// room as [`push`](Self::push) does, with one lock and one writer
+    /// wake-up for as many as fit at a time: the replies to a read's worth
+    /// of pipelined requests reach the writer together and leave in one
+    /// write.
+    pub(crate) async fn push_all(&self, batch: &mut Vec<Bytes>) -> Result<(), PushError> {
+        let mut sent = 0;
+        let result = loop {
+            let notified = self.space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut st = self.lock();
+                if st.closed {
+                    break Err(PushError::Closed);
+                }
+                while let Some(frame) = batch.get(sent) {
+                    let fits = st.frames.is_empty()
+                        || (st.frames.len() < self.max_frames
+                            && st.bytes + frame.len() <= self.max_bytes);
+                    if !fits {
+                        break;
+                    }
+                    st.bytes += frame.len();
+                    st.frames.push_back(frame.clone());
+                    sent += 1;
+                }
+            }
+            self.writer.notify_one();
+            if sent == batch.len() {
+                break Ok(());
+            }
+            notified.await;
+        };
+        batch.clear();
+        result
+    }
+
     /// No more frames are accepted; the writer sends what is queued, then
     /// stops.
     pub(crate) fn close(&self) {
@@ -156,13 +195,26 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
     stall_guard(stall_limit, wr.shutdown()).await
 }
 
+/// Runs `op`, failing with `TimedOut` if it makes no progress for
+/// `limit`. The timer is armed only once `op` has to wait: most writes go
+/// into the write buffer at once, and a clock read and a timer per frame
+/// would cost more than the write.
 async fn stall_guard<T>(
     limit: Duration,
     op: impl Future<Output = std::io::Result<T>>,
 ) -> std::io::Result<T> {
-    tokio::time::timeout(limit, op)
-        .await
-        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+    let mut op = std::pin::pin!(op);
+    let ready = std::future::poll_fn(|cx| match op.as_mut().poll(cx) {
+        Poll::Ready(r) => Poll::Ready(Some(r)),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await;
+    match ready {
+        Some(r) => r,
+        None => tokio::time::timeout(limit, op)
+            .await
+            .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
+    }
 }
 
 #[cfg(test)]
@@ -190,6 +242,26 @@ mod tests {
         );
         assert_eq!(batch.len(), 2);
         assert!(!q.next_batch(&mut batch).await);
+    }
+
+    #[tokio::test]
+    async fn push_all_keeps_order_and_waits_for_room() {
+        let q = std::sync::Arc::new(Outbound::new(2, 100));
+        let q2 = q.clone();
+        let pusher = tokio::spawn(async move {
+            let mut batch: Vec<Bytes> = (0..5u8).map(|i| Bytes::from(vec![i])).collect();
+            let r = q2.push_all(&mut batch).await;
+            (r, batch.len())
+        });
+        let mut got = Vec::new();
+        while got.len() < 5 {
+            let mut batch = Vec::new();
+            assert!(q.next_batch(&mut batch).await);
+            assert!(batch.len() <= 2, "bounded: {}", batch.len());
+            got.extend(batch.into_iter().map(|b| b[0]));
+        }
+        assert_eq!(got, [0, 1, 2, 3, 4]);
+        assert_eq!(pusher.await.unwrap(), (Ok(()), 0));
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, Instant, Sleep};
@@ -149,6 +149,9 @@ enum Stop {
 struct Local {
     routes: RouteCache<Route>,
     scratch: BytesMut,
+    /// Replies to the frames decoded from the current read, queued
+    /// together when the reader is about to wait.
+    replies: Vec<Bytes>,
     frames_in: u64,
     /// The connection's deadline timer (frame or idle).
     timer: Pin<Box<Sleep>>,
@@ -175,6 +178,7 @@ async fn reader<R: AsyncRead + Unpin>(shared: &Shared, ctx: &Context, mut rd: Fr
     let mut local = Local {
         routes: shared.router.cache(),
         scratch: BytesMut::new(),
+        replies: Vec::new(),
         frames_in: 0,
         // Armed for real by the first wait, which only ever moves it earlier.
         timer: Box::pin(sleep_until(Instant::now() + FAR_FUTURE)),
@@ -205,6 +209,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
             Ok(None) => return,
             Err(why) => {
                 debug!(reason = %why, "closing");
+                flush_now(conn, local);
                 farewell(shared, conn, &why.to_string());
                 return;
             }
@@ -243,15 +248,24 @@ async fn read_loop<R: AsyncRead + Unpin>(
         }
         if let Some(reason) = outcome.close {
             debug!(%reason, "closing");
+            flush_now(conn, local);
             if let Some(frame) = outcome.send {
                 let _ = conn.outbound.try_push(frame);
             }
             return;
         }
         if let Some(frame) = outcome.send {
-            if conn.outbound.push(frame).await.is_err() {
-                return;
-            }
+            local.replies.push(frame);
+        }
+    }
+}
+
+/// Queues the replies gathered so far without waiting (the connection is
+/// closing: what does not fit is lost with it).
+fn flush_now(conn: &Conn, local: &mut Local) {
+    for frame in local.replies.drain(..) {
+        if conn.outbound.try_push(frame).is_err() {
+            break;
         }
     }
 }
@@ -308,6 +322,12 @@ async fn next_frame<R: AsyncRead + Unpin>(
             Some(t) => (t + limits.frame_timeout, "frame deadline exceeded"),
             None => (idle_since + limits.idle_timeout, "idle timeout"),
         };
+        // About to wait: what the frames read so far produced goes out
+        // now, in one batch (waiting for queue room is the back-pressure a
+        // peer that does not read its replies asked for).
+        if !local.replies.is_empty() && conn.outbound.push_all(&mut local.replies).await.is_err() {
+            return Ok(None);
+        }
         if local.frames_in > 0 {
             shared
                 .counters
