@@ -1,5 +1,6 @@
-//! Handler errors become ERROR replies; a panicking handler is answered and
-//! isolated: its connection and the server keep working.
+//! Handler errors become ERROR replies; a panicking handler (async or
+//! sync) is answered and isolated: its connection and the server keep
+//! working.
 
 mod common;
 
@@ -42,6 +43,14 @@ fn server() -> Server {
             (MessageType::REQUEST_URI, "silent"),
             |_m: Message, _c: Context| async {},
         )
+        .on_sync(
+            (MessageType::REQUEST_URI, "panic-sync"),
+            |_m: Message, _c: &Context| -> Message { panic!("a synchronous handler bug") },
+        )
+        .on_sync(
+            (MessageType::REQUEST_URI, "fail-sync"),
+            |_m: Message, _c: &Context| Err::<Message, _>("cannot overwrite"),
+        )
         .build()
 }
 
@@ -64,7 +73,11 @@ async fn errors_and_panics_are_answered_and_isolated() {
         (MessageType::NOT_FOUND, &b"missing"[..])
     );
 
-    for uri in ["panic", "panic-early"] {
+    assert_eq!(
+        call(&mut c, req("fail-sync")).await,
+        Message::error("cannot overwrite").with_uri("fail-sync")
+    );
+    for uri in ["panic", "panic-early", "panic-sync"] {
         let r = call(&mut c, req(uri)).await;
         assert_eq!(r, Message::error("internal error").with_uri(uri));
         // Same connection still served, other connections untouched.
@@ -77,8 +90,8 @@ async fn errors_and_panics_are_answered_and_isolated() {
     assert_eq!(&call(&mut c, req("echo")).await.uri()[..], b"echo");
 
     let stats = srv.handle.stats();
-    assert_eq!(stats.handler_panics, 2);
-    assert_eq!(stats.handler_errors, 2);
+    assert_eq!(stats.handler_panics, 3);
+    assert_eq!(stats.handler_errors, 3);
     bystander.check(&srv).await;
     srv.stop().await;
 }

@@ -14,7 +14,10 @@ use crate::wire::{FrameConfig, Message, MessageType, Profile};
 use super::handle::{Hook, Shared};
 use super::registry::Registry;
 use super::stats::Counters;
-use super::{pubsub, route, ConnectionInfo, Context, Handler, Limits, Route, Server, ServerHandle};
+use super::{
+    pubsub, route, sync_route, ConnectionInfo, Context, Handler, Limits, Route, Server,
+    ServerHandle, SyncHandler,
+};
 
 /// netaio's `not_found_handler`: NOT_FOUND, uri `""`, content `not found`.
 async fn not_found(_msg: Message, _ctx: Context) -> Message {
@@ -80,13 +83,20 @@ impl ServerBuilder {
     /// assert_eq!(handle.notify("news", note).unwrap(), 0);
     /// ```
     pub fn subscriptions(self) -> Self {
-        self.on(MessageType::SUBSCRIBE_URI, pubsub::subscribe)
-            .on(MessageType::UNSUBSCRIBE_URI, pubsub::unsubscribe)
+        self.on_sync(MessageType::SUBSCRIBE_URI, pubsub::subscribe)
+            .on_sync(MessageType::UNSUBSCRIBE_URI, pubsub::unsubscribe)
     }
 
     /// Handles messages matching `key` (see [`RouteKey`]).
     pub fn on(self, key: impl Into<RouteKey>, handler: impl Handler) -> Self {
         self.router.on(key.into(), route(handler, None));
+        self
+    }
+
+    /// Handles messages matching `key` with a [`SyncHandler`]: a plain
+    /// function, called without a future (for work that never waits).
+    pub fn on_sync(self, key: impl Into<RouteKey>, handler: impl SyncHandler) -> Self {
+        self.router.on(key.into(), sync_route(handler, None));
         self
     }
 

@@ -50,3 +50,37 @@ where
         Box::pin(async move { fut.await.into_reply() })
     }
 }
+
+/// A handler that answers without waiting: a plain function of the message
+/// and its connection's [`Context`]. Registered with
+/// [`ServerBuilder::on_sync`](super::ServerBuilder::on_sync), it is called
+/// on the reader's task with no future to allocate or poll — the cheapest
+/// path for work that needs no I/O (a lookup, a store update, a publish).
+/// It must not block. Implemented for every
+/// `Fn(Message, &Context) -> impl IntoReply + Send + Sync + 'static`.
+///
+/// ```
+/// use framewire::server::{Context, Server};
+/// use framewire::{Message, MessageType};
+///
+/// let server = Server::builder()
+///     .on_sync((MessageType::REQUEST_URI, "echo"), |m: Message, _c: &Context| {
+///         Message::respond("echo", m.content().clone())
+///     })
+///     .build();
+/// # drop(server);
+/// ```
+pub trait SyncHandler: Send + Sync + 'static {
+    /// Handles one message.
+    fn call(&self, msg: Message, ctx: &Context) -> Result<Option<Message>, HandlerError>;
+}
+
+impl<F, R> SyncHandler for F
+where
+    F: Fn(Message, &Context) -> R + Send + Sync + 'static,
+    R: IntoReply,
+{
+    fn call(&self, msg: Message, ctx: &Context) -> Result<Option<Message>, HandlerError> {
+        self(msg, ctx).into_reply()
+    }
+}

@@ -43,7 +43,7 @@ pub use builder::ServerBuilder;
 pub use context::Context;
 pub use error::{SendError, SubscribeError};
 pub use handle::ServerHandle;
-pub use handler::Handler;
+pub use handler::{Handler, SyncHandler};
 pub use limits::{Limits, SlowConsumerPolicy, TcpKeepalive};
 pub use listen::Server;
 pub use readme_routes::{readme_routes, STORE_MAX_BYTES};
@@ -53,8 +53,17 @@ pub use stats::Stats;
 /// A handler plus the per-handler plugin layer stacked on the instance one.
 #[derive(Clone)]
 pub(crate) struct Route {
-    handler: Arc<dyn Handler>,
+    handler: Call,
     layer: Option<Arc<PluginLayer>>,
+}
+
+/// How a route's handler is called.
+#[derive(Clone)]
+pub(crate) enum Call {
+    /// A future, polled on the reader's task.
+    Async(Arc<dyn Handler>),
+    /// A plain call, no future at all.
+    Sync(Arc<dyn SyncHandler>),
 }
 
 impl crate::pipeline::Route for Route {
@@ -65,7 +74,14 @@ impl crate::pipeline::Route for Route {
 
 fn route(handler: impl Handler, layer: Option<PluginLayer>) -> Route {
     Route {
-        handler: Arc::new(handler),
+        handler: Call::Async(Arc::new(handler)),
+        layer: layer.map(Arc::new),
+    }
+}
+
+fn sync_route(handler: impl SyncHandler, layer: Option<PluginLayer>) -> Route {
+    Route {
+        handler: Call::Sync(Arc::new(handler)),
         layer: layer.map(Arc::new),
     }
 }

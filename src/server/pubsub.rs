@@ -7,7 +7,7 @@ use super::{Context, SubscribeError};
 
 /// SUBSCRIBE_URI: subscribes the connection to the uri and confirms, or
 /// answers the cap as an ERROR.
-pub(super) async fn subscribe(msg: Message, ctx: Context) -> Result<Message, SubscribeError> {
+pub(super) fn subscribe(msg: Message, ctx: &Context) -> Result<Message, SubscribeError> {
     ctx.subscribe(msg.uri().clone())?;
     Ok(Message::new(
         MessageType::CONFIRM_SUBSCRIBE,
@@ -17,7 +17,7 @@ pub(super) async fn subscribe(msg: Message, ctx: Context) -> Result<Message, Sub
 }
 
 /// UNSUBSCRIBE_URI: confirms whether or not the connection was subscribed.
-pub(super) async fn unsubscribe(msg: Message, ctx: Context) -> Message {
+pub(super) fn unsubscribe(msg: Message, ctx: &Context) -> Message {
     ctx.unsubscribe(msg.uri());
     Message::new(MessageType::CONFIRM_UNSUBSCRIBE, msg.uri().clone(), "")
 }

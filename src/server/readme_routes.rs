@@ -2,6 +2,7 @@
 //! server (echo, an in-memory key-value store, subscribe / publish /
 //! broadcast), so netaio clients work against it unchanged. Built only from
 //! the public API of this module's siblings, as an application would.
+//! Every handler is a [`SyncHandler`](super::SyncHandler): none waits.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -52,11 +53,11 @@ pub fn readme_routes(builder: ServerBuilder) -> ServerBuilder {
     let store = Shared::default();
     let (create, read, update, delete) = (store.clone(), store.clone(), store.clone(), store);
     builder
-        .on(
+        .on_sync(
             (MessageType::REQUEST_URI, "echo"),
-            |m: Message, _c: Context| async move { Message::respond("echo", m.content().clone()) },
+            |m: Message, _c: &Context| Message::respond("echo", m.content().clone()),
         )
-        .on(MessageType::CREATE_URI, move |m: Message, _c: Context| {
+        .on_sync(MessageType::CREATE_URI, move |m: Message, _c: &Context| {
             let reply = {
                 let mut st = lock(&create);
                 let size = m.uri().len() + m.content().len();
@@ -73,16 +74,16 @@ pub fn readme_routes(builder: ServerBuilder) -> ServerBuilder {
                     Message::ok("", "stored")
                 }
             };
-            std::future::ready(reply.with_uri(m.uri().clone()))
+            reply.with_uri(m.uri().clone())
         })
-        .on(MessageType::REQUEST_URI, move |m: Message, _c: Context| {
+        .on_sync(MessageType::REQUEST_URI, move |m: Message, _c: &Context| {
             let reply = match lock(&read).map.get(m.uri()) {
                 Some(v) => Message::respond(m.uri().clone(), v.clone()),
                 None => Message::not_found(m.uri().clone()),
             };
-            std::future::ready(reply)
+            reply
         })
-        .on(MessageType::UPDATE_URI, move |m: Message, _c: Context| {
+        .on_sync(MessageType::UPDATE_URI, move |m: Message, _c: &Context| {
             let mut st = lock(&update);
             let reply = match st.map.get(m.uri()).map(|v| v.len()) {
                 Some(old) if st.bytes - old + m.content().len() > STORE_MAX_BYTES => {
@@ -95,9 +96,9 @@ pub fn readme_routes(builder: ServerBuilder) -> ServerBuilder {
                 }
                 None => Message::not_found(m.uri().clone()),
             };
-            std::future::ready(reply)
+            reply
         })
-        .on(MessageType::DELETE_URI, move |m: Message, _c: Context| {
+        .on_sync(MessageType::DELETE_URI, move |m: Message, _c: &Context| {
             let mut st = lock(&delete);
             let reply = match st.map.remove(m.uri()) {
                 Some(v) => {
@@ -106,27 +107,23 @@ pub fn readme_routes(builder: ServerBuilder) -> ServerBuilder {
                 }
                 None => Message::not_found(m.uri().clone()),
             };
-            std::future::ready(reply)
+            reply
         })
         .subscriptions()
-        .on(
-            MessageType::PUBLISH_URI,
-            |m: Message, ctx: Context| async move {
-                let uri = m.uri().clone();
-                let sent = if &uri[..] == b"broadcast" {
-                    let note =
-                        Message::new(MessageType::NOTIFY_URI, "broadcast", m.content().clone());
-                    ctx.server().broadcast(note).map(|_| "broadcast")
-                } else if let Some(topic) = uri.strip_prefix(b"pub/") {
-                    let topic = uri.slice_ref(topic);
-                    let note =
-                        Message::new(MessageType::NOTIFY_URI, topic.clone(), m.content().clone());
-                    ctx.server().notify(&topic, note).map(|_| "published")
-                } else {
-                    return Ok(Message::not_found(uri));
-                };
-                sent.map(|text| Message::ok(uri, text))
-                    .map_err(|e| e.to_string())
-            },
-        )
+        .on_sync(MessageType::PUBLISH_URI, |m: Message, ctx: &Context| {
+            let uri = m.uri().clone();
+            let sent = if &uri[..] == b"broadcast" {
+                let note = Message::new(MessageType::NOTIFY_URI, "broadcast", m.content().clone());
+                ctx.server().broadcast(note).map(|_| "broadcast")
+            } else if let Some(topic) = uri.strip_prefix(b"pub/") {
+                let topic = uri.slice_ref(topic);
+                let note =
+                    Message::new(MessageType::NOTIFY_URI, topic.clone(), m.content().clone());
+                ctx.server().notify(&topic, note).map(|_| "published")
+            } else {
+                return Ok(Message::not_found(uri));
+            };
+            sent.map(|text| Message::ok(uri, text))
+                .map_err(|e| e.to_string())
+        })
 }
