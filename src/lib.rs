@@ -64,14 +64,18 @@
 //!     mod.rs             AuthPlugin, CipherPlugin
 //!     error.rs           AuthError, AuthFieldRole
 //!     env.rs             PluginEnv: injected Clock + RandomSource (tests pin them)
+//!     link.rs            Link, Role: what a plugin knows of the connection
 //!     stack.rs           PluginLayer, PluginStack, Rejection: the one plugin order
 //!     crypto.rs          netaio derive_key / 136-byte-block HMAC / keystream, ct_eq
 //!     mac_fields.rs      what the two HMAC plugins share
 //!     netaio_hmac.rs     NetaioHmac: netaio HMACAuthPlugin, byte-exact
-//!     strict_hmac.rs     StrictHmac: HMAC-SHA256 over type, uri, content, nonce, ts
-//!     replay.rs          ReplayConfig, ReplayGuard: ts window + bounded nonce cache
+//!     strict_hmac.rs     StrictHmac: HMAC-SHA256 over type, direction, uri, content,
+//!                        every auth field (strict mode)
+//!     replay_config.rs   ReplayConfig, ReplayScope
+//!     replay.rs          ReplayGuard: ts window + nonce cache in per-session shares
 //!     stream_cipher.rs   NetaioStreamCipher: netaio Sha256StreamCipherPlugin
-//!   protocol.rs          framewire's additions: PING_URI, REQUEST_ID_FIELD, RequestId
+//!   protocol.rs          framewire's additions: PING_URI, REQUEST_ID_FIELD, RequestId,
+//!                        SESSION_FIELD, SessionId
 //!   handler.rs           what both sides' handlers share: IntoReply, HandlerError,
 //!                        BoxFuture, panic isolation
 //!   router.rs            RouteKey + registry (type,uri,peer)→(type,uri)→type,
@@ -90,7 +94,7 @@
 //!     listen.rs          Server: accept loop, graceful shutdown
 //!     handle.rs          ServerHandle + Shared: fan-out, registry, stats
 //!     connection.rs      per-connection reader (deadlines) and writer tasks
-//!     handler.rs         Handler (the server's handler trait)
+//!     handler.rs         Handler, SyncHandler (the server's handler traits)
 //!     context.rs         Context: what a handler knows about its connection
 //!     registry.rs        connections, tags, subscriptions
 //!     limits.rs          Limits, TcpKeepalive, SlowConsumerPolicy

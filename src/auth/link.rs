@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 
+use super::NonceTag;
 use crate::protocol::SessionId;
 
 /// Which end of a connection a node is.
@@ -61,7 +62,7 @@ impl Role {
 /// assert_eq!(link.role, Role::Client);
 /// assert_eq!(link.session, Some(&sid));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct Link<'a> {
     /// This end's role.
@@ -74,6 +75,10 @@ pub struct Link<'a> {
     /// The connection's session id, once known (a client picks it when it
     /// connects; a server learns it from the first verified frame).
     pub session: Option<&'a SessionId>,
+    /// This node's nonce mark: HMAC plugins mark the nonces they make with
+    /// it and refuse, as a replay, a frame that carries it (their own frame
+    /// reflected back). Servers and clients always set it.
+    pub tag: Option<&'a NonceTag>,
 }
 
 impl<'a> Link<'a> {
@@ -85,6 +90,7 @@ impl<'a> Link<'a> {
             peer: None,
             connection: None,
             session: None,
+            tag: None,
         }
     }
 
@@ -103,6 +109,12 @@ impl<'a> Link<'a> {
     /// Sets [`Link::session`].
     pub fn session(mut self, session: Option<&'a SessionId>) -> Self {
         self.session = session;
+        self
+    }
+
+    /// Sets [`Link::tag`].
+    pub fn tag(mut self, tag: Option<&'a NonceTag>) -> Self {
+        self.tag = tag;
         self
     }
 }

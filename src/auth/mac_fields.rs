@@ -5,8 +5,9 @@
 use std::fmt;
 
 use super::crypto::NONCE_LEN;
-use super::replay::{ReplayConfig, ReplayGuard, ReplayScope};
+use super::replay::{ReplayConfig, ReplayGuard};
 use super::PluginEnv;
+use super::{AuthError, Link};
 use crate::wire::{FieldName, Message};
 
 pub(crate) struct MacFields {
@@ -30,9 +31,10 @@ impl MacFields {
     }
 
     /// The nonce to sign with: a 16-byte one already on the message (set
-    /// by a stacked plugin: layers share one nonce), else a fresh one. The
-    /// flag says whether it was already there.
-    pub(crate) fn nonce_for(&self, message: &Message) -> ([u8; NONCE_LEN], bool) {
+    /// by a stacked plugin: layers share one nonce), else a fresh one —
+    /// marked with the node's [`NonceTag`](super::NonceTag) when the link
+    /// has one. The flag says whether it was already there.
+    pub(crate) fn nonce_for(&self, message: &Message, link: &Link<'_>) -> ([u8; NONCE_LEN], bool) {
         let mut nonce = [0u8; NONCE_LEN];
         match message.auth.get_bytes(self.nonce.as_str()) {
             Some(existing) if existing.len() == NONCE_LEN => {
@@ -41,21 +43,23 @@ impl MacFields {
             }
             _ => {
                 self.env.fill(&mut nonce);
+                if let Some(tag) = link.tag {
+                    let mut random = [0u8; NONCE_LEN / 2];
+                    random.copy_from_slice(&nonce[..NONCE_LEN / 2]);
+                    nonce = tag.make(random);
+                }
                 (nonce, false)
             }
         }
     }
-}
 
-impl MacFields {
-    /// Records the nonce of a frame this plugin just signed, so the frame
-    /// reflected back to this node is refused as a replay. Best effort: if
-    /// the cache refuses it (its share's floor is at or above `ts`), the
-    /// reflected frame is refused by the same floor.
-    pub(crate) fn remember_own(&self, scope: ReplayScope, nonce: &[u8; NONCE_LEN], ts: u64) {
-        if self.replay.config().enabled {
-            let _ = self.replay.record_in(scope, nonce, ts, self.env.now());
+    /// Whether `nonce` is this node's own (a frame it made, reflected back
+    /// to it): refused as a replay while replay protection is on.
+    pub(crate) fn check_not_own(&self, nonce: &[u8], link: &Link<'_>) -> Result<(), AuthError> {
+        if self.replay.config().enabled && link.tag.is_some_and(|t| t.is_own(nonce)) {
+            return Err(AuthError::Replayed);
         }
+        Ok(())
     }
 }
 

@@ -55,7 +55,9 @@ mod error;
 mod link;
 mod mac_fields;
 mod netaio_hmac;
+mod nonce_tag;
 mod replay;
+mod replay_config;
 mod stack;
 mod stream_cipher;
 mod strict_hmac;
@@ -68,6 +70,7 @@ pub use env::{
 pub use error::{AuthError, AuthFieldRole};
 pub use link::{Link, Role};
 pub use netaio_hmac::NetaioHmac;
+pub use nonce_tag::NonceTag;
 pub use replay::{ReplayConfig, ReplayGuard, ReplayScope};
 pub(crate) use stack::Stack;
 pub use stack::{Layer, PluginLayer, PluginStack, Rejection, RejectionKind};

@@ -25,9 +25,10 @@ use crate::wire::{AuthValue, FieldName, Message};
 /// [`StrictHmac`](crate::StrictHmac).
 ///
 /// Replay protection ([`ReplayConfig`]) is on by default: a `ts` more than
-/// 300 s old or 30 s ahead of the local clock, or a nonce already accepted
-/// — or signed — by *this instance* inside the window, is refused (so a
-/// frame this node sent cannot be reflected back to it); with it on, nonces
+/// 300 s old or 30 s ahead of the local clock, a nonce already accepted by
+/// *this instance* inside the window, or one carrying this node's own mark
+/// ([`Link::tag`]: a frame it sent, reflected back to it), is refused; with
+/// it on, nonces
 /// must be exactly 16 bytes (netaio always sends 16).
 /// `.replay(ReplayConfig::disabled())` restores netaio's exact acceptance
 /// rules. A received `ts` may be a packify int or bytes; bytes are MACed
@@ -39,7 +40,7 @@ use crate::wire::{AuthValue, FieldName, Message};
 /// The secret never appears in `Debug` output.
 ///
 /// ```
-/// use framewire::auth::{FixedRandom, Link, ManualClock, PluginEnv, Role};
+/// use framewire::auth::{FixedRandom, Link, ManualClock, NonceTag, PluginEnv, Role};
 /// use framewire::{AuthPlugin, Message, MessageType, NetaioHmac};
 ///
 /// // Pinned nonce and clock reproduce netaio's vector `hmac_default_fields`.
@@ -54,8 +55,12 @@ use crate::wire::{AuthValue, FieldName, Message};
 /// verifier.check(&msg, &server).unwrap();
 /// assert!(verifier.check(&msg, &server).unwrap_err().is_replayed());
 /// assert!(NetaioHmac::new("wrong").check(&msg, &server).is_err());
-/// // The signer remembers what it signed: reflected back, it is a replay.
-/// assert!(signer.check(&msg, &client).unwrap_err().is_replayed());
+/// // A node marks the nonces it makes: its frame reflected back is a replay.
+/// let node = NonceTag::random();
+/// let mut own = Message::new(MessageType::REQUEST_URI, "echo", "hello");
+/// let tagged = Link::new(Role::Client).tag(Some(&node));
+/// NetaioHmac::new("test-secret").make(&mut own, &tagged).unwrap();
+/// assert!(NetaioHmac::new("test-secret").check(&own, &tagged).unwrap_err().is_replayed());
 /// assert!(!format!("{signer:?}").contains("test-secret"));
 /// ```
 pub struct NetaioHmac {
@@ -111,7 +116,7 @@ impl AuthPlugin for NetaioHmac {
     /// clock), then sets nonce, ts and MAC.
     fn make(&self, message: &mut Message, link: &Link<'_>) -> Result<(), AuthError> {
         let f = &self.fields;
-        let (nonce, _) = f.nonce_for(message);
+        let (nonce, _) = f.nonce_for(message, link);
         let ts = match message.auth.get(f.ts.as_str()) {
             Some(v) => ts_u32_for_signing(v)?,
             None => {
@@ -124,7 +129,6 @@ impl AuthPlugin for NetaioHmac {
         message.auth.insert(f.nonce.clone(), nonce);
         message.auth.insert(f.ts.clone(), ts_bytes);
         message.auth.insert(f.hmac.clone(), mac);
-        f.remember_own(ReplayScope::new(None, link.connection), &nonce, ts.into());
         Ok(())
     }
 
@@ -140,6 +144,7 @@ impl AuthPlugin for NetaioHmac {
         };
         let nonce = bytes_field(message, f.nonce.as_str(), AuthFieldRole::Nonce)?;
         let mac = bytes_field(message, f.hmac.as_str(), AuthFieldRole::Mac)?;
+        f.check_not_own(nonce, link)?;
         let int_ts;
         let ts_bytes: &[u8] = match ts {
             AuthValue::Bytes(b) => b,

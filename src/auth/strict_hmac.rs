@@ -162,11 +162,15 @@ fn ts_exact(value: &AuthValue) -> Option<u64> {
 impl AuthPlugin for StrictHmac {
     fn make(&self, message: &mut Message, link: &Link<'_>) -> Result<(), AuthError> {
         let f = &self.fields;
-        let (nonce, have_nonce) = f.nonce_for(message);
-        let ts = match message.auth.get(f.ts.as_str()) {
-            Some(v) => ts_exact(v).ok_or(AuthError::TimestampOutOfRange {
-                ts: v.as_int().unwrap_or(i128::MAX),
-            })?,
+        let (nonce, have_nonce) = f.nonce_for(message, link);
+        match message.auth.get(f.ts.as_str()) {
+            // A ts already there (a stacked plugin's) is signed as it is,
+            // if it is a number this plugin can check.
+            Some(v) => {
+                ts_exact(v).ok_or(AuthError::TimestampOutOfRange {
+                    ts: v.as_int().unwrap_or(i128::MAX),
+                })?;
+            }
             None => {
                 let now = f.env.now();
                 // 4 bytes like netaio while the value fits, so a NetaioHmac
@@ -175,9 +179,8 @@ impl AuthPlugin for StrictHmac {
                     Ok(t) => message.auth.insert(f.ts.clone(), t.to_be_bytes()),
                     Err(_) => message.auth.insert(f.ts.clone(), now.to_be_bytes()),
                 }
-                now
             }
-        };
+        }
         if !have_nonce {
             message.auth.insert(f.nonce.clone(), nonce);
         }
@@ -189,8 +192,6 @@ impl AuthPlugin for StrictHmac {
             .finalize()
             .into_bytes();
         message.auth.insert(f.hmac.clone(), tag.to_vec());
-        let scope = ReplayScope::new(link.session.copied(), link.connection);
-        f.remember_own(scope, &nonce, ts);
         Ok(())
     }
 
@@ -204,6 +205,7 @@ impl AuthPlugin for StrictHmac {
         let mac = bytes_field(message, f.hmac.as_str(), AuthFieldRole::Mac)?;
         let ts = ts_exact(ts).ok_or(AuthError::MalformedField(AuthFieldRole::Timestamp))?;
         let key = nonce_key(nonce)?;
+        f.check_not_own(nonce, link)?;
         let session = match message.auth.get(self.session.as_str()) {
             None => None,
             Some(_) => Some(SessionId::of(message).ok_or(AuthError::BadMac)?),

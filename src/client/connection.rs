@@ -303,9 +303,10 @@ async fn dispatcher(inner: Arc<Inner>, mut rx: mpsc::Receiver<(Handler, Message,
                 continue;
             }
         };
-        let outcome = inner
-            .pipeline
-            .respond(reply_to, None, &current.link(), result, &mut scratch);
+        let outcome =
+            inner
+                .pipeline
+                .respond(reply_to, None, &current.link(&inner), result, &mut scratch);
         if let Some(frame) = outcome.send {
             if let Err(e) = current.push(frame).await {
                 debug!(error = %e, "handler reply not sent");

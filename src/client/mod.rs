@@ -123,16 +123,17 @@ pub(crate) struct Current {
 }
 
 impl Current {
-    fn link(&self) -> Link<'_> {
+    fn link<'a>(&'a self, inner: &'a Inner) -> Link<'a> {
         Link::new(Role::Client)
             .peer(Some(self.peer))
             .connection(Some(self.id))
             .session(Some(&self.session))
+            .tag(Some(inner.pipeline.tag()))
     }
 
     /// Seals `msg` for this connection.
     fn seal(&self, inner: &Inner, msg: Message) -> Result<Bytes, ClientError> {
-        Ok(inner.pipeline.seal(msg, &self.link())?)
+        Ok(inner.pipeline.seal(msg, &self.link(inner))?)
     }
 
     async fn push(&self, frame: Bytes) -> Result<(), ClientError> {

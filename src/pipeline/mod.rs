@@ -25,7 +25,7 @@ use bytes::{Bytes, BytesMut};
 
 use std::net::SocketAddr;
 
-use crate::auth::{AuthError, Link, PluginLayer, Role, Stack};
+use crate::auth::{AuthError, Link, NonceTag, PluginLayer, Role, Stack};
 use crate::protocol::{RequestId, SessionId};
 use crate::wire::{self, EncodeError, FrameConfig, Message, MessageType};
 
@@ -71,12 +71,15 @@ pub(crate) struct Pipeline {
     /// Frame limits until a frame passed the instance auth plugin.
     pre_auth: FrameConfig,
     caps: Caps,
+    /// This node's nonce mark (see [`NonceTag`]).
+    tag: NonceTag,
 }
 
 /// What the pipeline remembers about the peer of one connection.
 #[derive(Debug)]
 pub(crate) struct PeerState {
     role: Role,
+    tag: NonceTag,
     connection: Option<u64>,
     addr: Option<SocketAddr>,
     /// The connection's session: picked by a client when it connects,
@@ -94,6 +97,7 @@ impl PeerState {
             .peer(self.addr)
             .connection(self.connection)
             .session(self.session.as_ref())
+            .tag(Some(&self.tag))
     }
 
     /// The connection's session, once known.
@@ -221,6 +225,7 @@ impl Pipeline {
             frame,
             pre_auth: frame,
             caps: Caps::NONE,
+            tag: NonceTag::random(),
         }
     }
 
@@ -254,6 +259,7 @@ impl Pipeline {
     ) -> PeerState {
         PeerState {
             role: self.side.role(),
+            tag: self.tag.clone(),
             connection,
             addr,
             session,
@@ -265,8 +271,13 @@ impl Pipeline {
 
     /// How this side signs when no connection is involved (a fan-out
     /// sealed once for every receiver).
-    pub(crate) fn link(&self) -> Link<'static> {
-        Link::new(self.side.role())
+    pub(crate) fn link(&self) -> Link<'_> {
+        Link::new(self.side.role()).tag(Some(&self.tag))
+    }
+
+    /// This node's nonce mark, for links made elsewhere.
+    pub(crate) fn tag(&self) -> &NonceTag {
+        &self.tag
     }
 
     /// The limits the next frame from `peer` is decoded with.

@@ -67,7 +67,9 @@ impl Shared {
         let mut delivered = 0;
         if self.pipeline.instance().is_peer_specific() {
             for conn in conns {
-                let frame = self.pipeline.seal(msg.clone(), &conn.link())?;
+                let frame = self
+                    .pipeline
+                    .seal(msg.clone(), &conn.link(self.pipeline.tag()))?;
                 delivered += usize::from(self.deliver(conn, frame).is_ok());
             }
         } else {
@@ -127,7 +129,8 @@ impl ServerHandle {
             .registry
             .get(id)
             .ok_or(SendError::NoSuchConnection(id))?;
-        let frame = self.shared.pipeline.seal(msg, &conn.link())?;
+        let pipeline = &self.shared.pipeline;
+        let frame = pipeline.seal(msg, &conn.link(pipeline.tag()))?;
         self.shared.deliver(&conn, frame)
     }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{Link, Role};
+use crate::auth::{Link, NonceTag, Role};
 use crate::io::outbound::Outbound;
 use crate::protocol::SessionId;
 use crate::sync::{lock, read, write};
@@ -94,12 +94,14 @@ impl Conn {
         lock(&self.subscriptions).contains(key)
     }
 
-    /// What plugins see of this connection, as the server's end.
-    pub(crate) fn link(&self) -> Link<'_> {
+    /// What plugins see of this connection, as the server's end marking
+    /// its nonces with `tag`.
+    pub(crate) fn link<'a>(&'a self, tag: &'a NonceTag) -> Link<'a> {
         Link::new(Role::Server)
             .peer(Some(self.peer))
             .connection(Some(self.id.0))
             .session(self.session.get())
+            .tag(Some(tag))
     }
 
     pub(crate) fn set_session(&self, session: SessionId) {
