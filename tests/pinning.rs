@@ -16,17 +16,6 @@ use framewire::{Message, MessageType, Profile};
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
 
-fn rss() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").expect("Linux /proc");
-    statm
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse::<u64>()
-        .unwrap()
-        * 4096
-}
-
 /// A frame that is mostly a junk auth field.
 fn padded(message_type: MessageType, uri: String, content: &'static str) -> Message {
     let mut m = Message::new(message_type, uri, content);

@@ -107,6 +107,15 @@ impl ClientBuilder {
         self
     }
 
+    /// Requests that may wait for their reply at once (default
+    /// [`DEFAULT_MAX_PENDING_REQUESTS`](super::DEFAULT_MAX_PENDING_REQUESTS)).
+    /// One more fails at once with [`ClientError::TooManyPending`]: memory
+    /// stays bounded however many tasks share the client.
+    pub fn max_pending_requests(mut self, n: usize) -> Self {
+        self.config.max_pending_requests = n.max(1);
+        self
+    }
+
     /// Handles unsolicited messages matching `key` (keyed like the
     /// server's routes; the peer in a `TypeUriPeer` key is the server's
     /// address). Handlers run in order on their own task, never blocking

@@ -62,6 +62,16 @@ impl Default for Keepalive {
     }
 }
 
+/// Requests one client keeps waiting at once by default. Each costs about
+/// [`BYTES_PER_PENDING_REQUEST`] while it waits (its table entries and its
+/// reply channel), so the default bounds the table near 10 MiB.
+pub const DEFAULT_MAX_PENDING_REQUESTS: usize = 65_536;
+
+/// Upper estimate of the memory one waiting request holds: two map
+/// entries (by send order and by id, with their slack), the waiter, and its
+/// one-shot reply channel.
+pub const BYTES_PER_PENDING_REQUEST: usize = 512;
+
 /// Settings shared by the client's tasks.
 pub(crate) struct Config {
     pub(crate) addr: String,
@@ -75,6 +85,7 @@ pub(crate) struct Config {
     pub(crate) max_queued_frames: usize,
     pub(crate) max_queued_bytes: usize,
     pub(crate) subscription_buffer: usize,
+    pub(crate) max_pending_requests: usize,
 }
 
 impl Config {
@@ -91,6 +102,7 @@ impl Config {
             max_queued_frames: 4096,
             max_queued_bytes: 16 * 1024 * 1024,
             subscription_buffer: 1024,
+            max_pending_requests: DEFAULT_MAX_PENDING_REQUESTS,
         }
     }
 }

@@ -56,6 +56,14 @@ pub enum ClientError {
     /// The client was closed.
     #[error("client closed")]
     Closed,
+    /// As many requests as
+    /// [`ClientBuilder::max_pending_requests`](super::ClientBuilder::max_pending_requests)
+    /// allows are already waiting.
+    #[error("{max} requests already waiting for replies")]
+    TooManyPending {
+        /// The limit in force.
+        max: usize,
+    },
     /// Connecting failed.
     #[error("cannot connect to {addr}: {source}")]
     Connect {
@@ -91,6 +99,8 @@ crate::error::predicates!(ClientError {
     is_connection_lost => ClientError::ConnectionLost,
     /// Whether the client was closed.
     is_closed => ClientError::Closed,
+    /// Whether too many requests were already waiting.
+    is_too_many_pending => ClientError::TooManyPending { .. },
     /// Whether connecting failed.
     is_connect => ClientError::Connect { .. },
     /// Whether the message could not be framed.

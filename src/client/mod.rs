@@ -55,7 +55,7 @@ use crate::sync::lock;
 use crate::wire::{Message, MessageType};
 
 pub use builder::ClientBuilder;
-pub use config::Keepalive;
+pub use config::{Keepalive, BYTES_PER_PENDING_REQUEST, DEFAULT_MAX_PENDING_REQUESTS};
 pub use error::{ClientError, DisconnectReason};
 pub use handler::ClientHandler;
 pub use reconnect::Reconnect;
@@ -264,7 +264,14 @@ impl Client {
         let send_order = inner.send_order.lock().await;
         let current = inner.current()?;
         let (tx, rx) = oneshot::channel();
-        let (seq, rid) = lock(&inner.pending).insert(message_type, uri.clone(), tx);
+        let (seq, rid) = {
+            let mut pending = lock(&inner.pending);
+            let max = inner.config.max_pending_requests;
+            if pending.len() >= max {
+                return Err(ClientError::TooManyPending { max });
+            }
+            pending.insert(message_type, uri.clone(), tx)
+        };
         // Removes the waiter however this future ends (timeout, error,
         // or the caller dropping it).
         struct Forget<'a>(&'a Inner, u64);

@@ -163,3 +163,17 @@ pub fn count_notes(mut conn: Conn, tx: tokio::sync::mpsc::UnboundedSender<u32>) 
         }
     })
 }
+
+/// Resident memory of this process in bytes (Linux `/proc`), for tests
+/// that bound what a workload holds.
+#[allow(dead_code)]
+pub fn rss() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("Linux /proc");
+    statm
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        * 4096
+}
