@@ -78,6 +78,7 @@
 //!                        SESSION_FIELD, SessionId
 //!   handler.rs           what both sides' handlers share: IntoReply, HandlerError,
 //!                        BoxFuture, panic isolation
+//!   identity.rs          Identity: who proved to be on the other end
 //!   router.rs            RouteKey + registry (type,uri,peer)→(type,uri)→type,
 //!                        one-shot handlers; route values opaque to it
 //!   pipeline/            sans-I/O: decoded frame → Outcome / handler Call
@@ -88,10 +89,22 @@
 //!     reader.rs          FrameReader: the one read buffer + decode loop
 //!     outbound.rs        bounded per-connection queue + batching writer
 //!   sync.rs              poison-recovering lock helpers
+//!   transport/           the seam between an address and a byte stream
+//!     mod.rs             Stream (TCP kept lock-free, anything else boxed), Connector
+//!     tcp.rs             TcpConnector: the client's default dialer
+//!     halves.rs          Stream's read/write halves and byte-stream impls
+//!   tls/                 feature `tls`: rustls configuration, nothing framed
+//!     mod.rs             module docs, re-exports (and rustls itself)
+//!     config.rs          PEM loading, server_config / client_config, ALPN
+//!     connector.rs       TlsConnector: TCP then a handshake, as a Connector
+//!     identity.rs        a verified client certificate → Identity (x509-parser)
+//!     failure.rs         handshake_error: the rustls::Error behind a failure
+//!     error.rs           TlsError
 //!   server/              the server's shells and API
 //!     mod.rs             module docs, Route, re-exports
 //!     builder.rs         ServerBuilder
 //!     listen.rs          Server: accept loop, graceful shutdown
+//!     tls.rs             TLS handshake under its deadline, identity, reload
 //!     handle.rs          ServerHandle + Shared: fan-out, registry, stats
 //!     connection.rs      per-connection reader (deadlines) and writer tasks
 //!     handler.rs         Handler, SyncHandler (the server's handler traits)
@@ -106,14 +119,16 @@
 //!     mod.rs             Client, ConnectionEvent, request helpers
 //!     builder.rs         ClientBuilder
 //!     config.rs          Keepalive and the builder's settings
-//!     connection.rs      background task: reader, keepalive, reconnect, dispatch
+//!     connection.rs      background task: dial (through the Connector), reader,
+//!                        keepalive, reconnect, dispatch
 //!     error.rs           ClientError, DisconnectReason
 //!     pending.rs         waiting requests: request-id and netaio matching
 //!     subscription.rs    Subscription streams (drop unsubscribes)
 //!     reconnect.rs       Reconnect: backoff with jitter and a cap
 //!     handler.rs         ClientHandler for unsolicited messages
-//!   bin/framewire/       the CLI (feature `cli`): args, serve, client commands,
-//!                        bench/ (load, scenarios, report, idle), baseline, output
+//!   bin/framewire/       the CLI (feature `cli`): args, serve, client commands, tls
+//!                        options, bench/ (load, scenarios, report, idle, tls),
+//!                        baseline, output
 //! ```
 //!
 //! # The path of one frame
@@ -145,12 +160,16 @@ pub mod client;
 mod codec;
 mod error;
 pub mod handler;
+mod identity;
 mod io;
 mod pipeline;
 pub mod protocol;
 mod router;
 pub mod server;
 mod sync;
+#[cfg(feature = "tls")]
+pub mod tls;
+pub mod transport;
 pub mod wire;
 
 pub use auth::{
@@ -159,6 +178,7 @@ pub use auth::{
 };
 pub use codec::FrameCodec;
 pub use error::Error;
+pub use identity::{Identity, IdentitySource};
 pub use router::RouteKey;
 pub use wire::{
     AuthFields, AuthFieldsError, AuthValue, Body, DecodeError, EncodeError, FrameConfig, Header,

@@ -188,3 +188,49 @@ fn against_a_netaio_target() {
     let r = find(&rows, "echo", &target, "round trips/s");
     assert!(r["value"].as_f64().unwrap() > 0.0, "{r}");
 }
+
+#[test]
+fn over_tls_with_handshakes_full_and_resumed() {
+    let out = bench(&[
+        "--tls",
+        "--scenario",
+        "all",
+        "--duration",
+        "0.2",
+        "--size",
+        "1024",
+        "--subscribers",
+        "3",
+        "--json",
+    ]);
+    let rows = rows(&out);
+    assert!(rows.iter().all(|r| r["tls"] == true), "{out}");
+    for (scenario, metric) in [
+        ("pipeline", "msgs/s"),
+        ("echo", "round trips/s"),
+        ("fanout", "deliveries/s"),
+        ("handshake", "full conn/s"),
+        ("handshake", "resumed conn/s"),
+    ] {
+        for target in ["framewire", "baseline"] {
+            let r = find(&rows, scenario, target, metric);
+            assert!(r["value"].as_f64().unwrap() > 0.0, "{r}");
+        }
+    }
+    // Full handshakes never resume; with resumption on, every connection
+    // after the first one resumes (the count is printed, not timed).
+    for target in ["framewire", "baseline"] {
+        let full = find(&rows, "handshake", target, "full conn/s")["note"]
+            .as_str()
+            .unwrap();
+        assert_eq!(count_before(full, "of"), 0, "{target}: {full}");
+        let resumed = find(&rows, "handshake", target, "resumed conn/s")["note"]
+            .as_str()
+            .unwrap();
+        assert!(count_before(resumed, "of") >= 1, "{target}: {resumed}");
+    }
+    let note = find(&rows, "fanout", "framewire", "deliveries/s")["note"]
+        .as_str()
+        .unwrap();
+    assert_eq!(count_before(note, "lost"), 0, "{note}");
+}

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::PluginLayer;
 use crate::pipeline::{Pipeline, Side};
 use crate::router::{RouteKey, Router};
+use crate::transport::{Connector, TcpConnector};
 use crate::wire::{FrameConfig, Profile};
 
 use super::config::Config;
@@ -19,6 +20,27 @@ use super::subscription::Topics;
 use super::{
     connection, Client, ClientError, ClientHandler, ConnectionEvent, Inner, Keepalive, Reconnect,
 };
+
+/// How the builder was told to dial; made into a connector at `connect`,
+/// when the keepalive setting is final.
+enum Transport {
+    Tcp,
+    #[cfg(feature = "tls")]
+    Tls(crate::tls::TlsConnector),
+    Custom(Arc<dyn Connector>),
+}
+
+impl Transport {
+    fn into_connector(self, keepalive: Option<Keepalive>) -> Arc<dyn Connector> {
+        let tcp = TcpConnector::new().keepalive(keepalive.map(|k| k.tcp()));
+        match self {
+            Transport::Tcp => Arc::new(tcp),
+            #[cfg(feature = "tls")]
+            Transport::Tls(tls) => Arc::new(tls.tcp(tcp)),
+            Transport::Custom(c) => c,
+        }
+    }
+}
 
 /// Builds a [`Client`]; from [`Client::builder`].
 ///
@@ -39,6 +61,7 @@ use super::{
 /// ```
 pub struct ClientBuilder {
     config: Config,
+    transport: Transport,
     router: Router<Arc<dyn ClientHandler>>,
     events: broadcast::Sender<ConnectionEvent>,
 }
@@ -47,6 +70,7 @@ impl ClientBuilder {
     pub(super) fn new(addr: String) -> Self {
         ClientBuilder {
             config: Config::new(addr),
+            transport: Transport::Tcp,
             router: Router::new(),
             events: broadcast::channel(64).0,
         }
@@ -131,6 +155,41 @@ impl ClientBuilder {
         self
     }
 
+    /// Dials through `connector` instead of plain TCP (see
+    /// [`transport`](crate::transport)); every reconnection uses it too.
+    pub fn connector(mut self, connector: impl Connector) -> Self {
+        self.transport = Transport::Custom(Arc::new(connector));
+        self
+    }
+
+    /// Dials TLS with `config` (see
+    /// [`tls::client_config`](crate::tls::client_config)), expecting the
+    /// server's certificate to be valid for `server_name`. The connect
+    /// timeout covers the handshake; reconnection and keepalive work as
+    /// over TCP.
+    ///
+    /// ```no_run
+    /// use std::path::Path;
+    /// use framewire::{client::Client, tls};
+    ///
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = tls::client_config(tls::root_store_from_pem(Path::new("ca.pem"))?, None)?;
+    /// let client = Client::builder("127.0.0.1:8888")
+    ///     .tls(config, "localhost".try_into()?)
+    ///     .connect()
+    ///     .await?;
+    /// # drop(client); Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(
+        mut self,
+        config: Arc<rustls::ClientConfig>,
+        server_name: rustls::pki_types::ServerName<'static>,
+    ) -> Self {
+        self.transport = Transport::Tls(crate::tls::TlsConnector::new(config, server_name));
+        self
+    }
+
     /// Connection events from the very first connection on; see
     /// [`Client::events`], which only sees events after it is called.
     pub fn events(&self) -> broadcast::Receiver<ConnectionEvent> {
@@ -139,7 +198,8 @@ impl ClientBuilder {
 
     /// Connects (the first attempt must succeed) and starts the background
     /// task.
-    pub async fn connect(self) -> Result<Client, ClientError> {
+    pub async fn connect(mut self) -> Result<Client, ClientError> {
+        self.config.connector = self.transport.into_connector(self.config.keepalive);
         let stream = connection::dial(&self.config).await?;
         let (done_tx, done) = tokio::sync::watch::channel(false);
         let pipeline = Pipeline::new(Side::Client, self.config.layer.clone(), self.config.frame);
@@ -156,7 +216,7 @@ impl ClientBuilder {
             closed: CancellationToken::new(),
             done,
         });
-        let ready = connection::start(&inner, stream)?;
+        let ready = connection::start(&inner, stream);
         tokio::spawn(connection::run(inner.clone(), ready, done_tx));
         Ok(Client { inner })
     }

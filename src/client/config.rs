@@ -1,8 +1,10 @@
 //! The client's settings: [`Keepalive`] and what the builder gathers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::PluginLayer;
+use crate::transport::{Connector, TcpConnector};
 use crate::wire::{FrameConfig, Profile};
 
 use super::Reconnect;
@@ -53,6 +55,12 @@ impl Keepalive {
     pub fn detection_time(&self) -> Duration {
         self.interval.saturating_add(self.timeout)
     }
+
+    /// The TCP keepalive set under it, as a second line behind the ping:
+    /// probes after `interval` of quiet, then every `timeout`.
+    pub(crate) fn tcp(&self) -> (Duration, Duration) {
+        (self.interval, self.timeout)
+    }
 }
 
 impl Default for Keepalive {
@@ -86,6 +94,9 @@ pub(crate) struct Config {
     pub(crate) max_queued_bytes: usize,
     pub(crate) subscription_buffer: usize,
     pub(crate) max_pending_requests: usize,
+    /// What dials each connection (TCP unless the builder was told
+    /// otherwise).
+    pub(crate) connector: Arc<dyn Connector>,
 }
 
 impl Config {
@@ -103,6 +114,7 @@ impl Config {
             max_queued_bytes: 16 * 1024 * 1024,
             subscription_buffer: 1024,
             max_pending_requests: DEFAULT_MAX_PENDING_REQUESTS,
+            connector: Arc::new(TcpConnector::new()),
         }
     }
 }

@@ -9,8 +9,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use tokio::net::tcp::OwnedReadHalf;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, timeout, Instant};
@@ -25,6 +23,7 @@ use crate::pipeline::{self, ReplyTo, Sink, Step};
 use crate::protocol::{self, SessionId};
 use crate::router::RouteCache;
 use crate::sync::lock;
+use crate::transport::{ReadHalf, Stream};
 use crate::wire::{Message, MessageType};
 
 use super::config::Config;
@@ -47,41 +46,33 @@ const DISPATCH_QUEUE: usize = 1024;
 
 /// One live connection.
 pub(super) struct Live {
-    reader: FrameReader<OwnedReadHalf>,
+    reader: FrameReader<ReadHalf>,
     current: Arc<Current>,
     writer: JoinHandle<()>,
     /// Cancelled by the writer when a write fails or stalls.
     broken: CancellationToken,
 }
 
-pub(super) async fn dial(config: &Config) -> Result<TcpStream, ClientError> {
+/// Dials through the configured connector, within the connect timeout.
+pub(super) async fn dial(config: &Config) -> Result<Stream, ClientError> {
     let err = |source| ClientError::Connect {
         addr: config.addr.clone(),
         source,
     };
-    let stream = timeout(config.connect_timeout, TcpStream::connect(&config.addr))
-        .await
-        .map_err(|_| err(std::io::ErrorKind::TimedOut.into()))?
-        .map_err(err)?;
-    let _ = stream.set_nodelay(true);
-    if let Some(k) = config.keepalive {
-        // TCP keepalive as a second line behind the application ping.
-        let ka = socket2::TcpKeepalive::new()
-            .with_time(k.interval)
-            .with_interval(k.timeout);
-        let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
-    }
-    Ok(stream)
+    timeout(
+        config.connect_timeout,
+        config.connector.connect(&config.addr),
+    )
+    .await
+    .map_err(|_| err(std::io::ErrorKind::TimedOut.into()))?
+    .map_err(err)
 }
 
 /// Makes `stream` the client's connection: starts its writer and publishes
 /// its queue.
-pub(super) fn start(inner: &Arc<Inner>, stream: TcpStream) -> Result<Live, ClientError> {
-    let peer = stream.peer_addr().map_err(|source| ClientError::Connect {
-        addr: inner.config.addr.clone(),
-        source,
-    })?;
-    let (reader, wr) = stream.into_split();
+pub(super) fn start(inner: &Arc<Inner>, stream: Stream) -> Live {
+    let peer = stream.peer();
+    let (reader, wr) = stream.split();
     let queue = Arc::new(Outbound::new(
         inner.config.max_queued_frames,
         inner.config.max_queued_bytes,
@@ -106,12 +97,12 @@ pub(super) fn start(inner: &Arc<Inner>, stream: TcpStream) -> Result<Live, Clien
     *lock(&inner.current) = Some(current.clone());
     info!(%peer, "connected");
     inner.emit(ConnectionEvent::Connected(peer));
-    Ok(Live {
+    Live {
         reader: FrameReader::new(reader),
         current,
         writer,
         broken,
-    })
+    }
 }
 
 pub(super) async fn run(inner: Arc<Inner>, mut live: Live, done: watch::Sender<bool>) {
@@ -152,7 +143,7 @@ pub(super) async fn run(inner: Arc<Inner>, mut live: Live, done: watch::Sender<b
                 _ = tokio::time::sleep(delay) => {}
                 _ = inner.closed.cancelled() => break 'connections,
             }
-            match dial(&inner.config).await.and_then(|s| start(&inner, s)) {
+            match dial(&inner.config).await.map(|s| start(&inner, s)) {
                 Ok(l) => break l,
                 Err(e) => debug!(error = %e, attempt, "reconnect failed"),
             }

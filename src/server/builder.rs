@@ -50,6 +50,8 @@ pub struct ServerBuilder {
     limits: Limits,
     on_join: Option<Hook>,
     on_leave: Option<Hook>,
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl ServerBuilder {
@@ -62,6 +64,8 @@ impl ServerBuilder {
             limits: Limits::default(),
             on_join: None,
             on_leave: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -161,6 +165,30 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves TLS on every accepted connection, with `config` (see
+    /// [`tls::server_config`](crate::tls::server_config)); each handshake
+    /// must finish within [`Limits::tls_handshake_timeout`]. With a
+    /// client-certificate verifier in `config`, the verified certificate
+    /// is the connection's [`Context::identity`].
+    ///
+    /// ```
+    /// let key = rcgen::KeyPair::generate().unwrap();
+    /// let cert = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap()
+    ///     .self_signed(&key).unwrap();
+    /// let config = framewire::tls::server_config(
+    ///     vec![cert.der().clone()],
+    ///     framewire::tls::rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    ///     None,
+    /// ).unwrap();
+    /// let server = framewire::server::Server::builder().tls(config).build();
+    /// # drop(server);
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
     /// The server, ready to [`serve`](Server::serve).
     pub fn build(self) -> Server {
         let limits = self.limits;
@@ -187,6 +215,8 @@ impl ServerBuilder {
                     shutdown: CancellationToken::new(),
                     abort: CancellationToken::new(),
                     tracker: TaskTracker::new(),
+                    #[cfg(feature = "tls")]
+                    tls: self.tls.map(super::tls::TlsState::new),
                     limits,
                 }),
             },

@@ -35,13 +35,19 @@ const FAR_FUTURE: std::time::Duration = std::time::Duration::from_secs(1 << 30);
 
 /// Serves an accepted TCP connection.
 pub(super) fn spawn_tcp(server: ServerHandle, stream: TcpStream, peer: SocketAddr) {
-    let _ = stream.set_nodelay(true);
-    if let Some(ka) = server.shared.limits.tcp_keepalive {
-        set_keepalive(&stream, ka);
-    }
+    tune(&server, &stream);
     // TCP halves need no lock between them, unlike a generic split.
     let (rd, wr) = stream.into_split();
     spawn(server, rd, wr, peer);
+}
+
+/// `TCP_NODELAY` (replies are written whole, in batches) and the
+/// configured keepalive on an accepted socket.
+pub(super) fn tune(server: &ServerHandle, stream: &TcpStream) {
+    let _ = stream.set_nodelay(true);
+    if let Some(ka) = server.shared.limits.tcp_keepalive {
+        set_keepalive(stream, ka);
+    }
 }
 
 /// Failures are logged, not fatal: the connection still works, only a
@@ -78,15 +84,31 @@ where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let shared = server.shared.clone();
+    let conn = register(&server, peer);
+    start(server, conn, rd, wr);
+}
+
+/// Registers a connection from `peer` (it holds its slot from here on)
+/// before anything is read from it.
+pub(super) fn register(server: &ServerHandle, peer: SocketAddr) -> Arc<Conn> {
+    let shared = &server.shared;
     let outbound = Outbound::new(
         shared.limits.max_queued_frames,
         shared.limits.max_queued_bytes,
     );
-    let conn = shared
+    shared
         .registry
-        .add(peer, outbound, shared.shutdown.child_token());
-    let span = info_span!("conn", id = %conn.id, %peer);
+        .add(peer, outbound, shared.shutdown.child_token())
+}
+
+/// Starts the writer and reader tasks of a registered connection.
+pub(super) fn start<R, W>(server: ServerHandle, conn: Arc<Conn>, rd: R, wr: W)
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let shared = server.shared.clone();
+    let span = info_span!("conn", id = %conn.id, peer = %conn.peer);
     shared
         .tracker
         .spawn(writer(shared.clone(), conn.clone(), wr).instrument(span.clone()));

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::wire::Message;
+use crate::Identity;
 
 use super::registry::{Conn, ConnectionId};
 use super::SubscribeError;
@@ -46,6 +47,25 @@ impl Context {
     /// The peer's address.
     pub fn peer(&self) -> SocketAddr {
         self.inner.conn.peer
+    }
+
+    /// Who the peer proved to be, if anyone: with mutual TLS
+    /// ([`tls::server_config`](crate::tls::server_config) given a client
+    /// CA), the verified client certificate's [`Identity`]. Fixed before
+    /// the first message is read; `None` without such proof.
+    ///
+    /// ```
+    /// use framewire::server::Context;
+    /// use framewire::Message;
+    ///
+    /// async fn whoami(_m: Message, ctx: Context) -> Message {
+    ///     let name = ctx.identity().map(|i| i.name().to_owned()).unwrap_or_default();
+    ///     Message::respond("whoami", name)
+    /// }
+    /// # let _ = whoami;
+    /// ```
+    pub fn identity(&self) -> Option<&Identity> {
+        self.inner.conn.identity()
     }
 
     /// The connection's tags, sorted.
@@ -109,6 +129,7 @@ impl std::fmt::Debug for Context {
         f.debug_struct("Context")
             .field("id", &self.inner.conn.id)
             .field("peer", &self.inner.conn.peer)
+            .field("identity", &self.inner.conn.identity())
             .finish()
     }
 }

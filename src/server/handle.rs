@@ -38,6 +38,9 @@ pub(crate) struct Shared {
     /// Cancelled when the grace period is over: abort what is left.
     pub(crate) abort: CancellationToken,
     pub(crate) tracker: TaskTracker,
+    /// TLS for accepted connections, if the builder was given it.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<super::tls::TlsState>,
 }
 
 impl Shared {
@@ -240,6 +243,33 @@ impl ServerHandle {
         }
         shared.counters.accepted();
         true
+    }
+
+    /// Replaces the TLS configuration (a renewed certificate, a new client
+    /// CA) for connections accepted from now on; connections already up
+    /// keep theirs. Fails with [`TlsError::NotEnabled`](crate::tls::TlsError::NotEnabled)
+    /// if the server was built without [`ServerBuilder::tls`](super::ServerBuilder::tls).
+    ///
+    /// ```no_run
+    /// use std::path::Path;
+    /// # fn demo(handle: framewire::server::ServerHandle) -> Result<(), framewire::tls::TlsError> {
+    /// let renewed = framewire::tls::server_config_from_pem(
+    ///     Path::new("cert.pem"), Path::new("key.pem"), None)?;
+    /// handle.reload_tls(renewed)?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn reload_tls(
+        &self,
+        config: Arc<rustls::ServerConfig>,
+    ) -> Result<(), crate::tls::TlsError> {
+        let tls = self
+            .shared
+            .tls
+            .as_ref()
+            .ok_or(crate::tls::TlsError::NotEnabled)?;
+        tls.reload(config);
+        Ok(())
     }
 
     /// Starts a graceful shutdown, as the `shutdown` future passed to

@@ -169,6 +169,13 @@ pub struct Limits {
     /// queued frames before the remaining connections are aborted. Default
     /// 10 s.
     pub shutdown_grace: Duration,
+    /// Time allowed for a TLS handshake once the TCP connection is
+    /// accepted (with [`ServerBuilder::tls`](super::ServerBuilder::tls)).
+    /// A connection mid-handshake holds a connection slot, so, as with
+    /// [`frame_timeout`](Self::frame_timeout), a silent or slow client
+    /// must not hold it for long. Default 10 s: a handshake is a few
+    /// kilobytes in two round trips.
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -189,6 +196,7 @@ impl Default for Limits {
             max_checksum_errors: 16,
             max_auth_failures: 16,
             shutdown_grace: Duration::from_secs(10),
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -238,4 +246,6 @@ setters! {
     max_auth_failures: u32,
     /// Sets [`Limits::shutdown_grace`].
     shutdown_grace: Duration,
+    /// Sets [`Limits::tls_handshake_timeout`].
+    tls_handshake_timeout: Duration,
 }

@@ -104,6 +104,11 @@ impl Server {
             // Dropping the stream closes it; nothing was allocated for it.
             return;
         }
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.handle.shared.tls {
+            super::tls::spawn_tls(self.handle.clone(), tls, stream, peer);
+            return;
+        }
         connection::spawn_tcp(self.handle.clone(), stream, peer);
     }
 }

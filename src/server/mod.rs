@@ -34,6 +34,8 @@ mod pubsub;
 mod readme_routes;
 mod registry;
 mod stats;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::sync::Arc;
 

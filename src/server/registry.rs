@@ -15,6 +15,7 @@ use crate::auth::{Link, NonceTag, Role};
 use crate::io::outbound::Outbound;
 use crate::protocol::SessionId;
 use crate::sync::{lock, read, write};
+use crate::Identity;
 
 use super::SubscribeError;
 
@@ -52,6 +53,9 @@ pub struct ConnectionInfo {
     pub queued: (usize, usize),
     /// Time since it was accepted.
     pub age: Duration,
+    /// Who the peer proved to be (a verified client certificate), if
+    /// anyone.
+    pub identity: Option<Identity>,
 }
 
 pub(crate) struct Conn {
@@ -67,6 +71,9 @@ pub(crate) struct Conn {
     /// The session of the peer, once its first frame was accepted (what
     /// strict-mode frames to it are bound to).
     session: OnceLock<SessionId>,
+    /// Set once, before the first frame is read (mutual TLS); never
+    /// changes for the life of the connection.
+    identity: OnceLock<Identity>,
 }
 
 impl Conn {
@@ -108,6 +115,16 @@ impl Conn {
         let _ = self.session.set(session);
     }
 
+    // Set by the TLS handshake today; by logins later.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn set_identity(&self, identity: Identity) {
+        let _ = self.identity.set(identity);
+    }
+
+    pub(crate) fn identity(&self) -> Option<&Identity> {
+        self.identity.get()
+    }
+
     pub(crate) fn has_session(&self) -> bool {
         self.session.get().is_some()
     }
@@ -120,6 +137,7 @@ impl Conn {
             subscriptions: self.subscription_count(),
             queued: self.outbound.len(),
             age: self.since.elapsed(),
+            identity: self.identity.get().cloned(),
         }
     }
 }
@@ -166,6 +184,7 @@ impl Registry {
             subscriptions: Mutex::new(HashSet::new()),
             since: Instant::now(),
             session: OnceLock::new(),
+            identity: OnceLock::new(),
         });
         write(&self.conns).insert(id, conn.clone());
         *lock(&self.per_address).entry(peer.ip()).or_insert(0) += 1;

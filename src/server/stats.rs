@@ -52,6 +52,11 @@ pub struct Stats {
     pub handler_panics: u64,
     /// Connections closed by the frame or idle deadline, or a stalled write.
     pub timeouts: u64,
+    /// TLS handshakes completed.
+    pub tls_handshakes: u64,
+    /// TLS handshakes that failed or ran out of time (also counted in
+    /// `timeouts` when they ran out of time).
+    pub tls_handshake_failures: u64,
 }
 
 #[derive(Default)]
@@ -71,12 +76,29 @@ pub(crate) struct Counters {
     handler_errors: AtomicU64,
     handler_panics: AtomicU64,
     pub(crate) timeouts: AtomicU64,
+    pub(crate) tls_handshakes: AtomicU64,
+    pub(crate) tls_failures: AtomicU64,
     /// Unix second of the last slow-consumer log line.
     slow_logged_at: AtomicU64,
+    /// Unix second of the last TLS handshake failure log line.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) tls_logged_at: AtomicU64,
 }
 
 pub(crate) fn bump(c: &AtomicU64) {
     c.fetch_add(1, Relaxed);
+}
+
+/// Whether a rate-limited log line may be written now: true at most once
+/// per wall-clock second for each `last` (the Unix second it last said
+/// yes), so a flood of failures never becomes a flood of logs.
+pub(crate) fn once_a_second(last: &AtomicU64) -> bool {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let then = last.load(Relaxed);
+    now > then && last.compare_exchange(then, now, Relaxed, Relaxed).is_ok()
 }
 
 impl Counters {
@@ -111,17 +133,7 @@ impl Counters {
             SlowConsumerPolicy::Disconnect => self.slow_disconnects.fetch_add(1, Relaxed),
             _ => self.slow_drops.fetch_add(1, Relaxed),
         } + 1;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let last = self.slow_logged_at.load(Relaxed);
-        if now > last
-            && self
-                .slow_logged_at
-                .compare_exchange(last, now, Relaxed, Relaxed)
-                .is_ok()
-        {
+        if once_a_second(&self.slow_logged_at) {
             let (frames, bytes) = conn.outbound.len();
             warn!(conn = %conn.id, peer = %conn.peer, ?policy, queued_frames = frames,
                   queued_bytes = bytes, total, "slow consumer: outbound queue full");
@@ -148,6 +160,8 @@ impl Counters {
             handler_errors: g(&self.handler_errors),
             handler_panics: g(&self.handler_panics),
             timeouts: g(&self.timeouts),
+            tls_handshakes: g(&self.tls_handshakes),
+            tls_handshake_failures: g(&self.tls_failures),
         }
     }
 }

@@ -9,6 +9,8 @@ pub mod hex;
 pub mod netns;
 pub mod process;
 pub mod raw;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod vectors;
 
 use std::net::SocketAddr;

@@ -8,6 +8,7 @@ use framewire::{MessageType, Profile};
 
 use crate::auth::AuthArgs;
 use crate::bench;
+use crate::tls::{ClientTlsArgs, ServeTlsArgs};
 
 #[derive(Parser)]
 #[command(
@@ -39,6 +40,8 @@ pub enum Command {
         /// Connections served at once from one address.
         #[arg(long, default_value_t = 256)]
         max_connections_per_address: usize,
+        #[command(flatten)]
+        tls: ServeTlsArgs,
     },
     /// The bare baseline server `framewire bench` measures against (started
     /// by it as a child process).
@@ -49,6 +52,8 @@ pub enum Command {
         addr: SocketAddr,
         #[command(flatten)]
         auth: AuthArgs,
+        #[command(flatten)]
+        tls: ServeTlsArgs,
     },
     /// Send one message (default REQUEST_URI) and print the reply's content.
     /// Exit status: 0 success, 1 error reply, 2 usage, connection or timeout.
@@ -130,6 +135,10 @@ pub struct BenchArgs {
     /// One JSON object per figure.
     #[arg(long)]
     pub json: bool,
+    /// Run every server and client over TLS (the bench makes its own
+    /// certificates); adds the handshake scenario to `all`.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// Where and how to connect.
@@ -145,6 +154,8 @@ pub struct ConnArgs {
     /// Frame profile: netaio (default) or wide.
     #[arg(long, default_value = "netaio")]
     pub profile: Profile,
+    #[command(flatten)]
+    pub tls: ClientTlsArgs,
 }
 
 pub fn parse_type(s: &str) -> Result<MessageType, String> {

@@ -17,9 +17,11 @@ use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
 use framewire::auth::{Link, Role};
+use framewire::tls::rustls;
 use framewire::{AuthPlugin, FrameCodec, Message, MessageType, Profile};
 use futures_util::{stream, StreamExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::codec::{Encoder, FramedRead, FramedWrite};
 
@@ -27,12 +29,34 @@ type Subscribers = Arc<Mutex<HashMap<Bytes, Vec<mpsc::Sender<Bytes>>>>>;
 
 const SERVER: Link<'static> = Link::new(Role::Server);
 
-/// Serves until the listener fails.
-pub async fn serve(listener: TcpListener, auth: Option<Arc<dyn AuthPlugin>>) {
+/// Serves until the listener fails; over TLS with `tls` (a bare
+/// tokio-rustls accept, no handshake deadline).
+pub async fn serve(
+    listener: TcpListener,
+    auth: Option<Arc<dyn AuthPlugin>>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) {
     let subs: Subscribers = Arc::default();
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     while let Ok((stream, _)) = listener.accept().await {
         let _ = stream.set_nodelay(true);
-        tokio::spawn(connection(stream, auth.clone(), subs.clone()));
+        let (auth, subs) = (auth.clone(), subs.clone());
+        match &acceptor {
+            // TCP halves need no lock between them.
+            None => {
+                let (rd, wr) = stream.into_split();
+                tokio::spawn(connection(rd, wr, auth, subs));
+            }
+            Some(acceptor) => {
+                let accept = acceptor.accept(stream);
+                tokio::spawn(async move {
+                    if let Ok(tls) = accept.await {
+                        let (rd, wr) = tokio::io::split(tls);
+                        connection(rd, wr, auth, subs).await;
+                    }
+                });
+            }
+        }
     }
 }
 
@@ -59,8 +83,12 @@ impl Encoder<Out> for OutCodec {
     }
 }
 
-async fn connection(stream: TcpStream, auth: Option<Arc<dyn AuthPlugin>>, subs: Subscribers) {
-    let (rd, wr) = stream.into_split();
+async fn connection(
+    rd: impl AsyncRead + Unpin,
+    wr: impl AsyncWrite + Unpin,
+    auth: Option<Arc<dyn AuthPlugin>>,
+    subs: Subscribers,
+) {
     let (tx, rx) = mpsc::channel::<Bytes>(1024);
     let handler = Handler { auth, subs, tx };
     // `None` marks the end of the peer's frames: the connection ends then,

@@ -23,7 +23,24 @@ async fn connect(conn: &ConnArgs) -> Result<Client, String> {
     if let Some(auth) = conn.auth.resolve()? {
         builder = builder.plugins(auth.layer());
     }
-    builder.connect().await.map_err(|e| e.to_string())
+    builder = conn.tls.apply(builder, &conn.addr)?;
+    builder.connect().await.map_err(|e| connect_error(conn, &e))
+}
+
+/// One line naming what failed: the TLS reason when TLS failed.
+fn connect_error(conn: &ConnArgs, e: &ClientError) -> String {
+    if let Some(why) = crate::tls::describe(e) {
+        return format!("cannot connect to {}: {why}", conn.addr);
+    }
+    let stalled = matches!(e, ClientError::Connect { source, .. }
+        if matches!(source.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::UnexpectedEof));
+    if conn.tls.enabled() && stalled {
+        return format!(
+            "cannot connect to {}: TLS: the handshake did not finish (is the server serving TLS on this port?)",
+            conn.addr
+        );
+    }
+    e.to_string()
 }
 
 /// Prints a reply and picks the exit status.
@@ -76,6 +93,13 @@ pub async fn request(
     let client = connect(&conn).await?;
     let result = client.call(Message::new(message_type, uri, content)).await;
     client.close().await;
+    if matches!(result, Err(ClientError::ConnectionLost)) && !conn.tls.enabled() {
+        return Err(
+            "connection lost before the reply (if the server serves TLS, \
+                    connect with --tls-ca or --tls)"
+                .into(),
+        );
+    }
     report(result, json)
 }
 

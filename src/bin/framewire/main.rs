@@ -9,6 +9,7 @@ mod bench;
 mod client;
 mod output;
 mod serve;
+mod tls;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -46,13 +47,14 @@ fn main() -> ExitCode {
                 profile,
                 max_connections,
                 max_connections_per_address,
+                tls,
             } => {
                 let limits = framewire::server::Limits::default()
                     .max_connections(max_connections)
                     .max_connections_per_address(max_connections_per_address);
-                serve::serve(addr, &auth, profile, limits).await
+                serve::serve(addr, &auth, profile, limits, &tls).await
             }
-            Command::BenchBaseline { addr, auth } => serve::baseline(addr, &auth).await,
+            Command::BenchBaseline { addr, auth, tls } => serve::baseline(addr, &auth, &tls).await,
             Command::Request {
                 conn,
                 uri,
@@ -99,6 +101,7 @@ fn main() -> ExitCode {
                     target: b.target,
                     json: b.json,
                     runs: b.runs,
+                    tls: b.tls.then(bench::tls::BenchTls::generate).transpose()?,
                 })
                 .await
                 .map(|()| ExitCode::SUCCESS)

@@ -4,19 +4,22 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use framewire::server::{readme_routes, Limits, Server};
+use framewire::server::{readme_routes, Limits, Server, ServerHandle};
 use framewire::Profile;
 
 use crate::auth::AuthArgs;
 use crate::shutdown_signal;
+use crate::tls::ServeTlsArgs;
 
 pub async fn serve(
     addr: SocketAddr,
     auth: &AuthArgs,
     profile: Profile,
     limits: Limits,
+    tls: &ServeTlsArgs,
 ) -> Result<ExitCode, String> {
     let auth = auth.resolve()?;
+    let tls_config = tls.config()?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -27,13 +30,45 @@ pub async fn serve(
     if let Some(auth) = &auth {
         builder = builder.plugins(auth.layer());
     }
+    if let Some(config) = tls_config {
+        builder = builder.tls(config);
+    }
     let server = builder.build();
+    if tls.tls_cert.is_some() {
+        tokio::spawn(reload_on_sighup(server.handle(), tls.clone()));
+    }
     announce(local)?;
     server
         .serve(listener, shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Re-reads the certificate files on each SIGHUP; a reload that fails
+/// keeps the old configuration and says why.
+async fn reload_on_sighup(handle: ServerHandle, tls: ServeTlsArgs) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match tls.config() {
+                Ok(Some(config)) => match handle.reload_tls(config) {
+                    Ok(()) => tracing::info!("TLS certificate reloaded"),
+                    Err(e) => tracing::error!(error = %e, "TLS reload failed"),
+                },
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "TLS reload failed; keeping the old certificate")
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (handle, tls);
 }
 
 /// The first line on stdout, which scripts and tests wait for.
@@ -45,14 +80,19 @@ fn announce(local: SocketAddr) -> Result<(), String> {
 }
 
 /// `framewire bench-baseline`: the bench's baseline server until a signal.
-pub async fn baseline(addr: SocketAddr, auth: &AuthArgs) -> Result<ExitCode, String> {
+pub async fn baseline(
+    addr: SocketAddr,
+    auth: &AuthArgs,
+    tls: &ServeTlsArgs,
+) -> Result<ExitCode, String> {
     let auth = auth.resolve()?;
+    let tls = tls.config()?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     announce(listener.local_addr().map_err(|e| e.to_string())?)?;
     tokio::select! {
-        _ = crate::baseline::serve(listener, auth.as_ref().map(|a| a.plugin())) => {}
+        _ = crate::baseline::serve(listener, auth.as_ref().map(|a| a.plugin()), tls) => {}
         _ = shutdown_signal() => {}
     }
     Ok(ExitCode::SUCCESS)

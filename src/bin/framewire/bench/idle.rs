@@ -3,21 +3,24 @@
 
 use std::time::Duration;
 
-use tokio::net::TcpStream;
-
-use super::load::progress;
+use super::load::{progress, Dial};
 use super::servers::Server;
+use super::tls::BenchTls;
 
-/// Holds `n` idle connections to a `framewire serve` child; returns its
-/// RSS growth per connection in bytes.
-pub(super) async fn rss_per_connection(n: usize) -> Result<f64, String> {
-    let server = Server::framewire(&None).await?;
+/// Holds `n` idle connections (TLS ones, handshake done, with `tls`) to a
+/// `framewire serve` child; returns its RSS growth per connection in bytes.
+pub(super) async fn rss_per_connection(n: usize, tls: Option<&BenchTls>) -> Result<f64, String> {
+    let server = Server::framewire(&None, tls).await?;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let before = server.rss().ok_or("cannot read RSS")?;
     let mut held = Vec::with_capacity(n);
+    let to = Dial {
+        addr: &server.addr,
+        tls: tls.map(|t| &t.client),
+    };
     for i in 0..n {
         held.push(
-            TcpStream::connect(&server.addr)
+            to.stream()
                 .await
                 .map_err(|e| format!("connection {i}: {e}"))?,
         );

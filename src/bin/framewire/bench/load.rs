@@ -9,7 +9,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use framewire::{FrameCodec, Message, MessageType, PluginStack, Profile};
 
+use super::tls::BenchTls;
 use crate::auth::Auth;
+use framewire::tls::rustls::{ClientConfig, HandshakeKind};
+use framewire::tls::TlsConnector;
+use framewire::transport::{Connector, Stream, TcpConnector};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
@@ -19,12 +23,33 @@ fn stack(auth: &Option<Auth>) -> Option<PluginStack> {
     auth.as_ref().map(|a| PluginStack::new(a.layer()))
 }
 
-pub(super) async fn connect(addr: &str) -> Result<Framed<TcpStream, FrameCodec>, String> {
-    let s = TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-    let _ = s.set_nodelay(true);
-    Ok(Framed::new(s, FrameCodec::new(Profile::Netaio)))
+/// Where the load goes: an address, over TLS with `tls`.
+#[derive(Clone, Copy)]
+pub(super) struct Dial<'a> {
+    pub(super) addr: &'a str,
+    pub(super) tls: Option<&'a Arc<ClientConfig>>,
+}
+
+impl Dial<'_> {
+    /// A connected stream (TLS handshake done), `TCP_NODELAY` on.
+    pub(super) async fn stream(&self) -> Result<Stream, String> {
+        let connected = match self.tls {
+            None => TcpConnector::new().connect(self.addr).await,
+            Some(config) => {
+                TlsConnector::new(config.clone(), BenchTls::server_name())
+                    .connect(self.addr)
+                    .await
+            }
+        };
+        connected.map_err(|e| format!("cannot connect to {}: {e}", self.addr))
+    }
+
+    pub(super) async fn framed(&self) -> Result<Framed<Stream, FrameCodec>, String> {
+        Ok(Framed::new(
+            self.stream().await?,
+            FrameCodec::new(Profile::Netaio),
+        ))
+    }
 }
 
 fn seal(stack: &Option<PluginStack>, msg: Message) -> Message {
@@ -44,12 +69,12 @@ pub(super) fn progress(text: &str) {
 
 /// Sequential echo: returns (round trips per second, p50, p99, p999 µs).
 pub(super) async fn echo(
-    addr: &str,
+    to: Dial<'_>,
     size: usize,
     duration: Duration,
     auth: &Option<Auth>,
 ) -> Result<(f64, [f64; 3]), String> {
-    let mut conn = connect(addr).await?;
+    let mut conn = to.framed().await?;
     let stack = stack(auth);
     let content = Bytes::from(vec![b'x'; size]);
     let mut rtts = Vec::new();
@@ -87,7 +112,7 @@ pub(super) async fn echo(
 /// each: returns (echo replies per second, other replies such as
 /// AUTH_ERROR). Only echo replies count as throughput.
 pub(super) async fn pipeline(
-    addr: &str,
+    to: Dial<'_>,
     size: usize,
     duration: Duration,
     conns: usize,
@@ -99,7 +124,7 @@ pub(super) async fn pipeline(
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for _ in 0..conns {
-        let (mut tx, mut rx) = connect(addr).await?.split();
+        let (mut tx, mut rx) = to.framed().await?.split();
         let stack = stack(auth);
         let permits = Arc::new(Semaphore::new(depth));
         let content = Bytes::from(vec![b'x'; size]);
@@ -155,7 +180,7 @@ pub(super) async fn pipeline(
 /// One publisher, `subscribers` subscribers: returns (deliveries per
 /// second, lost deliveries).
 pub(super) async fn fanout(
-    addr: &str,
+    to: Dial<'_>,
     size: usize,
     duration: Duration,
     subscribers: usize,
@@ -165,7 +190,7 @@ pub(super) async fn fanout(
     let stack = stack(auth);
     let mut readers = Vec::new();
     for _ in 0..subscribers {
-        let mut c = connect(addr).await?;
+        let mut c = to.framed().await?;
         c.send(seal(
             &stack,
             Message::new(MessageType::SUBSCRIBE_URI, "bench", ""),
@@ -185,7 +210,7 @@ pub(super) async fn fanout(
             }
         }));
     }
-    let (mut tx, mut rx) = connect(addr).await?.split();
+    let (mut tx, mut rx) = to.framed().await?.split();
     let published = Arc::new(AtomicU64::new(0));
     let permits = Arc::new(Semaphore::new(16));
     let (p2, pub2) = (permits.clone(), published.clone());
@@ -227,4 +252,58 @@ pub(super) async fn fanout(
         r.abort();
     }
     Ok((got as f64 / secs.max(1e-9), expected.saturating_sub(got)))
+}
+
+/// TLS connections one after another for `duration` (`tasks` at a time),
+/// each a handshake and one echo round trip (a TLS 1.3 client only learns
+/// its resumption tickets by reading after the handshake): returns
+/// (connections per second, how many resumed a session).
+pub(super) async fn handshakes(
+    addr: &str,
+    duration: Duration,
+    tasks: usize,
+    config: &Arc<ClientConfig>,
+) -> Result<(f64, u64), String> {
+    let connector = tokio_rustls::TlsConnector::from(config.clone());
+    let (done, resumed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..tasks {
+        let (connector, addr) = (connector.clone(), addr.to_owned());
+        let (done, resumed) = (done.clone(), resumed.clone());
+        workers.push(tokio::spawn(async move {
+            // Bounded by time and by count.
+            for _ in 0..10_000_000u64 {
+                if start.elapsed() >= duration {
+                    break;
+                }
+                let tcp = TcpStream::connect(&addr).await.map_err(|e| e.to_string())?;
+                let _ = tcp.set_nodelay(true);
+                let tls = connector
+                    .connect(BenchTls::server_name(), tcp)
+                    .await
+                    .map_err(|e| format!("handshake failed: {e}"))?;
+                if tls.get_ref().1.handshake_kind() == Some(HandshakeKind::Resumed) {
+                    resumed.fetch_add(1, Ordering::Relaxed);
+                }
+                let mut conn = Framed::new(tls, FrameCodec::new(Profile::Netaio));
+                let echo = Message::new(MessageType::REQUEST_URI, "echo", "hs");
+                conn.send(echo).await.map_err(|e| e.to_string())?;
+                match conn.next().await {
+                    Some(Ok(Ok(_))) => {}
+                    other => return Err(format!("no echo after the handshake: {other:?}")),
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok::<(), String>(())
+        }));
+    }
+    for w in workers {
+        w.await.map_err(|e| e.to_string())??;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    Ok((
+        done.load(Ordering::Relaxed) as f64 / secs,
+        resumed.load(Ordering::Relaxed),
+    ))
 }

@@ -13,6 +13,7 @@ mod load;
 mod report;
 mod scenarios;
 mod servers;
+pub(crate) mod tls;
 
 use std::time::Duration;
 
@@ -29,7 +30,9 @@ pub enum Scenario {
     Fanout,
     /// Idle connections held by a `framewire serve` child: RSS per connection.
     Idle,
-    /// Echo, pipeline and fanout.
+    /// TLS handshakes per second, full and resumed (needs --tls).
+    Handshake,
+    /// Echo, pipeline and fanout (and handshake with --tls).
     All,
 }
 
@@ -45,12 +48,14 @@ pub struct Settings {
     pub target: Option<String>,
     pub json: bool,
     pub runs: usize,
+    /// Everything over TLS, with the bench's own certificates.
+    pub tls: Option<tls::BenchTls>,
 }
 
 /// Runs the benchmark and prints the table (or JSON lines).
 pub async fn run(s: Settings) -> Result<(), String> {
-    let framewire = servers::Server::framewire(&s.auth).await?;
-    let baseline = servers::Server::baseline(&s.auth).await?;
+    let framewire = servers::Server::framewire(&s.auth, s.tls.as_ref()).await?;
+    let baseline = servers::Server::baseline(&s.auth, s.tls.as_ref()).await?;
     let mut targets = vec![
         scenarios::Target::of("framewire", &framewire, 0),
         scenarios::Target::of("baseline", &baseline, 0),
@@ -59,6 +64,12 @@ pub async fn run(s: Settings) -> Result<(), String> {
         targets.push(scenarios::Target::external(t, 0));
     }
     let scenarios: &[Scenario] = match s.scenario {
+        Scenario::All if s.tls.is_some() => &[
+            Scenario::Echo,
+            Scenario::Pipeline,
+            Scenario::Fanout,
+            Scenario::Handshake,
+        ],
         Scenario::All => &[Scenario::Echo, Scenario::Pipeline, Scenario::Fanout],
         ref one => std::slice::from_ref(one),
     };
@@ -66,6 +77,13 @@ pub async fn run(s: Settings) -> Result<(), String> {
     for scenario in scenarios {
         if *scenario == Scenario::Idle {
             rows.push(scenarios::idle(&s).await?);
+            continue;
+        }
+        if *scenario == Scenario::Handshake {
+            for target in &targets {
+                load::progress(&format!("handshakes against {}...", target.name));
+                rows.extend(scenarios::handshake(&s, *target).await?);
+            }
             continue;
         }
         for &size in &s.sizes {
@@ -76,12 +94,18 @@ pub async fn run(s: Settings) -> Result<(), String> {
                     Scenario::Echo => scenarios::echo(&s, at).await?,
                     Scenario::Pipeline => scenarios::pipeline(&s, at).await?,
                     Scenario::Fanout => scenarios::fanout(&s, at).await?,
-                    Scenario::Idle | Scenario::All => Vec::new(),
+                    Scenario::Idle | Scenario::Handshake | Scenario::All => Vec::new(),
                 });
             }
         }
     }
     load::progress("");
-    report::print(&rows, s.json, s.auth.is_some(), s.runs.max(1));
+    report::print(
+        &rows,
+        s.json,
+        s.auth.is_some(),
+        s.tls.is_some(),
+        s.runs.max(1),
+    );
     Ok(())
 }

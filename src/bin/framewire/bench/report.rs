@@ -15,7 +15,7 @@ pub(super) struct Row {
     pub(super) extra: String,
 }
 
-pub(super) fn print(rows: &[Row], json: bool, hmac: bool, runs: usize) {
+pub(super) fn print(rows: &[Row], json: bool, hmac: bool, tls: bool, runs: usize) {
     let baseline_of = |r: &Row| {
         rows.iter()
             .find(|b| {
@@ -30,7 +30,7 @@ pub(super) fn print(rows: &[Row], json: bool, hmac: bool, runs: usize) {
         for r in rows {
             let ratio = baseline_of(r).map_or("null".to_owned(), |b| format!("{:.3}", r.value / b));
             println!(
-                "{{\"scenario\":{},\"size\":{},\"target\":{},\"metric\":{},\"value\":{:.3},\"ratio_to_baseline\":{},\"hmac\":{},\"runs\":{},\"note\":{}}}",
+                "{{\"scenario\":{},\"size\":{},\"target\":{},\"metric\":{},\"value\":{:.3},\"ratio_to_baseline\":{},\"hmac\":{},\"tls\":{},\"runs\":{},\"note\":{}}}",
                 quote(r.scenario),
                 r.size,
                 quote(&r.target),
@@ -38,6 +38,7 @@ pub(super) fn print(rows: &[Row], json: bool, hmac: bool, runs: usize) {
                 r.value,
                 ratio,
                 hmac,
+                tls,
                 runs,
                 quote(&r.extra)
             );
@@ -62,6 +63,6 @@ pub(super) fn print(rows: &[Row], json: bool, hmac: bool, runs: usize) {
         );
     }
     println!(
-        "(medians of {runs} run(s); ratio = server / baseline from this same run; hmac: {hmac})"
+        "(medians of {runs} run(s); ratio = server / baseline from this same run; hmac: {hmac}; tls: {tls})"
     );
 }

@@ -38,6 +38,14 @@ impl<'a> Target<'a> {
         Target { size, ..*self }
     }
 
+    /// How the load generator reaches it under settings `s`.
+    fn dial<'s>(&'s self, s: &'s Settings) -> load::Dial<'s> {
+        load::Dial {
+            addr: self.addr,
+            tls: s.tls.as_ref().map(|t| &t.client),
+        }
+    }
+
     fn label(&self) -> String {
         match self.server {
             Some(_) => self.name.to_owned(),
@@ -91,7 +99,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 pub(super) async fn echo(s: &Settings, t: Target<'_>) -> Result<Vec<Row>, String> {
     let (mut rate, mut p50, mut p99, mut p999) = (vec![], vec![], vec![], vec![]);
     for _ in 0..s.runs.max(1) {
-        let (r, p) = load::echo(t.addr, t.size, s.duration, &s.auth).await?;
+        let (r, p) = load::echo(t.dial(s), t.size, s.duration, &s.auth).await?;
         rate.push(r);
         p50.push(p[0]);
         p99.push(p[1]);
@@ -107,7 +115,14 @@ pub(super) async fn echo(s: &Settings, t: Target<'_>) -> Result<Vec<Row>, String
 pub(super) async fn pipeline(s: &Settings, t: Target<'_>) -> Result<Vec<Row>, String> {
     let (mut rate, mut refused, mut cpu) = (vec![], 0, vec![]);
     for _ in 0..s.runs.max(1) {
-        let load = load::pipeline(t.addr, t.size, s.duration, s.connections, s.depth, &s.auth);
+        let load = load::pipeline(
+            t.dial(s),
+            t.size,
+            s.duration,
+            s.connections,
+            s.depth,
+            &s.auth,
+        );
         let (r, used) = with_cpu(&t, load).await;
         let (r, n) = r?;
         rate.push(r);
@@ -135,7 +150,7 @@ pub(super) async fn pipeline(s: &Settings, t: Target<'_>) -> Result<Vec<Row>, St
 pub(super) async fn fanout(s: &Settings, t: Target<'_>) -> Result<Vec<Row>, String> {
     let (mut rate, mut lost, mut cpu) = (vec![], 0, vec![]);
     for _ in 0..s.runs.max(1) {
-        let load = load::fanout(t.addr, t.size, s.duration, s.subscribers, &s.auth);
+        let load = load::fanout(t.dial(s), t.size, s.duration, s.subscribers, &s.auth);
         let (r, used) = with_cpu(&t, load).await;
         let (r, l) = r?;
         rate.push(r);
@@ -152,7 +167,8 @@ pub(super) async fn fanout(s: &Settings, t: Target<'_>) -> Result<Vec<Row>, Stri
 
 /// Memory per idle connection of a `framewire serve` child.
 pub(super) async fn idle(s: &Settings) -> Result<Row, String> {
-    let per = idle::rss_per_connection(s.connections).await?;
+    let per = idle::rss_per_connection(s.connections, s.tls.as_ref()).await?;
+    let tls = if s.tls.is_some() { " (TLS)" } else { "" };
     Ok(Row {
         scenario: "idle",
         size: 0,
@@ -160,6 +176,28 @@ pub(super) async fn idle(s: &Settings) -> Result<Row, String> {
         metric: "RSS bytes/conn",
         value: per,
         higher_is_better: false,
-        extra: format!("{} connections", s.connections),
+        extra: format!("{} connections{tls}", s.connections),
     })
+}
+
+/// TLS handshakes per second, full and resumed (`--tls` only).
+pub(super) async fn handshake(s: &Settings, t: Target<'_>) -> Result<Vec<Row>, String> {
+    let tls = s.tls.as_ref().ok_or("--scenario handshake needs --tls")?;
+    let mut rows = Vec::new();
+    for (metric, config) in [("full conn/s", &tls.full), ("resumed conn/s", &tls.client)] {
+        let (mut rate, mut resumed, mut total) = (vec![], 0u64, 0f64);
+        for _ in 0..s.runs.max(1) {
+            let (r, n) = load::handshakes(t.addr, s.duration, s.connections, config).await?;
+            rate.push(r);
+            resumed += n;
+            total += r * s.duration.as_secs_f64();
+        }
+        let mut row = t.row("handshake", metric, median(rate));
+        row.extra = format!(
+            "handshake + 1 echo, {} at a time, {resumed} of ~{total:.0} resumed",
+            s.connections
+        );
+        rows.push(row);
+    }
+    Ok(rows)
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::io::AsyncBufReadExt;
 use tokio::process::{Child, Command};
 
+use super::tls::BenchTls;
 use crate::auth::Auth;
 
 /// A server child: killed when dropped.
@@ -17,10 +18,15 @@ pub(super) struct Server {
 
 impl Server {
     /// Starts `framewire ARGS...` and waits for its `listening on` line.
-    pub(super) async fn start(args: &[&str], auth: &Option<Auth>) -> Result<Server, String> {
+    pub(super) async fn start(
+        args: &[&str],
+        auth: &Option<Auth>,
+        tls: Option<&BenchTls>,
+    ) -> Result<Server, String> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         let mut cmd = Command::new(exe);
         cmd.args(args)
+            .args(tls.map(BenchTls::server_args).into_iter().flatten())
             .env_remove("FRAMEWIRE_SECRET")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
@@ -48,7 +54,10 @@ impl Server {
     }
 
     /// `framewire serve` with room for every bench connection.
-    pub(super) async fn framewire(auth: &Option<Auth>) -> Result<Server, String> {
+    pub(super) async fn framewire(
+        auth: &Option<Auth>,
+        tls: Option<&BenchTls>,
+    ) -> Result<Server, String> {
         let args = [
             "serve",
             "--addr",
@@ -58,12 +67,15 @@ impl Server {
             "--max-connections-per-address",
             "20000",
         ];
-        Self::start(&args, auth).await
+        Self::start(&args, auth, tls).await
     }
 
     /// The bare baseline.
-    pub(super) async fn baseline(auth: &Option<Auth>) -> Result<Server, String> {
-        Self::start(&["bench-baseline", "--addr", "127.0.0.1:0"], auth).await
+    pub(super) async fn baseline(
+        auth: &Option<Auth>,
+        tls: Option<&BenchTls>,
+    ) -> Result<Server, String> {
+        Self::start(&["bench-baseline", "--addr", "127.0.0.1:0"], auth, tls).await
     }
 
     pub(super) fn pid(&self) -> Option<u32> {

@@ -1,0 +1,86 @@
+//! [`Identity`]: who is on the other end of a connection, once something
+//! proved it (today a client certificate verified by mutual TLS). Handlers
+//! read it from [`Context::identity`](crate::server::Context::identity);
+//! what may set it lives with the proof (the `tls` module), not here.
+
+/// A proven identity of a connection's peer.
+///
+/// ```
+/// use framewire::{Identity, IdentitySource};
+///
+/// let id = Identity::new("alice", IdentitySource::Certificate);
+/// assert_eq!(id.name(), "alice");
+/// assert!(id.alt_names().is_empty());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    name: String,
+    subject: Option<String>,
+    alt_names: Vec<String>,
+    source: IdentitySource,
+}
+
+/// What proved an [`Identity`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IdentitySource {
+    /// A client certificate verified against the server's client CA.
+    Certificate,
+}
+
+impl Identity {
+    /// An identity called `name`, proven by `source`.
+    pub fn new(name: impl Into<String>, source: IdentitySource) -> Self {
+        Identity {
+            name: name.into(),
+            subject: None,
+            alt_names: Vec::new(),
+            source,
+        }
+    }
+
+    /// The certificate details behind it: its full subject and its
+    /// subject alternative names.
+    ///
+    /// ```
+    /// use framewire::{Identity, IdentitySource};
+    ///
+    /// let id = Identity::new("alice", IdentitySource::Certificate)
+    ///     .with_certificate("CN=alice".into(), vec!["alice@example.org".into()]);
+    /// assert_eq!(id.subject(), Some("CN=alice"));
+    /// ```
+    pub fn with_certificate(mut self, subject: String, alt_names: Vec<String>) -> Self {
+        self.subject = Some(subject);
+        self.alt_names = alt_names;
+        self
+    }
+
+    /// The name to act on: for a certificate, its subject's common name,
+    /// or else its first subject alternative name, or else the whole
+    /// subject.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A certificate's full subject (`CN=alice, O=Example`), if any.
+    pub fn subject(&self) -> Option<&str> {
+        self.subject.as_deref()
+    }
+
+    /// A certificate's subject alternative names (DNS names, e-mail
+    /// addresses, URIs, IP addresses), as text.
+    pub fn alt_names(&self) -> &[String] {
+        &self.alt_names
+    }
+
+    /// What proved it.
+    pub fn source(&self) -> IdentitySource {
+        self.source
+    }
+}
+
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}

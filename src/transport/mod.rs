@@ -1,0 +1,121 @@
+//! The transport seam: what turns an address into a byte stream.
+//!
+//! A [`Client`](crate::client::Client) dials through a [`Connector`]: plain
+//! TCP ([`TcpConnector`], the default), TLS
+//! ([`TlsConnector`](crate::tls::TlsConnector), feature `tls`), or anything
+//! of your own that yields a [`Stream`] (a Unix socket, an in-memory duplex
+//! in tests, a simulated network). Reconnection, keepalive and everything
+//! above the bytes are the same over each.
+//!
+//! ```
+//! use framewire::client::Client;
+//! use framewire::handler::BoxFuture;
+//! use framewire::transport::{Connector, Stream};
+//!
+//! /// Dials TCP, but always to one fixed address, whatever the client asks.
+//! struct Pinned(std::net::SocketAddr);
+//!
+//! impl Connector for Pinned {
+//!     fn connect(&self, _addr: &str) -> BoxFuture<std::io::Result<Stream>> {
+//!         let to = self.0;
+//!         Box::pin(async move { Stream::tcp(tokio::net::TcpStream::connect(to).await?) })
+//!     }
+//! }
+//!
+//! let builder = Client::builder("anything").connector(Pinned("127.0.0.1:8888".parse().unwrap()));
+//! # drop(builder);
+//! ```
+
+mod halves;
+mod tcp;
+
+use std::io;
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use crate::handler::BoxFuture;
+
+pub(crate) use halves::{ReadHalf, WriteHalf};
+pub use tcp::TcpConnector;
+
+/// Anything that carries bytes both ways: what a [`Stream`] can wrap.
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
+
+/// A connected byte stream and the address of its other end; itself an
+/// `AsyncRead + AsyncWrite`, so it can also be used directly (in a
+/// `tokio_util::codec::Framed`, say).
+///
+/// TCP is kept as it is (its halves need no lock between them); any other
+/// stream is boxed.
+pub struct Stream {
+    inner: Inner,
+    peer: SocketAddr,
+}
+
+pub(crate) enum Inner {
+    Tcp(TcpStream),
+    Boxed(Box<dyn Io>),
+}
+
+impl Stream {
+    /// A TCP stream; its peer address is read from the socket.
+    pub fn tcp(stream: TcpStream) -> io::Result<Self> {
+        let peer = stream.peer_addr()?;
+        Ok(Stream {
+            inner: Inner::Tcp(stream),
+            peer,
+        })
+    }
+
+    /// Any other stream, with the address handlers and routes will see as
+    /// its peer.
+    ///
+    /// ```
+    /// use framewire::transport::Stream;
+    ///
+    /// let (ours, _theirs) = tokio::io::duplex(1024);
+    /// let stream = Stream::new(ours, "127.0.0.1:9".parse().unwrap());
+    /// assert_eq!(stream.peer().port(), 9);
+    /// ```
+    pub fn new(io: impl Io, peer: SocketAddr) -> Self {
+        Stream {
+            inner: Inner::Boxed(Box::new(io)),
+            peer,
+        }
+    }
+
+    /// The other end's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    pub(crate) fn split(self) -> (ReadHalf, WriteHalf) {
+        halves::split(self.inner)
+    }
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.inner {
+            Inner::Tcp(_) => "tcp",
+            Inner::Boxed(_) => "boxed",
+        };
+        f.debug_struct("Stream")
+            .field("kind", &kind)
+            .field("peer", &self.peer)
+            .finish()
+    }
+}
+
+/// Turns an address into a connected [`Stream`]; see the [module
+/// docs](self). Called once per connection attempt, under the client's
+/// connect timeout (which bounds a TLS handshake too).
+pub trait Connector: Send + Sync + 'static {
+    /// Connects to `addr` (as given to
+    /// [`Client::builder`](crate::client::Client::builder)).
+    fn connect(&self, addr: &str) -> BoxFuture<io::Result<Stream>>;
+}
