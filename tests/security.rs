@@ -454,6 +454,9 @@ async fn m2_failed_frames_do_not_reset_the_idle_timer() {
             .limits(
                 Limits::default()
                     .idle_timeout(idle)
+                    // The idle timer is what this test watches, not the
+                    // authentication deadline (tests/server_limits.rs).
+                    .auth_timeout(Duration::from_secs(3600))
                     .max_auth_failures(u32::MAX),
             )
             .build(),

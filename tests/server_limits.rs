@@ -116,7 +116,9 @@ async fn slowloris_is_cut_at_the_frame_deadline() {
 
 #[tokio::test(start_paused = true)]
 async fn silent_connections_close_at_the_idle_timeout_but_subscribers_stay() {
-    let limits = Limits::default().idle_timeout(Duration::from_secs(30));
+    let limits = Limits::default()
+        .idle_timeout(Duration::from_secs(30))
+        .first_frame_timeout(VIRTUAL_LIMIT);
     let server = echo().subscriptions().limits(limits).build();
     let srv = start(server).await;
     let start = Instant::now();
@@ -183,6 +185,104 @@ async fn idle_exemption_follows_subscriptions_changed_by_the_handle() {
         .unwrap();
     assert_eq!(note.message_type, MessageType::NOTIFY_URI);
     assert_eq!(last_error_text(&buf), "idle timeout");
+    bystander.check(&srv).await;
+    srv.stop().await;
+}
+
+/// Without auth, a connection that sends no complete frame is closed at
+/// `first_frame_timeout` (not after the whole idle timeout); one frame is
+/// enough to stay.
+#[tokio::test(start_paused = true)]
+async fn a_connection_that_sends_nothing_is_closed_at_the_first_frame_deadline() {
+    let srv = start(echo().build()).await;
+    let mut bystander = Bystander::join(&srv).await;
+    let start = Instant::now();
+    let mut silent = TcpStream::connect(srv.addr).await.unwrap();
+    let mut talker = connect(srv.addr).await;
+    let mut half = TcpStream::connect(srv.addr).await.unwrap();
+    // Half a frame is not a frame (and has its own, shorter deadline).
+    half.write_all(&[MessageType::REQUEST_URI.value()])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let r = call(
+        &mut talker,
+        Message::new(MessageType::REQUEST_URI, "echo", "here"),
+    )
+    .await;
+    assert_eq!(&r.content()[..], b"here");
+    let (bytes, closed_at) = read_to_close_within(&mut silent, VIRTUAL_LIMIT).await;
+    let took = closed_at - start;
+    assert!(
+        took >= Duration::from_secs(30) && took < Duration::from_secs(32),
+        "{took:?}"
+    );
+    assert_eq!(last_error_text(&bytes), "no frame in time");
+    let (bytes, _) = read_to_close_within(&mut half, VIRTUAL_LIMIT).await;
+    assert_eq!(last_error_text(&bytes), "frame deadline exceeded");
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let r = call(
+        &mut talker,
+        Message::new(MessageType::REQUEST_URI, "echo", "still"),
+    )
+    .await;
+    assert_eq!(&r.content()[..], b"still", "one frame admits a connection");
+    let stats = srv.handle.stats();
+    assert_eq!(stats.first_frame_timeouts, 1);
+    assert_eq!(stats.auth_timeouts, 0);
+    bystander.check(&srv).await;
+    srv.stop().await;
+}
+
+/// With an auth plugin, a connection must pass it within `auth_timeout`:
+/// silence and frames that fail the check are both closed at the deadline;
+/// a connection that authenticated stays.
+#[tokio::test(start_paused = true)]
+async fn unauthenticated_connections_are_closed_at_the_auth_deadline() {
+    let hmac = || framewire::PluginLayer::new().with_auth(framewire::NetaioHmac::new("s"));
+    let limits = Limits::default().max_auth_failures(u32::MAX);
+    let srv = start(echo().plugins(hmac()).limits(limits).build()).await;
+    let signer = framewire::PluginStack::new(hmac());
+    let mut bystander =
+        Bystander::join_with(&srv, framewire::Profile::Netaio, Some(signer.clone())).await;
+    let start = Instant::now();
+    let mut silent = TcpStream::connect(srv.addr).await.unwrap();
+    let mut forger = TcpStream::connect(srv.addr).await.unwrap();
+    let forged = framewire::PluginStack::new(
+        framewire::PluginLayer::new().with_auth(framewire::NetaioHmac::new("wrong")),
+    )
+    .seal(Message::new(MessageType::REQUEST_URI, "echo", ""))
+    .unwrap()
+    .to_bytes(framewire::Profile::Netaio)
+    .unwrap();
+    let mut honest = connect(srv.addr).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    forger.write_all(&forged).await.unwrap();
+    let signed = signer
+        .seal(Message::new(MessageType::REQUEST_URI, "echo", "me"))
+        .unwrap();
+    let r = call(&mut honest, signed).await;
+    assert_eq!(&r.content()[..], b"me");
+    for s in [&mut silent, &mut forger] {
+        let (bytes, closed_at) = read_to_close_within(s, VIRTUAL_LIMIT).await;
+        let took = closed_at - start;
+        assert!(
+            took >= Duration::from_secs(10) && took < Duration::from_secs(12),
+            "{took:?}"
+        );
+        let got = frames(&bytes, framewire::Profile::Netaio);
+        let last = got.last().expect("a farewell");
+        assert_eq!(last.message_type, MessageType::ERROR);
+        assert_eq!(&last.content()[..], b"not authenticated in time");
+    }
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let signed = signer
+        .seal(Message::new(MessageType::REQUEST_URI, "echo", "again"))
+        .unwrap();
+    let r = call(&mut honest, signed).await;
+    assert_eq!(&r.content()[..], b"again");
+    let stats = srv.handle.stats();
+    assert_eq!((stats.auth_timeouts, stats.first_frame_timeouts), (2, 0));
     bystander.check(&srv).await;
     srv.stop().await;
 }

@@ -91,6 +91,12 @@ pub(crate) struct PeerState {
 }
 
 impl PeerState {
+    /// Whether a frame has passed the instance auth plugin (always, when
+    /// there is none).
+    pub(crate) fn is_authenticated(&self) -> bool {
+        self.authenticated
+    }
+
     /// The link plugins see for this connection.
     pub(crate) fn link(&self) -> Link<'_> {
         Link::new(self.role)
@@ -281,6 +287,11 @@ impl Pipeline {
     }
 
     /// The limits the next frame from `peer` is decoded with.
+    /// Whether received frames must pass an instance auth plugin.
+    pub(crate) fn has_auth(&self) -> bool {
+        self.instance.auth().is_some()
+    }
+
     pub(crate) fn frame_for(&self, peer: &PeerState) -> &FrameConfig {
         if peer.authenticated {
             &self.frame

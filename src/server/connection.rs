@@ -184,6 +184,41 @@ struct Local {
     closing: Pin<Box<WaitForCancellationFutureOwned>>,
 }
 
+/// The deadline by which a new connection must prove it is in use: pass
+/// the auth plugin (with one) or send one accepted frame (without), so a
+/// connect-and-say-nothing peer cannot hold a slot for the idle timeout.
+struct Gate {
+    /// `None` once passed.
+    until: Option<Instant>,
+    why: &'static str,
+    auth: bool,
+}
+
+impl Gate {
+    fn new(shared: &Shared) -> Self {
+        let auth = shared.pipeline.has_auth();
+        let (timeout, why) = if auth {
+            (shared.limits.auth_timeout, "not authenticated in time")
+        } else {
+            (shared.limits.first_frame_timeout, "no frame in time")
+        };
+        Gate {
+            until: Instant::now().checked_add(timeout),
+            why,
+            auth,
+        }
+    }
+
+    fn count(&self, shared: &Shared) {
+        bump(&shared.counters.timeouts);
+        bump(if self.auth {
+            &shared.counters.auth_timeouts
+        } else {
+            &shared.counters.first_frame_timeouts
+        });
+    }
+}
+
 /// The server's side of the pipeline: every message has a route (the
 /// default handler at worst), looked up in this connection's snapshot.
 struct Routes<'a> {
@@ -232,8 +267,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
     // and damaged frames are no sign of life (set lazily: the clock is only
     // read when the reader has to wait).
     let mut idle_since: Option<Instant> = None;
+    let mut gate = Gate::new(shared);
     loop {
-        let decoded = match next_frame(shared, conn, rd, &peer, &mut idle_since, local).await {
+        let next = next_frame(shared, conn, rd, &peer, &mut idle_since, &mut gate, local);
+        let decoded = match next.await {
             Ok(Some(d)) => d,
             Ok(None) => return,
             Err(why) => {
@@ -279,6 +316,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
             Some(Count::ChecksumError | Count::AuthFailure | Count::DecryptFailure)
         ) {
             idle_since = None;
+            if peer.is_authenticated() {
+                gate.until = None;
+            }
         }
         if let Some(reason) = outcome.close {
             debug!(%reason, "closing");
@@ -324,13 +364,15 @@ fn farewell(shared: &Shared, conn: &Conn, why: &str) {
 
 /// The next frame, read under the connection's deadlines: the frame
 /// deadline once a frame has started, else the idle timeout (subscribers
-/// exempt). `Ok(None)`: closed between frames, or told to close.
+/// exempt); either cut short by the admission [`Gate`] until it is passed.
+/// `Ok(None)`: closed between frames, or told to close.
 async fn next_frame<R: AsyncRead + Unpin>(
     shared: &Shared,
     conn: &Conn,
     rd: &mut FrameReader<R>,
     peer: &PeerState,
     idle_start: &mut Option<Instant>,
+    gate: &mut Gate,
     local: &mut Local,
 ) -> Result<Option<Decoded>, Stop> {
     let limits = &shared.limits;
@@ -352,10 +394,14 @@ async fn next_frame<R: AsyncRead + Unpin>(
         if frame_started.is_none() && rd.mid_frame() {
             frame_started = Some(now);
         }
-        let (deadline, why) = match frame_started {
+        let (mut deadline, mut why) = match frame_started {
             Some(t) => (t + limits.frame_timeout, "frame deadline exceeded"),
             None => (idle_since + limits.idle_timeout, "idle timeout"),
         };
+        let gated = gate.until.is_some_and(|until| until < deadline);
+        if let (true, Some(until)) = (gated, gate.until) {
+            (deadline, why) = (until, gate.why);
+        }
         // About to wait: what the frames read so far produced goes out
         // now, in one batch (waiting for queue room is the back-pressure a
         // peer that does not read its replies asked for).
@@ -385,6 +431,13 @@ async fn next_frame<R: AsyncRead + Unpin>(
                 let now = Instant::now();
                 if now < deadline {
                     timer.as_mut().reset(deadline);
+                } else if gated && conn.subscription_count() > 0 {
+                    // Subscribed through the handle: in use, as for the
+                    // idle timeout.
+                    gate.until = None;
+                } else if gated {
+                    gate.count(shared);
+                    return Err(Stop::Deadline(why));
                 } else if frame_started.is_none() && conn.subscription_count() > 0 {
                     // Subscribers may listen silently for as long as they
                     // like. Looked at when the deadline passes, not when

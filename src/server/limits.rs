@@ -176,6 +176,19 @@ pub struct Limits {
     /// must not hold it for long. Default 10 s: a handshake is a few
     /// kilobytes in two round trips.
     pub tls_handshake_timeout: Duration,
+    /// With an instance auth plugin (a plain `--secret` included): a
+    /// connection that has not sent a frame passing it within this long of
+    /// being accepted is closed. Default 10 s: a client authenticates with
+    /// its first frame, so only a connection that came to hold a slot
+    /// waits this long.
+    pub auth_timeout: Duration,
+    /// Without an auth plugin: a connection that has not sent one complete
+    /// frame within this long of being accepted is closed. Default 30 s:
+    /// otherwise a connect-and-say-nothing connection holds its slot for
+    /// the whole [`idle_timeout`](Self::idle_timeout), and 34 new ones a
+    /// second keep 10 000 slots busy. Connections the server subscribed
+    /// through its handle are exempt, as from the idle timeout.
+    pub first_frame_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -197,6 +210,8 @@ impl Default for Limits {
             max_auth_failures: 16,
             shutdown_grace: Duration::from_secs(10),
             tls_handshake_timeout: Duration::from_secs(10),
+            auth_timeout: Duration::from_secs(10),
+            first_frame_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -248,4 +263,8 @@ setters! {
     shutdown_grace: Duration,
     /// Sets [`Limits::tls_handshake_timeout`].
     tls_handshake_timeout: Duration,
+    /// Sets [`Limits::auth_timeout`].
+    auth_timeout: Duration,
+    /// Sets [`Limits::first_frame_timeout`].
+    first_frame_timeout: Duration,
 }

@@ -57,6 +57,14 @@ pub struct Stats {
     /// TLS handshakes that failed or ran out of time (also counted in
     /// `timeouts` when they ran out of time).
     pub tls_handshake_failures: u64,
+    /// Connections closed for not authenticating within
+    /// [`Limits::auth_timeout`](super::Limits::auth_timeout) (also in
+    /// `timeouts`).
+    pub auth_timeouts: u64,
+    /// Connections closed for sending no frame within
+    /// [`Limits::first_frame_timeout`](super::Limits::first_frame_timeout)
+    /// (also in `timeouts`).
+    pub first_frame_timeouts: u64,
 }
 
 #[derive(Default)]
@@ -78,6 +86,8 @@ pub(crate) struct Counters {
     pub(crate) timeouts: AtomicU64,
     pub(crate) tls_handshakes: AtomicU64,
     pub(crate) tls_failures: AtomicU64,
+    pub(crate) auth_timeouts: AtomicU64,
+    pub(crate) first_frame_timeouts: AtomicU64,
     /// Unix second of the last slow-consumer log line.
     slow_logged_at: AtomicU64,
     /// Unix second of the last TLS handshake failure log line.
@@ -162,6 +172,8 @@ impl Counters {
             timeouts: g(&self.timeouts),
             tls_handshakes: g(&self.tls_handshakes),
             tls_handshake_failures: g(&self.tls_failures),
+            auth_timeouts: g(&self.auth_timeouts),
+            first_frame_timeouts: g(&self.first_frame_timeouts),
         }
     }
 }
