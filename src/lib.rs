@@ -65,6 +65,11 @@
 //!     error.rs           AuthError, AuthFieldRole
 //!     env.rs             PluginEnv: injected Clock + RandomSource (tests pin them)
 //!     link.rs            Link, Role: what a plugin knows of the connection
+//!     identity.rs        Identity: who proved to be on the other end
+//!     pattern.rs         Pattern (NATS-style `*` / `>`), Rule, Permissions
+//!     users.rs           User, UserStore, MemoryUsers
+//!     users_file.rs      the TOML users file (feature `users-file`)
+//!     user_hmac.rs       UserHmac: strict HMAC keyed per user, identity fixed
 //!     stack.rs           PluginLayer, PluginStack, Rejection: the one plugin order
 //!     crypto.rs          netaio derive_key / 136-byte-block HMAC / keystream, ct_eq
 //!     mac_fields.rs      what the two HMAC plugins share
@@ -78,7 +83,6 @@
 //!                        SESSION_FIELD, SessionId
 //!   handler.rs           what both sides' handlers share: IntoReply, HandlerError,
 //!                        BoxFuture, panic isolation
-//!   identity.rs          Identity: who proved to be on the other end
 //!   router.rs            RouteKey + registry (type,uri,peer)→(type,uri)→type,
 //!                        one-shot handlers; route values opaque to it
 //!   pipeline/            sans-I/O: decoded frame → Outcome / handler Call
@@ -160,7 +164,6 @@ pub mod client;
 mod codec;
 mod error;
 pub mod handler;
-mod identity;
 mod io;
 mod pipeline;
 pub mod protocol;
@@ -176,9 +179,9 @@ pub use auth::{
     AuthError, AuthPlugin, CipherPlugin, NetaioHmac, NetaioStreamCipher, PluginLayer, PluginStack,
     Rejection, ReplayConfig, StrictHmac,
 };
+pub use auth::{Identity, IdentitySource};
 pub use codec::FrameCodec;
 pub use error::Error;
-pub use identity::{Identity, IdentitySource};
 pub use router::RouteKey;
 pub use wire::{
     AuthFields, AuthFieldsError, AuthValue, Body, DecodeError, EncodeError, FrameConfig, Header,

@@ -10,24 +10,18 @@ use std::path::Path;
 use std::process::Command;
 
 use common::tls::Ca;
-use common::{netaio_python, run_bounded, spawn_listening, KillOnDrop};
+use common::{exit_status, netaio_python, run_bounded, spawn_listening, KillOnDrop};
 
 const BIN: &str = env!("CARGO_BIN_EXE_framewire");
 
 /// Runs a client command (its own `--timeout` bounds it); returns exit
 /// code, stdout and stderr.
 fn run(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(BIN)
-        .args(args)
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
         .args(["--timeout", "5"])
-        .env_remove("FRAMEWIRE_SECRET")
-        .output()
-        .expect("run framewire");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+        .env_remove("FRAMEWIRE_SECRET");
+    exit_status(cmd)
 }
 
 fn serve(extra: &[&str]) -> (KillOnDrop, String) {

@@ -29,12 +29,7 @@ fn exit_code(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, Strin
     for (k, v) in env {
         c.env(k, v);
     }
-    let out = c.output().expect("run framewire");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    exit_status(c)
 }
 
 #[test]

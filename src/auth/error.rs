@@ -21,6 +21,8 @@ pub enum AuthFieldRole {
     Mac,
     /// The cipher IV.
     Iv,
+    /// The user a frame is signed as ([`USER_FIELD`](super::USER_FIELD)).
+    User,
 }
 
 impl fmt::Display for AuthFieldRole {
@@ -30,6 +32,7 @@ impl fmt::Display for AuthFieldRole {
             AuthFieldRole::Timestamp => "ts",
             AuthFieldRole::Mac => "mac",
             AuthFieldRole::Iv => "iv",
+            AuthFieldRole::User => "user",
         })
     }
 }
@@ -97,6 +100,14 @@ pub enum AuthError {
     /// The body is too long for the stream cipher's 32-bit block counter.
     #[error("body too long for the stream cipher")]
     CipherTooLong,
+    /// A verified frame signed as a different user than the one the
+    /// connection authenticated as.
+    #[error("authentication failed")]
+    IdentityChanged,
+    /// Sending: the connection has no identity yet, so there is no user
+    /// key to sign with.
+    #[error("cannot sign: the connection has not authenticated")]
+    NoIdentity,
 }
 
 fn generic_text(role: AuthFieldRole) -> &'static str {
@@ -125,6 +136,10 @@ crate::error::predicates!(AuthError {
     is_uri_too_long => AuthError::UriTooLong { .. },
     /// The body is too long for the stream cipher.
     is_cipher_too_long => AuthError::CipherTooLong,
+    /// A frame was signed as another user than the connection's.
+    is_identity_changed => AuthError::IdentityChanged,
+    /// There was no user key to sign with yet.
+    is_no_identity => AuthError::NoIdentity,
     /// Any refusal by replay protection (stale, replayed, cache full).
     is_replay_protection => AuthError::Stale { .. }
         | AuthError::Replayed
@@ -132,7 +147,8 @@ crate::error::predicates!(AuthError {
     /// A failure while preparing an outgoing message (not the peer's doing).
     is_send_side => AuthError::TimestampOutOfRange { .. }
         | AuthError::UriTooLong { .. }
-        | AuthError::CipherTooLong,
+        | AuthError::CipherTooLong
+        | AuthError::NoIdentity,
 });
 
 impl AuthError {

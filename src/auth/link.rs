@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 
-use super::NonceTag;
+use super::{Identity, NonceTag};
 use crate::protocol::SessionId;
 
 /// Which end of a connection a node is.
@@ -79,6 +79,9 @@ pub struct Link<'a> {
     /// it and refuse, as a replay, a frame that carries it (their own frame
     /// reflected back). Servers and clients always set it.
     pub tag: Option<&'a NonceTag>,
+    /// Who the other end proved to be, once known (mutual TLS, or the
+    /// first frame a [`UserHmac`](super::UserHmac) verified).
+    pub identity: Option<&'a Identity>,
 }
 
 impl<'a> Link<'a> {
@@ -91,6 +94,7 @@ impl<'a> Link<'a> {
             connection: None,
             session: None,
             tag: None,
+            identity: None,
         }
     }
 
@@ -115,6 +119,12 @@ impl<'a> Link<'a> {
     /// Sets [`Link::tag`].
     pub fn tag(mut self, tag: Option<&'a NonceTag>) -> Self {
         self.tag = tag;
+        self
+    }
+
+    /// Sets [`Link::identity`].
+    pub fn identity(mut self, identity: Option<&'a Identity>) -> Self {
+        self.identity = identity;
         self
     }
 }

@@ -14,6 +14,7 @@
 //! |---|---|---|---|
 //! | [`NetaioHmac`] | netaio 0.0.9 (byte-exact) | `ts ‖ body` (not the type) | on by default (off = netaio) |
 //! | [`StrictHmac`] | framewire | type, direction, uri, content, every other auth field (nonce, ts, rid, sid, iv, ...), optionally the server's name | on by default, per session |
+//! | [`UserHmac`] | framewire | as `StrictHmac`, keyed per user (the `user` field names the key); fixes the connection's identity | on by default, per user and session |
 //! | [`NetaioStreamCipher`] | netaio 0.0.9 (byte-exact) | nothing: pair it with an HMAC | — |
 //!
 //! Plugins are `Send + Sync` and hold no lock across calls, so one instance
@@ -52,15 +53,21 @@ pub mod crypto;
 
 mod env;
 mod error;
+mod identity;
 mod link;
 mod mac_fields;
 mod netaio_hmac;
 mod nonce_tag;
+mod pattern;
 mod replay;
 mod replay_config;
 mod stack;
 mod stream_cipher;
 mod strict_hmac;
+mod user_hmac;
+mod users;
+#[cfg(feature = "users-file")]
+mod users_file;
 
 use std::fmt;
 
@@ -68,14 +75,20 @@ pub use env::{
     Clock, FixedRandom, ManualClock, PluginEnv, RandomSource, SystemClock, SystemRandom,
 };
 pub use error::{AuthError, AuthFieldRole};
+pub use identity::{Identity, IdentitySource};
 pub use link::{Link, Role};
 pub use netaio_hmac::NetaioHmac;
 pub use nonce_tag::NonceTag;
+pub use pattern::{Pattern, PatternError, Permissions, Rule};
 pub use replay::{ReplayConfig, ReplayGuard, ReplayScope};
 pub(crate) use stack::Stack;
 pub use stack::{Layer, PluginLayer, PluginStack, Rejection, RejectionKind};
 pub use stream_cipher::NetaioStreamCipher;
 pub use strict_hmac::StrictHmac;
+pub use user_hmac::{UserHmac, USER_FIELD};
+pub use users::{MemoryUsers, User, UserStore};
+#[cfg(feature = "users-file")]
+pub use users_file::UsersFileError;
 
 use crate::wire::Message;
 
@@ -146,6 +159,16 @@ pub trait AuthPlugin: Send + Sync + fmt::Debug {
     /// is signed once and the same bytes go to every receiver.
     fn is_peer_specific(&self) -> bool {
         false
+    }
+
+    /// Who a message that passed [`check`](Self::check) proves its sender
+    /// to be, if this plugin knows identities (as
+    /// [`UserHmac`] does). The pipeline asks once
+    /// per connection, on its first verified frame; the answer is the
+    /// connection's identity from then on (in every [`Link`] and in
+    /// handlers' `Context`). Default: none.
+    fn identity(&self, _message: &Message) -> Option<Identity> {
+        None
     }
 }
 

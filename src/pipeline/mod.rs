@@ -25,7 +25,7 @@ use bytes::{Bytes, BytesMut};
 
 use std::net::SocketAddr;
 
-use crate::auth::{AuthError, Link, NonceTag, PluginLayer, Role, Stack};
+use crate::auth::{AuthError, Identity, Link, NonceTag, PluginLayer, Role, Stack};
 use crate::protocol::{RequestId, SessionId};
 use crate::wire::{self, EncodeError, FrameConfig, Message, MessageType};
 
@@ -85,6 +85,10 @@ pub(crate) struct PeerState {
     /// The connection's session: picked by a client when it connects,
     /// learned by a server from the first accepted frame.
     session: Option<SessionId>,
+    /// Who the peer proved to be: given by the shell (mutual TLS) or
+    /// learned from the first frame an identity-aware plugin verified;
+    /// never changes afterwards.
+    identity: Option<Identity>,
     authenticated: bool,
     checksum_errors: u32,
     auth_failures: u32,
@@ -104,6 +108,19 @@ impl PeerState {
             .connection(self.connection)
             .session(self.session.as_ref())
             .tag(Some(&self.tag))
+            .identity(self.identity.as_ref())
+    }
+
+    /// The peer's identity, once known.
+    pub(crate) fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
+    }
+
+    /// Fixes the identity the transport proved (a client certificate)
+    /// before any frame is read.
+    pub(crate) fn with_identity(mut self, identity: Option<Identity>) -> Self {
+        self.identity = identity;
+        self
     }
 
     /// The connection's session, once known.
@@ -123,6 +140,9 @@ pub(crate) enum Count {
     DecryptFailure,
     HandlerError,
     HandlerPanic,
+    /// A message its sender's permissions do not allow (answered
+    /// NOT_PERMITTED, not handled).
+    PermissionDenied,
 }
 
 /// Why the pipeline closes a connection; the text goes to the peer in the
@@ -269,6 +289,7 @@ impl Pipeline {
             connection,
             addr,
             session,
+            identity: None,
             authenticated: self.instance.auth().is_none(),
             checksum_errors: 0,
             auth_failures: 0,

@@ -52,6 +52,11 @@ impl Pipeline {
         if peer.session.is_none() {
             peer.session = SessionId::of(&msg);
         }
+        if peer.identity.is_none() {
+            // The first verified frame says who the peer is, for good: a
+            // later frame signed as anyone else fails the plugin's check.
+            peer.identity = self.instance.auth().and_then(|a| a.identity(&msg));
+        }
         match self.side {
             // Answered before routing, so it never reaches (or depends on)
             // the application's handlers.
@@ -61,6 +66,9 @@ impl Pipeline {
             }
             Side::Client if protocol::is_pong(&msg) => return Step::Done(Outcome::nothing()),
             _ => {}
+        }
+        if let Some(refusal) = self.not_permitted(peer, &msg, rid) {
+            return Step::Done(refusal);
         }
         let Some(msg) = sink.offer(msg) else {
             return Step::Done(Outcome::nothing());
@@ -85,6 +93,30 @@ impl Pipeline {
             msg,
             reply_to,
         })
+    }
+
+    /// NOT_PERMITTED (signed, with the uri and the request id) if the
+    /// peer's permissions refuse `msg`: nothing else happens, no handler
+    /// runs. Servers only: a server's messages are not policed.
+    fn not_permitted(
+        &self,
+        peer: &PeerState,
+        msg: &Message,
+        rid: Option<RequestId>,
+    ) -> Option<Outcome> {
+        if self.side != Side::Server {
+            return None;
+        }
+        let permissions = peer.identity.as_ref()?.permissions()?;
+        if permissions.permits(msg) {
+            return None;
+        }
+        debug!(uri = ?msg.body.uri, "not permitted");
+        let mut reply = Message::not_permitted(msg.body.uri.clone());
+        if let Some(id) = rid {
+            id.attach(&mut reply);
+        }
+        Some(Outcome::send(self.seal(reply, &peer.link()).ok()).counted(Count::PermissionDenied))
     }
 
     /// A frame whose checksum did not match: netaio answers ERROR `invalid

@@ -262,7 +262,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
 ) {
     let conn = ctx.conn();
     let pipeline = &shared.pipeline;
-    let mut peer = pipeline.peer(Some(conn.id.get()), Some(conn.peer), None);
+    let mut peer = pipeline
+        .peer(Some(conn.id.get()), Some(conn.peer), None)
+        .with_identity(conn.identity().cloned());
     // Since when the peer has sent nothing the pipeline accepted: refused
     // and damaged frames are no sign of life (set lazily: the clock is only
     // read when the reader has to wait).
@@ -344,12 +346,18 @@ fn flush_now(conn: &Conn, local: &mut Local) {
     }
 }
 
-/// Records the session the pipeline learned from the peer's first accepted
-/// frame, for what is sealed to this connection from elsewhere (fan-out).
+/// Records the session and identity the pipeline learned from the peer's
+/// first accepted frame, for what is sealed to this connection from
+/// elsewhere (fan-out) and for handlers.
 fn learn_session(conn: &Conn, peer: &PeerState) {
     if !conn.has_session() {
         if let Some(s) = peer.session() {
             conn.set_session(s);
+        }
+    }
+    if conn.identity().is_none() {
+        if let Some(identity) = peer.identity() {
+            conn.set_identity(identity.clone());
         }
     }
 }

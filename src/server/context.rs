@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::auth::Identity;
 use crate::wire::Message;
-use crate::Identity;
 
 use super::registry::{Conn, ConnectionId};
 use super::SubscribeError;

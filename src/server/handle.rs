@@ -177,6 +177,25 @@ impl ServerHandle {
         }
     }
 
+    /// Closes every connection whose [`Identity`](crate::Identity) is
+    /// called `name` (a user whose key was revoked, a certificate to shut
+    /// out), after what is queued for each is written. Returns how many.
+    ///
+    /// ```
+    /// let server = framewire::server::Server::builder().build();
+    /// assert_eq!(server.handle().disconnect_identity("alice"), 0);
+    /// ```
+    pub fn disconnect_identity(&self, name: &str) -> usize {
+        let mut closed = 0;
+        for conn in self.shared.registry.all() {
+            if conn.identity().is_some_and(|i| i.name() == name) {
+                conn.cancel.cancel();
+                closed += 1;
+            }
+        }
+        closed
+    }
+
     /// Registers a handler while the server runs (replacing one on the
     /// same key).
     pub fn on(&self, key: impl Into<RouteKey>, handler: impl Handler) {

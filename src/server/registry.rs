@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Identity;
 use crate::auth::{Link, NonceTag, Role};
 use crate::io::outbound::Outbound;
 use crate::protocol::SessionId;
 use crate::sync::{lock, read, write};
-use crate::Identity;
 
 use super::SubscribeError;
 
@@ -109,14 +109,13 @@ impl Conn {
             .connection(Some(self.id.0))
             .session(self.session.get())
             .tag(Some(tag))
+            .identity(self.identity.get())
     }
 
     pub(crate) fn set_session(&self, session: SessionId) {
         let _ = self.session.set(session);
     }
 
-    // Set by the TLS handshake today; by logins later.
-    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     pub(crate) fn set_identity(&self, identity: Identity) {
         let _ = self.identity.set(identity);
     }

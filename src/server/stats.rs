@@ -65,6 +65,9 @@ pub struct Stats {
     /// [`Limits::first_frame_timeout`](super::Limits::first_frame_timeout)
     /// (also in `timeouts`).
     pub first_frame_timeouts: u64,
+    /// Messages refused by their sender's permissions (answered
+    /// NOT_PERMITTED, never handled).
+    pub permission_denials: u64,
 }
 
 #[derive(Default)]
@@ -88,6 +91,7 @@ pub(crate) struct Counters {
     pub(crate) tls_failures: AtomicU64,
     pub(crate) auth_timeouts: AtomicU64,
     pub(crate) first_frame_timeouts: AtomicU64,
+    permission_denials: AtomicU64,
     /// Unix second of the last slow-consumer log line.
     slow_logged_at: AtomicU64,
     /// Unix second of the last TLS handshake failure log line.
@@ -133,6 +137,7 @@ impl Counters {
             Count::DecryptFailure => &self.decrypt_failures,
             Count::HandlerError => &self.handler_errors,
             Count::HandlerPanic => &self.handler_panics,
+            Count::PermissionDenied => &self.permission_denials,
         });
     }
 
@@ -174,6 +179,7 @@ impl Counters {
             tls_handshake_failures: g(&self.tls_failures),
             auth_timeouts: g(&self.auth_timeouts),
             first_frame_timeouts: g(&self.first_frame_timeouts),
+            permission_denials: g(&self.permission_denials),
         }
     }
 }

@@ -5,7 +5,7 @@ use rustls::pki_types::CertificateDer;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::{Identity, IdentitySource};
+use crate::auth::{Identity, IdentitySource};
 
 /// The identity in `cert` (the leaf a TLS handshake verified), or `None`
 /// if it does not parse (rustls verified it, so that means a certificate

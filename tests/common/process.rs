@@ -162,3 +162,14 @@ pub fn terminate(guard: KillOnDrop) -> std::process::ExitStatus {
     }
     panic!("process did not stop within 10 s of SIGTERM");
 }
+
+/// Runs `cmd` to completion (it must bound itself, as the CLI's client
+/// commands do with `--timeout`); returns its exit code, stdout and stderr.
+pub fn exit_status(mut cmd: Command) -> (Option<i32>, String, String) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -31,6 +31,10 @@ pub enum Command {
         addr: SocketAddr,
         #[command(flatten)]
         auth: AuthArgs,
+        /// Per-user keys and permissions from this TOML file (see README);
+        /// instead of one shared --secret.
+        #[arg(long, conflicts_with_all = ["secret", "secret_file"])]
+        users: Option<PathBuf>,
         /// Frame profile: netaio (default) or wide.
         #[arg(long, default_value = "netaio")]
         profile: Profile,

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
+use framewire::auth::UserHmac;
 use framewire::{AuthPlugin, NetaioHmac, PluginLayer, StrictHmac};
 use zeroize::Zeroizing;
 
@@ -42,6 +43,10 @@ pub struct AuthArgs {
     /// anyone on the path can retarget or reflect signed frames.
     #[arg(long, value_enum, default_value = "netaio")]
     pub auth: AuthMode,
+    /// Sign as this user with --secret (per-user keys, for a server started
+    /// with --users; framewire peers only).
+    #[arg(long)]
+    pub user: Option<String>,
 }
 
 impl AuthArgs {
@@ -66,14 +71,18 @@ impl AuthArgs {
                 bytes
             }
             (None, Some(s)) => Zeroizing::new(s.as_bytes().to_vec()),
+            (None, None) if self.user.is_some() => {
+                return Err("--user needs --secret, --secret-file or FRAMEWIRE_SECRET".into())
+            }
             (None, None) => return Ok(None),
         };
-        if self.auth == AuthMode::Netaio {
+        if self.auth == AuthMode::Netaio && self.user.is_none() {
             eprintln!("framewire: warning: {NETAIO_MODE_WARNING}");
         }
         Ok(Some(Auth {
             mode: self.auth,
             secret,
+            user: self.user.clone(),
         }))
     }
 }
@@ -83,11 +92,21 @@ impl AuthArgs {
 pub struct Auth {
     mode: AuthMode,
     secret: Zeroizing<Vec<u8>>,
+    /// Signs as this user ([`UserHmac`]) instead of with a shared secret.
+    user: Option<String>,
 }
 
 impl Auth {
+    /// Whether it signs as a user (a client's view of a `--users` server).
+    pub fn is_user(&self) -> bool {
+        self.user.is_some()
+    }
+
     /// A new plugin instance.
     pub fn plugin(&self) -> Arc<dyn AuthPlugin> {
+        if let Some(user) = &self.user {
+            return Arc::new(UserHmac::client(user.clone(), &self.secret[..]));
+        }
         match self.mode {
             AuthMode::Netaio => Arc::new(NetaioHmac::new(&self.secret[..])),
             AuthMode::Strict => Arc::new(StrictHmac::new(&self.secret[..])),
@@ -102,6 +121,9 @@ impl Auth {
             AuthMode::Netaio => "netaio",
             AuthMode::Strict => "strict",
         };
+        if let Some(user) = &self.user {
+            cmd.args(["--user", user]);
+        }
         cmd.args(["--auth", mode]).env(
             "FRAMEWIRE_SECRET",
             std::ffi::OsString::from_vec(self.secret.to_vec()),

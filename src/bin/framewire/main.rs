@@ -44,6 +44,7 @@ fn main() -> ExitCode {
             Command::Serve {
                 addr,
                 auth,
+                users,
                 profile,
                 max_connections,
                 max_connections_per_address,
@@ -52,7 +53,7 @@ fn main() -> ExitCode {
                 let limits = framewire::server::Limits::default()
                     .max_connections(max_connections)
                     .max_connections_per_address(max_connections_per_address);
-                serve::serve(addr, &auth, profile, limits, &tls).await
+                serve::serve(addr, &auth, users.as_deref(), profile, limits, &tls).await
             }
             Command::BenchBaseline { addr, auth, tls } => serve::baseline(addr, &auth, &tls).await,
             Command::Request {

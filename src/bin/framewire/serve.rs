@@ -2,23 +2,33 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::ExitCode;
 
+use framewire::auth::{MemoryUsers, UserHmac};
 use framewire::server::{readme_routes, Limits, Server, ServerHandle};
-use framewire::Profile;
+use framewire::{PluginLayer, Profile};
 
-use crate::auth::AuthArgs;
+use crate::auth::{Auth, AuthArgs};
 use crate::shutdown_signal;
 use crate::tls::ServeTlsArgs;
 
 pub async fn serve(
     addr: SocketAddr,
     auth: &AuthArgs,
+    users: Option<&Path>,
     profile: Profile,
     limits: Limits,
     tls: &ServeTlsArgs,
 ) -> Result<ExitCode, String> {
     let auth = auth.resolve()?;
+    if auth.as_ref().is_some_and(Auth::is_user) {
+        return Err("--user is for client commands; a server takes --users FILE".into());
+    }
+    let users = users
+        .map(MemoryUsers::from_toml_file)
+        .transpose()
+        .map_err(|e| e.to_string())?;
     let tls_config = tls.config()?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -29,6 +39,9 @@ pub async fn serve(
         .limits(limits);
     if let Some(auth) = &auth {
         builder = builder.plugins(auth.layer());
+    }
+    if let Some(users) = users {
+        builder = builder.plugins(PluginLayer::new().with_auth(UserHmac::server(users)));
     }
     if let Some(config) = tls_config {
         builder = builder.tls(config);

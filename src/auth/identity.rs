@@ -1,7 +1,12 @@
 //! [`Identity`]: who is on the other end of a connection, once something
-//! proved it (today a client certificate verified by mutual TLS). Handlers
-//! read it from [`Context::identity`](crate::server::Context::identity);
-//! what may set it lives with the proof (the `tls` module), not here.
+//! proved it (a client certificate verified by mutual TLS, or a user's key
+//! verified by [`UserHmac`](super::UserHmac)), and what it may do.
+//! Handlers read it from [`Context::identity`](crate::server::Context::identity);
+//! what may set it lives with the proof, not here.
+
+use std::sync::Arc;
+
+use super::Permissions;
 
 /// A proven identity of a connection's peer.
 ///
@@ -9,6 +14,7 @@
 /// use framewire::{Identity, IdentitySource};
 ///
 /// let id = Identity::new("alice", IdentitySource::Certificate);
+/// assert!(id.permissions().is_none());
 /// assert_eq!(id.name(), "alice");
 /// assert!(id.alt_names().is_empty());
 /// ```
@@ -18,6 +24,7 @@ pub struct Identity {
     subject: Option<String>,
     alt_names: Vec<String>,
     source: IdentitySource,
+    permissions: Option<Arc<Permissions>>,
 }
 
 /// What proved an [`Identity`].
@@ -26,6 +33,9 @@ pub struct Identity {
 pub enum IdentitySource {
     /// A client certificate verified against the server's client CA.
     Certificate,
+    /// A user's key, verified by [`UserHmac`](super::UserHmac) against a
+    /// [`UserStore`](super::UserStore).
+    User,
 }
 
 impl Identity {
@@ -36,7 +46,20 @@ impl Identity {
             subject: None,
             alt_names: Vec::new(),
             source,
+            permissions: None,
         }
+    }
+
+    /// What it may do (checked before any handler runs); without, it may
+    /// do anything.
+    pub fn with_permissions(mut self, permissions: Arc<Permissions>) -> Self {
+        self.permissions = Some(permissions);
+        self
+    }
+
+    /// What it may do, if restricted.
+    pub fn permissions(&self) -> Option<&Permissions> {
+        self.permissions.as_deref()
     }
 
     /// The certificate details behind it: its full subject and its

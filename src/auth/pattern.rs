@@ -1,0 +1,301 @@
+//! NATS-style subject patterns over `/`-separated uris and topics, and the
+//! [`Permissions`] a user is granted with them. Pure: no I/O, no clock.
+
+use std::fmt;
+
+use crate::wire::{Message, MessageType};
+
+/// A pattern over `/`-separated segments: a literal segment matches
+/// itself, `*` matches exactly one segment, and `>` (last only) matches one
+/// or more remaining segments.
+///
+/// ```
+/// use framewire::auth::Pattern;
+///
+/// let p: Pattern = "pub/alerts/>".parse().unwrap();
+/// assert!(p.matches(b"pub/alerts/fire"));
+/// assert!(p.matches(b"pub/alerts/fire/3"));
+/// assert!(!p.matches(b"pub/alerts"));
+/// let q: Pattern = "k/*/v".parse().unwrap();
+/// assert!(q.matches(b"k/a/v") && !q.matches(b"k/a/b/v"));
+/// assert!("a/>/b".parse::<Pattern>().is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Pattern {
+    text: String,
+    segments: Vec<Segment>,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(Box<[u8]>),
+    One,
+    Rest,
+}
+
+/// Why a pattern was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PatternError {
+    /// The pattern is empty or has an empty segment (`a//b`).
+    #[error("pattern {0:?} has an empty segment")]
+    EmptySegment(String),
+    /// `>` appears before the last segment.
+    #[error("pattern {0:?}: '>' may only be the last segment")]
+    RestNotLast(String),
+    /// `*` or `>` is mixed with other characters in one segment (`a*`).
+    #[error("pattern {0:?}: '*' and '>' must be whole segments")]
+    PartialWildcard(String),
+}
+
+crate::error::predicates!(PatternError {
+    /// Whether the pattern has an empty segment.
+    is_empty_segment => PatternError::EmptySegment(_),
+    /// Whether `>` is not last.
+    is_rest_not_last => PatternError::RestNotLast(_),
+    /// Whether a wildcard is part of a segment.
+    is_partial_wildcard => PatternError::PartialWildcard(_),
+});
+
+impl std::str::FromStr for Pattern {
+    type Err = PatternError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = text.split('/').collect();
+        let mut segments = Vec::with_capacity(parts.len());
+        for (i, part) in parts.iter().enumerate() {
+            let segment = match *part {
+                "" => return Err(PatternError::EmptySegment(text.to_owned())),
+                "*" => Segment::One,
+                ">" if i + 1 == parts.len() => Segment::Rest,
+                ">" => return Err(PatternError::RestNotLast(text.to_owned())),
+                s if s.contains(['*', '>']) => {
+                    return Err(PatternError::PartialWildcard(text.to_owned()))
+                }
+                s => Segment::Literal(s.as_bytes().into()),
+            };
+            segments.push(segment);
+        }
+        Ok(Pattern {
+            text: text.to_owned(),
+            segments,
+        })
+    }
+}
+
+impl Pattern {
+    /// Whether `subject` (a uri or topic, bytes as they arrive) matches.
+    /// Linear in the subject's length; no allocation.
+    pub fn matches(&self, subject: &[u8]) -> bool {
+        let mut parts = subject.split(|b| *b == b'/');
+        for segment in &self.segments {
+            match segment {
+                Segment::Rest => return parts.next().is_some(),
+                Segment::One => {
+                    if parts.next().is_none_or(<[u8]>::is_empty) {
+                        return false;
+                    }
+                }
+                Segment::Literal(lit) => {
+                    if parts.next() != Some(&lit[..]) {
+                        return false;
+                    }
+                }
+            }
+        }
+        parts.next().is_none()
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Debug for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Pattern({:?})", self.text)
+    }
+}
+
+impl fmt::Display for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// What one kind of action may touch: `None` allows everything (nothing
+/// was configured), a list allows what one of its patterns matches, and
+/// `deny` patterns win over `allow`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rule {
+    allow: Option<Vec<Pattern>>,
+    deny: Vec<Pattern>,
+}
+
+impl Rule {
+    /// Allows only what `patterns` match.
+    pub fn allow(patterns: impl IntoIterator<Item = Pattern>) -> Self {
+        Rule {
+            allow: Some(patterns.into_iter().collect()),
+            deny: Vec::new(),
+        }
+    }
+
+    /// Also refuses what `patterns` match, whatever `allow` says.
+    pub fn deny(mut self, patterns: impl IntoIterator<Item = Pattern>) -> Self {
+        self.deny.extend(patterns);
+        self
+    }
+
+    /// Whether `subject` is allowed.
+    pub fn permits(&self, subject: &[u8]) -> bool {
+        if self.deny.iter().any(|p| p.matches(subject)) {
+            return false;
+        }
+        match &self.allow {
+            None => true,
+            Some(list) => list.iter().any(|p| p.matches(subject)),
+        }
+    }
+}
+
+/// What a user may do, checked by the pipeline before any handler runs: a
+/// refused message is answered NOT_PERMITTED with its uri and nothing else
+/// happens (no partial subscribe).
+///
+/// - `publish`: the uri of PUBLISH_URI (`pub/news`);
+/// - `subscribe`: the topic of SUBSCRIBE_URI (`news`);
+/// - `request`: the uri of REQUEST_URI, CREATE_URI, UPDATE_URI and
+///   DELETE_URI.
+///
+/// Other message types (UNSUBSCRIBE_URI, replies, custom types) are not
+/// restricted. `Permissions::default()` allows everything.
+///
+/// ```
+/// use framewire::auth::{Permissions, Rule};
+/// use framewire::{Message, MessageType};
+///
+/// let p = Permissions::default()
+///     .publish(Rule::allow(["pub/news".parse().unwrap()]))
+///     .subscribe(Rule::allow(["news".parse().unwrap(), "alerts/>".parse().unwrap()]));
+/// assert!(p.permits(&Message::new(MessageType::PUBLISH_URI, "pub/news", "x")));
+/// assert!(!p.permits(&Message::new(MessageType::PUBLISH_URI, "pub/other", "x")));
+/// assert!(p.permits(&Message::new(MessageType::SUBSCRIBE_URI, "alerts/fire", "")));
+/// assert!(p.permits(&Message::new(MessageType::REQUEST_URI, "anything", "")));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Permissions {
+    publish: Rule,
+    subscribe: Rule,
+    request: Rule,
+}
+
+impl Permissions {
+    /// Sets what may be published.
+    pub fn publish(mut self, rule: Rule) -> Self {
+        self.publish = rule;
+        self
+    }
+
+    /// Sets what may be subscribed to.
+    pub fn subscribe(mut self, rule: Rule) -> Self {
+        self.subscribe = rule;
+        self
+    }
+
+    /// Sets what may be requested, created, updated or deleted.
+    pub fn request(mut self, rule: Rule) -> Self {
+        self.request = rule;
+        self
+    }
+
+    /// Whether `msg` is allowed.
+    pub fn permits(&self, msg: &Message) -> bool {
+        let rule = match msg.message_type {
+            MessageType::PUBLISH_URI => &self.publish,
+            MessageType::SUBSCRIBE_URI => &self.subscribe,
+            MessageType::REQUEST_URI
+            | MessageType::CREATE_URI
+            | MessageType::UPDATE_URI
+            | MessageType::DELETE_URI => &self.request,
+            _ => return true,
+        };
+        rule.permits(msg.uri())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn p(s: &str) -> Pattern {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(p("a").matches(b"a"));
+        assert!(!p("a").matches(b"a/b"));
+        assert!(!p("a").matches(b""));
+        assert!(p("*").matches(b"x"));
+        assert!(!p("*").matches(b""));
+        assert!(!p("*").matches(b"x/y"));
+        assert!(p(">").matches(b"x/y"));
+        assert!(p("a/*/c").matches(b"a/b/c"));
+        assert!(!p("a/*/c").matches(b"a//c"));
+        assert!(!p("a/>").matches(b"a"));
+        assert!(
+            p("a/>").matches(b"a/"),
+            "an empty last segment is a segment"
+        );
+        for bad in ["", "a//b", "/a", "a/", "a>", "*x", "a/>/b"] {
+            assert!(bad.parse::<Pattern>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn deny_wins() {
+        let r = Rule::allow([p("k/>")]).deny([p("k/secret/>")]);
+        assert!(r.permits(b"k/a"));
+        assert!(!r.permits(b"k/secret/x"));
+        assert!(!r.permits(b"other"));
+        assert!(Rule::default().permits(b"anything"));
+        assert!(!Rule::allow([]).permits(b"anything"));
+    }
+
+    fn segment() -> impl Strategy<Value = String> {
+        "[a-c]{1,2}"
+    }
+
+    proptest! {
+        /// A literal pattern matches exactly its own text.
+        #[test]
+        fn literals_match_only_themselves(a in prop::collection::vec(segment(), 1..5),
+                                          b in prop::collection::vec(segment(), 1..5)) {
+            let (sa, sb) = (a.join("/"), b.join("/"));
+            prop_assert!(p(&sa).matches(sa.as_bytes()));
+            prop_assert_eq!(p(&sa).matches(sb.as_bytes()), sa == sb);
+        }
+
+        /// `*` at position i matches any one segment there, nothing else
+        /// changes; `>` after a prefix matches every longer subject.
+        #[test]
+        fn wildcards_generalise_literals(segs in prop::collection::vec(segment(), 1..5),
+                                         i in 0usize..5, extra in prop::collection::vec(segment(), 0..3)) {
+            let i = i % segs.len();
+            let mut pat = segs.clone();
+            pat[i] = "*".into();
+            let subject = segs.join("/");
+            prop_assert!(p(&pat.join("/")).matches(subject.as_bytes()));
+            let prefix = segs[..i].iter().cloned().chain([">".to_owned()]).collect::<Vec<_>>().join("/");
+            let longer = segs[..i].iter().cloned().chain(segs[i..].iter().cloned()).chain(extra).collect::<Vec<_>>().join("/");
+            prop_assert!(p(&prefix).matches(longer.as_bytes()));
+            if i > 0 {
+                // `>` needs at least one more segment.
+                prop_assert!(!p(&prefix).matches(segs[..i].join("/").as_bytes()));
+            }
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! The TOML users file (feature `users-file`): one `[[user]]` table per
+//! user, with its secret (inline or in a file of its own) and its
+//! permission patterns. Every mistake is refused whole, naming the line
+//! and the field.
+//!
+//! ```toml
+//! [[user]]
+//! name = "alice"
+//! secret_file = "alice.secret"     # or: secret = "..."
+//! publish = ["pub/news", "pub/alerts/>"]
+//! subscribe = ["news", "alerts/>"]
+//! request = ["echo", "k/>"]        # REQUEST/CREATE/UPDATE/DELETE uris
+//! deny_request = ["k/secret/>"]    # deny_* wins over the allow lists
+//! ```
+//!
+//! A list left out allows everything of its kind; an empty list allows
+//! nothing.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{MemoryUsers, Pattern, Permissions, Rule, User};
+
+/// Why a users file was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UsersFileError {
+    /// The file (or a `secret_file`) could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A value is wrong: not TOML, an unknown or missing field, a bad
+    /// pattern, a duplicate user, an empty secret.
+    #[error("{}:{line}: {field}: {reason}", path.display())]
+    Invalid {
+        /// The users file.
+        path: PathBuf,
+        /// The 1-based line of the offending value.
+        line: usize,
+        /// The field (`user.publish`, ...), or `toml` for syntax errors.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+crate::error::predicates!(UsersFileError {
+    /// Whether a file could not be read.
+    is_read => UsersFileError::Read { .. },
+    /// Whether a value was wrong.
+    is_invalid => UsersFileError::Invalid { .. },
+});
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    user: Vec<Spanned<Entry>>,
+}
+
+type Patterns = Option<Vec<Spanned<String>>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    name: Spanned<String>,
+    secret: Option<Spanned<String>>,
+    secret_file: Option<Spanned<String>>,
+    publish: Patterns,
+    subscribe: Patterns,
+    request: Patterns,
+    #[serde(default)]
+    deny_publish: Vec<Spanned<String>>,
+    #[serde(default)]
+    deny_subscribe: Vec<Spanned<String>>,
+    #[serde(default)]
+    deny_request: Vec<Spanned<String>>,
+}
+
+struct Ctx<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn line(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1
+    }
+
+    fn invalid(&self, offset: usize, field: &str, reason: impl Into<String>) -> UsersFileError {
+        UsersFileError::Invalid {
+            path: self.path.to_owned(),
+            line: self.line(offset),
+            field: field.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    fn patterns(
+        &self,
+        list: &[Spanned<String>],
+        field: &str,
+    ) -> Result<Vec<Pattern>, UsersFileError> {
+        list.iter()
+            .map(|p| {
+                p.get_ref()
+                    .parse::<Pattern>()
+                    .map_err(|e| self.invalid(p.span().start, field, e.to_string()))
+            })
+            .collect()
+    }
+
+    fn rule(
+        &self,
+        allow: &Patterns,
+        deny: &[Spanned<String>],
+        kind: &str,
+    ) -> Result<Rule, UsersFileError> {
+        let rule = match allow {
+            Some(list) => Rule::allow(self.patterns(list, &format!("user.{kind}"))?),
+            None => Rule::default(),
+        };
+        Ok(rule.deny(self.patterns(deny, &format!("user.deny_{kind}"))?))
+    }
+
+    fn secret(
+        &self,
+        entry: &Entry,
+        at: usize,
+    ) -> Result<zeroize::Zeroizing<String>, UsersFileError> {
+        let secret = match (&entry.secret, &entry.secret_file) {
+            (Some(s), None) => zeroize::Zeroizing::new(s.get_ref().clone()),
+            (None, Some(file)) => {
+                let path = self
+                    .path
+                    .parent()
+                    .unwrap_or(Path::new("."))
+                    .join(file.get_ref());
+                let mut text = std::fs::read_to_string(&path)
+                    .map_err(|source| UsersFileError::Read { path, source })?;
+                if text.ends_with('\n') {
+                    text.pop();
+                }
+                zeroize::Zeroizing::new(text)
+            }
+            (Some(s), Some(_)) => {
+                return Err(self.invalid(
+                    s.span().start,
+                    "user.secret",
+                    "give secret or secret_file, not both",
+                ))
+            }
+            (None, None) => {
+                return Err(self.invalid(at, "user", "missing secret (or secret_file)"))
+            }
+        };
+        if secret.is_empty() {
+            return Err(self.invalid(at, "user.secret", "empty secret"));
+        }
+        Ok(secret)
+    }
+}
+
+impl MemoryUsers {
+    /// Users from the TOML file at `path` (format in the module docs of
+    /// `framewire::auth`'s users file; README shows one). `secret_file`
+    /// paths are relative to the users file's directory.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("users.toml");
+    /// std::fs::write(&path, "[[user]]\nname = \"alice\"\nsecret = \"s\"\npublish = [\"pub/news\"]\n").unwrap();
+    /// let users = framewire::auth::MemoryUsers::from_toml_file(&path).unwrap();
+    /// assert_eq!(users.len(), 1);
+    ///
+    /// std::fs::write(&path, "[[user]]\nname = \"bob\"\nsecret = \"s\"\npublish = [\"pub/>/x\"]\n").unwrap();
+    /// let e = framewire::auth::MemoryUsers::from_toml_file(&path).unwrap_err();
+    /// assert!(e.to_string().contains(":4: user.publish:"), "{e}");
+    /// ```
+    pub fn from_toml_file(path: &Path) -> Result<MemoryUsers, UsersFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| UsersFileError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let cx = Ctx { path, text: &text };
+        let file: File = toml::from_str(&text).map_err(|e| {
+            let at = e.span().map_or(0, |s| s.start);
+            cx.invalid(at, "toml", e.message().trim_end().to_owned())
+        })?;
+        let mut users = MemoryUsers::new();
+        for entry in &file.user {
+            let at = entry.span().start;
+            let entry = entry.get_ref();
+            let name = entry.name.get_ref();
+            if name.is_empty() {
+                return Err(cx.invalid(entry.name.span().start, "user.name", "empty name"));
+            }
+            let permissions = Permissions::default()
+                .publish(cx.rule(&entry.publish, &entry.deny_publish, "publish")?)
+                .subscribe(cx.rule(&entry.subscribe, &entry.deny_subscribe, "subscribe")?)
+                .request(cx.rule(&entry.request, &entry.deny_request, "request")?);
+            let secret = cx.secret(entry, at)?;
+            let user = User::new(name.clone(), secret.as_bytes()).permissions(permissions);
+            if users.insert(user).is_some() {
+                return Err(cx.invalid(
+                    entry.name.span().start,
+                    "user.name",
+                    format!("duplicate user {name:?}"),
+                ));
+            }
+        }
+        Ok(users)
+    }
+}
