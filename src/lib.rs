@@ -80,7 +80,7 @@
 //!     replay.rs          ReplayGuard: ts window + nonce cache in per-session shares
 //!     stream_cipher.rs   NetaioStreamCipher: netaio Sha256StreamCipherPlugin
 //!   protocol.rs          framewire's additions: PING_URI, REQUEST_ID_FIELD, RequestId,
-//!                        SESSION_FIELD, SessionId
+//!                        SESSION_FIELD, SessionId, LOGIN_URI, PROTOCOL_VERSION
 //!   handler.rs           what both sides' handlers share: IntoReply, HandlerError,
 //!                        BoxFuture, panic isolation
 //!   router.rs            RouteKey + registry (type,uri,peer)→(type,uri)→type,
@@ -108,6 +108,7 @@
 //!     mod.rs             module docs, Route, re-exports
 //!     builder.rs         ServerBuilder
 //!     listen.rs          Server: accept loop, graceful shutdown
+//!     login.rs           LoginGate, Hello, LoginRefused: the login gate
 //!     tls.rs             TLS handshake under its deadline, identity, reload
 //!     handle.rs          ServerHandle + Shared: fan-out, registry, stats
 //!     connection.rs      per-connection reader (deadlines) and writer tasks

@@ -149,3 +149,36 @@ impl std::fmt::Debug for SessionId {
         )
     }
 }
+
+/// The uri of the login message a client sends first to a server with a
+/// login gate (framewire's own, never routed to handlers).
+pub const LOGIN_URI: &str = "\0framewire/login";
+
+/// The auth field of a login message carrying the client's protocol
+/// version (an integer; servers may require a minimum).
+pub const VERSION_FIELD: &str = "ver";
+
+/// The protocol version this framewire speaks: the login message carries
+/// it so a server can refuse clients older than it supports.
+pub const PROTOCOL_VERSION: u64 = 1;
+
+/// The login message: `content` for the server's gate, and the version.
+pub(crate) fn login(content: bytes::Bytes) -> Message {
+    let mut m = Message::new(MessageType::REQUEST_URI, LOGIN_URI, content);
+    m.auth.insert(
+        VERSION_FIELD,
+        AuthValue::from(PROTOCOL_VERSION.to_be_bytes()),
+    );
+    m
+}
+
+/// Whether `msg` is a login message.
+pub(crate) fn is_login(msg: &Message) -> bool {
+    msg.message_type == MessageType::REQUEST_URI && msg.body.uri[..] == *LOGIN_URI.as_bytes()
+}
+
+/// The protocol version a login message announces (8 big-endian bytes).
+pub(crate) fn version_of(msg: &Message) -> Option<u64> {
+    let b = msg.auth.get_bytes(VERSION_FIELD)?;
+    Some(u64::from_be_bytes(b.as_ref().try_into().ok()?))
+}

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::tls::{localhost, trusting, Ca};
 use common::{eventually, read_to_close_within, start, Running, LIMIT};
-use framewire::client::{Client, ClientError, ConnectionEvent, Reconnect, Subscription};
+use framewire::client::{Client, ClientError, Reconnect, Subscription};
 use framewire::server::{Context, Limits, Server, ServerBuilder};
 use framewire::tls::rustls;
 use framewire::{Message, MessageType, Profile};
@@ -277,14 +277,7 @@ async fn client_reconnects_over_tls() {
     let mut sub = client.subscribe("news").await.unwrap();
     let id = srv.handle.connections()[0].id;
     assert!(srv.handle.disconnect(id));
-    let reconnected = tokio::time::timeout(LIMIT, async {
-        loop {
-            if let Ok(ConnectionEvent::Connected(_)) = events.recv().await {
-                break;
-            }
-        }
-    });
-    reconnected.await.expect("reconnected in time");
+    common::reconnected(&mut events).await;
     eventually("resubscribed", || srv.handle.stats().topics == 1).await;
     let note = Message::new(MessageType::NOTIFY_URI, "news", "again");
     srv.handle.notify("news", note).unwrap();

@@ -36,6 +36,9 @@ pub enum IdentitySource {
     /// A user's key, verified by [`UserHmac`](super::UserHmac) against a
     /// [`UserStore`](super::UserStore).
     User,
+    /// A server's login gate
+    /// ([`ServerBuilder::login`](crate::server::ServerBuilder::login)).
+    Login,
 }
 
 impl Identity {

@@ -190,6 +190,29 @@ impl ClientBuilder {
         self
     }
 
+    /// Logs in with `content` (a token, say) first on every connection,
+    /// for a server with a login gate
+    /// ([`ServerBuilder::login`](crate::server::ServerBuilder::login)); the
+    /// login message also carries
+    /// [`PROTOCOL_VERSION`](crate::protocol::PROTOCOL_VERSION). It goes
+    /// out before anything else on the connection. [`connect`](Self::connect)
+    /// waits for the answer and fails if the login is refused (the
+    /// server's reason is in the error's reply); after a reconnection a
+    /// refusal is logged, and the server closes the connection.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), framewire::client::ClientError> {
+    /// let client = framewire::client::Client::builder("127.0.0.1:8888")
+    ///     .login("let me in")
+    ///     .connect()
+    ///     .await?;
+    /// # drop(client); Ok(()) }
+    /// ```
+    pub fn login(mut self, content: impl Into<bytes::Bytes>) -> Self {
+        self.config.login = Some(content.into());
+        self
+    }
+
     /// Connection events from the very first connection on; see
     /// [`Client::events`], which only sees events after it is called.
     pub fn events(&self) -> broadcast::Receiver<ConnectionEvent> {
@@ -216,8 +239,16 @@ impl ClientBuilder {
             closed: CancellationToken::new(),
             done,
         });
-        let ready = connection::start(&inner, stream);
+        let mut ready = connection::start(&inner, stream);
+        let login = ready.take_login();
         tokio::spawn(connection::run(inner.clone(), ready, done_tx));
-        Ok(Client { inner })
+        let client = Client { inner };
+        if let Some(login) = login {
+            if let Err(e) = login.outcome(&client.inner).await {
+                client.close().await;
+                return Err(e);
+            }
+        }
+        Ok(client)
     }
 }

@@ -97,6 +97,8 @@ pub(crate) struct Config {
     /// What dials each connection (TCP unless the builder was told
     /// otherwise).
     pub(crate) connector: Arc<dyn Connector>,
+    /// The login message's content, sent first on every connection.
+    pub(crate) login: Option<bytes::Bytes>,
 }
 
 impl Config {
@@ -115,6 +117,7 @@ impl Config {
             subscription_buffer: 1024,
             max_pending_requests: DEFAULT_MAX_PENDING_REQUESTS,
             connector: Arc::new(TcpConnector::new()),
+            login: None,
         }
     }
 }

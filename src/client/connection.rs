@@ -51,6 +51,59 @@ pub(super) struct Live {
     writer: JoinHandle<()>,
     /// Cancelled by the writer when a write fails or stalls.
     broken: CancellationToken,
+    /// The login sent first on this connection, waiting for its answer.
+    login: Option<Login>,
+}
+
+/// A login message sent on a new connection, and how its answer arrives.
+pub(super) struct Login {
+    seq: u64,
+    reply: tokio::sync::oneshot::Receiver<Result<Message, ClientError>>,
+}
+
+impl Login {
+    /// Queues the login message on `current` (before it is published, so
+    /// nothing can go out ahead of it) and registers its waiter.
+    fn send(inner: &Inner, current: &Current, content: Bytes) -> Option<Login> {
+        let mut msg = protocol::login(content);
+        let (tx, reply) = tokio::sync::oneshot::channel();
+        let (seq, rid) = lock(&inner.pending).insert(
+            MessageType::REQUEST_URI,
+            Bytes::from_static(protocol::LOGIN_URI.as_bytes()),
+            tx,
+        );
+        rid.attach(&mut msg);
+        let sent = current
+            .seal(inner, msg)
+            .ok()
+            .and_then(|frame| current.queue.try_push(frame).ok());
+        if sent.is_none() {
+            lock(&inner.pending).remove(seq);
+            return None;
+        }
+        Some(Login { seq, reply })
+    }
+
+    /// The server's answer: OK, or the refusal as an error.
+    pub(super) async fn outcome(self, inner: &Inner) -> Result<(), ClientError> {
+        let timeout = inner.config.request_timeout;
+        let answer = tokio::time::timeout(timeout, self.reply).await;
+        lock(&inner.pending).remove(self.seq);
+        match answer {
+            Ok(Ok(result)) => ClientError::classify(result?).map(drop),
+            Ok(Err(_)) => Err(ClientError::ConnectionLost),
+            Err(_) => Err(ClientError::Timeout {
+                uri: protocol::LOGIN_URI.to_owned(),
+                after: timeout,
+            }),
+        }
+    }
+}
+
+impl Live {
+    pub(super) fn take_login(&mut self) -> Option<Login> {
+        self.login.take()
+    }
 }
 
 /// Dials through the configured connector, within the connect timeout.
@@ -94,6 +147,11 @@ pub(super) fn start(inner: &Arc<Inner>, stream: Stream) -> Live {
         id: inner.connections.fetch_add(1, Ordering::Relaxed) + 1,
         session: SessionId::random(),
     });
+    let login = inner
+        .config
+        .login
+        .clone()
+        .and_then(|content| Login::send(inner, &current, content));
     *lock(&inner.current) = Some(current.clone());
     info!(%peer, "connected");
     inner.emit(ConnectionEvent::Connected(peer));
@@ -102,6 +160,7 @@ pub(super) fn start(inner: &Arc<Inner>, stream: Stream) -> Live {
         current,
         writer,
         broken,
+        login,
     }
 }
 
@@ -144,7 +203,17 @@ pub(super) async fn run(inner: Arc<Inner>, mut live: Live, done: watch::Sender<b
                 _ = inner.closed.cancelled() => break 'connections,
             }
             match dial(&inner.config).await.map(|s| start(&inner, s)) {
-                Ok(l) => break l,
+                Ok(mut l) => {
+                    if let Some(login) = l.take_login() {
+                        let inner = inner.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = login.outcome(&inner).await {
+                                warn!(error = %e, "login after reconnecting failed");
+                            }
+                        });
+                    }
+                    break l;
+                }
                 Err(e) => debug!(error = %e, attempt, "reconnect failed"),
             }
         };

@@ -71,6 +71,8 @@ pub(crate) struct Pipeline {
     /// Frame limits until a frame passed the instance auth plugin.
     pre_auth: FrameConfig,
     caps: Caps,
+    /// A login message must come before anything is routed.
+    login_required: bool,
     /// This node's nonce mark (see [`NonceTag`]).
     tag: NonceTag,
 }
@@ -90,15 +92,18 @@ pub(crate) struct PeerState {
     /// never changes afterwards.
     identity: Option<Identity>,
     authenticated: bool,
+    /// Whether the login gate let the peer in (always, without a gate).
+    logged_in: bool,
     checksum_errors: u32,
     auth_failures: u32,
 }
 
 impl PeerState {
-    /// Whether a frame has passed the instance auth plugin (always, when
-    /// there is none).
-    pub(crate) fn is_authenticated(&self) -> bool {
-        self.authenticated
+    /// Whether the peer is in: a frame passed the instance auth plugin
+    /// (always, when there is none) and the login gate let it in (always,
+    /// without a gate).
+    pub(crate) fn is_admitted(&self) -> bool {
+        self.authenticated && self.logged_in
     }
 
     /// The link plugins see for this connection.
@@ -140,6 +145,8 @@ pub(crate) enum Count {
     DecryptFailure,
     HandlerError,
     HandlerPanic,
+    /// A login the gate (or the version check) refused.
+    LoginRefused,
     /// A message its sender's permissions do not allow (answered
     /// NOT_PERMITTED, not handled).
     PermissionDenied,
@@ -153,6 +160,8 @@ pub(crate) enum CloseReason {
     TooManyChecksumErrors,
     #[error("too many auth failures")]
     TooManyAuthFailures,
+    #[error("login refused")]
+    LoginRefused,
 }
 
 /// What the connection must do after one step.
@@ -220,6 +229,19 @@ pub(crate) enum Step<'s, R: Route> {
     /// Call the route's handler with the message, then
     /// [`Pipeline::respond`] with its result.
     Call(Call<'s, R>),
+    /// A login message: run the login gate, then
+    /// [`Pipeline::login_done`] with its answer (servers only).
+    Login(LoginCall),
+}
+
+/// A login the pipeline asks the server shell to decide.
+#[derive(Debug)]
+pub(crate) struct LoginCall {
+    /// The login message's content (copied out of the read buffer).
+    pub(crate) content: Bytes,
+    /// The protocol version it announced.
+    pub(crate) version: Option<u64>,
+    pub(crate) rid: Option<RequestId>,
 }
 
 /// A handler call the pipeline asks a shell to make.
@@ -251,6 +273,7 @@ impl Pipeline {
             frame,
             pre_auth: frame,
             caps: Caps::NONE,
+            login_required: false,
             tag: NonceTag::random(),
         }
     }
@@ -261,6 +284,12 @@ impl Pipeline {
         if self.instance.auth().is_some() {
             self.pre_auth = self.frame.max_frame_len(self.frame.max_frame_len.min(max));
         }
+        self
+    }
+
+    /// Requires a login message first (servers with a login gate).
+    pub(crate) fn login_required(mut self, yes: bool) -> Self {
+        self.login_required = yes;
         self
     }
 
@@ -291,6 +320,7 @@ impl Pipeline {
             session,
             identity: None,
             authenticated: self.instance.auth().is_none(),
+            logged_in: !self.login_required,
             checksum_errors: 0,
             auth_failures: 0,
         }
@@ -308,9 +338,10 @@ impl Pipeline {
     }
 
     /// The limits the next frame from `peer` is decoded with.
-    /// Whether received frames must pass an instance auth plugin.
+    /// Whether a peer must prove something before it is in: pass an
+    /// instance auth plugin, or log in.
     pub(crate) fn has_auth(&self) -> bool {
-        self.instance.auth().is_some()
+        self.instance.auth().is_some() || self.login_required
     }
 
     pub(crate) fn frame_for(&self, peer: &PeerState) -> &FrameConfig {

@@ -3,18 +3,24 @@
 
 use tracing::debug;
 
-use crate::auth::{Layer, Rejection, RejectionKind, Stack};
+use bytes::Bytes;
+
+use crate::auth::{Identity, Layer, Rejection, RejectionKind, Stack};
 use crate::protocol::{self, RequestId, SessionId};
 use crate::wire::{DecodeError, Message, MessageType};
 
 use super::{
-    Call, CloseReason, Count, Outcome, PeerState, Pipeline, ReplyTo, Route, Side, Sink, Step,
+    Call, CloseReason, Count, LoginCall, Outcome, PeerState, Pipeline, ReplyTo, Route, Side, Sink,
+    Step,
 };
 
 /// What a server answers (signed) to a verified frame its full replay
 /// cache cannot take: the server's capacity, so the client does not blame
 /// its secret. No "auth" in the text, so netaio's typing makes it ERROR.
 pub(crate) const REPLAY_CACHE_FULL: &str = "server busy: replay cache full, try again";
+
+/// What a server with a login gate answers to anything before a login.
+pub(crate) const LOGIN_REQUIRED: &str = "login required";
 
 impl Pipeline {
     /// netaio's receive order: instance auth check → instance decrypt →
@@ -67,6 +73,21 @@ impl Pipeline {
             Side::Client if protocol::is_pong(&msg) => return Step::Done(Outcome::nothing()),
             _ => {}
         }
+        if self.side == Side::Server && protocol::is_login(&msg) {
+            if peer.logged_in {
+                // Already in (or no gate at all): a login is answered, not
+                // routed, so clients that log in work with any server.
+                return Step::Done(self.login_done(peer, Ok(None), rid));
+            }
+            return Step::Login(LoginCall {
+                content: Bytes::copy_from_slice(msg.content()),
+                version: protocol::version_of(&msg),
+                rid,
+            });
+        }
+        if !peer.logged_in {
+            return Step::Done(self.login_first(peer, rid));
+        }
         if let Some(refusal) = self.not_permitted(peer, &msg, rid) {
             return Step::Done(refusal);
         }
@@ -93,6 +114,65 @@ impl Pipeline {
             msg,
             reply_to,
         })
+    }
+
+    /// A message before the login gate let the peer in: refused as an auth
+    /// failure (AUTH_ERROR `login required`, capped like one), not routed.
+    fn login_first(&self, peer: &mut PeerState, rid: Option<RequestId>) -> Outcome {
+        peer.auth_failures = peer.auth_failures.saturating_add(1);
+        if peer.auth_failures > self.caps.auth_failures {
+            return self.closing(CloseReason::TooManyAuthFailures, Count::AuthFailure);
+        }
+        let mut refusal = Message::new(MessageType::AUTH_ERROR, "ERROR", LOGIN_REQUIRED);
+        if let Some(id) = rid {
+            id.attach(&mut refusal);
+        }
+        Outcome::send(self.sealed_or_plain(refusal, peer)).counted(Count::AuthFailure)
+    }
+
+    /// The gate's answer to a login: OK (the peer is in, with the gate's
+    /// identity if it gave one), or AUTH_ERROR with the gate's reason, and
+    /// the connection closed.
+    pub(crate) fn login_done(
+        &self,
+        peer: &mut PeerState,
+        result: Result<Option<Identity>, String>,
+        rid: Option<RequestId>,
+    ) -> Outcome {
+        let (mut reply, refused) = match result {
+            Ok(identity) => {
+                peer.logged_in = true;
+                if identity.is_some() {
+                    peer.identity = identity;
+                }
+                (Message::respond(protocol::LOGIN_URI, "logged in"), false)
+            }
+            Err(reason) => (
+                Message::new(MessageType::AUTH_ERROR, protocol::LOGIN_URI, reason),
+                true,
+            ),
+        };
+        if let Some(id) = rid {
+            id.attach(&mut reply);
+        }
+        let send = self.sealed_or_plain(reply, peer);
+        if refused {
+            return Outcome {
+                send,
+                close: Some(CloseReason::LoginRefused),
+                count: Some(Count::LoginRefused),
+            };
+        }
+        Outcome::send(send)
+    }
+
+    /// Sealed for the peer if the plugins can (a refusal may come before
+    /// there is a key to sign with), else plain.
+    fn sealed_or_plain(&self, msg: Message, peer: &PeerState) -> Option<Bytes> {
+        match self.seal(msg.clone(), &peer.link()) {
+            Ok(frame) => Some(frame),
+            Err(_) => self.encode_plain(&msg).ok(),
+        }
     }
 
     /// NOT_PERMITTED (signed, with the uri and the request id) if the
@@ -197,7 +277,7 @@ impl<R: Route> Step<'_, R> {
     pub(crate) fn done(self) -> Option<Outcome> {
         match self {
             Step::Done(o) => Some(o),
-            Step::Call(_) => None,
+            Step::Call(_) | Step::Login(_) => None,
         }
     }
 }

@@ -15,7 +15,7 @@ use super::handle::{Hook, Shared};
 use super::registry::Registry;
 use super::stats::Counters;
 use super::{
-    pubsub, route, sync_route, ConnectionInfo, Context, Handler, Limits, Route, Server,
+    pubsub, route, sync_route, ConnectionInfo, Context, Handler, Limits, LoginGate, Route, Server,
     ServerHandle, SyncHandler,
 };
 
@@ -50,6 +50,8 @@ pub struct ServerBuilder {
     limits: Limits,
     on_join: Option<Hook>,
     on_leave: Option<Hook>,
+    login: Option<Arc<dyn LoginGate>>,
+    min_version: Option<u64>,
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -64,6 +66,8 @@ impl ServerBuilder {
             limits: Limits::default(),
             on_join: None,
             on_leave: None,
+            login: None,
+            min_version: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -189,6 +193,43 @@ impl ServerBuilder {
         self
     }
 
+    /// Requires every connection to log in first (hoist's model): its
+    /// first message must be a login (see
+    /// [`ClientBuilder::login`](crate::client::ClientBuilder::login)),
+    /// which `gate` answers with the connection's [`Identity`](crate::Identity)
+    /// or a [`LoginRefused`](super::LoginRefused) (sent back, then the connection is closed).
+    /// Until then nothing is routed; the gate must answer within
+    /// [`Limits::auth_timeout`], and a connection not in by then is
+    /// closed. Panics in the gate refuse the login.
+    ///
+    /// ```
+    /// use framewire::server::{Hello, LoginRefused, Server};
+    /// use framewire::{Identity, IdentitySource};
+    ///
+    /// let server = Server::builder()
+    ///     .login(|hello: Hello, _info| async move {
+    ///         if framewire::auth::crypto::ct_eq(&hello.content, b"let me in") {
+    ///             Ok(Identity::new("guest", IdentitySource::Login))
+    ///         } else {
+    ///             Err(LoginRefused::new("unknown token"))
+    ///         }
+    ///     })
+    ///     .build();
+    /// # drop(server);
+    /// ```
+    pub fn login(mut self, gate: impl LoginGate) -> Self {
+        self.login = Some(Arc::new(gate));
+        self
+    }
+
+    /// Refuses logins announcing a protocol version older than `version`
+    /// (see [`protocol::PROTOCOL_VERSION`](crate::protocol::PROTOCOL_VERSION)).
+    /// Implies that connections must log in, with or without a gate.
+    pub fn min_protocol_version(mut self, version: u64) -> Self {
+        self.min_version = Some(version);
+        self
+    }
+
     /// The server, ready to [`serve`](Server::serve).
     pub fn build(self) -> Server {
         let limits = self.limits;
@@ -201,7 +242,8 @@ impl ServerBuilder {
             .caps(Caps {
                 checksum_errors: limits.max_checksum_errors,
                 auth_failures: limits.max_auth_failures,
-            });
+            })
+            .login_required(self.login.is_some() || self.min_version.is_some());
         Server {
             handle: ServerHandle {
                 shared: Arc::new(Shared {
@@ -215,6 +257,8 @@ impl ServerBuilder {
                     shutdown: CancellationToken::new(),
                     abort: CancellationToken::new(),
                     tracker: TaskTracker::new(),
+                    login: self.login,
+                    min_version: self.min_version,
                     #[cfg(feature = "tls")]
                     tls: self.tls.map(super::tls::TlsState::new),
                     limits,

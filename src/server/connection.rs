@@ -21,7 +21,7 @@ use tracing::{debug, info_span, warn, Instrument};
 use crate::handler::catch_panics;
 use crate::io::outbound::{write_loop, Outbound};
 use crate::io::reader::{Decoded, FrameReader, ReadError};
-use crate::pipeline::{Count, PeerState, Sink, Step};
+use crate::pipeline::{Count, LoginCall, PeerState, Sink, Step};
 use crate::router::RouteCache;
 use crate::wire::Message;
 
@@ -293,6 +293,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 };
                 match pipeline.receive(&mut peer, msg, &mut routes) {
                     Step::Done(outcome) => outcome,
+                    Step::Login(login) => {
+                        let result = decide_login(shared, conn, &peer, &login).await;
+                        pipeline.login_done(&mut peer, result, login.rid)
+                    }
                     Step::Call(call) => {
                         learn_session(conn, &peer);
                         let result = match &call.route.handler {
@@ -318,7 +322,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
             Some(Count::ChecksumError | Count::AuthFailure | Count::DecryptFailure)
         ) {
             idle_since = None;
-            if peer.is_authenticated() {
+            if peer.is_admitted() {
                 gate.until = None;
             }
         }
@@ -333,6 +337,47 @@ async fn read_loop<R: AsyncRead + Unpin>(
         if let Some(frame) = outcome.send {
             local.replies.push(frame);
         }
+    }
+}
+
+/// Runs the login gate (and the version check) on a login message, under
+/// the authentication deadline; a panic or a timeout refuses it.
+async fn decide_login(
+    shared: &Shared,
+    conn: &Conn,
+    peer: &PeerState,
+    login: &LoginCall,
+) -> Result<Option<crate::auth::Identity>, String> {
+    if let Some(min) = shared.min_version {
+        let version = login.version.unwrap_or(0);
+        if version < min {
+            return Err(format!(
+                "protocol version {version} is older than the {min} this server requires"
+            ));
+        }
+    }
+    let Some(gate) = &shared.login else {
+        return Ok(None);
+    };
+    let hello = super::Hello {
+        content: login.content.clone(),
+        version: login.version,
+    };
+    let mut info = conn.info();
+    info.identity = peer.identity().cloned();
+    let decided = tokio::time::timeout(
+        shared.limits.auth_timeout,
+        catch_panics(|| gate.login(hello, info)),
+    )
+    .await;
+    match decided {
+        Ok(Ok(Ok(identity))) => Ok(Some(identity)),
+        Ok(Ok(Err(refused))) => Err(refused.reason().to_owned()),
+        Ok(Err(_panic)) => {
+            warn!("login gate panicked; login refused");
+            Err("login failed".to_owned())
+        }
+        Err(_) => Err("login timed out".to_owned()),
     }
 }
 

@@ -38,6 +38,10 @@ pub(crate) struct Shared {
     /// Cancelled when the grace period is over: abort what is left.
     pub(crate) abort: CancellationToken,
     pub(crate) tracker: TaskTracker,
+    /// The login gate, if connections must log in first.
+    pub(crate) login: Option<Arc<dyn super::LoginGate>>,
+    /// The oldest protocol version a login may announce.
+    pub(crate) min_version: Option<u64>,
     /// TLS for accepted connections, if the builder was given it.
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<super::tls::TlsState>,

@@ -176,9 +176,9 @@ pub struct Limits {
     /// must not hold it for long. Default 10 s: a handshake is a few
     /// kilobytes in two round trips.
     pub tls_handshake_timeout: Duration,
-    /// With an instance auth plugin (a plain `--secret` included): a
-    /// connection that has not sent a frame passing it within this long of
-    /// being accepted is closed. Default 10 s: a client authenticates with
+    /// With an instance auth plugin (a plain `--secret` included) or a
+    /// login gate: a connection that has not sent a frame passing it (and
+    /// logged in) within this long of being accepted is closed. Default 10 s: a client authenticates with
     /// its first frame, so only a connection that came to hold a slot
     /// waits this long.
     pub auth_timeout: Duration,

@@ -68,6 +68,8 @@ pub struct Stats {
     /// Messages refused by their sender's permissions (answered
     /// NOT_PERMITTED, never handled).
     pub permission_denials: u64,
+    /// Logins the login gate (or the protocol version check) refused.
+    pub login_refusals: u64,
 }
 
 #[derive(Default)]
@@ -92,6 +94,7 @@ pub(crate) struct Counters {
     pub(crate) auth_timeouts: AtomicU64,
     pub(crate) first_frame_timeouts: AtomicU64,
     permission_denials: AtomicU64,
+    login_refusals: AtomicU64,
     /// Unix second of the last slow-consumer log line.
     slow_logged_at: AtomicU64,
     /// Unix second of the last TLS handshake failure log line.
@@ -138,6 +141,7 @@ impl Counters {
             Count::HandlerError => &self.handler_errors,
             Count::HandlerPanic => &self.handler_panics,
             Count::PermissionDenied => &self.permission_denials,
+            Count::LoginRefused => &self.login_refusals,
         });
     }
 
@@ -180,6 +184,7 @@ impl Counters {
             auth_timeouts: g(&self.auth_timeouts),
             first_frame_timeouts: g(&self.first_frame_timeouts),
             permission_denials: g(&self.permission_denials),
+            login_refusals: g(&self.login_refusals),
         }
     }
 }

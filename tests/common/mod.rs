@@ -179,3 +179,15 @@ pub fn rss() -> u64 {
         .unwrap()
         * 4096
 }
+
+/// Waits (bounded by [`LIMIT`]) for the client's next `Connected` event.
+pub async fn reconnected(
+    events: &mut tokio::sync::broadcast::Receiver<framewire::client::ConnectionEvent>,
+) {
+    use framewire::client::ConnectionEvent;
+    tokio::time::timeout(LIMIT, async {
+        while !matches!(events.recv().await, Ok(ConnectionEvent::Connected(_))) {}
+    })
+    .await
+    .expect("reconnected in time");
+}
