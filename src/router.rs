@@ -135,6 +135,9 @@ impl<H> Snapshot<H> {
 pub(crate) struct RouteCache<H> {
     version: u64,
     snapshot: Arc<Snapshot<H>>,
+    /// The key of the one-shot handler the last lookup consumed, so it can
+    /// be given back if its message is refused before the call.
+    last_once: Option<RouteKey>,
 }
 
 /// A concurrent handler registry. Persistent routes are published as
@@ -183,6 +186,7 @@ impl<H: Clone> Router<H> {
         RouteCache {
             version,
             snapshot: self.snapshot(),
+            last_once: None,
         }
     }
 
@@ -200,6 +204,16 @@ impl<H: Clone> Router<H> {
         let mut once = self.once_map();
         once.entry(key).or_default().push(handler);
         self.once_len.fetch_add(1, Ordering::Release);
+    }
+
+    /// Puts back, first in line, the one-shot handler the last lookup on
+    /// `cache` consumed: its message was refused (by the handler's plugin
+    /// layer) before the handler ran, and must not use it up.
+    pub(crate) fn give_back(&self, cache: &mut RouteCache<H>, handler: H) {
+        if let Some(key) = cache.last_once.take() {
+            self.once_map().entry(key).or_default().insert(0, handler);
+            self.once_len.fetch_add(1, Ordering::Release);
+        }
     }
 
     /// Removes the handler and one-shots registered for `key`.
@@ -241,6 +255,7 @@ impl<H: Clone> Router<H> {
             *cache = RouteCache {
                 version,
                 snapshot: self.snapshot(),
+                last_once: None,
             };
         }
         let snap: &'c Snapshot<H> = &cache.snapshot;
@@ -266,6 +281,7 @@ impl<H: Clone> Router<H> {
                         once.remove(&key);
                     }
                     self.once_len.fetch_sub(1, Ordering::Release);
+                    cache.last_once = Some(key);
                     return Some(Cow::Owned(h));
                 }
             }
@@ -285,6 +301,25 @@ mod tests {
 
     fn peer() -> SocketAddr {
         "127.0.0.1:5000".parse().unwrap()
+    }
+
+    #[test]
+    fn a_one_shot_given_back_is_first_in_line_again() {
+        let r = Router::new();
+        let msg = Message::new(MessageType::DELETE_URI, "k", "");
+        r.once(RouteKey::Type(MessageType::DELETE_URI), 1);
+        r.once(RouteKey::TypeUri(MessageType::DELETE_URI, "k".into()), 2);
+        r.once(RouteKey::TypeUri(MessageType::DELETE_URI, "k".into()), 3);
+        let mut cache = r.cache();
+        let first = r
+            .lookup_cached(&mut cache, &msg, peer())
+            .unwrap()
+            .into_owned();
+        assert_eq!(first, 2, "most specific first");
+        r.give_back(&mut cache, first);
+        r.give_back(&mut cache, 99); // nothing was taken since: ignored
+        let order: Vec<i32> = (0..4).filter_map(|_| r.lookup(&msg, peer())).collect();
+        assert_eq!(order, [2, 3, 1]);
     }
 
     #[test]

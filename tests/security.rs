@@ -495,3 +495,60 @@ async fn m2_failed_frames_do_not_reset_the_idle_timer() {
     bystander.check(&srv).await;
     srv.stop().await;
 }
+
+// Issue 15: what a refused frame gets is a policy: netaio's AUTH_ERROR
+// (default), nothing, or a closed connection; the cap applies to all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_failure_policies_reply_drop_or_close() {
+    use framewire::auth::AuthFailurePolicy;
+    let forged = || {
+        PluginStack::new(netaio("wrong"))
+            .seal(Message::new(MessageType::REQUEST_URI, "x", ""))
+            .unwrap()
+    };
+    let signer = PluginStack::new(netaio("s"));
+    let ping = || {
+        signer
+            .seal(Message::new(
+                MessageType::REQUEST_URI,
+                framewire::protocol::PING_URI,
+                "",
+            ))
+            .unwrap()
+    };
+    for policy in [
+        AuthFailurePolicy::Reply,
+        AuthFailurePolicy::Drop,
+        AuthFailurePolicy::Close,
+    ] {
+        let limits = Limits::default().auth_failure(policy);
+        let srv = start(
+            Server::builder()
+                .plugins(netaio("s"))
+                .limits(limits)
+                .build(),
+        )
+        .await;
+        let mut bystander = Bystander::join_with(&srv, Profile::Netaio, Some(signer.clone())).await;
+        let mut conn = connect(srv.addr).await;
+        send(&mut conn, forged()).await;
+        send(&mut conn, ping()).await;
+        match policy {
+            AuthFailurePolicy::Reply => {
+                assert_eq!(recv(&mut conn).await.message_type, MessageType::AUTH_ERROR);
+                assert_eq!(recv(&mut conn).await.message_type, MessageType::RESPOND_URI);
+            }
+            AuthFailurePolicy::Drop => {
+                // Only the pong: the forged frame was not answered.
+                assert_eq!(recv(&mut conn).await.message_type, MessageType::RESPOND_URI);
+            }
+            _ => assert!(
+                until_closed(&mut conn).await.is_empty(),
+                "closed, nothing said"
+            ),
+        }
+        assert_eq!(srv.handle.stats().auth_failures, 1, "{policy:?}");
+        bystander.check(&srv).await;
+        srv.stop().await;
+    }
+}

@@ -112,6 +112,44 @@ async fn per_handler_plugin_stacks_on_the_instance_one() {
     srv.stop().await;
 }
 
+/// Per-handler layers added while the server runs, and on one-shot
+/// handlers (netaio allows both).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_handler_plugins_at_run_time_and_on_one_shot_handlers() {
+    let inner = || PluginLayer::new().with_auth(NetaioHmac::new("tset").hmac_field("camh"));
+    let srv = start(Server::builder().plugins(hmac("test")).build()).await;
+    let ok = |m: Message, _c: Context| async move { Message::ok(m.uri().clone(), "done") };
+    srv.handle.on_with(MessageType::CREATE_URI, ok, inner());
+    srv.handle.once_with(MessageType::DELETE_URI, ok, inner());
+    let (outer_only, both) = (
+        PluginStack::new(hmac("test")),
+        PluginStack::new(hmac("test")).with_handler(inner()),
+    );
+    let mut c = connect(srv.addr).await;
+    for ty in [MessageType::CREATE_URI, MessageType::DELETE_URI] {
+        let r = call(&mut c, outer_only.seal(Message::new(ty, "k", "")).unwrap()).await;
+        assert_eq!(
+            r,
+            Message::error("HMAC auth failed"),
+            "{ty:?} needs the inner layer"
+        );
+        let r = call(&mut c, both.seal(Message::new(ty, "k", "")).unwrap()).await;
+        assert_eq!(plain(both.open(r).unwrap()), Message::ok("k", "done"));
+    }
+    // The one-shot handler is gone; the default answers.
+    let r = call(
+        &mut c,
+        both.seal(Message::new(MessageType::DELETE_URI, "k", ""))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        plain(outer_only.open(r).unwrap()).message_type,
+        MessageType::NOT_FOUND
+    );
+    srv.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cipher_routes_on_the_decrypted_uri_and_drops_plaintext() {
     let layer = || {

@@ -280,7 +280,8 @@ impl ReplayGuard {
         while cache.total >= self.config.max_entries.max(1) {
             let victim = largest_share(&cache.shares, key);
             let share = cache.shares.get_mut(&victim).expect("largest share exists");
-            if victim == key && share.oldest_ts(past).is_some_and(|oldest| ts <= oldest) {
+            let own_share = victim == key; // public: share keys are session ids
+            if own_share && share.oldest_ts(past).is_some_and(|oldest| ts <= oldest) {
                 return Err(full());
             }
             if !share.evict_oldest(past) {

@@ -213,7 +213,8 @@ impl AuthPlugin for StrictHmac {
         // Once a connection's session is known, every frame on it carries
         // that session and no other.
         if let Some(expected) = link.session {
-            if session.as_ref() != Some(expected) {
+            let same = session.as_ref() == Some(expected); // public: session ids travel in clear
+            if !same {
                 return Err(AuthError::BadMac);
             }
         }

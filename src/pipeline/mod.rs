@@ -25,7 +25,9 @@ use bytes::{Bytes, BytesMut};
 
 use std::net::SocketAddr;
 
-use crate::auth::{AuthError, Identity, Link, NonceTag, PluginLayer, Role, Stack};
+use crate::auth::{
+    AuthError, AuthFailurePolicy, Identity, Link, NonceTag, PluginLayer, Role, Stack,
+};
 use crate::protocol::{RequestId, SessionId};
 use crate::wire::{self, EncodeError, FrameConfig, Message, MessageType};
 
@@ -52,6 +54,8 @@ impl Side {
 pub(crate) struct Caps {
     pub(crate) checksum_errors: u32,
     pub(crate) auth_failures: u32,
+    /// What a refused frame gets, under the cap.
+    pub(crate) on_auth_failure: AuthFailurePolicy,
 }
 
 impl Caps {
@@ -60,6 +64,7 @@ impl Caps {
     pub(crate) const NONE: Caps = Caps {
         checksum_errors: u32::MAX,
         auth_failures: u32::MAX,
+        on_auth_failure: AuthFailurePolicy::Reply,
     };
 }
 
@@ -162,6 +167,8 @@ pub(crate) enum CloseReason {
     TooManyAuthFailures,
     #[error("login refused")]
     LoginRefused,
+    #[error("authentication failed")]
+    AuthFailed,
 }
 
 /// What the connection must do after one step.
@@ -229,6 +236,10 @@ pub(crate) enum Step<'s, R: Route> {
     /// Call the route's handler with the message, then
     /// [`Pipeline::respond`] with its result.
     Call(Call<'s, R>),
+    /// The message was refused (the outcome says how) before reaching the
+    /// one-shot route it had consumed: give the route back to the router,
+    /// so a refused message does not use it up.
+    Refused(Outcome, R),
     /// A login message: run the login gate, then
     /// [`Pipeline::login_done`] with its answer (servers only).
     Login(LoginCall),

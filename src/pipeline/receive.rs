@@ -3,9 +3,11 @@
 
 use tracing::debug;
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 
-use crate::auth::{Identity, Layer, Rejection, RejectionKind, Stack};
+use crate::auth::{AuthFailurePolicy, Identity, Layer, Rejection, RejectionKind, Stack};
 use crate::protocol::{self, RequestId, SessionId};
 use crate::wire::{DecodeError, Message, MessageType};
 
@@ -103,7 +105,13 @@ impl Pipeline {
         };
         let msg = match stack.open_handler(msg, &peer.link()) {
             Ok(m) => m,
-            Err(rejection) => return Step::Done(self.refused(peer, rejection, rid)),
+            Err(rejection) => {
+                let outcome = self.refused(peer, rejection, rid);
+                return match route {
+                    Cow::Owned(one_shot) => Step::Refused(outcome, one_shot),
+                    Cow::Borrowed(_) => Step::Done(outcome),
+                };
+            }
         };
         let reply_to = ReplyTo {
             rid,
@@ -119,9 +127,8 @@ impl Pipeline {
     /// A message before the login gate let the peer in: refused as an auth
     /// failure (AUTH_ERROR `login required`, capped like one), not routed.
     fn login_first(&self, peer: &mut PeerState, rid: Option<RequestId>) -> Outcome {
-        peer.auth_failures = peer.auth_failures.saturating_add(1);
-        if peer.auth_failures > self.caps.auth_failures {
-            return self.closing(CloseReason::TooManyAuthFailures, Count::AuthFailure);
+        if let Some(outcome) = self.auth_failed(peer) {
+            return outcome;
         }
         let mut refusal = Message::new(MessageType::AUTH_ERROR, "ERROR", LOGIN_REQUIRED);
         if let Some(id) = rid {
@@ -244,9 +251,8 @@ impl Pipeline {
             }
             return Outcome::send(self.seal(busy, &peer.link()).ok()).counted(count);
         }
-        peer.auth_failures = peer.auth_failures.saturating_add(1);
-        if peer.auth_failures > self.caps.auth_failures {
-            return self.closing(CloseReason::TooManyAuthFailures, Count::AuthFailure);
+        if let Some(outcome) = self.auth_failed(peer) {
+            return outcome;
         }
         // The error goes out unsigned, as netaio's does. Nothing of a frame
         // the instance layer refused is echoed, not even its request id (it
@@ -260,6 +266,26 @@ impl Pipeline {
             self.encode_plain(&m).ok()
         });
         Outcome::send(reply).counted(Count::AuthFailure)
+    }
+
+    /// Counts an auth failure against the cap and applies the policy:
+    /// `Some` is the whole outcome (closed past the cap, dropped or closed
+    /// by policy); `None` means reply as netaio does.
+    fn auth_failed(&self, peer: &mut PeerState) -> Option<Outcome> {
+        peer.auth_failures = peer.auth_failures.saturating_add(1);
+        if peer.auth_failures > self.caps.auth_failures {
+            return Some(self.closing(CloseReason::TooManyAuthFailures, Count::AuthFailure));
+        }
+        match self.caps.on_auth_failure {
+            AuthFailurePolicy::Drop => Some(Outcome::nothing().counted(Count::AuthFailure)),
+            // Nothing said: not even the farewell a cap sends.
+            AuthFailurePolicy::Close => Some(Outcome {
+                send: None,
+                close: Some(CloseReason::AuthFailed),
+                count: Some(Count::AuthFailure),
+            }),
+            _ => None,
+        }
     }
 
     fn closing(&self, reason: CloseReason, count: Count) -> Outcome {
@@ -277,6 +303,7 @@ impl<R: Route> Step<'_, R> {
     pub(crate) fn done(self) -> Option<Outcome> {
         match self {
             Step::Done(o) => Some(o),
+            Step::Refused(o, _) => Some(o),
             Step::Call(_) | Step::Login(_) => None,
         }
     }

@@ -98,6 +98,7 @@ fn refusals_are_answered_unsigned_counted_and_capped() {
         Caps {
             checksum_errors: 1,
             auth_failures: 2,
+            ..Caps::NONE
         },
     );
     let mut peer = p.peer(None, None, None);
@@ -137,6 +138,7 @@ fn damaged_frames_get_a_signed_error_then_close_past_the_cap() {
         Caps {
             checksum_errors: 1,
             auth_failures: 1,
+            ..Caps::NONE
         },
     );
     let mut peer = p.peer(None, None, None);

@@ -126,6 +126,17 @@ impl ServerBuilder {
         self
     }
 
+    /// Like [`once`](Self::once), with a per-handler plugin layer.
+    pub fn once_with(
+        self,
+        key: impl Into<RouteKey>,
+        handler: impl Handler,
+        layer: PluginLayer,
+    ) -> Self {
+        self.router.once(key.into(), route(handler, Some(layer)));
+        self
+    }
+
     /// Handles messages no route matches (default: netaio's NOT_FOUND).
     pub fn default_handler(mut self, handler: impl Handler) -> Self {
         self.default = route(handler, None);
@@ -242,6 +253,7 @@ impl ServerBuilder {
             .caps(Caps {
                 checksum_errors: limits.max_checksum_errors,
                 auth_failures: limits.max_auth_failures,
+                on_auth_failure: limits.auth_failure,
             })
             .login_required(self.login.is_some() || self.min_version.is_some());
         Server {

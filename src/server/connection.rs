@@ -293,6 +293,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 };
                 match pipeline.receive(&mut peer, msg, &mut routes) {
                     Step::Done(outcome) => outcome,
+                    Step::Refused(outcome, one_shot) => {
+                        shared.router.give_back(&mut local.routes, one_shot);
+                        outcome
+                    }
                     Step::Login(login) => {
                         let result = decide_login(shared, conn, &peer, &login).await;
                         pipeline.login_done(&mut peer, result, login.rid)

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::auth::PluginLayer;
 use crate::io::outbound::PushError;
 use crate::pipeline::Pipeline;
 use crate::router::{RouteKey, Router};
@@ -209,6 +210,32 @@ impl ServerHandle {
     /// Registers a one-shot handler while the server runs.
     pub fn once(&self, key: impl Into<RouteKey>, handler: impl Handler) {
         self.shared.router.once(key.into(), route(handler, None));
+    }
+
+    /// [`on`](Self::on) with a per-handler plugin layer (netaio's
+    /// per-handler auth and cipher plugins, added at run time).
+    ///
+    /// ```
+    /// use framewire::server::{Context, Server};
+    /// use framewire::{Message, MessageType, PluginLayer, StrictHmac};
+    ///
+    /// let handle = Server::builder().build().handle();
+    /// let admin = PluginLayer::new().with_auth(StrictHmac::new("admin secret"));
+    /// handle.on_with(MessageType::DELETE_URI, |m: Message, _c: Context| async move {
+    ///     Message::ok(m.uri().clone(), "deleted")
+    /// }, admin);
+    /// ```
+    pub fn on_with(&self, key: impl Into<RouteKey>, handler: impl Handler, layer: PluginLayer) {
+        self.shared
+            .router
+            .on(key.into(), route(handler, Some(layer)));
+    }
+
+    /// [`once`](Self::once) with a per-handler plugin layer.
+    pub fn once_with(&self, key: impl Into<RouteKey>, handler: impl Handler, layer: PluginLayer) {
+        self.shared
+            .router
+            .once(key.into(), route(handler, Some(layer)));
     }
 
     /// Removes the handlers registered on `key`.

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::auth::AuthFailurePolicy;
+
 /// What happens to a connection whose outbound queue is full (it is not
 /// reading fast enough).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -165,6 +167,9 @@ pub struct Limits {
     /// they are the server's capacity limit, not the peer's fault. Default
     /// 16.
     pub max_auth_failures: u32,
+    /// What a frame that fails the auth check gets. Default
+    /// [`AuthFailurePolicy::Reply`]: netaio's AUTH_ERROR.
+    pub auth_failure: AuthFailurePolicy,
     /// After the shutdown signal, time given to in-flight handlers and
     /// queued frames before the remaining connections are aborted. Default
     /// 10 s.
@@ -208,6 +213,7 @@ impl Default for Limits {
             max_subscriptions_per_connection: 1024,
             max_checksum_errors: 16,
             max_auth_failures: 16,
+            auth_failure: AuthFailurePolicy::Reply,
             shutdown_grace: Duration::from_secs(10),
             tls_handshake_timeout: Duration::from_secs(10),
             auth_timeout: Duration::from_secs(10),
@@ -259,6 +265,8 @@ setters! {
     max_checksum_errors: u32,
     /// Sets [`Limits::max_auth_failures`].
     max_auth_failures: u32,
+    /// Sets [`Limits::auth_failure`].
+    auth_failure: AuthFailurePolicy,
     /// Sets [`Limits::shutdown_grace`].
     shutdown_grace: Duration,
     /// Sets [`Limits::tls_handshake_timeout`].
