@@ -66,19 +66,23 @@ async fn instance_hmac_signs_replies_and_refuses_unsigned_and_replayed() {
     srv.stop().await;
 }
 
+/// netaio's readme: the handler layer, HMAC "tset" on field `camh`.
+fn inner() -> PluginLayer {
+    PluginLayer::new().with_auth(NetaioHmac::new("tset").hmac_field("camh"))
+}
+
+/// Instance HMAC "test" on `hmac`; CREATE_URI also needs [`inner`].
+fn guarded_create() -> framewire::server::ServerBuilder {
+    Server::builder().plugins(hmac("test")).on_with(
+        MessageType::CREATE_URI,
+        |m: Message, _c: Context| async move { Message::ok(m.uri().clone(), "stored") },
+        inner(),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_handler_plugin_stacks_on_the_instance_one() {
-    // netaio's readme: instance HMAC "test" on `hmac`, handler HMAC "tset" on `camh`.
-    let inner = || PluginLayer::new().with_auth(NetaioHmac::new("tset").hmac_field("camh"));
-    let server = Server::builder()
-        .plugins(hmac("test"))
-        .on_with(
-            MessageType::CREATE_URI,
-            |m: Message, _c: Context| async move { Message::ok(m.uri().clone(), "stored") },
-            inner(),
-        )
-        .on(MessageType::REQUEST_URI, echo)
-        .build();
+    let server = guarded_create().on(MessageType::REQUEST_URI, echo).build();
     let srv = start(server).await;
     let outer_only = PluginStack::new(hmac("test"));
     let both = PluginStack::new(hmac("test")).with_handler(inner());
@@ -116,7 +120,6 @@ async fn per_handler_plugin_stacks_on_the_instance_one() {
 /// handlers (netaio allows both).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_handler_plugins_at_run_time_and_on_one_shot_handlers() {
-    let inner = || PluginLayer::new().with_auth(NetaioHmac::new("tset").hmac_field("camh"));
     let srv = start(Server::builder().plugins(hmac("test")).build()).await;
     let ok = |m: Message, _c: Context| async move { Message::ok(m.uri().clone(), "done") };
     srv.handle.on_with(MessageType::CREATE_URI, ok, inner());
@@ -147,6 +150,56 @@ async fn per_handler_plugins_at_run_time_and_on_one_shot_handlers() {
         plain(outer_only.open(r).unwrap()).message_type,
         MessageType::NOT_FOUND
     );
+    srv.stop().await;
+}
+
+/// Per-call layers (netaio's per-call plugins): a client request sealed
+/// with an extra layer for a route that demands it, and fan-out sealed with
+/// one for the receivers that check it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_call_layers_on_requests_and_fan_out() {
+    let server = guarded_create().build();
+    let srv = start(server).await;
+    let client = framewire::client::Client::builder(srv.addr.to_string())
+        .plugins(hmac("test"))
+        .connect()
+        .await
+        .unwrap();
+    let create = || Message::new(MessageType::CREATE_URI, "cfg", "v2");
+    let ok = client.call_with(create(), &inner()).await.unwrap();
+    assert_eq!(
+        (ok.message_type, &ok.content()[..]),
+        (MessageType::OK, &b"stored"[..])
+    );
+    let refused = client.call(create()).await.unwrap_err();
+    assert!(refused.is_auth_rejected(), "{refused:?}");
+    // A reply that does not carry the per-call layer's signature fails it.
+    let wrong = PluginLayer::new().with_auth(NetaioHmac::new("other").hmac_field("camh"));
+    assert!(client.call_with(create(), &wrong).await.is_err());
+    client.close().await;
+    eventually("client gone", || srv.handle.connection_count() == 0).await;
+
+    let mut sub = connect(srv.addr).await;
+    let id = conn_id(&srv, sub.get_ref().local_addr().unwrap()).await;
+    srv.handle.subscribe("ops", id).unwrap();
+    let note = || Message::new(MessageType::NOTIFY_URI, "ops", "restart");
+    assert_eq!(srv.handle.notify_with("ops", note(), &inner()).unwrap(), 1);
+    assert_eq!(
+        srv.handle
+            .send_to_with(id, note(), &inner())
+            .map(|()| 1)
+            .unwrap(),
+        1
+    );
+    assert_eq!(srv.handle.broadcast_with(note(), &inner()).unwrap(), 1);
+    let both = PluginStack::new(hmac("test")).with_handler(inner());
+    for _ in 0..3 {
+        let got = recv(&mut sub).await;
+        assert!(got.auth.contains("camh"), "sealed with the per-call layer");
+        assert_eq!(&both.open(got).unwrap().content()[..], b"restart");
+    }
+    srv.handle.notify("ops", note()).unwrap();
+    assert!(!recv(&mut sub).await.auth.contains("camh"));
     srv.stop().await;
 }
 

@@ -46,7 +46,7 @@ use bytes::Bytes;
 use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{Link, Role};
+use crate::auth::{Link, PluginLayer, Role};
 use crate::io::outbound::Outbound;
 use crate::pipeline::Pipeline;
 use crate::protocol::SessionId;
@@ -252,10 +252,41 @@ impl Client {
         msg: Message,
         timeout: Duration,
     ) -> Result<Message, ClientError> {
-        ClientError::classify(self.call_raw(msg, timeout).await?)
+        ClientError::classify(self.call_raw(msg, timeout, None).await?)
     }
 
-    async fn call_raw(&self, mut msg: Message, timeout: Duration) -> Result<Message, ClientError> {
+    /// [`call`](Self::call) with a per-call plugin layer inside the
+    /// instance one (netaio's per-call plugins, such as an admin HMAC on
+    /// CREATE for a route the server guards with
+    /// [`ServerBuilder::on_with`](crate::server::ServerBuilder::on_with)):
+    /// the request is sealed with it, and a reply that is not an error
+    /// report must pass it.
+    ///
+    /// ```no_run
+    /// use framewire::{Message, MessageType, NetaioHmac, PluginLayer};
+    ///
+    /// # async fn demo(client: framewire::client::Client) -> Result<(), framewire::client::ClientError> {
+    /// let admin = PluginLayer::new().with_auth(NetaioHmac::new("admin").hmac_field("admin_hmac"));
+    /// let created = client
+    ///     .call_with(Message::new(MessageType::CREATE_URI, "config", "v2"), &admin)
+    ///     .await?;
+    /// # drop(created); Ok(()) }
+    /// ```
+    pub async fn call_with(
+        &self,
+        msg: Message,
+        layer: &PluginLayer,
+    ) -> Result<Message, ClientError> {
+        let timeout = self.inner.config.request_timeout;
+        ClientError::classify(self.call_raw(msg, timeout, Some(layer)).await?)
+    }
+
+    async fn call_raw(
+        &self,
+        mut msg: Message,
+        timeout: Duration,
+        layer: Option<&PluginLayer>,
+    ) -> Result<Message, ClientError> {
         let inner = &self.inner;
         let (message_type, uri) = (msg.message_type, msg.body.uri.clone());
         // Sequence numbers must follow the order frames reach the wire:
@@ -282,10 +313,17 @@ impl Client {
         }
         let _forget = Forget(inner, seq);
         rid.attach(&mut msg);
-        let frame = current.seal(inner, msg)?;
+        let frame = inner.pipeline.seal_with(msg, layer, &current.link(inner))?;
         current.push(frame).await?;
         drop(send_order);
         match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(Ok(reply))) => match layer {
+                // Error reports go out unsigned by the handler's layer.
+                Some(layer) if !pending::is_error_report(reply.message_type) => Ok(inner
+                    .pipeline
+                    .open_with(reply, layer, &current.link(inner))?),
+                _ => Ok(reply),
+            },
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(ClientError::ConnectionLost),
             Err(_) => Err(ClientError::Timeout {

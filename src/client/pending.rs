@@ -45,7 +45,7 @@ pub(crate) fn accepts(request: MessageType, reply: MessageType) -> bool {
 }
 
 /// An error report: no data a request could mistake for its answer.
-fn is_error_report(t: MessageType) -> bool {
+pub(crate) fn is_error_report(t: MessageType) -> bool {
     matches!(
         t,
         MessageType::ERROR

@@ -387,6 +387,32 @@ impl Pipeline {
         self.seal_into(msg, None, link, &mut BytesMut::new())
     }
 
+    /// [`seal`](Self::seal) with a per-call layer inside the instance one
+    /// (netaio's per-call plugins).
+    pub(crate) fn seal_with(
+        &self,
+        msg: Message,
+        layer: Option<&PluginLayer>,
+        link: &Link<'_>,
+    ) -> Result<Bytes, SealError> {
+        self.seal_into(msg, layer, link, &mut BytesMut::new())
+    }
+
+    /// Opens a per-call `layer` on a message the instance layer already
+    /// opened (a reply to a request sealed with that layer).
+    pub(crate) fn open_with(
+        &self,
+        msg: Message,
+        layer: &PluginLayer,
+        link: &Link<'_>,
+    ) -> Result<Message, AuthError> {
+        let stack = Stack {
+            instance: &self.instance,
+            handler: Some(layer),
+        };
+        stack.open_handler(msg, link).map_err(|r| r.error)
+    }
+
     /// Frames `msg` as it is, without plugins: netaio sends its auth errors
     /// unsigned, and a last error may go to a peer that cannot verify.
     pub(crate) fn encode_plain(&self, msg: &Message) -> Result<Bytes, EncodeError> {

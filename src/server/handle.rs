@@ -66,23 +66,29 @@ impl Shared {
         }
     }
 
-    /// Sends one sealed frame to each connection; returns how many
-    /// accepted it.
-    fn fan_out(&self, conns: &[Arc<Conn>], msg: Message) -> Result<usize, SendError> {
+    /// Sends one sealed frame to each connection (with `layer` inside the
+    /// instance one, if given); returns how many accepted it.
+    fn fan_out(
+        &self,
+        conns: &[Arc<Conn>],
+        msg: Message,
+        layer: Option<&PluginLayer>,
+    ) -> Result<usize, SendError> {
         if conns.is_empty() {
             return Ok(0);
         }
         let mut delivered = 0;
-        if self.pipeline.instance().is_peer_specific() {
+        let pipeline = &self.pipeline;
+        if pipeline.instance().is_peer_specific()
+            || layer.is_some_and(PluginLayer::is_peer_specific)
+        {
             for conn in conns {
-                let frame = self
-                    .pipeline
-                    .seal(msg.clone(), &conn.link(self.pipeline.tag()))?;
+                let frame = pipeline.seal_with(msg.clone(), layer, &conn.link(pipeline.tag()))?;
                 delivered += usize::from(self.deliver(conn, frame).is_ok());
             }
         } else {
             // Sealed and encoded once; every receiver shares the same bytes.
-            let frame = self.pipeline.seal(msg, &self.pipeline.link())?;
+            let frame = pipeline.seal_with(msg, layer, &pipeline.link())?;
             for conn in conns {
                 delivered += usize::from(self.deliver(conn, frame.clone()).is_ok());
             }
@@ -115,30 +121,89 @@ impl ServerHandle {
     /// receiver. Returns the number of receivers that accepted it.
     pub fn notify(&self, key: impl AsRef<[u8]>, msg: Message) -> Result<usize, SendError> {
         let conns = self.shared.registry.subscribers(key.as_ref());
-        self.shared.fan_out(&conns, msg)
+        self.shared.fan_out(&conns, msg, None)
     }
 
     /// Sends `msg` to every connection.
     pub fn broadcast(&self, msg: Message) -> Result<usize, SendError> {
         let conns = self.shared.registry.all();
-        self.shared.fan_out(&conns, msg)
+        self.shared.fan_out(&conns, msg, None)
     }
 
     /// Sends `msg` to every connection tagged `tag`.
     pub fn send_to_tag(&self, tag: &str, msg: Message) -> Result<usize, SendError> {
         let conns = self.shared.registry.with_tag(tag);
-        self.shared.fan_out(&conns, msg)
+        self.shared.fan_out(&conns, msg, None)
     }
 
     /// Sends `msg` to one connection.
     pub fn send_to(&self, id: ConnectionId, msg: Message) -> Result<(), SendError> {
+        self.send_to_inner(id, msg, None)
+    }
+
+    /// [`notify`](Self::notify) with a per-call plugin layer inside the
+    /// instance one (netaio's per-call plugins: an extra signature only
+    /// some receivers check, say).
+    ///
+    /// ```
+    /// use framewire::server::Server;
+    /// use framewire::{Message, MessageType, NetaioHmac, PluginLayer};
+    ///
+    /// let handle = Server::builder().build().handle();
+    /// let admin = PluginLayer::new().with_auth(NetaioHmac::new("admin").hmac_field("admin_hmac"));
+    /// let note = Message::new(MessageType::NOTIFY_URI, "ops", "restart at 3");
+    /// assert_eq!(handle.notify_with("ops", note, &admin).unwrap(), 0);
+    /// ```
+    pub fn notify_with(
+        &self,
+        key: impl AsRef<[u8]>,
+        msg: Message,
+        layer: &PluginLayer,
+    ) -> Result<usize, SendError> {
+        let conns = self.shared.registry.subscribers(key.as_ref());
+        self.shared.fan_out(&conns, msg, Some(layer))
+    }
+
+    /// [`broadcast`](Self::broadcast) with a per-call plugin layer.
+    pub fn broadcast_with(&self, msg: Message, layer: &PluginLayer) -> Result<usize, SendError> {
+        let conns = self.shared.registry.all();
+        self.shared.fan_out(&conns, msg, Some(layer))
+    }
+
+    /// [`send_to_tag`](Self::send_to_tag) with a per-call plugin layer.
+    pub fn send_to_tag_with(
+        &self,
+        tag: &str,
+        msg: Message,
+        layer: &PluginLayer,
+    ) -> Result<usize, SendError> {
+        let conns = self.shared.registry.with_tag(tag);
+        self.shared.fan_out(&conns, msg, Some(layer))
+    }
+
+    /// [`send_to`](Self::send_to) with a per-call plugin layer.
+    pub fn send_to_with(
+        &self,
+        id: ConnectionId,
+        msg: Message,
+        layer: &PluginLayer,
+    ) -> Result<(), SendError> {
+        self.send_to_inner(id, msg, Some(layer))
+    }
+
+    fn send_to_inner(
+        &self,
+        id: ConnectionId,
+        msg: Message,
+        layer: Option<&PluginLayer>,
+    ) -> Result<(), SendError> {
         let conn = self
             .shared
             .registry
             .get(id)
             .ok_or(SendError::NoSuchConnection(id))?;
         let pipeline = &self.shared.pipeline;
-        let frame = pipeline.seal(msg, &conn.link(pipeline.tag()))?;
+        let frame = pipeline.seal_with(msg, layer, &conn.link(pipeline.tag()))?;
         self.shared.deliver(&conn, frame)
     }
 
