@@ -163,6 +163,8 @@ async fn a_connection_cannot_switch_users() {
     assert_eq!(&plain(again).content()[..], b"alice User", "still alice's");
     let info = srv.handle.connections();
     assert_eq!(info[0].identity.as_ref().map(|i| i.name()), Some("alice"));
+    assert_eq!(srv.handle.connections_of("alice").len(), 1);
+    assert!(srv.handle.connections_of("bob").is_empty());
     assert_eq!(srv.handle.disconnect_identity("bob"), 0);
     assert_eq!(srv.handle.disconnect_identity("alice"), 1);
     assert!(until_closed(&mut conn).await.is_empty());

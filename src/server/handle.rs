@@ -247,6 +247,26 @@ impl ServerHandle {
         }
     }
 
+    /// The connections whose [`Identity`](crate::Identity) is called
+    /// `name`, by id.
+    ///
+    /// ```
+    /// let server = framewire::server::Server::builder().build();
+    /// assert!(server.handle().connections_of("alice").is_empty());
+    /// ```
+    pub fn connections_of(&self, name: &str) -> Vec<ConnectionInfo> {
+        let mut v: Vec<_> = self
+            .shared
+            .registry
+            .all()
+            .iter()
+            .filter(|c| c.identity().is_some_and(|i| i.name() == name))
+            .map(|c| c.info())
+            .collect();
+        v.sort_by_key(|c| c.id);
+        v
+    }
+
     /// Closes every connection whose [`Identity`](crate::Identity) is
     /// called `name` (a user whose key was revoked, a certificate to shut
     /// out), after what is queued for each is written. Returns how many.
