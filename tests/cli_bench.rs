@@ -234,3 +234,35 @@ fn over_tls_with_handshakes_full_and_resumed() {
         .unwrap();
     assert_eq!(count_before(note, "lost"), 0, "{note}");
 }
+
+#[test]
+fn the_client_scenario_measures_framewires_client_beside_a_raw_one() {
+    let out = bench(&[
+        "--scenario",
+        "client",
+        "--duration",
+        "0.2",
+        "--size",
+        "64",
+        "--depth",
+        "8",
+        "--json",
+    ]);
+    let rows = rows(&out);
+    for metric in [
+        "req/s",
+        "seq req/s",
+        "client µs CPU/req",
+        "client µs CPU/seq req",
+    ] {
+        let client = find(&rows, "client", "framewire Client", metric);
+        let raw = find(&rows, "client", "baseline", metric);
+        assert!(client["value"].as_f64().unwrap() > 0.0, "{client}");
+        assert!(raw["value"].as_f64().unwrap() > 0.0, "{raw}");
+        assert!(client["ratio_to_baseline"].as_f64().is_some(), "{client}");
+    }
+    let note = find(&rows, "client", "framewire Client", "req/s")["note"]
+        .as_str()
+        .unwrap();
+    assert_eq!(count_before(note, "tasks"), 8, "{note}");
+}

@@ -8,6 +8,7 @@
 //! `report.rs` prints them as a table or JSON lines; this file runs each
 //! scenario against each target.
 
+mod client;
 mod idle;
 mod load;
 mod report;
@@ -32,6 +33,9 @@ pub enum Scenario {
     Idle,
     /// TLS handshakes per second, full and resumed (needs --tls).
     Handshake,
+    /// framewire's own `Client`: C (= --depth) tasks sharing one client,
+    /// and one request at a time, each beside a raw client in the same run.
+    Client,
     /// Echo, pipeline and fanout (and handshake with --tls).
     All,
 }
@@ -79,6 +83,10 @@ pub async fn run(s: Settings) -> Result<(), String> {
             rows.push(scenarios::idle(&s).await?);
             continue;
         }
+        if *scenario == Scenario::Client {
+            rows.extend(client::run(&s, &framewire).await?);
+            continue;
+        }
         if *scenario == Scenario::Handshake {
             for target in &targets {
                 load::progress(&format!("handshakes against {}...", target.name));
@@ -94,7 +102,9 @@ pub async fn run(s: Settings) -> Result<(), String> {
                     Scenario::Echo => scenarios::echo(&s, at).await?,
                     Scenario::Pipeline => scenarios::pipeline(&s, at).await?,
                     Scenario::Fanout => scenarios::fanout(&s, at).await?,
-                    Scenario::Idle | Scenario::Handshake | Scenario::All => Vec::new(),
+                    Scenario::Idle | Scenario::Handshake | Scenario::Client | Scenario::All => {
+                        Vec::new()
+                    }
                 });
             }
         }

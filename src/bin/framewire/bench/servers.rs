@@ -96,7 +96,7 @@ impl Server {
 
 /// utime + stime of `pid` from `/proc/PID/stat`, in seconds (Linux reports
 /// them in USER_HZ = 100 ticks per second).
-fn cpu_secs(pid: u32) -> Option<f64> {
+pub(super) fn cpu_secs(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name, which may itself hold spaces.
     let rest = stat.rsplit_once(") ")?.1;

@@ -1,0 +1,185 @@
+//! `framewire bench --scenario client`: the cost of `framewire::client::Client`
+//! itself. Against one `framewire serve` child, C tasks share one `Client`
+//! and loop on `request`, beside a raw pipelined client (tokio-util
+//! `Framed`, C frames in flight) doing the same wire work in the same run;
+//! then one request at a time against raw sequential round trips. Each
+//! figure comes with the bench process's own CPU per request (the server
+//! is a separate process).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use framewire::client::{Client, Reconnect};
+
+use super::load::{self, Dial};
+use super::report::Row;
+use super::servers::{cpu_secs, Server};
+use super::Settings;
+
+/// Requests per second from `tasks` tasks sharing one client, for
+/// `duration`.
+async fn client_requests(
+    to: Dial<'_>,
+    size: usize,
+    duration: Duration,
+    tasks: usize,
+) -> Result<f64, String> {
+    let mut builder = Client::builder(to.addr.to_owned())
+        .reconnect(Reconnect::disabled())
+        .request_timeout(Duration::from_secs(10))
+        .max_pending_requests(tasks.max(1));
+    if let Some(config) = to.tls {
+        builder = builder.tls(config.clone(), super::tls::BenchTls::server_name());
+    }
+    let client = builder.connect().await.map_err(|e| e.to_string())?;
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let content = Bytes::from(vec![b'x'; size]);
+    let mut workers = Vec::new();
+    for _ in 0..tasks {
+        let (client, done, stop, content) =
+            (client.clone(), done.clone(), stop.clone(), content.clone());
+        workers.push(tokio::spawn(async move {
+            // Bounded by the stop flag and by count.
+            for _ in 0..100_000_000u64 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                client
+                    .request("echo", content.clone())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok::<(), String>(())
+        }));
+    }
+    let start = Instant::now();
+    let before = done.load(Ordering::Relaxed);
+    tokio::time::sleep(duration).await;
+    let count = done.load(Ordering::Relaxed) - before;
+    let secs = start.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await.map_err(|e| e.to_string())??;
+    }
+    client.close().await;
+    Ok(count as f64 / secs)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Runs `f` and returns its rate and the bench process's CPU seconds per
+/// unit of it.
+async fn with_own_cpu(
+    duration: Duration,
+    f: impl std::future::Future<Output = Result<f64, String>>,
+) -> Result<(f64, Option<f64>), String> {
+    let me = std::process::id();
+    let before = cpu_secs(me);
+    let rate = f.await?;
+    let used = cpu_secs(me).zip(before).map(|(a, b)| a - b);
+    let per = used.map(|u| u / (rate * duration.as_secs_f64()).max(1.0));
+    Ok((rate, per))
+}
+
+struct Figure {
+    rate: Vec<f64>,
+    cpu: Vec<f64>,
+}
+
+impl Figure {
+    fn new() -> Self {
+        Figure {
+            rate: Vec::new(),
+            cpu: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, (rate, cpu): (f64, Option<f64>)) {
+        self.rate.push(rate);
+        self.cpu.extend(cpu);
+    }
+
+    fn rows(self, size: usize, target: &str, metric: &'static str, note: String) -> Vec<Row> {
+        let mut rows = vec![Row {
+            scenario: "client",
+            size,
+            target: target.to_owned(),
+            metric,
+            value: median(self.rate),
+            higher_is_better: true,
+            extra: note,
+        }];
+        if !self.cpu.is_empty() {
+            rows.push(Row {
+                scenario: "client",
+                size,
+                target: target.to_owned(),
+                metric: if metric == "req/s" {
+                    "client µs CPU/req"
+                } else {
+                    "client µs CPU/seq req"
+                },
+                value: median(self.cpu) * 1e6,
+                higher_is_better: false,
+                extra: "user + system time of the bench process".into(),
+            });
+        }
+        rows
+    }
+}
+
+/// The client scenario's rows for every size: "framewire Client" against
+/// the raw client (reported as "baseline" so ratios are computed).
+pub(super) async fn run(s: &Settings, server: &Server) -> Result<Vec<Row>, String> {
+    if s.auth.is_some() {
+        return Err("--scenario client measures the client without auth; drop --secret".into());
+    }
+    let to = Dial {
+        addr: &server.addr,
+        tls: s.tls.as_ref().map(|t| &t.client),
+    };
+    let tasks = s.depth;
+    let mut rows = Vec::new();
+    for &size in &s.sizes {
+        load::progress(&format!("client {size} B..."));
+        let (mut client, mut raw) = (Figure::new(), Figure::new());
+        let (mut client_seq, mut raw_seq) = (Figure::new(), Figure::new());
+        for _ in 0..s.runs.max(1) {
+            client
+                .add(with_own_cpu(s.duration, client_requests(to, size, s.duration, tasks)).await?);
+            let raw_load = async {
+                load::pipeline(to, size, s.duration, 1, tasks, &None)
+                    .await
+                    .map(|(r, _)| r)
+            };
+            raw.add(with_own_cpu(s.duration, raw_load).await?);
+            client_seq
+                .add(with_own_cpu(s.duration, client_requests(to, size, s.duration, 1)).await?);
+            let raw_echo = async {
+                load::echo(to, size, s.duration, &None)
+                    .await
+                    .map(|(r, _)| r)
+            };
+            raw_seq.add(with_own_cpu(s.duration, raw_echo).await?);
+        }
+        let concurrent = format!("{tasks} tasks sharing one Client");
+        rows.extend(client.rows(size, "framewire Client", "req/s", concurrent));
+        let pipelined = format!("raw Framed client, {tasks} in flight");
+        rows.extend(raw.rows(size, "baseline", "req/s", pipelined));
+        rows.extend(client_seq.rows(
+            size,
+            "framewire Client",
+            "seq req/s",
+            "one at a time".into(),
+        ));
+        rows.extend(raw_seq.rows(size, "baseline", "seq req/s", "raw round trips".into()));
+    }
+    Ok(rows)
+}
