@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::tls::Ca;
@@ -30,6 +30,47 @@ fn serve(extra: &[&str]) -> (KillOnDrop, String) {
         .args(extra)
         .env_remove("FRAMEWIRE_SECRET");
     spawn_listening(cmd)
+}
+
+/// The PEM files of a mutual-TLS setup: the server's CA, the clients' CA,
+/// the server's certificate and key, and one client's.
+struct Mtls {
+    ca_pem: PathBuf,
+    clients_pem: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+    ccert: PathBuf,
+    ckey: PathBuf,
+}
+
+impl Mtls {
+    fn write(dir: &Path, client: &str) -> Mtls {
+        let (ca, clients) = (Ca::new("cli CA"), Ca::new("clients CA"));
+        let (cert, key) = ca.server().write(dir, "server");
+        let (ccert, ckey) = clients.leaf(client, |_| {}).write(dir, client);
+        Mtls {
+            ca_pem: ca.write(dir, "ca.pem"),
+            clients_pem: clients.write(dir, "clients.pem"),
+            cert,
+            key,
+            ccert,
+            ckey,
+        }
+    }
+}
+
+impl Mtls {
+    /// `framewire serve` requiring client certificates of the clients' CA.
+    fn serve(&self) -> (KillOnDrop, String) {
+        serve(&[
+            "--tls-cert",
+            path(&self.cert),
+            "--tls-key",
+            path(&self.key),
+            "--tls-client-ca",
+            path(&self.clients_pem),
+        ])
+    }
 }
 
 fn path(p: &Path) -> &str {
@@ -104,19 +145,14 @@ fn tls_client_against_a_plain_server_is_told_so() {
 #[test]
 fn mutual_tls_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, clients) = (Ca::new("cli CA"), Ca::new("clients CA"));
-    let ca_pem = ca.write(dir.path(), "ca.pem");
-    let clients_pem = clients.write(dir.path(), "clients.pem");
-    let (cert, key) = ca.server().write(dir.path(), "server");
-    let (ccert, ckey) = clients.leaf("alice", |_| {}).write(dir.path(), "alice");
-    let (_server, addr) = serve(&[
-        "--tls-cert",
-        path(&cert),
-        "--tls-key",
-        path(&key),
-        "--tls-client-ca",
-        path(&clients_pem),
-    ]);
+    let m = Mtls::write(dir.path(), "alice");
+    let Mtls {
+        ca_pem,
+        ccert,
+        ckey,
+        ..
+    } = &m;
+    let (_server, addr) = m.serve();
     let (code, out, err) = run(&[
         "request",
         &addr,
@@ -124,14 +160,14 @@ fn mutual_tls_from_the_command_line() {
         "--content",
         "mine",
         "--tls-ca",
-        path(&ca_pem),
+        path(ca_pem),
         "--tls-cert",
-        path(&ccert),
+        path(ccert),
         "--tls-key",
-        path(&ckey),
+        path(ckey),
     ]);
     assert_eq!((code, out.trim()), (Some(0), "mine"), "{err}");
-    let (code, _, err) = run(&["request", &addr, "echo", "--tls-ca", path(&ca_pem)]);
+    let (code, _, err) = run(&["request", &addr, "echo", "--tls-ca", path(ca_pem)]);
     assert_eq!(code, Some(2), "without a client certificate: {err}");
 }
 
@@ -173,21 +209,25 @@ fn sighup_reloads_the_certificate() {
 #[ignore = "needs the netaio venv (FRAMEWIRE_PYTHON); see README"]
 fn a_foreign_tls_client_is_served() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, clients) = (Ca::new("cli CA"), Ca::new("clients CA"));
-    let ca_pem = ca.write(dir.path(), "ca.pem");
-    let clients_pem = clients.write(dir.path(), "clients.pem");
-    let (cert, key) = ca.server().write(dir.path(), "server");
-    let (ccert, ckey) = clients.leaf("python", |_| {}).write(dir.path(), "python");
+    let m = Mtls::write(dir.path(), "python");
+    let Mtls {
+        ca_pem,
+        cert,
+        key,
+        ccert,
+        ckey,
+        ..
+    } = &m;
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/python/tls_foreign_client.py"
     );
     let limit = std::time::Duration::from_secs(60);
 
-    let (_server, addr) = serve(&["--tls-cert", path(&cert), "--tls-key", path(&key)]);
+    let (_server, addr) = serve(&["--tls-cert", path(cert), "--tls-key", path(key)]);
     let (host, port) = addr.rsplit_once(':').unwrap();
     let mut cmd = Command::new(netaio_python());
-    cmd.args([script, host, port, path(&ca_pem)]);
+    cmd.args([script, host, port, path(ca_pem)]);
     let (ok, out, err) = run_bounded(cmd, limit);
     assert!(ok, "{out}{err}");
     assert!(out.contains("ok handshake TLSv1.3 alpn=framewire"), "{out}");
@@ -196,30 +236,23 @@ fn a_foreign_tls_client_is_served() {
         "{out}"
     );
 
-    let (_mtls, addr) = serve(&[
-        "--tls-cert",
-        path(&cert),
-        "--tls-key",
-        path(&key),
-        "--tls-client-ca",
-        path(&clients_pem),
-    ]);
+    let (_mtls, addr) = m.serve();
     let (host, port) = addr.rsplit_once(':').unwrap();
     let mut cmd = Command::new(netaio_python());
     cmd.args([
         script,
         host,
         port,
-        path(&ca_pem),
+        path(ca_pem),
         "--cert",
-        path(&ccert),
+        path(ccert),
         "--key",
-        path(&ckey),
+        path(ckey),
     ]);
     let (ok, out, err) = run_bounded(cmd, limit);
     assert!(ok, "with a client certificate: {out}{err}");
     let mut cmd = Command::new(netaio_python());
-    cmd.args([script, host, port, path(&ca_pem)]);
+    cmd.args([script, host, port, path(ca_pem)]);
     let (ok, out, _) = run_bounded(cmd, limit);
     // TLS 1.3: the refusal arrives as an alert on the first read.
     assert!(

@@ -97,6 +97,9 @@ pub(crate) struct PeerState {
     /// never changes afterwards.
     identity: Option<Identity>,
     authenticated: bool,
+    /// Whether the instance auth plugin was asked who the peer is (once,
+    /// on the first verified frame: not a virtual call per frame).
+    identity_asked: bool,
     /// Whether the login gate let the peer in (always, without a gate).
     logged_in: bool,
     checksum_errors: u32,
@@ -331,6 +334,7 @@ impl Pipeline {
             session,
             identity: None,
             authenticated: self.instance.auth().is_none(),
+            identity_asked: false,
             logged_in: !self.login_required,
             checksum_errors: 0,
             auth_failures: 0,

@@ -60,10 +60,13 @@ impl Pipeline {
         if peer.session.is_none() {
             peer.session = SessionId::of(&msg);
         }
-        if peer.identity.is_none() {
+        if !peer.identity_asked {
             // The first verified frame says who the peer is, for good: a
             // later frame signed as anyone else fails the plugin's check.
-            peer.identity = self.instance.auth().and_then(|a| a.identity(&msg));
+            peer.identity_asked = true;
+            if peer.identity.is_none() {
+                peer.identity = self.instance.auth().and_then(|a| a.identity(&msg));
+            }
         }
         match self.side {
             // Answered before routing, so it never reaches (or depends on)

@@ -8,7 +8,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use framewire::client::{Client, Reconnect};
@@ -56,17 +56,13 @@ async fn client_requests(
             Ok::<(), String>(())
         }));
     }
-    let start = Instant::now();
-    let before = done.load(Ordering::Relaxed);
-    tokio::time::sleep(duration).await;
-    let count = done.load(Ordering::Relaxed) - before;
-    let secs = start.elapsed().as_secs_f64();
+    let rate = load::rate_over(&done, duration).await;
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         w.await.map_err(|e| e.to_string())??;
     }
     client.close().await;
-    Ok(count as f64 / secs)
+    Ok(rate)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

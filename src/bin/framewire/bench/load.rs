@@ -164,17 +164,22 @@ pub(super) async fn pipeline(
         });
         tasks.push((writer, reader));
     }
-    let start = Instant::now();
-    let before = done.load(Ordering::Relaxed);
-    tokio::time::sleep(duration).await;
-    let count = done.load(Ordering::Relaxed) - before;
-    let secs = start.elapsed().as_secs_f64();
+    let rate = rate_over(&done, duration).await;
     stop.store(true, Ordering::Relaxed);
     for (w, r) in tasks {
         w.abort();
         r.abort();
     }
-    Ok((count as f64 / secs, refused.load(Ordering::Relaxed)))
+    Ok((rate, refused.load(Ordering::Relaxed)))
+}
+
+/// How fast `done` grows over the next `duration` (load already running).
+pub(super) async fn rate_over(done: &AtomicU64, duration: Duration) -> f64 {
+    let start = Instant::now();
+    let before = done.load(Ordering::Relaxed);
+    tokio::time::sleep(duration).await;
+    let count = done.load(Ordering::Relaxed) - before;
+    count as f64 / start.elapsed().as_secs_f64()
 }
 
 /// One publisher, `subscribers` subscribers: returns (deliveries per
