@@ -60,17 +60,12 @@ async fn h1_strict_mode_refuses_a_flipped_message_type() {
         Bystander::join_with(&srv, Profile::Netaio, Some(PluginStack::new(strict("s")))).await;
     let client = PluginStack::new(strict("s"));
     let mut c = connect(srv.addr).await;
-    let created = client
-        .open(
-            call(
-                &mut c,
-                client
-                    .seal(Message::new(MessageType::CREATE_URI, "k1", "v"))
-                    .unwrap(),
-            )
-            .await,
-        )
-        .unwrap();
+    let created = call_sealed(
+        &mut c,
+        &client,
+        Message::new(MessageType::CREATE_URI, "k1", "v"),
+    )
+    .await;
     assert_eq!(&created.content()[..], b"stored");
     // The client reads k1; the MITM turns the read into a delete.
     let mut read = client
@@ -79,17 +74,12 @@ async fn h1_strict_mode_refuses_a_flipped_message_type() {
     read.message_type = MessageType::DELETE_URI;
     assert_eq!(call(&mut c, read).await, Message::error("HMAC auth failed"));
     assert_eq!(deletes.load(Ordering::SeqCst), 0, "nothing was deleted");
-    let still = client
-        .open(
-            call(
-                &mut c,
-                client
-                    .seal(Message::new(MessageType::REQUEST_URI, "k1", ""))
-                    .unwrap(),
-            )
-            .await,
-        )
-        .unwrap();
+    let still = call_sealed(
+        &mut c,
+        &client,
+        Message::new(MessageType::REQUEST_URI, "k1", ""),
+    )
+    .await;
     assert_eq!(&still.content()[..], b"v");
     bystander.check(&srv).await;
 

@@ -302,7 +302,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                         pipeline.login_done(&mut peer, result, login.rid)
                     }
                     Step::Call(call) => {
-                        learn_session(conn, &peer);
+                        learn_peer(conn, &peer);
                         let result = match &call.route.handler {
                             Call::Async(h) => catch_panics(|| h.call(call.msg, ctx.clone())).await,
                             Call::Sync(h) => {
@@ -317,7 +317,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 }
             }
         };
-        learn_session(conn, &peer);
+        learn_peer(conn, &peer);
         if let Some(what) = outcome.count {
             shared.counters.count(what);
         }
@@ -398,7 +398,7 @@ fn flush_now(conn: &Conn, local: &mut Local) {
 /// Records the session and identity the pipeline learned from the peer's
 /// first accepted frame, for what is sealed to this connection from
 /// elsewhere (fan-out) and for handlers.
-fn learn_session(conn: &Conn, peer: &PeerState) {
+fn learn_peer(conn: &Conn, peer: &PeerState) {
     if !conn.has_session() {
         if let Some(s) = peer.session() {
             conn.set_session(s);

@@ -131,6 +131,13 @@ pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Sends `msg` sealed by `stack` and returns the reply opened by it (the
+/// reply must verify).
+pub async fn call_sealed(conn: &mut Conn, stack: &framewire::PluginStack, msg: Message) -> Message {
+    let reply = call(conn, stack.seal(msg).expect("seal")).await;
+    stack.open(reply).expect("the reply verifies")
+}
+
 /// `m` without its auth fields, to compare opened messages by content.
 pub fn plain(m: Message) -> Message {
     m.with_auth(framewire::AuthFields::new())

@@ -13,7 +13,7 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsage
 
 /// The bench's certificates; the directory is removed on drop.
 pub(crate) struct BenchTls {
-    dir: PathBuf,
+    _dir: tempfile::TempDir,
     pub(crate) cert: PathBuf,
     pub(crate) key: PathBuf,
     /// Resumes sessions (what a reconnecting client does).
@@ -41,31 +41,22 @@ impl BenchTls {
             .signed_by(&key, &ca, &ca_key)
             .map_err(err)?;
 
-        let dir = std::env::temp_dir().join(format!(
-            "framewire-bench-tls-{}-{}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        create_private_dir(&dir).map_err(err)?;
-        let (cert, key_path) = (dir.join("server.pem"), dir.join("server.key"));
-        let written = std::fs::write(&cert, leaf.pem())
-            .and_then(|()| std::fs::write(&key_path, key.serialize_pem()));
+        // Unique, readable by this user only (it holds a private key),
+        // removed on drop, failure or not.
+        let dir = tempfile::Builder::new()
+            .prefix("framewire-bench-tls-")
+            .tempdir()
+            .map_err(err)?;
+        let (cert, key_path) = (dir.path().join("server.pem"), dir.path().join("server.key"));
+        std::fs::write(&cert, leaf.pem()).map_err(err)?;
+        std::fs::write(&key_path, key.serialize_pem()).map_err(err)?;
         let mut roots = RootCertStore::empty();
-        let built = written
-            .map_err(err)
-            .and_then(|()| roots.add(ca.der().clone()).map_err(err))
-            .and_then(|()| framewire::tls::client_config(roots, None).map_err(err));
-        let client = match built {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(e);
-            }
-        };
+        roots.add(ca.der().clone()).map_err(err)?;
+        let client = framewire::tls::client_config(roots, None).map_err(err)?;
         let mut full = (*client).clone();
         full.resumption = Resumption::disabled();
         Ok(BenchTls {
-            dir,
+            _dir: dir,
             cert,
             key: key_path,
             client,
@@ -86,18 +77,4 @@ impl BenchTls {
     pub(crate) fn server_name() -> ServerName<'static> {
         ServerName::try_from("localhost").expect("a valid name")
     }
-}
-
-impl Drop for BenchTls {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A directory only this user can read (it holds a private key).
-fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
 }
