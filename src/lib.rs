@@ -119,6 +119,12 @@
 //!     stats.rs           Stats counters, rate-limited slow-consumer log
 //!     error.rs           SendError, SubscribeError
 //!     pubsub.rs          netaio's subscribe / unsubscribe handlers
+//!     backplane/         several instances as one service
+//!       mod.rs           Backplane, Inbound; the relay semantics
+//!       envelope.rs      sans-I/O: one relayed message's bytes
+//!       relay.rs         origin + sequence out; own echoes, repeats, gaps in
+//!       memory.rs        MemoryBackplane (instances in one process)
+//!       redis.rs         RedisBackplane over Redis pub/sub (feature `redis`)
 //!     readme_routes.rs   netaio's readme route contract (`framewire serve`)
 //!   client/              the client's shell and API
 //!     mod.rs             Client, ConnectionEvent, request helpers
@@ -156,7 +162,9 @@
 //! (`client/pending.rs`) and notifications to subscription streams before
 //! routing the rest to the client's handlers. Fan-out (notify, broadcast)
 //! is sealed and encoded once by the pipeline and queued to each receiver
-//! by `server/handle.rs`.
+//! by `server/handle.rs`, which also hands it to the backplane (if any)
+//! for the other instances; what they relay comes in through
+//! `server/backplane/relay.rs` and takes the same fan-out.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 

@@ -11,12 +11,13 @@ use crate::pipeline::{Caps, Pipeline, Side};
 use crate::router::{RouteKey, Router};
 use crate::wire::{FrameConfig, Message, MessageType, Profile};
 
+use super::backplane::{self, Relay};
 use super::handle::{Hook, Shared};
 use super::registry::Registry;
 use super::stats::Counters;
 use super::{
-    pubsub, route, sync_route, ConnectionInfo, Context, Handler, Limits, LoginGate, Route, Server,
-    ServerHandle, SyncHandler,
+    pubsub, route, sync_route, Backplane, ConnectionInfo, Context, Handler, Limits, LoginGate,
+    Route, Server, ServerHandle, SyncHandler,
 };
 
 /// netaio's `not_found_handler`: NOT_FOUND, uri `""`, content `not found`.
@@ -52,6 +53,8 @@ pub struct ServerBuilder {
     on_leave: Option<Hook>,
     login: Option<Arc<dyn LoginGate>>,
     min_version: Option<u64>,
+    backplane: Option<Arc<dyn Backplane>>,
+    instance_id: Option<String>,
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -68,6 +71,8 @@ impl ServerBuilder {
             on_leave: None,
             login: None,
             min_version: None,
+            backplane: None,
+            instance_id: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -241,6 +246,34 @@ impl ServerBuilder {
         self
     }
 
+    /// Relays [`notify`](ServerHandle::notify),
+    /// [`broadcast`](ServerHandle::broadcast) and
+    /// [`send_to_tag`](ServerHandle::send_to_tag) to the other instances on
+    /// `backplane`, and delivers theirs to this instance's connections (see
+    /// [`Backplane`] for what is and is not guaranteed). Without one, a
+    /// server is one process and nothing is relayed.
+    ///
+    /// ```
+    /// use framewire::server::{MemoryBackplane, Server};
+    ///
+    /// let server = Server::builder().backplane(MemoryBackplane::new()).build();
+    /// # drop(server);
+    /// ```
+    pub fn backplane(mut self, backplane: impl Backplane) -> Self {
+        self.backplane = Some(Arc::new(backplane));
+        self
+    }
+
+    /// This instance's name on the backplane (default: 8 random hex
+    /// digits), in logs and in what it relays; at most 255 bytes (longer
+    /// names are cut). Two instances may share a name by mistake: each
+    /// also carries a random incarnation, so neither mistakes the other's
+    /// messages for its own.
+    pub fn instance_id(mut self, name: impl Into<String>) -> Self {
+        self.instance_id = Some(name.into());
+        self
+    }
+
     /// The server, ready to [`serve`](Server::serve).
     pub fn build(self) -> Server {
         let limits = self.limits;
@@ -256,6 +289,10 @@ impl ServerBuilder {
                 on_auth_failure: limits.auth_failure,
             })
             .login_required(self.login.is_some() || self.min_version.is_some());
+        let relay = self.backplane.map(|b| {
+            let name = self.instance_id.unwrap_or_else(backplane::random_name);
+            Relay::new(b, &name)
+        });
         Server {
             handle: ServerHandle {
                 shared: Arc::new(Shared {
@@ -271,6 +308,7 @@ impl ServerBuilder {
                     tracker: TaskTracker::new(),
                     login: self.login,
                     min_version: self.min_version,
+                    relay,
                     #[cfg(feature = "tls")]
                     tls: self.tls.map(super::tls::TlsState::new),
                     limits,

@@ -6,6 +6,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use tracing::warn;
+
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -16,6 +18,7 @@ use crate::pipeline::Pipeline;
 use crate::router::{RouteKey, Router};
 use crate::wire::Message;
 
+use super::backplane::{Arrival, Inbound, Relay, Target};
 use super::registry::{Conn, Registry};
 use super::stats::Counters;
 use super::{
@@ -43,6 +46,8 @@ pub(crate) struct Shared {
     pub(crate) login: Option<Arc<dyn super::LoginGate>>,
     /// The oldest protocol version a login may announce.
     pub(crate) min_version: Option<u64>,
+    /// The backplane to other instances, if there is one.
+    pub(crate) relay: Option<Relay>,
     /// TLS for accepted connections, if the builder was given it.
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<super::tls::TlsState>,
@@ -62,6 +67,51 @@ impl Shared {
                     conn.cancel.cancel();
                 }
                 Err(SendError::QueueFull)
+            }
+        }
+    }
+
+    /// Hands `msg` to the backplane for the other instances (`target` is
+    /// only built when there is one).
+    fn relay_out(&self, target: impl FnOnce() -> Target, msg: &Message) {
+        if let Some(relay) = &self.relay {
+            relay.publish(target(), msg, &self.counters);
+        }
+    }
+
+    /// Delivers what another instance relayed to this one's connections.
+    pub(crate) fn receive_relayed(&self, bytes: Bytes) {
+        let Some(relay) = &self.relay else { return };
+        let envelope = match relay.arrive(bytes, &self.counters) {
+            Arrival::Deliver(e) => e,
+            Arrival::Own => return,
+            Arrival::Repeat => return self.counters.backplane_duplicate(),
+            Arrival::Invalid(e) => {
+                self.counters.backplane_invalid();
+                return warn!(error = %e, "undecodable backplane envelope dropped");
+            }
+        };
+        self.counters.backplane_received();
+        let conns = match &envelope.target {
+            Target::All => self.registry.all(),
+            Target::Topic(key) => self.registry.subscribers(key),
+            Target::Tag(tag) => match std::str::from_utf8(tag) {
+                Ok(tag) => self.registry.with_tag(tag),
+                Err(_) => Vec::new(),
+            },
+        };
+        if let Err(e) = self.fan_out(&conns, envelope.msg, None) {
+            warn!(error = %e, "relayed message cannot be sent here");
+        }
+    }
+
+    /// Starts the backplane (once), when the server starts serving.
+    pub(crate) fn start_backplane(self: &Arc<Self>) {
+        if let Some(relay) = &self.relay {
+            if relay.first_start() {
+                relay.backplane().start(Inbound {
+                    shared: Arc::downgrade(self),
+                });
             }
         }
     }
@@ -119,19 +169,31 @@ impl ServerHandle {
     /// Sends `msg` to every connection subscribed to `key`. Sealed and
     /// encoded once when the plugins allow; never waits for a slow
     /// receiver. Returns the number of receivers that accepted it.
+    ///
+    /// With a [backplane](super::ServerBuilder::backplane), the message is
+    /// also relayed to the other instances' subscribers; the count is this
+    /// instance's.
     pub fn notify(&self, key: impl AsRef<[u8]>, msg: Message) -> Result<usize, SendError> {
-        let conns = self.shared.registry.subscribers(key.as_ref());
+        let key = key.as_ref();
+        self.shared
+            .relay_out(|| Target::Topic(Bytes::copy_from_slice(key)), &msg);
+        let conns = self.shared.registry.subscribers(key);
         self.shared.fan_out(&conns, msg, None)
     }
 
-    /// Sends `msg` to every connection.
+    /// Sends `msg` to every connection (relayed to the other instances'
+    /// with a backplane, as [`notify`](Self::notify)).
     pub fn broadcast(&self, msg: Message) -> Result<usize, SendError> {
+        self.shared.relay_out(|| Target::All, &msg);
         let conns = self.shared.registry.all();
         self.shared.fan_out(&conns, msg, None)
     }
 
-    /// Sends `msg` to every connection tagged `tag`.
+    /// Sends `msg` to every connection tagged `tag` (relayed to the other
+    /// instances' with a backplane, as [`notify`](Self::notify)).
     pub fn send_to_tag(&self, tag: &str, msg: Message) -> Result<usize, SendError> {
+        self.shared
+            .relay_out(|| Target::Tag(Bytes::copy_from_slice(tag.as_bytes())), &msg);
         let conns = self.shared.registry.with_tag(tag);
         self.shared.fan_out(&conns, msg, None)
     }
@@ -330,9 +392,27 @@ impl ServerHandle {
 
     /// Counters since the server was built.
     pub fn stats(&self) -> Stats {
-        self.shared
+        let shared = &self.shared;
+        let mut stats = shared
             .counters
-            .snapshot(self.shared.registry.len(), self.shared.registry.topics())
+            .snapshot(shared.registry.len(), shared.registry.topics());
+        stats.backplane_connected = shared.relay.as_ref().is_some_and(Relay::is_connected);
+        stats
+    }
+
+    /// This instance's name on the backplane, if it has one (see
+    /// [`ServerBuilder::instance_id`](super::ServerBuilder::instance_id)).
+    ///
+    /// ```
+    /// use framewire::server::{MemoryBackplane, Server};
+    ///
+    /// let server = Server::builder().backplane(MemoryBackplane::new()).instance_id("eu-1").build();
+    /// assert_eq!(server.handle().instance_id().as_deref(), Some("eu-1"));
+    /// assert_eq!(Server::builder().build().handle().instance_id(), None);
+    /// ```
+    pub fn instance_id(&self) -> Option<String> {
+        let relay = self.shared.relay.as_ref()?;
+        Some(String::from_utf8_lossy(relay.name()).into_owned())
     }
 
     /// Serves one connection over any byte stream (a TLS stream, a Unix
@@ -357,6 +437,7 @@ impl ServerHandle {
         if !self.admit(peer) {
             return false;
         }
+        self.shared.start_backplane();
         let (rd, wr) = tokio::io::split(stream);
         connection::spawn(self.clone(), rd, wr, peer);
         true

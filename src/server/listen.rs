@@ -56,6 +56,7 @@ impl Server {
         let shared = self.handle.shared.clone();
         let local = listener.local_addr()?;
         info!(%local, "serving");
+        shared.start_backplane();
         tokio::pin!(shutdown);
         let mut backoff = Duration::from_millis(5);
         loop {
@@ -93,6 +94,9 @@ impl Server {
             );
             shared.abort.cancel();
             shared.tracker.wait().await;
+        }
+        if let Some(relay) = &shared.relay {
+            relay.backplane().stop();
         }
         info!("stopped");
         Ok(())

@@ -22,6 +22,7 @@
 //! # }
 //! ```
 
+mod backplane;
 mod builder;
 mod connection;
 mod context;
@@ -42,6 +43,9 @@ use std::sync::Arc;
 
 use crate::auth::PluginLayer;
 
+pub use backplane::{Backplane, Inbound, MemoryBackplane};
+#[cfg(feature = "redis")]
+pub use backplane::{RedisBackplane, RedisUrlError};
 pub use builder::ServerBuilder;
 pub use context::Context;
 pub use error::{SendError, SubscribeError};

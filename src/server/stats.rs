@@ -70,6 +70,24 @@ pub struct Stats {
     pub permission_denials: u64,
     /// Logins the login gate (or the protocol version check) refused.
     pub login_refusals: u64,
+    /// Whether the [backplane](super::Backplane) is connected now (false
+    /// without one).
+    pub backplane_connected: bool,
+    /// Messages handed to the backplane for the other instances.
+    pub backplane_published: u64,
+    /// Messages that could not be relayed (backplane down or its queue
+    /// full): the other instances never get them.
+    pub backplane_publish_failures: u64,
+    /// Messages from other instances delivered here.
+    pub backplane_received: u64,
+    /// Messages from other instances that never arrived here, counted from
+    /// the gaps in each origin's sequence numbers (once something later
+    /// from that origin arrives).
+    pub backplane_lost: u64,
+    /// Messages from other instances dropped as already delivered.
+    pub backplane_duplicates: u64,
+    /// Backplane payloads that were not framewire envelopes.
+    pub backplane_invalid: u64,
 }
 
 #[derive(Default)]
@@ -95,6 +113,12 @@ pub(crate) struct Counters {
     pub(crate) first_frame_timeouts: AtomicU64,
     permission_denials: AtomicU64,
     login_refusals: AtomicU64,
+    bp_published: AtomicU64,
+    bp_publish_failures: AtomicU64,
+    bp_received: AtomicU64,
+    bp_lost: AtomicU64,
+    bp_duplicates: AtomicU64,
+    bp_invalid: AtomicU64,
     /// Unix second of the last slow-consumer log line.
     slow_logged_at: AtomicU64,
     /// Unix second of the last TLS handshake failure log line.
@@ -159,6 +183,38 @@ impl Counters {
         }
     }
 
+    pub(crate) fn backplane_published(&self) {
+        bump(&self.bp_published);
+    }
+
+    pub(crate) fn backplane_publish_failed(&self, n: u64) {
+        self.bp_publish_failures.fetch_add(n, Relaxed);
+    }
+
+    pub(crate) fn backplane_lost(&self, n: u64) {
+        self.bp_lost.fetch_add(n, Relaxed);
+    }
+
+    pub(crate) fn backplane_received(&self) {
+        bump(&self.bp_received);
+    }
+
+    pub(crate) fn backplane_duplicate(&self) {
+        bump(&self.bp_duplicates);
+    }
+
+    pub(crate) fn backplane_invalid(&self) {
+        bump(&self.bp_invalid);
+    }
+
+    /// Publish failures and losses so far, for the log line.
+    pub(crate) fn backplane_losses(&self) -> (u64, u64) {
+        (
+            self.bp_publish_failures.load(Relaxed),
+            self.bp_lost.load(Relaxed),
+        )
+    }
+
     pub(crate) fn snapshot(&self, connections: usize, topics: usize) -> Stats {
         let g = |c: &AtomicU64| c.load(Relaxed);
         Stats {
@@ -185,6 +241,13 @@ impl Counters {
             first_frame_timeouts: g(&self.first_frame_timeouts),
             permission_denials: g(&self.permission_denials),
             login_refusals: g(&self.login_refusals),
+            backplane_connected: false,
+            backplane_published: g(&self.bp_published),
+            backplane_publish_failures: g(&self.bp_publish_failures),
+            backplane_received: g(&self.bp_received),
+            backplane_lost: g(&self.bp_lost),
+            backplane_duplicates: g(&self.bp_duplicates),
+            backplane_invalid: g(&self.bp_invalid),
         }
     }
 }

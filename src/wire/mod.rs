@@ -18,6 +18,7 @@ pub use auth_fields::{AuthFields, DEFAULT_MAX_AUTH_FIELDS};
 pub use auth_value::{AuthValue, FieldName};
 pub use body::Body;
 pub use error::{AuthFieldsError, DecodeError, EncodeError, Section};
+pub(crate) use frame::decode_exact;
 pub use frame::{decode_frame, encode_frame, FrameConfig, RESERVE_CHUNK};
 pub use header::{Header, Profile};
 pub use message::Message;

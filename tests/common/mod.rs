@@ -5,10 +5,12 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod bystander;
+pub mod cluster;
 pub mod hex;
 pub mod netns;
 pub mod process;
 pub mod raw;
+pub mod redis;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod vectors;

@@ -46,6 +46,8 @@ pub enum Command {
         max_connections_per_address: usize,
         #[command(flatten)]
         tls: ServeTlsArgs,
+        #[command(flatten)]
+        cluster: ClusterArgs,
     },
     /// The bare baseline server `framewire bench` measures against (started
     /// by it as a child process).
@@ -104,6 +106,26 @@ pub enum Command {
     /// Load-test framewire against a bare baseline server in the same run
     /// (and optionally an external server), printing figures and ratios.
     Bench(BenchArgs),
+}
+
+/// `framewire serve` as one instance of several.
+#[derive(Args, Clone)]
+pub struct ClusterArgs {
+    /// Relay publish and broadcast to the other instances through this
+    /// Redis (redis://HOST:PORT). Without it the server is one process.
+    #[arg(long, value_name = "URL")]
+    pub backplane: Option<String>,
+    /// This instance's name on the backplane (default: random).
+    #[arg(long, value_name = "NAME", requires = "backplane")]
+    pub instance_id: Option<String>,
+    /// The Redis pub/sub channel instances share.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "framewire",
+        requires = "backplane"
+    )]
+    pub backplane_channel: String,
 }
 
 /// `framewire bench` options.

@@ -49,11 +49,19 @@ fn main() -> ExitCode {
                 max_connections,
                 max_connections_per_address,
                 tls,
+                cluster,
             } => {
                 let limits = framewire::server::Limits::default()
                     .max_connections(max_connections)
                     .max_connections_per_address(max_connections_per_address);
-                serve::serve(addr, &auth, users.as_deref(), profile, limits, &tls).await
+                let options = serve::Options {
+                    users: users.as_deref(),
+                    profile,
+                    limits,
+                    tls: &tls,
+                    cluster: &cluster,
+                };
+                serve::serve(addr, &auth, options).await
             }
             Command::BenchBaseline { addr, auth, tls } => serve::baseline(addr, &auth, &tls).await,
             Command::Request {

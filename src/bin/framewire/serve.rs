@@ -6,21 +6,35 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use framewire::auth::{MemoryUsers, UserHmac};
-use framewire::server::{readme_routes, Limits, Server, ServerHandle};
+use framewire::server::{readme_routes, Limits, RedisBackplane, Server, ServerHandle};
 use framewire::{PluginLayer, Profile};
 
+use crate::args::ClusterArgs;
 use crate::auth::{Auth, AuthArgs};
 use crate::shutdown_signal;
 use crate::tls::ServeTlsArgs;
 
+/// What `serve` is told besides where to listen and how to authenticate.
+pub struct Options<'a> {
+    pub users: Option<&'a Path>,
+    pub profile: Profile,
+    pub limits: Limits,
+    pub tls: &'a ServeTlsArgs,
+    pub cluster: &'a ClusterArgs,
+}
+
 pub async fn serve(
     addr: SocketAddr,
     auth: &AuthArgs,
-    users: Option<&Path>,
-    profile: Profile,
-    limits: Limits,
-    tls: &ServeTlsArgs,
+    options: Options<'_>,
 ) -> Result<ExitCode, String> {
+    let Options {
+        users,
+        profile,
+        limits,
+        tls,
+        cluster,
+    } = options;
     let auth = auth.resolve()?;
     if auth.as_ref().is_some_and(Auth::is_user) {
         return Err("--user is for client commands; a server takes --users FILE".into());
@@ -45,6 +59,15 @@ pub async fn serve(
     }
     if let Some(config) = tls_config {
         builder = builder.tls(config);
+    }
+    if let Some(url) = &cluster.backplane {
+        let backplane = RedisBackplane::new(url)
+            .map_err(|e| e.to_string())?
+            .channel(cluster.backplane_channel.clone());
+        builder = builder.backplane(backplane);
+        if let Some(name) = &cluster.instance_id {
+            builder = builder.instance_id(name.clone());
+        }
     }
     let server = builder.build();
     if tls.tls_cert.is_some() {

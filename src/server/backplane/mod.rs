@@ -1,0 +1,157 @@
+//! Several server instances as one service: a [`Backplane`] carries
+//! `notify`, `broadcast` and `send_to_tag` from the instance that made
+//! them to every other instance, each of which delivers to its own
+//! connections.
+//!
+//! - `envelope.rs`: the bytes of one relayed message (pure).
+//! - `relay.rs`: the server's side — origin and sequence numbers out,
+//!   own-echo filtering, gap and duplicate accounting in.
+//! - `memory.rs`: [`MemoryBackplane`], instances in one process (tests).
+//! - `redis.rs`: [`RedisBackplane`] over Redis pub/sub (feature `redis`).
+//!
+//! # Semantics
+//!
+//! - **Local first.** An instance delivers to its own connections before
+//!   (and whatever happens to) the relay; [`Backplane::publish`] never
+//!   waits, so a slow or absent Redis delays nothing local.
+//! - **At most once across instances.** Redis pub/sub keeps nothing: what
+//!   is published while an instance's subscription is down never reaches
+//!   it, and what cannot be published while Redis is down is dropped.
+//!   Both are counted, not hidden: the publisher counts
+//!   [`Stats::backplane_publish_failures`](super::Stats::backplane_publish_failures),
+//!   and every receiver counts the gaps in each origin's sequence numbers
+//!   as [`Stats::backplane_lost`](super::Stats::backplane_lost) (so a
+//!   receiver's missing deliveries equal its counter once anything later
+//!   from the same origin arrives). Losses are logged at most once a
+//!   second.
+//! - **Never twice, in order.** Each instance numbers what it relays; a
+//!   receiver drops anything at or below the last number it delivered
+//!   from that origin (counted as
+//!   [`Stats::backplane_duplicates`](super::Stats::backplane_duplicates)),
+//!   and an instance ignores its own messages coming back. One origin's
+//!   messages arrive in the order it made them (one Redis connection
+//!   publishes them, one delivers them).
+//! - **Encoded once per instance.** The publisher encodes one envelope for
+//!   all instances; each receiving instance seals and encodes the message
+//!   once for all its receivers (per receiver when its plugins are
+//!   peer-specific), exactly as a local `notify`.
+//! - Per-call plugin layers (`notify_with` and friends) and
+//!   [`send_to`](super::ServerHandle::send_to) stay local: a layer is code
+//!   and keys, not something to put on the wire.
+//!
+//! Redis Streams (resumable, `MAXLEN`-bounded) were considered and not
+//! used: a stream adds a cursor per instance and replays messages to
+//! subscribers that were not subscribed when they were sent, while
+//! framewire's subscriptions live only as long as a connection. Pub/sub
+//! matches that lifetime; the counters make its losses visible.
+
+mod envelope;
+mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+mod relay;
+
+use std::sync::Weak;
+
+use bytes::Bytes;
+
+pub use memory::MemoryBackplane;
+#[cfg(feature = "redis")]
+pub use redis::{RedisBackplane, RedisUrlError};
+
+pub(crate) use envelope::Target;
+pub(crate) use relay::{random_name, Arrival, Relay};
+
+use super::handle::Shared;
+
+/// Carries relayed messages between server instances. framewire ships
+/// [`MemoryBackplane`] and (feature `redis`) [`RedisBackplane`]; any
+/// other transport implements these three calls.
+///
+/// ```
+/// use bytes::Bytes;
+/// use framewire::server::{Backplane, Inbound};
+/// use std::sync::Mutex;
+///
+/// /// Publishes nothing, receives nothing: one instance on its own.
+/// #[derive(Default)]
+/// struct Alone(Mutex<Option<Inbound>>);
+///
+/// impl Backplane for Alone {
+///     fn start(&self, inbound: Inbound) {
+///         inbound.set_connected(true);
+///         *self.0.lock().unwrap() = Some(inbound);
+///     }
+///     fn publish(&self, _envelope: Bytes) -> bool {
+///         true
+///     }
+/// }
+///
+/// let server = framewire::server::Server::builder().backplane(Alone::default()).build();
+/// # drop(server);
+/// ```
+pub trait Backplane: Send + Sync + 'static {
+    /// Starts carrying what the other instances publish to `inbound`
+    /// (and keeps doing so across reconnections). Called once, inside the
+    /// Tokio runtime, when the server starts serving.
+    fn start(&self, inbound: Inbound);
+
+    /// Hands one encoded envelope to every other instance. Must not wait:
+    /// queue it or drop it. Returns false if it was dropped (the server
+    /// counts it as a publish failure); an envelope taken and lost later
+    /// is reported through [`Inbound::publish_failed`].
+    fn publish(&self, envelope: Bytes) -> bool;
+
+    /// Stops the backplane's tasks; called once the server has shut down.
+    fn stop(&self) {}
+}
+
+/// The server's side of a [`Backplane`]: where envelopes from other
+/// instances go, and where the backplane reports its state. Cheap to
+/// clone; does nothing once the server is gone.
+#[derive(Clone)]
+pub struct Inbound {
+    pub(super) shared: Weak<Shared>,
+}
+
+impl Inbound {
+    /// Delivers one envelope another instance published to this
+    /// instance's connections. Envelopes this instance sent itself, repeats
+    /// and undecodable bytes are dropped (and counted).
+    pub fn deliver(&self, envelope: &[u8]) {
+        if let Some(shared) = self.shared.upgrade() {
+            shared.receive_relayed(Bytes::copy_from_slice(envelope));
+        }
+    }
+
+    /// Counts `envelopes` the backplane took but could not pass on (a
+    /// batch that failed when the connection to Redis broke, say).
+    pub fn publish_failed(&self, envelopes: u64) {
+        if let Some(shared) = self.shared.upgrade() {
+            shared.counters.backplane_publish_failed(envelopes);
+        }
+    }
+
+    /// Reports whether the backplane can currently receive and publish
+    /// ([`Stats::backplane_connected`](super::Stats::backplane_connected)).
+    pub fn set_connected(&self, up: bool) {
+        if let Some(shared) = self.shared.upgrade() {
+            if let Some(relay) = &shared.relay {
+                relay.set_connected(up);
+            }
+        }
+    }
+
+    /// Whether the server this feeds is gone (the backplane may stop).
+    pub fn is_closed(&self) -> bool {
+        self.shared.strong_count() == 0
+    }
+}
+
+impl std::fmt::Debug for Inbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbound")
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}

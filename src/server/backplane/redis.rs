@@ -1,0 +1,345 @@
+//! [`RedisBackplane`]: instances relay through one Redis pub/sub channel.
+//!
+//! Two connections per instance: one publishes (a bounded queue drained in
+//! pipelined batches, so `publish` never waits on Redis), one subscribes
+//! and delivers. Each reconnects on its own with capped exponential
+//! backoff and the subscriber resubscribes; a Redis that is down at start
+//! just means both are still retrying.
+//!
+//! One channel for every topic, not one per topic: instances are few,
+//! topics come and go with connections, and one channel keeps each
+//! origin's messages in one ordered stream with no SUBSCRIBE traffic as
+//! local subscriptions change. Each instance filters by its own registry.
+//!
+//! The crate is `redis` (redis-rs): the most used Rust Redis client, async
+//! over Tokio with default features off, and pub/sub plus pipelining are
+//! all this needs (`fred` brings a larger client for features unused here).
+
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::server::stats::once_a_second;
+
+use super::{Backplane, Inbound};
+
+/// Envelopes one pipelined PUBLISH batch carries at most.
+const BATCH: usize = 256;
+
+/// A [`Backplane`] over Redis pub/sub (feature `redis`).
+///
+/// ```no_run
+/// use framewire::server::{RedisBackplane, Server};
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let backplane = RedisBackplane::new("redis://127.0.0.1:6379")?.channel("chat");
+/// let server = Server::builder()
+///     .subscriptions()
+///     .backplane(backplane)
+///     .instance_id("eu-1")
+///     .build();
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8888").await?;
+/// server.serve(listener, std::future::pending()).await?;
+/// # Ok(()) }
+/// ```
+pub struct RedisBackplane {
+    client: redis::Client,
+    channel: String,
+    queue: usize,
+    max_backoff: Duration,
+    timeout: Duration,
+    tx: OnceLock<mpsc::Sender<Bytes>>,
+    stop: CancellationToken,
+    links: Arc<Links>,
+}
+
+/// Whether each of the two connections is up.
+#[derive(Default)]
+struct Links {
+    publishing: AtomicBool,
+    receiving: AtomicBool,
+    /// Unix second of the last connection log line.
+    logged_at: std::sync::atomic::AtomicU64,
+}
+
+impl Links {
+    fn set(&self, which: &AtomicBool, up: bool, inbound: &Inbound) {
+        which.store(up, Relaxed);
+        inbound.set_connected(self.publishing.load(Relaxed) && self.receiving.load(Relaxed));
+    }
+}
+
+/// Why a [`RedisBackplane`] could not be made.
+///
+/// ```
+/// let e = framewire::server::RedisBackplane::new("not a url").unwrap_err();
+/// assert!(e.to_string().contains("not a url"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("invalid Redis url {url:?}: {source}")]
+pub struct RedisUrlError {
+    url: String,
+    #[source]
+    source: redis::RedisError,
+}
+
+impl RedisBackplane {
+    /// A backplane on the Redis at `url` (`redis://host:port[/db]`). Only
+    /// parses the url: connecting happens in the background once the
+    /// server starts, and keeps being retried.
+    pub fn new(url: &str) -> Result<Self, RedisUrlError> {
+        let client = redis::Client::open(url).map_err(|source| RedisUrlError {
+            url: url.to_owned(),
+            source,
+        })?;
+        Ok(RedisBackplane {
+            client,
+            channel: "framewire".to_owned(),
+            queue: 8192,
+            max_backoff: Duration::from_secs(5),
+            timeout: Duration::from_secs(2),
+            tx: OnceLock::new(),
+            stop: CancellationToken::new(),
+            links: Arc::default(),
+        })
+    }
+
+    /// The pub/sub channel (default `framewire`); instances that should
+    /// hear each other use the same one.
+    pub fn channel(mut self, name: impl Into<String>) -> Self {
+        self.channel = name.into();
+        self
+    }
+
+    /// Envelopes waiting to be published at most (default 8 192); past
+    /// it, relayed messages are dropped and counted.
+    pub fn queue(mut self, envelopes: usize) -> Self {
+        self.queue = envelopes.max(1);
+        self
+    }
+
+    /// Longest pause between reconnection attempts (default 5 s; the
+    /// first is 100 ms, doubling).
+    pub fn max_backoff(mut self, d: Duration) -> Self {
+        self.max_backoff = d;
+        self
+    }
+
+    /// Time allowed to connect and for each batch to be acknowledged
+    /// (default 2 s).
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
+        self
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let d = Duration::from_millis(100).saturating_mul(1 << attempt.min(16));
+        d.min(self.max_backoff)
+    }
+}
+
+impl Backplane for RedisBackplane {
+    fn start(&self, inbound: Inbound) {
+        let (tx, rx) = mpsc::channel(self.queue);
+        if self.tx.set(tx).is_err() {
+            return; // already started: one set of loops per backplane
+        }
+        let me = Task {
+            client: self.client.clone(),
+            channel: self.channel.clone(),
+            timeout: self.timeout,
+            backoffs: (0..=16).map(|a| self.backoff(a)).collect(),
+            stop: self.stop.clone(),
+            links: self.links.clone(),
+            inbound,
+        };
+        let me = Arc::new(me);
+        tokio::spawn(me.clone().publish_loop(rx));
+        tokio::spawn(me.receive_loop());
+    }
+
+    fn publish(&self, envelope: Bytes) -> bool {
+        match self.tx.get() {
+            Some(tx) => tx.try_send(envelope).is_ok(),
+            None => false,
+        }
+    }
+
+    fn stop(&self) {
+        self.stop.cancel();
+    }
+}
+
+impl Drop for RedisBackplane {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl std::fmt::Debug for RedisBackplane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBackplane")
+            .field("channel", &self.channel)
+            .field("publishing", &self.links.publishing.load(Relaxed))
+            .field("receiving", &self.links.receiving.load(Relaxed))
+            .finish()
+    }
+}
+
+/// What the two background loops share.
+struct Task {
+    client: redis::Client,
+    channel: String,
+    timeout: Duration,
+    backoffs: Vec<Duration>,
+    stop: CancellationToken,
+    links: Arc<Links>,
+    inbound: Inbound,
+}
+
+impl Task {
+    fn backoff(&self, attempt: u32) -> Duration {
+        let i = (attempt as usize).min(self.backoffs.len() - 1);
+        self.backoffs[i]
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.is_cancelled() || self.inbound.is_closed()
+    }
+
+    fn log_down(&self, what: &str, error: &dyn std::fmt::Display) {
+        if once_a_second(&self.links.logged_at) {
+            warn!(channel = %self.channel, %error, "redis backplane: {what}");
+        }
+    }
+
+    fn config(&self) -> redis::AsyncConnectionConfig {
+        redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+    }
+
+    /// Publishes queued envelopes in pipelined batches, in order; while
+    /// Redis is unreachable, what arrives in the queue is dropped and
+    /// counted (relaying it minutes late would be worse than not at all).
+    async fn publish_loop(self: Arc<Self>, mut rx: mpsc::Receiver<Bytes>) {
+        let mut attempt = 0u32;
+        while !self.stopped() {
+            let config = self.config();
+            let connected = tokio::select! {
+                _ = self.stop.cancelled() => return,
+                r = self.client.get_multiplexed_async_connection_with_config(&config) => r,
+            };
+            let mut conn = match connected {
+                Ok(c) => c,
+                Err(e) => {
+                    self.log_down("cannot connect to publish", &e);
+                    if !self.drop_for(&mut rx, self.backoff(attempt)).await {
+                        return;
+                    }
+                    attempt = attempt.saturating_add(1);
+                    continue;
+                }
+            };
+            attempt = 0;
+            info!(channel = %self.channel, "redis backplane: publishing");
+            self.links.set(&self.links.publishing, true, &self.inbound);
+            loop {
+                let first = tokio::select! {
+                    _ = self.stop.cancelled() => return,
+                    m = rx.recv() => match m {
+                        Some(m) => m,
+                        None => return,
+                    },
+                };
+                let mut pipe = redis::pipe();
+                pipe.cmd("PUBLISH")
+                    .arg(&self.channel)
+                    .arg(&first[..])
+                    .ignore();
+                let mut n = 1u64;
+                while n < BATCH as u64 {
+                    let Ok(next) = rx.try_recv() else { break };
+                    pipe.cmd("PUBLISH")
+                        .arg(&self.channel)
+                        .arg(&next[..])
+                        .ignore();
+                    n += 1;
+                }
+                if let Err(e) = pipe.exec_async(&mut conn).await {
+                    // Some of the batch may have gone out; receivers' gap
+                    // counts say exactly what did not arrive.
+                    self.inbound.publish_failed(n);
+                    self.links.set(&self.links.publishing, false, &self.inbound);
+                    self.log_down("publishing failed", &e);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Waits `delay`, dropping (and counting) what is queued meanwhile;
+    /// false if the backplane stopped.
+    async fn drop_for(&self, rx: &mut mpsc::Receiver<Bytes>, delay: Duration) -> bool {
+        let until = tokio::time::Instant::now() + delay;
+        loop {
+            tokio::select! {
+                _ = self.stop.cancelled() => return false,
+                _ = tokio::time::sleep_until(until) => return true,
+                m = rx.recv() => match m {
+                    Some(_) => self.inbound.publish_failed(1),
+                    None => return false,
+                },
+            }
+        }
+    }
+
+    /// Subscribes to the channel and delivers what arrives; resubscribes
+    /// after every loss of the connection.
+    async fn receive_loop(self: Arc<Self>) {
+        let mut attempt = 0u32;
+        while !self.stopped() {
+            let subscribed = async {
+                let mut pubsub = self.client.get_async_pubsub().await?;
+                pubsub.subscribe(&self.channel).await?;
+                Ok::<_, redis::RedisError>(pubsub)
+            };
+            let subscribed = tokio::select! {
+                _ = self.stop.cancelled() => return,
+                r = tokio::time::timeout(self.timeout, subscribed) => r,
+            };
+            match subscribed {
+                Ok(Ok(pubsub)) => {
+                    attempt = 0;
+                    info!(channel = %self.channel, "redis backplane: subscribed");
+                    self.links.set(&self.links.receiving, true, &self.inbound);
+                    let mut messages = pubsub.into_on_message();
+                    loop {
+                        tokio::select! {
+                            _ = self.stop.cancelled() => return,
+                            m = messages.next() => match m {
+                                Some(m) => self.inbound.deliver(m.get_payload_bytes()),
+                                None => break,
+                            },
+                        }
+                    }
+                    self.links.set(&self.links.receiving, false, &self.inbound);
+                    self.log_down("subscription lost", &"connection closed");
+                }
+                Ok(Err(e)) => self.log_down("cannot subscribe", &e),
+                Err(_) => self.log_down("cannot subscribe", &"timed out"),
+            }
+            tokio::select! {
+                _ = self.stop.cancelled() => return,
+                _ = tokio::time::sleep(self.backoff(attempt)) => {}
+            }
+            attempt = attempt.saturating_add(1);
+        }
+    }
+}
