@@ -131,11 +131,15 @@
 //!     builder.rs         ClientBuilder
 //!     config.rs          Keepalive and the builder's settings
 //!     connection.rs      background task: dial (through the Connector), reader,
-//!                        keepalive, reconnect, dispatch
+//!                        keepalive, reconnect and failover, the move off a
+//!                        draining server, dispatch
 //!     error.rs           ClientError, DisconnectReason
 //!     pending.rs         waiting requests: request-id and netaio matching
 //!     subscription.rs    Subscription streams (drop unsubscribes)
 //!     reconnect.rs       Reconnect: backoff with jitter and a cap
+//!     servers.rs         IntoServers, the server list and its rotation
+//!     offline.rs         OfflineBuffer: what is sent while reconnecting
+//!     recent.rs          notification ids seen lately (once while moving)
 //!     handler.rs         ClientHandler for unsolicited messages
 //!   bin/framewire/       the CLI (feature `cli`): args, serve, client commands, tls
 //!                        options, bench/ (load, scenarios, report, idle, tls),

@@ -72,6 +72,67 @@ impl From<u64> for RequestId {
     }
 }
 
+/// Uri of the drain notice (a NOTIFY_URI) a framewire server sends its
+/// framewire clients when it starts a graceful shutdown: "move to another
+/// instance". Only connections that have shown they speak framewire (a
+/// request id, a ping or a login) get it, so netaio peers never see it.
+///
+/// ```
+/// assert!(framewire::protocol::DRAIN_URI.starts_with('\0'));
+/// ```
+pub const DRAIN_URI: &str = "\0framewire/drain";
+
+/// The drain notice.
+pub(crate) fn drain_notice() -> Message {
+    Message::new(MessageType::NOTIFY_URI, DRAIN_URI, "shutting down")
+}
+
+pub(crate) fn is_drain(msg: &Message) -> bool {
+    msg.message_type == MessageType::NOTIFY_URI && msg.body.uri[..] == *DRAIN_URI.as_bytes()
+}
+
+/// Auth field carrying a notification id: a server with a
+/// [backplane](crate::server::Backplane) stamps what it relays (16 bytes:
+/// its incarnation and the message's sequence number), identically on
+/// every instance, so a client that hears one message from two instances
+/// while it moves between them delivers it once. netaio peers ignore it.
+///
+/// ```
+/// use framewire::protocol::{NotifyId, NOTIFY_ID_FIELD};
+/// use framewire::{Message, MessageType};
+///
+/// assert_eq!(NOTIFY_ID_FIELD, "nid");
+/// let mut note = Message::new(MessageType::NOTIFY_URI, "news", "hi");
+/// NotifyId::new(7, 1).attach(&mut note);
+/// assert_eq!(NotifyId::of(&note), Some(NotifyId::new(7, 1)));
+/// ```
+pub const NOTIFY_ID_FIELD: &str = "nid";
+
+/// A notification id (see [`NOTIFY_ID_FIELD`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NotifyId([u8; 16]);
+
+impl NotifyId {
+    /// The id of message `seq` of the instance incarnation `incarnation`.
+    pub fn new(incarnation: u64, seq: u64) -> Self {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&incarnation.to_be_bytes());
+        b[8..].copy_from_slice(&seq.to_be_bytes());
+        NotifyId(b)
+    }
+
+    /// The id `msg` carries, if well-formed.
+    pub fn of(msg: &Message) -> Option<NotifyId> {
+        let b = msg.auth.get_bytes(NOTIFY_ID_FIELD)?;
+        Some(NotifyId(b.as_ref().try_into().ok()?))
+    }
+
+    /// Sets this id on `msg`.
+    pub fn attach(self, msg: &mut Message) {
+        msg.auth.insert(NOTIFY_ID_FIELD, AuthValue::from(self.0));
+    }
+}
+
 /// The keepalive ping a client sends.
 pub(crate) fn ping() -> Message {
     Message::new(MessageType::REQUEST_URI, PING_URI, "")

@@ -174,3 +174,140 @@ fn two_serve_processes_share_publish_through_redis() {
     std::io::Read::read_to_string(&mut sub.0.stdout.take().unwrap(), &mut out).unwrap();
     assert_eq!(out.trim(), "across");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server (apt-get install redis-server); run with --include-ignored"]
+async fn a_rolling_restart_loses_no_request_and_no_notification() {
+    use framewire::client::{Client, Reconnect};
+    use framewire::{Message, MessageType};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let redis = Redis::start();
+    let mut instances = Vec::new();
+    for name in ["a", "b", "c"] {
+        instances.push(instance(name, backplane(&redis)).await);
+    }
+    all_connected(&instances.iter().collect::<Vec<_>>()).await;
+    let addrs: Vec<String> = instances.iter().map(|i| i.addr.to_string()).collect();
+    let client = |first: usize| {
+        let list: Vec<String> = (0..3).map(|k| addrs[(first + k) % 3].clone()).collect();
+        Client::builder(list)
+            .reconnect(
+                Reconnect::default()
+                    .initial(Duration::from_millis(20))
+                    .max(Duration::from_millis(200)),
+            )
+            .connect()
+    };
+    // Subscribers spread over the three; requesters too; one publisher.
+    let mut subs = Vec::new();
+    for k in 0..3 {
+        let c = client(k).await.unwrap();
+        let sub = c.subscribe("t").await.unwrap();
+        subs.push((c, sub));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut load = Vec::new();
+    for k in 0..3 {
+        let c = client(k).await.unwrap();
+        let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
+        load.push(tokio::spawn(async move {
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) && i < 100_000 {
+                let body = format!("{k}:{i}");
+                match c.request("echo", body.clone()).await {
+                    Ok(r) if r.content()[..] == *body.as_bytes() => {
+                        ok.fetch_add(1, Ordering::Relaxed)
+                    }
+                    other => {
+                        eprintln!("requester {k}: {other:?}");
+                        failed.fetch_add(1, Ordering::Relaxed)
+                    }
+                };
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            c.close().await;
+        }));
+    }
+    let publisher = client(1).await.unwrap();
+    let published = Arc::new(AtomicU64::new(0));
+    let publishing = tokio::spawn({
+        let (stop, failed, published) = (stop.clone(), failed.clone(), published.clone());
+        async move {
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) && i < 100_000 {
+                let note = Message::new(MessageType::PUBLISH_URI, "pub/t", i.to_string());
+                match publisher.call(note).await {
+                    Ok(r) if r.message_type == MessageType::OK => {}
+                    other => {
+                        eprintln!("publisher: {other:?}");
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                i += 1;
+                published.store(i, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            publisher.close().await;
+        }
+    });
+    // Restart each instance in turn, on its own address.
+    for k in 0..3 {
+        eventually("load running", || {
+            published.load(Ordering::Relaxed) >= 50 * (k as u64 + 1)
+        })
+        .await;
+        let old = instances.remove(k);
+        let addr = old.addr;
+        tokio::time::timeout(Duration::from_secs(30), old.stop())
+            .await
+            .expect("the instance drained: its framewire clients left");
+        let fresh = instance_on(addr, &format!("{k}-restarted"), backplane(&redis)).await;
+        instances.insert(k, fresh);
+        all_connected(&instances.iter().collect::<Vec<_>>()).await;
+    }
+    let before = published.load(Ordering::Relaxed);
+    eventually("load after the restarts", || {
+        published.load(Ordering::Relaxed) >= before + 50
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    for l in load {
+        l.await.unwrap();
+    }
+    publishing.await.unwrap();
+    let n = published.load(Ordering::Relaxed);
+    assert_eq!(failed.load(Ordering::Relaxed), 0, "no request failed");
+    assert!(ok.load(Ordering::Relaxed) > 0);
+    for (k, (c, mut sub)) in subs.into_iter().enumerate() {
+        let mut got = Vec::with_capacity(n as usize);
+        while got.len() < n as usize {
+            let note = tokio::time::timeout(LIMIT, sub.next())
+                .await
+                .unwrap_or_else(|_| panic!("subscriber {k}: {} of {n} notes", got.len()))
+                .unwrap();
+            got.push(
+                std::str::from_utf8(note.content())
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap(),
+            );
+        }
+        got.sort_unstable();
+        assert_eq!(
+            got,
+            (0..n).collect::<Vec<_>>(),
+            "subscriber {k}: each note once"
+        );
+        assert!(tokio::time::timeout(Duration::from_millis(200), sub.next())
+            .await
+            .is_err());
+        c.close().await;
+    }
+    for i in instances {
+        i.stop().await;
+    }
+}

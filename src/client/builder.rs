@@ -18,7 +18,8 @@ use super::config::Config;
 use super::pending::Pending;
 use super::subscription::Topics;
 use super::{
-    connection, Client, ClientError, ClientHandler, ConnectionEvent, Inner, Keepalive, Reconnect,
+    connection, Client, ClientError, ClientHandler, ConnectionEvent, Inner, Keepalive,
+    OfflineBuffer, Outlet, Reconnect,
 };
 
 /// How the builder was told to dial; made into a connector at `connect`,
@@ -67,9 +68,9 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
-    pub(super) fn new(addr: String) -> Self {
+    pub(super) fn new(servers: Vec<String>) -> Self {
         ClientBuilder {
-            config: Config::new(addr),
+            config: Config::new(servers),
             transport: Transport::Tcp,
             router: Router::new(),
             events: broadcast::channel(64).0,
@@ -115,6 +116,52 @@ impl ClientBuilder {
     /// Reconnection policy (default: [`Reconnect::default`]).
     pub fn reconnect(mut self, policy: Reconnect) -> Self {
         self.config.reconnect = policy;
+        self
+    }
+
+    /// Keeps what is sent while the client is reconnecting (requests,
+    /// [`send`](Client::send)s) within `limits`, and sends it first, in
+    /// order, on the next connection (default: [`OfflineBuffer::default`]).
+    /// A message that does not fit fails at once with
+    /// [`ClientError::OfflineBufferFull`]; one kept past
+    /// [`OfflineBuffer::max_age`] is not sent: a request fails with
+    /// [`ClientError::ConnectionLost`], a `send` is counted in
+    /// [`Client::offline_dropped`] and reported as
+    /// [`ConnectionEvent::OfflineDropped`]. `None` turns the buffer off: a
+    /// message sent while disconnected fails with `ConnectionLost`.
+    /// Requests already sent when a connection is lost fail with
+    /// `ConnectionLost` either way (whether the server acted on them is
+    /// unknown).
+    ///
+    /// ```
+    /// use framewire::client::{Client, OfflineBuffer};
+    ///
+    /// let builder = Client::builder("127.0.0.1:8888")
+    ///     .offline_buffer(Some(OfflineBuffer::default().max_messages(100)));
+    /// # drop(builder);
+    /// ```
+    pub fn offline_buffer(mut self, limits: Option<OfflineBuffer>) -> Self {
+        self.config.offline = limits;
+        self
+    }
+
+    /// Makes [`connect`](Self::connect) keep trying (by the reconnect
+    /// policy, round the server list) instead of failing when no server
+    /// answers the first round: for clients that may start before their
+    /// servers.
+    pub fn retry_first_connect(mut self, retry: bool) -> Self {
+        self.config.retry_first_connect = retry;
+        self
+    }
+
+    /// When a server asks its clients to move (a graceful shutdown), how
+    /// long the client stays subscribed on it after the next server has
+    /// confirmed its subscriptions (default 250 ms). Both deliver meanwhile
+    /// (a notification heard twice is delivered once), so a notification
+    /// is lost only if the two servers got it from their backplane more
+    /// than this apart. Longer keeps the draining server up longer.
+    pub fn handover_overlap(mut self, d: Duration) -> Self {
+        self.config.handover = d;
         self
     }
 
@@ -219,12 +266,14 @@ impl ClientBuilder {
         self.events.subscribe()
     }
 
-    /// Connects (the first attempt must succeed) and starts the background
-    /// task.
+    /// Connects to the first server of the list that answers (each tried
+    /// once, in order, unless [`retry_first_connect`](Self::retry_first_connect))
+    /// and starts the background task.
     pub async fn connect(mut self) -> Result<Client, ClientError> {
         self.config.connector = self.transport.into_connector(self.config.keepalive);
-        let stream = connection::dial(&self.config).await?;
+        let stream = connection::dial_first(&self.config, &self.events).await?;
         let (done_tx, done) = tokio::sync::watch::channel(false);
+        let offline = self.config.offline;
         let pipeline = Pipeline::new(Side::Client, self.config.layer.clone(), self.config.frame);
         let inner = Arc::new(Inner {
             config: self.config,
@@ -232,7 +281,10 @@ impl ClientBuilder {
             router: self.router,
             pending: Mutex::new(Pending::default()),
             topics: Mutex::new(Topics::default()),
-            current: Mutex::new(None),
+            outlet: Mutex::new(Outlet::new(offline)),
+            offline_dropped: AtomicU64::new(0),
+            recent: Mutex::default(),
+            resubscribed: tokio::sync::watch::channel(0).0,
             connections: AtomicU64::new(0),
             events: self.events,
             send_order: tokio::sync::Mutex::new(()),

@@ -7,6 +7,8 @@ use crate::auth::PluginLayer;
 use crate::transport::{Connector, TcpConnector};
 use crate::wire::{FrameConfig, Profile};
 
+use super::offline::OfflineBuffer;
+use super::servers::Servers;
 use super::Reconnect;
 
 /// Application-level keepalive: when nothing has arrived for `interval`, the
@@ -82,7 +84,14 @@ pub const BYTES_PER_PENDING_REQUEST: usize = 512;
 
 /// Settings shared by the client's tasks.
 pub(crate) struct Config {
-    pub(crate) addr: String,
+    pub(crate) servers: Servers,
+    pub(crate) offline: Option<OfflineBuffer>,
+    /// Whether the first connect follows the reconnect policy instead of
+    /// failing after one round of the server list.
+    pub(crate) retry_first_connect: bool,
+    /// How long a connection being left keeps its subscriptions after the
+    /// new one has them.
+    pub(crate) handover: Duration,
     pub(crate) frame: FrameConfig,
     pub(crate) layer: PluginLayer,
     pub(crate) request_timeout: Duration,
@@ -102,9 +111,12 @@ pub(crate) struct Config {
 }
 
 impl Config {
-    pub(crate) fn new(addr: String) -> Self {
+    pub(crate) fn new(servers: Vec<String>) -> Self {
         Config {
-            addr,
+            servers: Servers::new(servers),
+            offline: Some(OfflineBuffer::default()),
+            retry_first_connect: false,
+            handover: Duration::from_millis(250),
             frame: FrameConfig::new(Profile::Netaio),
             layer: PluginLayer::new(),
             request_timeout: Duration::from_secs(10),

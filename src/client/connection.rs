@@ -73,6 +73,7 @@ impl Login {
             tx,
         );
         rid.attach(&mut msg);
+        lock(&inner.pending).assign(seq, current.id);
         let sent = current
             .seal(inner, msg)
             .ok()
@@ -106,19 +107,55 @@ impl Live {
     }
 }
 
-/// Dials through the configured connector, within the connect timeout.
+/// Dials the server in turn through the configured connector, within the
+/// connect timeout; on failure the next server is in turn.
 pub(super) async fn dial(config: &Config) -> Result<Stream, ClientError> {
+    let addr = config.servers.current().to_owned();
+    if addr.is_empty() {
+        return Err(ClientError::NoServers);
+    }
     let err = |source| ClientError::Connect {
-        addr: config.addr.clone(),
+        addr: addr.clone(),
         source,
     };
-    timeout(
-        config.connect_timeout,
-        config.connector.connect(&config.addr),
-    )
-    .await
-    .map_err(|_| err(std::io::ErrorKind::TimedOut.into()))?
-    .map_err(err)
+    let result = timeout(config.connect_timeout, config.connector.connect(&addr))
+        .await
+        .map_err(|_| err(std::io::ErrorKind::TimedOut.into()))
+        .and_then(|r| r.map_err(err));
+    if result.is_err() {
+        config.servers.advance();
+    }
+    result
+}
+
+/// The first connection: each server once, in order (and then by the
+/// reconnect policy, if told to keep trying); the last error if none
+/// answers.
+pub(super) async fn dial_first(
+    config: &Config,
+    events: &tokio::sync::broadcast::Sender<ConnectionEvent>,
+) -> Result<Stream, ClientError> {
+    let servers = config.servers.len().max(1);
+    let mut attempt = 0u32;
+    loop {
+        let err = match dial(config).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => e,
+        };
+        attempt += 1;
+        if !config.retry_first_connect {
+            if attempt as usize >= servers {
+                return Err(err);
+            }
+            continue;
+        }
+        let Some(delay) = config.reconnect.delay_in_rotation(attempt, servers) else {
+            return Err(err);
+        };
+        debug!(error = %err, attempt, "first connect failed, retrying");
+        let _ = events.send(ConnectionEvent::Reconnecting { attempt, delay });
+        tokio::time::sleep(delay).await;
+    }
 }
 
 /// Makes `stream` the client's connection: starts its writer and publishes
@@ -152,7 +189,7 @@ pub(super) fn start(inner: &Arc<Inner>, stream: Stream) -> Live {
         .login
         .clone()
         .and_then(|content| Login::send(inner, &current, content));
-    *lock(&inner.current) = Some(current.clone());
+    go_live(inner, &current);
     info!(%peer, "connected");
     inner.emit(ConnectionEvent::Connected(peer));
     Live {
@@ -164,6 +201,56 @@ pub(super) fn start(inner: &Arc<Inner>, stream: Stream) -> Live {
     }
 }
 
+/// Publishes `current` as the connection to send on, after sending what
+/// the offline buffer kept (in order, behind the login if any): under the
+/// outlet's lock, so nothing sent meanwhile can overtake it.
+fn go_live(inner: &Inner, current: &Arc<Current>) {
+    let now = Instant::now();
+    let mut outlet = lock(&inner.outlet);
+    let limits = outlet.offline.limits().copied();
+    let mut dropped = 0u64;
+    for q in outlet.offline.take() {
+        if q.seq.is_some_and(|seq| !lock(&inner.pending).contains(seq)) {
+            continue; // the request gave up waiting: nobody wants it sent
+        }
+        let expired = limits.is_some_and(|l| q.expired(&l, now));
+        let sent = !expired
+            && inner
+                .pipeline
+                .seal_with(q.msg, q.layer.as_ref(), &current.link(inner))
+                .is_ok_and(|frame| current.queue.try_push(frame).is_ok());
+        match (sent, q.seq) {
+            (true, Some(seq)) => lock(&inner.pending).assign(seq, current.id),
+            (true, None) => {}
+            (false, Some(seq)) => lock(&inner.pending).fail(seq, ClientError::ConnectionLost),
+            (false, None) => dropped += 1,
+        }
+    }
+    outlet.current = Some(current.clone());
+    drop(outlet);
+    report_dropped(inner, dropped);
+}
+
+/// Counts and reports buffered sends that were never sent.
+fn report_dropped(inner: &Inner, dropped: u64) {
+    if dropped > 0 {
+        inner.offline_dropped.fetch_add(dropped, Ordering::Relaxed);
+        warn!(
+            messages = dropped,
+            "offline buffer: messages dropped, never sent"
+        );
+        inner.emit(ConnectionEvent::OfflineDropped { messages: dropped });
+    }
+}
+
+/// Empties the offline buffer when the client stops: waiting requests
+/// fail with the pending table; sends are counted as dropped.
+fn drop_buffered(inner: &Inner) {
+    let kept = lock(&inner.outlet).offline.take();
+    let sends = kept.iter().filter(|q| q.seq.is_none()).count() as u64;
+    report_dropped(inner, sends);
+}
+
 pub(super) async fn run(inner: Arc<Inner>, mut live: Live, done: watch::Sender<bool>) {
     let (dispatch, rx) = mpsc::channel(DISPATCH_QUEUE);
     let dispatcher = tokio::spawn(dispatcher(inner.clone(), rx));
@@ -171,25 +258,43 @@ pub(super) async fn run(inner: Arc<Inner>, mut live: Live, done: watch::Sender<b
     let mut attempt = 0u32;
     'connections: loop {
         let up_since = Instant::now();
-        let reason = read_loop(&inner, &mut live, &dispatch).await;
-        *lock(&inner.current) = None;
-        live.current.queue.close();
-        if inner.closed.is_cancelled() {
-            // close(): let the writer send what is queued and shut the
-            // socket down (its own stall limit bounds this).
-            let _ = (&mut live.writer).await;
-            break;
+        let reason = read_loop(&inner, &mut live, &dispatch, false).await;
+        lock(&inner.outlet).current = None;
+        let draining = reason == DisconnectReason::Draining && !inner.closed.is_cancelled();
+        if draining {
+            // From now on messages wait in the offline buffer for the next
+            // server; this connection is read until its replies are in.
+            tokio::spawn(retire(inner.clone(), live, dispatch.clone()));
+        } else {
+            live.current.queue.close();
+            if inner.closed.is_cancelled() {
+                // close(): let the writer send what is queued and shut the
+                // socket down (its own stall limit bounds this).
+                let _ = (&mut live.writer).await;
+                break;
+            }
+            live.writer.abort();
+            let id = live.current.id;
+            lock(&inner.pending).fail_connection(id, || ClientError::ConnectionLost);
         }
-        live.writer.abort();
-        lock(&inner.pending).fail_all(|| ClientError::ConnectionLost);
         info!(%reason, "disconnected");
         inner.emit(ConnectionEvent::Disconnected { reason });
+        // The next attempt goes to the next server of the list.
+        inner.config.servers.advance();
 
-        if inner.config.reconnect.is_stable(up_since.elapsed()) {
+        if draining || inner.config.reconnect.is_stable(up_since.elapsed()) {
             attempt = 0;
         }
+        let servers = inner.config.servers.len();
+        // Moving off a draining server: try the next one at once.
+        let mut now = draining && servers > 1;
         live = loop {
-            let Some(delay) = inner.config.reconnect.delay_for_attempt(attempt) else {
+            let delay = if std::mem::take(&mut now) {
+                Some(std::time::Duration::ZERO)
+            } else {
+                inner.config.reconnect.delay_in_rotation(attempt, servers)
+            };
+            let Some(delay) = delay else {
                 // Closed before anyone hears of it: a request made on
                 // seeing GaveUp must fail as Closed, not ConnectionLost.
                 inner.closed.cancel();
@@ -217,9 +322,10 @@ pub(super) async fn run(inner: Arc<Inner>, mut live: Live, done: watch::Sender<b
                 Err(e) => debug!(error = %e, attempt, "reconnect failed"),
             }
         };
-        resubscribe(&inner);
+        resubscribe(&inner, live.current.id);
     }
     inner.closed.cancel();
+    drop_buffered(&inner);
     lock(&inner.pending).fail_all(|| ClientError::Closed);
     // Dropping the senders ends every subscription stream.
     *lock(&inner.topics) = Default::default();
@@ -228,11 +334,55 @@ pub(super) async fn run(inner: Arc<Inner>, mut live: Live, done: watch::Sender<b
     let _ = done.send(true);
 }
 
+/// Unsubscribes from every live topic on a connection being left, as
+/// requests answered on it (their confirmations end its retirement).
+fn leave_topics(inner: &Inner, current: &Current) {
+    for topic in inner.active_topics() {
+        let mut msg = Message::new(MessageType::UNSUBSCRIBE_URI, topic.clone(), Bytes::new());
+        // Nobody awaits the answer: its arrival is what counts.
+        let (tx, _) = tokio::sync::oneshot::channel();
+        let (seq, rid) = {
+            let mut pending = lock(&inner.pending);
+            let (seq, rid) = pending.insert(MessageType::UNSUBSCRIBE_URI, topic, tx);
+            pending.assign(seq, current.id);
+            (seq, rid)
+        };
+        rid.attach(&mut msg);
+        let queued = current
+            .seal(inner, msg)
+            .is_ok_and(|frame| current.queue.try_push(frame).is_ok());
+        if !queued {
+            lock(&inner.pending).remove(seq);
+        }
+    }
+}
+
+/// Reads a connection the server asked us to leave until the replies due
+/// on it have come (bounded by the request timeout: past it, they have
+/// failed anyway), then closes it cleanly.
+async fn retire(inner: Arc<Inner>, mut live: Live, dispatch: Dispatch) {
+    let id = live.current.id;
+    let limit = inner.config.request_timeout;
+    let reason = timeout(limit, read_loop(&inner, &mut live, &dispatch, true)).await;
+    live.current.queue.close();
+    if timeout(inner.config.write_timeout, &mut live.writer)
+        .await
+        .is_err()
+    {
+        live.writer.abort();
+    }
+    lock(&inner.pending).fail_connection(id, || ClientError::ConnectionLost);
+    debug!(?reason, "left a draining server");
+}
+
 /// Re-sends SUBSCRIBE_URI for every live topic, in the background so the
 /// reader is not held up by the confirmations.
-fn resubscribe(inner: &Arc<Inner>) {
+/// When done, says so for connection `id` (a connection being left is read
+/// until then, so no notification falls between the two).
+fn resubscribe(inner: &Arc<Inner>, id: u64) {
     let topics = inner.active_topics();
     if topics.is_empty() {
+        inner.resubscribed.send_replace(id);
         return;
     }
     let client = Client {
@@ -245,6 +395,7 @@ fn resubscribe(inner: &Arc<Inner>) {
                 warn!(?topic, error = %e, "resubscribe failed");
             }
         }
+        client.inner.resubscribed.send_replace(id);
     });
 }
 
@@ -255,6 +406,8 @@ struct Deliver<'a> {
     inner: &'a Inner,
     routes: &'a mut RouteCache<Handler>,
     peer: SocketAddr,
+    /// Set when the server asked its clients to move.
+    drained: &'a std::cell::Cell<bool>,
 }
 
 impl Sink for Deliver<'_> {
@@ -263,6 +416,11 @@ impl Sink for Deliver<'_> {
     fn offer(&mut self, msg: Message) -> Option<Message> {
         let msg = lock(&self.inner.pending).complete(msg)?;
         if msg.message_type == MessageType::NOTIFY_URI {
+            if let Some(id) = protocol::NotifyId::of(&msg) {
+                if !lock(&self.inner.recent).first_time(id) {
+                    return None; // heard already, from the instance we left
+                }
+            }
             lock(&self.inner.topics).deliver(&msg);
         }
         Some(msg)
@@ -275,6 +433,10 @@ impl Sink for Deliver<'_> {
     fn unverified_error(&mut self, msg: Message) -> bool {
         lock(&self.inner.pending).fail_unverified(msg)
     }
+
+    fn drain(&mut self) {
+        self.drained.set(true);
+    }
 }
 
 fn reason_of(e: ReadError) -> DisconnectReason {
@@ -285,13 +447,30 @@ fn reason_of(e: ReadError) -> DisconnectReason {
     }
 }
 
-async fn read_loop(inner: &Arc<Inner>, live: &mut Live, dispatch: &Dispatch) -> DisconnectReason {
+/// Reads `live` until it ends, handing what arrives to the pipeline.
+/// `retiring`: the server asked us to move and a new connection took over;
+/// read only until the replies still due here have come and the new
+/// connection has resubscribed (no keepalive, no second drain).
+async fn read_loop(
+    inner: &Arc<Inner>,
+    live: &mut Live,
+    dispatch: &Dispatch,
+    retiring: bool,
+) -> DisconnectReason {
     let pipeline = &inner.pipeline;
     let current = &live.current;
     let mut peer = pipeline.peer(Some(current.id), Some(current.peer), Some(current.session));
     let mut routes = inner.router.cache();
     let mut last_rx = Instant::now();
     let mut ping_sent: Option<Instant> = None;
+    let drained = std::cell::Cell::new(false);
+    let mut resubscribed = inner.resubscribed.subscribe();
+    // With one server there is nowhere to hand over to: leave as soon as
+    // the replies due here have come.
+    let mut left = retiring && inner.config.servers.len() < 2;
+    // When to leave the topics here: the new connection's subscriptions
+    // plus the handover overlap.
+    let mut handover_at: Option<Instant> = None;
     loop {
         loop {
             let decoded = match live.reader.buffered(pipeline.frame_for(&peer)) {
@@ -313,6 +492,7 @@ async fn read_loop(inner: &Arc<Inner>, live: &mut Live, dispatch: &Dispatch) -> 
                 inner,
                 routes: &mut routes,
                 peer: current.peer,
+                drained: &drained,
             };
             if let Step::Call(call) = pipeline.receive(&mut peer, msg, &mut sink) {
                 // Queued past this frame: copied out of the read buffer.
@@ -321,20 +501,51 @@ async fn read_loop(inner: &Arc<Inner>, live: &mut Live, dispatch: &Dispatch) -> 
                     warn!("handler queue full: message dropped");
                 }
             }
+            if drained.get() && !retiring {
+                return DisconnectReason::Draining;
+            }
         }
-        let deadline = inner.config.keepalive.map(|k| match ping_sent {
-            None => last_rx + k.interval,
-            Some(t) => t + k.timeout,
-        });
+        // Retiring: once a newer connection has its subscriptions, and for
+        // the handover overlap after, both servers deliver (a notification
+        // heard on both is delivered once: its notification id); then leave
+        // the topics here, done when that is confirmed and every reply due
+        // here has come. What the old server sent before it took the
+        // unsubscribe arrives before the confirmation, so a notification is
+        // lost only if the two servers got it from the backplane more than
+        // the overlap apart.
+        if retiring && !left {
+            if handover_at.is_none() && *resubscribed.borrow_and_update() > current.id {
+                handover_at = Some(Instant::now() + inner.config.handover);
+            }
+            if handover_at.is_some_and(|t| Instant::now() >= t) {
+                left = true;
+                leave_topics(inner, current);
+            }
+        }
+        if retiring && left && lock(&inner.pending).on_connection(current.id) == 0 {
+            return DisconnectReason::Draining;
+        }
+        let deadline = if retiring {
+            handover_at.filter(|_| !left)
+        } else {
+            inner.config.keepalive.map(|k| match ping_sent {
+                None => last_rx + k.interval,
+                Some(t) => t + k.timeout,
+            })
+        };
         tokio::select! {
             _ = inner.closed.cancelled() => return DisconnectReason::Closed,
             _ = live.broken.cancelled() => return DisconnectReason::WriteFailed,
+            _ = resubscribed.changed(), if retiring => {}
             r = live.reader.fill() => match r {
                 Ok(true) => {}
                 Ok(false) => return DisconnectReason::ClosedByServer,
                 Err(e) => return reason_of(e),
             },
             _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                if retiring {
+                    continue; // the handover time is up: leave (above)
+                }
                 if ping_sent.is_some() {
                     return DisconnectReason::KeepaliveTimeout;
                 }

@@ -64,6 +64,19 @@ pub enum ClientError {
         /// The limit in force.
         max: usize,
     },
+    /// The client is reconnecting and its
+    /// [offline buffer](super::ClientBuilder::offline_buffer) is full: the
+    /// message was not kept.
+    #[error("not connected and the offline buffer is full ({messages} messages, {bytes} bytes)")]
+    OfflineBufferFull {
+        /// Messages in the buffer.
+        messages: usize,
+        /// Bytes in the buffer.
+        bytes: usize,
+    },
+    /// The builder was given an empty server list.
+    #[error("no server address given")]
+    NoServers,
     /// Connecting failed.
     #[error("cannot connect to {addr}: {source}")]
     Connect {
@@ -101,8 +114,10 @@ crate::error::predicates!(ClientError {
     is_closed => ClientError::Closed,
     /// Whether too many requests were already waiting.
     is_too_many_pending => ClientError::TooManyPending { .. },
-    /// Whether connecting failed.
-    is_connect => ClientError::Connect { .. },
+    /// Whether the offline buffer was full.
+    is_offline_buffer_full => ClientError::OfflineBufferFull { .. },
+    /// Whether connecting failed (or there was no server to try).
+    is_connect => ClientError::Connect { .. } | ClientError::NoServers,
     /// Whether the message could not be framed.
     is_encode => ClientError::Encode(_),
     /// Whether a plugin could not sign or encrypt the message.
@@ -188,6 +203,12 @@ pub enum DisconnectReason {
     /// [`Client::close`](super::Client::close) was called.
     #[error("closed")]
     Closed,
+    /// The server is shutting down and asked its clients to move
+    /// ([`DRAIN_URI`](crate::protocol::DRAIN_URI)): the client goes on to
+    /// the next server, while replies still due on this connection are
+    /// read before it is closed.
+    #[error("the server is draining")]
+    Draining,
 }
 
 crate::error::predicates!(DisconnectReason {
@@ -205,4 +226,6 @@ crate::error::predicates!(DisconnectReason {
     is_keepalive_timeout => DisconnectReason::KeepaliveTimeout,
     /// Whether the client was closed.
     is_closed => DisconnectReason::Closed,
+    /// Whether the server asked its clients to move.
+    is_draining => DisconnectReason::Draining,
 });

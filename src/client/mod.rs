@@ -7,9 +7,11 @@
 //! pipeline (`src/pipeline/`)'s; the client imports nothing from
 //! `server/`.
 //!
-//! One [`Client`] talks to one server and runs one background task for it;
-//! talk to several servers with several clients (they are cheap handles and
-//! can share whatever state your handlers need).
+//! One [`Client`] talks to one server at a time and runs one background
+//! task for it. Give it several instances of one service and it fails over
+//! between them (and moves off one that shuts down gracefully); talk to
+//! different services with several clients (they are cheap handles and can
+//! share whatever state your handlers need).
 //!
 //! ```no_run
 //! use framewire::client::Client;
@@ -33,8 +35,11 @@ mod config;
 mod connection;
 mod error;
 mod handler;
+mod offline;
 mod pending;
+mod recent;
 mod reconnect;
+mod servers;
 mod subscription;
 
 use std::net::SocketAddr;
@@ -58,10 +63,13 @@ pub use builder::ClientBuilder;
 pub use config::{Keepalive, BYTES_PER_PENDING_REQUEST, DEFAULT_MAX_PENDING_REQUESTS};
 pub use error::{ClientError, DisconnectReason};
 pub use handler::ClientHandler;
+pub use offline::OfflineBuffer;
 pub use reconnect::Reconnect;
+pub use servers::IntoServers;
 pub use subscription::Subscription;
 
 use config::Config;
+use offline::Offline;
 use pending::Pending;
 use subscription::Topics;
 
@@ -93,6 +101,13 @@ pub enum ConnectionEvent {
     },
     /// The reconnect policy gave up (or is disabled); the client is closed.
     GaveUp,
+    /// `messages` [`send`](Client::send)s kept while disconnected were
+    /// not sent: older than [`OfflineBuffer::max_age`] when a connection
+    /// came, or the client closed first.
+    OfflineDropped {
+        /// How many.
+        messages: u64,
+    },
 }
 
 pub(crate) struct Inner {
@@ -101,8 +116,15 @@ pub(crate) struct Inner {
     router: Router<Arc<dyn ClientHandler>>,
     pending: Mutex<Pending>,
     topics: Mutex<Topics>,
-    /// The connection messages go out on right now, if connected.
-    current: Mutex<Option<Arc<Current>>>,
+    /// Where messages go out: the connection, or the offline buffer.
+    outlet: Mutex<Outlet>,
+    /// Sends from the offline buffer never sent.
+    offline_dropped: AtomicU64,
+    /// Notification ids seen lately (one delivery while moving).
+    recent: Mutex<recent::Recent>,
+    /// The connection whose subscriptions are all confirmed (a connection
+    /// being left is read until its successor's are).
+    resubscribed: tokio::sync::watch::Sender<u64>,
     /// Connections made so far (each gets the next number as its id).
     connections: AtomicU64,
     events: broadcast::Sender<ConnectionEvent>,
@@ -111,6 +133,31 @@ pub(crate) struct Inner {
     closed: CancellationToken,
     /// Fires when the background task has finished.
     done: tokio::sync::watch::Receiver<bool>,
+}
+
+/// The connection messages go out on right now, if connected, and what
+/// waits for the next one otherwise. One lock for both, so a message is
+/// either buffered before the buffer is flushed or sent after.
+pub(crate) struct Outlet {
+    current: Option<Arc<Current>>,
+    offline: Offline,
+}
+
+impl Outlet {
+    fn new(limits: Option<OfflineBuffer>) -> Outlet {
+        Outlet {
+            current: None,
+            offline: Offline::new(limits),
+        }
+    }
+}
+
+/// Where [`Inner::route_out`] put a message.
+enum Out {
+    /// Send it on this connection.
+    Live(Arc<Current>, Message),
+    /// Kept for the next connection.
+    Buffered,
 }
 
 /// The connection messages go out on: its queue, and what plugins bind to
@@ -150,16 +197,41 @@ impl Inner {
         if self.closed.is_cancelled() {
             return Err(ClientError::Closed);
         }
-        lock(&self.current)
+        lock(&self.outlet)
+            .current
             .clone()
             .ok_or(ClientError::ConnectionLost)
     }
 
-    /// Seals `msg` for the current connection and queues it there.
+    /// The connection to send `msg` on, or, while there is none, the
+    /// offline buffer (`seq`: the waiting request it belongs to).
+    fn route_out(
+        &self,
+        msg: Message,
+        layer: Option<&PluginLayer>,
+        seq: Option<u64>,
+    ) -> Result<Out, ClientError> {
+        if self.closed.is_cancelled() {
+            return Err(ClientError::Closed);
+        }
+        let mut outlet = lock(&self.outlet);
+        if let Some(current) = &outlet.current {
+            return Ok(Out::Live(current.clone(), msg));
+        }
+        outlet.offline.push(msg, layer, seq)?;
+        Ok(Out::Buffered)
+    }
+
+    /// Seals `msg` for the current connection and queues it there (or
+    /// keeps it for the next one).
     async fn send_message(&self, msg: Message) -> Result<(), ClientError> {
-        let current = self.current()?;
-        let frame = current.seal(self, msg)?;
-        current.push(frame).await
+        match self.route_out(msg, None, None)? {
+            Out::Live(current, msg) => {
+                let frame = current.seal(self, msg)?;
+                current.push(frame).await
+            }
+            Out::Buffered => Ok(()),
+        }
     }
 
     fn emit(&self, event: ConnectionEvent) {
@@ -181,12 +253,26 @@ pub struct Client {
 }
 
 impl Client {
-    /// A builder for a client of the server at `addr` (`host:port`).
-    pub fn builder(addr: impl Into<String>) -> ClientBuilder {
-        ClientBuilder::new(addr.into())
+    /// A builder for a client of the server at `servers`: one `host:port`,
+    /// or several instances of one service, tried in order. The client
+    /// uses one at a time; when it loses it (or the server asks its
+    /// clients to move, on a graceful shutdown) it goes on to the next,
+    /// resubscribes there, and sends what was kept meanwhile.
+    ///
+    /// ```no_run
+    /// use framewire::client::Client;
+    ///
+    /// # async fn demo() -> Result<(), framewire::client::ClientError> {
+    /// let client = Client::builder(["10.0.0.1:8888", "10.0.0.2:8888"]).connect().await?;
+    /// # drop(client); Ok(()) }
+    /// ```
+    pub fn builder(servers: impl IntoServers) -> ClientBuilder {
+        ClientBuilder::new(servers.into_servers())
     }
 
-    /// Sends `msg` through the plugins, without waiting for any reply.
+    /// Sends `msg` through the plugins, without waiting for any reply
+    /// (while reconnecting, it waits in the
+    /// [offline buffer](ClientBuilder::offline_buffer)).
     pub async fn send(&self, msg: Message) -> Result<(), ClientError> {
         self.inner.send_message(msg).await
     }
@@ -293,7 +379,9 @@ impl Client {
         // without an echoed id, a reply goes to the oldest waiting request,
         // which is only right if "oldest" means "sent first".
         let send_order = inner.send_order.lock().await;
-        let current = inner.current()?;
+        if inner.closed.is_cancelled() {
+            return Err(ClientError::Closed);
+        }
         let (tx, rx) = oneshot::channel();
         let (seq, rid) = {
             let mut pending = lock(&inner.pending);
@@ -313,15 +401,29 @@ impl Client {
         }
         let _forget = Forget(inner, seq);
         rid.attach(&mut msg);
-        let frame = inner.pipeline.seal_with(msg, layer, &current.link(inner))?;
-        current.push(frame).await?;
+        let sent_on = match inner.route_out(msg, layer, Some(seq))? {
+            Out::Live(current, msg) => {
+                lock(&inner.pending).assign(seq, current.id);
+                let frame = inner.pipeline.seal_with(msg, layer, &current.link(inner))?;
+                current.push(frame).await?;
+                Some(current)
+            }
+            Out::Buffered => None,
+        };
         drop(send_order);
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(Ok(reply))) => match layer {
                 // Error reports go out unsigned by the handler's layer.
-                Some(layer) if !pending::is_error_report(reply.message_type) => Ok(inner
-                    .pipeline
-                    .open_with(reply, layer, &current.link(inner))?),
+                Some(layer) if !pending::is_error_report(reply.message_type) => {
+                    // Sent from the buffer: the connection it went out on.
+                    let current = match sent_on {
+                        Some(c) => c,
+                        None => inner.current()?,
+                    };
+                    Ok(inner
+                        .pipeline
+                        .open_with(reply, layer, &current.link(inner))?)
+                }
                 _ => Ok(reply),
             },
             Ok(Ok(result)) => result,
@@ -365,12 +467,26 @@ impl Client {
 
     /// Whether a connection is up right now.
     pub fn is_connected(&self) -> bool {
-        lock(&self.inner.current).is_some()
+        lock(&self.inner.outlet).current.is_some()
     }
 
     /// The server's address, while connected.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        lock(&self.inner.current).as_ref().map(|c| c.peer)
+        lock(&self.inner.outlet).current.as_ref().map(|c| c.peer)
+    }
+
+    /// Messages in the offline buffer now (sent while reconnecting).
+    pub fn buffered(&self) -> usize {
+        lock(&self.inner.outlet).offline.len()
+    }
+
+    /// Sends from the offline buffer that were never sent (too old when a
+    /// connection came, or the client closed first); see
+    /// [`ConnectionEvent::OfflineDropped`].
+    pub fn offline_dropped(&self) -> u64 {
+        self.inner
+            .offline_dropped
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Requests waiting for a reply.
@@ -396,7 +512,7 @@ impl Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("addr", &self.inner.config.addr)
+            .field("servers", &self.inner.config.servers.list())
             .field("connected", &self.is_connected())
             .finish()
     }

@@ -20,6 +20,9 @@ use super::ClientError;
 pub(crate) type ReplyTx = oneshot::Sender<Result<Message, ClientError>>;
 
 struct Waiter {
+    /// The connection it went out on (0: not sent yet, in the offline
+    /// buffer).
+    conn: u64,
     rid: RequestId,
     uri: Bytes,
     request_type: MessageType,
@@ -104,6 +107,7 @@ impl Pending {
         self.waiters.insert(
             seq,
             Waiter {
+                conn: 0,
                 rid,
                 uri,
                 request_type,
@@ -121,6 +125,44 @@ impl Pending {
 
     pub(crate) fn len(&self) -> usize {
         self.waiters.len()
+    }
+
+    /// Whether request `seq` is still waiting.
+    pub(crate) fn contains(&self, seq: u64) -> bool {
+        self.waiters.contains_key(&seq)
+    }
+
+    /// Records that request `seq` went out on connection `conn`.
+    pub(crate) fn assign(&mut self, seq: u64, conn: u64) {
+        if let Some(w) = self.waiters.get_mut(&seq) {
+            w.conn = conn;
+        }
+    }
+
+    /// Requests waiting for a reply on connection `conn`.
+    pub(crate) fn on_connection(&self, conn: u64) -> usize {
+        self.waiters.values().filter(|w| w.conn == conn).count()
+    }
+
+    /// Fails request `seq`, if it is still waiting.
+    pub(crate) fn fail(&mut self, seq: u64, err: ClientError) {
+        if let Some(w) = self.take(seq) {
+            let _ = w.tx.send(Err(err));
+        }
+    }
+
+    /// Fails the requests sent on connection `conn` (it is gone); those
+    /// not sent yet keep waiting for the next connection.
+    pub(crate) fn fail_connection(&mut self, conn: u64, err: impl Fn() -> ClientError) {
+        let lost: Vec<u64> = self
+            .waiters
+            .iter()
+            .filter(|(_, w)| w.conn == conn)
+            .map(|(seq, _)| *seq)
+            .collect();
+        for seq in lost {
+            self.fail(seq, err());
+        }
     }
 
     fn take(&mut self, seq: u64) -> Option<Waiter> {

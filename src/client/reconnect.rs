@@ -135,10 +135,19 @@ impl Reconnect {
     /// The jittered delay before attempt `attempt`, or `None` when the
     /// policy says to stop.
     pub fn delay_for_attempt(&self, attempt: u32) -> Option<Duration> {
+        self.delay_in_rotation(attempt, 1)
+    }
+
+    /// The jittered delay before attempt `attempt` when each attempt tries
+    /// the next of `servers` addresses: the backoff grows once per round of
+    /// the list, so a lost server is replaced by the next one quickly.
+    /// `max_attempts` still counts attempts.
+    pub(crate) fn delay_in_rotation(&self, attempt: u32, servers: usize) -> Option<Duration> {
         if !self.enabled || self.max_attempts.is_some_and(|m| attempt >= m) {
             return None;
         }
-        let base = self.delay(attempt);
+        let rounds = u32::try_from(servers.max(1)).unwrap_or(u32::MAX);
+        let base = self.delay(attempt / rounds);
         let jitter = self.spread();
         if jitter == 0.0 {
             return Some(base);
@@ -164,6 +173,27 @@ mod tests {
         assert_eq!(
             Reconnect::default().multiplier(f64::NAN).delay(5),
             Duration::from_millis(100)
+        );
+    }
+
+    #[test]
+    fn a_rotation_grows_the_backoff_once_per_round() {
+        let p = Reconnect::default().jitter(0.0).max_attempts(7);
+        let delays: Vec<_> = (0..8)
+            .map(|a| p.delay_in_rotation(a, 3).map(|d| d.as_millis()))
+            .collect();
+        assert_eq!(
+            delays,
+            [
+                Some(100),
+                Some(100),
+                Some(100),
+                Some(200),
+                Some(200),
+                Some(200),
+                Some(400),
+                None
+            ]
         );
     }
 }

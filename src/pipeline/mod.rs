@@ -102,6 +102,10 @@ pub(crate) struct PeerState {
     identity_asked: bool,
     /// Whether the login gate let the peer in (always, without a gate).
     logged_in: bool,
+    /// Whether a verified frame showed the peer speaks framewire (a
+    /// request id, a ping, a login): only those get framewire's own
+    /// notices, which netaio peers would not understand.
+    framewire: bool,
     checksum_errors: u32,
     auth_failures: u32,
 }
@@ -139,6 +143,11 @@ impl PeerState {
     /// The connection's session, once known.
     pub(crate) fn session(&self) -> Option<SessionId> {
         self.session
+    }
+
+    /// Whether the peer has shown it speaks framewire.
+    pub(crate) fn speaks_framewire(&self) -> bool {
+        self.framewire
     }
 }
 
@@ -230,6 +239,9 @@ pub(crate) trait Sink {
     fn unverified_error(&mut self, _msg: Message) -> bool {
         false
     }
+
+    /// The server asked its clients to move elsewhere (client side).
+    fn drain(&mut self) {}
 }
 
 /// One step of [`Pipeline::receive`].
@@ -336,6 +348,7 @@ impl Pipeline {
             authenticated: self.instance.auth().is_none(),
             identity_asked: false,
             logged_in: !self.login_required,
+            framewire: false,
             checksum_errors: 0,
             auth_failures: 0,
         }

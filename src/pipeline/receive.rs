@@ -57,6 +57,9 @@ impl Pipeline {
             }
         };
         peer.authenticated = true;
+        if !peer.framewire {
+            peer.framewire = rid.is_some() || protocol::is_ping(&msg) || protocol::is_login(&msg);
+        }
         if peer.session.is_none() {
             peer.session = SessionId::of(&msg);
         }
@@ -76,6 +79,10 @@ impl Pipeline {
                 return Step::Done(Outcome::send(pong));
             }
             Side::Client if protocol::is_pong(&msg) => return Step::Done(Outcome::nothing()),
+            Side::Client if protocol::is_drain(&msg) => {
+                sink.drain();
+                return Step::Done(Outcome::nothing());
+            }
             _ => {}
         }
         if self.side == Side::Server && protocol::is_login(&msg) {

@@ -303,6 +303,7 @@ impl ServerBuilder {
                     counters: Counters::default(),
                     on_join: self.on_join,
                     on_leave: self.on_leave,
+                    stopping: CancellationToken::new(),
                     shutdown: CancellationToken::new(),
                     abort: CancellationToken::new(),
                     tracker: TaskTracker::new(),

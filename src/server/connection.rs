@@ -409,6 +409,9 @@ fn learn_peer(conn: &Conn, peer: &PeerState) {
             conn.set_identity(identity.clone());
         }
     }
+    if peer.speaks_framewire() && !conn.speaks_framewire() {
+        conn.set_framewire();
+    }
 }
 
 /// Queues a last ERROR saying why (unsigned: the peer may not be able to

@@ -37,7 +37,9 @@ pub(crate) struct Shared {
     pub(crate) counters: Counters,
     pub(crate) on_join: Option<Hook>,
     pub(crate) on_leave: Option<Hook>,
-    /// Cancelled when shutdown starts: stop accepting and reading.
+    /// Cancelled when shutdown is asked for: stop accepting, drain.
+    pub(crate) stopping: CancellationToken,
+    /// Cancelled when the drain is over: stop reading.
     pub(crate) shutdown: CancellationToken,
     /// Cancelled when the grace period is over: abort what is left.
     pub(crate) abort: CancellationToken,
@@ -72,10 +74,12 @@ impl Shared {
     }
 
     /// Hands `msg` to the backplane for the other instances (`target` is
-    /// only built when there is one).
-    fn relay_out(&self, target: impl FnOnce() -> Target, msg: &Message) {
-        if let Some(relay) = &self.relay {
-            relay.publish(target(), msg, &self.counters);
+    /// only built when there is one); returns it as this instance delivers
+    /// it (stamped with its notification id when relayed).
+    fn relay_out(&self, target: impl FnOnce() -> Target, msg: Message) -> Message {
+        match &self.relay {
+            Some(relay) => relay.publish(target(), msg, &self.counters),
+            None => msg,
         }
     }
 
@@ -102,6 +106,34 @@ impl Shared {
         };
         if let Err(e) = self.fan_out(&conns, envelope.msg, None) {
             warn!(error = %e, "relayed message cannot be sent here");
+        }
+    }
+
+    /// The lame-duck phase of a shutdown: asks the framewire clients to
+    /// move, then keeps serving until they have gone (or the drain time is
+    /// up). Accepting has stopped already.
+    pub(crate) async fn drain(&self) {
+        let limit = self.limits.drain_timeout;
+        let movers: Vec<Arc<Conn>> = self
+            .registry
+            .all()
+            .into_iter()
+            .filter(|c| c.speaks_framewire())
+            .collect();
+        if limit.is_zero() || movers.is_empty() {
+            return;
+        }
+        let asked = self
+            .fan_out(&movers, crate::protocol::drain_notice(), None)
+            .unwrap_or(0);
+        tracing::info!(clients = asked, "draining: asked framewire clients to move");
+        let deadline = tokio::time::Instant::now() + limit;
+        while movers.iter().any(|c| self.registry.get(c.id).is_some()) {
+            if tokio::time::Instant::now() >= deadline {
+                tracing::info!("drain time over");
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
 
@@ -175,8 +207,9 @@ impl ServerHandle {
     /// instance's.
     pub fn notify(&self, key: impl AsRef<[u8]>, msg: Message) -> Result<usize, SendError> {
         let key = key.as_ref();
-        self.shared
-            .relay_out(|| Target::Topic(Bytes::copy_from_slice(key)), &msg);
+        let msg = self
+            .shared
+            .relay_out(|| Target::Topic(Bytes::copy_from_slice(key)), msg);
         let conns = self.shared.registry.subscribers(key);
         self.shared.fan_out(&conns, msg, None)
     }
@@ -184,7 +217,7 @@ impl ServerHandle {
     /// Sends `msg` to every connection (relayed to the other instances'
     /// with a backplane, as [`notify`](Self::notify)).
     pub fn broadcast(&self, msg: Message) -> Result<usize, SendError> {
-        self.shared.relay_out(|| Target::All, &msg);
+        let msg = self.shared.relay_out(|| Target::All, msg);
         let conns = self.shared.registry.all();
         self.shared.fan_out(&conns, msg, None)
     }
@@ -192,8 +225,9 @@ impl ServerHandle {
     /// Sends `msg` to every connection tagged `tag` (relayed to the other
     /// instances' with a backplane, as [`notify`](Self::notify)).
     pub fn send_to_tag(&self, tag: &str, msg: Message) -> Result<usize, SendError> {
-        self.shared
-            .relay_out(|| Target::Tag(Bytes::copy_from_slice(tag.as_bytes())), &msg);
+        let msg = self
+            .shared
+            .relay_out(|| Target::Tag(Bytes::copy_from_slice(tag.as_bytes())), msg);
         let conns = self.shared.registry.with_tag(tag);
         self.shared.fan_out(&conns, msg, None)
     }
@@ -448,7 +482,7 @@ impl ServerHandle {
     /// address.
     pub(crate) fn admit(&self, peer: SocketAddr) -> bool {
         let shared = &self.shared;
-        if shared.shutdown.is_cancelled() || shared.registry.len() >= shared.limits.max_connections
+        if shared.stopping.is_cancelled() || shared.registry.len() >= shared.limits.max_connections
         {
             shared.counters.rejected();
             return false;
@@ -491,6 +525,6 @@ impl ServerHandle {
     /// Starts a graceful shutdown, as the `shutdown` future passed to
     /// [`Server::serve`](super::Server::serve) does.
     pub fn shutdown(&self) {
-        self.shared.shutdown.cancel();
+        self.shared.stopping.cancel();
     }
 }

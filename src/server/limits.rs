@@ -170,7 +170,15 @@ pub struct Limits {
     /// What a frame that fails the auth check gets. Default
     /// [`AuthFailurePolicy::Reply`]: netaio's AUTH_ERROR.
     pub auth_failure: AuthFailurePolicy,
-    /// After the shutdown signal, time given to in-flight handlers and
+    /// Lame-duck time: on the shutdown signal the server stops accepting
+    /// and asks its framewire clients to move to another instance (a
+    /// [`DRAIN_URI`](crate::protocol::DRAIN_URI) notice), then keeps
+    /// serving every connection — replies in flight finish — until those
+    /// clients have left or this much time has passed. Then the shutdown
+    /// proceeds (netaio clients, which get no notice, are closed then).
+    /// Default 5 s; zero skips the notice.
+    pub drain_timeout: Duration,
+    /// After the drain, time given to in-flight handlers and
     /// queued frames before the remaining connections are aborted. Default
     /// 10 s.
     pub shutdown_grace: Duration,
@@ -214,6 +222,7 @@ impl Default for Limits {
             max_checksum_errors: 16,
             max_auth_failures: 16,
             auth_failure: AuthFailurePolicy::Reply,
+            drain_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(10),
             tls_handshake_timeout: Duration::from_secs(10),
             auth_timeout: Duration::from_secs(10),
@@ -267,6 +276,8 @@ setters! {
     max_auth_failures: u32,
     /// Sets [`Limits::auth_failure`].
     auth_failure: AuthFailurePolicy,
+    /// Sets [`Limits::drain_timeout`].
+    drain_timeout: Duration,
     /// Sets [`Limits::shutdown_grace`].
     shutdown_grace: Duration,
     /// Sets [`Limits::tls_handshake_timeout`].

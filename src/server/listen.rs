@@ -41,7 +41,10 @@ impl Server {
     }
 
     /// Serves connections from `listener` until `shutdown` completes (or
-    /// [`ServerHandle::shutdown`] is called). Then it stops accepting, lets
+    /// [`ServerHandle::shutdown`] is called). Then it stops accepting, asks
+    /// framewire clients to move to another instance and keeps serving
+    /// until they have (at most
+    /// [`Limits::drain_timeout`](super::Limits::drain_timeout)), lets
     /// in-flight handlers finish and queued frames flush, closes every
     /// connection, and returns; whatever is still running after
     /// [`Limits::shutdown_grace`](super::Limits::shutdown_grace) is aborted.
@@ -62,7 +65,7 @@ impl Server {
         loop {
             let accepted = tokio::select! {
                 _ = &mut shutdown => break,
-                _ = shared.shutdown.cancelled() => break,
+                _ = shared.stopping.cancelled() => break,
                 r = listener.accept() => r,
             };
             match accepted {
@@ -74,7 +77,7 @@ impl Server {
                     warn!(error = %e, pause_ms = backoff.as_millis() as u64, "accept failed");
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
-                        _ = shared.shutdown.cancelled() => break,
+                        _ = shared.stopping.cancelled() => break,
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                 }
@@ -82,6 +85,8 @@ impl Server {
         }
         drop(listener);
         info!("shutting down");
+        shared.stopping.cancel();
+        shared.drain().await;
         shared.shutdown.cancel();
         shared.tracker.close();
         if tokio::time::timeout(shared.limits.shutdown_grace, shared.tracker.wait())
@@ -96,6 +101,13 @@ impl Server {
             shared.tracker.wait().await;
         }
         if let Some(relay) = &shared.relay {
+            let flushed = relay.backplane().flush();
+            if tokio::time::timeout(Duration::from_secs(2), flushed)
+                .await
+                .is_err()
+            {
+                warn!("backplane: relayed messages still unsent at shutdown");
+            }
             relay.backplane().stop();
         }
         info!("stopped");

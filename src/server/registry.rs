@@ -74,9 +74,20 @@ pub(crate) struct Conn {
     /// Set once, before the first frame is read (mutual TLS); never
     /// changes for the life of the connection.
     identity: OnceLock<Identity>,
+    /// Whether the peer showed it speaks framewire (gets drain notices).
+    framewire: std::sync::atomic::AtomicBool,
 }
 
 impl Conn {
+    pub(crate) fn set_framewire(&self) {
+        self.framewire
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn speaks_framewire(&self) -> bool {
+        self.framewire.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub(crate) fn tags(&self) -> Vec<String> {
         lock(&self.tags).iter().cloned().collect()
     }
@@ -183,6 +194,7 @@ impl Registry {
             subscriptions: Mutex::new(HashSet::new()),
             since: Instant::now(),
             session: OnceLock::new(),
+            framewire: Default::default(),
             identity: OnceLock::new(),
         });
         write(&self.conns).insert(id, conn.clone());

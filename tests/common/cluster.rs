@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use framewire::server::{readme_routes, Backplane, Server};
+use std::net::SocketAddr;
+
+use framewire::server::{readme_routes, Backplane, Limits, Server};
 use framewire::{Message, MessageType};
 use futures::StreamExt;
 
@@ -13,13 +15,32 @@ use super::{call, connect, eventually, send, start, Conn, Running, LIMIT};
 
 /// One readme-routes instance called `name` on `backplane`.
 pub async fn instance(name: &str, backplane: impl Backplane) -> Running {
-    start(
-        readme_routes(Server::builder())
-            .backplane(backplane)
-            .instance_id(name)
-            .build(),
-    )
-    .await
+    start(build(name, backplane)).await
+}
+
+fn build(name: &str, backplane: impl Backplane) -> Server {
+    readme_routes(Server::builder())
+        .backplane(backplane)
+        .instance_id(name)
+        // Longer than any test waits: a drain ends in time only because
+        // the clients left.
+        .limits(Limits::default().drain_timeout(Duration::from_secs(60)))
+        .build()
+}
+
+/// [`instance`] on `addr`, which a stopped instance just freed (retried
+/// briefly).
+pub async fn instance_on(addr: SocketAddr, name: &str, backplane: impl Backplane) -> Running {
+    let server = build(name, backplane);
+    for _ in 0..100 {
+        if let Ok(listener) = tokio::net::TcpListener::bind(addr).await {
+            let handle = server.handle();
+            let task = tokio::spawn(server.serve(listener, std::future::pending()));
+            return Running { addr, handle, task };
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("could not rebind {addr}");
 }
 
 /// Waits until every instance reports its backplane connected.

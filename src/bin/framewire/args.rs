@@ -170,7 +170,8 @@ pub struct BenchArgs {
 /// Where and how to connect.
 #[derive(Args)]
 pub struct ConnArgs {
-    /// Server address, HOST:PORT.
+    /// Server address, HOST:PORT, or several instances of one service as
+    /// HOST:PORT,HOST:PORT (the first that answers is used).
     pub addr: String,
     #[command(flatten)]
     pub auth: AuthArgs,

@@ -15,7 +15,8 @@ async fn connect(conn: &ConnArgs) -> Result<Client, String> {
         return Err(format!("invalid --timeout {}", conn.timeout));
     }
     let timeout = Duration::from_secs_f64(conn.timeout);
-    let mut builder = Client::builder(conn.addr.clone())
+    let servers: Vec<&str> = conn.addr.split(',').map(str::trim).collect();
+    let mut builder = Client::builder(servers)
         .profile(conn.profile)
         .request_timeout(timeout)
         .connect_timeout(timeout)
@@ -23,7 +24,9 @@ async fn connect(conn: &ConnArgs) -> Result<Client, String> {
     if let Some(auth) = conn.auth.resolve()? {
         builder = builder.plugins(auth.layer());
     }
-    builder = conn.tls.apply(builder, &conn.addr)?;
+    builder = conn
+        .tls
+        .apply(builder, conn.addr.split(',').next().unwrap_or_default())?;
     builder.connect().await.map_err(|e| connect_error(conn, &e))
 }
 

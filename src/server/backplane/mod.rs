@@ -55,6 +55,8 @@ use std::sync::Weak;
 
 use bytes::Bytes;
 
+use crate::handler::BoxFuture;
+
 pub use memory::MemoryBackplane;
 #[cfg(feature = "redis")]
 pub use redis::{RedisBackplane, RedisUrlError};
@@ -102,7 +104,15 @@ pub trait Backplane: Send + Sync + 'static {
     /// is reported through [`Inbound::publish_failed`].
     fn publish(&self, envelope: Bytes) -> bool;
 
-    /// Stops the backplane's tasks; called once the server has shut down.
+    /// Resolves once what was handed to [`publish`](Self::publish) has
+    /// gone out (or could not); the server waits for it, at most 2 s, when
+    /// it shuts down, so its last messages are not lost with it.
+    fn flush(&self) -> BoxFuture<()> {
+        Box::pin(std::future::ready(()))
+    }
+
+    /// Stops the backplane's tasks; called once the server has shut down
+    /// (after [`flush`](Self::flush)).
     fn stop(&self) {}
 }
 

@@ -15,7 +15,7 @@
 //! over Tokio with default features off, and pub/sub plus pipelining are
 //! all this needs (`fred` brings a larger client for features unused here).
 
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::handler::BoxFuture;
 use crate::server::stats::once_a_second;
 
 use super::{Backplane, Inbound};
@@ -57,6 +58,8 @@ pub struct RedisBackplane {
     tx: OnceLock<mpsc::Sender<Bytes>>,
     stop: CancellationToken,
     links: Arc<Links>,
+    /// Envelopes taken and not yet published or given up on.
+    unsent: Arc<AtomicUsize>,
 }
 
 /// Whether each of the two connections is up.
@@ -107,6 +110,7 @@ impl RedisBackplane {
             tx: OnceLock::new(),
             stop: CancellationToken::new(),
             links: Arc::default(),
+            unsent: Arc::default(),
         })
     }
 
@@ -157,6 +161,7 @@ impl Backplane for RedisBackplane {
             backoffs: (0..=16).map(|a| self.backoff(a)).collect(),
             stop: self.stop.clone(),
             links: self.links.clone(),
+            unsent: self.unsent.clone(),
             inbound,
         };
         let me = Arc::new(me);
@@ -165,10 +170,24 @@ impl Backplane for RedisBackplane {
     }
 
     fn publish(&self, envelope: Bytes) -> bool {
-        match self.tx.get() {
-            Some(tx) => tx.try_send(envelope).is_ok(),
-            None => false,
+        let Some(tx) = self.tx.get() else {
+            return false;
+        };
+        self.unsent.fetch_add(1, Relaxed);
+        let queued = tx.try_send(envelope).is_ok();
+        if !queued {
+            self.unsent.fetch_sub(1, Relaxed);
         }
+        queued
+    }
+
+    fn flush(&self) -> BoxFuture<()> {
+        let unsent = self.unsent.clone();
+        Box::pin(async move {
+            while unsent.load(Relaxed) > 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
     }
 
     fn stop(&self) {
@@ -200,6 +219,7 @@ struct Task {
     backoffs: Vec<Duration>,
     stop: CancellationToken,
     links: Arc<Links>,
+    unsent: Arc<AtomicUsize>,
     inbound: Inbound,
 }
 
@@ -272,7 +292,9 @@ impl Task {
                         .ignore();
                     n += 1;
                 }
-                if let Err(e) = pipe.exec_async(&mut conn).await {
+                let result = pipe.exec_async(&mut conn).await;
+                self.unsent.fetch_sub(n as usize, Relaxed);
+                if let Err(e) = result {
                     // Some of the batch may have gone out; receivers' gap
                     // counts say exactly what did not arrive.
                     self.inbound.publish_failed(n);
@@ -293,7 +315,10 @@ impl Task {
                 _ = self.stop.cancelled() => return false,
                 _ = tokio::time::sleep_until(until) => return true,
                 m = rx.recv() => match m {
-                    Some(_) => self.inbound.publish_failed(1),
+                    Some(_) => {
+                        self.unsent.fetch_sub(1, Relaxed);
+                        self.inbound.publish_failed(1);
+                    }
                     None => return false,
                 },
             }

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use tracing::warn;
 
+use crate::protocol::NotifyId;
 use crate::server::stats::{once_a_second, Counters};
 use crate::sync::lock;
 use crate::wire::Message;
@@ -89,14 +90,19 @@ impl Relay {
         self.connected.load(Relaxed)
     }
 
-    /// Encodes `msg` for `target` once and hands it to the backplane.
-    pub(crate) fn publish(&self, target: Target, msg: &Message, counters: &Counters) {
+    /// Numbers `msg`, stamps it with its notification id (so a client
+    /// that hears it from two instances while moving keeps one), encodes
+    /// it for `target` once and hands it to the backplane. Returns the
+    /// stamped message for local delivery.
+    pub(crate) fn publish(&self, target: Target, mut msg: Message, counters: &Counters) -> Message {
+        let seq = self.next_seq.fetch_add(1, Relaxed);
+        NotifyId::new(self.incarnation, seq).attach(&mut msg);
         let envelope = Envelope {
             origin: self.origin.clone(),
             incarnation: self.incarnation,
-            seq: self.next_seq.fetch_add(1, Relaxed),
+            seq,
             target,
-            msg: msg.clone(),
+            msg,
         };
         let published = match envelope.encode() {
             Ok(bytes) => self.backplane.publish(bytes),
@@ -111,6 +117,7 @@ impl Relay {
             counters.backplane_publish_failed(1);
             self.log_loss(counters, "backplane publish failed: message not relayed");
         }
+        envelope.msg
     }
 
     /// Sorts one envelope from the backplane, counting what it skipped.
