@@ -304,6 +304,8 @@ impl ServerBuilder {
                     on_join: self.on_join,
                     on_leave: self.on_leave,
                     stopping: CancellationToken::new(),
+                    finishing: Default::default(),
+                    finished: CancellationToken::new(),
                     shutdown: CancellationToken::new(),
                     abort: CancellationToken::new(),
                     tracker: TaskTracker::new(),

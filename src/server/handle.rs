@@ -41,6 +41,10 @@ pub(crate) struct Shared {
     pub(crate) stopping: CancellationToken,
     /// Cancelled when the drain is over: stop reading.
     pub(crate) shutdown: CancellationToken,
+    /// Set by the first [`ServerHandle::stop`]; later calls wait for
+    /// `finished`.
+    pub(crate) finishing: std::sync::atomic::AtomicBool,
+    pub(crate) finished: CancellationToken,
     /// Cancelled when the grace period is over: abort what is left.
     pub(crate) abort: CancellationToken,
     pub(crate) tracker: TaskTracker,
@@ -526,5 +530,61 @@ impl ServerHandle {
     /// [`Server::serve`](super::Server::serve) does.
     pub fn shutdown(&self) {
         self.shared.stopping.cancel();
+    }
+
+    /// Shuts down gracefully and returns when done: stops accepting, asks
+    /// framewire clients to move and serves until they have (at most
+    /// [`Limits::drain_timeout`](super::Limits::drain_timeout)), stops
+    /// reading, lets handlers finish and queues flush (aborting what is
+    /// left after [`Limits::shutdown_grace`](super::Limits::shutdown_grace)),
+    /// and sends the backplane's last relays. What
+    /// [`Server::serve`](super::Server::serve) does when its shutdown
+    /// future completes; call it yourself for connections fed through
+    /// [`serve_stream`](Self::serve_stream). Calling it again (or while
+    /// `serve` runs it) waits for the same shutdown.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let server = framewire::server::Server::builder().build();
+    /// server.handle().stop().await;
+    /// assert!(!server.handle().serve_stream(tokio::io::duplex(64).0, "127.0.0.1:9".parse().unwrap()));
+    /// # }
+    /// ```
+    pub async fn stop(&self) {
+        let shared = &self.shared;
+        if shared
+            .finishing
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return shared.finished.cancelled().await;
+        }
+        tracing::info!("shutting down");
+        shared.stopping.cancel();
+        shared.drain().await;
+        shared.shutdown.cancel();
+        shared.tracker.close();
+        if tokio::time::timeout(shared.limits.shutdown_grace, shared.tracker.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                remaining = shared.tracker.len(),
+                "grace period over, aborting connections"
+            );
+            shared.abort.cancel();
+            shared.tracker.wait().await;
+        }
+        if let Some(relay) = &shared.relay {
+            let flushed = relay.backplane().flush();
+            if tokio::time::timeout(std::time::Duration::from_secs(2), flushed)
+                .await
+                .is_err()
+            {
+                warn!("backplane: relayed messages still unsent at shutdown");
+            }
+            relay.backplane().stop();
+        }
+        tracing::info!("stopped");
+        shared.finished.cancel();
     }
 }

@@ -84,33 +84,7 @@ impl Server {
             }
         }
         drop(listener);
-        info!("shutting down");
-        shared.stopping.cancel();
-        shared.drain().await;
-        shared.shutdown.cancel();
-        shared.tracker.close();
-        if tokio::time::timeout(shared.limits.shutdown_grace, shared.tracker.wait())
-            .await
-            .is_err()
-        {
-            warn!(
-                remaining = shared.tracker.len(),
-                "grace period over, aborting connections"
-            );
-            shared.abort.cancel();
-            shared.tracker.wait().await;
-        }
-        if let Some(relay) = &shared.relay {
-            let flushed = relay.backplane().flush();
-            if tokio::time::timeout(Duration::from_secs(2), flushed)
-                .await
-                .is_err()
-            {
-                warn!("backplane: relayed messages still unsent at shutdown");
-            }
-            relay.backplane().stop();
-        }
-        info!("stopped");
+        self.handle.stop().await;
         Ok(())
     }
 
