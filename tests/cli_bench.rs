@@ -266,3 +266,33 @@ fn the_client_scenario_measures_framewires_client_beside_a_raw_one() {
         .unwrap();
     assert_eq!(count_before(note, "tasks"), 8, "{note}");
 }
+
+#[test]
+#[ignore = "needs redis-server (apt-get install redis-server); run with --include-ignored"]
+fn the_cluster_scenario_compares_three_instances_on_redis_with_one() {
+    let out = bench(&[
+        "--scenario",
+        "cluster",
+        "--duration",
+        "0.3",
+        "--size",
+        "64",
+        "--subscribers",
+        "6",
+        "--json",
+    ]);
+    let rows = rows(&out);
+    for target in ["baseline", "3 instances + Redis"] {
+        let rate = find(&rows, "cluster", target, "deliveries/s");
+        assert!(rate["value"].as_f64().unwrap() > 0.0, "{rate}");
+        let note = rate["note"].as_str().unwrap();
+        assert_eq!(count_before(note, "lost"), 0, "{note}");
+        assert_eq!(count_before(note, "subscribers"), 6, "{note}");
+        for metric in ["p50 µs", "p99 µs"] {
+            let lat = find(&rows, "cluster", target, metric);
+            assert!(lat["value"].as_f64().unwrap() > 0.0, "{lat}");
+        }
+    }
+    let cluster = find(&rows, "cluster", "3 instances + Redis", "deliveries/s");
+    assert!(cluster["ratio_to_baseline"].as_f64().is_some(), "{cluster}");
+}

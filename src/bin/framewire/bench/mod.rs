@@ -3,12 +3,14 @@
 //! process and run, so every figure comes with its ratio.
 //!
 //! `servers.rs` starts each server as a child process (so its CPU time is
-//! its own), `load.rs` generates the load, `idle.rs` measures a child's
+//! its own), `load.rs` generates the load, `cluster.rs` the cross-instance
+//! fan-out, `client.rs` the client's own cost, `idle.rs` measures a child's
 //! memory, `scenarios.rs` turns repeated measurements into figures,
 //! `report.rs` prints them as a table or JSON lines; this file runs each
 //! scenario against each target.
 
 mod client;
+mod cluster;
 mod idle;
 mod load;
 mod report;
@@ -36,6 +38,9 @@ pub enum Scenario {
     /// framewire's own `Client`: C (= --depth) tasks sharing one client,
     /// and one request at a time, each beside a raw client in the same run.
     Client,
+    /// Fan-out across three instances on a Redis backplane (redis-server
+    /// on the PATH) beside fan-out on one instance: deliveries/s, latency.
+    Cluster,
     /// Echo, pipeline and fanout (and handshake with --tls).
     All,
 }
@@ -87,6 +92,10 @@ pub async fn run(s: Settings) -> Result<(), String> {
             rows.extend(client::run(&s, &framewire).await?);
             continue;
         }
+        if *scenario == Scenario::Cluster {
+            rows.extend(cluster::run(&s, &framewire).await?);
+            continue;
+        }
         if *scenario == Scenario::Handshake {
             for target in &targets {
                 load::progress(&format!("handshakes against {}...", target.name));
@@ -102,9 +111,11 @@ pub async fn run(s: Settings) -> Result<(), String> {
                     Scenario::Echo => scenarios::echo(&s, at).await?,
                     Scenario::Pipeline => scenarios::pipeline(&s, at).await?,
                     Scenario::Fanout => scenarios::fanout(&s, at).await?,
-                    Scenario::Idle | Scenario::Handshake | Scenario::Client | Scenario::All => {
-                        Vec::new()
-                    }
+                    Scenario::Idle
+                    | Scenario::Handshake
+                    | Scenario::Client
+                    | Scenario::Cluster
+                    | Scenario::All => Vec::new(),
                 });
             }
         }

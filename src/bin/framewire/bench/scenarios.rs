@@ -90,7 +90,7 @@ async fn with_cpu<T>(t: &Target<'_>, f: impl std::future::Future<Output = T>) ->
     (out, used)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(super) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }

@@ -1,0 +1,287 @@
+//! `framewire bench --scenario cluster`: fan-out across instances. Three
+//! `framewire serve --backplane` children on a `redis-server` the bench
+//! starts itself (it must be on the PATH), a publisher on the first and
+//! subscribers spread over all three, beside the same fan-out on one
+//! instance without a backplane (the baseline) in the same run:
+//! deliveries per second and the publish-to-delivery latency each adds.
+
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use framewire::{Message, MessageType};
+use futures_util::{SinkExt, StreamExt};
+use tokio::process::{Child, Command};
+use tokio::sync::Semaphore;
+
+use super::load::{self, Dial};
+use super::report::Row;
+use super::servers::Server;
+use super::Settings;
+
+/// A `redis-server` child on a free loopback port, killed on drop.
+struct Redis {
+    port: u16,
+    _child: Child,
+}
+
+impl Redis {
+    async fn start() -> Result<Redis, String> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("--scenario cluster needs redis-server on the PATH: {e}"))?;
+        for _ in 0..500 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Ok(Redis {
+                    port,
+                    _child: child,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err("redis-server did not start".into())
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+/// What one fan-out run measured.
+struct Fanout {
+    rate: f64,
+    lost: u64,
+    /// Publish-to-delivery latencies, µs (a sample of them).
+    latencies: Vec<f64>,
+}
+
+/// Latency samples kept per subscriber at most.
+const SAMPLES: usize = 20_000;
+
+/// One publisher on `publisher`, `subscribers` connections spread round
+/// robin over `spread`; every content starts with the nanoseconds since
+/// `epoch` at which it was sent.
+async fn fanout(
+    publisher: Dial<'_>,
+    spread: &[Dial<'_>],
+    size: usize,
+    duration: Duration,
+    subscribers: usize,
+) -> Result<Fanout, String> {
+    let epoch = Instant::now();
+    let received = Arc::new(AtomicU64::new(0));
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let mut readers = Vec::new();
+    for i in 0..subscribers {
+        let mut c = spread[i % spread.len()].framed().await?;
+        c.send(Message::new(MessageType::SUBSCRIBE_URI, "bench", ""))
+            .await
+            .map_err(|e| e.to_string())?;
+        match c.next().await {
+            Some(Ok(Ok(m))) if m.message_type == MessageType::CONFIRM_SUBSCRIBE => {}
+            other => return Err(format!("subscribe not confirmed: {other:?}")),
+        }
+        let (received, latencies) = (received.clone(), latencies.clone());
+        readers.push(tokio::spawn(async move {
+            let mut mine = Vec::with_capacity(SAMPLES);
+            while let Some(Ok(Ok(m))) = c.next().await {
+                if m.message_type != MessageType::NOTIFY_URI || m.content().len() < 8 {
+                    continue;
+                }
+                let n = received.fetch_add(1, Ordering::Relaxed);
+                if mine.len() < SAMPLES && n % 7 == 0 {
+                    let sent = u64::from_be_bytes(m.content()[..8].try_into().unwrap_or_default());
+                    let now = epoch.elapsed().as_nanos() as u64;
+                    mine.push(now.saturating_sub(sent) as f64 / 1e3);
+                }
+                if mine.len() == SAMPLES || n % 4096 == 0 {
+                    latencies
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .append(&mut mine);
+                }
+            }
+        }));
+    }
+    let (mut tx, mut rx) = publisher.framed().await?.split();
+    let published = Arc::new(AtomicU64::new(0));
+    // Bounded lead over the acknowledgements, as the plain fan-out.
+    let permits = Arc::new(Semaphore::new(16));
+    let (p2, pub2) = (permits.clone(), published.clone());
+    let acks = tokio::spawn(async move {
+        while let Some(Ok(Ok(m))) = rx.next().await {
+            if m.message_type == MessageType::OK {
+                pub2.fetch_add(1, Ordering::Relaxed);
+                p2.add_permits(1);
+            }
+        }
+    });
+    let start = Instant::now();
+    while start.elapsed() < duration {
+        let Ok(permit) = permits.acquire().await else {
+            break;
+        };
+        permit.forget();
+        let mut content = BytesMut::with_capacity(size.max(8));
+        content.put_u64(epoch.elapsed().as_nanos() as u64);
+        content.resize(size.max(8), b'n');
+        let msg = Message::new(MessageType::PUBLISH_URI, "pub/bench", Bytes::from(content));
+        tx.send(msg).await.map_err(|e| e.to_string())?;
+    }
+    let drain = Instant::now();
+    while drain.elapsed() < Duration::from_secs(5)
+        && (permits.available_permits() < 16
+            || received.load(Ordering::Relaxed)
+                < published.load(Ordering::Relaxed) * subscribers as u64)
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let secs = start.elapsed().as_secs_f64() - drain.elapsed().as_secs_f64();
+    let got = received.load(Ordering::Relaxed);
+    let expected = published.load(Ordering::Relaxed) * subscribers as u64;
+    acks.abort();
+    for r in readers {
+        r.abort();
+        let _ = r.await;
+    }
+    let latencies = std::mem::take(&mut *latencies.lock().unwrap_or_else(|e| e.into_inner()));
+    Ok(Fanout {
+        rate: got as f64 / secs.max(1e-9),
+        lost: expected.saturating_sub(got),
+        latencies,
+    })
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Waits until a message published on `from` reaches a subscriber on
+/// `to` (the instances' backplane links are up), at most 20 s.
+async fn relay_ready(from: Dial<'_>, to: Dial<'_>) -> Result<(), String> {
+    let mut sub = to.framed().await?;
+    sub.send(Message::new(MessageType::SUBSCRIBE_URI, "ready", ""))
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = sub.next().await;
+    let mut publisher = from.framed().await?;
+    for _ in 0..200 {
+        publisher
+            .send(Message::new(MessageType::PUBLISH_URI, "pub/ready", "?"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let _ = publisher.next().await;
+        if let Ok(Some(Ok(Ok(m)))) =
+            tokio::time::timeout(Duration::from_millis(100), sub.next()).await
+        {
+            if m.message_type == MessageType::NOTIFY_URI {
+                return Ok(());
+            }
+        }
+    }
+    Err("the instances never heard each other through Redis".into())
+}
+
+pub(super) async fn run(s: &Settings, single: &Server) -> Result<Vec<Row>, String> {
+    if s.auth.is_some() || s.tls.is_some() {
+        return Err("--scenario cluster runs without --secret and --tls".into());
+    }
+    let redis = Redis::start().await?;
+    let url = redis.url();
+    let mut instances = Vec::new();
+    for i in 0..3 {
+        let name = format!("bench-{i}");
+        let args = [
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--max-connections",
+            "20000",
+            "--max-connections-per-address",
+            "20000",
+            "--backplane",
+            &url,
+            "--instance-id",
+            &name,
+        ];
+        instances.push(Server::start(&args, &None, None).await?);
+    }
+    fn dial(srv: &Server) -> Dial<'_> {
+        Dial {
+            addr: &srv.addr,
+            tls: None,
+        }
+    }
+    let cluster: Vec<Dial> = instances.iter().map(dial).collect();
+    relay_ready(cluster[0], cluster[2]).await?;
+    relay_ready(cluster[2], cluster[1]).await?;
+    let mut rows = Vec::new();
+    for &size in &s.sizes {
+        for (label, publisher, spread) in [
+            ("baseline", dial(single), vec![dial(single)]),
+            ("3 instances + Redis", cluster[0], cluster.clone()),
+        ] {
+            load::progress(&format!("cluster {size} B: {label}..."));
+            let (mut rate, mut p50, mut p99, mut lost) = (vec![], vec![], vec![], 0);
+            for _ in 0..s.runs.max(1) {
+                let mut f = fanout(publisher, &spread, size, s.duration, s.subscribers).await?;
+                f.latencies.sort_by(f64::total_cmp);
+                rate.push(f.rate);
+                p50.push(percentile(&f.latencies, 0.5));
+                p99.push(percentile(&f.latencies, 0.99));
+                lost += f.lost;
+            }
+            let row = |metric, value, higher_is_better, extra: String| Row {
+                scenario: "cluster",
+                size,
+                target: label.to_owned(),
+                metric,
+                value,
+                higher_is_better,
+                extra,
+            };
+            let spread_note = if spread.len() > 1 {
+                "publisher on instance 1, subscribers over 3"
+            } else {
+                "one instance, no backplane"
+            };
+            rows.push(row(
+                "deliveries/s",
+                super::scenarios::median(rate),
+                true,
+                format!("{} subscribers, {spread_note}, {lost} lost", s.subscribers),
+            ));
+            rows.push(row(
+                "p50 µs",
+                super::scenarios::median(p50),
+                false,
+                "publish to delivery".into(),
+            ));
+            rows.push(row(
+                "p99 µs",
+                super::scenarios::median(p99),
+                false,
+                "publish to delivery".into(),
+            ));
+        }
+    }
+    drop(redis);
+    Ok(rows)
+}
