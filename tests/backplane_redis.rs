@@ -311,3 +311,122 @@ async fn a_rolling_restart_loses_no_request_and_no_notification() {
         i.stop().await;
     }
 }
+
+#[test]
+#[ignore = "needs redis-server (apt-get install redis-server); run with --include-ignored"]
+fn cli_subscribe_with_two_instances_fails_over_when_one_stops() {
+    let redis = Redis::start();
+    let serve = |name: &str| {
+        let mut cmd = Command::new(BIN);
+        cmd.args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--backplane",
+            &redis.url(),
+        ])
+        .args(["--instance-id", name])
+        .env_remove("FRAMEWIRE_SECRET");
+        spawn_listening(cmd)
+    };
+    let (one, addr1) = serve("one");
+    let (two, addr2) = serve("two");
+    let list = format!("{addr2},{addr1}");
+    let mut sub = KillOnDrop(
+        Command::new(BIN)
+            .args(["subscribe", &list, "news", "--count", "2"])
+            .env_remove("FRAMEWIRE_SECRET")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn subscribe"),
+    );
+    let publish = |addr: &str, text: &str| {
+        let mut c = Command::new(BIN);
+        c.args(["publish", addr, "news", text])
+            .env_remove("FRAMEWIRE_SECRET");
+        let (code, _, err) = exit_status(c);
+        assert_eq!(code, Some(0), "{err}");
+    };
+    // Read the subscriber's lines as they come.
+    let stdout = sub.0.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let first = loop {
+        publish(&addr1, "before");
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            break line;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing relayed to the subscriber on two"
+        );
+    };
+    assert_eq!(first, "before");
+    // Instance two stops gracefully: the subscriber moves to one.
+    assert!(terminate(two).success());
+    let second = loop {
+        publish(&addr1, "after");
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            break line;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the subscriber did not move to one"
+        );
+    };
+    assert_eq!(second, "after");
+    let status = loop {
+        if let Some(s) = sub.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "subscribe did not exit after 2 notes"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success());
+    drop(one);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_is_down_at_start_delays_nothing_local() {
+    // Nothing listens on this port: the backplane keeps retrying.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let bp = RedisBackplane::new(&format!("redis://{dead}"))
+        .unwrap()
+        .max_backoff(Duration::from_millis(100));
+    let srv = instance("alone", bp).await;
+    let mut sub = subscriber(&srv, "t").await;
+    let started = Instant::now();
+    publish_all(&srv, "t", (0..20).map(|i| format!("a:{i}")).collect()).await;
+    assert_eq!(
+        by_origin(&notes(&mut sub, 20).await)["a"],
+        (0..20).collect::<Vec<_>>()
+    );
+    println!(
+        "20 local publishes with Redis down took {:?}",
+        started.elapsed()
+    );
+    let s = srv.handle.stats();
+    assert!(!s.backplane_connected);
+    // Taken into the backplane's queue (published) or refused (a failure)
+    // at once; what was taken is dropped and counted while Redis is down.
+    assert!(s.backplane_published <= 20);
+    eventually("all counted as failures", || {
+        srv.handle.stats().backplane_publish_failures == 20
+    })
+    .await;
+    srv.stop().await;
+}

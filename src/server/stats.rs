@@ -73,10 +73,12 @@ pub struct Stats {
     /// Whether the [backplane](super::Backplane) is connected now (false
     /// without one).
     pub backplane_connected: bool,
-    /// Messages handed to the backplane for the other instances.
+    /// Messages the backplane took for the other instances (some may
+    /// still fail later: see `backplane_publish_failures`).
     pub backplane_published: u64,
-    /// Messages that could not be relayed (backplane down or its queue
-    /// full): the other instances never get them.
+    /// Messages that were not relayed: refused by the backplane (down, or
+    /// its queue full) or lost after it took them (the connection to Redis
+    /// broke): the other instances never get them.
     pub backplane_publish_failures: u64,
     /// Messages from other instances delivered here.
     pub backplane_received: u64,

@@ -11,6 +11,10 @@ use crate::args::ConnArgs;
 use crate::{output, shutdown_signal};
 
 async fn connect(conn: &ConnArgs) -> Result<Client, String> {
+    connect_with(conn, Reconnect::disabled()).await
+}
+
+async fn connect_with(conn: &ConnArgs, reconnect: Reconnect) -> Result<Client, String> {
     if !(conn.timeout.is_finite() && conn.timeout > 0.0) {
         return Err(format!("invalid --timeout {}", conn.timeout));
     }
@@ -20,7 +24,7 @@ async fn connect(conn: &ConnArgs) -> Result<Client, String> {
         .profile(conn.profile)
         .request_timeout(timeout)
         .connect_timeout(timeout)
-        .reconnect(Reconnect::disabled());
+        .reconnect(reconnect);
     if let Some(auth) = conn.auth.resolve()? {
         builder = builder.plugins(auth.layer());
     }
@@ -113,8 +117,15 @@ pub async fn subscribe(
     json: bool,
 ) -> Result<ExitCode, String> {
     // Notifications may be far apart: no timeout applies between them; the
-    // client's keepalive watches the connection instead.
-    let client = connect(&conn).await?;
+    // client's keepalive watches the connection instead. Given several
+    // instances, it fails over between them (and resubscribes) for as long
+    // as it runs; given one, a lost connection ends it.
+    let reconnect = if conn.addr.contains(',') {
+        Reconnect::default()
+    } else {
+        Reconnect::disabled()
+    };
+    let client = connect_with(&conn, reconnect).await?;
     let mut sub = match client.subscribe(topic).await {
         Ok(s) => s,
         Err(e) => return report(Err(e), json),
