@@ -40,6 +40,19 @@
 //! # }
 //! ```
 //!
+//! # Feature flags
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `tls` | TLS on both sides: [`tls`], `ServerBuilder::tls`, `ClientBuilder::tls` (rustls, ring) |
+//! | `users-file` | `MemoryUsers::from_toml_file` (serde, toml) |
+//! | `redis` | `server::RedisBackplane`: several instances as one service over Redis |
+//! | `metrics` | the server's counters through the `metrics` facade (list in [`server`]) |
+//! | `cli` (default) | the `framewire` binary; turns all of the above on |
+//!
+//! A library user who wants none of it depends on `framewire` with
+//! `default-features = false` (tokio, bytes, HMAC and CRC remain).
+//!
 //! # Layout
 //!
 //! Each layer imports only the ones below it; `server/` and `client/`
@@ -126,6 +139,7 @@
 //!       memory.rs        MemoryBackplane (instances in one process)
 //!       redis.rs         RedisBackplane over Redis pub/sub (feature `redis`)
 //!     readme_routes.rs   netaio's readme route contract (`framewire serve`)
+//!     metrics.rs         Stats counters through the `metrics` facade (feature)
 //!   client/              the client's shell and API
 //!     mod.rs             Client, ConnectionEvent, request helpers
 //!     builder.rs         ClientBuilder
@@ -141,7 +155,8 @@
 //!     offline.rs         OfflineBuffer: what is sent while reconnecting
 //!     recent.rs          notification ids seen lately (once while moving)
 //!     handler.rs         ClientHandler for unsolicited messages
-//!   bin/framewire/       the CLI (feature `cli`): args, serve, client commands, tls
+//!   bin/framewire/       the CLI (feature `cli`): args, serve, client commands, tls,
+//!                        metrics (the /metrics endpoint)
 //!                        options, bench/ (load, scenarios, report, idle, tls),
 //!                        baseline, output
 //! ```

@@ -16,8 +16,8 @@ use super::handle::{Hook, Shared};
 use super::registry::Registry;
 use super::stats::Counters;
 use super::{
-    pubsub, route, sync_route, Backplane, ConnectionInfo, Context, Handler, Limits, LoginGate,
-    Route, Server, ServerHandle, SyncHandler,
+    keyed, pubsub, route, sync_route, Backplane, ConnectionInfo, Context, Handler, Limits,
+    LoginGate, Route, Server, ServerHandle, SyncHandler,
 };
 
 /// netaio's `not_found_handler`: NOT_FOUND, uri `""`, content `not found`.
@@ -102,14 +102,20 @@ impl ServerBuilder {
 
     /// Handles messages matching `key` (see [`RouteKey`]).
     pub fn on(self, key: impl Into<RouteKey>, handler: impl Handler) -> Self {
-        self.router.on(key.into(), route(handler, None));
+        {
+            let (key, route) = keyed(key, route(handler, None));
+            self.router.on(key, route)
+        };
         self
     }
 
     /// Handles messages matching `key` with a [`SyncHandler`]: a plain
     /// function, called without a future (for work that never waits).
     pub fn on_sync(self, key: impl Into<RouteKey>, handler: impl SyncHandler) -> Self {
-        self.router.on(key.into(), sync_route(handler, None));
+        {
+            let (key, route) = keyed(key, sync_route(handler, None));
+            self.router.on(key, route)
+        };
         self
     }
 
@@ -121,13 +127,19 @@ impl ServerBuilder {
         handler: impl Handler,
         layer: PluginLayer,
     ) -> Self {
-        self.router.on(key.into(), route(handler, Some(layer)));
+        {
+            let (key, route) = keyed(key, route(handler, Some(layer)));
+            self.router.on(key, route)
+        };
         self
     }
 
     /// Handles the next message matching `key`, then forgets the handler.
     pub fn once(self, key: impl Into<RouteKey>, handler: impl Handler) -> Self {
-        self.router.once(key.into(), route(handler, None));
+        {
+            let (key, route) = keyed(key, route(handler, None));
+            self.router.once(key, route)
+        };
         self
     }
 
@@ -138,7 +150,10 @@ impl ServerBuilder {
         handler: impl Handler,
         layer: PluginLayer,
     ) -> Self {
-        self.router.once(key.into(), route(handler, Some(layer)));
+        {
+            let (key, route) = keyed(key, route(handler, Some(layer)));
+            self.router.once(key, route)
+        };
         self
     }
 

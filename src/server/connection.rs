@@ -8,7 +8,6 @@ use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -26,8 +25,8 @@ use crate::router::RouteCache;
 use crate::wire::Message;
 
 use super::handle::Shared;
+use super::metrics;
 use super::registry::Conn;
-use super::stats::bump;
 use super::{Call, Context, Route, ServerHandle, TcpKeepalive};
 
 /// "No deadline yet" for the per-connection timer (about 30 years).
@@ -96,9 +95,11 @@ pub(super) fn register(server: &ServerHandle, peer: SocketAddr) -> Arc<Conn> {
         shared.limits.max_queued_frames,
         shared.limits.max_queued_bytes,
     );
-    shared
+    let conn = shared
         .registry
-        .add(peer, outbound, shared.shutdown.child_token())
+        .add(peer, outbound, shared.shutdown.child_token());
+    shared.counters.connections_open(shared.registry.len());
+    conn
 }
 
 /// Starts the writer and reader tasks of a registered connection.
@@ -126,6 +127,7 @@ where
             }
             let info = conn.info();
             shared.registry.remove(conn.id);
+            shared.counters.connections_open(shared.registry.len());
             conn.outbound.close();
             if let Some(hook) = &shared.on_leave {
                 hook(&info, &server);
@@ -137,17 +139,15 @@ where
 }
 
 async fn writer(shared: Arc<Shared>, conn: Arc<Conn>, wr: impl AsyncWrite + Unpin) {
-    let frames_out = &shared.counters.frames_out;
-    let count = |n: usize| {
-        frames_out.fetch_add(n as u64, Relaxed);
-    };
+    let counters = &shared.counters;
+    let count = |n: usize| counters.frames_out(n as u64);
     let result = tokio::select! {
         r = write_loop(&conn.outbound, wr, shared.limits.write_timeout, count) => r,
         _ = shared.abort.cancelled() => Ok(()),
     };
     if let Err(e) = result {
         if e.kind() == std::io::ErrorKind::TimedOut {
-            bump(&shared.counters.timeouts);
+            shared.counters.timeout("write");
             warn!("peer stopped reading: write stalled, closing");
         } else {
             debug!(error = %e, "write failed, closing");
@@ -210,12 +210,9 @@ impl Gate {
     }
 
     fn count(&self, shared: &Shared) {
-        bump(&shared.counters.timeouts);
-        bump(if self.auth {
-            &shared.counters.auth_timeouts
-        } else {
-            &shared.counters.first_frame_timeouts
-        });
+        shared
+            .counters
+            .timeout(if self.auth { "auth" } else { "first_frame" });
     }
 }
 
@@ -248,10 +245,7 @@ async fn reader<R: AsyncRead + Unpin>(shared: &Shared, ctx: &Context, mut rd: Fr
         timer: Box::pin(sleep_until(Instant::now() + FAR_FUTURE)),
     };
     read_loop(shared, ctx, &mut rd, &mut local).await;
-    shared
-        .counters
-        .frames_in
-        .fetch_add(local.frames_in, Relaxed);
+    shared.counters.frames_in(local.frames_in);
 }
 
 async fn read_loop<R: AsyncRead + Unpin>(
@@ -303,6 +297,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     }
                     Step::Call(call) => {
                         learn_peer(conn, &peer);
+                        let started = metrics::TIMED.then(std::time::Instant::now);
+                        let label = metrics::TIMED.then(|| call.route.label.clone());
                         let result = match &call.route.handler {
                             Call::Async(h) => catch_panics(|| h.call(call.msg, ctx.clone())).await,
                             Call::Sync(h) => {
@@ -310,6 +306,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
                                 catch_unwind(AssertUnwindSafe(|| h.call(msg, ctx)))
                             }
                         };
+                        if let (Some(t), Some(label)) = (started, label) {
+                            metrics::handler_seconds(&label, t.elapsed().as_secs_f64());
+                        }
                         let layer = call.route.layer.as_deref();
                         let link = peer.link();
                         pipeline.respond(call.reply_to, layer, &link, result, &mut local.scratch)
@@ -445,7 +444,7 @@ async fn next_frame<R: AsyncRead + Unpin>(
             Ok(Some(d)) => return Ok(Some(d)),
             Ok(None) => {}
             Err(e) => {
-                bump(&shared.counters.decode_errors);
+                shared.counters.decode_error();
                 return Err(e.into());
             }
         }
@@ -471,8 +470,7 @@ async fn next_frame<R: AsyncRead + Unpin>(
         if local.frames_in > 0 {
             shared
                 .counters
-                .frames_in
-                .fetch_add(std::mem::take(&mut local.frames_in), Relaxed);
+                .frames_in(std::mem::take(&mut local.frames_in));
         }
         // One timer per connection, moved only when a deadline comes
         // *earlier* than it is set: arming a fresh timer on every read
@@ -506,7 +504,7 @@ async fn next_frame<R: AsyncRead + Unpin>(
                     *idle_start = Some(now);
                     timer.as_mut().reset(now + limits.idle_timeout);
                 } else {
-                    bump(&shared.counters.timeouts);
+                    shared.counters.timeout("deadline");
                     return Err(Stop::Deadline(why));
                 }
             }

@@ -22,7 +22,7 @@ use super::backplane::{Arrival, Inbound, Relay, Target};
 use super::registry::{Conn, Registry};
 use super::stats::Counters;
 use super::{
-    connection, route, ConnectionId, ConnectionInfo, Handler, Limits, Route, SendError,
+    connection, keyed, route, ConnectionId, ConnectionInfo, Handler, Limits, Route, SendError,
     SlowConsumerPolicy, Stats, SubscribeError,
 };
 
@@ -389,12 +389,18 @@ impl ServerHandle {
     /// Registers a handler while the server runs (replacing one on the
     /// same key).
     pub fn on(&self, key: impl Into<RouteKey>, handler: impl Handler) {
-        self.shared.router.on(key.into(), route(handler, None));
+        {
+            let (key, route) = keyed(key, route(handler, None));
+            self.shared.router.on(key, route)
+        };
     }
 
     /// Registers a one-shot handler while the server runs.
     pub fn once(&self, key: impl Into<RouteKey>, handler: impl Handler) {
-        self.shared.router.once(key.into(), route(handler, None));
+        {
+            let (key, route) = keyed(key, route(handler, None));
+            self.shared.router.once(key, route)
+        };
     }
 
     /// [`on`](Self::on) with a per-handler plugin layer (netaio's
@@ -411,16 +417,18 @@ impl ServerHandle {
     /// }, admin);
     /// ```
     pub fn on_with(&self, key: impl Into<RouteKey>, handler: impl Handler, layer: PluginLayer) {
-        self.shared
-            .router
-            .on(key.into(), route(handler, Some(layer)));
+        {
+            let (key, route) = keyed(key, route(handler, Some(layer)));
+            self.shared.router.on(key, route)
+        };
     }
 
     /// [`once`](Self::once) with a per-handler plugin layer.
     pub fn once_with(&self, key: impl Into<RouteKey>, handler: impl Handler, layer: PluginLayer) {
-        self.shared
-            .router
-            .once(key.into(), route(handler, Some(layer)));
+        {
+            let (key, route) = keyed(key, route(handler, Some(layer)));
+            self.shared.router.once(key, route)
+        };
     }
 
     /// Removes the handlers registered on `key`.

@@ -7,6 +7,32 @@
 //! replies) is the shared pipeline (`src/pipeline/`)'s; the server does
 //! not import anything from `client/`.
 //!
+//! # Metrics
+//!
+//! With feature `metrics`, every [`Stats`] counter is also recorded
+//! through the [`metrics`](https://docs.rs/metrics) facade, for whatever
+//! recorder the application installs (with none installed nothing is
+//! recorded; without the feature the calls compile to nothing). `framewire serve
+//! --metrics HOST:PORT` serves them in Prometheus text format. Labels have
+//! small fixed value sets; the handler latency is labelled with the
+//! registered route key, never a peer's uri.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `framewire_connections_open` | gauge | |
+//! | `framewire_connections_accepted_total` | counter | |
+//! | `framewire_connections_refused_total` | counter | `reason`: `max_connections`, `per_address` |
+//! | `framewire_frames_received_total`, `framewire_frames_sent_total` | counter | |
+//! | `framewire_frames_rejected_total` | counter | `reason`: `checksum`, `auth`, `replay_capacity`, `decrypt`, `permission`, `decode` |
+//! | `framewire_logins_refused_total` | counter | |
+//! | `framewire_handler_errors_total` | counter | `kind`: `error`, `panic` |
+//! | `framewire_handler_duration_seconds` | histogram | `route`: the registered route key, or `default` |
+//! | `framewire_slow_consumer_total` | counter | `action`: `drop`, `disconnect` |
+//! | `framewire_timeouts_total` | counter | `kind`: `deadline`, `write`, `auth`, `first_frame`, `tls_handshake` |
+//! | `framewire_tls_handshakes_total` | counter | `result`: `ok`, `failed` |
+//! | `framewire_backplane_messages_total` | counter | `event`: `published`, `publish_failed`, `received`, `lost`, `duplicate`, `invalid` |
+//! | `framewire_backplane_connected` | gauge | |
+//!
 //! ```no_run
 //! use framewire::server::{Context, Server};
 //! use framewire::{Message, MessageType};
@@ -32,6 +58,7 @@ mod handler;
 mod limits;
 mod listen;
 mod login;
+mod metrics;
 mod pubsub;
 mod readme_routes;
 mod registry;
@@ -63,6 +90,9 @@ pub use stats::Stats;
 pub(crate) struct Route {
     handler: Call,
     layer: Option<Arc<PluginLayer>>,
+    /// The registered key, as the handler-latency metric's label (never
+    /// a peer's uri or address: its values are the routes registered).
+    label: Arc<str>,
 }
 
 /// How a route's handler is called.
@@ -84,6 +114,7 @@ fn route(handler: impl Handler, layer: Option<PluginLayer>) -> Route {
     Route {
         handler: Call::Async(Arc::new(handler)),
         layer: layer.map(Arc::new),
+        label: Arc::from("default"),
     }
 }
 
@@ -91,5 +122,25 @@ fn sync_route(handler: impl SyncHandler, layer: Option<PluginLayer>) -> Route {
     Route {
         handler: Call::Sync(Arc::new(handler)),
         layer: layer.map(Arc::new),
+        label: Arc::from("default"),
     }
+}
+
+/// `route` registered on `key`, labelled with it.
+fn keyed(
+    key: impl Into<crate::router::RouteKey>,
+    mut route: Route,
+) -> (crate::router::RouteKey, Route) {
+    use crate::router::RouteKey;
+    let key = key.into();
+    let uri = |u: &bytes::Bytes| {
+        let text = String::from_utf8_lossy(u);
+        text.chars().take(64).collect::<String>()
+    };
+    route.label = Arc::from(match &key {
+        RouteKey::Type(t) => t.to_string(),
+        RouteKey::TypeUri(t, u) => format!("{t} {}", uri(u)),
+        RouteKey::TypeUriPeer(t, u, _) => format!("{t} {} (peer)", uri(u)),
+    });
+    (key, route)
 }

@@ -7,7 +7,12 @@ use tracing::warn;
 
 use crate::pipeline::Count;
 
+use super::metrics;
 use super::registry::Conn;
+
+const REJECTED: &str = "framewire_frames_rejected_total";
+const HANDLER_ERRORS: &str = "framewire_handler_errors_total";
+const BACKPLANE: &str = "framewire_backplane_messages_total";
 use super::SlowConsumerPolicy;
 
 /// A snapshot of the server's counters (totals since it was built, except
@@ -96,23 +101,23 @@ pub struct Stats {
 pub(crate) struct Counters {
     accepted: AtomicU64,
     rejected: AtomicU64,
-    pub(crate) frames_in: AtomicU64,
-    pub(crate) frames_out: AtomicU64,
+    frames_in: AtomicU64,
+    frames_out: AtomicU64,
     checksum_errors: AtomicU64,
     auth_failures: AtomicU64,
     replay_capacity: AtomicU64,
     rejected_per_address: AtomicU64,
     decrypt_failures: AtomicU64,
-    pub(crate) decode_errors: AtomicU64,
+    decode_errors: AtomicU64,
     slow_drops: AtomicU64,
     slow_disconnects: AtomicU64,
     handler_errors: AtomicU64,
     handler_panics: AtomicU64,
-    pub(crate) timeouts: AtomicU64,
-    pub(crate) tls_handshakes: AtomicU64,
+    timeouts: AtomicU64,
+    tls_handshakes: AtomicU64,
     pub(crate) tls_failures: AtomicU64,
-    pub(crate) auth_timeouts: AtomicU64,
-    pub(crate) first_frame_timeouts: AtomicU64,
+    auth_timeouts: AtomicU64,
+    first_frame_timeouts: AtomicU64,
     permission_denials: AtomicU64,
     login_refusals: AtomicU64,
     bp_published: AtomicU64,
@@ -147,28 +152,91 @@ pub(crate) fn once_a_second(last: &AtomicU64) -> bool {
 impl Counters {
     pub(crate) fn accepted(&self) {
         bump(&self.accepted);
+        metrics::counter("framewire_connections_accepted_total", 1);
     }
 
     pub(crate) fn rejected(&self) {
         bump(&self.rejected);
+        metrics::counter_with(
+            "framewire_connections_refused_total",
+            "reason",
+            "max_connections",
+            1,
+        );
     }
 
     pub(crate) fn rejected_per_address(&self) {
         bump(&self.rejected_per_address);
+        metrics::counter_with(
+            "framewire_connections_refused_total",
+            "reason",
+            "per_address",
+            1,
+        );
+    }
+
+    pub(crate) fn frames_in(&self, n: u64) {
+        self.frames_in.fetch_add(n, Relaxed);
+        metrics::counter("framewire_frames_received_total", n);
+    }
+
+    pub(crate) fn frames_out(&self, n: u64) {
+        self.frames_out.fetch_add(n, Relaxed);
+        metrics::counter("framewire_frames_sent_total", n);
+    }
+
+    pub(crate) fn decode_error(&self) {
+        bump(&self.decode_errors);
+        metrics::counter_with("framewire_frames_rejected_total", "reason", "decode", 1);
+    }
+
+    /// A connection closed by a deadline: `kind` is `deadline` (frame or
+    /// idle), `write`, `auth`, `first_frame` or `tls_handshake`.
+    pub(crate) fn timeout(&self, kind: &'static str) {
+        bump(&self.timeouts);
+        match kind {
+            "auth" => bump(&self.auth_timeouts),
+            "first_frame" => bump(&self.first_frame_timeouts),
+            _ => {}
+        }
+        metrics::counter_with("framewire_timeouts_total", "kind", kind, 1);
+    }
+
+    /// A TLS handshake that completed (or not).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn tls_handshake(&self, ok: bool) {
+        bump(if ok {
+            &self.tls_handshakes
+        } else {
+            &self.tls_failures
+        });
+        let result = if ok { "ok" } else { "failed" };
+        metrics::counter_with("framewire_tls_handshakes_total", "result", result, 1);
+    }
+
+    /// The open connections now (the gauge).
+    pub(crate) fn connections_open(&self, n: usize) {
+        metrics::gauge("framewire_connections_open", n as f64);
     }
 
     /// Counts what the pipeline reported.
     pub(crate) fn count(&self, what: Count) {
-        bump(match what {
-            Count::ChecksumError => &self.checksum_errors,
-            Count::AuthFailure => &self.auth_failures,
-            Count::ReplayCapacity => &self.replay_capacity,
-            Count::DecryptFailure => &self.decrypt_failures,
-            Count::HandlerError => &self.handler_errors,
-            Count::HandlerPanic => &self.handler_panics,
-            Count::PermissionDenied => &self.permission_denials,
-            Count::LoginRefused => &self.login_refusals,
-        });
+        let (counter, name, label) = match what {
+            Count::ChecksumError => (&self.checksum_errors, REJECTED, Some("checksum")),
+            Count::AuthFailure => (&self.auth_failures, REJECTED, Some("auth")),
+            Count::ReplayCapacity => (&self.replay_capacity, REJECTED, Some("replay_capacity")),
+            Count::DecryptFailure => (&self.decrypt_failures, REJECTED, Some("decrypt")),
+            Count::PermissionDenied => (&self.permission_denials, REJECTED, Some("permission")),
+            Count::HandlerError => (&self.handler_errors, HANDLER_ERRORS, Some("error")),
+            Count::HandlerPanic => (&self.handler_panics, HANDLER_ERRORS, Some("panic")),
+            Count::LoginRefused => (&self.login_refusals, "framewire_logins_refused_total", None),
+        };
+        bump(counter);
+        match (name, label) {
+            (REJECTED, Some(reason)) => metrics::counter_with(name, "reason", reason, 1),
+            (_, Some(kind)) => metrics::counter_with(name, "kind", kind, 1),
+            (_, None) => metrics::counter(name, 1),
+        }
     }
 
     /// Counts a frame that did not fit `conn`'s queue, logging at most once
@@ -178,6 +246,11 @@ impl Counters {
             SlowConsumerPolicy::Disconnect => self.slow_disconnects.fetch_add(1, Relaxed),
             _ => self.slow_drops.fetch_add(1, Relaxed),
         } + 1;
+        let action = match policy {
+            SlowConsumerPolicy::Disconnect => "disconnect",
+            _ => "drop",
+        };
+        metrics::counter_with("framewire_slow_consumer_total", "action", action, 1);
         if once_a_second(&self.slow_logged_at) {
             let (frames, bytes) = conn.outbound.len();
             warn!(conn = %conn.id, peer = %conn.peer, ?policy, queued_frames = frames,
@@ -187,26 +260,36 @@ impl Counters {
 
     pub(crate) fn backplane_published(&self) {
         bump(&self.bp_published);
+        metrics::counter_with(BACKPLANE, "event", "published", 1);
     }
 
     pub(crate) fn backplane_publish_failed(&self, n: u64) {
         self.bp_publish_failures.fetch_add(n, Relaxed);
+        metrics::counter_with(BACKPLANE, "event", "publish_failed", n);
     }
 
     pub(crate) fn backplane_lost(&self, n: u64) {
         self.bp_lost.fetch_add(n, Relaxed);
+        metrics::counter_with(BACKPLANE, "event", "lost", n);
     }
 
     pub(crate) fn backplane_received(&self) {
         bump(&self.bp_received);
+        metrics::counter_with(BACKPLANE, "event", "received", 1);
     }
 
     pub(crate) fn backplane_duplicate(&self) {
         bump(&self.bp_duplicates);
+        metrics::counter_with(BACKPLANE, "event", "duplicate", 1);
     }
 
     pub(crate) fn backplane_invalid(&self) {
         bump(&self.bp_invalid);
+        metrics::counter_with(BACKPLANE, "event", "invalid", 1);
+    }
+
+    pub(crate) fn backplane_connected(&self, up: bool) {
+        metrics::gauge("framewire_backplane_connected", f64::from(u8::from(up)));
     }
 
     /// Publish failures and losses so far, for the log line.

@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use tracing::{debug, warn};
 
 use super::connection;
-use super::stats::{bump, once_a_second};
+use super::stats::once_a_second;
 use super::ServerHandle;
 use crate::sync::{read, write};
 
@@ -60,7 +60,7 @@ pub(super) fn spawn_tls(server: ServerHandle, tls: &TlsState, stream: TcpStream,
         };
         let failure = match handshake {
             Ok(Ok(tls)) => {
-                bump(&shared.counters.tls_handshakes);
+                shared.counters.tls_handshake(true);
                 let identity = tls
                     .get_ref()
                     .1
@@ -76,11 +76,11 @@ pub(super) fn spawn_tls(server: ServerHandle, tls: &TlsState, stream: TcpStream,
             }
             Ok(Err(e)) => e.to_string(),
             Err(_) => {
-                bump(&shared.counters.timeouts);
+                shared.counters.timeout("tls_handshake");
                 format!("no handshake within {deadline:?}")
             }
         };
-        bump(&shared.counters.tls_failures);
+        shared.counters.tls_handshake(false);
         shared.registry.remove(conn.id);
         if once_a_second(&shared.counters.tls_logged_at) {
             let total = shared.counters.tls_failures.load(Relaxed);

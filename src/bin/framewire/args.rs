@@ -48,6 +48,10 @@ pub enum Command {
         tls: ServeTlsArgs,
         #[command(flatten)]
         cluster: ClusterArgs,
+        /// Serve Prometheus metrics at http://HOST:PORT/metrics (port 0
+        /// picks one; `metrics on HOST:PORT` is printed once ready).
+        #[arg(long, value_name = "HOST:PORT")]
+        metrics: Option<SocketAddr>,
     },
     /// The bare baseline server `framewire bench` measures against (started
     /// by it as a child process).

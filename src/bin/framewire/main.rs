@@ -7,6 +7,7 @@ mod auth;
 mod baseline;
 mod bench;
 mod client;
+mod metrics;
 mod output;
 mod serve;
 mod tls;
@@ -50,6 +51,7 @@ fn main() -> ExitCode {
                 max_connections_per_address,
                 tls,
                 cluster,
+                metrics,
             } => {
                 let limits = framewire::server::Limits::default()
                     .max_connections(max_connections)
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
                     limits,
                     tls: &tls,
                     cluster: &cluster,
+                    metrics,
                 };
                 serve::serve(addr, &auth, options).await
             }

@@ -21,6 +21,7 @@ pub struct Options<'a> {
     pub limits: Limits,
     pub tls: &'a ServeTlsArgs,
     pub cluster: &'a ClusterArgs,
+    pub metrics: Option<SocketAddr>,
 }
 
 pub async fn serve(
@@ -34,7 +35,13 @@ pub async fn serve(
         limits,
         tls,
         cluster,
+        metrics,
     } = options;
+    // Installed before the server is built, so every metric reaches it.
+    let exporter = match metrics {
+        Some(addr) => Some(crate::metrics::Exporter::bind(addr).await?),
+        None => None,
+    };
     let auth = auth.resolve()?;
     if auth.as_ref().is_some_and(Auth::is_user) {
         return Err("--user is for client commands; a server takes --users FILE".into());
@@ -74,6 +81,14 @@ pub async fn serve(
         tokio::spawn(reload_on_sighup(server.handle(), tls.clone()));
     }
     announce(local)?;
+    if let Some(exporter) = exporter {
+        let at = exporter.local_addr()?;
+        tokio::spawn(exporter.run());
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "metrics on {at}")
+            .and_then(|_| out.flush())
+            .map_err(|e| e.to_string())?;
+    }
     server
         .serve(listener, shutdown_signal())
         .await

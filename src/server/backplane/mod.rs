@@ -148,6 +148,7 @@ impl Inbound {
         if let Some(shared) = self.shared.upgrade() {
             if let Some(relay) = &shared.relay {
                 relay.set_connected(up);
+                shared.counters.backplane_connected(up);
             }
         }
     }

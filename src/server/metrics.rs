@@ -1,0 +1,43 @@
+//! The server's counters through the [`metrics`](https://docs.rs/metrics)
+//! facade (feature `metrics`): every [`Stats`](super::Stats) counter is
+//! also a Prometheus-style metric for whatever recorder the application
+//! installs (none: nothing is recorded; without the feature these calls
+//! compile to nothing). Names follow Prometheus conventions: `framewire_`
+//! prefix, `_total` counters, seconds. Labels have fixed, small value sets;
+//! the handler histogram is labelled with the *registered* route, never a
+//! peer's uri.
+//!
+//! The list is in the `server` module docs ("Metrics").
+
+#[cfg(feature = "metrics")]
+mod on {
+    pub(crate) fn counter(name: &'static str, n: u64) {
+        metrics::counter!(name).increment(n);
+    }
+
+    pub(crate) fn counter_with(name: &'static str, key: &'static str, value: &'static str, n: u64) {
+        metrics::counter!(name, key => value).increment(n);
+    }
+
+    pub(crate) fn gauge(name: &'static str, value: f64) {
+        metrics::gauge!(name).set(value);
+    }
+
+    pub(crate) fn handler_seconds(route: &str, secs: f64) {
+        metrics::histogram!("framewire_handler_duration_seconds", "route" => route.to_owned())
+            .record(secs);
+    }
+}
+
+#[cfg(not(feature = "metrics"))]
+mod on {
+    pub(crate) fn counter(_: &'static str, _: u64) {}
+    pub(crate) fn counter_with(_: &'static str, _: &'static str, _: &'static str, _: u64) {}
+    pub(crate) fn gauge(_: &'static str, _: f64) {}
+    pub(crate) fn handler_seconds(_: &str, _: f64) {}
+}
+
+pub(crate) use on::{counter, counter_with, gauge, handler_seconds};
+
+/// Whether handler timing is worth the clock reads.
+pub(crate) const TIMED: bool = cfg!(feature = "metrics");
