@@ -435,6 +435,23 @@ impl Client {
         }
     }
 
+    /// One round trip of framewire's keepalive ping (answered by framewire
+    /// servers before any routing); the time it took. A netaio server
+    /// has no ping: it answers NOT_FOUND, which comes back as
+    /// [`ClientError::NotFound`] (time an echo instead).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: framewire::client::Client) -> Result<(), framewire::client::ClientError> {
+    /// let rtt = client.ping().await?;
+    /// println!("{rtt:?}");
+    /// # Ok(()) }
+    /// ```
+    pub async fn ping(&self) -> Result<Duration, ClientError> {
+        let started = tokio::time::Instant::now();
+        self.call(crate::protocol::ping()).await?;
+        Ok(started.elapsed())
+    }
+
     /// Subscribes to `topic` (SUBSCRIBE_URI, confirmed by
     /// CONFIRM_SUBSCRIBE) and returns the stream of its NOTIFY_URI
     /// messages. Dropping the stream unsubscribes (once no other stream

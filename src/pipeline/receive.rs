@@ -75,10 +75,19 @@ impl Pipeline {
             // Answered before routing, so it never reaches (or depends on)
             // the application's handlers.
             Side::Server if protocol::is_ping(&msg) => {
-                let pong = self.seal(protocol::pong(), &peer.link()).ok();
+                // A ping with a request id (Client::ping) gets it back.
+                let mut pong = protocol::pong();
+                if let Some(rid) = rid {
+                    rid.attach(&mut pong);
+                }
+                let pong = self.seal(pong, &peer.link()).ok();
                 return Step::Done(Outcome::send(pong));
             }
-            Side::Client if protocol::is_pong(&msg) => return Step::Done(Outcome::nothing()),
+            // The keepalive's pong (no request id) ends here; one with an
+            // id answers a Client::ping waiting for it.
+            Side::Client if protocol::is_pong(&msg) && rid.is_none() => {
+                return Step::Done(Outcome::nothing())
+            }
             Side::Client if protocol::is_drain(&msg) => {
                 sink.drain();
                 return Step::Done(Outcome::nothing());

@@ -107,6 +107,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Round-trip times to a server over framewire's keepalive ping
+    /// (against a netaio server, which has no ping, over echo: it says so).
+    /// Exit status 2 when the server never answers.
+    Ping {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Pings to send.
+        #[arg(long, default_value_t = 5)]
+        count: u32,
+        /// Seconds between pings.
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
+    },
     /// Load-test framewire against a bare baseline server in the same run
     /// (and optionally an external server), printing figures and ratios.
     Bench(BenchArgs),

@@ -1,5 +1,6 @@
 //! The client commands: `request`, `publish`, `subscribe`.
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -145,5 +146,73 @@ pub async fn subscribe(
     }
     drop(sub);
     client.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `framewire ping`: `count` round trips, `interval` apart, then
+/// min/avg/max/p99.
+pub async fn ping(conn: ConnArgs, count: u32, interval: f64) -> Result<ExitCode, String> {
+    if !(interval.is_finite() && interval >= 0.0) {
+        return Err(format!("invalid --interval {interval}"));
+    }
+    let client = connect(&conn).await?;
+    let mut echo = false;
+    let mut rtts = Vec::new();
+    let mut out = std::io::stdout().lock();
+    for i in 0..count.max(1) {
+        if i > 0 {
+            tokio::time::sleep(Duration::from_secs_f64(interval)).await;
+        }
+        let result = if echo {
+            let started = tokio::time::Instant::now();
+            client
+                .request("echo", "ping")
+                .await
+                .map(|_| started.elapsed())
+        } else {
+            client.ping().await
+        };
+        match result {
+            Ok(rtt) => {
+                rtts.push(rtt.as_secs_f64() * 1e3);
+                let how = if echo { "echo" } else { "ping" };
+                let _ = writeln!(
+                    out,
+                    "{how} from {}: time={:.3} ms",
+                    conn.addr,
+                    rtt.as_secs_f64() * 1e3
+                );
+            }
+            Err(ClientError::NotFound(_)) if !echo => {
+                let _ = writeln!(
+                    out,
+                    "{} has no framewire ping (a netaio server?): timing echo requests instead",
+                    conn.addr
+                );
+                echo = true;
+            }
+            Err(e) => {
+                let _ = writeln!(out, "no answer from {}: {e}", conn.addr);
+            }
+        }
+    }
+    client.close().await;
+    let sent = count.max(1);
+    if rtts.is_empty() {
+        return Err(format!("{sent} sent, 0 answered"));
+    }
+    let mut sorted = rtts.clone();
+    sorted.sort_by(f64::total_cmp);
+    let pick = |p: f64| sorted[((sorted.len() - 1) as f64 * p).round() as usize];
+    let avg = rtts.iter().sum::<f64>() / rtts.len() as f64;
+    let _ = writeln!(
+        out,
+        "{sent} sent, {} answered; min/avg/max/p99 = {:.3}/{:.3}/{:.3}/{:.3} ms",
+        rtts.len(),
+        sorted[0],
+        avg,
+        sorted[sorted.len() - 1],
+        pick(0.99)
+    );
     Ok(ExitCode::SUCCESS)
 }

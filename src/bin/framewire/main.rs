@@ -98,6 +98,11 @@ fn main() -> ExitCode {
                 count,
                 json,
             } => client::subscribe(conn, topic, count, json).await,
+            Command::Ping {
+                conn,
+                count,
+                interval,
+            } => client::ping(conn, count, interval).await,
             Command::Bench(b) => {
                 if !(b.duration.is_finite() && b.duration > 0.0 && b.duration <= 3600.0) {
                     return Err(format!("invalid --duration {}", b.duration));
