@@ -17,8 +17,18 @@ use crate::tls::{ClientTlsArgs, ServeTlsArgs};
     about = "Framed binary messaging, wire-compatible with netaio 0.0.9"
 )]
 pub struct Cli {
+    /// Log lines on stderr as text or as one JSON object each.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -72,40 +82,68 @@ pub enum Command {
         conn: ConnArgs,
         /// The uri.
         uri: String,
-        /// Message type: a netaio name (REQUEST_URI, CREATE_URI, ...) or a number.
+        /// Message type: a netaio name (REQUEST_URI, CREATE_URI, ...), the
+        /// same without `_URI` (CREATE), or a number.
         #[arg(long = "type", default_value = "REQUEST_URI", value_parser = parse_type)]
         message_type: MessageType,
-        /// Content as text.
+        /// Content as text; `-` reads it from stdin (bytes as they are).
         #[arg(long, conflicts_with = "content_file")]
         content: Option<String>,
         /// Content read from a file.
         #[arg(long)]
         content_file: Option<PathBuf>,
+        /// Send it this many times, printing one reply per line.
+        #[arg(long, default_value_t = 1)]
+        count: u32,
         /// Print the reply as one JSON object.
         #[arg(long)]
         json: bool,
     },
-    /// Publish CONTENT to TOPIC (PUBLISH_URI `pub/TOPIC`).
+    /// Publish CONTENT to TOPIC (PUBLISH_URI `pub/TOPIC`); without CONTENT
+    /// (or with `-`), stdin is the content.
     Publish {
         #[command(flatten)]
         conn: ConnArgs,
         /// The topic.
         topic: String,
-        /// The content.
-        content: String,
+        /// The content (default: stdin).
+        content: Option<String>,
+        /// With stdin: one message per line (without its newline).
+        #[arg(long)]
+        lines: bool,
+        /// Publish it this many times.
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        /// Seconds between publishes (with --count).
+        #[arg(long, default_value_t = 0.0)]
+        interval: f64,
     },
-    /// Subscribe to TOPIC and print each notification's content as it arrives.
+    /// Subscribe to TOPIC... and print each notification's content as it
+    /// arrives.
     Subscribe {
         #[command(flatten)]
         conn: ConnArgs,
-        /// The topic.
-        topic: String,
-        /// Exit after this many notifications.
+        /// The topics.
+        #[arg(required = true, num_args = 1..)]
+        topics: Vec<String>,
+        /// Exit after this many notifications (over all topics).
         #[arg(long)]
         count: Option<u64>,
         /// Print each notification as one JSON object.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "raw")]
         json: bool,
+        /// Write each notification's content as it came: no newline added.
+        #[arg(long)]
+        raw: bool,
+        /// Prefix each line with the time it arrived (Unix seconds).
+        #[arg(long, conflicts_with = "raw")]
+        timestamp: bool,
+    },
+    /// Print a shell completion script (`framewire completions bash >
+    /// /etc/bash_completion.d/framewire`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
     /// Round-trip times to a server over framewire's keepalive ping
     /// (against a netaio server, which has no ping, over echo: it says so).
@@ -203,5 +241,7 @@ pub struct ConnArgs {
 }
 
 pub fn parse_type(s: &str) -> Result<MessageType, String> {
-    MessageType::from_name(s).ok_or_else(|| format!("unknown message type {s:?}"))
+    MessageType::from_name(s)
+        .or_else(|| MessageType::from_name(&format!("{s}_URI")))
+        .ok_or_else(|| format!("unknown message type {s:?}"))
 }

@@ -91,31 +91,101 @@ fn report(result: Result<Message, ClientError>, json: bool) -> Result<ExitCode, 
     }
 }
 
+/// Reads all of stdin, bytes as they are.
+pub fn stdin() -> Result<Bytes, String> {
+    let mut buf = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut buf)
+        .map_err(|e| format!("cannot read stdin: {e}"))?;
+    Ok(Bytes::from(buf))
+}
+
+/// Stdin split into lines (without `\n` or `\r\n`; a last line without a
+/// newline counts too).
+pub fn stdin_lines() -> Result<Vec<Bytes>, String> {
+    let all = stdin()?;
+    let mut lines: Vec<Bytes> = all
+        .split(|&b| b == b'\n')
+        .map(|l| Bytes::copy_from_slice(l.strip_suffix(b"\r").unwrap_or(l)))
+        .collect();
+    if all.ends_with(b"\n") {
+        lines.pop();
+    }
+    Ok(lines)
+}
+
+/// Sends each of `contents` as `message_type` to `uri`, `count` times
+/// over, `interval` seconds apart, printing one reply per line. Exit
+/// status 0 when every reply was a success, 1 when one was an error reply.
 pub async fn request(
     conn: ConnArgs,
     message_type: MessageType,
     uri: String,
-    content: Bytes,
+    contents: Vec<Bytes>,
+    count: u32,
+    interval: f64,
     json: bool,
 ) -> Result<ExitCode, String> {
-    let client = connect(&conn).await?;
-    let result = client.call(Message::new(message_type, uri, content)).await;
-    client.close().await;
-    if matches!(result, Err(ClientError::ConnectionLost)) && !conn.tls.enabled() {
-        return Err(
-            "connection lost before the reply (if the server serves TLS, \
-                    connect with --tls-ca or --tls)"
-                .into(),
-        );
+    if !(interval.is_finite() && interval >= 0.0) {
+        return Err(format!("invalid --interval {interval}"));
     }
-    report(result, json)
+    let client = connect(&conn).await?;
+    let mut status = ExitCode::SUCCESS;
+    let mut first = true;
+    for _ in 0..count.max(1) {
+        for content in &contents {
+            if !first && interval > 0.0 {
+                tokio::time::sleep(Duration::from_secs_f64(interval)).await;
+            }
+            first = false;
+            let msg = Message::new(message_type, uri.clone(), content.clone());
+            let result = client.call(msg).await;
+            if matches!(result, Err(ClientError::ConnectionLost)) && !conn.tls.enabled() {
+                client.close().await;
+                return Err(
+                    "connection lost before the reply (if the server serves TLS, \
+                            connect with --tls-ca or --tls)"
+                        .into(),
+                );
+            }
+            if report(result, json)? != ExitCode::SUCCESS {
+                status = ExitCode::from(1);
+            }
+        }
+    }
+    client.close().await;
+    Ok(status)
+}
+
+/// How `subscribe` prints what arrives.
+pub struct Style {
+    pub json: bool,
+    pub raw: bool,
+    pub timestamp: bool,
+}
+
+impl Style {
+    fn print(&self, note: &Message) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        if self.raw {
+            out.write_all(note.content())?;
+            return out.flush();
+        }
+        if self.timestamp {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            write!(out, "{}.{:03} ", now.as_secs(), now.subsec_millis())?;
+        }
+        drop(out);
+        output::print(note, self.json)
+    }
 }
 
 pub async fn subscribe(
     conn: ConnArgs,
-    topic: String,
+    topics: Vec<String>,
     count: Option<u64>,
-    json: bool,
+    style: Style,
 ) -> Result<ExitCode, String> {
     // Notifications may be far apart: no timeout applies between them; the
     // client's keepalive watches the connection instead. Given several
@@ -127,16 +197,30 @@ pub async fn subscribe(
         Reconnect::disabled()
     };
     let client = connect_with(&conn, reconnect).await?;
-    let mut sub = match client.subscribe(topic).await {
-        Ok(s) => s,
-        Err(e) => return report(Err(e), json),
-    };
+    // One stream for every topic, in arrival order.
+    let (tx, mut notes) = tokio::sync::mpsc::channel(1024);
+    let mut forwarders = Vec::new();
+    for topic in topics {
+        let mut sub = match client.subscribe(topic).await {
+            Ok(s) => s,
+            Err(e) => return report(Err(e), style.json),
+        };
+        let tx = tx.clone();
+        forwarders.push(tokio::spawn(async move {
+            while let Some(note) = sub.next().await {
+                if tx.send(note).await.is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+    drop(tx);
     let mut seen = 0u64;
     while count.is_none_or(|n| seen < n) {
         tokio::select! {
-            note = sub.next() => match note {
+            note = notes.recv() => match note {
                 Some(note) => {
-                    output::print(&note, json).map_err(|e| e.to_string())?;
+                    style.print(&note).map_err(|e| e.to_string())?;
                     seen += 1;
                 }
                 None => return Err("connection lost".into()),
@@ -144,7 +228,9 @@ pub async fn subscribe(
             _ = shutdown_signal() => break,
         }
     }
-    drop(sub);
+    for f in forwarders {
+        f.abort();
+    }
     client.close().await;
     Ok(ExitCode::SUCCESS)
 }

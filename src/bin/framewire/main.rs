@@ -23,13 +23,15 @@ use args::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+        .with_env_filter(filter);
+    match cli.log_format {
+        args::LogFormat::Text => logs.init(),
+        args::LogFormat::Json => logs.json().init(),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -73,31 +75,56 @@ fn main() -> ExitCode {
                 message_type,
                 content,
                 content_file,
+                count,
                 json,
             } => {
                 let content = match (content, content_file) {
+                    (Some(dash), _) if dash == "-" => client::stdin()?,
                     (Some(text), _) => Bytes::from(text),
                     (None, Some(path)) => std::fs::read(&path)
                         .map(Bytes::from)
                         .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
                     (None, None) => Bytes::new(),
                 };
-                client::request(conn, message_type, uri, content, json).await
+                client::request(conn, message_type, uri, vec![content], count, 0.0, json).await
             }
             Command::Publish {
                 conn,
                 topic,
                 content,
+                lines,
+                count,
+                interval,
             } => {
                 let uri = format!("pub/{topic}");
-                client::request(conn, MessageType::PUBLISH_URI, uri, content.into(), false).await
+                let contents = match content {
+                    Some(text) if text != "-" => vec![Bytes::from(text)],
+                    _ if lines => client::stdin_lines()?,
+                    _ => vec![client::stdin()?],
+                };
+                let kind = MessageType::PUBLISH_URI;
+                client::request(conn, kind, uri, contents, count, interval, false).await
             }
             Command::Subscribe {
                 conn,
-                topic,
+                topics,
                 count,
                 json,
-            } => client::subscribe(conn, topic, count, json).await,
+                raw,
+                timestamp,
+            } => {
+                let style = client::Style {
+                    json,
+                    raw,
+                    timestamp,
+                };
+                client::subscribe(conn, topics, count, style).await
+            }
+            Command::Completions { shell } => {
+                let mut cmd = <Cli as clap::CommandFactory>::command();
+                clap_complete::generate(shell, &mut cmd, "framewire", &mut std::io::stdout());
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Ping {
                 conn,
                 count,
