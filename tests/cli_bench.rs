@@ -296,3 +296,37 @@ fn the_cluster_scenario_compares_three_instances_on_redis_with_one() {
     let cluster = find(&rows, "cluster", "3 instances + Redis", "deliveries/s");
     assert!(cluster["ratio_to_baseline"].as_f64().is_some(), "{cluster}");
 }
+
+#[test]
+fn csv_and_a_fixed_message_count() {
+    let out = bench(&[
+        "--scenario",
+        "pipeline",
+        "--size",
+        "64",
+        "--messages",
+        "3000",
+        "--csv",
+    ]);
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "scenario,size,target,metric,value,ratio_to_baseline,hmac,tls,runs,note"
+    );
+    let rows: Vec<&str> = lines.collect();
+    let fw = rows
+        .iter()
+        .find(|l| l.starts_with("pipeline,64,framewire,msgs/s,"))
+        .unwrap_or_else(|| panic!("{out}"));
+    // The note holds a comma, so it is quoted.
+    assert!(fw.ends_with("3000 messages a run\""), "{fw}");
+    assert!(rows
+        .iter()
+        .any(|l| l.starts_with("pipeline,64,baseline,msgs/s,") && l.contains(",1.000,")));
+    let (code, _, err) = {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_framewire"));
+        cmd.args(["bench", "--json", "--csv"]);
+        exit_status(cmd)
+    };
+    assert_eq!(code, Some(2), "{err}");
+}

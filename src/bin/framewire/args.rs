@@ -214,8 +214,15 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1)]
     pub runs: usize,
     /// One JSON object per figure.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "csv")]
     pub json: bool,
+    /// CSV: a header line, then one line per figure.
+    #[arg(long)]
+    pub csv: bool,
+    /// Run each measurement until this many messages (echo round trips,
+    /// pipelined replies, fan-out publishes) instead of for --duration.
+    #[arg(long, value_name = "N")]
+    pub messages: Option<u64>,
     /// Run every server and client over TLS (the bench makes its own
     /// certificates); adds the handshake scenario to `all`.
     #[arg(long)]

@@ -144,6 +144,8 @@ fn main() -> ExitCode {
                     auth: b.auth.resolve()?,
                     target: b.target,
                     json: b.json,
+                    csv: b.csv,
+                    messages: b.messages.filter(|&n| n > 0),
                     runs: b.runs,
                     tls: b.tls.then(bench::tls::BenchTls::generate).transpose()?,
                 })

@@ -56,7 +56,7 @@ async fn client_requests(
             Ok::<(), String>(())
         }));
     }
-    let rate = load::rate_over(&done, duration).await;
+    let rate = load::rate_over(&done, load::Budget::time(duration)).await;
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         w.await.map_err(|e| e.to_string())??;
@@ -151,7 +151,7 @@ pub(super) async fn run(s: &Settings, server: &Server) -> Result<Vec<Row>, Strin
             client
                 .add(with_own_cpu(s.duration, client_requests(to, size, s.duration, tasks)).await?);
             let raw_load = async {
-                load::pipeline(to, size, s.duration, 1, tasks, &None)
+                load::pipeline(to, size, load::Budget::time(s.duration), 1, tasks, &None)
                     .await
                     .map(|(r, _)| r)
             };
@@ -159,7 +159,7 @@ pub(super) async fn run(s: &Settings, server: &Server) -> Result<Vec<Row>, Strin
             client_seq
                 .add(with_own_cpu(s.duration, client_requests(to, size, s.duration, 1)).await?);
             let raw_echo = async {
-                load::echo(to, size, s.duration, &None)
+                load::echo(to, size, load::Budget::time(s.duration), &None)
                     .await
                     .map(|(r, _)| r)
             };

@@ -79,7 +79,7 @@ async fn fanout(
     publisher: Dial<'_>,
     spread: &[Dial<'_>],
     size: usize,
-    duration: Duration,
+    budget: load::Budget,
     subscribers: usize,
 ) -> Result<Fanout, String> {
     let epoch = Instant::now();
@@ -131,7 +131,9 @@ async fn fanout(
         }
     });
     let start = Instant::now();
-    while start.elapsed() < duration {
+    let mut sent = 0u64;
+    while budget.more(start, sent) {
+        sent += 1;
         let Ok(permit) = permits.acquire().await else {
             break;
         };
@@ -241,7 +243,7 @@ pub(super) async fn run(s: &Settings, single: &Server) -> Result<Vec<Row>, Strin
             load::progress(&format!("cluster {size} B: {label}..."));
             let (mut rate, mut p50, mut p99, mut lost) = (vec![], vec![], vec![], 0);
             for _ in 0..s.runs.max(1) {
-                let mut f = fanout(publisher, &spread, size, s.duration, s.subscribers).await?;
+                let mut f = fanout(publisher, &spread, size, s.budget(), s.subscribers).await?;
                 f.latencies.sort_by(f64::total_cmp);
                 rate.push(f.rate);
                 p50.push(percentile(&f.latencies, 0.5));

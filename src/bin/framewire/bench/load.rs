@@ -19,6 +19,42 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio_util::codec::Framed;
 
+/// How long a measurement runs: for a duration, or until a number of
+/// messages (`--messages`; capped at ten minutes so a stuck server cannot
+/// hang the bench).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Budget {
+    pub(super) duration: Duration,
+    pub(super) messages: Option<u64>,
+}
+
+const COUNT_CAP: Duration = Duration::from_secs(600);
+
+impl Budget {
+    pub(super) fn time(duration: Duration) -> Self {
+        Budget {
+            duration,
+            messages: None,
+        }
+    }
+
+    /// Whether to go on, `done` messages in, started at `start`.
+    pub(super) fn more(&self, start: Instant, done: u64) -> bool {
+        match self.messages {
+            Some(n) => done < n && start.elapsed() < COUNT_CAP,
+            None => start.elapsed() < self.duration,
+        }
+    }
+
+    /// How many messages a measurement at `rate` per second covered.
+    pub(super) fn count_at(&self, rate: f64) -> f64 {
+        match self.messages {
+            Some(n) => n as f64,
+            None => rate * self.duration.as_secs_f64(),
+        }
+    }
+}
+
 fn stack(auth: &Option<Auth>) -> Option<PluginStack> {
     auth.as_ref().map(|a| PluginStack::new(a.layer()))
 }
@@ -71,7 +107,7 @@ pub(super) fn progress(text: &str) {
 pub(super) async fn echo(
     to: Dial<'_>,
     size: usize,
-    duration: Duration,
+    budget: Budget,
     auth: &Option<Auth>,
 ) -> Result<(f64, [f64; 3]), String> {
     let mut conn = to.framed().await?;
@@ -80,7 +116,7 @@ pub(super) async fn echo(
     let mut rtts = Vec::new();
     let start = Instant::now();
     // Bounded by time and by count.
-    while start.elapsed() < duration && rtts.len() < 10_000_000 {
+    while budget.more(start, rtts.len() as u64) && rtts.len() < 10_000_000 {
         let msg = seal(
             &stack,
             Message::new(MessageType::REQUEST_URI, "echo", content.clone()),
@@ -114,7 +150,7 @@ pub(super) async fn echo(
 pub(super) async fn pipeline(
     to: Dial<'_>,
     size: usize,
-    duration: Duration,
+    budget: Budget,
     conns: usize,
     depth: usize,
     auth: &Option<Auth>,
@@ -164,7 +200,7 @@ pub(super) async fn pipeline(
         });
         tasks.push((writer, reader));
     }
-    let rate = rate_over(&done, duration).await;
+    let rate = rate_over(&done, budget).await;
     stop.store(true, Ordering::Relaxed);
     for (w, r) in tasks {
         w.abort();
@@ -173,11 +209,18 @@ pub(super) async fn pipeline(
     Ok((rate, refused.load(Ordering::Relaxed)))
 }
 
-/// How fast `done` grows over the next `duration` (load already running).
-pub(super) async fn rate_over(done: &AtomicU64, duration: Duration) -> f64 {
+/// How fast `done` grows over the next `budget` (load already running).
+pub(super) async fn rate_over(done: &AtomicU64, budget: Budget) -> f64 {
     let start = Instant::now();
     let before = done.load(Ordering::Relaxed);
-    tokio::time::sleep(duration).await;
+    match budget.messages {
+        None => tokio::time::sleep(budget.duration).await,
+        Some(_) => {
+            while budget.more(start, done.load(Ordering::Relaxed) - before) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    }
     let count = done.load(Ordering::Relaxed) - before;
     count as f64 / start.elapsed().as_secs_f64()
 }
@@ -187,7 +230,7 @@ pub(super) async fn rate_over(done: &AtomicU64, duration: Duration) -> f64 {
 pub(super) async fn fanout(
     to: Dial<'_>,
     size: usize,
-    duration: Duration,
+    budget: Budget,
     subscribers: usize,
     auth: &Option<Auth>,
 ) -> Result<(f64, u64), String> {
@@ -229,7 +272,9 @@ pub(super) async fn fanout(
     });
     let content = Bytes::from(vec![b'n'; size]);
     let start = Instant::now();
-    while start.elapsed() < duration {
+    let mut sent = 0u64;
+    while budget.more(start, sent) {
+        sent += 1;
         let Ok(permit) = permits.acquire().await else {
             break;
         };

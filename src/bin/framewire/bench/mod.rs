@@ -56,9 +56,30 @@ pub struct Settings {
     pub auth: Option<Auth>,
     pub target: Option<String>,
     pub json: bool,
+    /// CSV instead of the table.
+    pub csv: bool,
+    /// Run each measurement to this many messages instead of `duration`.
+    pub messages: Option<u64>,
     pub runs: usize,
     /// Everything over TLS, with the bench's own certificates.
     pub tls: Option<tls::BenchTls>,
+}
+
+impl Settings {
+    /// How long each measurement runs.
+    fn budget(&self) -> load::Budget {
+        load::Budget {
+            duration: self.duration,
+            messages: self.messages,
+        }
+    }
+
+    /// ", N messages a run" in count mode, for the notes.
+    fn count_note(&self) -> String {
+        self.messages
+            .map(|n| format!(", {n} messages a run"))
+            .unwrap_or_default()
+    }
 }
 
 /// Runs the benchmark and prints the table (or JSON lines).
@@ -121,9 +142,16 @@ pub async fn run(s: Settings) -> Result<(), String> {
         }
     }
     load::progress("");
+    let format = if s.json {
+        report::Format::Json
+    } else if s.csv {
+        report::Format::Csv
+    } else {
+        report::Format::Table
+    };
     report::print(
         &rows,
-        s.json,
+        format,
         s.auth.is_some(),
         s.tls.is_some(),
         s.runs.max(1),

@@ -15,7 +15,24 @@ pub(super) struct Row {
     pub(super) extra: String,
 }
 
-pub(super) fn print(rows: &[Row], json: bool, hmac: bool, tls: bool, runs: usize) {
+/// How `print` writes the rows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+/// A CSV field: quoted when it holds a comma, quote or newline.
+fn csv(field: &str) -> String {
+    if field.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_owned()
+    }
+}
+
+pub(super) fn print(rows: &[Row], format: Format, hmac: bool, tls: bool, runs: usize) {
     let baseline_of = |r: &Row| {
         rows.iter()
             .find(|b| {
@@ -26,7 +43,23 @@ pub(super) fn print(rows: &[Row], json: bool, hmac: bool, tls: bool, runs: usize
             })
             .map(|b| b.value)
     };
-    if json {
+    if format == Format::Csv {
+        println!("scenario,size,target,metric,value,ratio_to_baseline,hmac,tls,runs,note");
+        for r in rows {
+            let ratio = baseline_of(r).map_or(String::new(), |b| format!("{:.3}", r.value / b));
+            println!(
+                "{},{},{},{},{:.3},{ratio},{hmac},{tls},{runs},{}",
+                r.scenario,
+                r.size,
+                csv(&r.target),
+                csv(r.metric),
+                r.value,
+                csv(&r.extra)
+            );
+        }
+        return;
+    }
+    if format == Format::Json {
         for r in rows {
             let ratio = baseline_of(r).map_or("null".to_owned(), |b| format!("{:.3}", r.value / b));
             println!(

@@ -99,7 +99,7 @@ pub(super) fn median(mut v: Vec<f64>) -> f64 {
 pub(super) async fn echo(s: &Settings, t: Target<'_>) -> Result<Vec<Row>, String> {
     let (mut rate, mut p50, mut p99, mut p999) = (vec![], vec![], vec![], vec![]);
     for _ in 0..s.runs.max(1) {
-        let (r, p) = load::echo(t.dial(s), t.size, s.duration, &s.auth).await?;
+        let (r, p) = load::echo(t.dial(s), t.size, s.budget(), &s.auth).await?;
         rate.push(r);
         p50.push(p[0]);
         p99.push(p[1]);
@@ -108,7 +108,9 @@ pub(super) async fn echo(s: &Settings, t: Target<'_>) -> Result<Vec<Row>, String
     let mut latency = t.row("echo", "p50 µs", median(p50));
     latency.higher_is_better = false;
     latency.extra = format!("p99 {:.0} µs, p999 {:.0} µs", median(p99), median(p999));
-    Ok(vec![latency, t.row("echo", "round trips/s", median(rate))])
+    let mut rate = t.row("echo", "round trips/s", median(rate));
+    rate.extra = s.count_note();
+    Ok(vec![latency, rate])
 }
 
 /// Pipelined echo: replies per second (only echo replies count).
@@ -118,7 +120,7 @@ pub(super) async fn pipeline(s: &Settings, t: Target<'_>) -> Result<Vec<Row>, St
         let load = load::pipeline(
             t.dial(s),
             t.size,
-            s.duration,
+            s.budget(),
             s.connections,
             s.depth,
             &s.auth,
@@ -128,7 +130,7 @@ pub(super) async fn pipeline(s: &Settings, t: Target<'_>) -> Result<Vec<Row>, St
         rate.push(r);
         refused += n;
         if let Some(u) = used {
-            cpu.push(u / (r * s.duration.as_secs_f64()).max(1.0));
+            cpu.push(u / s.budget().count_at(r).max(1.0));
         }
     }
     let cpu_row = t.cpu_row("pipeline", cpu);
@@ -139,6 +141,7 @@ pub(super) async fn pipeline(s: &Settings, t: Target<'_>) -> Result<Vec<Row>, St
         s.depth,
         row.value * t.size as f64 / 1e6
     );
+    row.extra.push_str(&s.count_note());
     if refused > 0 {
         row.extra
             .push_str(&format!(", {refused} non-echo replies (e.g. AUTH_ERROR)"));
@@ -150,18 +153,27 @@ pub(super) async fn pipeline(s: &Settings, t: Target<'_>) -> Result<Vec<Row>, St
 pub(super) async fn fanout(s: &Settings, t: Target<'_>) -> Result<Vec<Row>, String> {
     let (mut rate, mut lost, mut cpu) = (vec![], 0, vec![]);
     for _ in 0..s.runs.max(1) {
-        let load = load::fanout(t.dial(s), t.size, s.duration, s.subscribers, &s.auth);
+        let load = load::fanout(t.dial(s), t.size, s.budget(), s.subscribers, &s.auth);
         let (r, used) = with_cpu(&t, load).await;
         let (r, l) = r?;
         rate.push(r);
         lost += l;
         if let Some(u) = used {
-            cpu.push(u / (r * s.duration.as_secs_f64()).max(1.0));
+            // Deliveries: each message once per subscriber.
+            let deliveries = match s.messages {
+                Some(n) => (n * s.subscribers as u64) as f64,
+                None => r * s.duration.as_secs_f64(),
+            };
+            cpu.push(u / deliveries.max(1.0));
         }
     }
     let cpu_row = t.cpu_row("fanout", cpu);
     let mut row = t.row("fanout", "deliveries/s", median(rate));
-    row.extra = format!("{} subscribers, {lost} lost", s.subscribers);
+    row.extra = format!(
+        "{} subscribers, {lost} lost{}",
+        s.subscribers,
+        s.count_note()
+    );
     Ok([Some(row), cpu_row].into_iter().flatten().collect())
 }
 
