@@ -78,21 +78,27 @@ async fn counters_move_by_exactly_what_was_sent() {
     let good = PluginStack::new(framewire::PluginLayer::new().with_auth(NetaioHmac::new("s3cret")));
     let bad = PluginStack::new(framewire::PluginLayer::new().with_auth(NetaioHmac::new("wrong")));
     let mut c = connect(addr.parse().unwrap()).await;
+    let len = |m: &Message| m.to_bytes(framewire::Profile::Netaio).unwrap().len() as f64;
+    let (mut bytes_in, mut bytes_out) = (0.0, 0.0);
     for i in 0..3 {
-        let r = call_sealed(
-            &mut c,
-            &good,
-            Message::new(MessageType::REQUEST_URI, "echo", i.to_string()),
-        )
-        .await;
-        assert_eq!(r.message_type, MessageType::RESPOND_URI);
+        let sealed = good
+            .seal(Message::new(
+                MessageType::REQUEST_URI,
+                "echo",
+                i.to_string(),
+            ))
+            .unwrap();
+        bytes_in += len(&sealed);
+        let r = call(&mut c, sealed).await;
+        bytes_out += len(&r);
+        assert_eq!(good.open(r).unwrap().message_type, MessageType::RESPOND_URI);
     }
-    let refused = call(
-        &mut c,
-        bad.seal(Message::new(MessageType::REQUEST_URI, "echo", "x"))
-            .unwrap(),
-    )
-    .await;
+    let forged = bad
+        .seal(Message::new(MessageType::REQUEST_URI, "echo", "x"))
+        .unwrap();
+    bytes_in += len(&forged);
+    let refused = call(&mut c, forged).await;
+    bytes_out += len(&refused);
     assert_eq!(refused.message_type, MessageType::AUTH_ERROR);
     drop(c);
     let after = scrape(&metrics);
@@ -100,6 +106,13 @@ async fn counters_move_by_exactly_what_was_sent() {
     assert_eq!(moved("framewire_connections_accepted_total"), 1.0);
     assert_eq!(moved("framewire_frames_received_total"), 4.0);
     assert_eq!(moved("framewire_frames_sent_total"), 4.0);
+    assert_eq!(moved("framewire_received_bytes_total"), bytes_in);
+    assert_eq!(moved("framewire_sent_bytes_total"), bytes_out);
+    // One reply per write here: every write found one frame queued.
+    assert_eq!(
+        moved("framewire_outbound_queue_frames_bucket{le=\"1\"}"),
+        4.0
+    );
     assert_eq!(
         moved("framewire_frames_rejected_total{reason=\"auth\"}"),
         1.0

@@ -171,7 +171,7 @@ pub(super) fn start(inner: &Arc<Inner>, stream: Stream) -> Live {
     let writer = {
         let (queue, broken, limit) = (queue.clone(), broken.clone(), inner.config.write_timeout);
         tokio::spawn(async move {
-            if let Err(e) = write_loop(&queue, wr, limit, |_| {}).await {
+            if let Err(e) = write_loop(&queue, wr, limit, |_, _| {}).await {
                 debug!(error = %e, "write failed");
                 queue.close();
                 broken.cancel();

@@ -180,17 +180,18 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
     queue: &Outbound,
     wr: W,
     stall_limit: Duration,
-    mut on_batch: impl FnMut(usize),
+    mut on_batch: impl FnMut(usize, usize),
 ) -> std::io::Result<()> {
     let mut wr = BufWriter::with_capacity(64 * 1024, wr);
     let mut batch: Vec<Bytes> = Vec::new();
     while queue.next_batch(&mut batch).await {
-        let n = batch.len();
+        let (n, mut bytes) = (batch.len(), 0);
         for frame in batch.drain(..) {
+            bytes += frame.len();
             stall_guard(stall_limit, wr.write_all(&frame)).await?;
         }
         stall_guard(stall_limit, wr.flush()).await?;
-        on_batch(n);
+        on_batch(n, bytes);
     }
     stall_guard(stall_limit, wr.shutdown()).await
 }

@@ -44,6 +44,8 @@ pub(crate) enum ReadError {
 pub(crate) struct FrameReader<R> {
     rd: R,
     buf: BytesMut,
+    /// Bytes read since [`take_bytes_read`](Self::take_bytes_read) last ran.
+    read: u64,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -51,6 +53,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         FrameReader {
             rd,
             buf: BytesMut::with_capacity(READ_BUF),
+            read: 0,
         }
     }
 
@@ -63,6 +66,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             Err(e) if e.is_recoverable() => Ok(Some(Decoded::Damaged(e))),
             Err(e) => Err(ReadError::Invalid(e)),
         }
+    }
+
+    /// Bytes read from the socket since the last call (for counters).
+    pub(crate) fn take_bytes_read(&mut self) -> u64 {
+        std::mem::take(&mut self.read)
     }
 
     /// Whether part of a frame is waiting for more bytes.
@@ -82,7 +90,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             Ok(0) => Err(ReadError::ClosedInFrame {
                 pending: self.buf.len(),
             }),
-            Ok(_) => Ok(true),
+            Ok(n) => {
+                self.read += n as u64;
+                Ok(true)
+            }
             Err(e) => Err(ReadError::Io(e)),
         }
     }

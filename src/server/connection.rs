@@ -140,7 +140,7 @@ where
 
 async fn writer(shared: Arc<Shared>, conn: Arc<Conn>, wr: impl AsyncWrite + Unpin) {
     let counters = &shared.counters;
-    let count = |n: usize| counters.frames_out(n as u64);
+    let count = |frames: usize, bytes: usize| counters.frames_out(frames as u64, bytes as u64);
     let result = tokio::select! {
         r = write_loop(&conn.outbound, wr, shared.limits.write_timeout, count) => r,
         _ = shared.abort.cancelled() => Ok(()),
@@ -245,7 +245,9 @@ async fn reader<R: AsyncRead + Unpin>(shared: &Shared, ctx: &Context, mut rd: Fr
         timer: Box::pin(sleep_until(Instant::now() + FAR_FUTURE)),
     };
     read_loop(shared, ctx, &mut rd, &mut local).await;
-    shared.counters.frames_in(local.frames_in);
+    shared
+        .counters
+        .frames_in(local.frames_in, rd.take_bytes_read());
 }
 
 async fn read_loop<R: AsyncRead + Unpin>(
@@ -468,9 +470,10 @@ async fn next_frame<R: AsyncRead + Unpin>(
             return Ok(None);
         }
         if local.frames_in > 0 {
+            let bytes = rd.take_bytes_read();
             shared
                 .counters
-                .frames_in(std::mem::take(&mut local.frames_in));
+                .frames_in(std::mem::take(&mut local.frames_in), bytes);
         }
         // One timer per connection, moved only when a deadline comes
         // *earlier* than it is set: arming a fresh timer on every read

@@ -23,6 +23,10 @@ mod on {
         metrics::gauge!(name).set(value);
     }
 
+    pub(crate) fn histogram(name: &'static str, value: f64) {
+        metrics::histogram!(name).record(value);
+    }
+
     pub(crate) fn handler_seconds(route: &str, secs: f64) {
         metrics::histogram!("framewire_handler_duration_seconds", "route" => route.to_owned())
             .record(secs);
@@ -34,10 +38,11 @@ mod on {
     pub(crate) fn counter(_: &'static str, _: u64) {}
     pub(crate) fn counter_with(_: &'static str, _: &'static str, _: &'static str, _: u64) {}
     pub(crate) fn gauge(_: &'static str, _: f64) {}
+    pub(crate) fn histogram(_: &'static str, _: f64) {}
     pub(crate) fn handler_seconds(_: &str, _: f64) {}
 }
 
-pub(crate) use on::{counter, counter_with, gauge, handler_seconds};
+pub(crate) use on::{counter, counter_with, gauge, handler_seconds, histogram};
 
 /// Whether handler timing is worth the clock reads.
 pub(crate) const TIMED: bool = cfg!(feature = "metrics");

@@ -23,6 +23,8 @@
 //! | `framewire_connections_accepted_total` | counter | |
 //! | `framewire_connections_refused_total` | counter | `reason`: `max_connections`, `per_address` |
 //! | `framewire_frames_received_total`, `framewire_frames_sent_total` | counter | |
+//! | `framewire_received_bytes_total`, `framewire_sent_bytes_total` | counter | |
+//! | `framewire_outbound_queue_frames` | histogram | (frames a writer found queued, per write) |
 //! | `framewire_frames_rejected_total` | counter | `reason`: `checksum`, `auth`, `replay_capacity`, `decrypt`, `permission`, `decode` |
 //! | `framewire_logins_refused_total` | counter | |
 //! | `framewire_handler_errors_total` | counter | `kind`: `error`, `panic` |

@@ -35,6 +35,10 @@ pub struct Stats {
     pub frames_in: u64,
     /// Frames written to sockets.
     pub frames_out: u64,
+    /// Bytes read from sockets (TLS: the decrypted stream).
+    pub bytes_in: u64,
+    /// Bytes of frames written to sockets.
+    pub bytes_out: u64,
     /// Frames whose checksum did not match.
     pub checksum_errors: u64,
     /// Frames that failed an auth check.
@@ -103,6 +107,8 @@ pub(crate) struct Counters {
     rejected: AtomicU64,
     frames_in: AtomicU64,
     frames_out: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
     checksum_errors: AtomicU64,
     auth_failures: AtomicU64,
     replay_capacity: AtomicU64,
@@ -175,14 +181,21 @@ impl Counters {
         );
     }
 
-    pub(crate) fn frames_in(&self, n: u64) {
-        self.frames_in.fetch_add(n, Relaxed);
-        metrics::counter("framewire_frames_received_total", n);
+    pub(crate) fn frames_in(&self, frames: u64, bytes: u64) {
+        self.frames_in.fetch_add(frames, Relaxed);
+        self.bytes_in.fetch_add(bytes, Relaxed);
+        metrics::counter("framewire_frames_received_total", frames);
+        metrics::counter("framewire_received_bytes_total", bytes);
     }
 
-    pub(crate) fn frames_out(&self, n: u64) {
-        self.frames_out.fetch_add(n, Relaxed);
-        metrics::counter("framewire_frames_sent_total", n);
+    pub(crate) fn frames_out(&self, frames: u64, bytes: u64) {
+        self.frames_out.fetch_add(frames, Relaxed);
+        self.bytes_out.fetch_add(bytes, Relaxed);
+        metrics::counter("framewire_frames_sent_total", frames);
+        metrics::counter("framewire_sent_bytes_total", bytes);
+        // The frames a writer took at once: the queue's depth when it got
+        // to write.
+        metrics::histogram("framewire_outbound_queue_frames", frames as f64);
     }
 
     pub(crate) fn decode_error(&self) {
@@ -309,6 +322,8 @@ impl Counters {
             rejected: g(&self.rejected),
             frames_in: g(&self.frames_in),
             frames_out: g(&self.frames_out),
+            bytes_in: g(&self.bytes_in),
+            bytes_out: g(&self.bytes_out),
             checksum_errors: g(&self.checksum_errors),
             auth_failures: g(&self.auth_failures),
             replay_capacity_refusals: g(&self.replay_capacity),

@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -25,8 +25,17 @@ impl Exporter {
         let buckets = [
             0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0,
         ];
+        let depths = [
+            1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+        ];
         let handle = PrometheusBuilder::new()
             .set_buckets(&buckets)
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full("framewire_outbound_queue_frames".into()),
+                    &depths,
+                )
+            })
             .map_err(|e| format!("metrics buckets: {e}"))?
             .install_recorder()
             .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
