@@ -23,6 +23,43 @@ fn backplane(redis: &Redis) -> RedisBackplane {
         .max_backoff(Duration::from_millis(200))
 }
 
+/// A `framewire serve --backplane` child called `name`.
+fn serve_instance(redis: &Redis, name: &str) -> (KillOnDrop, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--backplane",
+        &redis.url(),
+    ])
+    .args(["--instance-id", name])
+    .env_remove("FRAMEWIRE_SECRET");
+    spawn_listening(cmd)
+}
+
+/// A `framewire subscribe ARGS` child with its stdout piped.
+fn cli_subscriber(args: &[&str]) -> KillOnDrop {
+    KillOnDrop(
+        Command::new(BIN)
+            .arg("subscribe")
+            .args(args)
+            .env_remove("FRAMEWIRE_SECRET")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn subscribe"),
+    )
+}
+
+/// `framewire publish ADDR TOPIC TEXT`, which must succeed.
+fn cli_publish(addr: &str, topic: &str, text: &str) {
+    let mut c = Command::new(BIN);
+    c.args(["publish", addr, topic, text])
+        .env_remove("FRAMEWIRE_SECRET");
+    let (code, _, err) = exit_status(c);
+    assert_eq!(code, Some(0), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs redis-server (apt-get install redis-server); run with --include-ignored"]
 async fn three_instances_on_one_redis_deliver_every_message_once_in_order() {
@@ -118,48 +155,14 @@ async fn redis_killed_and_restarted_loses_exactly_what_is_counted() {
 #[ignore = "needs redis-server (apt-get install redis-server); run with --include-ignored"]
 fn two_serve_processes_share_publish_through_redis() {
     let redis = Redis::start();
-    let serve = |name: &str| {
-        let mut cmd = Command::new(BIN);
-        cmd.args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--backplane",
-            &redis.url(),
-        ])
-        .args(["--instance-id", name])
-        .env_remove("FRAMEWIRE_SECRET");
-        spawn_listening(cmd)
-    };
-    let (_one, addr1) = serve("one");
-    let (_two, addr2) = serve("two");
-    let mut sub = KillOnDrop(
-        Command::new(BIN)
-            .args([
-                "subscribe",
-                &addr2,
-                "news",
-                "--count",
-                "1",
-                "--timeout",
-                "10",
-            ])
-            .env_remove("FRAMEWIRE_SECRET")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn subscribe"),
-    );
+    let (_one, addr1) = serve_instance(&redis, "one");
+    let (_two, addr2) = serve_instance(&redis, "two");
+    let mut sub = cli_subscriber(&[&addr2, "news", "--count", "1", "--timeout", "10"]);
     // The subscriber prints nothing until subscribed and notified: publish
     // on the other instance until it has one (bounded).
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
-        let (code, _, err) = exit_status({
-            let mut c = Command::new(BIN);
-            c.args(["publish", &addr1, "news", "across"])
-                .env_remove("FRAMEWIRE_SECRET");
-            c
-        });
-        assert_eq!(code, Some(0), "{err}");
+        cli_publish(&addr1, "news", "across");
         if let Some(status) = sub.0.try_wait().unwrap() {
             break status;
         }
@@ -316,37 +319,11 @@ async fn a_rolling_restart_loses_no_request_and_no_notification() {
 #[ignore = "needs redis-server (apt-get install redis-server); run with --include-ignored"]
 fn cli_subscribe_with_two_instances_fails_over_when_one_stops() {
     let redis = Redis::start();
-    let serve = |name: &str| {
-        let mut cmd = Command::new(BIN);
-        cmd.args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--backplane",
-            &redis.url(),
-        ])
-        .args(["--instance-id", name])
-        .env_remove("FRAMEWIRE_SECRET");
-        spawn_listening(cmd)
-    };
-    let (one, addr1) = serve("one");
-    let (two, addr2) = serve("two");
+    let (one, addr1) = serve_instance(&redis, "one");
+    let (two, addr2) = serve_instance(&redis, "two");
     let list = format!("{addr2},{addr1}");
-    let mut sub = KillOnDrop(
-        Command::new(BIN)
-            .args(["subscribe", &list, "news", "--count", "2"])
-            .env_remove("FRAMEWIRE_SECRET")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn subscribe"),
-    );
-    let publish = |addr: &str, text: &str| {
-        let mut c = Command::new(BIN);
-        c.args(["publish", addr, "news", text])
-            .env_remove("FRAMEWIRE_SECRET");
-        let (code, _, err) = exit_status(c);
-        assert_eq!(code, Some(0), "{err}");
-    };
+    let mut sub = cli_subscriber(&[&list, "news", "--count", "2"]);
+    let publish = |addr: &str, text: &str| cli_publish(addr, "news", text);
     // Read the subscriber's lines as they come.
     let stdout = sub.0.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();

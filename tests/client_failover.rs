@@ -26,14 +26,10 @@ async fn dead_addr() -> String {
     l.local_addr().unwrap().to_string()
 }
 
-async fn instance(hub: &MemoryBackplane, name: &str) -> Running {
-    start(
-        readme_routes(Server::builder())
-            .backplane(hub.clone())
-            .instance_id(name)
-            .build(),
-    )
-    .await
+/// A client of `servers`, in that order, reconnecting fast.
+fn client_of(servers: &[&Running]) -> framewire::client::ClientBuilder {
+    let list: Vec<String> = servers.iter().map(|s| s.addr.to_string()).collect();
+    Client::builder(list).reconnect(fast())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,13 +88,9 @@ async fn retry_first_connect_waits_for_a_server_that_starts_late() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn losing_a_server_moves_to_the_next_and_resubscribes_there() {
     let hub = MemoryBackplane::new();
-    let a = instance(&hub, "a").await;
-    let b = instance(&hub, "b").await;
-    let c = Client::builder([a.addr.to_string(), b.addr.to_string()])
-        .reconnect(fast())
-        .connect()
-        .await
-        .unwrap();
+    let a = common::cluster::instance("a", hub.clone()).await;
+    let b = common::cluster::instance("b", hub.clone()).await;
+    let c = client_of(&[&a, &b]).connect().await.unwrap();
     let mut events = c.events();
     let mut sub = c.subscribe("t").await.unwrap();
     assert_eq!(c.peer_addr(), Some(a.addr));
@@ -160,16 +152,11 @@ async fn what_is_sent_while_reconnecting_waits_and_goes_out_in_order() {
 }
 
 async fn serve_on(addr: std::net::SocketAddr) -> Running {
-    for _ in 0..100 {
-        if let Ok(listener) = tokio::net::TcpListener::bind(addr).await {
-            let server = readme_routes(Server::builder()).build();
-            let handle = server.handle();
-            let task = tokio::spawn(server.serve(listener, std::future::pending()));
-            return Running { addr, handle, task };
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("could not rebind {addr}");
+    start_on(
+        addr,
+        framewire::server::readme_routes(Server::builder()).build(),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,7 +217,7 @@ async fn the_offline_buffer_is_bounded_and_reports_what_it_drops() {
 async fn a_draining_server_loses_no_request_of_a_client_that_moves() {
     let hub = MemoryBackplane::new();
     let slow = |name: &str| {
-        readme_routes(Server::builder())
+        common::cluster::builder(name, hub.clone())
             .on(
                 (MessageType::REQUEST_URI, "slow"),
                 |m: Message, _c: framewire::server::Context| async move {
@@ -238,20 +225,11 @@ async fn a_draining_server_loses_no_request_of_a_client_that_moves() {
                     Message::respond("slow", m.content().clone())
                 },
             )
-            .backplane(hub.clone())
-            .instance_id(name)
-            // Longer than any wait below: a stops in time only if its
-            // client left.
-            .limits(Limits::default().drain_timeout(Duration::from_secs(30)))
             .build()
     };
     let a = start(slow("a")).await;
     let b = start(slow("b")).await;
-    let c = Client::builder([a.addr.to_string(), b.addr.to_string()])
-        .reconnect(fast())
-        .connect()
-        .await
-        .unwrap();
+    let c = client_of(&[&a, &b]).connect().await.unwrap();
     let mut events = c.events();
     let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -397,21 +375,10 @@ async fn replies_in_flight_when_the_drain_starts_still_arrive() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_that_moves_gets_every_notification_exactly_once() {
     let hub = MemoryBackplane::new();
-    let build = |name: &str| {
-        readme_routes(Server::builder())
-            .backplane(hub.clone())
-            .instance_id(name)
-            .limits(Limits::default().drain_timeout(Duration::from_secs(30)))
-            .build()
-    };
-    let a = start(build("a")).await;
-    let b = start(build("b")).await;
-    let p = start(build("p")).await;
-    let c = Client::builder([a.addr.to_string(), b.addr.to_string()])
-        .reconnect(fast())
-        .connect()
-        .await
-        .unwrap();
+    let a = common::cluster::instance("a", hub.clone()).await;
+    let b = common::cluster::instance("b", hub.clone()).await;
+    let p = common::cluster::instance("p", hub.clone()).await;
+    let c = client_of(&[&a, &b]).connect().await.unwrap();
     let mut events = c.events();
     let mut sub = c.subscribe("t").await.unwrap();
     let n = 600u32;

@@ -20,17 +20,11 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 async fn serve_on(addr: SocketAddr) -> Running {
-    // The port was just freed by the previous server: retry briefly.
-    for _ in 0..100 {
-        if let Ok(listener) = TcpListener::bind(addr).await {
-            let server = framewire::server::readme_routes(Server::builder()).build();
-            let handle = server.handle();
-            let task = tokio::spawn(server.serve(listener, std::future::pending()));
-            return Running { addr, handle, task };
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("could not rebind {addr}");
+    start_on(
+        addr,
+        framewire::server::readme_routes(Server::builder()).build(),
+    )
+    .await
 }
 
 async fn next_event(events: &mut broadcast::Receiver<ConnectionEvent>) -> ConnectionEvent {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use std::net::SocketAddr;
 
-use framewire::server::{readme_routes, Backplane, Limits, Server};
+use framewire::server::{readme_routes, Backplane, Limits, Server, ServerBuilder};
 use framewire::{Message, MessageType};
 use futures::StreamExt;
 
@@ -18,29 +18,24 @@ pub async fn instance(name: &str, backplane: impl Backplane) -> Running {
     start(build(name, backplane)).await
 }
 
-fn build(name: &str, backplane: impl Backplane) -> Server {
+/// The builder of [`instance`], for tests that add routes.
+pub fn builder(name: &str, backplane: impl Backplane) -> ServerBuilder {
     readme_routes(Server::builder())
         .backplane(backplane)
         .instance_id(name)
         // Longer than any test waits: a drain ends in time only because
         // the clients left.
         .limits(Limits::default().drain_timeout(Duration::from_secs(60)))
-        .build()
+}
+
+fn build(name: &str, backplane: impl Backplane) -> Server {
+    builder(name, backplane).build()
 }
 
 /// [`instance`] on `addr`, which a stopped instance just freed (retried
 /// briefly).
 pub async fn instance_on(addr: SocketAddr, name: &str, backplane: impl Backplane) -> Running {
-    let server = build(name, backplane);
-    for _ in 0..100 {
-        if let Ok(listener) = tokio::net::TcpListener::bind(addr).await {
-            let handle = server.handle();
-            let task = tokio::spawn(server.serve(listener, std::future::pending()));
-            return Running { addr, handle, task };
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("could not rebind {addr}");
+    super::start_on(addr, build(name, backplane)).await
 }
 
 /// Waits until every instance reports its backplane connected.

@@ -74,6 +74,20 @@ pub async fn start(server: Server) -> Running {
     Running { addr, handle, task }
 }
 
+/// Serves `server` on `addr`, which a stopped server just freed (the bind
+/// is retried for up to 5 s).
+pub async fn start_on(addr: SocketAddr, server: Server) -> Running {
+    for _ in 0..100 {
+        if let Ok(listener) = TcpListener::bind(addr).await {
+            let handle = server.handle();
+            let task = tokio::spawn(server.serve(listener, std::future::pending()));
+            return Running { addr, handle, task };
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("could not rebind {addr}");
+}
+
 pub async fn connect(addr: SocketAddr) -> Conn {
     connect_profile(addr, Profile::Netaio).await
 }

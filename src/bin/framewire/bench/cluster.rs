@@ -14,7 +14,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 use framewire::{Message, MessageType};
 use futures_util::{SinkExt, StreamExt};
 use tokio::process::{Child, Command};
-use tokio::sync::Semaphore;
 
 use super::load::{self, Dial};
 use super::report::Row;
@@ -108,7 +107,8 @@ async fn fanout(
                     let now = epoch.elapsed().as_nanos() as u64;
                     mine.push(now.saturating_sub(sent) as f64 / 1e3);
                 }
-                if mine.len() == SAMPLES || n % 4096 == 0 {
+                // Handed over often: the reader is aborted at the end.
+                if mine.len() >= 64 {
                     latencies
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
@@ -117,53 +117,22 @@ async fn fanout(
             }
         }));
     }
-    let (mut tx, mut rx) = publisher.framed().await?.split();
-    let published = Arc::new(AtomicU64::new(0));
-    // Bounded lead over the acknowledgements, as the plain fan-out.
-    let permits = Arc::new(Semaphore::new(16));
-    let (p2, pub2) = (permits.clone(), published.clone());
-    let acks = tokio::spawn(async move {
-        while let Some(Ok(Ok(m))) = rx.next().await {
-            if m.message_type == MessageType::OK {
-                pub2.fetch_add(1, Ordering::Relaxed);
-                p2.add_permits(1);
-            }
-        }
-    });
-    let start = Instant::now();
-    let mut sent = 0u64;
-    while budget.more(start, sent) {
-        sent += 1;
-        let Ok(permit) = permits.acquire().await else {
-            break;
-        };
-        permit.forget();
+    let published = load::publish(publisher, budget, &received, subscribers, |_| {
         let mut content = BytesMut::with_capacity(size.max(8));
         content.put_u64(epoch.elapsed().as_nanos() as u64);
         content.resize(size.max(8), b'n');
-        let msg = Message::new(MessageType::PUBLISH_URI, "pub/bench", Bytes::from(content));
-        tx.send(msg).await.map_err(|e| e.to_string())?;
-    }
-    let drain = Instant::now();
-    while drain.elapsed() < Duration::from_secs(5)
-        && (permits.available_permits() < 16
-            || received.load(Ordering::Relaxed)
-                < published.load(Ordering::Relaxed) * subscribers as u64)
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let secs = start.elapsed().as_secs_f64() - drain.elapsed().as_secs_f64();
-    let got = received.load(Ordering::Relaxed);
-    let expected = published.load(Ordering::Relaxed) * subscribers as u64;
-    acks.abort();
+        Message::new(MessageType::PUBLISH_URI, "pub/bench", Bytes::from(content))
+    })
+    .await?;
     for r in readers {
         r.abort();
         let _ = r.await;
     }
+    let (rate, lost) = published.outcome(&received);
     let latencies = std::mem::take(&mut *latencies.lock().unwrap_or_else(|e| e.into_inner()));
     Ok(Fanout {
-        rate: got as f64 / secs.max(1e-9),
-        lost: expected.saturating_sub(got),
+        rate,
+        lost,
         latencies,
     })
 }
@@ -210,20 +179,8 @@ pub(super) async fn run(s: &Settings, single: &Server) -> Result<Vec<Row>, Strin
     let mut instances = Vec::new();
     for i in 0..3 {
         let name = format!("bench-{i}");
-        let args = [
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--max-connections",
-            "20000",
-            "--max-connections-per-address",
-            "20000",
-            "--backplane",
-            &url,
-            "--instance-id",
-            &name,
-        ];
-        instances.push(Server::start(&args, &None, None).await?);
+        let extra = ["--backplane", &url, "--instance-id", &name];
+        instances.push(Server::framewire_with(&None, None, &extra).await?);
     }
     fn dial(srv: &Server) -> Dial<'_> {
         Dial {

@@ -258,6 +258,49 @@ pub(super) async fn fanout(
             }
         }));
     }
+    let content = Bytes::from(vec![b'n'; size]);
+    let published = publish(to, budget, &received, subscribers, |_| {
+        seal(
+            &stack,
+            Message::new(MessageType::PUBLISH_URI, "pub/bench", content.clone()),
+        )
+    })
+    .await?;
+    for r in readers {
+        r.abort();
+    }
+    Ok(published.outcome(&received))
+}
+
+/// What [`publish`] did.
+pub(super) struct Published {
+    /// Seconds of publishing (the wait for the last deliveries excluded).
+    secs: f64,
+    /// Deliveries due: publishes acknowledged × subscribers.
+    expected: u64,
+}
+
+impl Published {
+    /// (deliveries per second, deliveries lost).
+    pub(super) fn outcome(&self, received: &AtomicU64) -> (f64, u64) {
+        let got = received.load(Ordering::Relaxed);
+        (
+            got as f64 / self.secs.max(1e-9),
+            self.expected.saturating_sub(got),
+        )
+    }
+}
+
+/// One publisher on `to` sending `make(i)` for the `budget`, never more
+/// than 16 ahead of the server's OKs, then waiting (5 s at most) for the
+/// `subscribers` to have received every acknowledged publish.
+pub(super) async fn publish(
+    to: Dial<'_>,
+    budget: Budget,
+    received: &AtomicU64,
+    subscribers: usize,
+    mut make: impl FnMut(u64) -> Message,
+) -> Result<Published, String> {
     let (mut tx, mut rx) = to.framed().await?.split();
     let published = Arc::new(AtomicU64::new(0));
     let permits = Arc::new(Semaphore::new(16));
@@ -270,22 +313,16 @@ pub(super) async fn fanout(
             }
         }
     });
-    let content = Bytes::from(vec![b'n'; size]);
     let start = Instant::now();
     let mut sent = 0u64;
     while budget.more(start, sent) {
-        sent += 1;
         let Ok(permit) = permits.acquire().await else {
             break;
         };
         permit.forget();
-        let msg = seal(
-            &stack,
-            Message::new(MessageType::PUBLISH_URI, "pub/bench", content.clone()),
-        );
-        tx.send(msg).await.map_err(|e| e.to_string())?;
+        tx.send(make(sent)).await.map_err(|e| e.to_string())?;
+        sent += 1;
     }
-    // Wait (bounded) for in-flight publishes and their deliveries.
     let drain = Instant::now();
     while drain.elapsed() < Duration::from_secs(5)
         && (permits.available_permits() < 16
@@ -294,14 +331,11 @@ pub(super) async fn fanout(
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let secs = start.elapsed().as_secs_f64() - drain.elapsed().as_secs_f64();
-    let got = received.load(Ordering::Relaxed);
-    let expected = published.load(Ordering::Relaxed) * subscribers as u64;
     acks.abort();
-    for r in readers {
-        r.abort();
-    }
-    Ok((got as f64 / secs.max(1e-9), expected.saturating_sub(got)))
+    Ok(Published {
+        secs: start.elapsed().as_secs_f64() - drain.elapsed().as_secs_f64(),
+        expected: published.load(Ordering::Relaxed) * subscribers as u64,
+    })
 }
 
 /// TLS connections one after another for `duration` (`tasks` at a time),

@@ -58,7 +58,16 @@ impl Server {
         auth: &Option<Auth>,
         tls: Option<&BenchTls>,
     ) -> Result<Server, String> {
-        let args = [
+        Self::framewire_with(auth, tls, &[]).await
+    }
+
+    /// [`framewire`](Self::framewire) with `extra` arguments for `serve`.
+    pub(super) async fn framewire_with(
+        auth: &Option<Auth>,
+        tls: Option<&BenchTls>,
+        extra: &[&str],
+    ) -> Result<Server, String> {
+        let mut args = vec![
             "serve",
             "--addr",
             "127.0.0.1:0",
@@ -67,6 +76,7 @@ impl Server {
             "--max-connections-per-address",
             "20000",
         ];
+        args.extend_from_slice(extra);
         Self::start(&args, auth, tls).await
     }
 
