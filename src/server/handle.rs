@@ -566,6 +566,9 @@ impl ServerHandle {
         {
             return shared.finished.cancelled().await;
         }
+        // Later callers wait for `finished`: signal it however this call
+        // ends, even if its future is dropped half way (they must not hang).
+        let _finished = shared.finished.clone().drop_guard();
         tracing::info!("shutting down");
         shared.stopping.cancel();
         shared.drain().await;
@@ -593,6 +596,5 @@ impl ServerHandle {
             relay.backplane().stop();
         }
         tracing::info!("stopped");
-        shared.finished.cancel();
     }
 }
