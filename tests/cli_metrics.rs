@@ -101,7 +101,21 @@ async fn counters_move_by_exactly_what_was_sent() {
     bytes_out += len(&refused);
     assert_eq!(refused.message_type, MessageType::AUTH_ERROR);
     drop(c);
-    let after = scrape(&metrics);
+    // The server adds a batch to its counters just after handing its
+    // replies over (and the writer after writing): scrape until they are
+    // in (bounded), then every figure must be exact.
+    let mut after = scrape(&metrics);
+    for _ in 0..500 {
+        let moved = |k: &str| value(&after, k) - value(&before, k);
+        if moved("framewire_frames_received_total") >= 4.0
+            && moved("framewire_frames_sent_total") >= 4.0
+            && moved("framewire_sent_bytes_total") >= bytes_out
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        after = scrape(&metrics);
+    }
     let moved = |k: &str| value(&after, k) - value(&before, k);
     assert_eq!(moved("framewire_connections_accepted_total"), 1.0);
     assert_eq!(moved("framewire_frames_received_total"), 4.0);
