@@ -120,11 +120,7 @@ async fn losing_a_server_moves_to_the_next_and_resubscribes_there() {
 async fn what_is_sent_while_reconnecting_waits_and_goes_out_in_order() {
     let srv = start(readme_routes(Server::builder()).build()).await;
     let addr = srv.addr;
-    let c = Client::builder(addr.to_string())
-        .reconnect(fast())
-        .connect()
-        .await
-        .unwrap();
+    let c = client_of(&[&srv]).connect().await.unwrap();
     let mut events = c.events();
     // The server goes away; while it is away, requests and sends wait.
     srv.stop().await;
@@ -163,8 +159,7 @@ async fn serve_on(addr: std::net::SocketAddr) -> Running {
 async fn the_offline_buffer_is_bounded_and_reports_what_it_drops() {
     let srv = start(readme_routes(Server::builder()).build()).await;
     let addr = srv.addr;
-    let c = Client::builder(addr.to_string())
-        .reconnect(fast())
+    let c = client_of(&[&srv])
         .offline_buffer(Some(
             OfflineBuffer::default()
                 .max_messages(3)
@@ -200,8 +195,7 @@ async fn the_offline_buffer_is_bounded_and_reports_what_it_drops() {
 
     // Without a buffer, a send while disconnected fails at once.
     let srv = start(readme_routes(Server::builder()).build()).await;
-    let c = Client::builder(srv.addr.to_string())
-        .reconnect(fast())
+    let c = client_of(&[&srv])
         .offline_buffer(None)
         .connect()
         .await
