@@ -48,7 +48,10 @@
 //! | `users-file` | `MemoryUsers::from_toml_file` (serde, toml) |
 //! | `redis` | `server::RedisBackplane`: several instances as one service over Redis |
 //! | `metrics` | the server's counters through the `metrics` facade (list in [`server`]) |
-//! | `cli` (default) | the `framewire` binary; turns all of the above on |
+//! | `testing` | `framewire::testing`: your server over in-memory streams, raw peers, virtual time (docs/testing-your-service.md) |
+//! | `proptest` | `testing::strategy`: proptest strategies for messages (implies `testing`) |
+//! | `arbitrary` | `arbitrary::Arbitrary` for `Message`, `AuthFields`, `MessageType`, for fuzz targets |
+//! | `cli` (default) | the `framewire` binary; turns `tls`, `users-file`, `redis` and `metrics` on |
 //!
 //! A library user who wants none of it depends on `framewire` with
 //! `default-features = false` (tokio, bytes, HMAC and CRC remain).
@@ -73,6 +76,7 @@
 //!     message.rs         Message + netaio reply helpers (ok, respond, error, ...)
 //!     frame.rs           FrameConfig, decode_frame / encode_frame with limits
 //!     error.rs           DecodeError, AuthFieldsError, EncodeError
+//!     arbitrary.rs       Arbitrary impls, bounded by the default limits (feature)
 //!   auth/                pure plugins: sign/verify, encrypt/decrypt, netaio order
 //!     mod.rs             AuthPlugin, CipherPlugin
 //!     error.rs           AuthError, AuthFieldRole
@@ -155,6 +159,12 @@
 //!     offline.rs         OfflineBuffer: what is sent while reconnecting
 //!     recent.rs          notification ids seen lately (once while moving)
 //!     handler.rs         ClientHandler for unsolicited messages
+//!   testing/             feature `testing`: the kit for services' own tests
+//!     mod.rs             module docs, re-exports
+//!     server.rs          TestServer, MemoryConnector: a server over duplex streams
+//!     peer.rs            TestPeer (raw frames and bytes), Closed
+//!     error.rs           TestError
+//!     strategy.rs        proptest strategies (feature `proptest`)
 //!   bin/framewire/       the CLI (feature `cli`): args, serve, client commands, tls,
 //!                        metrics (the /metrics endpoint)
 //!                        options, bench/ (load, scenarios, report, idle, tls),
@@ -198,6 +208,8 @@ pub mod protocol;
 mod router;
 pub mod server;
 mod sync;
+#[cfg(feature = "testing")]
+pub mod testing;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod transport;

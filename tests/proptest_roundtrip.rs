@@ -1,77 +1,13 @@
 //! Property tests: random messages survive encode → decode in both profiles,
 //! and a stream of frames decodes to the same items however it is split.
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
+use framewire::testing::strategy::{message, small_message};
 use framewire::wire::{self, DecodeError};
-use framewire::{AuthFields, AuthValue, FrameConfig, Message, MessageType, Profile};
+use framewire::{AuthFields, FrameConfig, Message, Profile};
 use proptest::prelude::*;
 
 const PROFILES: [Profile; 2] = [Profile::Netaio, Profile::Wide];
-
-fn message_type() -> impl Strategy<Value = MessageType> {
-    prop_oneof![
-        proptest::sample::select(MessageType::netaio_types().collect::<Vec<_>>()),
-        (31u8..=255).prop_map(|v| MessageType::custom(v).expect("custom range")),
-    ]
-}
-
-fn auth_value(max_bytes: usize) -> impl Strategy<Value = AuthValue> {
-    prop_oneof![
-        proptest::collection::vec(any::<u8>(), 0..=max_bytes).prop_map(AuthValue::from),
-        any::<i128>().prop_map(AuthValue::from),
-        (-70_000i128..70_000).prop_map(AuthValue::from),
-    ]
-}
-
-/// Up to `max` fields with unique names, inserted in random order.
-fn auth_fields(
-    max: usize,
-    name: &'static str,
-    max_bytes: usize,
-) -> impl Strategy<Value = AuthFields> {
-    proptest::collection::btree_map(name, auth_value(max_bytes), 0..=max)
-        .prop_map(|m| m.into_iter().collect::<Vec<_>>())
-        .prop_shuffle()
-        .prop_map(|pairs| {
-            let mut fields = AuthFields::new();
-            for (name, value) in pairs {
-                fields.insert(name, value);
-            }
-            fields
-        })
-}
-
-/// Content up to 2 KiB, and now and then 65 000..70 000 bytes: around the
-/// netaio profile's 65 535-byte body limit, fine for the wide profile.
-fn content() -> impl Strategy<Value = Bytes> {
-    prop_oneof![
-        12 => proptest::collection::vec(any::<u8>(), 0..=2048).prop_map(Bytes::from),
-        1 => (65_000usize..70_000, any::<u8>()).prop_map(|(n, seed)| {
-            (0..n).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect::<Vec<_>>().into()
-        }),
-    ]
-}
-
-fn message() -> impl Strategy<Value = Message> {
-    (
-        message_type(),
-        proptest::collection::vec(any::<u8>(), 0..=300),
-        content(),
-        auth_fields(6, "\\PC{0,12}", 64),
-    )
-        .prop_map(|(t, uri, content, auth)| Message::new(t, uri, content).with_auth(auth))
-}
-
-/// A message small enough that 2–4 of them stay under ~400 bytes.
-fn small_message() -> impl Strategy<Value = Message> {
-    (
-        message_type(),
-        proptest::collection::vec(any::<u8>(), 0..=12),
-        proptest::collection::vec(any::<u8>(), 0..=24),
-        auth_fields(2, "[a-z]{0,5}", 8),
-    )
-        .prop_map(|(t, uri, content, auth)| Message::new(t, uri, content).with_auth(auth))
-}
 
 /// Auth fields as a map (`AuthFields == ` compares in memory order; a
 /// decoded copy has the wire's packify order).

@@ -1,12 +1,17 @@
 //! Handler errors become ERROR replies; a panicking handler (async or
 //! sync) is answered and isolated: its connection and the server keep
-//! working.
+//! working. In memory (`framewire::testing`), with a bystander.
 
 mod common;
 
-use common::*;
+use common::Bystander;
 use framewire::server::{Context, Server};
+use framewire::testing::{TestPeer, TestServer};
 use framewire::{Message, MessageType};
+
+async fn call(peer: &mut TestPeer, msg: Message) -> Message {
+    peer.call(msg).await.expect("a reply")
+}
 
 fn server() -> Server {
     Server::builder()
@@ -56,10 +61,10 @@ fn server() -> Server {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_and_panics_are_answered_and_isolated() {
-    let srv = start(server()).await;
-    let mut c = connect(srv.addr).await;
-    let mut other = connect(srv.addr).await;
-    let mut bystander = Bystander::join(&srv).await;
+    let srv = TestServer::new(server());
+    let mut c = srv.peer().unwrap();
+    let mut other = srv.peer().unwrap();
+    let mut bystander = Bystander::join_memory(&srv, None).await;
     let req = |uri: &'static str| Message::new(MessageType::REQUEST_URI, uri, "x");
 
     // The reply echoes the request uri so a netaio client's request() sees it.
@@ -86,12 +91,11 @@ async fn errors_and_panics_are_answered_and_isolated() {
         bystander.check(&srv).await;
     }
     // A handler that returns nothing sends nothing: the next reply is echo's.
-    send(&mut c, req("silent")).await;
+    c.send(req("silent")).await.unwrap();
     assert_eq!(&call(&mut c, req("echo")).await.uri()[..], b"echo");
 
-    let stats = srv.handle.stats();
+    let stats = srv.stats();
     assert_eq!(stats.handler_panics, 3);
     assert_eq!(stats.handler_errors, 3);
     bystander.check(&srv).await;
-    srv.stop().await;
 }

@@ -1,6 +1,8 @@
-//! Connection limit, slowloris and idle deadlines (virtual time). The
-//! subscription cap and the pre-auth frame limit are hostile-input rows:
-//! `hostile_server.rs`.
+//! Connection limit (loopback TCP), then slowloris, idle, first-frame and
+//! authentication deadlines in virtual time, in memory
+//! (`framewire::testing`: no sockets, so the paused clock jumps as soon as
+//! every task waits). The subscription cap and the pre-auth frame limit
+//! are hostile-input rows: `hostile_server.rs`.
 
 mod common;
 
@@ -8,15 +10,33 @@ use std::time::Duration;
 
 use common::*;
 use framewire::server::{Context, Limits, Server};
+use framewire::testing::{Closed, TestServer};
 use framewire::{Message, MessageType};
-use futures::StreamExt;
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-/// How long a virtual-time test waits for a close (deadlines of minutes
+/// How long a virtual-time test waits for anything (deadlines of minutes
 /// pass at once under `start_paused`).
 const VIRTUAL_LIMIT: Duration = Duration::from_secs(3600);
+
+fn in_memory(server: Server) -> TestServer {
+    TestServer::new(server).timeout(VIRTUAL_LIMIT)
+}
+
+fn req(uri: &'static str, content: &'static str) -> Message {
+    Message::new(MessageType::REQUEST_URI, uri, content)
+}
+
+/// The close's reason, and how long after `since` it came.
+async fn closed_after(
+    peer: &mut framewire::testing::TestPeer,
+    since: Instant,
+) -> (Closed, Duration) {
+    let closed = peer
+        .closed()
+        .await
+        .expect("closed within the virtual limit");
+    (closed, since.elapsed())
+}
 
 fn echo() -> framewire::server::ServerBuilder {
     Server::builder().on(MessageType::REQUEST_URI, |m: Message, _c: Context| async move {
@@ -61,57 +81,38 @@ async fn connections_beyond_the_limit_are_closed_at_once() {
     srv.stop().await;
 }
 
-fn last_error_text(bytes: &[u8]) -> String {
-    let msg = Message::decode(framewire::Profile::Netaio, bytes.to_vec()).expect("one error frame");
-    assert_eq!(msg.message_type, MessageType::ERROR);
-    String::from_utf8(msg.content().to_vec()).unwrap()
-}
-
 #[tokio::test(start_paused = true)]
 async fn slowloris_is_cut_at_the_frame_deadline() {
     let limits = Limits::default()
         .frame_timeout(Duration::from_secs(5))
         .idle_timeout(Duration::from_secs(60));
-    let srv = start(echo().limits(limits).build()).await;
-    let mut s = TcpStream::connect(srv.addr).await.unwrap();
-    let frame = Message::new(MessageType::REQUEST_URI, "echo", "x")
+    let srv = in_memory(echo().limits(limits).build());
+    let mut slow = srv.peer().unwrap();
+    let mut other = srv.peer().unwrap();
+    let mut bystander = Bystander::join_memory(&srv, None).await;
+    let frame = req("echo", "x")
         .to_bytes(framewire::Profile::Netaio)
         .unwrap();
     let start = Instant::now();
     // One byte per second: the frame would take 18 s.
-    let writer = async {
-        for b in frame.iter() {
-            if s.write_all(&[*b]).await.is_err() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+    for b in frame.iter() {
+        if slow.send_raw([*b]).await.is_err() || start.elapsed() >= Duration::from_secs(8) {
+            break;
         }
-    };
-    let mut reader = TcpStream::connect(srv.addr).await.unwrap(); // a bystander
-    let mut bystander = Bystander::join(&srv).await;
-    let _ = tokio::time::timeout(Duration::from_secs(30), writer).await;
-    let (bytes, closed_at) = read_to_close_within(&mut s, VIRTUAL_LIMIT).await;
-    let took = closed_at - start;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let (closed, took) = closed_after(&mut slow, start).await;
     assert!(
-        took >= Duration::from_secs(5) && took < Duration::from_secs(8),
+        took >= Duration::from_secs(5) && took < Duration::from_secs(9),
         "{took:?}"
     );
-    assert_eq!(last_error_text(&bytes), "frame deadline exceeded");
-    // The bystander connection (idle 60 s) is unaffected so far.
-    let mut framed = tokio_util::codec::Framed::new(
-        &mut reader,
-        framewire::FrameCodec::new(framewire::Profile::Netaio),
+    assert_eq!(closed.reason().as_deref(), Some("frame deadline exceeded"));
+    // The other connection (idle 60 s) is unaffected so far.
+    assert_eq!(
+        &other.call(req("echo", "ok")).await.unwrap().content()[..],
+        b"ok"
     );
-    futures::SinkExt::send(
-        &mut framed,
-        Message::new(MessageType::REQUEST_URI, "echo", "ok"),
-    )
-    .await
-    .unwrap();
-    let r = framed.next().await.unwrap().unwrap().unwrap();
-    assert_eq!(&r.content()[..], b"ok");
     bystander.check(&srv).await;
-    srv.stop().await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -119,36 +120,28 @@ async fn silent_connections_close_at_the_idle_timeout_but_subscribers_stay() {
     let limits = Limits::default()
         .idle_timeout(Duration::from_secs(30))
         .first_frame_timeout(VIRTUAL_LIMIT);
-    let server = echo().subscriptions().limits(limits).build();
-    let srv = start(server).await;
+    let srv = in_memory(echo().subscriptions().limits(limits).build());
     let start = Instant::now();
-    let mut silent = TcpStream::connect(srv.addr).await.unwrap();
-    let mut bystander = Bystander::join(&srv).await;
-    let mut sub = connect(srv.addr).await;
-    assert_eq!(
-        call(&mut sub, Message::new(MessageType::SUBSCRIBE_URI, "t", ""))
-            .await
-            .message_type,
-        MessageType::CONFIRM_SUBSCRIBE
-    );
-    let (bytes, closed_at) = read_to_close_within(&mut silent, VIRTUAL_LIMIT).await;
-    let took = closed_at - start;
+    let mut silent = srv.peer().unwrap();
+    let mut bystander = Bystander::join_memory(&srv, None).await;
+    let mut sub = srv.peer().unwrap();
+    let confirm = sub
+        .call(Message::new(MessageType::SUBSCRIBE_URI, "t", ""))
+        .await
+        .unwrap();
+    assert_eq!(confirm.message_type, MessageType::CONFIRM_SUBSCRIBE);
+    let (closed, took) = closed_after(&mut silent, start).await;
     assert!(
         took >= Duration::from_secs(30) && took < Duration::from_secs(32),
         "{took:?}"
     );
-    assert_eq!(last_error_text(&bytes), "idle timeout");
+    assert_eq!(closed.reason().as_deref(), Some("idle timeout"));
     // Ten idle minutes later the subscriber still gets notifications.
     tokio::time::sleep(Duration::from_secs(600)).await;
-    assert_eq!(
-        srv.handle
-            .notify("t", Message::new(MessageType::NOTIFY_URI, "t", "late"))
-            .unwrap(),
-        1
-    );
-    assert_eq!(&recv(&mut sub).await.content()[..], b"late");
+    let note = Message::new(MessageType::NOTIFY_URI, "t", "late");
+    assert_eq!(srv.handle().notify("t", note).unwrap(), 1);
+    assert_eq!(&sub.recv().await.unwrap().content()[..], b"late");
     bystander.check(&srv).await;
-    srv.stop().await;
 }
 
 /// The idle exemption follows subscriptions made and dropped through the
@@ -156,37 +149,29 @@ async fn silent_connections_close_at_the_idle_timeout_but_subscribers_stay() {
 #[tokio::test(start_paused = true)]
 async fn idle_exemption_follows_subscriptions_changed_by_the_handle() {
     let idle = Duration::from_secs(30);
-    let srv = start(echo().limits(Limits::default().idle_timeout(idle)).build()).await;
-    let mut bystander = Bystander::join(&srv).await;
-    let mut silent = TcpStream::connect(srv.addr).await.unwrap();
-    let id = conn_id(&srv, silent.local_addr().unwrap()).await;
+    let srv = in_memory(echo().limits(Limits::default().idle_timeout(idle)).build());
+    let mut bystander = Bystander::join_memory(&srv, None).await;
+    let mut silent = srv.peer().unwrap();
+    let id = conn_id_on(srv.handle(), silent.addr()).await;
     tokio::time::sleep(Duration::from_secs(10)).await;
-    srv.handle.subscribe("t", id).unwrap();
+    srv.handle().subscribe("t", id).unwrap();
     tokio::time::sleep(Duration::from_secs(300)).await;
+    let note = Message::new(MessageType::NOTIFY_URI, "t", "x");
     assert_eq!(
-        srv.handle
-            .notify("t", Message::new(MessageType::NOTIFY_URI, "t", "x"))
-            .unwrap(),
+        srv.handle().notify("t", note).unwrap(),
         1,
         "a subscriber made by the handle is not idle-closed"
     );
-    assert!(srv.handle.unsubscribe(b"t", id));
-    let dropped = Instant::now();
-    let (bytes, closed_at) = read_to_close_within(&mut silent, VIRTUAL_LIMIT).await;
-    let took = closed_at - dropped;
+    assert!(srv.handle().unsubscribe(b"t", id));
+    let (closed, took) = closed_after(&mut silent, Instant::now()).await;
     assert!(
         took <= 2 * idle,
         "closed {took:?} after its last subscription"
     );
-    let mut buf = bytes::BytesMut::from(&bytes[..]);
-    let cfg = framewire::FrameConfig::new(framewire::Profile::Netaio);
-    let note = framewire::wire::decode_frame(&mut buf, &cfg)
-        .unwrap()
-        .unwrap();
-    assert_eq!(note.message_type, MessageType::NOTIFY_URI);
-    assert_eq!(last_error_text(&buf), "idle timeout");
+    let kinds: Vec<_> = closed.messages.iter().map(|m| m.message_type).collect();
+    assert_eq!(kinds, [MessageType::NOTIFY_URI, MessageType::ERROR]);
+    assert_eq!(closed.reason().as_deref(), Some("idle timeout"));
     bystander.check(&srv).await;
-    srv.stop().await;
 }
 
 /// Without auth, a connection that sends no complete frame is closed at
@@ -194,44 +179,36 @@ async fn idle_exemption_follows_subscriptions_changed_by_the_handle() {
 /// enough to stay.
 #[tokio::test(start_paused = true)]
 async fn a_connection_that_sends_nothing_is_closed_at_the_first_frame_deadline() {
-    let srv = start(echo().build()).await;
-    let mut bystander = Bystander::join(&srv).await;
+    let srv = in_memory(echo().build());
+    let mut bystander = Bystander::join_memory(&srv, None).await;
     let start = Instant::now();
-    let mut silent = TcpStream::connect(srv.addr).await.unwrap();
-    let mut talker = connect(srv.addr).await;
-    let mut half = TcpStream::connect(srv.addr).await.unwrap();
+    let mut silent = srv.peer().unwrap();
+    let mut talker = srv.peer().unwrap();
+    let mut half = srv.peer().unwrap();
     // Half a frame is not a frame (and has its own, shorter deadline).
-    half.write_all(&[MessageType::REQUEST_URI.value()])
+    half.send_raw([MessageType::REQUEST_URI.value()])
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_secs(20)).await;
-    let r = call(
-        &mut talker,
-        Message::new(MessageType::REQUEST_URI, "echo", "here"),
-    )
-    .await;
-    assert_eq!(&r.content()[..], b"here");
-    let (bytes, closed_at) = read_to_close_within(&mut silent, VIRTUAL_LIMIT).await;
-    let took = closed_at - start;
+    assert_eq!(
+        &talker.call(req("echo", "here")).await.unwrap().content()[..],
+        b"here"
+    );
+    let (closed, took) = closed_after(&mut silent, start).await;
     assert!(
         took >= Duration::from_secs(30) && took < Duration::from_secs(32),
         "{took:?}"
     );
-    assert_eq!(last_error_text(&bytes), "no frame in time");
-    let (bytes, _) = read_to_close_within(&mut half, VIRTUAL_LIMIT).await;
-    assert_eq!(last_error_text(&bytes), "frame deadline exceeded");
+    assert_eq!(closed.reason().as_deref(), Some("no frame in time"));
+    let (closed, _) = closed_after(&mut half, start).await;
+    assert_eq!(closed.reason().as_deref(), Some("frame deadline exceeded"));
     tokio::time::sleep(Duration::from_secs(60)).await;
-    let r = call(
-        &mut talker,
-        Message::new(MessageType::REQUEST_URI, "echo", "still"),
-    )
-    .await;
+    let r = talker.call(req("echo", "still")).await.unwrap();
     assert_eq!(&r.content()[..], b"still", "one frame admits a connection");
-    let stats = srv.handle.stats();
+    let stats = srv.stats();
     assert_eq!(stats.first_frame_timeouts, 1);
     assert_eq!(stats.auth_timeouts, 0);
     bystander.check(&srv).await;
-    srv.stop().await;
 }
 
 /// With an auth plugin, a connection must pass it within `auth_timeout`:
@@ -241,48 +218,43 @@ async fn a_connection_that_sends_nothing_is_closed_at_the_first_frame_deadline()
 async fn unauthenticated_connections_are_closed_at_the_auth_deadline() {
     let hmac = || framewire::PluginLayer::new().with_auth(framewire::NetaioHmac::new("s"));
     let limits = Limits::default().max_auth_failures(u32::MAX);
-    let srv = start(echo().plugins(hmac()).limits(limits).build()).await;
+    let srv = in_memory(echo().plugins(hmac()).limits(limits).build());
     let signer = framewire::PluginStack::new(hmac());
-    let mut bystander =
-        Bystander::join_with(&srv, framewire::Profile::Netaio, Some(signer.clone())).await;
+    let mut bystander = Bystander::join_memory(&srv, Some(signer.clone())).await;
     let start = Instant::now();
-    let mut silent = TcpStream::connect(srv.addr).await.unwrap();
-    let mut forger = TcpStream::connect(srv.addr).await.unwrap();
+    let mut silent = srv.peer().unwrap();
+    let mut forger = srv.peer().unwrap();
     let forged = framewire::PluginStack::new(
         framewire::PluginLayer::new().with_auth(framewire::NetaioHmac::new("wrong")),
     )
-    .seal(Message::new(MessageType::REQUEST_URI, "echo", ""))
-    .unwrap()
-    .to_bytes(framewire::Profile::Netaio)
+    .seal(req("echo", ""))
     .unwrap();
-    let mut honest = connect(srv.addr).await;
+    let mut honest = srv.peer().unwrap();
     tokio::time::sleep(Duration::from_secs(5)).await;
-    forger.write_all(&forged).await.unwrap();
-    let signed = signer
-        .seal(Message::new(MessageType::REQUEST_URI, "echo", "me"))
+    forger.send(forged).await.unwrap();
+    let r = honest
+        .call(signer.seal(req("echo", "me")).unwrap())
+        .await
         .unwrap();
-    let r = call(&mut honest, signed).await;
     assert_eq!(&r.content()[..], b"me");
-    for s in [&mut silent, &mut forger] {
-        let (bytes, closed_at) = read_to_close_within(s, VIRTUAL_LIMIT).await;
-        let took = closed_at - start;
+    for peer in [&mut silent, &mut forger] {
+        let (closed, took) = closed_after(peer, start).await;
         assert!(
             took >= Duration::from_secs(10) && took < Duration::from_secs(12),
             "{took:?}"
         );
-        let got = frames(&bytes, framewire::Profile::Netaio);
-        let last = got.last().expect("a farewell");
-        assert_eq!(last.message_type, MessageType::ERROR);
-        assert_eq!(&last.content()[..], b"not authenticated in time");
+        assert_eq!(
+            closed.reason().as_deref(),
+            Some("not authenticated in time")
+        );
     }
     tokio::time::sleep(Duration::from_secs(60)).await;
-    let signed = signer
-        .seal(Message::new(MessageType::REQUEST_URI, "echo", "again"))
+    let r = honest
+        .call(signer.seal(req("echo", "again")).unwrap())
+        .await
         .unwrap();
-    let r = call(&mut honest, signed).await;
     assert_eq!(&r.content()[..], b"again");
-    let stats = srv.handle.stats();
+    let stats = srv.stats();
     assert_eq!((stats.auth_timeouts, stats.first_frame_timeouts), (2, 0));
     bystander.check(&srv).await;
-    srv.stop().await;
 }

@@ -372,6 +372,11 @@ impl Pipeline {
         self.instance.auth().is_some() || self.login_required
     }
 
+    /// The frame layout both ends speak.
+    pub(crate) fn profile(&self) -> crate::wire::Profile {
+        self.frame.profile
+    }
+
     pub(crate) fn frame_for(&self, peer: &PeerState) -> &FrameConfig {
         if peer.authenticated {
             &self.frame

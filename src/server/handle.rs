@@ -446,6 +446,13 @@ impl ServerHandle {
         stats
     }
 
+    /// The frame profile the server speaks (what an in-memory test peer
+    /// must encode with).
+    #[cfg(feature = "testing")]
+    pub(crate) fn profile(&self) -> crate::wire::Profile {
+        self.shared.pipeline.profile()
+    }
+
     /// This instance's name on the backplane, if it has one (see
     /// [`ServerBuilder::instance_id`](super::ServerBuilder::instance_id)).
     ///

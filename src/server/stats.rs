@@ -101,6 +101,67 @@ pub struct Stats {
     pub backplane_invalid: u64,
 }
 
+impl Stats {
+    /// What changed since `earlier`: every counter as the difference
+    /// (zero if `earlier` is the later one), the gauges (`connections`,
+    /// `topics`, `backplane_connected`) as they are now. For a test's
+    /// "this much happened".
+    ///
+    /// ```
+    /// use framewire::server::Server;
+    ///
+    /// let handle = Server::builder().build().handle();
+    /// let before = handle.stats();
+    /// // ... traffic ...
+    /// assert_eq!(handle.stats().since(&before).frames_in, 0);
+    /// ```
+    pub fn since(&self, earlier: &Stats) -> Stats {
+        // A struct literal: a counter added to Stats and not listed here
+        // does not compile.
+        macro_rules! delta {
+            ($($counter:ident),* $(,)?) => {
+                Stats {
+                    connections: self.connections,
+                    topics: self.topics,
+                    backplane_connected: self.backplane_connected,
+                    $($counter: self.$counter.saturating_sub(earlier.$counter),)*
+                }
+            };
+        }
+        delta!(
+            accepted,
+            rejected,
+            rejected_per_address,
+            frames_in,
+            frames_out,
+            bytes_in,
+            bytes_out,
+            checksum_errors,
+            auth_failures,
+            replay_capacity_refusals,
+            decrypt_failures,
+            decode_errors,
+            slow_consumer_drops,
+            slow_consumer_disconnects,
+            handler_errors,
+            handler_panics,
+            timeouts,
+            tls_handshakes,
+            tls_handshake_failures,
+            auth_timeouts,
+            first_frame_timeouts,
+            permission_denials,
+            login_refusals,
+            backplane_published,
+            backplane_publish_failures,
+            backplane_received,
+            backplane_lost,
+            backplane_duplicates,
+            backplane_invalid,
+        )
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Counters {
     accepted: AtomicU64,

@@ -4,6 +4,8 @@
 //! [`FrameCodec`](crate::FrameCodec) adapter drives it from `tokio_util`'s
 //! `Framed`, and the fuzz targets drive it directly.
 
+#[cfg(feature = "arbitrary")]
+mod arbitrary;
 mod auth_fields;
 mod auth_value;
 mod body;

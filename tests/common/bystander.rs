@@ -1,8 +1,32 @@
 //! The well-behaved client that hostile-input tests keep beside an attack.
 
+use framewire::testing::{TestPeer, TestServer};
 use framewire::{Message, MessageType, PluginStack, Profile};
 
-use super::{call, conn_id, connect_profile, recv, Conn, Running};
+use super::{call, conn_id_on, connect_profile, recv, Conn, Serves};
+
+/// The bystander's connection: loopback TCP or in memory
+/// (`framewire::testing`).
+enum Link {
+    Tcp(Conn),
+    Memory(TestPeer),
+}
+
+impl Link {
+    async fn call(&mut self, msg: Message) -> Message {
+        match self {
+            Link::Tcp(c) => call(c, msg).await,
+            Link::Memory(p) => p.call(msg).await.expect("bystander's reply"),
+        }
+    }
+
+    async fn recv(&mut self) -> Message {
+        match self {
+            Link::Tcp(c) => recv(c).await,
+            Link::Memory(p) => p.recv().await.expect("bystander's message"),
+        }
+    }
+}
 
 /// A subscriber that must keep working while another peer misbehaves:
 /// every [`check`](Bystander::check) publishes a numbered notification that
@@ -10,7 +34,7 @@ use super::{call, conn_id, connect_profile, recv, Conn, Running};
 /// Works with any framewire server (subscribed through the handle; the
 /// ping is answered before routing), signed or not.
 pub struct Bystander {
-    conn: Conn,
+    conn: Link,
     stack: Option<PluginStack>,
     sent: u32,
 }
@@ -19,22 +43,35 @@ impl Bystander {
     pub const TOPIC: &'static str = "bystander";
 
     /// Connects and subscribes to [`Bystander::TOPIC`] through the handle.
-    pub async fn join(srv: &Running) -> Bystander {
+    pub async fn join(srv: &super::Running) -> Bystander {
         Self::join_with(srv, Profile::Netaio, None).await
+    }
+
+    /// Like [`join`](Self::join), in memory: a peer of `srv`, signing and
+    /// verifying with `stack` if given.
+    pub async fn join_memory(srv: &TestServer, stack: Option<PluginStack>) -> Bystander {
+        let peer = srv.peer().expect("the bystander is let in");
+        let id = conn_id_on(srv.handle(), peer.addr()).await;
+        srv.handle().subscribe(Self::TOPIC, id).unwrap();
+        Bystander {
+            conn: Link::Memory(peer),
+            stack,
+            sent: 0,
+        }
     }
 
     /// Like [`join`](Self::join) for a server on `profile`, with plugins:
     /// `stack` signs what the bystander sends and verifies what it gets.
     pub async fn join_with(
-        srv: &Running,
+        srv: &super::Running,
         profile: Profile,
         stack: Option<PluginStack>,
     ) -> Bystander {
         let conn = connect_profile(srv.addr, profile).await;
-        let id = conn_id(srv, conn.get_ref().local_addr().unwrap()).await;
+        let id = conn_id_on(&srv.handle, conn.get_ref().local_addr().unwrap()).await;
         srv.handle.subscribe(Self::TOPIC, id).unwrap();
         Bystander {
-            conn,
+            conn: Link::Tcp(conn),
             stack,
             sent: 0,
         }
@@ -47,7 +84,7 @@ impl Bystander {
             Some(s) => s.seal(msg).expect("bystander signs"),
             None => msg,
         };
-        let reply = call(&mut self.conn, msg).await;
+        let reply = self.conn.call(msg).await;
         self.open(reply)
     }
 
@@ -59,7 +96,7 @@ impl Bystander {
     }
 
     /// Still connected, nothing lost or reordered, still answered.
-    pub async fn check(&mut self, srv: &Running) {
+    pub async fn check(&mut self, srv: &impl Serves) {
         let n = self.sent;
         self.sent += 1;
         let note = Message::new(
@@ -68,10 +105,10 @@ impl Bystander {
             n.to_be_bytes().to_vec(),
         );
         assert!(
-            srv.handle.notify(Self::TOPIC, note).unwrap() >= 1,
+            srv.handle().notify(Self::TOPIC, note).unwrap() >= 1,
             "bystander still subscribed"
         );
-        let got = recv(&mut self.conn).await;
+        let got = self.conn.recv().await;
         let got = self.open(got);
         assert_eq!(
             got.content()[..],

@@ -53,6 +53,24 @@ pub struct Running {
     pub task: JoinHandle<std::io::Result<()>>,
 }
 
+/// A server a test talks to: on loopback TCP ([`Running`]) or in memory
+/// (`framewire::testing::TestServer`).
+pub trait Serves {
+    fn handle(&self) -> &ServerHandle;
+}
+
+impl Serves for Running {
+    fn handle(&self) -> &ServerHandle {
+        &self.handle
+    }
+}
+
+impl Serves for framewire::testing::TestServer {
+    fn handle(&self) -> &ServerHandle {
+        framewire::testing::TestServer::handle(self)
+    }
+}
+
 impl Running {
     /// Starts a graceful shutdown and waits for `serve` to return.
     pub async fn stop(self) {
@@ -162,13 +180,21 @@ pub fn plain(m: Message) -> Message {
 /// The server's id for the connection whose client end is `local`, once
 /// it is registered.
 pub async fn conn_id(srv: &Running, local: SocketAddr) -> framewire::server::ConnectionId {
+    conn_id_on(&srv.handle, local).await
+}
+
+/// The id `handle`'s server gave the connection from `peer`, once it is
+/// registered.
+pub async fn conn_id_on(
+    handle: &ServerHandle,
+    peer: SocketAddr,
+) -> framewire::server::ConnectionId {
     let mut id = None;
     eventually("connection registered", || {
-        id = srv
-            .handle
+        id = handle
             .connections()
             .into_iter()
-            .find(|c| c.peer == local)
+            .find(|c| c.peer == peer)
             .map(|c| c.id);
         id.is_some()
     })
