@@ -74,6 +74,7 @@
 //!     auth_fields.rs     AuthFields: the packify dict (bounded, no recursion)
 //!     body.rs            Body: uri + content as Bytes slices
 //!     message.rs         Message + netaio reply helpers (ok, respond, error, ...)
+//!     pack_value.rs      PackValue: any packify value (peer ids and data), bounded
 //!     frame.rs           FrameConfig, decode_frame / encode_frame with limits
 //!     error.rs           DecodeError, AuthFieldsError, EncodeError
 //!     arbitrary.rs       Arbitrary impls, bounded by the default limits (feature)
@@ -96,6 +97,7 @@
 //!     replay_config.rs   ReplayConfig, ReplayScope
 //!     replay.rs          ReplayGuard: ts window + nonce cache in per-session shares
 //!     stream_cipher.rs   NetaioStreamCipher: netaio Sha256StreamCipherPlugin
+//!   peer.rs              netaio peers: LocalPeer, Peer, the announcement, a bounded table
 //!   protocol.rs          framewire's additions: PING_URI, REQUEST_ID_FIELD, RequestId,
 //!                        SESSION_FIELD, SessionId, LOGIN_URI, PROTOCOL_VERSION
 //!   handler.rs           what both sides' handlers share: IntoReply, HandlerError,
@@ -136,6 +138,7 @@
 //!     stats.rs           Stats counters, rate-limited slow-consumer log
 //!     error.rs           SendError, SubscribeError
 //!     pubsub.rs          netaio's subscribe / unsubscribe handlers
+//!     peers.rs           netaio's peer management handlers (ServerBuilder::peers)
 //!     backplane/         several instances as one service
 //!       mod.rs           Backplane, Inbound; the relay semantics
 //!       envelope.rs      sans-I/O: one relayed message's bytes
@@ -159,6 +162,7 @@
 //!     offline.rs         OfflineBuffer: what is sent while reconnecting
 //!     recent.rs          notification ids seen lately (once while moving)
 //!     handler.rs         ClientHandler for unsolicited messages
+//!     peers.rs           peer management: advertise, DISCONNECT, the table
 //!   testing/             feature `testing`: the kit for services' own tests
 //!     mod.rs             module docs, re-exports
 //!     server.rs          TestServer, MemoryConnector: a server over duplex streams
@@ -203,6 +207,7 @@ mod codec;
 mod error;
 pub mod handler;
 mod io;
+pub mod peer;
 mod pipeline;
 pub mod protocol;
 mod router;

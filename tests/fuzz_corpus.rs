@@ -103,6 +103,11 @@ fn seeds_roundtrip() {
 }
 
 #[test]
+fn seeds_pack_value() {
+    replay("pack_value", checks::check_pack_value);
+}
+
+#[test]
 fn seeds_server_stream() {
     replay("server_stream", server_check::check_server_stream);
 }

@@ -260,6 +260,31 @@ impl ClientBuilder {
         self
     }
 
+    /// netaio's peer management (`manage_peers_automatically`) as `local`:
+    /// every connection starts with an ADVERTISE_PEER (after the login,
+    /// if any), [`Client::close`] sends DISCONNECT, and what servers
+    /// announce for `local`'s app id is listed by [`Client::peers`].
+    ///
+    /// ```no_run
+    /// use framewire::client::Client;
+    /// use framewire::peer::LocalPeer;
+    ///
+    /// # async fn demo() -> Result<(), framewire::client::ClientError> {
+    /// let client = Client::builder("127.0.0.1:8888")
+    ///     .peer(LocalPeer::random().with_fields([("name", "worker-7")]))
+    ///     .connect()
+    ///     .await?;
+    /// for server in client.peers() {
+    ///     println!("{:?} at {}", server.id, server.addr);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn peer(self, local: crate::peer::LocalPeer) -> Self {
+        let (mut builder, peers) = super::peers::register(self, local);
+        builder.config.peers = Some(peers);
+        builder
+    }
+
     /// Connection events from the very first connection on; see
     /// [`Client::events`], which only sees events after it is called.
     pub fn events(&self) -> broadcast::Receiver<ConnectionEvent> {

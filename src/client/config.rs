@@ -108,6 +108,8 @@ pub(crate) struct Config {
     pub(crate) connector: Arc<dyn Connector>,
     /// The login message's content, sent first on every connection.
     pub(crate) login: Option<bytes::Bytes>,
+    /// netaio peer management: advertised on every connection.
+    pub(crate) peers: Option<Arc<super::peers::Peers>>,
 }
 
 impl Config {
@@ -130,6 +132,7 @@ impl Config {
             max_pending_requests: DEFAULT_MAX_PENDING_REQUESTS,
             connector: Arc::new(TcpConnector::new()),
             login: None,
+            peers: None,
         }
     }
 }

@@ -189,6 +189,14 @@ pub(super) fn start(inner: &Arc<Inner>, stream: Stream) -> Live {
         .login
         .clone()
         .and_then(|content| Login::send(inner, &current, content));
+    if let Some(peers) = &inner.config.peers {
+        // Queued before the connection is published: nothing sent on it
+        // goes ahead of the introduction (but the login).
+        let hello = peers.local.message(MessageType::ADVERTISE_PEER);
+        if let Ok(frame) = current.seal(inner, hello) {
+            let _ = current.queue.try_push(frame);
+        }
+    }
     go_live(inner, &current);
     info!(%peer, "connected");
     inner.emit(ConnectionEvent::Connected(peer));

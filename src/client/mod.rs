@@ -36,6 +36,7 @@ mod connection;
 mod error;
 mod handler;
 mod offline;
+mod peers;
 mod pending;
 mod recent;
 mod reconnect;
@@ -506,6 +507,17 @@ impl Client {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The peers servers announced (with [`ClientBuilder::peer`]), by id;
+    /// empty without peer management.
+    pub fn peers(&self) -> Vec<crate::peer::Peer> {
+        self.inner
+            .config
+            .peers
+            .as_ref()
+            .map(|p| p.all())
+            .unwrap_or_default()
+    }
+
     /// Requests waiting for a reply.
     pub fn pending_requests(&self) -> usize {
         lock(&self.inner.pending).len()
@@ -515,6 +527,13 @@ impl Client {
     /// background task. Requests still waiting fail with
     /// [`ClientError::Closed`].
     pub async fn close(&self) {
+        if let Some(peers) = &self.inner.config.peers {
+            if self.is_connected() {
+                // Best effort, bounded: a goodbye is not worth a hang.
+                let bye = peers.local.message(MessageType::DISCONNECT);
+                let _ = tokio::time::timeout(self.inner.config.write_timeout, self.send(bye)).await;
+            }
+        }
         self.inner.closed.cancel();
         let mut done = self.inner.done.clone();
         // Bounded: the writer's own stall limit ends a stuck flush.

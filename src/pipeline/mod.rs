@@ -373,6 +373,7 @@ impl Pipeline {
     }
 
     /// The frame layout both ends speak.
+    #[cfg(feature = "testing")]
     pub(crate) fn profile(&self) -> crate::wire::Profile {
         self.frame.profile
     }

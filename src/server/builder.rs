@@ -55,6 +55,7 @@ pub struct ServerBuilder {
     min_version: Option<u64>,
     backplane: Option<Arc<dyn Backplane>>,
     instance_id: Option<String>,
+    peers: Option<Arc<super::peers::Peers>>,
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -73,6 +74,7 @@ impl ServerBuilder {
             min_version: None,
             backplane: None,
             instance_id: None,
+            peers: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -289,6 +291,28 @@ impl ServerBuilder {
         self
     }
 
+    /// netaio's peer management (`manage_peers_automatically`) as `local`:
+    /// ADVERTISE_PEER is answered with PEER_DISCOVERED and adds the peer,
+    /// PEER_DISCOVERED adds it, DISCONNECT forgets it and drops its
+    /// connection's subscriptions; all keyed by `local`'s app id (see
+    /// `framewire::peer`). Peers are listed by
+    /// [`ServerHandle::peers`](super::ServerHandle::peers) and forgotten
+    /// when their connection closes.
+    ///
+    /// ```
+    /// use framewire::peer::LocalPeer;
+    /// use framewire::server::Server;
+    ///
+    /// let me = LocalPeer::random().with_fields([("name", "eu-1")]).with_app_id("billing");
+    /// let server = Server::builder().peers(me).subscriptions().build();
+    /// # drop(server);
+    /// ```
+    pub fn peers(mut self, local: crate::peer::LocalPeer) -> Self {
+        let peers = Arc::new(super::peers::Peers::new(local));
+        self.peers = Some(peers.clone());
+        super::peers::register(self, peers)
+    }
+
     /// The server, ready to [`serve`](Server::serve).
     pub fn build(self) -> Server {
         let limits = self.limits;
@@ -327,6 +351,7 @@ impl ServerBuilder {
                     login: self.login,
                     min_version: self.min_version,
                     relay,
+                    peers: self.peers,
                     #[cfg(feature = "tls")]
                     tls: self.tls.map(super::tls::TlsState::new),
                     limits,

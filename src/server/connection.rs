@@ -126,6 +126,11 @@ where
                 _ = shared.abort.cancelled() => {}
             }
             let info = conn.info();
+            // Peers first: whoever sees the connection gone sees its
+            // peers gone too.
+            if let Some(peers) = &shared.peers {
+                peers.connection_closed(conn.peer);
+            }
             shared.registry.remove(conn.id);
             shared.counters.connections_open(shared.registry.len());
             conn.outbound.close();

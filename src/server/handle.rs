@@ -26,6 +26,8 @@ use super::{
     SlowConsumerPolicy, Stats, SubscribeError,
 };
 
+use crate::peer::{LocalPeer, Peer};
+
 pub(crate) type Hook = Arc<dyn Fn(&ConnectionInfo, &ServerHandle) + Send + Sync>;
 
 pub(crate) struct Shared {
@@ -54,6 +56,8 @@ pub(crate) struct Shared {
     pub(crate) min_version: Option<u64>,
     /// The backplane to other instances, if there is one.
     pub(crate) relay: Option<Relay>,
+    /// netaio peer management, if enabled.
+    pub(crate) peers: Option<Arc<super::peers::Peers>>,
     /// TLS for accepted connections, if the builder was given it.
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<super::tls::TlsState>,
@@ -315,6 +319,49 @@ impl ServerHandle {
     /// Unsubscribes `id` from `key`; returns whether it was subscribed.
     pub fn unsubscribe(&self, key: &[u8], id: ConnectionId) -> bool {
         self.shared.registry.unsubscribe(key, id)
+    }
+
+    /// Unsubscribes `id` from every topic; returns how many it held.
+    pub fn unsubscribe_all(&self, id: ConnectionId) -> usize {
+        self.shared.registry.unsubscribe_all(id)
+    }
+
+    /// The peers this server knows (with [`ServerBuilder::peers`](super::ServerBuilder::peers)),
+    /// by id; empty without peer management.
+    ///
+    /// ```
+    /// use framewire::peer::LocalPeer;
+    /// use framewire::server::Server;
+    ///
+    /// let server = Server::builder().peers(LocalPeer::random()).build();
+    /// assert!(server.handle().peers().is_empty());
+    /// assert!(server.handle().local_peer().is_some());
+    /// ```
+    pub fn peers(&self) -> Vec<Peer> {
+        self.shared
+            .peers
+            .as_ref()
+            .map(|p| p.all())
+            .unwrap_or_default()
+    }
+
+    /// The peer with id `id`, if this server knows it.
+    pub fn peer(&self, id: &[u8]) -> Option<Peer> {
+        self.shared.peers.as_ref()?.get(id)
+    }
+
+    /// Forgets the peer `id`; returns whether it was known. Its connection
+    /// stays open (a later ADVERTISE_PEER adds it again).
+    pub fn remove_peer(&self, id: &[u8]) -> bool {
+        self.shared
+            .peers
+            .as_ref()
+            .is_some_and(|p| p.remove(id).is_some())
+    }
+
+    /// This server's own peer identity, with peer management.
+    pub fn local_peer(&self) -> Option<LocalPeer> {
+        Some(self.shared.peers.as_ref()?.local().clone())
     }
 
     /// Connections open now, by id.

@@ -61,6 +61,7 @@ mod limits;
 mod listen;
 mod login;
 mod metrics;
+mod peers;
 mod pubsub;
 mod readme_routes;
 mod registry;

@@ -154,6 +154,21 @@ impl Conn {
 
 type Subscribers = HashMap<ConnectionId, Arc<Conn>>;
 
+/// Takes `conn` out of every topic it subscribed to (the caller holds the
+/// topics' write lock); how many it left.
+fn drain_subscriptions(subs: &mut HashMap<Bytes, Subscribers>, conn: &Conn) -> usize {
+    let keys: Vec<Bytes> = lock(&conn.subscriptions).drain().collect();
+    for key in &keys {
+        if let Some(set) = subs.get_mut(key) {
+            set.remove(&conn.id);
+            if set.is_empty() {
+                subs.remove(key);
+            }
+        }
+    }
+    keys.len()
+}
+
 pub(crate) struct Registry {
     conns: RwLock<HashMap<ConnectionId, Arc<Conn>>>,
     /// Open connections per source address.
@@ -207,6 +222,12 @@ impl Registry {
         lock(&self.per_address).get(&ip).copied().unwrap_or(0)
     }
 
+    /// Drops every subscription connection `id` holds; how many.
+    pub(crate) fn unsubscribe_all(&self, id: ConnectionId) -> usize {
+        let Some(conn) = self.get(id) else { return 0 };
+        drain_subscriptions(&mut write(&self.subs), &conn)
+    }
+
     /// Forgets a connection and every subscription it held.
     pub(crate) fn remove(&self, id: ConnectionId) -> Option<Arc<Conn>> {
         let conn = write(&self.conns).remove(&id)?;
@@ -219,18 +240,9 @@ impl Registry {
                 }
             }
         }
-        // Drain under the subs lock: a concurrent `subscribe` either sees
-        // the connection gone or finishes before this drain.
-        let mut subs = write(&self.subs);
-        let keys: Vec<Bytes> = lock(&conn.subscriptions).drain().collect();
-        for key in keys {
-            if let Some(set) = subs.get_mut(&key) {
-                set.remove(&id);
-                if set.is_empty() {
-                    subs.remove(&key);
-                }
-            }
-        }
+        // Drained under the subs lock: a concurrent `subscribe` either
+        // sees the connection gone or finishes before this drain.
+        drain_subscriptions(&mut write(&self.subs), &conn);
         Some(conn)
     }
 

@@ -14,6 +14,7 @@ mod frame;
 mod header;
 mod message;
 mod message_type;
+mod pack_value;
 mod packify;
 
 pub use auth_fields::{AuthFields, DEFAULT_MAX_AUTH_FIELDS};
@@ -25,3 +26,4 @@ pub use frame::{decode_frame, encode_frame, FrameConfig, RESERVE_CHUNK};
 pub use header::{Header, Profile};
 pub use message::Message;
 pub use message_type::MessageType;
+pub use pack_value::{PackError, PackValue, MAX_PACK_DEPTH};

@@ -133,15 +133,24 @@ pub fn spawn_listening(mut cmd: Command) -> (KillOnDrop, String) {
 
 /// A real netaio 0.0.9 server with the `framewire serve` route contract.
 pub fn netaio_server(secret: Option<&str>) -> (KillOnDrop, String) {
+    netaio_server_with(
+        secret
+            .map(|s| ["--secret", s])
+            .as_slice()
+            .concat()
+            .as_slice(),
+    )
+}
+
+/// [`netaio_server`] with extra arguments (`--secret S`, `--peer-name N`).
+pub fn netaio_server_with(args: &[&str]) -> (KillOnDrop, String) {
     let mut cmd = Command::new(netaio_python());
     cmd.arg(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/python/netaio_server.py"
     ))
-    .args(["127.0.0.1", "0"]);
-    if let Some(s) = secret {
-        cmd.args(["--secret", s]);
-    }
+    .args(["127.0.0.1", "0"])
+    .args(args);
     spawn_listening(cmd)
 }
 

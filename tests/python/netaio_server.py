@@ -12,7 +12,9 @@ import asyncio
 import logging
 import sys
 
+import packify
 from netaio import (
+    Peer, DefaultPeerPlugin,
     TCPServer, HMACAuthPlugin, MessageType, Message, Body,
     make_respond_uri_msg, make_ok_msg, make_error_msg, make_not_found_msg,
 )
@@ -32,6 +34,12 @@ def build(host, port, secret):
     @server.on((MT.REQUEST_URI, b"echo"))
     def echo(msg, writer):
         return make_respond_uri_msg(msg.body.content, b"echo")
+
+    # With --peer-name: how many peers the server knows (their names).
+    @server.on((MT.REQUEST_URI, b"peers"))
+    def peers(msg, writer):
+        names = sorted(packify.unpack(p.data).get("name", "?") for p in server.peers.values())
+        return make_respond_uri_msg(",".join(names).encode(), b"peers")
 
     @server.on(MT.CREATE_URI)
     def create(msg, writer):
@@ -96,8 +104,13 @@ async def main():
     p.add_argument("host")
     p.add_argument("port", type=int)
     p.add_argument("--secret")
+    p.add_argument("--peer-name", help="manage peers as {'name': NAME}")
     args = p.parse_args()
     server = build(args.host, args.port, args.secret)
+    if args.peer_name:
+        server.local_peer = Peer(addrs=set(), id=b"netaio-server-01", data=packify.pack({"name": args.peer_name}))
+        server.peer_plugin = DefaultPeerPlugin()
+        await server.manage_peers_automatically()
     task = asyncio.create_task(server.start())
     for _ in range(500):
         if getattr(server, "server", None) is not None:

@@ -163,7 +163,8 @@ pub enum Command {
     Bench(BenchArgs),
 }
 
-/// `framewire serve` as one instance of several.
+/// `framewire serve` among others: one instance of several on a
+/// backplane, and a netaio peer.
 #[derive(Args, Clone)]
 pub struct ClusterArgs {
     /// Relay publish and broadcast to the other instances through this
@@ -181,6 +182,21 @@ pub struct ClusterArgs {
         requires = "backplane"
     )]
     pub backplane_channel: String,
+    /// Manage netaio peers (netaio's manage_peers_automatically): answer
+    /// ADVERTISE_PEER with PEER_DISCOVERED, forget peers on DISCONNECT.
+    #[arg(long)]
+    pub peers: bool,
+    /// The app id peers must announce (the messages' uri).
+    #[arg(long, value_name = "ID", default_value = "netaio", requires = "peers")]
+    pub app_id: String,
+    /// The name in this server's peer data (a packify dict {'name': NAME}).
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "framewire",
+        requires = "peers"
+    )]
+    pub peer_name: String,
 }
 
 /// `framewire bench` options.
@@ -245,6 +261,10 @@ pub struct ConnArgs {
     pub profile: Profile,
     #[command(flatten)]
     pub tls: ClientTlsArgs,
+    /// Manage netaio peers with this app id: advertise on connect (as
+    /// {'name': 'framewire-cli'}) and say DISCONNECT when done.
+    #[arg(long, value_name = "ID")]
+    pub app_id: Option<String>,
 }
 
 pub fn parse_type(s: &str) -> Result<MessageType, String> {

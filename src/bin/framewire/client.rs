@@ -29,6 +29,12 @@ async fn connect_with(conn: &ConnArgs, reconnect: Reconnect) -> Result<Client, S
     if let Some(auth) = conn.auth.resolve()? {
         builder = builder.plugins(auth.layer());
     }
+    if let Some(app_id) = &conn.app_id {
+        let me = framewire::peer::LocalPeer::random()
+            .with_app_id(app_id.clone().into_bytes())
+            .with_fields([("name", "framewire-cli")]);
+        builder = builder.peer(me);
+    }
     builder = conn
         .tls
         .apply(builder, conn.addr.split(',').next().unwrap_or_default())?;

@@ -76,6 +76,12 @@ pub async fn serve(
             builder = builder.instance_id(name.clone());
         }
     }
+    if cluster.peers {
+        let me = framewire::peer::LocalPeer::random()
+            .with_app_id(cluster.app_id.clone().into_bytes())
+            .with_fields([("name", cluster.peer_name.as_str())]);
+        builder = builder.peers(me);
+    }
     let server = builder.build();
     if tls.tls_cert.is_some() {
         tokio::spawn(reload_on_sighup(server.handle(), tls.clone()));
