@@ -254,6 +254,8 @@ fn the_client_scenario_measures_framewires_client_beside_a_raw_one() {
         "seq req/s",
         "client µs CPU/req",
         "client µs CPU/seq req",
+        "notes/s",
+        "client µs CPU/note",
     ] {
         let client = find(&rows, "client", "framewire Client", metric);
         let raw = find(&rows, "client", "baseline", metric);

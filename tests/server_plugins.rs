@@ -249,3 +249,39 @@ async fn cipher_routes_on_the_decrypted_uri_and_drops_plaintext() {
     assert_eq!(srv.handle.stats().decrypt_failures, 1);
     srv.stop().await;
 }
+
+/// A cipher that does not depend on the receiver (netaio's stream cipher)
+/// is applied once per fan-out: every subscriber gets the same bytes, the
+/// same IV. In memory (`framewire::testing`).
+#[tokio::test]
+async fn fan_out_is_encrypted_once_for_every_receiver() {
+    let layer = || PluginLayer::new().with_cipher(NetaioStreamCipher::new("test-key"));
+    let srv = framewire::testing::TestServer::new(
+        Server::builder().subscriptions().plugins(layer()).build(),
+    );
+    let client = PluginStack::new(layer());
+    let mut subs = Vec::new();
+    for _ in 0..3 {
+        let mut p = srv.peer().unwrap();
+        let sub = client
+            .seal(Message::new(MessageType::SUBSCRIBE_URI, "t", ""))
+            .unwrap();
+        let confirm = client.open(p.call(sub).await.unwrap()).unwrap();
+        assert_eq!(confirm.message_type, MessageType::CONFIRM_SUBSCRIBE);
+        subs.push(p);
+    }
+    let sent = srv
+        .handle()
+        .notify("t", Message::new(MessageType::NOTIFY_URI, "t", "news"))
+        .unwrap();
+    assert_eq!(sent, 3);
+    let mut got = Vec::new();
+    for p in &mut subs {
+        got.push(p.recv().await.unwrap());
+    }
+    assert!(
+        got.iter().all(|m| m == &got[0]),
+        "one encryption for all: {got:?}"
+    );
+    assert_eq!(&client.open(got[0].clone()).unwrap().content()[..], b"news");
+}

@@ -56,6 +56,7 @@ pub struct ServerBuilder {
     backplane: Option<Arc<dyn Backplane>>,
     instance_id: Option<String>,
     peers: Option<Arc<super::peers::Peers>>,
+    timed: bool,
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -75,6 +76,7 @@ impl ServerBuilder {
             backplane: None,
             instance_id: None,
             peers: None,
+            timed: super::metrics::TIMED,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -313,6 +315,22 @@ impl ServerBuilder {
         super::peers::register(self, peers)
     }
 
+    /// Whether each handler call is timed for the
+    /// `framewire_handler_duration_seconds` histogram (feature `metrics`;
+    /// on by default with it, and meaningless without it). Timing costs two
+    /// clock reads and a histogram lookup per call: turn it off when no
+    /// metrics recorder is installed (`framewire serve` does, without
+    /// `--metrics`).
+    ///
+    /// ```
+    /// let server = framewire::server::Server::builder().handler_timing(false).build();
+    /// # drop(server);
+    /// ```
+    pub fn handler_timing(mut self, on: bool) -> Self {
+        self.timed = on && super::metrics::TIMED;
+        self
+    }
+
     /// The server, ready to [`serve`](Server::serve).
     pub fn build(self) -> Server {
         let limits = self.limits;
@@ -352,6 +370,7 @@ impl ServerBuilder {
                     min_version: self.min_version,
                     relay,
                     peers: self.peers,
+                    timed: self.timed,
                     #[cfg(feature = "tls")]
                     tls: self.tls.map(super::tls::TlsState::new),
                     limits,

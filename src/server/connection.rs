@@ -304,8 +304,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     }
                     Step::Call(call) => {
                         learn_peer(conn, &peer);
-                        let started = metrics::TIMED.then(std::time::Instant::now);
-                        let label = metrics::TIMED.then(|| call.route.label.clone());
+                        let started = shared.timed.then(std::time::Instant::now);
+                        let label = shared.timed.then(|| call.route.label.clone());
                         let result = match &call.route.handler {
                             Call::Async(h) => catch_panics(|| h.call(call.msg, ctx.clone())).await,
                             Call::Sync(h) => {
@@ -314,7 +314,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                             }
                         };
                         if let (Some(t), Some(label)) = (started, label) {
-                            metrics::handler_seconds(&label, t.elapsed().as_secs_f64());
+                            metrics::handler_seconds(label, t.elapsed().as_secs_f64());
                         }
                         let layer = call.route.layer.as_deref();
                         let link = peer.link();

@@ -58,6 +58,8 @@ pub(crate) struct Shared {
     pub(crate) relay: Option<Relay>,
     /// netaio peer management, if enabled.
     pub(crate) peers: Option<Arc<super::peers::Peers>>,
+    /// Whether handler calls are timed (see `ServerBuilder::handler_timing`).
+    pub(crate) timed: bool,
     /// TLS for accepted connections, if the builder was given it.
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<super::tls::TlsState>,

@@ -27,9 +27,10 @@ mod on {
         metrics::histogram!(name).record(value);
     }
 
-    pub(crate) fn handler_seconds(route: &str, secs: f64) {
-        metrics::histogram!("framewire_handler_duration_seconds", "route" => route.to_owned())
-            .record(secs);
+    pub(crate) fn handler_seconds(route: std::sync::Arc<str>, secs: f64) {
+        // The label shares the route's Arc: no copy of it per call.
+        let route = metrics::SharedString::from_shared(route);
+        metrics::histogram!("framewire_handler_duration_seconds", "route" => route).record(secs);
     }
 }
 
@@ -39,7 +40,7 @@ mod on {
     pub(crate) fn counter_with(_: &'static str, _: &'static str, _: &'static str, _: u64) {}
     pub(crate) fn gauge(_: &'static str, _: f64) {}
     pub(crate) fn histogram(_: &'static str, _: f64) {}
-    pub(crate) fn handler_seconds(_: &str, _: f64) {}
+    pub(crate) fn handler_seconds(_: std::sync::Arc<str>, _: f64) {}
 }
 
 pub(crate) use on::{counter, counter_with, gauge, handler_seconds, histogram};

@@ -28,7 +28,7 @@
 //! | `framewire_frames_rejected_total` | counter | `reason`: `checksum`, `auth`, `replay_capacity`, `decrypt`, `permission`, `decode` |
 //! | `framewire_logins_refused_total` | counter | |
 //! | `framewire_handler_errors_total` | counter | `kind`: `error`, `panic` |
-//! | `framewire_handler_duration_seconds` | histogram | `route`: the registered route key, or `default` |
+//! | `framewire_handler_duration_seconds` | histogram | `route`: the registered route key, or `default` (off with `ServerBuilder::handler_timing(false)`) |
 //! | `framewire_slow_consumer_total` | counter | `action`: `drop`, `disconnect` |
 //! | `framewire_timeouts_total` | counter | `kind`: `deadline`, `write`, `auth`, `first_frame`, `tls_handshake` |
 //! | `framewire_tls_handshakes_total` | counter | `result`: `ok`, `failed` |

@@ -2,16 +2,23 @@
 //! itself. Against one `framewire serve` child, C tasks share one `Client`
 //! and loop on `request`, beside a raw pipelined client (tokio-util
 //! `Framed`, C frames in flight) doing the same wire work in the same run;
-//! then one request at a time against raw sequential round trips. Each
-//! figure comes with the bench process's own CPU per request (the server
-//! is a separate process).
+//! then one request at a time against raw sequential round trips; then a
+//! `Subscription` stream consuming notifications against a raw reader of
+//! the same NOTIFY frames, both fed by the same closed-loop publisher.
+//! Each figure comes with the bench process's own CPU per request or
+//! notification (the server is a separate process).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::time::Instant;
+
 use bytes::Bytes;
 use framewire::client::{Client, Reconnect};
+use framewire::{Message, MessageType};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::Semaphore;
 
 use super::load::{self, Dial};
 use super::report::Row;
@@ -63,6 +70,119 @@ async fn client_requests(
     }
     client.close().await;
     Ok(rate)
+}
+
+/// How far the stream scenarios' publisher may run ahead of the
+/// subscriber's deliveries.
+const LEAD: usize = 128;
+
+/// What a subscriber reports to the publisher: every notification it
+/// consumed (counted, and one more publish allowed).
+#[derive(Clone)]
+struct Progress {
+    received: Arc<AtomicU64>,
+    permits: Arc<Semaphore>,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Progress {
+            received: Arc::new(AtomicU64::new(0)),
+            permits: Arc::new(Semaphore::new(LEAD)),
+        }
+    }
+
+    fn consumed(&self) {
+        self.received.fetch_add(1, Ordering::Relaxed);
+        self.permits.add_permits(1);
+    }
+}
+
+/// One raw publisher sending `pub/bench` for the `budget`, never more
+/// than [`LEAD`] notifications ahead of what the subscriber consumed, then
+/// waiting (5 s at most) for the rest: notifications consumed per second,
+/// or an error if any never arrived.
+async fn publish_to(
+    to: Dial<'_>,
+    size: usize,
+    budget: load::Budget,
+    progress: &Progress,
+) -> Result<f64, String> {
+    let (mut tx, mut rx) = to.framed().await?.split();
+    // The server's OKs, read and dropped.
+    let acks = tokio::spawn(async move { while let Some(Ok(_)) = rx.next().await {} });
+    let content = Bytes::from(vec![b'n'; size]);
+    let msg = Message::new(MessageType::PUBLISH_URI, "pub/bench", content);
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while budget.more(start, sent) {
+        match tokio::time::timeout(Duration::from_secs(5), progress.permits.acquire()).await {
+            Ok(Ok(permit)) => permit.forget(),
+            _ => return Err("the subscriber stopped consuming".into()),
+        }
+        tx.send(msg.clone()).await.map_err(|e| e.to_string())?;
+        sent += 1;
+    }
+    let drain = Instant::now();
+    while progress.received.load(Ordering::Relaxed) < sent
+        && drain.elapsed() < Duration::from_secs(5)
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    acks.abort();
+    let got = progress.received.load(Ordering::Relaxed);
+    if got < sent {
+        return Err(format!(
+            "{} of {sent} notifications never arrived",
+            sent - got
+        ));
+    }
+    Ok(got as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Notifications per second a `Subscription` stream consumes.
+async fn client_stream(to: Dial<'_>, size: usize, budget: load::Budget) -> Result<f64, String> {
+    let mut builder = Client::builder(to.addr.to_owned()).reconnect(Reconnect::disabled());
+    if let Some(config) = to.tls {
+        builder = builder.tls(config.clone(), super::tls::BenchTls::server_name());
+    }
+    let client = builder.connect().await.map_err(|e| e.to_string())?;
+    let mut sub = client.subscribe("bench").await.map_err(|e| e.to_string())?;
+    let progress = Progress::new();
+    let seen = progress.clone();
+    let reader = tokio::spawn(async move {
+        while sub.next().await.is_some() {
+            seen.consumed();
+        }
+    });
+    let rate = publish_to(to, size, budget, &progress).await;
+    client.close().await;
+    reader.abort();
+    rate
+}
+
+/// The same for a raw `Framed` reader of the NOTIFY frames.
+async fn raw_stream(to: Dial<'_>, size: usize, budget: load::Budget) -> Result<f64, String> {
+    let mut conn = to.framed().await?;
+    conn.send(Message::new(MessageType::SUBSCRIBE_URI, "bench", ""))
+        .await
+        .map_err(|e| e.to_string())?;
+    match conn.next().await {
+        Some(Ok(Ok(m))) if m.message_type == MessageType::CONFIRM_SUBSCRIBE => {}
+        other => return Err(format!("subscribe not confirmed: {other:?}")),
+    }
+    let progress = Progress::new();
+    let seen = progress.clone();
+    let reader = tokio::spawn(async move {
+        while let Some(Ok(Ok(m))) = conn.next().await {
+            if m.message_type == MessageType::NOTIFY_URI {
+                seen.consumed();
+            }
+        }
+    });
+    let rate = publish_to(to, size, budget, &progress).await;
+    reader.abort();
+    rate
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -117,10 +237,10 @@ impl Figure {
                 scenario: "client",
                 size,
                 target: target.to_owned(),
-                metric: if metric == "req/s" {
-                    "client µs CPU/req"
-                } else {
-                    "client µs CPU/seq req"
+                metric: match metric {
+                    "req/s" => "client µs CPU/req",
+                    "notes/s" => "client µs CPU/note",
+                    _ => "client µs CPU/seq req",
                 },
                 value: median(self.cpu) * 1e6,
                 higher_is_better: false,
@@ -147,6 +267,7 @@ pub(super) async fn run(s: &Settings, server: &Server) -> Result<Vec<Row>, Strin
         load::progress(&format!("client {size} B..."));
         let (mut client, mut raw) = (Figure::new(), Figure::new());
         let (mut client_seq, mut raw_seq) = (Figure::new(), Figure::new());
+        let (mut stream, mut raw_notes) = (Figure::new(), Figure::new());
         for _ in 0..s.runs.max(1) {
             client
                 .add(with_own_cpu(s.duration, client_requests(to, size, s.duration, tasks)).await?);
@@ -164,6 +285,9 @@ pub(super) async fn run(s: &Settings, server: &Server) -> Result<Vec<Row>, Strin
                     .map(|(r, _)| r)
             };
             raw_seq.add(with_own_cpu(s.duration, raw_echo).await?);
+            let budget = load::Budget::time(s.duration);
+            stream.add(with_own_cpu(s.duration, client_stream(to, size, budget)).await?);
+            raw_notes.add(with_own_cpu(s.duration, raw_stream(to, size, budget)).await?);
         }
         let concurrent = format!("{tasks} tasks sharing one Client");
         rows.extend(client.rows(size, "framewire Client", "req/s", concurrent));
@@ -176,6 +300,19 @@ pub(super) async fn run(s: &Settings, server: &Server) -> Result<Vec<Row>, Strin
             "one at a time".into(),
         ));
         rows.extend(raw_seq.rows(size, "baseline", "seq req/s", "raw round trips".into()));
+        let note = format!("one publisher, at most {LEAD} ahead of the deliveries");
+        rows.extend(stream.rows(
+            size,
+            "framewire Client",
+            "notes/s",
+            format!("Subscription stream; {note}"),
+        ));
+        rows.extend(raw_notes.rows(
+            size,
+            "baseline",
+            "notes/s",
+            format!("raw Framed reader; {note}"),
+        ));
     }
     Ok(rows)
 }
