@@ -114,6 +114,21 @@ async fn disconnect_forgets_the_peer_and_its_subscriptions() {
 }
 
 #[tokio::test]
+async fn a_disconnect_cannot_evict_another_peer() {
+    let srv = memory();
+    let mut a = srv.peer().unwrap();
+    a.call(announce(MessageType::ADVERTISE_PEER, "a"))
+        .await
+        .unwrap();
+    let mut mallory = srv.peer().unwrap();
+    no_answer(&mut mallory, announce(MessageType::DISCONNECT, "a")).await;
+    assert!(
+        srv.handle().peer(b"a").is_some(),
+        "a was announced on another connection"
+    );
+}
+
+#[tokio::test]
 async fn what_is_not_ours_or_not_a_peer_is_ignored() {
     let srv = memory();
     let mut p = srv.peer().unwrap();

@@ -6,7 +6,9 @@
 //!   this server's PEER_DISCOVERED;
 //! - PEER_DISCOVERED: the peer is added, no answer;
 //! - DISCONNECT: the peer is forgotten and its connection's subscriptions
-//!   dropped, no answer.
+//!   dropped, no answer. Unlike netaio, only a peer heard on this very
+//!   connection is forgotten: a DISCONNECT naming another peer's id drops
+//!   the sender's own subscriptions, never someone else's entry.
 //!
 //! Announcements that are not `(bytes, bytes)`, repeat our own id, or
 //! would overflow the table are ignored without an answer, as netaio
@@ -50,6 +52,13 @@ impl Peers {
 
     pub(crate) fn remove(&self, id: &[u8]) -> Option<Peer> {
         lock(&self.table).remove(id)
+    }
+
+    /// Forgets `id` if it was heard from `addr`.
+    fn remove_from(&self, id: &[u8], addr: SocketAddr) -> bool {
+        let mut table = lock(&self.table);
+        let theirs = table.get(id).is_some_and(|p| p.addr == addr);
+        theirs && table.remove(id).is_some()
     }
 
     /// A connection closed: its peers are gone.
@@ -97,7 +106,7 @@ pub(super) fn register(builder: ServerBuilder, peers: std::sync::Arc<Peers>) -> 
             (MessageType::DISCONNECT, app_id),
             move |msg: Message, ctx: &Context| {
                 if let Some((id, _)) = parse(msg.content()) {
-                    leaving.remove(&id);
+                    leaving.remove_from(&id, ctx.peer());
                     ctx.server().unsubscribe_all(ctx.id());
                 }
             },
