@@ -78,8 +78,9 @@ impl TestServer {
         TestServer {
             profile: handle.profile(),
             handle,
-            // Peers get distinct loopback ports, as accepted sockets would.
-            ports: Arc::new(AtomicU16::new(40_000)),
+            // Peers get distinct loopback ports (from 40 000), as accepted
+            // sockets would.
+            ports: Arc::new(AtomicU16::new(0)),
             timeout: DEFAULT_TIMEOUT,
         }
     }
