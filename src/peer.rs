@@ -13,10 +13,12 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use bytes::Bytes;
 
+use crate::sync::lock;
 use crate::wire::{Message, MessageType, PackError, PackValue};
 
 /// Most peers a table holds (a new id beyond it is refused).
@@ -161,6 +163,67 @@ pub(crate) fn parse(content: &Bytes) -> Option<(Bytes, Option<Bytes>)> {
             ))
         }
         _ => None,
+    }
+}
+
+/// A node's identity and the peers it knows: what the server's and the
+/// client's handlers share.
+#[derive(Debug)]
+pub(crate) struct Peers {
+    local: LocalPeer,
+    table: Mutex<PeerTable>,
+}
+
+impl Peers {
+    pub(crate) fn new(local: LocalPeer) -> Self {
+        let table = Mutex::new(PeerTable::new(local.max_peers()));
+        Peers { local, table }
+    }
+
+    pub(crate) fn local(&self) -> &LocalPeer {
+        &self.local
+    }
+
+    pub(crate) fn all(&self) -> Vec<Peer> {
+        lock(&self.table).all()
+    }
+
+    pub(crate) fn get(&self, id: &[u8]) -> Option<Peer> {
+        lock(&self.table).get(id)
+    }
+
+    pub(crate) fn remove(&self, id: &[u8]) -> Option<Peer> {
+        lock(&self.table).remove(id)
+    }
+
+    /// Forgets `id` if it was heard from `addr`.
+    pub(crate) fn remove_from(&self, id: &[u8], addr: SocketAddr) -> bool {
+        let mut table = lock(&self.table);
+        let theirs = table.get(id).is_some_and(|p| p.addr == addr);
+        theirs && table.remove(id).is_some()
+    }
+
+    /// Forgets every peer heard from `addr` (its connection closed).
+    pub(crate) fn remove_at(&self, addr: SocketAddr) {
+        lock(&self.table).remove_at(addr);
+    }
+
+    /// Adds or refreshes the peer an announcement's `content` names, heard
+    /// from `addr`; false if it is not `(id, data)`, is this node's own
+    /// id, or the table refuses it (full, or an entry too large).
+    pub(crate) fn learn(&self, content: &Bytes, addr: SocketAddr) -> bool {
+        let Some((id, Some(data))) = parse(content) else {
+            tracing::debug!("peer announcement is not (id, data): ignored");
+            return false;
+        };
+        if id == self.local.id() {
+            return false;
+        }
+        let taken = lock(&self.table).upsert(id, data, addr, Instant::now());
+        if !taken {
+            tracing::debug!("peer refused: table full or entry too large");
+        }
+        taken
     }
 }
 

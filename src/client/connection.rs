@@ -192,7 +192,7 @@ pub(super) fn start(inner: &Arc<Inner>, stream: Stream) -> Live {
     if let Some(peers) = &inner.config.peers {
         // Queued before the connection is published: nothing sent on it
         // goes ahead of the introduction (but the login).
-        let hello = peers.local.message(MessageType::ADVERTISE_PEER);
+        let hello = peers.local().message(MessageType::ADVERTISE_PEER);
         if let Ok(frame) = current.seal(inner, hello) {
             let _ = current.queue.try_push(frame);
         }

@@ -530,7 +530,7 @@ impl Client {
         if let Some(peers) = &self.inner.config.peers {
             if self.is_connected() {
                 // Best effort, bounded: a goodbye is not worth a hang.
-                let bye = peers.local.message(MessageType::DISCONNECT);
+                let bye = peers.local().message(MessageType::DISCONNECT);
                 let _ = tokio::time::timeout(self.inner.config.write_timeout, self.send(bye)).await;
             }
         }

@@ -129,7 +129,7 @@ where
             // Peers first: whoever sees the connection gone sees its
             // peers gone too.
             if let Some(peers) = &shared.peers {
-                peers.connection_closed(conn.peer);
+                peers.remove_at(conn.peer);
             }
             shared.registry.remove(conn.id);
             shared.counters.connections_open(shared.registry.len());

@@ -163,14 +163,7 @@ async fn client_stream(to: Dial<'_>, size: usize, budget: load::Budget) -> Resul
 
 /// The same for a raw `Framed` reader of the NOTIFY frames.
 async fn raw_stream(to: Dial<'_>, size: usize, budget: load::Budget) -> Result<f64, String> {
-    let mut conn = to.framed().await?;
-    conn.send(Message::new(MessageType::SUBSCRIBE_URI, "bench", ""))
-        .await
-        .map_err(|e| e.to_string())?;
-    match conn.next().await {
-        Some(Ok(Ok(m))) if m.message_type == MessageType::CONFIRM_SUBSCRIBE => {}
-        other => return Err(format!("subscribe not confirmed: {other:?}")),
-    }
+    let mut conn = load::subscribed(to, "bench", &None).await?;
     let progress = Progress::new();
     let seen = progress.clone();
     let reader = tokio::spawn(async move {

@@ -86,14 +86,7 @@ async fn fanout(
     let latencies = Arc::new(Mutex::new(Vec::new()));
     let mut readers = Vec::new();
     for i in 0..subscribers {
-        let mut c = spread[i % spread.len()].framed().await?;
-        c.send(Message::new(MessageType::SUBSCRIBE_URI, "bench", ""))
-            .await
-            .map_err(|e| e.to_string())?;
-        match c.next().await {
-            Some(Ok(Ok(m))) if m.message_type == MessageType::CONFIRM_SUBSCRIBE => {}
-            other => return Err(format!("subscribe not confirmed: {other:?}")),
-        }
+        let mut c = load::subscribed(spread[i % spread.len()], "bench", &None).await?;
         let (received, latencies) = (received.clone(), latencies.clone());
         readers.push(tokio::spawn(async move {
             let mut mine = Vec::with_capacity(SAMPLES);

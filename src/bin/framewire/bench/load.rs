@@ -225,6 +225,26 @@ pub(super) async fn rate_over(done: &AtomicU64, budget: Budget) -> f64 {
     count as f64 / start.elapsed().as_secs_f64()
 }
 
+/// A raw connection on `to` subscribed to `topic` (sealed by `stack`),
+/// once the server has confirmed it.
+pub(super) async fn subscribed(
+    to: Dial<'_>,
+    topic: &'static str,
+    stack: &Option<PluginStack>,
+) -> Result<Framed<Stream, FrameCodec>, String> {
+    let mut c = to.framed().await?;
+    c.send(seal(
+        stack,
+        Message::new(MessageType::SUBSCRIBE_URI, topic, ""),
+    ))
+    .await
+    .map_err(|e| e.to_string())?;
+    match c.next().await {
+        Some(Ok(Ok(m))) if m.message_type == MessageType::CONFIRM_SUBSCRIBE => Ok(c),
+        other => Err(format!("subscribe not confirmed: {other:?}")),
+    }
+}
+
 /// One publisher, `subscribers` subscribers: returns (deliveries per
 /// second, lost deliveries).
 pub(super) async fn fanout(
@@ -238,17 +258,7 @@ pub(super) async fn fanout(
     let stack = stack(auth);
     let mut readers = Vec::new();
     for _ in 0..subscribers {
-        let mut c = to.framed().await?;
-        c.send(seal(
-            &stack,
-            Message::new(MessageType::SUBSCRIBE_URI, "bench", ""),
-        ))
-        .await
-        .map_err(|e| e.to_string())?;
-        match c.next().await {
-            Some(Ok(Ok(m))) if m.message_type == MessageType::CONFIRM_SUBSCRIBE => {}
-            other => return Err(format!("subscribe not confirmed: {other:?}")),
-        }
+        let mut c = subscribed(to, "bench", &stack).await?;
         let received = received.clone();
         readers.push(tokio::spawn(async move {
             while let Some(Ok(Ok(m))) = c.next().await {
