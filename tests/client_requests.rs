@@ -163,6 +163,73 @@ async fn replies_in_reverse_order_find_their_requests_by_id() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_that_wait_for_room_in_the_queue_keep_wire_order() {
+    // A netaio-like server: answers in order and echoes no request id, so
+    // each reply goes to the oldest waiting request. It reads nothing
+    // until told, so the client's queue (16 MiB) and the socket buffers
+    // fill and later requests have to wait for room.
+    const N: usize = 1000;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (go, mut wait) = tokio::sync::mpsc::channel::<()>(1);
+    let server = tokio::spawn(async move {
+        let (s, _) = listener.accept().await.unwrap();
+        let mut f = tokio_util::codec::Framed::new(s, framewire::FrameCodec::default());
+        wait.recv().await;
+        let mut answered = 0;
+        while answered < N {
+            let req = f.next().await.unwrap().unwrap().unwrap();
+            if req.message_type == MessageType::REQUEST_URI {
+                f.send(Message::respond(req.uri().clone(), req.content().clone()))
+                    .await
+                    .unwrap();
+                answered += 1;
+            }
+        }
+        f
+    });
+    let c = Client::builder(addr.to_string())
+        .keepalive(None)
+        .request_timeout(Duration::from_secs(60))
+        .connect()
+        .await
+        .unwrap();
+    let content = |i: usize| {
+        let mut v = format!("{i:08}").into_bytes();
+        v.resize(60_000, b'.');
+        v
+    };
+    let tasks: Vec<_> = (0..N)
+        .map(|i| {
+            let c = c.clone();
+            tokio::spawn(async move { (i, c.request("same", content(i)).await) })
+        })
+        .collect();
+    // Until registering stops (bounded: 5 s).
+    let mut last = usize::MAX;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = c.pending_requests();
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    assert!(
+        (1..N).contains(&c.pending_requests()),
+        "some requests wait for room, unregistered: {} of {N} registered",
+        c.pending_requests()
+    );
+    go.send(()).await.unwrap();
+    for t in tasks {
+        let (i, r) = tokio::time::timeout(LIMIT, t).await.unwrap().unwrap();
+        assert_eq!(r.unwrap().content()[..], content(i)[..], "request {i}");
+    }
+    drop(server.await.unwrap());
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hmac_on_both_ends_and_wrong_secret_fails_fast() {
     let layer = || PluginLayer::new().with_auth(NetaioHmac::new("s3cret"));
     let srv = kv_server(Some(layer())).await;

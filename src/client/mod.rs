@@ -53,7 +53,7 @@ use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Link, PluginLayer, Role};
-use crate::io::outbound::Outbound;
+use crate::io::outbound::{Outbound, PushError};
 use crate::pipeline::Pipeline;
 use crate::protocol::SessionId;
 use crate::router::Router;
@@ -161,6 +161,20 @@ enum Out {
     Buffered,
 }
 
+/// How [`Inner::start_request`] left a request.
+enum Started<'a> {
+    /// Someone holds `send_order`: wait for it, then start again.
+    Busy(Message, pending::ReplyTx),
+    /// Registered as `seq`, and queued on connection `on` (`None`: kept in
+    /// the offline buffer). `wait`: the queue was full; push this frame,
+    /// holding the order until it is in.
+    Sent {
+        seq: u64,
+        on: Option<Arc<Current>>,
+        wait: Option<(tokio::sync::MutexGuard<'a, ()>, Bytes)>,
+    },
+}
+
 /// The connection messages go out on: its queue, and what plugins bind to
 /// it (a frame sealed for one connection is only sent on that one).
 pub(crate) struct Current {
@@ -233,6 +247,80 @@ impl Inner {
             }
             Out::Buffered => Ok(()),
         }
+    }
+
+    /// Registers request `msg` and queues it on the connection (or keeps
+    /// it in the offline buffer), all under the outlet's and the pending
+    /// table's locks. `order`: `send_order`, if the caller waited for it;
+    /// else it is taken here if free, and `Busy` hands everything back if
+    /// not. If the queue is full, the frame and the order come back in
+    /// `wait`, to be pushed (waiting for room) with no lock held.
+    fn start_request<'a>(
+        &'a self,
+        mut msg: Message,
+        layer: Option<&PluginLayer>,
+        tx: pending::ReplyTx,
+        order: Option<tokio::sync::MutexGuard<'a, ()>>,
+    ) -> Result<Started<'a>, ClientError> {
+        if self.closed.is_cancelled() {
+            return Err(ClientError::Closed);
+        }
+        let mut outlet = lock(&self.outlet);
+        let order = match order.map_or_else(|| self.send_order.try_lock().ok(), Some) {
+            Some(order) => order,
+            None => return Ok(Started::Busy(msg, tx)),
+        };
+        let (request_type, uri) = (msg.message_type, msg.body.uri.clone());
+        let max = self.config.max_pending_requests;
+        let Some(current) = outlet.current.clone() else {
+            let mut pending = lock(&self.pending);
+            if pending.len() >= max {
+                return Err(ClientError::TooManyPending { max });
+            }
+            let (seq, rid) = pending.insert(request_type, uri, tx);
+            rid.attach(&mut msg);
+            if let Err(e) = outlet.offline.push(msg, layer, Some(seq)) {
+                pending.remove(seq);
+                return Err(e);
+            }
+            return Ok(Started::Sent {
+                seq,
+                on: None,
+                wait: None,
+            });
+        };
+        let (seq, rid) = {
+            let mut pending = lock(&self.pending);
+            if pending.len() >= max {
+                return Err(ClientError::TooManyPending { max });
+            }
+            let (seq, rid) = pending.insert(request_type, uri, tx);
+            pending.assign(seq, current.id);
+            (seq, rid)
+        };
+        // Sealed with the pending table unlocked (the reader completes
+        // replies under that lock): the outlet's lock keeps the order.
+        rid.attach(&mut msg);
+        let frame = match self.pipeline.seal_with(msg, layer, &current.link(self)) {
+            Ok(frame) => frame,
+            Err(e) => {
+                lock(&self.pending).remove(seq);
+                return Err(e.into());
+            }
+        };
+        let wait = match current.queue.enqueue(frame) {
+            Ok(()) => None,
+            Err((PushError::Full, frame)) => Some((order, frame)),
+            Err((PushError::Closed, _)) => {
+                lock(&self.pending).remove(seq);
+                return Err(ClientError::ConnectionLost);
+            }
+        };
+        Ok(Started::Sent {
+            seq,
+            on: Some(current),
+            wait,
+        })
     }
 
     fn emit(&self, event: ConnectionEvent) {
@@ -370,49 +458,66 @@ impl Client {
 
     async fn call_raw(
         &self,
-        mut msg: Message,
+        msg: Message,
         timeout: Duration,
         layer: Option<&PluginLayer>,
     ) -> Result<Message, ClientError> {
         let inner = &self.inner;
-        let (message_type, uri) = (msg.message_type, msg.body.uri.clone());
+        let uri = msg.body.uri.clone();
+        let (tx, rx) = oneshot::channel();
         // Sequence numbers must follow the order frames reach the wire:
         // without an echoed id, a reply goes to the oldest waiting request,
-        // which is only right if "oldest" means "sent first".
-        let send_order = inner.send_order.lock().await;
-        if inner.closed.is_cancelled() {
-            return Err(ClientError::Closed);
-        }
-        let (tx, rx) = oneshot::channel();
-        let (seq, rid) = {
-            let mut pending = lock(&inner.pending);
-            let max = inner.config.max_pending_requests;
-            if pending.len() >= max {
-                return Err(ClientError::TooManyPending { max });
+        // which is only right if "oldest" means "sent first". A request
+        // holds `send_order` from registering to queueing its frame. Most
+        // take it without waiting, inside the outlet's lock, so their whole
+        // send is one short critical section; only when someone waits for
+        // room in the queue do the others queue up behind it (waiting on
+        // the async lock for every request parked a task per contended
+        // request: the profile in BENCHMARKS.md).
+        let started = match inner.start_request(msg, layer, tx, None)? {
+            Started::Busy(msg, tx) => {
+                let order = inner.send_order.lock().await;
+                match inner.start_request(msg, layer, tx, Some(order))? {
+                    Started::Busy(..) => unreachable!("send_order is held"),
+                    started => started,
+                }
             }
-            pending.insert(message_type, uri.clone(), tx)
+            started => started,
+        };
+        let (seq, sent_on, wait) = match started {
+            Started::Sent { seq, on, wait } => (seq, on, wait),
+            Started::Busy(..) => unreachable!("handled above"),
         };
         // Removes the waiter however this future ends (timeout, error,
         // or the caller dropping it).
-        struct Forget<'a>(&'a Inner, u64);
+        // Disarmed once the reply channel has yielded: the waiter has
+        // left the table then, and the lock the reader completes replies
+        // under is not taken again for nothing.
+        struct Forget<'a>(&'a Inner, Option<u64>);
         impl Drop for Forget<'_> {
             fn drop(&mut self) {
-                lock(&self.0.pending).remove(self.1);
+                if let Some(seq) = self.1 {
+                    lock(&self.0.pending).remove(seq);
+                }
             }
         }
-        let _forget = Forget(inner, seq);
-        rid.attach(&mut msg);
-        let sent_on = match inner.route_out(msg, layer, Some(seq))? {
-            Out::Live(current, msg) => {
-                lock(&inner.pending).assign(seq, current.id);
-                let frame = inner.pipeline.seal_with(msg, layer, &current.link(inner))?;
-                current.push(frame).await?;
-                Some(current)
+        let mut forget = Forget(inner, Some(seq));
+        if let Some(current) = &sent_on {
+            match wait {
+                // Queued under the locks; woken now they are released.
+                None => current.queue.wake_writer(),
+                // The queue was full: wait for room, still holding the order.
+                Some((order, frame)) => {
+                    current.push(frame).await?;
+                    drop(order);
+                }
             }
-            Out::Buffered => None,
-        };
-        drop(send_order);
-        match tokio::time::timeout(timeout, rx).await {
+        }
+        let outcome = tokio::time::timeout(timeout, rx).await;
+        if outcome.is_ok() {
+            forget.1 = None;
+        }
+        match outcome {
             Ok(Ok(Ok(reply))) => match layer {
                 // Error reports go out unsigned by the handler's layer.
                 Some(layer) if !pending::is_error_report(reply.message_type) => {

@@ -74,6 +74,26 @@ impl Waiter {
     }
 }
 
+/// What a received message is to the waiting requests.
+enum Matched {
+    /// The answer to request `seq`.
+    Answers(u64),
+    /// It names a waiting request it cannot answer: dropped.
+    Dropped,
+    /// No request's: for the handlers.
+    NotOurs,
+}
+
+/// A reply taken from the table, to be handed to its request.
+pub(crate) struct Answer(ReplyTx, Message);
+
+impl Answer {
+    pub(crate) fn send(self) {
+        // The request gave up meanwhile: nobody to tell.
+        let _ = self.0.send(Ok(self.1));
+    }
+}
+
 /// Waiting requests in send order (their sequence numbers), and their ids.
 /// The fallback matching (no echoed id) gives a reply to the oldest
 /// compatible request, which is right for servers that answer in order, as
@@ -180,39 +200,56 @@ impl Pending {
     /// names a waiting request it cannot answer (a reply for another uri,
     /// or of a type the request does not accept: dropped, never delivered
     /// to the wrong request).
+    #[cfg(test)]
     pub(crate) fn complete(&mut self, msg: Message) -> Option<Message> {
-        let by_rid = RequestId::of(&msg).and_then(|rid| self.by_rid.get(&rid).copied());
+        let (rest, answer) = self.complete_later(msg);
+        if let Some(answer) = answer {
+            answer.send();
+        }
+        rest
+    }
+
+    /// [`complete`](Self::complete), but the answer is handed back to be
+    /// sent once the table is unlocked: sending wakes the waiting task,
+    /// which can mean a system call to wake a worker thread, and the
+    /// table's lock is wanted meanwhile by every request being sent.
+    pub(crate) fn complete_later(&mut self, msg: Message) -> (Option<Message>, Option<Answer>) {
+        match self.match_reply(&msg) {
+            Matched::NotOurs => (Some(msg), None),
+            Matched::Dropped => (None, None),
+            Matched::Answers(seq) => (None, self.take(seq).map(|w| Answer(w.tx, msg))),
+        }
+    }
+
+    /// Which waiting request `msg` answers (see [`complete`](Self::complete)).
+    fn match_reply(&self, msg: &Message) -> Matched {
+        let by_rid = RequestId::of(msg).and_then(|rid| self.by_rid.get(&rid).copied());
         // netaio's AUTH_ERROR never carries the request's uri: it answers
         // the request it names, else the oldest (servers answer in order).
         if msg.message_type == MessageType::AUTH_ERROR && is_netaio_error_uri(&msg.body.uri) {
-            let seq = by_rid.or_else(|| self.oldest())?;
-            let w = self.take(seq)?;
-            let _ = w.tx.send(Ok(msg));
-            return None;
+            return match by_rid.or_else(|| self.oldest()) {
+                Some(seq) => Matched::Answers(seq),
+                None => Matched::Dropped,
+            };
         }
-        let seq =
-            match by_rid {
-                Some(seq) => {
-                    if !self.waiters[&seq].answered_by(&msg) {
-                        tracing::debug!(
-                            reply = %msg.message_type,
-                            "a reply naming a waiting request does not answer it: dropped"
-                        );
-                        return None;
-                    }
-                    seq
-                }
-                None => match self.waiters.iter().find(|(_, w)| {
+        match by_rid {
+            Some(seq) if self.waiters[&seq].answered_by(msg) => Matched::Answers(seq),
+            Some(_) => {
+                tracing::debug!(
+                    reply = %msg.message_type,
+                    "a reply naming a waiting request does not answer it: dropped"
+                );
+                Matched::Dropped
+            }
+            None => {
+                match self.waiters.iter().find(|(_, w)| {
                     w.uri == msg.body.uri && accepts(w.request_type, msg.message_type)
                 }) {
-                    Some((seq, _)) => *seq,
-                    None => return Some(msg),
-                },
-            };
-        if let Some(w) = self.take(seq) {
-            let _ = w.tx.send(Ok(msg));
+                    Some((seq, _)) => Matched::Answers(*seq),
+                    None => Matched::NotOurs,
+                }
+            }
         }
-        None
     }
 
     /// An AUTH_ERROR that failed our own check (the server could not sign

@@ -59,38 +59,59 @@ impl Outbound {
 
     /// Queues `frame` if there is room; never waits.
     pub(crate) fn try_push(&self, frame: Bytes) -> Result<(), PushError> {
+        self.offer(frame).map_err(|(e, _)| e)
+    }
+
+    /// [`try_push`](Self::try_push), giving the frame back if it was not
+    /// queued (no clone per attempt of a frame that may have to wait).
+    pub(crate) fn offer(&self, frame: Bytes) -> Result<(), (PushError, Bytes)> {
+        self.enqueue(frame)?;
+        self.writer.notify_one();
+        Ok(())
+    }
+
+    /// [`offer`](Self::offer) without waking the writer: for a caller that
+    /// queues under its own lock and wakes the writer
+    /// ([`wake_writer`](Self::wake_writer)) once that lock is released,
+    /// since a wake-up can take a system call.
+    pub(crate) fn enqueue(&self, frame: Bytes) -> Result<(), (PushError, Bytes)> {
         let mut st = self.lock();
         if st.closed {
-            return Err(PushError::Closed);
+            return Err((PushError::Closed, frame));
         }
         // One oversized frame may enter an empty queue, or it could never
         // be sent at all.
         let fits = st.frames.is_empty()
             || (st.frames.len() < self.max_frames && st.bytes + frame.len() <= self.max_bytes);
         if !fits {
-            return Err(PushError::Full);
+            return Err((PushError::Full, frame));
         }
         st.bytes += frame.len();
         st.frames.push_back(frame);
-        drop(st);
-        self.writer.notify_one();
         Ok(())
+    }
+
+    /// Wakes the writer for frames [`enqueue`](Self::enqueue)d.
+    pub(crate) fn wake_writer(&self) {
+        self.writer.notify_one();
     }
 
     /// Queues `frame`, waiting for room. Used for a connection's replies to
     /// its own requests: a peer that does not read its replies stops being
     /// read from, which is the back-pressure it asked for.
-    pub(crate) async fn push(&self, frame: Bytes) -> Result<(), PushError> {
+    pub(crate) async fn push(&self, mut frame: Bytes) -> Result<(), PushError> {
         loop {
             let notified = self.space.notified();
             tokio::pin!(notified);
             // Register before trying, so a wake-up between the try and the
             // await is not lost.
             notified.as_mut().enable();
-            match self.try_push(frame.clone()) {
-                Err(PushError::Full) => notified.await,
-                other => return other,
+            match self.offer(frame) {
+                Ok(()) => return Ok(()),
+                Err((PushError::Full, back)) => frame = back,
+                Err((e, _)) => return Err(e),
             }
+            notified.await;
         }
     }
 
@@ -164,6 +185,19 @@ impl Outbound {
         }
     }
 
+    /// Moves every queued frame into `out` without waiting; how many.
+    fn take_ready(&self, out: &mut Vec<Bytes>) -> usize {
+        let mut st = self.lock();
+        let n = st.frames.len();
+        if n > 0 {
+            out.extend(st.frames.drain(..));
+            st.bytes = 0;
+            drop(st);
+            self.space.notify_waiters();
+        }
+        n
+    }
+
     /// Frames and bytes waiting.
     pub(crate) fn len(&self) -> (usize, usize) {
         let st = self.lock();
@@ -171,24 +205,65 @@ impl Outbound {
     }
 }
 
+/// When the writer flushes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flush {
+    /// As soon as the queue runs dry: right when one task queues a read's
+    /// worth of frames at once (a server connection's replies).
+    WhenDry,
+    /// When the queue stays dry across a yield to the scheduler: for
+    /// frames queued one at a time by many tasks (a client shared by
+    /// concurrent requests), which would otherwise leave one syscall per
+    /// frame, since the writer, woken by the first, runs before the rest
+    /// are queued. While yielding finds nothing (one request at a time),
+    /// the writer flushes when dry until frames arrive together again.
+    AfterYield,
+}
+
+/// How many times a writer yields for more frames before it flushes
+/// anyway: bounds the delay a steady trickle of frames can add.
+const MAX_YIELDS: usize = 4;
+
 /// Drains `queue` into `wr` until the queue is closed and empty (then shuts
 /// the socket's write side down cleanly) or a write fails. Frames are
-/// buffered and flushed when the queue runs dry, so pipelined replies and
-/// fan-out share syscalls. A write or flush that makes no progress for
-/// `stall_limit` fails with `TimedOut`: the peer stopped reading.
+/// buffered and flushed as `flush` says, so pipelined replies, fan-out and
+/// concurrent requests share syscalls. A write or flush that makes no
+/// progress for `stall_limit` fails with `TimedOut`: the peer stopped
+/// reading.
 pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
     queue: &Outbound,
     wr: W,
     stall_limit: Duration,
+    flush: Flush,
     mut on_batch: impl FnMut(usize, usize),
 ) -> std::io::Result<()> {
     let mut wr = BufWriter::with_capacity(64 * 1024, wr);
     let mut batch: Vec<Bytes> = Vec::new();
+    // Whether yielding found more frames lately. For one request at a time
+    // it never does, and would cost a scheduler round (an extra poll of
+    // the event loop) per frame; frames arriving together turn it back on.
+    let mut yielding_pays = true;
     while queue.next_batch(&mut batch).await {
-        let (n, mut bytes) = (batch.len(), 0);
-        for frame in batch.drain(..) {
-            bytes += frame.len();
-            stall_guard(stall_limit, wr.write_all(&frame)).await?;
+        if batch.len() > 1 {
+            yielding_pays = true;
+        }
+        let (mut n, mut bytes) = (0, 0);
+        for round in 0..=MAX_YIELDS {
+            n += batch.len();
+            for frame in batch.drain(..) {
+                bytes += frame.len();
+                stall_guard(stall_limit, wr.write_all(&frame)).await?;
+            }
+            if flush == Flush::WhenDry || !yielding_pays || round == MAX_YIELDS {
+                break;
+            }
+            tokio::task::yield_now().await;
+            if queue.take_ready(&mut batch) == 0 {
+                if round == 0 {
+                    yielding_pays = false;
+                }
+                break;
+            }
         }
         stall_guard(stall_limit, wr.flush()).await?;
         on_batch(n, bytes);
@@ -277,5 +352,69 @@ mod tests {
         assert!(q.next_batch(&mut batch).await);
         assert_eq!(waiter.await.unwrap(), Ok(()));
         assert_eq!(q.len().0, 1);
+    }
+
+    /// A sink that records each write it is given (a syscall, for a
+    /// socket).
+    #[derive(Clone, Default)]
+    struct Writes(std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+
+    impl AsyncWrite for Writes {
+        fn poll_write(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            self.0.lock().unwrap().push(buf.to_vec());
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// One frame queued, then another by a task that runs while the
+    /// writer is busy with the first: the writes the socket gets.
+    async fn writes_for_two_tasks(flush: Flush) -> Vec<Vec<u8>> {
+        let q = std::sync::Arc::new(Outbound::new(16, 1024));
+        let sink = Writes::default();
+        let writer = {
+            let (q, sink) = (q.clone(), sink.clone());
+            tokio::spawn(async move {
+                write_loop(&q, sink, Duration::from_secs(5), flush, |_, _| {}).await
+            })
+        };
+        q.try_push(Bytes::from_static(b"a")).unwrap();
+        let q2 = q.clone();
+        // Scheduled after the writer (woken by "a"): runs when the writer
+        // first yields.
+        let second = tokio::spawn(async move { q2.try_push(Bytes::from_static(b"b")) });
+        assert_eq!(second.await.unwrap(), Ok(()));
+        q.close();
+        writer.await.unwrap().unwrap();
+        let writes = sink.0.lock().unwrap().clone();
+        writes
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn after_yield_frames_from_tasks_woken_together_share_a_write() {
+        assert_eq!(
+            writes_for_two_tasks(Flush::AfterYield).await,
+            [b"ab".to_vec()]
+        );
+        // Flushing when dry, the first frame leaves alone.
+        assert_eq!(
+            writes_for_two_tasks(Flush::WhenDry).await,
+            [b"a".to_vec(), b"b".to_vec()]
+        );
     }
 }

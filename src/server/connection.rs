@@ -18,7 +18,7 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 use tracing::{debug, info_span, warn, Instrument};
 
 use crate::handler::catch_panics;
-use crate::io::outbound::{write_loop, Outbound};
+use crate::io::outbound::{write_loop, Flush, Outbound};
 use crate::io::reader::{Decoded, FrameReader, ReadError};
 use crate::pipeline::{Count, LoginCall, PeerState, Sink, Step};
 use crate::router::RouteCache;
@@ -147,7 +147,7 @@ async fn writer(shared: Arc<Shared>, conn: Arc<Conn>, wr: impl AsyncWrite + Unpi
     let counters = &shared.counters;
     let count = |frames: usize, bytes: usize| counters.frames_out(frames as u64, bytes as u64);
     let result = tokio::select! {
-        r = write_loop(&conn.outbound, wr, shared.limits.write_timeout, count) => r,
+        r = write_loop(&conn.outbound, wr, shared.limits.write_timeout, Flush::WhenDry, count) => r,
         _ = shared.abort.cancelled() => Ok(()),
     };
     if let Err(e) = result {

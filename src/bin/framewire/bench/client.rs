@@ -4,7 +4,9 @@
 //! `Framed`, C frames in flight) doing the same wire work in the same run;
 //! then one request at a time against raw sequential round trips; then a
 //! `Subscription` stream consuming notifications against a raw reader of
-//! the same NOTIFY frames, both fed by the same closed-loop publisher.
+//! the same NOTIFY frames, both fed by the same closed-loop publisher;
+//! then `send` (fire and forget) from one task against a raw sink writing
+//! the same frames.
 //! Each figure comes with the bench process's own CPU per request or
 //! notification (the server is a separate process).
 
@@ -69,6 +71,48 @@ async fn client_requests(
         w.await.map_err(|e| e.to_string())??;
     }
     client.close().await;
+    Ok(rate)
+}
+
+/// Messages per second handed to `Client::send` (fire and forget) by one
+/// task for `duration`: the client's bounded queue pushes back once the
+/// wire is the limit, so this is the rate frames leave. The server's
+/// replies come back unasked for and are dropped by the client, as the
+/// raw sender's reader drops them.
+async fn client_sends(to: Dial<'_>, size: usize, duration: Duration) -> Result<f64, String> {
+    let mut builder = Client::builder(to.addr.to_owned()).reconnect(Reconnect::disabled());
+    if let Some(config) = to.tls {
+        builder = builder.tls(config.clone(), super::tls::BenchTls::server_name());
+    }
+    let client = builder.connect().await.map_err(|e| e.to_string())?;
+    let msg = Message::new(MessageType::REQUEST_URI, "echo", vec![b's'; size]);
+    let start = Instant::now();
+    let mut sent = 0u64;
+    // Bounded by time (checked every 64 sends) and by count.
+    while sent < 1_000_000_000 && (sent % 64 != 0 || start.elapsed() < duration) {
+        client.send(msg.clone()).await.map_err(|e| e.to_string())?;
+        sent += 1;
+    }
+    let rate = sent as f64 / start.elapsed().as_secs_f64();
+    client.close().await;
+    Ok(rate)
+}
+
+/// The same frames written by one task through a raw `Framed` sink (it
+/// flushes as its buffer fills), the replies read and dropped by another.
+async fn raw_sends(to: Dial<'_>, size: usize, duration: Duration) -> Result<f64, String> {
+    let (mut tx, mut rx) = to.framed().await?.split();
+    let replies = tokio::spawn(async move { while let Some(Ok(_)) = rx.next().await {} });
+    let msg = Message::new(MessageType::REQUEST_URI, "echo", vec![b's'; size]);
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while sent < 1_000_000_000 && (sent % 64 != 0 || start.elapsed() < duration) {
+        tx.feed(msg.clone()).await.map_err(|e| e.to_string())?;
+        sent += 1;
+    }
+    tx.flush().await.map_err(|e| e.to_string())?;
+    let rate = sent as f64 / start.elapsed().as_secs_f64();
+    replies.abort();
     Ok(rate)
 }
 
@@ -233,6 +277,7 @@ impl Figure {
                 metric: match metric {
                     "req/s" => "client µs CPU/req",
                     "notes/s" => "client µs CPU/note",
+                    "sends/s" => "client µs CPU/send",
                     _ => "client µs CPU/seq req",
                 },
                 value: median(self.cpu) * 1e6,
@@ -261,6 +306,7 @@ pub(super) async fn run(s: &Settings, server: &Server) -> Result<Vec<Row>, Strin
         let (mut client, mut raw) = (Figure::new(), Figure::new());
         let (mut client_seq, mut raw_seq) = (Figure::new(), Figure::new());
         let (mut stream, mut raw_notes) = (Figure::new(), Figure::new());
+        let (mut sends, mut raw_sent) = (Figure::new(), Figure::new());
         for _ in 0..s.runs.max(1) {
             client
                 .add(with_own_cpu(s.duration, client_requests(to, size, s.duration, tasks)).await?);
@@ -281,6 +327,8 @@ pub(super) async fn run(s: &Settings, server: &Server) -> Result<Vec<Row>, Strin
             let budget = load::Budget::time(s.duration);
             stream.add(with_own_cpu(s.duration, client_stream(to, size, budget)).await?);
             raw_notes.add(with_own_cpu(s.duration, raw_stream(to, size, budget)).await?);
+            sends.add(with_own_cpu(s.duration, client_sends(to, size, s.duration)).await?);
+            raw_sent.add(with_own_cpu(s.duration, raw_sends(to, size, s.duration)).await?);
         }
         let concurrent = format!("{tasks} tasks sharing one Client");
         rows.extend(client.rows(size, "framewire Client", "req/s", concurrent));
@@ -305,6 +353,18 @@ pub(super) async fn run(s: &Settings, server: &Server) -> Result<Vec<Row>, Strin
             "baseline",
             "notes/s",
             format!("raw Framed reader; {note}"),
+        ));
+        rows.extend(sends.rows(
+            size,
+            "framewire Client",
+            "sends/s",
+            "Client::send from one task, replies dropped".into(),
+        ));
+        rows.extend(raw_sent.rows(
+            size,
+            "baseline",
+            "sends/s",
+            "raw Framed sink from one task, replies read and dropped".into(),
         ));
     }
     Ok(rows)

@@ -36,7 +36,8 @@ pub enum Scenario {
     /// TLS handshakes per second, full and resumed (needs --tls).
     Handshake,
     /// framewire's own `Client`: C (= --depth) tasks sharing one client,
-    /// and one request at a time, each beside a raw client in the same run.
+    /// one request at a time, a `Subscription` stream and `send`, each
+    /// beside a raw client in the same run.
     Client,
     /// Fan-out across three instances on a Redis backplane (redis-server
     /// on the PATH) beside fan-out on one instance: deliveries/s, latency.
