@@ -165,14 +165,16 @@ enum Out {
 enum Started<'a> {
     /// Someone holds `send_order`: wait for it, then start again.
     Busy(Message, pending::ReplyTx),
-    /// Registered as `seq`, and queued on connection `on` (`None`: kept in
-    /// the offline buffer). `wait`: the queue was full; push this frame,
-    /// holding the order until it is in.
-    Sent {
-        seq: u64,
-        on: Option<Arc<Current>>,
-        wait: Option<(tokio::sync::MutexGuard<'a, ()>, Bytes)>,
-    },
+    Sent(Sent<'a>),
+}
+
+/// A request registered as `seq` and queued on connection `on` (`None`:
+/// kept in the offline buffer). `wait`: the queue was full; push this
+/// frame, holding the order until it is in.
+struct Sent<'a> {
+    seq: u64,
+    on: Option<Arc<Current>>,
+    wait: Option<(tokio::sync::MutexGuard<'a, ()>, Bytes)>,
 }
 
 /// The connection messages go out on: its queue, and what plugins bind to
@@ -250,11 +252,14 @@ impl Inner {
     }
 
     /// Registers request `msg` and queues it on the connection (or keeps
-    /// it in the offline buffer), all under the outlet's and the pending
-    /// table's locks. `order`: `send_order`, if the caller waited for it;
-    /// else it is taken here if free, and `Busy` hands everything back if
-    /// not. If the queue is full, the frame and the order come back in
-    /// `wait`, to be pushed (waiting for room) with no lock held.
+    /// it in the offline buffer), under the outlet's lock, which orders
+    /// requests; the pending table is locked only to register (the reader
+    /// completes replies under that lock). `order`: `send_order`, if the
+    /// caller waited for it; else it is taken here if free, and `Busy`
+    /// hands everything back if not. If the queue is full, the frame and
+    /// the order come back in `wait`, to be pushed (waiting for room) with
+    /// no lock held. The writer is not woken here: the caller wakes it
+    /// once the locks are released.
     fn start_request<'a>(
         &'a self,
         mut msg: Message,
@@ -283,11 +288,11 @@ impl Inner {
                 pending.remove(seq);
                 return Err(e);
             }
-            return Ok(Started::Sent {
+            return Ok(Started::Sent(Sent {
                 seq,
                 on: None,
                 wait: None,
-            });
+            }));
         };
         let (seq, rid) = {
             let mut pending = lock(&self.pending);
@@ -316,11 +321,11 @@ impl Inner {
                 return Err(ClientError::ConnectionLost);
             }
         };
-        Ok(Started::Sent {
+        Ok(Started::Sent(Sent {
             seq,
             on: Some(current),
             wait,
-        })
+        }))
     }
 
     fn emit(&self, event: ConnectionEvent) {
@@ -474,25 +479,24 @@ impl Client {
         // room in the queue do the others queue up behind it (waiting on
         // the async lock for every request parked a task per contended
         // request: the profile in BENCHMARKS.md).
-        let started = match inner.start_request(msg, layer, tx, None)? {
+        let Sent {
+            seq,
+            on: sent_on,
+            wait,
+        } = match inner.start_request(msg, layer, tx, None)? {
+            Started::Sent(sent) => sent,
             Started::Busy(msg, tx) => {
                 let order = inner.send_order.lock().await;
                 match inner.start_request(msg, layer, tx, Some(order))? {
-                    Started::Busy(..) => unreachable!("send_order is held"),
-                    started => started,
+                    Started::Sent(sent) => sent,
+                    Started::Busy(..) => unreachable!("start_request was given send_order"),
                 }
             }
-            started => started,
-        };
-        let (seq, sent_on, wait) = match started {
-            Started::Sent { seq, on, wait } => (seq, on, wait),
-            Started::Busy(..) => unreachable!("handled above"),
         };
         // Removes the waiter however this future ends (timeout, error,
-        // or the caller dropping it).
-        // Disarmed once the reply channel has yielded: the waiter has
-        // left the table then, and the lock the reader completes replies
-        // under is not taken again for nothing.
+        // or the caller dropping it). Disarmed once the reply channel has
+        // yielded: the waiter has left the table then, and the lock the
+        // reader completes replies under is not taken again for nothing.
         struct Forget<'a>(&'a Inner, Option<u64>);
         impl Drop for Forget<'_> {
             fn drop(&mut self) {

@@ -195,11 +195,8 @@ impl Pending {
         self.waiters.keys().next().copied()
     }
 
-    /// Hands `msg` to the request it answers. Gives it back if it answers
-    /// none (it is for the handlers); `None` if it was taken, or if it
-    /// names a waiting request it cannot answer (a reply for another uri,
-    /// or of a type the request does not accept: dropped, never delivered
-    /// to the wrong request).
+    /// [`complete_later`](Self::complete_later), the answer sent at once
+    /// (tests hold no lock).
     #[cfg(test)]
     pub(crate) fn complete(&mut self, msg: Message) -> Option<Message> {
         let (rest, answer) = self.complete_later(msg);
@@ -209,10 +206,14 @@ impl Pending {
         rest
     }
 
-    /// [`complete`](Self::complete), but the answer is handed back to be
-    /// sent once the table is unlocked: sending wakes the waiting task,
-    /// which can mean a system call to wake a worker thread, and the
-    /// table's lock is wanted meanwhile by every request being sent.
+    /// Takes the request `msg` answers, handing back the answer to send
+    /// once the table is unlocked: sending wakes the waiting task, which
+    /// can mean a system call to wake a worker thread, and the table's
+    /// lock is wanted meanwhile by every request being sent. Gives `msg`
+    /// back if it answers none (it is for the handlers); neither if it
+    /// names a waiting request it cannot answer (a reply for another uri,
+    /// or of a type the request does not accept: dropped, never delivered
+    /// to the wrong request).
     pub(crate) fn complete_later(&mut self, msg: Message) -> (Option<Message>, Option<Answer>) {
         match self.match_reply(&msg) {
             Matched::NotOurs => (Some(msg), None),
@@ -221,7 +222,8 @@ impl Pending {
         }
     }
 
-    /// Which waiting request `msg` answers (see [`complete`](Self::complete)).
+    /// Which waiting request `msg` answers (see
+    /// [`complete_later`](Self::complete_later)).
     fn match_reply(&self, msg: &Message) -> Matched {
         let by_rid = RequestId::of(msg).and_then(|rid| self.by_rid.get(&rid).copied());
         // netaio's AUTH_ERROR never carries the request's uri: it answers
