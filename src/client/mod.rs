@@ -277,15 +277,22 @@ impl Inner {
         };
         let (request_type, uri) = (msg.message_type, msg.body.uri.clone());
         let max = self.config.max_pending_requests;
-        let Some(current) = outlet.current.clone() else {
+        let current = outlet.current.clone();
+        let (seq, rid) = {
             let mut pending = lock(&self.pending);
             if pending.len() >= max {
                 return Err(ClientError::TooManyPending { max });
             }
             let (seq, rid) = pending.insert(request_type, uri, tx);
-            rid.attach(&mut msg);
+            if let Some(current) = &current {
+                pending.assign(seq, current.id);
+            }
+            (seq, rid)
+        };
+        rid.attach(&mut msg);
+        let Some(current) = current else {
             if let Err(e) = outlet.offline.push(msg, layer, Some(seq)) {
-                pending.remove(seq);
+                lock(&self.pending).remove(seq);
                 return Err(e);
             }
             return Ok(Started::Sent(Sent {
@@ -294,18 +301,8 @@ impl Inner {
                 wait: None,
             }));
         };
-        let (seq, rid) = {
-            let mut pending = lock(&self.pending);
-            if pending.len() >= max {
-                return Err(ClientError::TooManyPending { max });
-            }
-            let (seq, rid) = pending.insert(request_type, uri, tx);
-            pending.assign(seq, current.id);
-            (seq, rid)
-        };
         // Sealed with the pending table unlocked (the reader completes
         // replies under that lock): the outlet's lock keeps the order.
-        rid.attach(&mut msg);
         let frame = match self.pipeline.seal_with(msg, layer, &current.link(self)) {
             Ok(frame) => frame,
             Err(e) => {

@@ -17,7 +17,7 @@ use std::time::Duration;
 use std::time::Instant;
 
 use bytes::Bytes;
-use framewire::client::{Client, Reconnect};
+use framewire::client::{Client, ClientBuilder, Reconnect};
 use framewire::{Message, MessageType};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::Semaphore;
@@ -27,6 +27,20 @@ use super::report::Row;
 use super::servers::{cpu_secs, Server};
 use super::Settings;
 
+/// A client for `to` (over TLS if the bench runs with it) that does not
+/// reconnect: a lost connection is a failed measurement.
+fn client_to(to: Dial<'_>) -> ClientBuilder {
+    let builder = Client::builder(to.addr.to_owned()).reconnect(Reconnect::disabled());
+    match to.tls {
+        Some(config) => builder.tls(config.clone(), super::tls::BenchTls::server_name()),
+        None => builder,
+    }
+}
+
+async fn connect(builder: ClientBuilder) -> Result<Client, String> {
+    builder.connect().await.map_err(|e| e.to_string())
+}
+
 /// Requests per second from `tasks` tasks sharing one client, for
 /// `duration`.
 async fn client_requests(
@@ -35,14 +49,10 @@ async fn client_requests(
     duration: Duration,
     tasks: usize,
 ) -> Result<f64, String> {
-    let mut builder = Client::builder(to.addr.to_owned())
-        .reconnect(Reconnect::disabled())
+    let builder = client_to(to)
         .request_timeout(Duration::from_secs(10))
         .max_pending_requests(tasks.max(1));
-    if let Some(config) = to.tls {
-        builder = builder.tls(config.clone(), super::tls::BenchTls::server_name());
-    }
-    let client = builder.connect().await.map_err(|e| e.to_string())?;
+    let client = connect(builder).await?;
     let done = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let content = Bytes::from(vec![b'x'; size]);
@@ -80,11 +90,7 @@ async fn client_requests(
 /// replies come back unasked for and are dropped by the client, as the
 /// raw sender's reader drops them.
 async fn client_sends(to: Dial<'_>, size: usize, duration: Duration) -> Result<f64, String> {
-    let mut builder = Client::builder(to.addr.to_owned()).reconnect(Reconnect::disabled());
-    if let Some(config) = to.tls {
-        builder = builder.tls(config.clone(), super::tls::BenchTls::server_name());
-    }
-    let client = builder.connect().await.map_err(|e| e.to_string())?;
+    let client = connect(client_to(to)).await?;
     let msg = Message::new(MessageType::REQUEST_URI, "echo", vec![b's'; size]);
     let start = Instant::now();
     let mut sent = 0u64;
@@ -186,11 +192,7 @@ async fn publish_to(
 
 /// Notifications per second a `Subscription` stream consumes.
 async fn client_stream(to: Dial<'_>, size: usize, budget: load::Budget) -> Result<f64, String> {
-    let mut builder = Client::builder(to.addr.to_owned()).reconnect(Reconnect::disabled());
-    if let Some(config) = to.tls {
-        builder = builder.tls(config.clone(), super::tls::BenchTls::server_name());
-    }
-    let client = builder.connect().await.map_err(|e| e.to_string())?;
+    let client = connect(client_to(to)).await?;
     let mut sub = client.subscribe("bench").await.map_err(|e| e.to_string())?;
     let progress = Progress::new();
     let seen = progress.clone();
