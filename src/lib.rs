@@ -97,6 +97,7 @@
 //!     replay_config.rs   ReplayConfig, ReplayScope
 //!     replay.rs          ReplayGuard: ts window + nonce cache in per-session shares
 //!     stream_cipher.rs   NetaioStreamCipher: netaio Sha256StreamCipherPlugin
+//!     x25519.rs          X25519CipherPlugin: netaio X25519CipherPlugin (NaCl box per peer)
 //!   peer.rs              netaio peers: LocalPeer, Peer, the announcement, a bounded table
 //!   protocol.rs          framewire's additions: PING_URI, REQUEST_ID_FIELD, RequestId,
 //!                        SESSION_FIELD, SessionId, LOGIN_URI, PROTOCOL_VERSION
@@ -222,7 +223,7 @@ pub mod wire;
 
 pub use auth::{
     AuthError, AuthPlugin, CipherPlugin, NetaioHmac, NetaioStreamCipher, PluginLayer, PluginStack,
-    Rejection, ReplayConfig, StrictHmac,
+    Rejection, ReplayConfig, StrictHmac, X25519CipherPlugin,
 };
 pub use auth::{Identity, IdentitySource};
 pub use codec::FrameCodec;

@@ -73,6 +73,24 @@ impl LocalPeer {
         self
     }
 
+    /// Sets the data to any packify value, e.g. a dict with `bytes` entries
+    /// such as [`X25519CipherPlugin::peer_data`](crate::X25519CipherPlugin::peer_data)'s
+    /// `{"pubkey": key}`, which [`with_fields`](Self::with_fields) cannot
+    /// make.
+    ///
+    /// ```
+    /// use framewire::peer::LocalPeer;
+    /// use framewire::wire::PackValue;
+    ///
+    /// let data = PackValue::Dict(vec![(PackValue::from("pubkey"), PackValue::from(&[9u8; 32][..]))]);
+    /// let me = LocalPeer::random().with_data_value(data.clone());
+    /// assert_eq!(PackValue::decode(me.data().clone()).unwrap(), data);
+    /// ```
+    pub fn with_data_value(mut self, data: PackValue) -> Self {
+        self.data = data.to_bytes();
+        self
+    }
+
     /// The app id (the messages' uri); peers with another are not managed.
     pub fn app_id(&self) -> &Bytes {
         &self.app_id

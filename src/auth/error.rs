@@ -40,9 +40,11 @@ impl fmt::Display for AuthFieldRole {
 /// Why a plugin refused a message or could not sign one.
 ///
 /// The `Display` text of every receive-side failure is deliberately the same
-/// ("authentication failed", or "decryption failed" for the cipher), so a
-/// peer learns nothing about which field or rule failed; match on the
-/// variant or log with `{:?}` for the detail.
+/// ("authentication failed", or "decryption failed" for the ciphers), so a
+/// peer learns nothing about which field or rule its frame failed; match on
+/// the variant or log with `{:?}` for the detail. (The peer-key errors say
+/// only that this node has no usable key for the peer, which depends on
+/// what the peer advertised, never on the frame.)
 ///
 /// ```
 /// use framewire::auth::{AuthError, AuthFieldRole};
@@ -108,6 +110,22 @@ pub enum AuthError {
     /// key to sign with.
     #[error("cannot sign: the connection has not authenticated")]
     NoIdentity,
+    /// A per-peer cipher (the
+    /// [`X25519CipherPlugin`](super::X25519CipherPlugin)) has no key for the
+    /// other end: the [`Link`](super::Link) carries no peer data, or the
+    /// data is not a dict with a `pubkey` entry (netaio: "peer pubkey not
+    /// found"). Either direction.
+    #[error("no usable public key for the peer")]
+    MissingPeerKey,
+    /// The peer data does not decode, or its `pubkey` is not 32 bytes, or
+    /// is a low-order point (PyNaCl refuses such a box). Either direction.
+    #[error("no usable public key for the peer")]
+    MalformedPeerKey,
+    /// An authenticated cipher could not open the body: shorter than its
+    /// nonce and MAC, or the MAC does not verify (tampered, truncated, or
+    /// sealed for another key).
+    #[error("decryption failed")]
+    DecryptFailed,
 }
 
 fn generic_text(role: AuthFieldRole) -> &'static str {
@@ -140,6 +158,12 @@ crate::error::predicates!(AuthError {
     is_identity_changed => AuthError::IdentityChanged,
     /// There was no user key to sign with yet.
     is_no_identity => AuthError::NoIdentity,
+    /// No public key for the peer.
+    is_missing_peer_key => AuthError::MissingPeerKey,
+    /// The peer's advertised public key is unusable.
+    is_malformed_peer_key => AuthError::MalformedPeerKey,
+    /// The body did not decrypt.
+    is_decrypt_failed => AuthError::DecryptFailed,
     /// Any refusal by replay protection (stale, replayed, cache full).
     is_replay_protection => AuthError::Stale { .. }
         | AuthError::Replayed

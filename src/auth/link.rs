@@ -2,10 +2,12 @@
 //! ([`Link`]), and which end of it is which ([`Role`]). netaio hands its
 //! plugins the node, the peer and the peer's plugin; framewire hands them
 //! this, so a plugin can bind the direction and the session into its MAC,
-//! keep replay state per session, and (later) key per peer. Nothing here
+//! keep replay state per session, and key per peer. Nothing here
 //! does I/O.
 
 use std::net::SocketAddr;
+
+use bytes::Bytes;
 
 use super::{Identity, NonceTag};
 use crate::protocol::SessionId;
@@ -82,6 +84,11 @@ pub struct Link<'a> {
     /// Who the other end proved to be, once known (mutual TLS, or the
     /// first frame a [`UserHmac`](super::UserHmac) verified).
     pub identity: Option<&'a Identity>,
+    /// The other end's advertised peer data (packed, as netaio's
+    /// `DefaultPeerPlugin` packs it), when the node knows the peer. Per-peer
+    /// ciphers read their key from it (the
+    /// [`X25519CipherPlugin`](super::X25519CipherPlugin) its `pubkey`).
+    pub peer_data: Option<&'a Bytes>,
 }
 
 impl<'a> Link<'a> {
@@ -95,6 +102,7 @@ impl<'a> Link<'a> {
             session: None,
             tag: None,
             identity: None,
+            peer_data: None,
         }
     }
 
@@ -125,6 +133,12 @@ impl<'a> Link<'a> {
     /// Sets [`Link::identity`].
     pub fn identity(mut self, identity: Option<&'a Identity>) -> Self {
         self.identity = identity;
+        self
+    }
+
+    /// Sets [`Link::peer_data`].
+    pub fn peer_data(mut self, data: Option<&'a Bytes>) -> Self {
+        self.peer_data = data;
         self
     }
 }

@@ -16,6 +16,7 @@
 //! | [`StrictHmac`] | framewire | type, direction, uri, content, every other auth field (nonce, ts, rid, sid, iv, ...), optionally the server's name | on by default, per session |
 //! | [`UserHmac`] | framewire | as `StrictHmac`, keyed per user (the `user` field names the key); fixes the connection's identity | on by default, per user and session |
 //! | [`NetaioStreamCipher`] | netaio 0.0.9 (byte-exact) | nothing: pair it with an HMAC | — |
+//! | [`X25519CipherPlugin`] | netaio 0.0.9 (byte-exact) | the encrypted body (Poly1305), keyed per peer pair; not the type or auth fields | — |
 //!
 //! Plugins are `Send + Sync` and hold no lock across calls, so one instance
 //! can serve every connection; each call gets the message's [`Link`] (role,
@@ -69,6 +70,7 @@ mod user_hmac;
 mod users;
 #[cfg(feature = "users-file")]
 mod users_file;
+mod x25519;
 
 use std::fmt;
 
@@ -91,6 +93,7 @@ pub use user_hmac::{UserHmac, USER_FIELD};
 pub use users::{MemoryUsers, User, UserStore};
 #[cfg(feature = "users-file")]
 pub use users_file::UsersFileError;
+pub use x25519::X25519CipherPlugin;
 
 use crate::wire::Message;
 
@@ -234,4 +237,22 @@ pub(crate) fn uri_len_prefix(message: &Message) -> Result<[u8; 2], AuthError> {
         .map_err(|_| AuthError::UriTooLong {
             len: message.body.uri.len(),
         })
+}
+
+/// The body an `encrypt_uri` cipher's plaintext stands for. netaio (both
+/// ciphers): `uri_len = int.from_bytes(p[:2])`, `uri = p[2:uri_len+2]`,
+/// `content = p[uri_len+2:]` — Python slices clamp, so a short or lying
+/// plaintext yields a short uri and empty content instead of an error.
+pub(crate) fn split_plaintext(p: bytes::Bytes) -> crate::wire::Body {
+    let n = p.len();
+    let uri_len = p
+        .iter()
+        .take(2)
+        .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+    let uri_start = n.min(2);
+    let uri_end = n.min(2 + uri_len);
+    crate::wire::Body {
+        uri: p.slice(uri_start..uri_end),
+        content: p.slice(uri_end..),
+    }
 }

@@ -2,11 +2,12 @@
 
 use std::fmt;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 
 use super::crypto::{apply_keystream, DerivePrefix, NONCE_LEN};
 use super::{
-    bytes_field, uri_len_prefix, AuthError, AuthFieldRole, CipherPlugin, Link, PluginEnv, Redacted,
+    bytes_field, split_plaintext, uri_len_prefix, AuthError, AuthFieldRole, CipherPlugin, Link,
+    PluginEnv, Redacted,
 };
 use crate::wire::{Body, FieldName, Message};
 
@@ -151,23 +152,6 @@ impl CipherPlugin for NetaioStreamCipher {
     }
 }
 
-/// netaio: `uri_len = int.from_bytes(p[:2])`, `uri = p[2:uri_len+2]`,
-/// `content = p[uri_len+2:]` — Python slices clamp, so a short or lying
-/// plaintext yields a short uri and empty content instead of an error.
-fn split_plaintext(p: Bytes) -> Body {
-    let n = p.len();
-    let uri_len = p
-        .iter()
-        .take(2)
-        .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-    let uri_start = n.min(2);
-    let uri_end = n.min(2 + uri_len);
-    Body {
-        uri: p.slice(uri_start..uri_end),
-        content: p.slice(uri_end..),
-    }
-}
-
 impl fmt::Debug for NetaioStreamCipher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NetaioStreamCipher")
@@ -184,6 +168,7 @@ mod tests {
     use crate::auth::crypto::{keystream, netaio_enc_key, sha256};
     use crate::auth::{FixedRandom, ManualClock};
     use crate::wire::MessageType;
+    use bytes::Bytes;
 
     const L: Link<'static> = Link::new(crate::auth::Role::Client);
 

@@ -28,8 +28,8 @@ use tokio_util::codec::Framed;
 pub use bystander::Bystander;
 pub use hex::{hex, unhex};
 pub use process::{
-    exit_status, netaio_python, netaio_server, netaio_server_with, run_bounded, run_with_input,
-    spawn_listening, terminate, KillOnDrop,
+    exit_status, netaio_asymmetric_python, netaio_python, netaio_server, netaio_server_with,
+    run_bounded, run_with_input, spawn_listening, terminate, KillOnDrop,
 };
 pub use raw::{
     frames, netaio_header, raw, read_all, read_to_close, read_to_close_within, wide_header,

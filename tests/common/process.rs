@@ -32,9 +32,29 @@ pub fn netaio_python() -> PathBuf {
     }
 }
 
-const SETUP: &str = "this test needs netaio 0.0.9: run `python3 -m venv .venv && \
-                     .venv/bin/pip install netaio==0.0.9` in the crate root, or set \
+const SETUP: &str = "this test needs netaio 0.0.9 (and, for netaio.asymmetric, PyNaCl and \
+                     tapescript): run `python3 -m venv .venv && .venv/bin/pip install \
+                     netaio==0.0.9 pynacl==1.6.2 tapescript==0.7.3` in the crate root, or set \
                      FRAMEWIRE_PYTHON (see README.md, Tests)";
+
+/// [`netaio_python`], which must also import `netaio.asymmetric` (PyNaCl
+/// and tapescript): panics, never skips, if it cannot.
+pub fn netaio_asymmetric_python() -> PathBuf {
+    let path = netaio_python();
+    let probe = Command::new(&path)
+        .args(["-c", "import nacl.public, tapescript, netaio.asymmetric"])
+        .output();
+    match probe {
+        Ok(o) if o.status.success() => path,
+        Ok(o) => panic!(
+            "{} cannot import netaio.asymmetric: {}\n{}",
+            path.display(),
+            String::from_utf8_lossy(&o.stderr),
+            SETUP
+        ),
+        Err(e) => panic!("cannot run {}: {e}\n{}", path.display(), SETUP),
+    }
+}
 
 /// What a finished child printed.
 pub struct Output {
