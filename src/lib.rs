@@ -58,8 +58,8 @@
 //!
 //! # Layout
 //!
-//! Each layer imports only the ones below it; `server/` and `client/`
-//! never import each other.
+//! Each layer imports only the ones below it; `server/`, `client/` and
+//! `node/` never import each other.
 //!
 //! ```text
 //! src/
@@ -98,11 +98,13 @@
 //!     replay.rs          ReplayGuard: ts window + nonce cache in per-session shares
 //!     stream_cipher.rs   NetaioStreamCipher: netaio Sha256StreamCipherPlugin
 //!     x25519.rs          X25519CipherPlugin: netaio X25519CipherPlugin (NaCl box per peer)
-//!   peer.rs              netaio peers: LocalPeer, Peer, the announcement, a bounded table
+//!   peer.rs              netaio peers: LocalPeer, Peer, the announcement, a bounded
+//!                        table (refusing or evicting), indexed by address
 //!   protocol.rs          framewire's additions: PING_URI, REQUEST_ID_FIELD, RequestId,
 //!                        SESSION_FIELD, SessionId, LOGIN_URI, PROTOCOL_VERSION
 //!   handler.rs           what both sides' handlers share: IntoReply, HandlerError,
 //!                        BoxFuture, panic isolation
+//!   readme_store.rs      netaio's readme key-value store as a function of a message
 //!   router.rs            RouteKey + registry (type,uri,peer)→(type,uri)→type,
 //!                        one-shot handlers; route values opaque to it
 //!   pipeline/            sans-I/O: decoded frame → Outcome / handler Call
@@ -164,6 +166,20 @@
 //!     recent.rs          notification ids seen lately (once while moving)
 //!     handler.rs         ClientHandler for unsolicited messages
 //!     peers.rs           peer management: advertise, DISCONNECT, the table
+//!   node/                netaio's UDP node: one frame per datagram, the same pipeline
+//!     mod.rs             module docs (spoofing, amplification), Route, re-exports
+//!     builder.rs         NodeBuilder, Node::bind: sockets (own + group), tasks
+//!     handle.rs          NodeHandle + Shared: sends, requests, fan-out, peers, stats
+//!     receive.rs         the receive loop: size and shape checks, pipeline, calls
+//!     handler.rs         NodeHandler, Origin (what a handler knows of the source)
+//!     guard.rs           no amplification, per-source-IP token buckets (sans-I/O)
+//!     pending.rs         waiting requests: request id, or netaio's type+uri+address
+//!     subscriptions.rs   subscriptions by address, bounded
+//!     peers.rs           peer handlers, advertisement loop, expiry, DISCONNECT
+//!     routes.rs          the readme route contract over datagrams
+//!     limits.rs          NodeLimits
+//!     stats.rs           NodeStats counters
+//!     error.rs           NodeError
 //!   testing/             feature `testing`: the kit for services' own tests
 //!     mod.rs             module docs, re-exports
 //!     server.rs          TestServer, MemoryConnector: a server over duplex streams
@@ -191,6 +207,11 @@
 //!                                then instance layer
 //! ```
 //!
+//! A UDP node (`node/`) takes the same path from a datagram: one frame
+//! per datagram (`wire::decode_exact`), the pipeline on its peer side, a
+//! handler call per task; its replies pass `node/guard.rs` instead of a
+//! queue.
+//!
 //! The client mirrors it: `client/connection.rs` reads with the same
 //! reader and pipeline, which hands replies to waiting requests
 //! (`client/pending.rs`) and notifications to subscription streams before
@@ -208,9 +229,11 @@ mod codec;
 mod error;
 pub mod handler;
 mod io;
+pub mod node;
 pub mod peer;
 mod pipeline;
 pub mod protocol;
+mod readme_store;
 mod router;
 pub mod server;
 mod sync;

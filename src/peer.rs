@@ -193,8 +193,18 @@ pub(crate) struct Peers {
 }
 
 impl Peers {
+    /// A table that refuses new peers when full (TCP: every peer there is
+    /// one connection, which its limits already bound).
     pub(crate) fn new(local: LocalPeer) -> Self {
         let table = Mutex::new(PeerTable::new(local.max_peers()));
+        Peers { local, table }
+    }
+
+    /// A table bounded by count and by bytes that makes room by evicting
+    /// the peer heard from least recently (UDP: anyone may announce
+    /// anything, so a full table must not lock real peers out for good).
+    pub(crate) fn evicting(local: LocalPeer, max_bytes: usize) -> Self {
+        let table = Mutex::new(PeerTable::evicting(local.max_peers(), max_bytes));
         Peers { local, table }
     }
 
@@ -208,6 +218,26 @@ impl Peers {
 
     pub(crate) fn get(&self, id: &[u8]) -> Option<Peer> {
         lock(&self.table).get(id)
+    }
+
+    /// The peer last heard from `addr`.
+    pub(crate) fn at(&self, addr: SocketAddr) -> Option<Peer> {
+        lock(&self.table).at(addr)
+    }
+
+    /// Whether some peer was last heard from `addr`.
+    pub(crate) fn knows(&self, addr: SocketAddr) -> bool {
+        lock(&self.table).at.contains_key(&addr)
+    }
+
+    /// How many peers the table holds.
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.table).peers.len()
+    }
+
+    /// Forgets the peers not heard from since `before`; returns them.
+    pub(crate) fn expire(&self, before: Instant) -> Vec<Peer> {
+        lock(&self.table).expire(before)
     }
 
     pub(crate) fn remove(&self, id: &[u8]) -> Option<Peer> {
@@ -230,6 +260,11 @@ impl Peers {
     /// from `addr`; false if it is not `(id, data)`, is this node's own
     /// id, or the table refuses it (full, or an entry too large).
     pub(crate) fn learn(&self, content: &Bytes, addr: SocketAddr) -> bool {
+        self.learn_at(content, addr, Instant::now())
+    }
+
+    /// [`learn`](Self::learn) at `now` (tests pass virtual time).
+    pub(crate) fn learn_at(&self, content: &Bytes, addr: SocketAddr, now: Instant) -> bool {
         let Some((id, Some(data))) = parse(content) else {
             tracing::debug!("peer announcement is not (id, data): ignored");
             return false;
@@ -237,7 +272,7 @@ impl Peers {
         if id == self.local.id() {
             return false;
         }
-        let taken = lock(&self.table).upsert(id, data, addr, Instant::now());
+        let taken = lock(&self.table).upsert(id, data, addr, now);
         if !taken {
             tracing::debug!("peer refused: table full or entry too large");
         }
@@ -245,23 +280,43 @@ impl Peers {
     }
 }
 
-/// Known peers by id, bounded by count and by entry size.
+/// Known peers by id, bounded by count, by entry size and (when
+/// evicting) by the bytes of all entries, with an index by address.
 #[derive(Debug)]
 pub(crate) struct PeerTable {
     peers: HashMap<Bytes, Peer>,
+    /// The id last heard from each address.
+    at: HashMap<SocketAddr, Bytes>,
     max: usize,
+    max_bytes: usize,
+    /// Bytes of every entry's id and data.
+    bytes: usize,
+    /// Whether a full table evicts its stalest entry (else it refuses).
+    evict: bool,
 }
 
 impl PeerTable {
     pub(crate) fn new(max: usize) -> Self {
         PeerTable {
             peers: HashMap::new(),
+            at: HashMap::new(),
             max,
+            max_bytes: usize::MAX,
+            bytes: 0,
+            evict: false,
+        }
+    }
+
+    pub(crate) fn evicting(max: usize, max_bytes: usize) -> Self {
+        PeerTable {
+            max_bytes,
+            evict: true,
+            ..PeerTable::new(max)
         }
     }
 
     /// Adds or refreshes a peer; false if it is refused (too large, or a
-    /// new id when the table is full).
+    /// new id when the table is full and does not evict).
     pub(crate) fn upsert(
         &mut self,
         id: Bytes,
@@ -272,9 +327,25 @@ impl PeerTable {
         if id.len() > MAX_PEER_DATA || data.len() > MAX_PEER_DATA {
             return false;
         }
-        if !self.peers.contains_key(&id) && self.peers.len() >= self.max {
+        let size = id.len() + data.len();
+        if size > self.max_bytes || self.max == 0 {
             return false;
         }
+        // The entry being replaced makes room of its own.
+        let old = self.peers.get(&id).map_or(0, |p| p.id.len() + p.data.len());
+        let is_new = old == 0 && !self.peers.contains_key(&id);
+        while (is_new && self.peers.len() >= self.max) || self.bytes - old + size > self.max_bytes {
+            if !self.evict || !self.evict_stalest(&id) {
+                return false;
+            }
+        }
+        if let Some(previous) = self.peers.get(&id) {
+            if previous.addr != addr {
+                self.unindex(previous.addr, &id);
+            }
+        }
+        self.bytes = self.bytes - old + size;
+        self.at.insert(addr, id.clone());
         let peer = Peer {
             id: id.clone(),
             data,
@@ -285,19 +356,62 @@ impl PeerTable {
         true
     }
 
+    /// Evicts the peer heard from least recently, other than `keep`.
+    fn evict_stalest(&mut self, keep: &Bytes) -> bool {
+        let stalest = self
+            .peers
+            .values()
+            .filter(|p| p.id != keep)
+            .min_by_key(|p| p.last_seen)
+            .map(|p| p.id.clone());
+        stalest.is_some_and(|id| self.remove(&id).is_some())
+    }
+
+    /// Drops `addr`'s index entry if it still names `id`.
+    fn unindex(&mut self, addr: SocketAddr, id: &[u8]) {
+        if self.at.get(&addr).is_some_and(|i| &i[..] == id) {
+            self.at.remove(&addr);
+        }
+    }
+
     pub(crate) fn remove(&mut self, id: &[u8]) -> Option<Peer> {
-        self.peers.remove(id)
+        let peer = self.peers.remove(id)?;
+        self.bytes -= peer.id.len() + peer.data.len();
+        self.unindex(peer.addr, id);
+        Some(peer)
     }
 
     /// Forgets every peer last heard from `addr`; how many.
     pub(crate) fn remove_at(&mut self, addr: SocketAddr) -> usize {
-        let before = self.peers.len();
-        self.peers.retain(|_, p| p.addr != addr);
-        before - self.peers.len()
+        let gone: Vec<Bytes> = self
+            .peers
+            .values()
+            .filter(|p| p.addr == addr)
+            .map(|p| p.id.clone())
+            .collect();
+        for id in &gone {
+            self.remove(id);
+        }
+        gone.len()
+    }
+
+    /// Forgets the peers last heard before `before`.
+    pub(crate) fn expire(&mut self, before: Instant) -> Vec<Peer> {
+        let gone: Vec<Bytes> = self
+            .peers
+            .values()
+            .filter(|p| p.last_seen < before)
+            .map(|p| p.id.clone())
+            .collect();
+        gone.iter().filter_map(|id| self.remove(id)).collect()
     }
 
     pub(crate) fn get(&self, id: &[u8]) -> Option<Peer> {
         self.peers.get(id).cloned()
+    }
+
+    pub(crate) fn at(&self, addr: SocketAddr) -> Option<Peer> {
+        self.at.get(&addr).and_then(|id| self.get(id))
     }
 
     /// Every peer, by id.
@@ -342,5 +456,36 @@ mod tests {
         assert_eq!(t.remove_at(addr(2)), 1);
         assert!(t.remove(b"a").is_some());
         assert!(t.all().is_empty());
+    }
+
+    #[test]
+    fn an_evicting_table_makes_room_by_dropping_the_stalest_peer() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + std::time::Duration::from_secs(s);
+        let mut t = PeerTable::evicting(2, 10);
+        assert!(t.upsert("a".into(), "1".into(), addr(1), at(0)));
+        assert!(t.upsert("b".into(), "1".into(), addr(2), at(1)));
+        assert!(
+            t.upsert("a".into(), "2".into(), addr(1), at(2)),
+            "a refreshed"
+        );
+        assert!(t.upsert("c".into(), "1".into(), addr(3), at(3)), "evicts b");
+        assert_eq!(t.get(b"b"), None);
+        assert!(t.at(addr(2)).is_none(), "the index follows");
+        // 4 bytes used; 7 more do not fit in 10 without evicting the stalest (a).
+        assert!(t.upsert("d".into(), "123456".into(), addr(4), at(4)));
+        assert_eq!(t.get(b"a"), None);
+        assert_eq!(t.bytes, 9);
+        assert!(
+            !t.upsert("e".into(), "1234567890".into(), addr(5), at(5)),
+            "never fits"
+        );
+        // A peer that moves is found at its new address only.
+        assert!(t.upsert("c".into(), "1".into(), addr(6), at(6)));
+        assert!(t.at(addr(3)).is_none());
+        assert_eq!(&t.at(addr(6)).unwrap().id[..], b"c");
+        let gone = t.expire(at(5));
+        assert_eq!(gone.len(), 1, "d was last heard at 4");
+        assert_eq!(t.bytes, 2);
     }
 }

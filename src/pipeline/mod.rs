@@ -33,11 +33,14 @@ use crate::wire::{self, EncodeError, FrameConfig, Message, MessageType};
 
 /// Which end of a connection a pipeline serves: servers answer pings and
 /// refusals and reply with handler errors; clients absorb pongs and stay
-/// silent, as netaio's client does.
+/// silent, as netaio's client does. A peer (netaio's UDP node) is both:
+/// it answers as a server does, without logins, permissions or a
+/// connection to close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Side {
     Server,
     Client,
+    Peer,
 }
 
 impl Side {
@@ -45,7 +48,14 @@ impl Side {
         match self {
             Side::Server => Role::Server,
             Side::Client => Role::Client,
+            Side::Peer => Role::Peer,
         }
+    }
+
+    /// Whether this side answers what it receives (refusals, damaged
+    /// frames, handler errors, request ids): everyone but a client.
+    fn answers(self) -> bool {
+        self != Side::Client
     }
 }
 
@@ -108,6 +118,9 @@ pub(crate) struct PeerState {
     framewire: bool,
     checksum_errors: u32,
     auth_failures: u32,
+    /// The peer's advertised data, for plugins keyed per peer (a UDP
+    /// node knows it from its peer table).
+    peer_data: Option<Bytes>,
 }
 
 impl PeerState {
@@ -126,6 +139,13 @@ impl PeerState {
             .session(self.session.as_ref())
             .tag(Some(&self.tag))
             .identity(self.identity.as_ref())
+            .peer_data(self.peer_data.as_ref())
+    }
+
+    /// Sets the peer's advertised data (see [`Link::peer_data`]).
+    pub(crate) fn with_peer_data(mut self, data: Option<Bytes>) -> Self {
+        self.peer_data = data;
+        self
     }
 
     /// The peer's identity, once known.
@@ -351,6 +371,7 @@ impl Pipeline {
             framewire: false,
             checksum_errors: 0,
             auth_failures: 0,
+            peer_data: None,
         }
     }
 
@@ -446,9 +467,9 @@ impl Pipeline {
 
     /// The last frame a server sends before closing a connection: an
     /// unsigned ERROR saying why (always ERROR: `Message::error` would type
-    /// a text mentioning "auth" as AUTH_ERROR). None on a client.
+    /// a text mentioning "auth" as AUTH_ERROR). None but on a server.
     pub(crate) fn farewell(&self, why: &str) -> Option<Bytes> {
-        if self.side == Side::Client {
+        if self.side != Side::Server {
             return None;
         }
         let msg = Message::new(MessageType::ERROR, "ERROR", why.to_owned());

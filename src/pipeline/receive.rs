@@ -74,7 +74,7 @@ impl Pipeline {
         match self.side {
             // Answered before routing, so it never reaches (or depends on)
             // the application's handlers.
-            Side::Server if protocol::is_ping(&msg) => {
+            Side::Server | Side::Peer if protocol::is_ping(&msg) => {
                 // A ping with a request id (Client::ping) gets it back.
                 let mut pong = protocol::pong();
                 if let Some(rid) = rid {
@@ -230,7 +230,7 @@ impl Pipeline {
     /// past the cap it is closed. A client drops it, as netaio's does.
     pub(crate) fn damaged(&self, peer: &mut PeerState, error: &DecodeError) -> Outcome {
         debug!(%error, "checksum mismatch");
-        if self.side == Side::Client {
+        if !self.side.answers() {
             return Outcome::nothing().counted(Count::ChecksumError);
         }
         peer.checksum_errors = peer.checksum_errors.saturating_add(1);
@@ -258,7 +258,7 @@ impl Pipeline {
             RejectionKind::Capacity => Count::ReplayCapacity,
             _ => Count::AuthFailure,
         };
-        if self.side == Side::Client {
+        if !self.side.answers() {
             return Outcome::nothing().counted(count);
         }
         if rejection.kind == RejectionKind::Capacity {

@@ -17,7 +17,7 @@ use super::{Count, Outcome, Pipeline, ReplyTo, Side};
 pub(crate) type CallResult = Result<Result<Option<Message>, HandlerError>, Box<dyn Any + Send>>;
 
 impl Pipeline {
-    /// The reply to a handled message. On a server a failed handler is
+    /// The reply to a handled message. On a server (and a peer) a failed handler is
     /// answered with an error (netaio's `make_error_msg` typing, the
     /// request's uri, so the requester can match it) and the request id is
     /// echoed; on a client a failed handler is only logged.
@@ -34,13 +34,17 @@ impl Pipeline {
             Ok(Ok(reply)) => (reply, None),
             Ok(Err(e)) => {
                 debug!(error = %e, ?uri, "handler error");
-                let reply = (self.side == Side::Server)
+                let reply = self
+                    .side
+                    .answers()
                     .then(|| Message::error(e.to_string()).with_uri(uri.clone()));
                 (reply, Some(Count::HandlerError))
             }
             Err(panic) => {
                 error!(panic = panic_text(&*panic), ?uri, "handler panicked");
-                let reply = (self.side == Side::Server)
+                let reply = self
+                    .side
+                    .answers()
                     .then(|| Message::error("internal error").with_uri(uri.clone()));
                 (reply, Some(Count::HandlerPanic))
             }
@@ -51,7 +55,7 @@ impl Pipeline {
                 ..Outcome::default()
             };
         };
-        if self.side == Side::Server {
+        if self.side.answers() {
             if let Some(id) = reply_to.rid {
                 id.attach(&mut reply);
             }
@@ -61,7 +65,7 @@ impl Pipeline {
             Err(e) => {
                 warn!(error = ?e, "reply could not be sent");
                 match self.side {
-                    Side::Server => {
+                    Side::Server | Side::Peer => {
                         let mut failed = Message::error("internal error").with_uri(uri);
                         if let Some(id) = reply_to.rid {
                             id.attach(&mut failed);

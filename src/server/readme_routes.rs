@@ -4,35 +4,12 @@
 //! the public API of this module's siblings, as an application would.
 //! Every handler is a [`SyncHandler`](super::SyncHandler): none waits.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-use bytes::Bytes;
-
+use crate::readme_store::Store;
 use crate::wire::{Message, MessageType};
 
 use super::{Context, ServerBuilder};
 
-/// The store refuses new keys past this many bytes of keys and values, so
-/// clients cannot exhaust the server's memory.
-pub const STORE_MAX_BYTES: usize = 64 * 1024 * 1024;
-
-#[derive(Default)]
-struct Store {
-    map: HashMap<Bytes, Bytes>,
-    bytes: usize,
-}
-
-type Shared = Arc<Mutex<Store>>;
-
-/// An exact-size copy (see [`Message::detach`]).
-fn owned(b: &Bytes) -> Bytes {
-    Bytes::copy_from_slice(b)
-}
-
-fn lock(store: &Shared) -> std::sync::MutexGuard<'_, Store> {
-    crate::sync::lock(store)
-}
+pub use crate::readme_store::STORE_MAX_BYTES;
 
 /// Adds netaio's readme route contract to `builder`, what `framewire
 /// serve` runs: REQUEST_URI `echo` answers with the content; CREATE_URI,
@@ -50,65 +27,21 @@ fn lock(store: &Shared) -> std::sync::MutexGuard<'_, Store> {
 /// # drop(server);
 /// ```
 pub fn readme_routes(builder: ServerBuilder) -> ServerBuilder {
-    let store = Shared::default();
-    let (create, read, update, delete) = (store.clone(), store.clone(), store.clone(), store);
+    let store = Store::default();
+    let mut builder = builder.on_sync(
+        (MessageType::REQUEST_URI, "echo"),
+        |m: Message, _c: &Context| Message::respond("echo", m.content().clone()),
+    );
+    for t in [
+        MessageType::CREATE_URI,
+        MessageType::REQUEST_URI,
+        MessageType::UPDATE_URI,
+        MessageType::DELETE_URI,
+    ] {
+        let store = store.clone();
+        builder = builder.on_sync(t, move |m: Message, _c: &Context| store.handle(&m));
+    }
     builder
-        .on_sync(
-            (MessageType::REQUEST_URI, "echo"),
-            |m: Message, _c: &Context| Message::respond("echo", m.content().clone()),
-        )
-        .on_sync(MessageType::CREATE_URI, move |m: Message, _c: &Context| {
-            let reply = {
-                let mut st = lock(&create);
-                let size = m.uri().len() + m.content().len();
-                if st.map.contains_key(m.uri()) {
-                    Message::error("cannot overwrite")
-                } else if st.bytes + size > STORE_MAX_BYTES {
-                    Message::error("store full")
-                } else {
-                    st.bytes += size;
-                    // Kept indefinitely: copies, so a few stored bytes do
-                    // not pin the whole frame (or read buffer) they came in.
-                    let (key, value) = (owned(m.uri()), owned(m.content()));
-                    st.map.insert(key, value);
-                    Message::ok("", "stored")
-                }
-            };
-            reply.with_uri(m.uri().clone())
-        })
-        .on_sync(MessageType::REQUEST_URI, move |m: Message, _c: &Context| {
-            let reply = match lock(&read).map.get(m.uri()) {
-                Some(v) => Message::respond(m.uri().clone(), v.clone()),
-                None => Message::not_found(m.uri().clone()),
-            };
-            reply
-        })
-        .on_sync(MessageType::UPDATE_URI, move |m: Message, _c: &Context| {
-            let mut st = lock(&update);
-            let reply = match st.map.get(m.uri()).map(|v| v.len()) {
-                Some(old) if st.bytes - old + m.content().len() > STORE_MAX_BYTES => {
-                    Message::error("store full").with_uri(m.uri().clone())
-                }
-                Some(old) => {
-                    st.bytes = st.bytes - old + m.content().len();
-                    st.map.insert(owned(m.uri()), owned(m.content()));
-                    Message::ok(m.uri().clone(), "stored")
-                }
-                None => Message::not_found(m.uri().clone()),
-            };
-            reply
-        })
-        .on_sync(MessageType::DELETE_URI, move |m: Message, _c: &Context| {
-            let mut st = lock(&delete);
-            let reply = match st.map.remove(m.uri()) {
-                Some(v) => {
-                    st.bytes -= m.uri().len() + v.len();
-                    Message::ok(m.uri().clone(), "deleted")
-                }
-                None => Message::not_found(m.uri().clone()),
-            };
-            reply
-        })
         .subscriptions()
         .on_sync(MessageType::PUBLISH_URI, |m: Message, ctx: &Context| {
             let uri = m.uri().clone();

@@ -13,6 +13,7 @@ pub mod raw;
 pub mod redis;
 #[cfg(feature = "tls")]
 pub mod tls;
+pub mod udp;
 pub mod vectors;
 
 use std::net::SocketAddr;

@@ -63,6 +63,9 @@ pub enum Command {
         #[arg(long, value_name = "HOST:PORT")]
         metrics: Option<SocketAddr>,
     },
+    /// Serve the same route contract over UDP, as a netaio UDPNode: one
+    /// frame per datagram, optional multicast group and peer management.
+    Node(Box<crate::node::NodeArgs>),
     /// The bare baseline server `framewire bench` measures against (started
     /// by it as a child process).
     #[command(hide = true)]

@@ -8,6 +8,7 @@ mod baseline;
 mod bench;
 mod client;
 mod metrics;
+mod node;
 mod output;
 mod serve;
 mod tls;
@@ -68,6 +69,7 @@ fn main() -> ExitCode {
                 };
                 serve::serve(addr, &auth, options).await
             }
+            Command::Node(args) => node::node(*args).await,
             Command::BenchBaseline { addr, auth, tls } => serve::baseline(addr, &auth, &tls).await,
             Command::Request {
                 conn,

@@ -1,0 +1,153 @@
+//! Why a node operation failed ([`NodeError`]).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::auth::AuthError;
+use crate::pipeline::SealError;
+use crate::wire::{EncodeError, Message, MessageType};
+
+/// Why a node operation failed.
+///
+/// ```
+/// use std::time::Duration;
+/// use framewire::node::NodeError;
+///
+/// let e = NodeError::Timeout {
+///     uri: "echo".into(),
+///     to: "127.0.0.1:9".parse().unwrap(),
+///     after: Duration::from_secs(1),
+/// };
+/// assert!(e.is_timeout() && !e.is_error_reply());
+/// assert_eq!(e.to_string(), "no reply to \"echo\" from 127.0.0.1:9 within 1s");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// No reply within the timeout.
+    #[error("no reply to {uri:?} from {to} within {after:?}")]
+    Timeout {
+        /// The request's uri (lossy UTF-8).
+        uri: String,
+        /// Where the request went.
+        to: SocketAddr,
+        /// The timeout that expired.
+        after: Duration,
+    },
+    /// The peer answered NOT_FOUND.
+    #[error("not found: {}", text(.0))]
+    NotFound(Message),
+    /// The peer answered NOT_PERMITTED.
+    #[error("not permitted: {}", text(.0))]
+    NotPermitted(Message),
+    /// The peer answered AUTH_ERROR.
+    #[error("authentication rejected by the peer: {}", text(.0))]
+    AuthRejected(Message),
+    /// The peer answered ERROR.
+    #[error("peer error: {}", text(.0))]
+    Remote(Message),
+    /// As many requests as [`NodeLimits::max_pending_requests`](super::NodeLimits::max_pending_requests)
+    /// allows are already waiting.
+    #[error("{max} requests already waiting for replies")]
+    TooManyPending {
+        /// The limit in force.
+        max: usize,
+    },
+    /// As many subscriptions as [`NodeLimits::max_subscriptions`](super::NodeLimits::max_subscriptions)
+    /// allows exist.
+    #[error("{max} subscriptions already")]
+    TooManySubscriptions {
+        /// The limit in force.
+        max: usize,
+    },
+    /// The frame is larger than [`NodeLimits::max_datagram`](super::NodeLimits::max_datagram).
+    #[error("a {len}-byte frame does not fit in a datagram (max {max})")]
+    TooLarge {
+        /// The frame's length.
+        len: usize,
+        /// The limit in force.
+        max: usize,
+    },
+    /// The node was stopped.
+    #[error("node stopped")]
+    Stopped,
+    /// Binding, joining the group or sending failed.
+    #[error("socket error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The message cannot be framed.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// A plugin could not sign or encrypt the message.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+fn text(m: &Message) -> String {
+    String::from_utf8_lossy(m.content()).into_owned()
+}
+
+crate::error::predicates!(NodeError {
+    /// Whether no reply came in time.
+    is_timeout => NodeError::Timeout { .. },
+    /// Whether the peer said NOT_FOUND.
+    is_not_found => NodeError::NotFound(_),
+    /// Whether the peer said NOT_PERMITTED.
+    is_not_permitted => NodeError::NotPermitted(_),
+    /// Whether the peer refused authentication.
+    is_auth_rejected => NodeError::AuthRejected(_),
+    /// Whether the peer answered ERROR.
+    is_remote => NodeError::Remote(_),
+    /// Whether too many requests were already waiting.
+    is_too_many_pending => NodeError::TooManyPending { .. },
+    /// Whether the subscription table was full.
+    is_too_many_subscriptions => NodeError::TooManySubscriptions { .. },
+    /// Whether the frame did not fit in a datagram.
+    is_too_large => NodeError::TooLarge { .. },
+    /// Whether the node was stopped.
+    is_stopped => NodeError::Stopped,
+    /// Whether a socket operation failed.
+    is_io => NodeError::Io(_),
+    /// Whether the message could not be framed.
+    is_encode => NodeError::Encode(_),
+    /// Whether a plugin could not sign or encrypt the message.
+    is_auth => NodeError::Auth(_),
+    /// Whether the peer answered with an error reply: see
+    /// [`reply`](Self::reply).
+    is_error_reply => NodeError::NotFound(_)
+        | NodeError::NotPermitted(_)
+        | NodeError::AuthRejected(_)
+        | NodeError::Remote(_),
+});
+
+impl NodeError {
+    /// The peer's reply, for the error kinds that carry one.
+    pub fn reply(&self) -> Option<&Message> {
+        match self {
+            NodeError::NotFound(m)
+            | NodeError::NotPermitted(m)
+            | NodeError::AuthRejected(m)
+            | NodeError::Remote(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// A reply as the caller's result: error types become errors.
+    pub(crate) fn classify(reply: Message) -> Result<Message, NodeError> {
+        match reply.message_type {
+            MessageType::NOT_FOUND => Err(NodeError::NotFound(reply)),
+            MessageType::NOT_PERMITTED => Err(NodeError::NotPermitted(reply)),
+            MessageType::AUTH_ERROR => Err(NodeError::AuthRejected(reply)),
+            MessageType::ERROR => Err(NodeError::Remote(reply)),
+            _ => Ok(reply),
+        }
+    }
+}
+
+impl From<SealError> for NodeError {
+    fn from(e: SealError) -> Self {
+        match e {
+            SealError::Auth(e) => NodeError::Auth(e),
+            SealError::Encode(e) => NodeError::Encode(e),
+        }
+    }
+}

@@ -1,0 +1,499 @@
+//! The running node's state ([`Shared`]) and its public handle
+//! ([`NodeHandle`]): sends, requests, notifications, the peer table.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::net::UdpSocket;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::PluginLayer;
+use crate::peer::{Peer, Peers};
+use crate::pipeline::{Outcome, Pipeline};
+use crate::router::Router;
+use crate::sync::lock;
+use crate::wire::{Message, MessageType};
+
+use super::guard::{Guard, Refusal};
+use super::pending::Pending;
+use super::stats::Counters;
+use super::subscriptions::Subscriptions;
+use super::{NodeError, NodeLimits, NodeStats, Route};
+
+/// Everything the node's tasks share.
+pub(crate) struct Shared {
+    pub(crate) socket: Arc<UdpSocket>,
+    pub(crate) local: SocketAddr,
+    pub(crate) pipeline: Pipeline,
+    pub(crate) router: Router<Route>,
+    pub(crate) default: Route,
+    pub(crate) peers: Option<Arc<Peers>>,
+    pub(crate) pending: Pending,
+    pub(crate) counters: Counters,
+    pub(crate) limits: NodeLimits,
+    /// The multicast group and port, if the node joined one.
+    pub(crate) group: Option<SocketAddr>,
+    /// Where advertisements go besides the group.
+    pub(crate) seeds: Vec<SocketAddr>,
+    pub(crate) in_flight: Arc<Semaphore>,
+    pub(crate) stop: CancellationToken,
+    pub(crate) tasks: TaskTracker,
+    subs: Mutex<Subscriptions>,
+    guard: Mutex<Guard>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The last handle is gone: the receive and advertise loops, which
+        // hold the socket but not this, end.
+        self.stop.cancel();
+    }
+}
+
+/// What [`Shared::new`] needs.
+pub(crate) struct Parts {
+    pub(crate) socket: Arc<UdpSocket>,
+    pub(crate) pipeline: Pipeline,
+    pub(crate) router: Router<Route>,
+    pub(crate) default: Route,
+    pub(crate) peers: Option<Arc<Peers>>,
+    pub(crate) limits: NodeLimits,
+    pub(crate) group: Option<SocketAddr>,
+    pub(crate) seeds: Vec<SocketAddr>,
+}
+
+impl Shared {
+    pub(crate) fn new(p: Parts) -> std::io::Result<Self> {
+        Ok(Shared {
+            local: p.socket.local_addr()?,
+            socket: p.socket,
+            pipeline: p.pipeline,
+            router: p.router,
+            default: p.default,
+            peers: p.peers,
+            pending: Pending::new(p.limits.max_pending_requests),
+            counters: Counters::default(),
+            in_flight: Arc::new(Semaphore::new(p.limits.max_in_flight.max(1))),
+            guard: Mutex::new(Guard::new(&p.limits)),
+            subs: Mutex::new(Subscriptions::default()),
+            group: p.group,
+            seeds: p.seeds,
+            limits: p.limits,
+            stop: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        })
+    }
+
+    /// Whether `addr` is verified: a known peer on a node whose instance
+    /// auth plugin checked every datagram it accepted, or (unless turned
+    /// off) a loopback address, which no other host can send from.
+    pub(crate) fn is_verified(&self, addr: SocketAddr) -> bool {
+        (self.limits.trust_loopback && addr.ip().is_loopback())
+            || (self.pipeline.instance().auth().is_some()
+                && self.peers.as_ref().is_some_and(|p| p.knows(addr)))
+    }
+
+    /// The peer data the plugins see for `addr`.
+    pub(crate) fn peer_data(&self, addr: SocketAddr) -> Option<Bytes> {
+        self.peers.as_ref()?.at(addr).map(|p| p.data)
+    }
+
+    /// `msg` sealed (per-call `layer` inside the instance one) for `to`.
+    pub(crate) fn seal(
+        &self,
+        msg: Message,
+        to: SocketAddr,
+        layer: Option<&PluginLayer>,
+    ) -> Result<Bytes, NodeError> {
+        let data = self.peer_data(to);
+        let link = self.pipeline.link().peer(Some(to)).peer_data(data.as_ref());
+        let frame = self.pipeline.seal_with(msg, layer, &link)?;
+        if frame.len() > self.limits.max_datagram {
+            return Err(NodeError::TooLarge {
+                len: frame.len(),
+                max: self.limits.max_datagram,
+            });
+        }
+        Ok(frame)
+    }
+
+    /// Sends a frame, waiting for room in the socket's buffer.
+    pub(crate) async fn send_frame(&self, frame: &[u8], to: SocketAddr) -> Result<(), NodeError> {
+        match self.socket.send_to(frame, to).await {
+            Ok(_) => {
+                self.sent(frame.len());
+                Ok(())
+            }
+            Err(e) => {
+                Counters::add(&self.counters.send_failed, 1);
+                Err(NodeError::Io(e))
+            }
+        }
+    }
+
+    /// Sends a frame if the socket takes it now (replies: the receive
+    /// loop never waits on a send).
+    pub(crate) fn try_send(&self, frame: &[u8], to: SocketAddr) {
+        match self.socket.try_send_to(frame, to) {
+            Ok(_) => self.sent(frame.len()),
+            Err(e) => {
+                tracing::debug!(error = %e, %to, "datagram not sent");
+                Counters::add(&self.counters.send_failed, 1);
+            }
+        }
+    }
+
+    fn sent(&self, len: usize) {
+        Counters::add(&self.counters.datagrams_out, 1);
+        Counters::add(&self.counters.bytes_out, len as u64);
+    }
+
+    /// Whether the guard lets `len` bytes go to `to` (`cause`: the size of
+    /// the datagram it answers); counts a refusal.
+    pub(crate) fn permitted(&self, to: SocketAddr, len: usize, cause: Option<usize>) -> bool {
+        let verified = self.is_verified(to);
+        let now = super::peers::now();
+        let verdict = lock(&self.guard).permit(to.ip(), len, cause, verified, now);
+        match verdict {
+            Ok(()) => true,
+            Err(Refusal::Amplification) => {
+                Counters::add(&self.counters.amplification_dropped, 1);
+                false
+            }
+            Err(Refusal::RateLimited) => {
+                Counters::add(&self.counters.rate_limited, 1);
+                false
+            }
+        }
+    }
+
+    /// Applies what the pipeline decided for a datagram of `cause` bytes
+    /// from `from`.
+    pub(crate) fn finish(&self, outcome: Outcome, from: SocketAddr, cause: usize) {
+        if let Some(what) = outcome.count {
+            self.counters.count(what);
+        }
+        if let Some(frame) = outcome.send {
+            if self.permitted(from, frame.len(), Some(cause)) {
+                self.try_send(&frame, from);
+            }
+        }
+    }
+
+    pub(crate) fn subscribe(
+        &self,
+        key: Bytes,
+        addr: SocketAddr,
+        remote: bool,
+    ) -> Result<(), NodeError> {
+        let max = self.limits.max_subscriptions;
+        if lock(&self.subs).add(key, addr, remote, max) {
+            Ok(())
+        } else {
+            Err(NodeError::TooManySubscriptions { max })
+        }
+    }
+
+    /// Forgets what `addr` subscribed to (its peer left or timed out).
+    pub(crate) fn forget_subscriptions(&self, addr: SocketAddr) {
+        lock(&self.subs).remove_all(addr);
+    }
+}
+
+/// A running node: cheap to clone; every clone is the same node. The node
+/// runs until [`stop`](Self::stop) or until its last handle is dropped.
+#[derive(Clone)]
+pub struct NodeHandle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for NodeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeHandle")
+            .field("local_addr", &self.shared.local)
+            .field("group", &self.shared.group)
+            .finish()
+    }
+}
+
+impl NodeHandle {
+    /// The address the node is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local
+    }
+
+    /// The multicast group and port the node joined, if any.
+    pub fn group(&self) -> Option<SocketAddr> {
+        self.shared.group
+    }
+
+    /// Sends `msg` to `to` through the plugins (netaio's `send`).
+    pub async fn send(&self, msg: Message, to: SocketAddr) -> Result<(), NodeError> {
+        self.send_with(msg, to, None).await
+    }
+
+    /// [`send`](Self::send) with a per-call plugin layer inside the
+    /// instance one (netaio's per-call plugins, e.g. an
+    /// [`X25519CipherPlugin`](crate::auth::X25519CipherPlugin)).
+    pub async fn send_with(
+        &self,
+        msg: Message,
+        to: SocketAddr,
+        layer: Option<&PluginLayer>,
+    ) -> Result<(), NodeError> {
+        self.live()?;
+        let frame = self.shared.seal(msg, to, layer)?;
+        self.shared.send_frame(&frame, to).await
+    }
+
+    /// Sends `msg` to the multicast group (netaio's `multicast`); an I/O
+    /// error of kind `NotConnected` if the node joined none.
+    pub async fn multicast(&self, msg: Message) -> Result<(), NodeError> {
+        let Some(group) = self.shared.group else {
+            return Err(NodeError::Io(std::io::Error::new(
+                std::io::ErrorKind::NotConnected,
+                "the node joined no multicast group",
+            )));
+        };
+        self.send(msg, group).await
+    }
+
+    /// Sends `msg` to every known peer (netaio's `broadcast`); how many
+    /// it went to. Sealed once unless a plugin is peer-specific.
+    pub async fn broadcast(&self, msg: Message) -> Result<usize, NodeError> {
+        let to: Vec<SocketAddr> = self.peers().into_iter().map(|p| p.addr).collect();
+        self.fan_out(msg, to.into_iter().map(|a| (a, false)).collect())
+            .await
+    }
+
+    /// Sends `msg` to the subscribers of `key` (netaio's `notify`); how
+    /// many it went to. Subscriptions a received datagram made are
+    /// rate-limited per source unless it is a verified peer.
+    pub async fn notify(&self, key: &[u8], msg: Message) -> Result<usize, NodeError> {
+        let subs = lock(&self.shared.subs).of(key);
+        self.fan_out(msg, subs).await
+    }
+
+    async fn fan_out(&self, msg: Message, to: Vec<(SocketAddr, bool)>) -> Result<usize, NodeError> {
+        self.live()?;
+        let once = !self.shared.pipeline.instance().is_peer_specific();
+        let shared_frame = match (once, to.first()) {
+            (true, Some((first, _))) => Some(self.shared.seal(msg.clone(), *first, None)?),
+            _ => None,
+        };
+        let mut sent = 0;
+        for (addr, remote) in to {
+            let frame = match &shared_frame {
+                Some(f) => f.clone(),
+                None => match self.shared.seal(msg.clone(), addr, None) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        tracing::debug!(error = %e, %addr, "not sealed for this peer");
+                        continue;
+                    }
+                },
+            };
+            if remote && !self.shared.permitted(addr, frame.len(), None) {
+                continue;
+            }
+            if self.shared.send_frame(&frame, addr).await.is_ok() {
+                sent += 1;
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Subscribes `addr` to `key` (netaio's `subscribe`).
+    pub fn subscribe(&self, key: impl Into<Bytes>, addr: SocketAddr) -> Result<(), NodeError> {
+        self.shared.subscribe(key.into(), addr, false)
+    }
+
+    /// Unsubscribes `addr` from `key`; whether it was subscribed.
+    pub fn unsubscribe(&self, key: &[u8], addr: SocketAddr) -> bool {
+        lock(&self.shared.subs).remove(key, addr)
+    }
+
+    /// The addresses subscribed to `key`.
+    pub fn subscribers(&self, key: &[u8]) -> Vec<SocketAddr> {
+        let mut v: Vec<SocketAddr> = lock(&self.shared.subs)
+            .of(key)
+            .into_iter()
+            .map(|(a, _)| a)
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Sends `msg` to `to` as a request and waits (up to
+    /// [`NodeLimits::request_timeout`]) for its reply; error replies
+    /// become typed errors. Matching: see the module docs of
+    /// `node::pending` — framewire peers echo the request id, netaio
+    /// peers are matched by type, uri and address as netaio does.
+    pub async fn request(&self, to: SocketAddr, msg: Message) -> Result<Message, NodeError> {
+        let timeout = self.shared.limits.request_timeout;
+        self.request_timeout(to, msg, timeout, None).await
+    }
+
+    /// [`request`](Self::request) with its own timeout and an optional
+    /// per-call plugin layer (the request is sealed with it, the reply
+    /// must pass it).
+    pub async fn request_timeout(
+        &self,
+        to: SocketAddr,
+        mut msg: Message,
+        timeout: Duration,
+        layer: Option<&PluginLayer>,
+    ) -> Result<Message, NodeError> {
+        self.live()?;
+        let uri = String::from_utf8_lossy(msg.uri()).into_owned();
+        let (id, rx) = self.shared.pending.register(to, &mut msg)?;
+        let sent = match self.shared.seal(msg, to, layer) {
+            Ok(frame) => self.shared.send_frame(&frame, to).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            self.shared.pending.forget(id);
+            return Err(e);
+        }
+        let reply = tokio::select! {
+            r = tokio::time::timeout(timeout, rx) => r,
+            _ = self.shared.stop.cancelled() => {
+                self.shared.pending.forget(id);
+                return Err(NodeError::Stopped);
+            }
+        };
+        let reply = match reply {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => return Err(NodeError::Stopped),
+            Err(_) => {
+                self.shared.pending.forget(id);
+                return Err(NodeError::Timeout {
+                    uri,
+                    to,
+                    after: timeout,
+                });
+            }
+        };
+        let reply = match layer {
+            Some(layer) if !reply.message_type.is_error() => {
+                let data = self.shared.peer_data(to);
+                let link = self
+                    .shared
+                    .pipeline
+                    .link()
+                    .peer(Some(to))
+                    .peer_data(data.as_ref());
+                self.shared.pipeline.open_with(reply, layer, &link)?
+            }
+            _ => reply,
+        };
+        NodeError::classify(reply)
+    }
+
+    /// REQUEST_URI `uri` with `content` to `to`; the RESPOND_URI reply.
+    pub async fn request_uri(
+        &self,
+        to: SocketAddr,
+        uri: impl Into<Bytes>,
+        content: impl Into<Bytes>,
+    ) -> Result<Message, NodeError> {
+        self.request(to, Message::new(MessageType::REQUEST_URI, uri, content))
+            .await
+    }
+
+    /// CREATE_URI to `to`; the OK reply.
+    pub async fn create(
+        &self,
+        to: SocketAddr,
+        uri: impl Into<Bytes>,
+        data: impl Into<Bytes>,
+    ) -> Result<Message, NodeError> {
+        self.request(to, Message::new(MessageType::CREATE_URI, uri, data))
+            .await
+    }
+
+    /// UPDATE_URI to `to`; the OK reply.
+    pub async fn update(
+        &self,
+        to: SocketAddr,
+        uri: impl Into<Bytes>,
+        data: impl Into<Bytes>,
+    ) -> Result<Message, NodeError> {
+        self.request(to, Message::new(MessageType::UPDATE_URI, uri, data))
+            .await
+    }
+
+    /// DELETE_URI to `to`; the OK reply.
+    pub async fn delete(
+        &self,
+        to: SocketAddr,
+        uri: impl Into<Bytes>,
+    ) -> Result<Message, NodeError> {
+        self.request(to, Message::new(MessageType::DELETE_URI, uri, Bytes::new()))
+            .await
+    }
+
+    /// The peers the node knows, by id (none without peer management).
+    pub fn peers(&self) -> Vec<Peer> {
+        self.shared
+            .peers
+            .as_ref()
+            .map(|p| p.all())
+            .unwrap_or_default()
+    }
+
+    /// The peer with this id.
+    pub fn peer(&self, id: &[u8]) -> Option<Peer> {
+        self.shared.peers.as_ref()?.get(id)
+    }
+
+    /// The peer last heard from `addr`.
+    pub fn peer_at(&self, addr: SocketAddr) -> Option<Peer> {
+        self.shared.peers.as_ref()?.at(addr)
+    }
+
+    /// Forgets a peer and its address's subscriptions.
+    pub fn remove_peer(&self, id: &[u8]) -> Option<Peer> {
+        let peer = self.shared.peers.as_ref()?.remove(id)?;
+        self.shared.forget_subscriptions(peer.addr);
+        Some(peer)
+    }
+
+    /// The node's counters.
+    pub fn stats(&self) -> NodeStats {
+        let peers = self.shared.peers.as_ref().map_or(0, |p| p.len());
+        self.shared.counters.snapshot(peers)
+    }
+
+    /// Whether [`stop`](Self::stop) was called.
+    pub fn is_stopped(&self) -> bool {
+        self.shared.stop.is_cancelled()
+    }
+
+    /// Stops the node: with peer management it first says DISCONNECT (to
+    /// the group, the seeds and every known peer, as netaio does to the
+    /// group), then the loops end, waiting requests fail with
+    /// [`NodeError::Stopped`], and handler calls get up to a second to
+    /// finish.
+    pub async fn stop(&self) {
+        if self.shared.stop.is_cancelled() {
+            return;
+        }
+        super::peers::farewell(&self.shared).await;
+        self.shared.stop.cancel();
+        self.shared.tasks.close();
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.shared.tasks.wait()).await;
+    }
+
+    fn live(&self) -> Result<(), NodeError> {
+        if self.shared.stop.is_cancelled() {
+            Err(NodeError::Stopped)
+        } else {
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! netaio's peer management on a UDP node (`manage_peers_automatically`):
+//! the three handlers, keyed by (type, app id), over an evicting table;
+//! the advertisement loop (to the group and the seeds, every
+//! `advertise_every`, dropping peers silent for `peer_timeout`); and the
+//! DISCONNECT a stopping node sends.
+//!
+//! - ADVERTISE_PEER: the peer is added (or refreshed) at the datagram's
+//!   source and answered with this node's PEER_DISCOVERED (through the
+//!   guard: no larger than the advertisement for an unverified source);
+//! - PEER_DISCOVERED: the peer is added, no answer;
+//! - DISCONNECT: the peer is forgotten, with its address's
+//!   subscriptions, if it was heard from that address (a spoofed
+//!   DISCONNECT cannot evict a peer from elsewhere), no answer.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::peer::Peers;
+use crate::wire::{Message, MessageType};
+
+use super::handle::Shared;
+use super::{NodeBuilder, Origin};
+
+/// The runtime's clock (virtual under `tokio::time::pause`, so tests can
+/// age peers), as the table's `std` instant.
+pub(crate) fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// Registers the three handlers on `builder` for `peers`' app id.
+pub(super) fn register(builder: NodeBuilder, peers: Arc<Peers>) -> NodeBuilder {
+    let app_id = peers.local().app_id().clone();
+    let (advertised, discovered, leaving) = (peers.clone(), peers.clone(), peers);
+    builder
+        .on(
+            (MessageType::ADVERTISE_PEER, app_id.clone()),
+            move |msg: Message, from: Origin| {
+                let learned = advertised.learn_at(msg.content(), from.addr(), now());
+                let reply =
+                    learned.then(|| advertised.local().message(MessageType::PEER_DISCOVERED));
+                async move { reply }
+            },
+        )
+        .on(
+            (MessageType::PEER_DISCOVERED, app_id.clone()),
+            move |msg: Message, from: Origin| {
+                discovered.learn_at(msg.content(), from.addr(), now());
+                async {}
+            },
+        )
+        .on(
+            (MessageType::DISCONNECT, app_id),
+            move |msg: Message, from: Origin| {
+                if let Some((id, _)) = crate::peer::parse(msg.content()) {
+                    if leaving.remove_from(&id, from.addr()) {
+                        from.node().shared.forget_subscriptions(from.addr());
+                    }
+                }
+                async {}
+            },
+        )
+}
+
+/// Where announcements go: the group, the seeds, and (`and_peers`) every
+/// known peer.
+fn targets(shared: &Shared, and_peers: bool) -> Vec<SocketAddr> {
+    let mut to: Vec<SocketAddr> = shared
+        .group
+        .into_iter()
+        .chain(shared.seeds.iter().copied())
+        .collect();
+    if and_peers {
+        if let Some(peers) = &shared.peers {
+            to.extend(peers.all().into_iter().map(|p| p.addr));
+        }
+    }
+    to.sort();
+    to.dedup();
+    to
+}
+
+async fn announce(shared: &Shared, message_type: MessageType, and_peers: bool) {
+    let Some(peers) = &shared.peers else {
+        return;
+    };
+    for to in targets(shared, and_peers) {
+        // A fresh message each time: the plugins sign it anew (netaio
+        // does the same, to avoid stale auth fields).
+        let msg = peers.local().message(message_type);
+        match shared.seal(msg, to, None) {
+            Ok(frame) => {
+                if let Err(e) = shared.send_frame(&frame, to).await {
+                    tracing::debug!(error = %e, %to, "announcement not sent");
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, %to, "announcement not sealed"),
+        }
+    }
+}
+
+/// Advertises every `advertise_every` and drops silent peers, until the
+/// node stops (or is dropped).
+pub(crate) async fn advertise(node: Weak<Shared>, stop: CancellationToken) {
+    loop {
+        let every = {
+            let Some(shared) = node.upgrade() else {
+                return;
+            };
+            expire(&shared);
+            announce(&shared, MessageType::ADVERTISE_PEER, false).await;
+            shared
+                .limits
+                .advertise_every
+                .max(std::time::Duration::from_millis(100))
+        };
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+fn expire(shared: &Shared) {
+    let Some(peers) = &shared.peers else {
+        return;
+    };
+    let Some(before) = now().checked_sub(shared.limits.peer_timeout) else {
+        return;
+    };
+    for gone in peers.expire(before) {
+        tracing::debug!(addr = %gone.addr, "peer timed out");
+        shared.forget_subscriptions(gone.addr);
+    }
+}
+
+/// The DISCONNECT a stopping node sends (to the group, the seeds and
+/// every known peer).
+pub(crate) async fn farewell(shared: &Shared) {
+    announce(shared, MessageType::DISCONNECT, true).await;
+}

@@ -1,0 +1,418 @@
+//! The UDP node between framewire nodes and raw sockets on loopback:
+//! requests and their typed errors, peers discovering, leaving and timing
+//! out, subscriptions, plugins. Hostile datagrams are in
+//! tests/hostile_datagrams.rs; netaio interop in tests/node_interop.rs.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::udp::{ask, recv_msg, send_msg, socket_on};
+use framewire::node::{readme_routes, Node, NodeHandle, NodeLimits, Origin};
+use framewire::peer::LocalPeer;
+use framewire::{Message, MessageType, NetaioHmac, PluginLayer};
+
+async fn readme_node() -> NodeHandle {
+    readme_routes(Node::builder())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+}
+
+/// Polls `cond` every 10 ms, 500 times at most.
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test]
+async fn a_node_answers_another_through_the_readme_routes() {
+    let server = readme_node().await;
+    let client = Node::builder().bind("127.0.0.1:0").await.unwrap();
+    let to = server.local_addr();
+    let echo = client.request_uri(to, "echo", "hi").await.unwrap();
+    assert_eq!(
+        (echo.message_type, &echo.content()[..]),
+        (MessageType::RESPOND_URI, &b"hi"[..])
+    );
+    client.create(to, "k", "v1").await.unwrap();
+    let got = client.request_uri(to, "k", "").await.unwrap();
+    assert_eq!(&got.content()[..], b"v1");
+    let again = client.create(to, "k", "v2").await.unwrap_err();
+    assert!(again.is_remote(), "{again}");
+    client.update(to, "k", "v2").await.unwrap();
+    assert_eq!(
+        &client.request_uri(to, "k", "").await.unwrap().content()[..],
+        b"v2"
+    );
+    client.delete(to, "k").await.unwrap();
+    let gone = client.request_uri(to, "k", "").await.unwrap_err();
+    assert!(gone.is_not_found(), "{gone}");
+    assert_eq!(gone.reply().unwrap().uri(), "k", "NOT_FOUND names the uri");
+    let stats = server.stats();
+    assert_eq!(
+        (stats.datagrams_in, stats.datagrams_out),
+        (8, 8),
+        "{stats:?}"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_requests_to_one_uri_each_get_their_own_reply() {
+    let server = Node::builder()
+        .on(
+            (MessageType::REQUEST_URI, "slow"),
+            |m: Message, _o: Origin| async move {
+                // Later requests answer first.
+                let n: u64 = std::str::from_utf8(m.content()).unwrap().parse().unwrap();
+                tokio::time::sleep(Duration::from_millis(50 - n * 10)).await;
+                Message::respond("slow", m.content().clone())
+            },
+        )
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let client = Node::builder().bind("127.0.0.1:0").await.unwrap();
+    let to = server.local_addr();
+    let asks = (0..5).map(|n| {
+        let client = client.clone();
+        async move { client.request_uri(to, "slow", n.to_string()).await.unwrap() }
+    });
+    let replies = futures::future::join_all(asks).await;
+    for (n, reply) in replies.iter().enumerate() {
+        assert_eq!(reply.content(), &n.to_string(), "the request id matched it");
+    }
+}
+
+#[tokio::test]
+async fn a_request_nobody_answers_times_out_and_is_forgotten() {
+    let silent = socket_on(1).await;
+    let client = Node::builder().bind("127.0.0.1:0").await.unwrap();
+    let to = silent.local_addr().unwrap();
+    let e = client
+        .request_timeout(
+            to,
+            Message::new(MessageType::REQUEST_URI, "x", ""),
+            Duration::from_millis(100),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(e.is_timeout(), "{e}");
+    // The request reached the silent socket with a request id; answering
+    // it now finds nobody waiting: dropped, not answered.
+    let request = recv_msg(&silent, Duration::from_secs(1)).await.unwrap();
+    let mut late = Message::respond("x", "late");
+    late.auth = request.auth.clone();
+    send_msg(&silent, &late, client.local_addr()).await;
+    eventually("the late reply counted", || client.stats().unrouted == 1).await;
+    assert!(
+        recv_msg(&silent, Duration::from_millis(100))
+            .await
+            .is_none(),
+        "no answer to an answer"
+    );
+}
+
+#[tokio::test]
+async fn requests_and_answers_nobody_handles() {
+    let node = Node::builder().bind("127.0.0.1:0").await.unwrap();
+    let raw = socket_on(1).await;
+    let to = node.local_addr();
+    // A request: netaio's NOT_FOUND, with the request's uri.
+    let reply = ask(
+        &raw,
+        &Message::new(MessageType::REQUEST_URI, "nothing", ""),
+        to,
+    )
+    .await;
+    assert_eq!(
+        (reply.message_type, reply.uri().as_ref()),
+        (MessageType::NOT_FOUND, &b"nothing"[..])
+    );
+    // Answers: never answered (two nodes would bounce them forever).
+    for t in [
+        MessageType::NOT_FOUND,
+        MessageType::OK,
+        MessageType::ERROR,
+        MessageType::RESPOND_URI,
+    ] {
+        send_msg(&raw, &Message::new(t, "x", ""), to).await;
+    }
+    eventually("four answers dropped", || node.stats().unrouted == 4).await;
+    assert!(recv_msg(&raw, Duration::from_millis(100)).await.is_none());
+}
+
+fn me(name: &str) -> LocalPeer {
+    LocalPeer::random().with_fields([("name", name)])
+}
+
+#[tokio::test]
+async fn peers_discover_each_other_and_stopping_says_disconnect() {
+    let a = Node::builder()
+        .peers(me("a"))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    // b advertises to a (a seed), a answers PEER_DISCOVERED: both know.
+    let b = Node::builder()
+        .peers(me("b"))
+        .seed(a.local_addr())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    eventually("a knows b", || a.peers().len() == 1).await;
+    eventually("b knows a", || b.peers().len() == 1).await;
+    let seen_b = &a.peers()[0];
+    assert_eq!(seen_b.addr, b.local_addr());
+    let data = seen_b.data_value().unwrap();
+    assert_eq!(data.get("name"), Some(&"b".into()));
+    assert_eq!(a.peer_at(b.local_addr()).unwrap().id, seen_b.id);
+    a.subscribe("news", b.local_addr()).unwrap();
+    b.stop().await;
+    eventually("a forgot b", || a.peers().is_empty()).await;
+    assert!(a.subscribers(b"news").is_empty(), "with its subscriptions");
+    assert!(b
+        .request_uri(a.local_addr(), "x", "")
+        .await
+        .unwrap_err()
+        .is_stopped());
+}
+
+#[tokio::test(start_paused = true)]
+async fn silent_peers_are_dropped_after_the_peer_timeout() {
+    let node = Node::builder()
+        .peers(me("a"))
+        .limits(
+            NodeLimits::default()
+                .advertise_every(Duration::from_secs(20))
+                .peer_timeout(Duration::from_secs(60)),
+        )
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let raw = socket_on(1).await;
+    let other = me("raw");
+    let reply = ask(
+        &raw,
+        &other.message(MessageType::ADVERTISE_PEER),
+        node.local_addr(),
+    )
+    .await;
+    assert_eq!(reply.message_type, MessageType::PEER_DISCOVERED);
+    node.subscribe("t", raw.local_addr().unwrap()).unwrap();
+    assert_eq!(node.peers().len(), 1);
+    // Heard at t=0; the ticks at 20, 40 and 60 keep it (not older than
+    // 60 s), the tick at 80 drops it and its subscriptions.
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    assert_eq!(node.peers().len(), 1, "60 s of silence is not too long");
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    assert!(node.peers().is_empty(), "dropped after the timeout");
+    assert!(node.subscribers(b"t").is_empty());
+}
+
+#[tokio::test]
+async fn notify_reaches_subscribers_and_broadcast_every_peer() {
+    let hub = readme_routes(Node::builder().peers(me("hub")))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let (s1, s2) = (socket_on(1).await, socket_on(2).await);
+    let to = hub.local_addr();
+    let confirm = ask(
+        &s1,
+        &Message::new(MessageType::SUBSCRIBE_URI, "news", ""),
+        to,
+    )
+    .await;
+    assert_eq!(confirm.message_type, MessageType::CONFIRM_SUBSCRIBE);
+    // s2 is a peer, not a subscriber.
+    ask(&s2, &me("s2").message(MessageType::ADVERTISE_PEER), to).await;
+    let publisher = Node::builder().bind("127.0.0.1:0").await.unwrap();
+    let ok = publisher
+        .request(
+            to,
+            Message::new(MessageType::PUBLISH_URI, "pub/news", "one"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(&ok.content()[..], b"published");
+    let note = recv_msg(&s1, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(
+        (note.message_type, &note.content()[..]),
+        (MessageType::NOTIFY_URI, &b"one"[..])
+    );
+    assert!(recv_msg(&s2, Duration::from_millis(100)).await.is_none());
+    assert_eq!(
+        hub.broadcast(Message::new(MessageType::NOTIFY_URI, "all", "b"))
+            .await
+            .unwrap(),
+        1
+    );
+    let note = recv_msg(&s2, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(&note.content()[..], b"b");
+    let bye = ask(
+        &s1,
+        &Message::new(MessageType::UNSUBSCRIBE_URI, "news", ""),
+        to,
+    )
+    .await;
+    assert_eq!(bye.message_type, MessageType::CONFIRM_UNSUBSCRIBE);
+    assert_eq!(
+        hub.notify(b"news", Message::new(MessageType::NOTIFY_URI, "news", ""))
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn with_an_auth_plugin_only_signed_datagrams_are_handled() {
+    let layer = || PluginLayer::new().with_auth(NetaioHmac::new("node-secret"));
+    let server = readme_routes(Node::builder().plugins(layer()))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let client = Node::builder()
+        .plugins(layer())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let to = server.local_addr();
+    assert_eq!(
+        &client
+            .request_uri(to, "echo", "signed")
+            .await
+            .unwrap()
+            .content()[..],
+        b"signed"
+    );
+    let raw = socket_on(1).await;
+    let refused = ask(
+        &raw,
+        &Message::new(MessageType::REQUEST_URI, "echo", "unsigned"),
+        to,
+    )
+    .await;
+    assert_eq!(refused.message_type, MessageType::AUTH_ERROR);
+    assert_eq!(&refused.content()[..], b"HMAC auth failed");
+    let wrong = Node::builder()
+        .plugins(PluginLayer::new().with_auth(NetaioHmac::new("other")))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let e = wrong
+        .request_timeout(
+            to,
+            Message::new(MessageType::REQUEST_URI, "echo", ""),
+            Duration::from_millis(200),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        e.is_timeout(),
+        "an unsigned AUTH_ERROR fails our own check: {e}"
+    );
+    assert_eq!(server.stats().auth_failures, 2);
+}
+
+#[tokio::test]
+async fn a_handler_error_or_panic_is_answered_and_the_node_goes_on() {
+    let node = Node::builder()
+        .on(
+            (MessageType::REQUEST_URI, "fail"),
+            |_m: Message, _o: Origin| async { Err::<Message, _>("no can do") },
+        )
+        .on(
+            (MessageType::REQUEST_URI, "panic"),
+            |_m: Message, _o: Origin| async {
+                if true {
+                    panic!("handler bug");
+                }
+                Message::ok("", "")
+            },
+        )
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let client = Node::builder().bind("127.0.0.1:0").await.unwrap();
+    let to = node.local_addr();
+    let e = client.request_uri(to, "fail", "").await.unwrap_err();
+    assert_eq!(
+        e.reply().map(|m| m.content().clone()),
+        Some("no can do".into())
+    );
+    let e = client.request_uri(to, "panic", "").await.unwrap_err();
+    assert_eq!(
+        e.reply().map(|m| m.content().clone()),
+        Some("internal error".into())
+    );
+    let stats = node.stats();
+    assert_eq!((stats.handler_errors, stats.handler_panics), (1, 1));
+}
+
+#[tokio::test]
+async fn dropping_every_handle_stops_the_node() {
+    let node = readme_node().await;
+    let addr: SocketAddr = node.local_addr();
+    drop(node);
+    // The port is free again once the loop has let the socket go.
+    eventually("the socket released", || {
+        std::net::UdpSocket::bind(addr).is_ok()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn x25519_per_handler_encryption_between_two_nodes_that_know_each_other() {
+    use framewire::auth::X25519CipherPlugin;
+    let (ka, kb) = (
+        X25519CipherPlugin::new([1; 32]),
+        X25519CipherPlugin::new([2; 32]),
+    );
+    let peer = |k: &X25519CipherPlugin| LocalPeer::random().with_data_value(k.peer_data());
+    let a = Node::builder()
+        .peers(peer(&ka))
+        .on_with(
+            (MessageType::REQUEST_URI, "secret"),
+            |m: Message, _o: Origin| async move {
+                Message::respond("secret", [&b"got "[..], m.content()].concat())
+            },
+            PluginLayer::new().with_cipher(X25519CipherPlugin::new([1; 32])),
+        )
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let b = Node::builder()
+        .peers(peer(&kb))
+        .seed(a.local_addr())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    eventually("a and b know each other", || {
+        a.peers().len() == 1 && b.peers().len() == 1
+    })
+    .await;
+    let layer = PluginLayer::new().with_cipher(kb);
+    let msg = Message::new(MessageType::REQUEST_URI, "secret", "hush");
+    let reply = b
+        .request_timeout(a.local_addr(), msg, Duration::from_secs(2), Some(&layer))
+        .await
+        .unwrap();
+    assert_eq!(&reply.content()[..], b"got hush");
+    // Without the layer the handler cannot decrypt: dropped, never answered.
+    let plain = Message::new(MessageType::REQUEST_URI, "secret", "hush");
+    let e = b
+        .request_timeout(a.local_addr(), plain, Duration::from_millis(200), None)
+        .await
+        .unwrap_err();
+    assert!(e.is_timeout(), "{e}");
+    assert_eq!(a.stats().decrypt_failures, 1);
+}
