@@ -378,3 +378,51 @@ fn real_packify_values_decode_and_re_encode_exactly() {
     }
     assert_eq!(seen, 6);
 }
+
+/// X25519 over TCP: each end keys the box with the `pubkey` the other
+/// announced (the server's PEER_DISCOVERED, the client's ADVERTISE_PEER).
+#[tokio::test]
+async fn x25519_per_route_encryption_with_the_keys_peers_announced() {
+    use framewire::auth::X25519CipherPlugin;
+    use framewire::client::Client;
+    use framewire::server::Context;
+    use framewire::PluginLayer;
+
+    let (ks, kc) = (
+        X25519CipherPlugin::new([3; 32]),
+        X25519CipherPlugin::new([4; 32]),
+    );
+    let me = |k: &X25519CipherPlugin| LocalPeer::random().with_data_value(k.peer_data());
+    let server = Server::builder()
+        .peers(me(&ks))
+        .on_with(
+            (MessageType::REQUEST_URI, "secret"),
+            |m: Message, _c: Context| async move {
+                Message::respond("secret", [&b"got "[..], m.content()].concat())
+            },
+            PluginLayer::new().with_cipher(ks),
+        )
+        .build();
+    let srv = common::start(server).await;
+    let client = Client::builder(srv.addr.to_string().as_str())
+        .peer(me(&kc))
+        .connect()
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        if client.peers().len() == 1 && srv.handle.peers().len() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!((client.peers().len(), srv.handle.peers().len()), (1, 1));
+    let layer = PluginLayer::new().with_cipher(kc);
+    let reply = client
+        .call_with(
+            Message::new(MessageType::REQUEST_URI, "secret", "hush"),
+            &layer,
+        )
+        .await
+        .unwrap();
+    assert_eq!(&reply.content()[..], b"got hush");
+}

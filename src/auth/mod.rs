@@ -239,6 +239,34 @@ pub(crate) fn uri_len_prefix(message: &Message) -> Result<[u8; 2], AuthError> {
         })
 }
 
+/// The body a cipher sends for ciphertext `ct` (both netaio ciphers): the
+/// ciphertext as content under the original `uri`, or with `encrypt_uri`
+/// split at netaio's `randint(1, len(ct) - 1)` into uri and content. The
+/// split also stays within a u16, so a large (wide-profile) body still has
+/// an encodable uri (netaio-sized bodies never reach it), and is clamped
+/// again in case the random source misbehaves. `ct` is never empty here:
+/// the stream cipher's holds the 2-byte uri prefix, the box its 40 bytes
+/// of nonce and MAC.
+pub(crate) fn ciphertext_body(
+    ct: bytes::Bytes,
+    uri: &bytes::Bytes,
+    encrypt_uri: bool,
+    env: &PluginEnv,
+) -> crate::wire::Body {
+    if !encrypt_uri {
+        return crate::wire::Body {
+            uri: uri.clone(),
+            content: ct,
+        };
+    }
+    let high = ct.len().saturating_sub(1).clamp(1, usize::from(u16::MAX));
+    let split = env.randint(1, high).clamp(1, high).min(ct.len());
+    crate::wire::Body {
+        uri: ct.slice(..split),
+        content: ct.slice(split..),
+    }
+}
+
 /// The body an `encrypt_uri` cipher's plaintext stands for. netaio (both
 /// ciphers): `uri_len = int.from_bytes(p[:2])`, `uri = p[2:uri_len+2]`,
 /// `content = p[uri_len+2:]` — Python slices clamp, so a short or lying

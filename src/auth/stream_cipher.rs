@@ -6,10 +6,10 @@ use bytes::{BufMut, BytesMut};
 
 use super::crypto::{apply_keystream, DerivePrefix, NONCE_LEN};
 use super::{
-    bytes_field, split_plaintext, uri_len_prefix, AuthError, AuthFieldRole, CipherPlugin, Link,
-    PluginEnv, Redacted,
+    bytes_field, ciphertext_body, split_plaintext, uri_len_prefix, AuthError, AuthFieldRole,
+    CipherPlugin, Link, PluginEnv, Redacted,
 };
-use crate::wire::{Body, FieldName, Message};
+use crate::wire::{FieldName, Message};
 
 /// netaio 0.0.9's `Sha256StreamCipherPlugin`: a SHA-256 counter-mode
 /// keystream XORed over the body.
@@ -107,24 +107,7 @@ impl CipherPlugin for NetaioStreamCipher {
         self.env.fill(&mut iv);
         self.xor(&iv, &mut buf)?;
         let ct = buf.freeze();
-        message.body = if self.encrypt_uri {
-            // netaio: randint(1, len(ct) - 1); len >= 2 (the uri length
-            // prefix). The upper bound is also kept within a u16 so a large
-            // (wide-profile) body still has an encodable uri; netaio-sized
-            // bodies never reach it. Clamped again in case the source
-            // misbehaves.
-            let high = (ct.len() - 1).min(usize::from(u16::MAX));
-            let split = self.env.randint(1, high).clamp(1, high);
-            Body {
-                uri: ct.slice(..split),
-                content: ct.slice(split..),
-            }
-        } else {
-            Body {
-                uri: message.body.uri.clone(),
-                content: ct,
-            }
-        };
+        message.body = ciphertext_body(ct, &message.body.uri, self.encrypt_uri, &self.env);
         message.auth.insert(self.iv_field.clone(), iv);
         Ok(message)
     }

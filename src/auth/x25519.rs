@@ -11,8 +11,11 @@ use curve25519_dalek::EdwardsPoint;
 use sha2::{Digest, Sha512};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::{split_plaintext, uri_len_prefix, AuthError, CipherPlugin, Link, PluginEnv, Redacted};
-use crate::wire::{Body, Message, PackValue};
+use super::{
+    ciphertext_body, split_plaintext, uri_len_prefix, AuthError, CipherPlugin, Link, PluginEnv,
+    Redacted,
+};
+use crate::wire::{Message, PackValue};
 
 /// The box nonce: 24 random bytes in front of every ciphertext.
 const BOX_NONCE_LEN: usize = 24;
@@ -260,23 +263,7 @@ impl CipherPlugin for X25519CipherPlugin {
         head[..BOX_NONCE_LEN].copy_from_slice(&nonce);
         head[BOX_NONCE_LEN..].copy_from_slice(&tag);
         let ct = buf.freeze();
-        message.body = if self.encrypt_uri {
-            // netaio: randint(1, len(ct) - 1) (len >= 42). The upper bound
-            // also stays within a u16 so a large (wide-profile) body still
-            // has an encodable uri; netaio-sized bodies never reach it.
-            // Clamped again in case the source misbehaves.
-            let high = (ct.len() - 1).min(usize::from(u16::MAX));
-            let split = self.env.randint(1, high).clamp(1, high);
-            Body {
-                uri: ct.slice(..split),
-                content: ct.slice(split..),
-            }
-        } else {
-            Body {
-                uri: message.body.uri.clone(),
-                content: ct,
-            }
-        };
+        message.body = ciphertext_body(ct, &message.body.uri, self.encrypt_uri, &self.env);
         Ok(message)
     }
 

@@ -183,6 +183,7 @@ pub(super) fn start(inner: &Arc<Inner>, stream: Stream) -> Live {
         peer,
         id: inner.connections.fetch_add(1, Ordering::Relaxed) + 1,
         session: SessionId::random(),
+        peer_data: Default::default(),
     });
     let login = inner
         .config
@@ -500,6 +501,9 @@ async fn read_loop(
                     continue;
                 }
             };
+            if !peer.has_peer_data() {
+                peer.set_peer_data(current.peer_data.get().cloned());
+            }
             let mut sink = Deliver {
                 inner,
                 routes: &mut routes,

@@ -184,6 +184,9 @@ pub(crate) struct Current {
     peer: SocketAddr,
     id: u64,
     session: SessionId,
+    /// What the server first announced on this connection (peer
+    /// management), for per-peer ciphers: a reconnection learns it anew.
+    peer_data: std::sync::OnceLock<Bytes>,
 }
 
 impl Current {
@@ -193,6 +196,7 @@ impl Current {
             .connection(Some(self.id))
             .session(Some(&self.session))
             .tag(Some(inner.pipeline.tag()))
+            .peer_data(self.peer_data.get())
     }
 
     /// Seals `msg` for this connection.

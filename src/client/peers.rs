@@ -13,11 +13,19 @@ use super::{Client, ClientBuilder};
 
 pub(crate) use crate::peer::Peers;
 
-/// Adds the announced peer, heard from the server `client` is on now.
+/// Adds the announced peer, heard from the server `client` is on now,
+/// and keeps its data for the connection's per-peer ciphers.
 fn learn(peers: &Peers, msg: &Message, client: &Client) -> bool {
-    client
-        .peer_addr()
-        .is_some_and(|addr| peers.learn(msg.content(), addr))
+    let Some(addr) = client.peer_addr() else {
+        return false;
+    };
+    if !peers.learn(msg.content(), addr) {
+        return false;
+    }
+    if let (Ok(current), Some(peer)) = (client.inner.current(), peers.at(addr)) {
+        let _ = current.peer_data.set(peer.data);
+    }
+    true
 }
 
 /// Sets up `builder` to manage peers as `local`.

@@ -263,10 +263,13 @@ impl NodeHandle {
     }
 
     /// Sends `msg` to every known peer (netaio's `broadcast`); how many
-    /// it went to. Sealed once unless a plugin is peer-specific.
+    /// it went to. Sealed once unless a plugin is peer-specific. Peers
+    /// are learned from datagrams, so unverified ones are rate-limited
+    /// like replies: a spoofed advertisement cannot make a node flood
+    /// its victim.
     pub async fn broadcast(&self, msg: Message) -> Result<usize, NodeError> {
         let to: Vec<SocketAddr> = self.peers().into_iter().map(|p| p.addr).collect();
-        self.fan_out(msg, to.into_iter().map(|a| (a, false)).collect())
+        self.fan_out(msg, to.into_iter().map(|a| (a, true)).collect())
             .await
     }
 
@@ -278,6 +281,8 @@ impl NodeHandle {
         self.fan_out(msg, subs).await
     }
 
+    /// Sends `msg` to each address; `true` beside one means a datagram
+    /// made it (then the guard's rate applies, unless it is verified).
     async fn fan_out(&self, msg: Message, to: Vec<(SocketAddr, bool)>) -> Result<usize, NodeError> {
         self.live()?;
         let once = !self.shared.pipeline.instance().is_peer_specific();

@@ -42,8 +42,9 @@
 //!   spoofer. Echo-shaped replies fit; larger ones (a stored value to a
 //!   bare REQUEST_URI) are dropped and counted (`amplification_dropped`):
 //!   give a node reachable from other hosts an auth plugin.
-//! - **Rate limits.** Replies to unverified sources, and notifications to
-//!   subscriptions that a received datagram made, are limited per source
+//! - **Rate limits.** Replies to unverified sources, broadcasts to
+//!   unverified peers, and notifications to subscriptions that a received
+//!   datagram made, are limited per source
 //!   IP address by a token bucket ([`NodeLimits::replies_per_second`],
 //!   [`NodeLimits::reply_burst`]) over a bounded table of sources.
 //! - **Bounded state.** The peer table is bounded by count

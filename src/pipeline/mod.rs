@@ -148,6 +148,17 @@ impl PeerState {
         self
     }
 
+    /// Replaces the peer's advertised data (it announced new data, or
+    /// first announced itself mid-connection).
+    pub(crate) fn set_peer_data(&mut self, data: Option<Bytes>) {
+        self.peer_data = data;
+    }
+
+    /// Whether the peer's advertised data is known.
+    pub(crate) fn has_peer_data(&self) -> bool {
+        self.peer_data.is_some()
+    }
+
     /// The peer's identity, once known.
     pub(crate) fn identity(&self) -> Option<&Identity> {
         self.identity.as_ref()

@@ -287,6 +287,12 @@ async fn read_loop<R: AsyncRead + Unpin>(
             Decoded::Damaged(e) => pipeline.damaged(&mut peer, &e),
             Decoded::Frame(msg) => {
                 local.frames_in += 1;
+                if let Some(peers) = &shared.peers {
+                    // Per-peer ciphers (X25519) key on what the peer
+                    // advertised, which an ADVERTISE_PEER on this very
+                    // connection may just have changed.
+                    peer.set_peer_data(peers.at(conn.peer).map(|p| p.data));
+                }
                 let mut routes = Routes {
                     shared,
                     cache: &mut local.routes,

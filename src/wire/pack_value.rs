@@ -200,6 +200,21 @@ impl PackValue {
         }
     }
 
+    /// The text, if this is a `str` value.
+    ///
+    /// ```
+    /// use framewire::wire::PackValue;
+    ///
+    /// assert_eq!(PackValue::from("fw").as_str(), Some("fw"));
+    /// assert_eq!(PackValue::Int(1).as_str(), None);
+    /// ```
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            PackValue::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
     /// The value under the `str` key `name`, if this is a dict that has one.
     pub fn get(&self, name: &str) -> Option<&PackValue> {
         match self {
