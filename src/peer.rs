@@ -458,6 +458,71 @@ mod tests {
         assert!(t.all().is_empty());
     }
 
+    #[derive(Debug, Clone)]
+    enum Op {
+        Upsert { id: u8, len: usize, port: u16 },
+        Remove(u8),
+        RemoveAt(u16),
+        Expire(u64),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => (0u8..12, 0usize..40, 1u16..6).prop_map(|(id, len, port)| Op::Upsert { id, len, port }),
+            1 => (0u8..12).prop_map(Op::Remove),
+            1 => (1u16..6).prop_map(Op::RemoveAt),
+            1 => (0u64..200).prop_map(Op::Expire),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever happens, the byte count is the sum of the entries, the
+        /// address index names exactly the entries' addresses, and both
+        /// bounds hold.
+        #[test]
+        fn the_table_keeps_its_accounts(
+            evict in proptest::bool::ANY,
+            ops in proptest::collection::vec(op(), 1..80),
+        ) {
+            let t0 = Instant::now();
+            let mut t = if evict { PeerTable::evicting(5, 100) } else { PeerTable::new(5) };
+            for (step, op) in ops.into_iter().enumerate() {
+                let now = t0 + std::time::Duration::from_secs(step as u64);
+                match op {
+                    Op::Upsert { id, len, port } => {
+                        t.upsert(vec![id].into(), vec![0; len].into(), addr(port), now);
+                    }
+                    Op::Remove(id) => {
+                        t.remove(&[id]);
+                    }
+                    Op::RemoveAt(port) => {
+                        t.remove_at(addr(port));
+                    }
+                    Op::Expire(s) => {
+                        t.expire(t0 + std::time::Duration::from_secs(s));
+                    }
+                }
+                let sum: usize = t.peers.values().map(|p| p.id.len() + p.data.len()).sum();
+                proptest::prop_assert_eq!(t.bytes, sum);
+                proptest::prop_assert!(t.peers.len() <= 5);
+                if evict {
+                    proptest::prop_assert!(t.bytes <= 100);
+                }
+                for (a, id) in &t.at {
+                    proptest::prop_assert_eq!(t.peers.get(id).map(|p| p.addr), Some(*a));
+                }
+                for p in t.peers.values() {
+                    // The newest entry at an address owns its index slot;
+                    // an older one there may have lost it.
+                    if let Some(id) = t.at.get(&p.addr) {
+                        proptest::prop_assert_eq!(t.peers.get(id).map(|q| q.addr), Some(p.addr));
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn an_evicting_table_makes_room_by_dropping_the_stalest_peer() {
         let t0 = Instant::now();
