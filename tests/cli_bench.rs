@@ -332,3 +332,34 @@ fn csv_and_a_fixed_message_count() {
     };
     assert_eq!(code, Some(2), "{err}");
 }
+
+#[test]
+fn the_node_scenario_compares_framewire_node_with_a_udp_baseline() {
+    let out = bench(&[
+        "--scenario",
+        "node",
+        "--duration",
+        "0.2",
+        "--size",
+        "64",
+        "--depth",
+        "100",
+        "--json",
+    ]);
+    let rows = rows(&out);
+    for metric in ["msgs/s", "server µs CPU/msg"] {
+        let fw = find(&rows, "node", "framewire", metric);
+        let base = find(&rows, "node", "baseline", metric);
+        assert!(fw["value"].as_f64().unwrap() > 0.0, "{fw}");
+        assert!(base["value"].as_f64().unwrap() > 0.0, "{base}");
+        assert!(fw["ratio_to_baseline"].as_f64().is_some(), "{fw}");
+    }
+    let note = find(&rows, "node", "framewire", "msgs/s")["note"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        count_before(note, "in flight"),
+        32,
+        "the window is capped: {note}"
+    );
+}

@@ -77,6 +77,9 @@ pub enum Command {
         auth: AuthArgs,
         #[command(flatten)]
         tls: ServeTlsArgs,
+        /// Serve UDP echo instead (`bench --scenario node`).
+        #[arg(long)]
+        udp: bool,
     },
     /// Send one message (default REQUEST_URI) and print the reply's content.
     /// Exit status: 0 success, 1 error reply, 2 usage, connection or timeout.

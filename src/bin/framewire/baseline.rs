@@ -167,3 +167,33 @@ impl Handler {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// The UDP baseline: one thread blocking on one socket (no runtime, no
+/// wake-ups); each datagram decoded as one frame (CRC checked) and answered
+/// with the echo reply, encoded into one reused buffer. Nothing else: no
+/// routing, limits, tasks or guard.
+pub async fn serve_udp(socket: tokio::net::UdpSocket) {
+    let Ok(socket) = socket.into_std() else {
+        return;
+    };
+    if socket.set_nonblocking(false).is_err() {
+        return;
+    }
+    let _ = tokio::task::spawn_blocking(move || {
+        let mut buf = vec![0u8; 65_536];
+        let mut out = BytesMut::new();
+        let mut codec = FrameCodec::new(Profile::Netaio);
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+            let datagram = Bytes::copy_from_slice(&buf[..n]);
+            let Ok(request) = Message::decode(Profile::Netaio, datagram) else {
+                continue;
+            };
+            let reply = Message::respond(request.uri().clone(), request.content().clone());
+            out.clear();
+            if codec.encode(reply, &mut out).is_ok() {
+                let _ = socket.send_to(&out, from);
+            }
+        }
+    })
+    .await;
+}

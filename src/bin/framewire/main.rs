@@ -70,7 +70,15 @@ fn main() -> ExitCode {
                 serve::serve(addr, &auth, options).await
             }
             Command::Node(args) => node::node(*args).await,
-            Command::BenchBaseline { addr, auth, tls } => serve::baseline(addr, &auth, &tls).await,
+            Command::BenchBaseline {
+                addr,
+                auth,
+                tls,
+                udp: true,
+            } => serve::baseline_udp(addr, &auth, &tls).await,
+            Command::BenchBaseline {
+                addr, auth, tls, ..
+            } => serve::baseline(addr, &auth, &tls).await,
             Command::Request {
                 conn,
                 uri,

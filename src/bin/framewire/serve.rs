@@ -138,6 +138,27 @@ fn announce(local: SocketAddr) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// `framewire bench-baseline --udp`: the bench's UDP baseline until a
+/// signal (no auth, no TLS: `--scenario node` runs without them).
+pub async fn baseline_udp(
+    addr: SocketAddr,
+    auth: &AuthArgs,
+    tls: &ServeTlsArgs,
+) -> Result<ExitCode, String> {
+    if auth.resolve()?.is_some() || tls.config()?.is_some() {
+        return Err("bench-baseline --udp takes no secret and no TLS".into());
+    }
+    let socket = tokio::net::UdpSocket::bind(addr)
+        .await
+        .map_err(|e| format!("cannot bind {addr}: {e}"))?;
+    announce(socket.local_addr().map_err(|e| e.to_string())?)?;
+    tokio::select! {
+        _ = crate::baseline::serve_udp(socket) => {}
+        _ = shutdown_signal() => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `framewire bench-baseline`: the bench's baseline server until a signal.
 pub async fn baseline(
     addr: SocketAddr,

@@ -13,6 +13,7 @@ mod client;
 mod cluster;
 mod idle;
 mod load;
+mod node;
 mod report;
 mod scenarios;
 mod servers;
@@ -33,6 +34,8 @@ pub enum Scenario {
     Fanout,
     /// Idle connections held by a `framewire serve` child: RSS per connection.
     Idle,
+    /// UDP echo: `framewire node` beside the bench's UDP baseline.
+    Node,
     /// TLS handshakes per second, full and resumed (needs --tls).
     Handshake,
     /// framewire's own `Client`: C (= --depth) tasks sharing one client,
@@ -110,6 +113,10 @@ pub async fn run(s: Settings) -> Result<(), String> {
             rows.push(scenarios::idle(&s).await?);
             continue;
         }
+        if *scenario == Scenario::Node {
+            rows.extend(node::run(&s).await?);
+            continue;
+        }
         if *scenario == Scenario::Client {
             rows.extend(client::run(&s, &framewire).await?);
             continue;
@@ -134,6 +141,7 @@ pub async fn run(s: Settings) -> Result<(), String> {
                     Scenario::Pipeline => scenarios::pipeline(&s, at).await?,
                     Scenario::Fanout => scenarios::fanout(&s, at).await?,
                     Scenario::Idle
+                    | Scenario::Node
                     | Scenario::Handshake
                     | Scenario::Client
                     | Scenario::Cluster

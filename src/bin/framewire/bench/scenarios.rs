@@ -53,7 +53,7 @@ impl<'a> Target<'a> {
         }
     }
 
-    fn row(&self, scenario: &'static str, metric: &'static str, value: f64) -> Row {
+    pub(super) fn row(&self, scenario: &'static str, metric: &'static str, value: f64) -> Row {
         Row {
             scenario,
             size: self.size,
@@ -70,7 +70,7 @@ impl<'a> Target<'a> {
     }
 
     /// The row of server CPU per message (median over runs, in seconds).
-    fn cpu_row(&self, scenario: &'static str, per_message: Vec<f64>) -> Option<Row> {
+    pub(super) fn cpu_row(&self, scenario: &'static str, per_message: Vec<f64>) -> Option<Row> {
         if per_message.is_empty() {
             return None;
         }

@@ -48,6 +48,7 @@ impl Server {
         let addr = line
             .trim()
             .strip_prefix("listening on ")
+            .map(|a| a.trim_end_matches(" (udp)"))
             .ok_or_else(|| format!("framewire {} printed {line:?}", args[0]))?
             .to_owned();
         Ok(Server { addr, child })
