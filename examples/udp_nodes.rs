@@ -61,7 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::time::sleep(Duration::from_millis(200)).await;
     println!("the hub knows {:?}", names(&hub));
 
-    let reply = a.request_uri(hub.local_addr(), "whoami", "").await?;
+    let reply = a.request(hub.local_addr(), "whoami", "").await?;
     println!("{}", String::from_utf8_lossy(reply.content()));
 
     hub.subscribe("news", a.local_addr())?;

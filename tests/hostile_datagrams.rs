@@ -166,10 +166,7 @@ async fn a_verified_peer_gets_replies_of_any_size() {
         .await
         .unwrap();
     eventually("the node knows its peer", || node.peers().len() == 1).await;
-    let reply = peer
-        .request_uri(node.local_addr(), "big", "")
-        .await
-        .unwrap();
+    let reply = peer.request(node.local_addr(), "big", "").await.unwrap();
     assert_eq!(reply.content().len(), 1000);
     // The same request unsigned from elsewhere is refused (AUTH_ERROR fits).
     let s = socket_on(1).await;

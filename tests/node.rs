@@ -36,23 +36,23 @@ async fn a_node_answers_another_through_the_readme_routes() {
     let server = readme_node().await;
     let client = Node::builder().bind("127.0.0.1:0").await.unwrap();
     let to = server.local_addr();
-    let echo = client.request_uri(to, "echo", "hi").await.unwrap();
+    let echo = client.request(to, "echo", "hi").await.unwrap();
     assert_eq!(
         (echo.message_type, &echo.content()[..]),
         (MessageType::RESPOND_URI, &b"hi"[..])
     );
     client.create(to, "k", "v1").await.unwrap();
-    let got = client.request_uri(to, "k", "").await.unwrap();
+    let got = client.request(to, "k", "").await.unwrap();
     assert_eq!(&got.content()[..], b"v1");
     let again = client.create(to, "k", "v2").await.unwrap_err();
     assert!(again.is_remote(), "{again}");
     client.update(to, "k", "v2").await.unwrap();
     assert_eq!(
-        &client.request_uri(to, "k", "").await.unwrap().content()[..],
+        &client.request(to, "k", "").await.unwrap().content()[..],
         b"v2"
     );
     client.delete(to, "k").await.unwrap();
-    let gone = client.request_uri(to, "k", "").await.unwrap_err();
+    let gone = client.request(to, "k", "").await.unwrap_err();
     assert!(gone.is_not_found(), "{gone}");
     assert_eq!(gone.reply().unwrap().uri(), "k", "NOT_FOUND names the uri");
     let stats = server.stats();
@@ -82,7 +82,7 @@ async fn concurrent_requests_to_one_uri_each_get_their_own_reply() {
     let to = server.local_addr();
     let asks = (0..5).map(|n| {
         let client = client.clone();
-        async move { client.request_uri(to, "slow", n.to_string()).await.unwrap() }
+        async move { client.request(to, "slow", n.to_string()).await.unwrap() }
     });
     let replies = futures::future::join_all(asks).await;
     for (n, reply) in replies.iter().enumerate() {
@@ -96,11 +96,10 @@ async fn a_request_nobody_answers_times_out_and_is_forgotten() {
     let client = Node::builder().bind("127.0.0.1:0").await.unwrap();
     let to = silent.local_addr().unwrap();
     let e = client
-        .request_timeout(
+        .call_timeout(
             to,
             Message::new(MessageType::REQUEST_URI, "x", ""),
             Duration::from_millis(100),
-            None,
         )
         .await
         .unwrap_err();
@@ -179,7 +178,7 @@ async fn peers_discover_each_other_and_stopping_says_disconnect() {
     eventually("a forgot b", || a.peers().is_empty()).await;
     assert!(a.subscribers(b"news").is_empty(), "with its subscriptions");
     assert!(b
-        .request_uri(a.local_addr(), "x", "")
+        .request(a.local_addr(), "x", "")
         .await
         .unwrap_err()
         .is_stopped());
@@ -236,7 +235,7 @@ async fn notify_reaches_subscribers_and_broadcast_every_peer() {
     ask(&s2, &me("s2").message(MessageType::ADVERTISE_PEER), to).await;
     let publisher = Node::builder().bind("127.0.0.1:0").await.unwrap();
     let ok = publisher
-        .request(
+        .call(
             to,
             Message::new(MessageType::PUBLISH_URI, "pub/news", "one"),
         )
@@ -287,7 +286,7 @@ async fn with_an_auth_plugin_only_signed_datagrams_are_handled() {
     let to = server.local_addr();
     assert_eq!(
         &client
-            .request_uri(to, "echo", "signed")
+            .request(to, "echo", "signed")
             .await
             .unwrap()
             .content()[..],
@@ -308,11 +307,10 @@ async fn with_an_auth_plugin_only_signed_datagrams_are_handled() {
         .await
         .unwrap();
     let e = wrong
-        .request_timeout(
+        .call_timeout(
             to,
             Message::new(MessageType::REQUEST_URI, "echo", ""),
             Duration::from_millis(200),
-            None,
         )
         .await
         .unwrap_err();
@@ -344,12 +342,12 @@ async fn a_handler_error_or_panic_is_answered_and_the_node_goes_on() {
         .unwrap();
     let client = Node::builder().bind("127.0.0.1:0").await.unwrap();
     let to = node.local_addr();
-    let e = client.request_uri(to, "fail", "").await.unwrap_err();
+    let e = client.request(to, "fail", "").await.unwrap_err();
     assert_eq!(
         e.reply().map(|m| m.content().clone()),
         Some("no can do".into())
     );
-    let e = client.request_uri(to, "panic", "").await.unwrap_err();
+    let e = client.request(to, "panic", "").await.unwrap_err();
     assert_eq!(
         e.reply().map(|m| m.content().clone()),
         Some("internal error".into())
@@ -402,15 +400,12 @@ async fn x25519_per_handler_encryption_between_two_nodes_that_know_each_other() 
     .await;
     let layer = PluginLayer::new().with_cipher(kb);
     let msg = Message::new(MessageType::REQUEST_URI, "secret", "hush");
-    let reply = b
-        .request_timeout(a.local_addr(), msg, Duration::from_secs(2), Some(&layer))
-        .await
-        .unwrap();
+    let reply = b.call_with(a.local_addr(), msg, &layer).await.unwrap();
     assert_eq!(&reply.content()[..], b"got hush");
     // Without the layer the handler cannot decrypt: dropped, never answered.
     let plain = Message::new(MessageType::REQUEST_URI, "secret", "hush");
     let e = b
-        .request_timeout(a.local_addr(), plain, Duration::from_millis(200), None)
+        .call_timeout(a.local_addr(), plain, Duration::from_millis(200))
         .await
         .unwrap_err();
     assert!(e.is_timeout(), "{e}");

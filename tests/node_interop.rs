@@ -57,7 +57,7 @@ fn every_second() -> NodeLimits {
 }
 
 async fn netaio_peers(asker: &NodeHandle, py: SocketAddr) -> String {
-    let reply = asker.request_uri(py, "peers", "").await.expect("peers");
+    let reply = asker.request(py, "peers", "").await.expect("peers");
     String::from_utf8_lossy(reply.content()).into_owned()
 }
 
@@ -108,15 +108,12 @@ fn framewire_node_against_a_netaio_node() {
             .bind("127.0.0.1:0")
             .await
             .unwrap();
-        let reply = fw.request_uri(py, "echo", "hi").await.unwrap();
+        let reply = fw.request(py, "echo", "hi").await.unwrap();
         assert_eq!(&reply.content()[..], b"hi");
         fw.create(py, "k", "v").await.unwrap();
-        assert_eq!(
-            &fw.request_uri(py, "k", "").await.unwrap().content()[..],
-            b"v"
-        );
+        assert_eq!(&fw.request(py, "k", "").await.unwrap().content()[..], b"v");
         assert!(fw
-            .request_uri(py, "missing", "")
+            .request(py, "missing", "")
             .await
             .unwrap_err()
             .is_not_found());
@@ -130,10 +127,7 @@ fn framewire_node_against_a_netaio_node() {
         // encrypts its reply with its own; framewire opens it with netaio's.
         let layer = PluginLayer::new().with_cipher(cipher);
         let secret = Message::new(MessageType::REQUEST_URI, "secret", "hush");
-        let reply = fw
-            .request_timeout(py, secret, Duration::from_secs(3), Some(&layer))
-            .await
-            .unwrap();
+        let reply = fw.call_with(py, secret, &layer).await.unwrap();
         assert_eq!(&reply.content()[..], b"got hush");
         // DISCONNECT on stop: netaio forgets framewire.
         fw.stop().await;

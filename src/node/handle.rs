@@ -233,13 +233,22 @@ impl NodeHandle {
 
     /// Sends `msg` to `to` through the plugins (netaio's `send`).
     pub async fn send(&self, msg: Message, to: SocketAddr) -> Result<(), NodeError> {
-        self.send_with(msg, to, None).await
+        self.send_raw(msg, to, None).await
     }
 
     /// [`send`](Self::send) with a per-call plugin layer inside the
     /// instance one (netaio's per-call plugins, e.g. an
     /// [`X25519CipherPlugin`](crate::auth::X25519CipherPlugin)).
     pub async fn send_with(
+        &self,
+        msg: Message,
+        to: SocketAddr,
+        layer: &PluginLayer,
+    ) -> Result<(), NodeError> {
+        self.send_raw(msg, to, Some(layer)).await
+    }
+
+    async fn send_raw(
         &self,
         msg: Message,
         to: SocketAddr,
@@ -335,18 +344,40 @@ impl NodeHandle {
 
     /// Sends `msg` to `to` as a request and waits (up to
     /// [`NodeLimits::request_timeout`]) for its reply; error replies
-    /// become typed errors. Matching: see the module docs of
-    /// `node::pending` — framewire peers echo the request id, netaio
-    /// peers are matched by type, uri and address as netaio does.
-    pub async fn request(&self, to: SocketAddr, msg: Message) -> Result<Message, NodeError> {
+    /// become typed errors. Matching: framewire peers echo the request id
+    /// (random, so a spoofer must guess it); netaio peers are matched as
+    /// netaio does, by address, reply type and uri, oldest request first.
+    pub async fn call(&self, to: SocketAddr, msg: Message) -> Result<Message, NodeError> {
         let timeout = self.shared.limits.request_timeout;
-        self.request_timeout(to, msg, timeout, None).await
+        self.call_raw(to, msg, timeout, None).await
     }
 
-    /// [`request`](Self::request) with its own timeout and an optional
-    /// per-call plugin layer (the request is sealed with it, the reply
-    /// must pass it).
-    pub async fn request_timeout(
+    /// [`call`](Self::call) with its own timeout.
+    pub async fn call_timeout(
+        &self,
+        to: SocketAddr,
+        msg: Message,
+        timeout: Duration,
+    ) -> Result<Message, NodeError> {
+        self.call_raw(to, msg, timeout, None).await
+    }
+
+    /// [`call`](Self::call) with a per-call plugin layer inside the
+    /// instance one (netaio's per-call plugins, such as an
+    /// [`X25519CipherPlugin`](crate::auth::X25519CipherPlugin) keyed by the
+    /// peer's advertised `pubkey`): the request is sealed with it, and a
+    /// reply that is not an error report must pass it.
+    pub async fn call_with(
+        &self,
+        to: SocketAddr,
+        msg: Message,
+        layer: &PluginLayer,
+    ) -> Result<Message, NodeError> {
+        let timeout = self.shared.limits.request_timeout;
+        self.call_raw(to, msg, timeout, Some(layer)).await
+    }
+
+    async fn call_raw(
         &self,
         to: SocketAddr,
         mut msg: Message,
@@ -399,14 +430,16 @@ impl NodeHandle {
         NodeError::classify(reply)
     }
 
-    /// REQUEST_URI `uri` with `content` to `to`; the RESPOND_URI reply.
-    pub async fn request_uri(
+    /// REQUEST_URI `uri` with `content` to `to`; the RESPOND_URI reply, or
+    /// a typed error for NOT_FOUND, ERROR, AUTH_ERROR, NOT_PERMITTED and
+    /// timeout.
+    pub async fn request(
         &self,
         to: SocketAddr,
         uri: impl Into<Bytes>,
         content: impl Into<Bytes>,
     ) -> Result<Message, NodeError> {
-        self.request(to, Message::new(MessageType::REQUEST_URI, uri, content))
+        self.call(to, Message::new(MessageType::REQUEST_URI, uri, content))
             .await
     }
 
@@ -417,7 +450,7 @@ impl NodeHandle {
         uri: impl Into<Bytes>,
         data: impl Into<Bytes>,
     ) -> Result<Message, NodeError> {
-        self.request(to, Message::new(MessageType::CREATE_URI, uri, data))
+        self.call(to, Message::new(MessageType::CREATE_URI, uri, data))
             .await
     }
 
@@ -428,7 +461,7 @@ impl NodeHandle {
         uri: impl Into<Bytes>,
         data: impl Into<Bytes>,
     ) -> Result<Message, NodeError> {
-        self.request(to, Message::new(MessageType::UPDATE_URI, uri, data))
+        self.call(to, Message::new(MessageType::UPDATE_URI, uri, data))
             .await
     }
 
@@ -438,7 +471,7 @@ impl NodeHandle {
         to: SocketAddr,
         uri: impl Into<Bytes>,
     ) -> Result<Message, NodeError> {
-        self.request(to, Message::new(MessageType::DELETE_URI, uri, Bytes::new()))
+        self.call(to, Message::new(MessageType::DELETE_URI, uri, Bytes::new()))
             .await
     }
 

@@ -21,7 +21,7 @@
 //!     .bind("127.0.0.1:0")
 //!     .await?;
 //! let b = Node::builder().peers(LocalPeer::random()).bind("127.0.0.1:0").await?;
-//! let reply = b.request_uri(a.local_addr(), "echo", "hi").await?;
+//! let reply = b.request(a.local_addr(), "echo", "hi").await?;
 //! assert_eq!(&reply.content()[..], b"hi");
 //! b.stop().await;
 //! # Ok(()) }
