@@ -225,6 +225,13 @@ impl Peers {
         lock(&self.table).at(addr)
     }
 
+    /// The data of the peer last heard from `addr` (no copy of the rest).
+    pub(crate) fn data_at(&self, addr: SocketAddr) -> Option<Bytes> {
+        let table = lock(&self.table);
+        let id = table.at.get(&addr)?;
+        table.peers.get(id).map(|p| p.data.clone())
+    }
+
     /// Whether some peer was last heard from `addr`.
     pub(crate) fn knows(&self, addr: SocketAddr) -> bool {
         lock(&self.table).at.contains_key(&addr)

@@ -99,7 +99,7 @@ impl Shared {
 
     /// The peer data the plugins see for `addr`.
     pub(crate) fn peer_data(&self, addr: SocketAddr) -> Option<Bytes> {
-        self.peers.as_ref()?.at(addr).map(|p| p.data)
+        self.peers.as_ref()?.data_at(addr)
     }
 
     /// `msg` sealed (per-call `layer` inside the instance one) for `to`.

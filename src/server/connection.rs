@@ -291,7 +291,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     // Per-peer ciphers (X25519) key on what the peer
                     // advertised, which an ADVERTISE_PEER on this very
                     // connection may just have changed.
-                    peer.set_peer_data(peers.at(conn.peer).map(|p| p.data));
+                    peer.set_peer_data(peers.data_at(conn.peer));
                 }
                 let mut routes = Routes {
                     shared,

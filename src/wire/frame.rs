@@ -258,11 +258,62 @@ mod tests {
             "{}",
             buf.capacity()
         );
+        // ... and the whole chunk, so the frame's bytes arrive in 64 KiB
+        // reads rather than one small reallocation after another.
+        assert!(
+            buf.capacity() >= hdr.len() + 64 * 1024,
+            "{}",
+            buf.capacity()
+        );
 
         // With the default limit the same header is refused at once.
         let cfg = FrameConfig::new(Profile::Wide);
         let err = decode_frame(&mut buf, &cfg).unwrap_err();
         assert!(err.is_too_large(), "{err}");
+    }
+
+    #[test]
+    fn a_partial_frame_reserves_no_more_than_its_rest() {
+        let msg = Message::new(MessageType::OK, "k", vec![7u8; 200]);
+        let frame = msg.to_bytes(Profile::Netaio).unwrap();
+        let half = frame.len() / 2;
+        let mut buf = BytesMut::from(&frame[..half]);
+        assert_eq!(
+            decode_frame(&mut buf, &FrameConfig::new(Profile::Netaio)).unwrap(),
+            None
+        );
+        // Room for the rest of this frame (or the buffer's own doubling),
+        // not a whole chunk.
+        assert!(buf.capacity() >= frame.len(), "{}", buf.capacity());
+        assert!(
+            buf.capacity() <= frame.len().max(2 * half),
+            "{}",
+            buf.capacity()
+        );
+    }
+
+    #[test]
+    fn a_frame_of_exactly_the_limit_passes_and_one_byte_more_does_not() {
+        let msg = Message::new(MessageType::OK, "k", "value");
+        for profile in [Profile::Netaio, Profile::Wide] {
+            let mut frame = BytesMut::new();
+            encode_frame(&msg, &FrameConfig::new(profile), &mut frame).unwrap();
+            let n = frame.len();
+            let exact = FrameConfig::new(profile).max_frame_len(n);
+            let under = FrameConfig::new(profile).max_frame_len(n - 1);
+            // Decoding, streamed and whole.
+            let mut buf = frame.clone();
+            assert_eq!(decode_frame(&mut buf, &exact).unwrap(), Some(msg.clone()));
+            let mut buf = frame.clone();
+            assert!(decode_frame(&mut buf, &under).unwrap_err().is_too_large());
+            assert_eq!(decode_exact(frame.clone().freeze(), &exact).unwrap(), msg);
+            assert!(decode_exact(frame.clone().freeze(), &under)
+                .unwrap_err()
+                .is_too_large());
+            // Encoding.
+            assert!(encode_frame(&msg, &exact, &mut BytesMut::new()).is_ok());
+            assert!(encode_frame(&msg, &under, &mut BytesMut::new()).is_err());
+        }
     }
 
     #[test]
