@@ -314,6 +314,32 @@ mod tests {
             assert!(encode_frame(&msg, &exact, &mut BytesMut::new()).is_ok());
             assert!(encode_frame(&msg, &under, &mut BytesMut::new()).is_err());
         }
+        // The uri's u16 length: 65 535 bytes go, one more does not.
+        let wide = FrameConfig::new(Profile::Wide);
+        let longest = Message::new(MessageType::OK, vec![b'u'; 65_535], "");
+        assert!(encode_frame(&longest, &wide, &mut BytesMut::new()).is_ok());
+        let over = Message::new(MessageType::OK, vec![b'u'; 65_536], "");
+        let e = encode_frame(&over, &wide, &mut BytesMut::new()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                EncodeError::TooLarge {
+                    section: Section::Uri,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        // The auth field count: as many as the limit go, one more does not.
+        let mut two = Message::new(MessageType::OK, "", "");
+        two.auth.insert("a", b"1".as_slice());
+        two.auth.insert("b", b"2".as_slice());
+        let (at_two, at_one) = (wide.max_auth_fields(2), wide.max_auth_fields(1));
+        let mut frame = BytesMut::new();
+        encode_frame(&two, &at_two, &mut frame).unwrap();
+        assert!(encode_frame(&two, &at_one, &mut BytesMut::new()).is_err());
+        assert_eq!(decode_exact(frame.clone().freeze(), &at_two).unwrap(), two);
+        assert!(decode_exact(frame.freeze(), &at_one).is_err());
     }
 
     #[test]
