@@ -273,6 +273,21 @@ mod tests {
     }
 
     #[test]
+    fn encoding_reserves_about_one_frame() {
+        let msg = Message::new(MessageType::OK, "k", vec![7u8; 200]);
+        let mut dst = BytesMut::new();
+        encode_frame(&msg, &FrameConfig::new(Profile::Netaio), &mut dst).unwrap();
+        // One allocation of the frame plus a little room for the auth
+        // fields, not a multiple of the body.
+        assert!(
+            dst.capacity() <= 2 * (dst.len() + 64),
+            "{} for {}",
+            dst.capacity(),
+            dst.len()
+        );
+    }
+
+    #[test]
     fn a_partial_frame_reserves_no_more_than_its_rest() {
         let msg = Message::new(MessageType::OK, "k", vec![7u8; 200]);
         let frame = msg.to_bytes(Profile::Netaio).unwrap();
