@@ -273,6 +273,40 @@ mod tests {
     }
 
     #[test]
+    fn an_auth_section_of_exactly_the_section_limit_encodes() {
+        let cfg = FrameConfig::new(Profile::Netaio);
+        let sized = |n: usize| {
+            let mut m = Message::new(MessageType::OK, "", "");
+            m.auth.insert("f", bytes::Bytes::from(vec![0u8; n]));
+            m
+        };
+        let auth_len = |m: &Message| {
+            let mut b = BytesMut::new();
+            m.auth.encode(&mut b);
+            b.len()
+        };
+        let max = usize::from(u16::MAX);
+        let n = (max - 64..max)
+            .find(|&n| auth_len(&sized(n)) == max)
+            .expect("a field size that packs to exactly 65 535 bytes");
+        let mut frame = BytesMut::new();
+        encode_frame(&sized(n), &cfg, &mut frame).unwrap();
+        assert_eq!(decode_exact(frame.freeze(), &cfg).unwrap(), sized(n));
+        assert_eq!(auth_len(&sized(n + 1)), max + 1);
+        let e = encode_frame(&sized(n + 1), &cfg, &mut BytesMut::new()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                EncodeError::TooLarge {
+                    section: Section::Auth,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn encoding_reserves_about_one_frame() {
         let msg = Message::new(MessageType::OK, "k", vec![7u8; 200]);
         let mut dst = BytesMut::new();
