@@ -192,6 +192,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn profiles_print_and_parse_by_name() {
+        for p in [Profile::Netaio, Profile::Wide] {
+            assert_eq!(p.to_string().parse::<Profile>(), Ok(p));
+        }
+        assert_eq!(Profile::Wide.to_string(), "wide");
+        assert_eq!("netaio".parse::<Profile>(), Ok(Profile::Netaio));
+        let e = "wider".parse::<Profile>().unwrap_err();
+        assert!(e.contains("\"wider\""), "{e}");
+    }
+
+    #[test]
     fn round_trip_both_profiles() {
         let h = Header {
             message_type: MessageType::NOTIFY_URI,
