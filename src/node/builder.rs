@@ -90,11 +90,16 @@ impl Node {
     /// [`NodeLimits::advertise_every`].
     pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<NodeHandle, NodeError> {
         let mut b = self.builder;
-        let peers = b.local.take().map(|local| {
-            let peers = Arc::new(Peers::evicting(local, b.limits.max_peer_bytes));
-            b = super::peers::register(std::mem::replace(&mut b, Node::builder()), peers.clone());
-            peers
-        });
+        // The table's byte bound comes from the limits, which may have
+        // been set after `peers`: made here, with its handlers.
+        let peers = match b.local.take() {
+            Some(local) => {
+                let peers = Arc::new(Peers::evicting(local, b.limits.max_peer_bytes));
+                b = super::peers::register(b, peers.clone());
+                Some(peers)
+            }
+            None => None,
+        };
         let addr = lookup_host(addr)
             .await?
             .find(SocketAddr::is_ipv4)

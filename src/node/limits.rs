@@ -14,7 +14,8 @@ use std::time::Duration;
 #[non_exhaustive]
 pub struct NodeLimits {
     /// Largest datagram accepted or sent: 65 507, the largest IPv4 UDP
-    /// payload. Larger ones are dropped (`oversized`).
+    /// payload. Larger ones are dropped (`oversized`); a larger setting
+    /// reads as 65 535, the most a UDP payload can be.
     pub max_datagram: usize,
     /// Handler calls running at once: 256. A datagram that finds none free
     /// is dropped (`overloaded`), so a flood cannot spawn without bound.

@@ -27,8 +27,9 @@ pub(crate) async fn run(socket: Arc<UdpSocket>, node: Weak<Shared>, stop: Cancel
         return;
     };
     // One byte more than the largest datagram accepted: a datagram that
-    // fills it is oversized (the kernel cuts what does not fit).
-    let mut buf = vec![0u8; max.saturating_add(1)];
+    // fills it is oversized (the kernel cuts what does not fit). No UDP
+    // payload exceeds 65 535 bytes, whatever the limit says.
+    let mut buf = vec![0u8; max.min(usize::from(u16::MAX)).saturating_add(1)];
     let mut cache = None;
     loop {
         let got = tokio::select! {
