@@ -22,7 +22,7 @@ use crate::io::outbound::{write_loop, Flush, Outbound};
 use crate::io::reader::{Decoded, FrameReader, ReadError};
 use crate::pipeline::{Count, LoginCall, PeerState, Sink, Step};
 use crate::router::RouteCache;
-use crate::wire::Message;
+use crate::wire::{Message, MessageType};
 
 use super::handle::Shared;
 use super::metrics;
@@ -270,6 +270,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
     // and damaged frames are no sign of life (set lazily: the clock is only
     // read when the reader has to wait).
     let mut idle_since: Option<Instant> = None;
+    // Whether the last frame announced the peer (see the peer data below).
+    let mut announced = false;
     let mut gate = Gate::new(shared);
     loop {
         let next = next_frame(shared, conn, rd, &peer, &mut idle_since, &mut gate, local);
@@ -289,9 +291,18 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 local.frames_in += 1;
                 if let Some(peers) = &shared.peers {
                     // Per-peer ciphers (X25519) key on what the peer
-                    // advertised, which an ADVERTISE_PEER on this very
-                    // connection may just have changed.
-                    peer.set_peer_data(peers.data_at(conn.peer));
+                    // advertised. Looked up until it has, and after each
+                    // announcement it made (its handler ran since): not a
+                    // table lock per frame.
+                    if !peer.has_peer_data() || announced {
+                        peer.set_peer_data(peers.data_at(conn.peer));
+                    }
+                    announced = matches!(
+                        msg.message_type,
+                        MessageType::ADVERTISE_PEER
+                            | MessageType::PEER_DISCOVERED
+                            | MessageType::DISCONNECT
+                    );
                 }
                 let mut routes = Routes {
                     shared,
