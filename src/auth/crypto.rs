@@ -96,7 +96,7 @@ pub struct KeystreamTooLong;
 /// The counter is 32 bits as in netaio, so at most 2³² blocks (128 GiB) can
 /// be encrypted; longer input is refused rather than wrapping the counter.
 pub fn apply_keystream(enc_key: &[u8; 32], data: &mut [u8]) -> Result<(), KeystreamTooLong> {
-    if data.len().div_ceil(32) as u64 > u64::from(u32::MAX) + 1 {
+    if !keystream_covers(data.len()) {
         return Err(KeystreamTooLong);
     }
     // The key fills half a SHA-256 block, so the hasher state after it can
@@ -112,6 +112,13 @@ pub fn apply_keystream(enc_key: &[u8; 32], data: &mut [u8]) -> Result<(), Keystr
         }
     }
     Ok(())
+}
+
+/// Whether the 32-bit block counter reaches `len` bytes: at most 2³² blocks
+/// of 32 bytes. A function of the length alone so that the bound can be
+/// tested without 128 GiB of input.
+fn keystream_covers(len: usize) -> bool {
+    (len as u64).div_ceil(32) <= u64::from(u32::MAX) + 1
 }
 
 /// The first `len` keystream bytes for `enc_key` (what [`apply_keystream`]
@@ -140,25 +147,18 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Hashes that do not depend on the message, precomputed once per plugin so
 /// each message pays for the nonce/IV hash and the final hash only. Key
-/// material: wiped on drop.
+/// material: `Zeroizing` wipes it on drop.
 #[derive(Clone)]
 pub(crate) struct DerivePrefix {
-    key_hash: [u8; 32],
-    label_hash: [u8; 32],
-}
-
-impl Drop for DerivePrefix {
-    fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.key_hash);
-        zeroize::Zeroize::zeroize(&mut self.label_hash);
-    }
+    key_hash: zeroize::Zeroizing<[u8; 32]>,
+    label_hash: zeroize::Zeroizing<[u8; 32]>,
 }
 
 impl DerivePrefix {
     pub(crate) fn new(key: &[u8; 32], label: &[u8]) -> Self {
         DerivePrefix {
-            key_hash: sha256(key),
-            label_hash: sha256(label),
+            key_hash: zeroize::Zeroizing::new(sha256(key)),
+            label_hash: zeroize::Zeroizing::new(sha256(label)),
         }
     }
 
@@ -172,9 +172,9 @@ impl DerivePrefix {
     /// `derive_key(key, middle, label)`.
     pub(crate) fn derive(&self, middle: &[u8]) -> [u8; 32] {
         let mut h = Sha256::new();
-        h.update(self.key_hash);
+        h.update(*self.key_hash);
         h.update(Sha256::digest(middle));
-        h.update(self.label_hash);
+        h.update(*self.label_hash);
         h.finalize().into()
     }
 }
@@ -198,9 +198,23 @@ mod tests {
                 assert!(!ct_eq(&a, &b), "byte {i} bit {bit}");
             }
         }
+        // Differences must accumulate, not cancel: two bytes that differ
+        // by the same bits still differ.
+        assert!(!ct_eq(&[0, 0], &[1, 1]));
+        assert!(!ct_eq(&[0xf0, 0x0f, 0], &[0x0f, 0xf0, 0xff]));
         assert!(!ct_eq(&a, &a[..31]));
         assert!(!ct_eq(&a[..1], &[]));
         assert!(ct_eq(&[], &[]));
+    }
+
+    #[test]
+    fn the_keystream_covers_exactly_two_to_the_32_blocks() {
+        let most = (1u64 << 32) * 32;
+        assert!(keystream_covers(0));
+        assert!(keystream_covers(usize::try_from(most).unwrap()));
+        // One byte more needs block 2^32, which the counter cannot name.
+        assert!(!keystream_covers(usize::try_from(most + 1).unwrap()));
+        assert!(!keystream_covers(usize::MAX));
     }
 
     #[test]

@@ -184,3 +184,44 @@ impl AuthError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROLES: [(AuthFieldRole, &str); 5] = [
+        (AuthFieldRole::Nonce, "nonce"),
+        (AuthFieldRole::Timestamp, "ts"),
+        (AuthFieldRole::Mac, "mac"),
+        (AuthFieldRole::Iv, "iv"),
+        (AuthFieldRole::User, "user"),
+    ];
+
+    #[test]
+    fn roles_print_as_netaio_names_their_fields() {
+        for (role, name) in ROLES {
+            assert_eq!(role.to_string(), name);
+        }
+    }
+
+    #[test]
+    fn field_errors_name_their_field_and_say_only_failed() {
+        for (role, _) in ROLES {
+            for e in [
+                AuthError::MissingField(role),
+                AuthError::MalformedField(role),
+            ] {
+                assert_eq!(e.field(), Some(role));
+                // An IV belongs to a cipher: the text is the cipher's.
+                let text = if role == AuthFieldRole::Iv {
+                    "decryption failed"
+                } else {
+                    "authentication failed"
+                };
+                assert_eq!(e.to_string(), text);
+            }
+        }
+        assert_eq!(AuthError::BadMac.field(), None);
+        assert_eq!(AuthError::DecryptFailed.field(), None);
+    }
+}

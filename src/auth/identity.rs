@@ -110,3 +110,38 @@ impl std::fmt::Display for Identity {
         f.write_str(&self.name)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_identity_keeps_its_name_and_permissions() {
+        let open = Identity::new("alice", IdentitySource::User);
+        assert_eq!(open.name(), "alice");
+        assert_eq!(open.to_string(), "alice");
+        assert!(open.permissions().is_none());
+        let rules = Arc::new(
+            Permissions::default().request(super::super::Rule::allow(["echo".parse().unwrap()])),
+        );
+        let bound = open.with_permissions(rules.clone());
+        assert_eq!(bound.permissions(), Some(&*rules));
+        assert_ne!(bound.permissions(), Some(&Permissions::default()));
+    }
+
+    #[test]
+    fn a_certificate_identity_keeps_its_subject_and_alt_names() {
+        let plain = Identity::new("bob", IdentitySource::Login);
+        assert_eq!(plain.subject(), None);
+        assert!(plain.alt_names().is_empty());
+        assert_eq!(plain.source(), IdentitySource::Login);
+        let cert = Identity::new("alice", IdentitySource::Certificate).with_certificate(
+            "CN=alice, O=Example".into(),
+            vec!["alice@example.org".into(), "alice.example.org".into()],
+        );
+        assert_eq!(cert.subject(), Some("CN=alice, O=Example"));
+        assert_eq!(cert.alt_names(), ["alice@example.org", "alice.example.org"]);
+        assert_eq!(cert.source(), IdentitySource::Certificate);
+        assert_eq!(format!("{cert}"), "alice");
+    }
+}

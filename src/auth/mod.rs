@@ -284,3 +284,29 @@ pub(crate) fn split_plaintext(p: bytes::Bytes) -> crate::wire::Body {
         content: p.slice(uri_end..),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plaintext_splits_at_its_big_endian_uri_length() {
+        // A uri of 300 bytes: the length's high byte matters (0x01 0x2c).
+        let uri = vec![b'u'; 300];
+        let mut p = 300u16.to_be_bytes().to_vec();
+        p.extend_from_slice(&uri);
+        p.extend_from_slice(b"content");
+        let body = split_plaintext(bytes::Bytes::from(p));
+        assert_eq!(&body.uri[..], &uri[..]);
+        assert_eq!(&body.content[..], b"content");
+    }
+
+    #[test]
+    fn a_lying_plaintext_clamps_like_python_slices() {
+        let body = split_plaintext(bytes::Bytes::from_static(b"\xff\xffab"));
+        assert_eq!(&body.uri[..], b"ab");
+        assert!(body.content.is_empty());
+        let body = split_plaintext(bytes::Bytes::from_static(b"\x00"));
+        assert!(body.uri.is_empty() && body.content.is_empty());
+    }
+}

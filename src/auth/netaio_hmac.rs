@@ -225,6 +225,16 @@ mod tests {
     }
 
     #[test]
+    fn strip_removes_only_the_mac() {
+        let mut m = signed();
+        let plugin = NetaioHmac::new("test-secret").env(ctx());
+        plugin.check(&m, &SERVER).unwrap();
+        plugin.strip(&mut m);
+        assert!(m.auth.get("hmac").is_none());
+        assert!(m.auth.get("nonce").is_some() && m.auth.get("ts").is_some());
+    }
+
+    #[test]
     fn reuses_existing_nonce_and_normalises_ts() {
         let mut m = Message::new(MessageType::OK, "", "");
         m.auth.insert("nonce", [9u8; 16]);

@@ -28,20 +28,23 @@ const RANDOM_LEN: usize = NONCE_LEN / 2;
 /// assert!(tag.is_own(&nonce));
 /// assert!(!NonceTag::random().is_own(&nonce));
 /// ```
+// `Zeroizing` wipes the key on drop (no hand-written `Drop` to get wrong).
 #[derive(Clone)]
-pub struct NonceTag([u8; 32]);
+pub struct NonceTag(zeroize::Zeroizing<[u8; 32]>);
 
 impl NonceTag {
     /// A fresh key from the system's CSPRNG.
     pub fn random() -> Self {
         let mut k = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut k);
-        NonceTag(k)
+        let tag = NonceTag(zeroize::Zeroizing::new(k));
+        zeroize::Zeroize::zeroize(&mut k);
+        tag
     }
 
     fn mark(&self, random: &[u8]) -> [u8; 32] {
         let mut h = Sha256::new();
-        h.update(self.0);
+        h.update(*self.0);
         h.update(random);
         h.finalize().into()
     }
@@ -64,14 +67,32 @@ impl NonceTag {
     }
 }
 
-impl Drop for NonceTag {
-    fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.0);
-    }
-}
-
 impl fmt::Debug for NonceTag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("NonceTag(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tag_never_prints_its_key() {
+        assert_eq!(format!("{:?}", NonceTag::random()), "NonceTag(<redacted>)");
+    }
+
+    #[test]
+    fn a_tag_knows_only_its_own_nonces() {
+        let tag = NonceTag::random();
+        let nonce = tag.make([7u8; RANDOM_LEN]);
+        assert_eq!(nonce.len(), NONCE_LEN);
+        assert!(tag.is_own(&nonce));
+        assert!(tag.clone().is_own(&nonce), "a clone keeps the key");
+        assert!(!NonceTag::random().is_own(&nonce));
+        assert!(!tag.is_own(&nonce[..NONCE_LEN - 1]));
+        let mut forged = nonce;
+        forged[NONCE_LEN - 1] ^= 1;
+        assert!(!tag.is_own(&forged));
     }
 }

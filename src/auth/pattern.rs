@@ -265,6 +265,58 @@ mod tests {
         assert!(!Rule::allow([]).permits(b"anything"));
     }
 
+    #[test]
+    fn a_pattern_prints_as_written() {
+        let q = p("pub/*/>");
+        assert_eq!(q.as_str(), "pub/*/>");
+        assert_eq!(q.to_string(), "pub/*/>");
+        assert_eq!(format!("{q:?}"), "Pattern(\"pub/*/>\")");
+    }
+
+    #[test]
+    fn parse_errors_say_what_is_wrong() {
+        assert!("a//b".parse::<Pattern>().unwrap_err().is_empty_segment());
+        assert!("a/>/b".parse::<Pattern>().unwrap_err().is_rest_not_last());
+        assert!("a*".parse::<Pattern>().unwrap_err().is_partial_wildcard());
+        assert!("a/b>".parse::<Pattern>().unwrap_err().is_partial_wildcard());
+    }
+
+    /// Each kind of action is judged by its own rule, and only those kinds.
+    #[test]
+    fn permissions_judge_each_action_by_its_rule() {
+        let only = |pattern: &str| Rule::allow([p(pattern)]);
+        let perms = Permissions::default()
+            .publish(only("pub/ok"))
+            .subscribe(only("sub/ok"))
+            .request(only("req/ok"));
+        let msg = |t: MessageType, uri: &str| Message::new(t, uri.to_owned(), "");
+        let restricted = [
+            (MessageType::PUBLISH_URI, "pub/ok"),
+            (MessageType::SUBSCRIBE_URI, "sub/ok"),
+            (MessageType::REQUEST_URI, "req/ok"),
+            (MessageType::CREATE_URI, "req/ok"),
+            (MessageType::UPDATE_URI, "req/ok"),
+            (MessageType::DELETE_URI, "req/ok"),
+        ];
+        for (t, allowed) in restricted {
+            assert!(perms.permits(&msg(t, allowed)), "{t:?} {allowed}");
+            assert!(!perms.permits(&msg(t, "other")), "{t:?} other");
+            // Another action's allowed uri is not this one's.
+            for (_, theirs) in restricted.iter().filter(|(_, a)| *a != allowed) {
+                assert!(!perms.permits(&msg(t, theirs)), "{t:?} {theirs}");
+            }
+        }
+        for t in [
+            MessageType::UNSUBSCRIBE_URI,
+            MessageType::RESPOND_URI,
+            MessageType::OK,
+            MessageType::NOTIFY_URI,
+        ] {
+            assert!(perms.permits(&msg(t, "other")), "{t:?} is not restricted");
+        }
+        assert!(Permissions::default().permits(&msg(MessageType::PUBLISH_URI, "x")));
+    }
+
     fn segment() -> impl Strategy<Value = String> {
         "[a-c]{1,2}"
     }

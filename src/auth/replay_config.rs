@@ -144,3 +144,40 @@ impl ReplayScope {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_entries_caps_the_share_only_when_smaller() {
+        let base = ReplayConfig::new().max_entries_per_session(50);
+        let smaller = base.max_entries(10);
+        assert_eq!(
+            (smaller.max_entries, smaller.max_entries_per_session),
+            (10, 10)
+        );
+        let larger = base.max_entries(1_000);
+        assert_eq!(
+            (larger.max_entries, larger.max_entries_per_session),
+            (1_000, 50)
+        );
+        let equal = base.max_entries(50);
+        assert_eq!((equal.max_entries, equal.max_entries_per_session), (50, 50));
+    }
+
+    #[test]
+    fn memory_estimate_is_per_entry_and_saturates() {
+        let c = ReplayConfig::new().max_entries(1_000);
+        assert_eq!(
+            c.approx_max_memory_bytes(),
+            1_000 * ReplayConfig::APPROX_BYTES_PER_ENTRY
+        );
+        assert_eq!(
+            ReplayConfig::new()
+                .max_entries(usize::MAX)
+                .approx_max_memory_bytes(),
+            usize::MAX
+        );
+    }
+}

@@ -173,3 +173,133 @@ impl fmt::Debug for UserHmac {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{MemoryUsers, Permissions, Role, Rule, User};
+    use crate::wire::MessageType;
+
+    const CLIENT: Link<'static> = Link::new(Role::Client);
+    const SERVER: Link<'static> = Link::new(Role::Server);
+
+    fn users() -> MemoryUsers {
+        let only_echo = Permissions::default().request(Rule::allow(["echo".parse().unwrap()]));
+        MemoryUsers::new()
+            .with(User::new("alice", "alice-key").permissions(only_echo))
+            .with(User::new("bob", "bob-key"))
+    }
+
+    fn signed_by(client: &UserHmac) -> Message {
+        let mut m = Message::new(MessageType::REQUEST_URI, "echo", "hi");
+        client.make(&mut m, &CLIENT).unwrap();
+        m
+    }
+
+    #[test]
+    fn a_server_verifies_each_user_by_their_own_key() {
+        let server = UserHmac::server(users());
+        let m = signed_by(&UserHmac::client("alice", "alice-key"));
+        assert_eq!(
+            m.auth.get_bytes(USER_FIELD).map(|b| &b[..]),
+            Some(&b"alice"[..])
+        );
+        assert_eq!(server.check(&m, &SERVER), Ok(()));
+        // The right name with another user's key, and an unknown name, fail
+        // alike.
+        let forged = signed_by(&UserHmac::client("alice", "bob-key"));
+        assert_eq!(server.check(&forged, &SERVER), Err(AuthError::BadMac));
+        let stranger = signed_by(&UserHmac::client("mallory", "alice-key"));
+        assert_eq!(server.check(&stranger, &SERVER), Err(AuthError::BadMac));
+        let mut unnamed = Message::new(MessageType::REQUEST_URI, "echo", "hi");
+        StrictHmac::new("alice-key")
+            .make(&mut unnamed, &CLIENT)
+            .unwrap();
+        assert_eq!(
+            server.check(&unnamed, &SERVER),
+            Err(AuthError::MissingField(AuthFieldRole::User))
+        );
+    }
+
+    #[test]
+    fn the_first_verified_user_is_the_connection_for_good() {
+        let server = UserHmac::server(users());
+        let alice_frame = signed_by(&UserHmac::client("alice", "alice-key"));
+        let id = server.identity(&alice_frame).expect("alice is known");
+        assert_eq!(id.name(), "alice");
+        assert_eq!(id.source(), IdentitySource::User);
+        let rules = id.permissions().expect("alice's rules");
+        assert!(rules.permits(&Message::new(MessageType::REQUEST_URI, "echo", "")));
+        assert!(!rules.permits(&Message::new(MessageType::REQUEST_URI, "other", "")));
+        let as_alice = Link::new(Role::Server).identity(Some(&id));
+        let again = signed_by(&UserHmac::client("alice", "alice-key"));
+        assert_eq!(server.check(&again, &as_alice), Ok(()));
+        let bob_frame = signed_by(&UserHmac::client("bob", "bob-key"));
+        assert_eq!(
+            server.check(&bob_frame, &as_alice),
+            Err(AuthError::IdentityChanged)
+        );
+        assert!(UserHmac::client("alice", "k")
+            .identity(&alice_frame)
+            .is_none());
+    }
+
+    #[test]
+    fn a_server_answers_as_the_connection_s_user_only() {
+        let server = UserHmac::server(users());
+        let mut reply = Message::new(MessageType::RESPOND_URI, "echo", "hi");
+        assert_eq!(server.make(&mut reply, &SERVER), Err(AuthError::NoIdentity));
+        let alice = Identity::new("alice", IdentitySource::User);
+        let as_alice = Link::new(Role::Server).identity(Some(&alice));
+        server.make(&mut reply, &as_alice).unwrap();
+        // alice's client accepts it; a client with another name or key does
+        // not.
+        let client = UserHmac::client("alice", "alice-key");
+        assert_eq!(client.check(&reply, &CLIENT), Ok(()));
+        assert_eq!(
+            UserHmac::client("bob", "alice-key").check(&reply, &CLIENT),
+            Err(AuthError::BadMac)
+        );
+        assert_eq!(
+            UserHmac::client("alice", "bob-key").check(&reply, &CLIENT),
+            Err(AuthError::BadMac)
+        );
+        let ghost = Identity::new("ghost", IdentitySource::User);
+        let as_ghost = Link::new(Role::Server).identity(Some(&ghost));
+        let mut reply = Message::new(MessageType::RESPOND_URI, "echo", "hi");
+        assert_eq!(
+            server.make(&mut reply, &as_ghost),
+            Err(AuthError::NoIdentity)
+        );
+    }
+
+    #[test]
+    fn strip_removes_the_mac_on_both_sides() {
+        let client = UserHmac::client("alice", "alice-key");
+        let server = UserHmac::server(users());
+        let mut m = signed_by(&client);
+        let fields = m.auth.len();
+        server.strip(&mut m);
+        assert_eq!(m.auth.len(), fields - 1);
+        assert!(m.auth.get(USER_FIELD).is_some(), "the name stays");
+        let mut m = signed_by(&client);
+        client.strip(&mut m);
+        assert_eq!(m.auth.len(), fields - 1);
+        // A frame naming nobody known is left alone.
+        let mut m = signed_by(&UserHmac::client("mallory", "x"));
+        server.strip(&mut m);
+        assert_eq!(m.auth.len(), fields);
+    }
+
+    #[test]
+    fn signatures_are_per_peer_and_debug_shows_no_key() {
+        let client = UserHmac::client("alice", "alice-key");
+        assert!(client.is_peer_specific());
+        assert!(UserHmac::server(users()).is_peer_specific());
+        let text = format!("{client:?}");
+        assert!(text.starts_with("UserHmac { client: "), "{text}");
+        assert!(!text.contains("alice-key"), "{text}");
+        let text = format!("{:?}", UserHmac::server(users()));
+        assert!(text.starts_with("UserHmac { server: "), "{text}");
+    }
+}

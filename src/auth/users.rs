@@ -119,3 +119,34 @@ impl UserStore for MemoryUsers {
         self.users.get(name)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_are_found_by_name_and_replaced_by_name() {
+        let mut users = MemoryUsers::new();
+        assert!(users.is_empty());
+        assert_eq!(users.len(), 0);
+        assert!(users.insert(User::new("alice", "a")).is_none());
+        users = users.with(User::new("bob", "b"));
+        assert!(!users.is_empty());
+        assert_eq!(users.len(), 2);
+        let old = users.insert(User::new("alice", "new")).expect("replaced");
+        assert_eq!(old.name(), "alice");
+        assert_eq!(users.len(), 2);
+        assert_eq!(users.user(b"bob").map(User::name), Some("bob"));
+        assert!(users.user(b"mallory").is_none());
+    }
+
+    #[test]
+    fn a_user_debugs_its_name_and_rules_never_its_key() {
+        let text = format!("{:?}", User::new("alice", "s3cret-key"));
+        assert!(
+            text.starts_with("User { name: \"alice\", permissions: "),
+            "{text}"
+        );
+        assert!(!text.contains("s3cret"), "{text}");
+    }
+}

@@ -323,6 +323,118 @@ mod tests {
         }
     }
 
+    /// `packify.pack({'n': v}).hex()`, printed by packify (netaio 0.0.9's
+    /// dependency): every integer width boundary and both signs.
+    const PACKIFY_INTS: [(i128, &str); 10] = [
+        (0, "4d40010a4c4002030243016e4400"),
+        (1, "4d40010a4c4002030243016e4401"),
+        (-1, "4d40010a4c4002030243016e4501"),
+        (255, "4d40010a4c4002030243016e44ff"),
+        (256, "4d40010b4c4002030343016e840100"),
+        (65535, "4d40010b4c4002030343016e84ffff"),
+        (65536, "4d40010d4c4002030543016ec400010000"),
+        (4294967295, "4d40010d4c4002030543016ec4ffffffff"),
+        (4294967296, "4d40010f4c4002030743016e04050100000000"),
+        (-4294967296, "4d40010f4c4002030743016e05050100000000"),
+    ];
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    #[test]
+    fn ints_encode_byte_exact_with_packify_at_every_width() {
+        for (v, want) in PACKIFY_INTS {
+            let mut f = AuthFields::new();
+            f.insert("n", v);
+            let bytes = encode(&f);
+            assert_eq!(hex(&bytes), want, "{v}");
+            let back = AuthFields::decode(Bytes::from(bytes), 1).unwrap();
+            assert_eq!(back, f, "{v}");
+        }
+        // And a bytes value, empty and past one length byte.
+        let mut f = AuthFields::new();
+        f.insert("n", b"".as_slice());
+        assert_eq!(hex(&encode(&f)), "4d40010a4c4002030243016e4100");
+        let mut f = AuthFields::new();
+        f.insert("n", vec![b'x'; 256]);
+        assert!(hex(&encode(&f)).starts_with("4d8001010d4c80020003"));
+    }
+
+    #[test]
+    fn equality_is_by_names_and_values_in_any_order() {
+        let fields = |pairs: &[(&str, &[u8])]| {
+            let mut f = AuthFields::new();
+            for (k, v) in pairs {
+                f.insert(k.to_string(), v.to_vec());
+            }
+            f
+        };
+        let ab = fields(&[("a", b"1"), ("b", b"2")]);
+        assert_eq!(ab, fields(&[("b", b"2"), ("a", b"1")]));
+        assert_ne!(ab, fields(&[("a", b"1")]));
+        assert_ne!(ab, fields(&[("a", b"1"), ("b", b"3")]));
+        assert_ne!(ab, fields(&[("a", b"1"), ("c", b"2")]));
+        assert_ne!(ab, fields(&[("a", b"1"), ("b", b"2"), ("c", b"3")]));
+        assert!(!ab.is_empty());
+        assert_eq!(format!("{ab:?}"), format!("{:?}", ab.clone()));
+        assert!(format!("{ab:?}").starts_with("{\"a\": "), "{ab:?}");
+    }
+
+    #[test]
+    fn an_entry_that_is_not_a_tuple_is_refused() {
+        // A dict of one item whose item is a bytes value (41 01 'x'), not
+        // a (name, value) tuple.
+        let d = AuthFields::decode(
+            Bytes::from_static(&[0x4d, 0x40, 0x01, 0x03, 0x41, 0x01, b'x']),
+            4,
+        );
+        assert!(
+            matches!(d, Err(AuthFieldsError::UnexpectedCode { code: 0x41, .. })),
+            "{d:?}"
+        );
+        // A tuple code with category 0 is refused too.
+        let d = AuthFields::decode(
+            Bytes::from_static(&[0x4d, 0x40, 0x01, 0x03, 0x0c, 0x40, 0x02]),
+            4,
+        );
+        assert!(
+            matches!(d, Err(AuthFieldsError::UnexpectedCode { code: 0x0c, .. })),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn values_and_names_print_readably() {
+        assert_eq!(format!("{:?}", AuthValue::from(vec![0x0a, 0xff])), "0x0aff");
+        assert_eq!(format!("{:?}", AuthValue::from(-5i128)), "-5");
+        assert_eq!(FieldName::from("nonce").to_string(), "nonce");
+        assert_eq!(format!("{:?}", FieldName::from("nonce")), "\"nonce\"");
+    }
+
+    #[test]
+    fn a_bytes_value_needs_a_length_category() {
+        // 0x01: bytes with category 0, which has no length to read.
+        let d = decode_value(&Bytes::from_static(&[0x01]));
+        assert!(
+            matches!(d, Err(AuthFieldsError::UnexpectedCode { code: 0x01, .. })),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn a_short_length_table_is_refused_whole() {
+        // Three items with 2-byte lengths need 6 bytes of table; 1 is there.
+        let d = AuthFields::decode(Bytes::from_static(&[0x4d, 0x80, 0x03, 0x00]), 4);
+        assert_eq!(
+            d,
+            Err(AuthFieldsError::Truncated {
+                needed: 6,
+                available: 1
+            })
+        );
+    }
+
     #[test]
     fn insert_replaces_in_place() {
         let mut f = AuthFields::new();

@@ -93,6 +93,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_body_debugs_its_uri_and_content() {
+        let body = Body::new("echo", "hi");
+        assert_eq!(
+            format!("{body:?}"),
+            "Body { uri: b\"echo\", content: b\"hi\" }"
+        );
+    }
+
+    #[test]
     fn decode_slices_without_copy() {
         let src = Bytes::from_static(b"\x00\x04echohello");
         let body = Body::decode(src.clone()).unwrap();

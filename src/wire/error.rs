@@ -233,3 +233,22 @@ crate::error::predicates!(EncodeError {
     /// A section does not fit.
     is_too_large => EncodeError::TooLarge { .. },
 });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_print_as_error_messages_name_them() {
+        let names = [
+            (Section::Auth, "auth"),
+            (Section::Body, "body"),
+            (Section::Uri, "uri"),
+            (Section::Frame, "frame"),
+            (Section::AuthFields, "auth field count"),
+        ];
+        for (section, name) in names {
+            assert_eq!(section.to_string(), name);
+        }
+    }
+}
