@@ -400,7 +400,7 @@ impl Stack<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::{AuthFieldRole, NetaioHmac, NetaioStreamCipher};
+    use crate::auth::{AuthFieldRole, NetaioHmac, NetaioStreamCipher, StrictHmac};
     use crate::wire::MessageType;
 
     #[test]
@@ -450,5 +450,84 @@ mod tests {
         let reply = r.reply.unwrap();
         assert_eq!(&reply.content()[..], b"HMAC auth failed");
         assert!(reply.auth.is_empty());
+    }
+
+    #[test]
+    fn a_layer_reports_what_it_holds() {
+        let empty = PluginLayer::new();
+        assert!(empty.is_empty() && empty.auth().is_none() && empty.cipher().is_none());
+        let auth = PluginLayer::new().with_auth(NetaioHmac::new("s"));
+        assert!(!auth.is_empty() && auth.auth().is_some() && auth.cipher().is_none());
+        let cipher = PluginLayer::new().with_cipher(NetaioStreamCipher::new("k"));
+        assert!(!cipher.is_empty() && cipher.cipher().is_some() && cipher.auth().is_none());
+        assert!(!auth.is_peer_specific() && !cipher.is_peer_specific());
+        // One peer-specific plugin makes the layer peer specific.
+        let strict = PluginLayer::new().with_auth(StrictHmac::new("s"));
+        assert!(strict.is_peer_specific());
+        assert!(strict
+            .clone()
+            .with_cipher(NetaioStreamCipher::new("k"))
+            .is_peer_specific());
+        let d = format!("{:?}", cipher.with_auth(NetaioHmac::new("s")));
+        assert!(
+            d.starts_with("PluginLayer")
+                && d.contains("NetaioStreamCipher")
+                && d.contains("NetaioHmac"),
+            "{d}"
+        );
+    }
+
+    #[test]
+    fn a_stack_lends_its_layers_and_is_peer_specific_if_either_is() {
+        let plain = PluginStack::new(PluginLayer::new().with_auth(NetaioHmac::new("s")));
+        assert!(plain.instance().auth().is_some() && plain.handler().is_empty());
+        assert!(!plain.is_peer_specific());
+        let inner =
+            PluginStack::default().with_handler(PluginLayer::new().with_auth(StrictHmac::new("s")));
+        assert!(inner.instance().is_empty() && inner.handler().auth().is_some());
+        assert!(inner.is_peer_specific());
+        let outer = PluginStack::new(PluginLayer::new().with_auth(StrictHmac::new("s")));
+        assert!(outer.is_peer_specific());
+    }
+
+    #[test]
+    fn each_layer_opens_alone_and_names_itself_when_it_refuses() {
+        let stack = PluginStack::new(PluginLayer::new().with_auth(NetaioHmac::new("outer")))
+            .with_handler(
+                PluginLayer::new().with_auth(NetaioHmac::new("inner").hmac_field("camh")),
+            );
+        let sealed = stack
+            .seal(Message::new(MessageType::REQUEST_URI, "echo", "hi"))
+            .unwrap();
+        let routed = stack.open_instance(sealed).unwrap();
+        assert!(!routed.auth.contains("hmac") && routed.auth.contains("camh"));
+        let opened = stack.open_handler(routed).unwrap();
+        assert!(!opened.auth.contains("camh"));
+        assert_eq!(&opened.content()[..], b"hi");
+
+        let unsigned = || Message::new(MessageType::REQUEST_URI, "echo", "");
+        assert_eq!(
+            stack.open_instance(unsigned()).unwrap_err().layer,
+            Layer::Instance
+        );
+        assert_eq!(
+            stack.open_handler(unsigned()).unwrap_err().layer,
+            Layer::Handler
+        );
+    }
+
+    #[test]
+    fn a_rejection_displays_and_sources_its_error() {
+        let stack = PluginStack::new(PluginLayer::new().with_auth(NetaioHmac::new("s")));
+        let r = stack
+            .open(Message::new(MessageType::REQUEST_URI, "x", ""))
+            .unwrap_err();
+        let text = r.error.to_string();
+        assert!(!text.is_empty());
+        assert_eq!(r.to_string(), text);
+        let source = std::error::Error::source(&r).map(ToString::to_string);
+        assert_eq!(source, Some(text));
+        let error = r.error.clone();
+        assert_eq!(AuthError::from(r), error);
     }
 }

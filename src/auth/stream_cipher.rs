@@ -240,4 +240,17 @@ mod tests {
         let back = c.decrypt(m, &L).unwrap();
         assert_eq!(&back.content()[..], b"hello");
     }
+
+    #[test]
+    fn debug_names_its_settings_never_its_key() {
+        let d = format!(
+            "{:?}",
+            NetaioStreamCipher::new("hunter2-key").iv_field("iv2")
+        );
+        assert!(
+            d.starts_with("NetaioStreamCipher") && d.contains("iv2"),
+            "{d}"
+        );
+        assert!(!d.contains("hunter2"), "{d}");
+    }
 }

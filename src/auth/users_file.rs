@@ -221,3 +221,66 @@ impl MemoryUsers {
         Ok(users)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::UserStore;
+    use crate::wire::{Message, MessageType};
+
+    fn load(text: &str) -> Result<MemoryUsers, UsersFileError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.toml");
+        std::fs::write(&path, text).unwrap();
+        MemoryUsers::from_toml_file(&path)
+    }
+
+    fn line_of(e: &UsersFileError) -> usize {
+        match e {
+            UsersFileError::Invalid { line, .. } => *line,
+            other => panic!("not an Invalid error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn rules_from_the_file_judge_each_action() {
+        let users = load(concat!(
+            "[[user]]\nname = \"alice\"\nsecret = \"s\"\n",
+            "publish = [\"news/*\"]\ndeny_publish = [\"news/secret\"]\n",
+            "request = [\"kv/>\"]\n",
+        ))
+        .unwrap();
+        assert_eq!(users.len(), 1);
+        let alice = users.user(b"alice").expect("loaded");
+        let p = &alice.permissions;
+        let msg = |t, uri: &str| Message::new(t, uri.to_owned(), "");
+        assert!(p.permits(&msg(MessageType::PUBLISH_URI, "news/today")));
+        assert!(!p.permits(&msg(MessageType::PUBLISH_URI, "news/secret")));
+        assert!(!p.permits(&msg(MessageType::PUBLISH_URI, "other")));
+        assert!(p.permits(&msg(MessageType::REQUEST_URI, "kv/a/b")));
+        assert!(!p.permits(&msg(MessageType::REQUEST_URI, "admin")));
+        // No subscribe list: everything.
+        assert!(p.permits(&msg(MessageType::SUBSCRIBE_URI, "anything")));
+    }
+
+    #[test]
+    fn errors_name_the_line_counting_from_one() {
+        let e =
+            load("[[user]]\nname = \"bob\"\nsecret = \"s\"\npublish = [\"a/>/b\"]\n").unwrap_err();
+        assert_eq!(line_of(&e), 4, "{e}");
+        let e = load("[[user]]\nname = \"\"\nsecret = \"s\"\n").unwrap_err();
+        assert_eq!(line_of(&e), 2, "{e}");
+        let e = load("[[user]]\nname = \"c\"\nsecret = \"s\"\ndeny_request = [\"x/>/y\"]\n")
+            .unwrap_err();
+        assert_eq!(line_of(&e), 4, "{e}");
+        assert!(e.to_string().contains("user.deny_request"), "{e}");
+        // An offset past the end is the last line, not a panic.
+        let cx = Ctx {
+            path: Path::new("u.toml"),
+            text: "a\nb",
+        };
+        assert_eq!(cx.line(0), 1);
+        assert_eq!(cx.line(2), 2);
+        assert_eq!(cx.line(100), 2);
+    }
+}

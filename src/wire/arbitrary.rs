@@ -45,16 +45,20 @@ impl<'a> Arbitrary<'a> for MessageType {
 
 impl<'a> Arbitrary<'a> for FieldName {
     fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
-        let mut name = String::arbitrary(u)?;
-        if name.len() > MAX_NAME {
-            let mut end = MAX_NAME;
-            while !name.is_char_boundary(end) {
-                end -= 1;
-            }
-            name.truncate(end);
-        }
-        Ok(FieldName::new(name))
+        Ok(FieldName::new(truncated(String::arbitrary(u)?, MAX_NAME)))
     }
+}
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+fn truncated(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
 }
 
 impl<'a> Arbitrary<'a> for AuthValue {
@@ -94,4 +98,92 @@ impl<'a> Arbitrary<'a> for Message {
 fn bytes(u: &mut Unstructured<'_>, max: usize) -> Result<Bytes> {
     let len = u.arbitrary_len::<u8>()?.min(max);
     Ok(Bytes::copy_from_slice(u.bytes(len)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic noise (xorshift), `len` bytes.
+    fn noise(seed: &mut u64, len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 7;
+                *seed ^= *seed << 17;
+                *seed as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_largest_body_fits_the_netaio_length_field() {
+        assert_eq!(MAX_URI + 2 + MAX_CONTENT, usize::from(u16::MAX));
+        // Input to spare: lengths reach their maximum, never more.
+        let all = [0xffu8; 100_000];
+        assert_eq!(
+            bytes(&mut Unstructured::new(&all), MAX_CONTENT)
+                .unwrap()
+                .len(),
+            MAX_CONTENT
+        );
+        assert_eq!(bytes(&mut Unstructured::new(&all), 5).unwrap().len(), 5);
+    }
+
+    #[test]
+    fn every_byte_is_a_type_and_meaningless_ones_fold_onto_netaio_types() {
+        let netaio: Vec<_> = MessageType::netaio_types().collect();
+        for v in 0..=255u8 {
+            let t = MessageType::arbitrary(&mut Unstructured::new(&[v])).unwrap();
+            match MessageType::try_from(v) {
+                Ok(valid) => assert_eq!(t, valid),
+                Err(_) => assert_eq!(t, netaio[usize::from(v) % netaio.len()], "{v}"),
+            }
+        }
+        assert_eq!(MessageType::size_hint(0), (1, Some(1)));
+    }
+
+    #[test]
+    fn names_are_cut_to_the_limit_on_a_character_boundary() {
+        assert_eq!(truncated("a".repeat(40), MAX_NAME), "a".repeat(32));
+        assert_eq!(truncated("a".repeat(32), MAX_NAME), "a".repeat(32));
+        assert_eq!(truncated("short".into(), MAX_NAME), "short");
+        // 'é' is two bytes: one at 31..33 does not fit in 32.
+        let s = format!("{}é{}", "a".repeat(31), "b".repeat(8));
+        assert_eq!(truncated(s, MAX_NAME), "a".repeat(31));
+    }
+
+    #[test]
+    fn noise_makes_every_kind_of_value() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let (mut ints, mut bytes_values, mut names, mut uris, mut contents, mut fielded) =
+            (0, 0, 0, 0, 0, 0);
+        for round in 0..200usize {
+            let input = noise(&mut seed, 64 + round * 13);
+            let mut u = Unstructured::new(&input);
+            match AuthValue::arbitrary(&mut u).unwrap() {
+                AuthValue::Int(_) => ints += 1,
+                AuthValue::Bytes(_) => bytes_values += 1,
+            }
+            if !FieldName::arbitrary(&mut u).unwrap().as_str().is_empty() {
+                names += 1;
+            }
+            let Ok(m) = Message::arbitrary(&mut Unstructured::new(&input)) else {
+                continue;
+            };
+            uris += usize::from(!m.uri().is_empty());
+            contents += usize::from(!m.content().is_empty());
+            fielded += usize::from(!m.auth.is_empty());
+        }
+        for (what, n) in [
+            ("int values", ints),
+            ("bytes values", bytes_values),
+            ("names", names),
+            ("uris", uris),
+            ("contents", contents),
+            ("auth fields", fielded),
+        ] {
+            assert!(n >= 20, "only {n} {what} in 200 inputs");
+        }
+    }
 }

@@ -215,4 +215,31 @@ mod tests {
             (MessageType::ERROR, &b"test1"[..])
         );
     }
+
+    #[test]
+    fn detach_tiles_every_part_into_one_allocation() {
+        let mut m = Message::new(MessageType::OK, "uri", "content");
+        // A one-byte name and value: a capacity of name x value instead of
+        // name + value would be one byte short.
+        m.auth.insert("a", vec![b'b']);
+        m.auth.insert("n", 5i128);
+        let frame = m.to_bytes(Profile::Netaio).unwrap();
+        let kept = Message::decode(Profile::Netaio, frame.clone())
+            .unwrap()
+            .detach();
+        assert_eq!(kept, m);
+        let mut parts: Vec<&[u8]> = vec![kept.uri(), kept.content()];
+        for (name, value) in kept.auth.iter() {
+            parts.push(name.as_bytes());
+            parts.extend(value.as_bytes().map(|b| &b[..]));
+        }
+        parts.sort_by_key(|p| p.as_ptr() as usize);
+        let start = parts[0].as_ptr() as usize;
+        assert!(!frame.as_ptr_range().contains(&parts[0].as_ptr()));
+        let end = parts.iter().fold(start, |at, p| {
+            assert_eq!(p.as_ptr() as usize, at, "parts are not contiguous");
+            at + p.len()
+        });
+        assert_eq!(end - start, 3 + 7 + 1 + 1 + 1);
+    }
 }

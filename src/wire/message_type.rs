@@ -228,4 +228,13 @@ mod tests {
         assert!(MessageType::AUTH_ERROR.is_error());
         assert!(!MessageType::NOT_FOUND.is_error());
     }
+
+    #[test]
+    fn debug_prints_the_netaio_name_or_the_number() {
+        assert_eq!(format!("{:?}", MessageType::AUTH_ERROR), "AUTH_ERROR");
+        assert_eq!(
+            format!("{:?}", MessageType::custom(200).unwrap()),
+            "CUSTOM(200)"
+        );
+    }
 }

@@ -402,4 +402,91 @@ mod tests {
             .unwrap_err()
             .is_invalid_utf8());
     }
+
+    #[test]
+    fn accessors_answer_only_for_their_own_variant() {
+        let s = PackValue::from("fw");
+        let b = PackValue::from(&b"raw"[..]);
+        assert_eq!(s.as_str(), Some("fw"));
+        assert_eq!(b.as_str(), None);
+        assert_eq!(b.as_bytes().map(|b| &b[..]), Some(&b"raw"[..]));
+        assert_eq!(s.as_bytes(), None);
+        let d = PackValue::Dict(vec![
+            (PackValue::from(&b"name"[..]), PackValue::Int(1)),
+            (PackValue::from("name"), PackValue::Int(2)),
+        ]);
+        // Only a str key matches a name; a bytes key spelling it does not.
+        assert_eq!(d.get("name"), Some(&PackValue::Int(2)));
+        assert_eq!(d.get("other"), None);
+        assert_eq!(PackValue::List(vec![s.clone()]).get("fw"), None);
+        assert_eq!(PackValue::from(Bytes::from_static(b"raw")), b);
+        assert_eq!(PackValue::from(7i128), PackValue::Int(7));
+    }
+
+    #[test]
+    fn a_length_needs_a_category_and_bytearrays_decode_as_bytes() {
+        // bytes need a length category too (code 0x01 alone is nothing).
+        assert!(PackValue::decode(hex("010161"))
+            .unwrap_err()
+            .is_unsupported_code());
+        // bytearray(b'ab'), as packify writes it: code 0x42, 1-byte length.
+        assert_eq!(
+            PackValue::decode(hex("42026162")).unwrap(),
+            PackValue::Bytes(Bytes::from_static(b"ab"))
+        );
+        // The same codes with no length category (the high bits 0) are not
+        // values: bytearray, str, list, set, tuple, dict.
+        for code in ["02", "03", "0a", "0b", "0c", "0d"] {
+            let e = PackValue::decode(hex(&format!("{code}000000000000"))).unwrap_err();
+            assert!(e.is_unsupported_code(), "{code}: {e:?}");
+        }
+        // ...and the categoryless scalars take no length.
+        assert_eq!(
+            PackValue::decode(hex("0601")).unwrap(),
+            PackValue::Bool(true)
+        );
+        assert_eq!(
+            PackValue::decode(hex("0600")).unwrap(),
+            PackValue::Bool(false)
+        );
+        assert!(PackValue::decode(hex("4600"))
+            .unwrap_err()
+            .is_unsupported_code());
+    }
+
+    #[test]
+    fn containers_keep_their_kind_and_order() {
+        let items = vec![PackValue::Int(2), PackValue::from("a"), PackValue::None];
+        for v in [
+            PackValue::List(items.clone()),
+            PackValue::Tuple(items.clone()),
+        ] {
+            assert_eq!(PackValue::decode(v.to_bytes()).unwrap(), v);
+        }
+        let set = PackValue::decode(PackValue::Set(items.clone()).to_bytes()).unwrap();
+        assert!(matches!(&set, PackValue::Set(s) if s.len() == 3), "{set:?}");
+        // A 300-byte str needs a 2-byte length: category 0x80.
+        let long = PackValue::from("x".repeat(300).as_str());
+        let bytes = long.to_bytes();
+        assert_eq!(&bytes[..3], &[0x83, 0x01, 0x2c]);
+        assert_eq!(PackValue::decode(bytes).unwrap(), long);
+        // Truncated floats and trailing bytes after a container.
+        assert!(PackValue::decode(hex("07000000"))
+            .unwrap_err()
+            .is_malformed());
+        let mut list = PackValue::List(vec![PackValue::None]).to_bytes().to_vec();
+        list.extend_from_slice(&[0, 0, 0]);
+        assert_eq!(
+            PackValue::decode(list).unwrap_err(),
+            PackError::TrailingBytes(3)
+        );
+        // A dict entry must be a tuple of exactly two.
+        for entry in [vec![PackValue::Int(1)], vec![PackValue::Int(1); 3]] {
+            let mut dict = BytesMut::new();
+            container(&mut dict, T_DICT, vec![PackValue::Tuple(entry).to_bytes()]);
+            assert!(PackValue::decode(dict.freeze())
+                .unwrap_err()
+                .is_not_a_pair());
+        }
+    }
 }

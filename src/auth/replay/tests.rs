@@ -221,3 +221,78 @@ fn the_same_nonce_in_different_sessions_is_two_frames() {
         .unwrap();
     assert_eq!(g.len(), 2);
 }
+
+#[test]
+fn a_full_cache_evicts_from_the_recording_share_only_for_newer_frames() {
+    let g = ReplayGuard::new(
+        ReplayConfig::default()
+            .max_entries(2)
+            .max_entries_per_session(10),
+    );
+    assert!(g.is_empty());
+    let a = ReplayScope::new(session(1), Some(1));
+    g.record_in(a, &[1; 16], T, T).unwrap();
+    assert!(!g.is_empty());
+    g.record_in(a, &[2; 16], T + 1, T).unwrap();
+    // The cache is full and this share is the largest: a newer frame makes
+    // room by evicting the share's own oldest nonce...
+    g.record_in(a, &[3; 16], T + 2, T).unwrap();
+    assert_eq!(g.len(), 2);
+    // ...a frame no newer than what would have to go is refused instead.
+    assert!(g
+        .record_in(a, &[4; 16], T + 1, T)
+        .unwrap_err()
+        .is_replay_cache_full());
+    assert_eq!(g.len(), 2);
+}
+
+#[test]
+fn an_emptied_share_keeps_its_floor_while_the_floor_is_in_the_window() {
+    let g = ReplayGuard::new(
+        ReplayConfig::default()
+            .max_entries(1)
+            .max_entries_per_session(1),
+    );
+    let a = ReplayScope::new(session(1), Some(1));
+    let b = ReplayScope::new(session(2), Some(2));
+    g.record_in(a, &[1; 16], T + 1, T).unwrap();
+    // b's frame evicts a's only nonce: a's share is empty, its floor T + 1.
+    g.record_in(b, &[2; 16], T, T).unwrap();
+    // A second later the sweep runs; a's share must survive it, or a
+    // frame at its floor (a replay of the evicted one, say) would pass.
+    assert!(g
+        .record_in(a, &[1; 16], T + 1, T + 2)
+        .unwrap_err()
+        .is_replay_cache_full());
+    // Once the floor has left the window the share is forgotten.
+    g.record_in(a, &[5; 16], T + 302, T + 302).unwrap();
+}
+
+#[test]
+fn the_preferred_share_wins_a_tie_for_largest() {
+    let mut shares = HashMap::new();
+    for n in 1..=8u8 {
+        let mut s = Share::default();
+        s.seen.insert([n; 16], 0);
+        shares.insert(session(n), s);
+    }
+    // Every share holds one nonce: each, preferred, is its own victim.
+    for n in 1..=8u8 {
+        assert_eq!(largest_share(&shares, session(n)), session(n));
+    }
+    // A strictly larger share is chosen over the preferred one.
+    if let Some(s) = shares.get_mut(&session(3)) {
+        s.seen.insert([99; 16], 0);
+    }
+    assert_eq!(largest_share(&shares, session(1)), session(3));
+    assert_eq!(largest_share(&shares, session(9)), session(3));
+}
+
+#[test]
+fn a_guard_debugs_its_config_and_size() {
+    let g = guard(8);
+    g.record(&[1; 16], T, T).unwrap();
+    let d = format!("{g:?}");
+    assert!(d.starts_with("ReplayGuard") && d.contains("len: 1"), "{d}");
+    assert!(d.contains("config"), "{d}");
+}

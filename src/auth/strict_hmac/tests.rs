@@ -199,3 +199,25 @@ fn oversized_ts_is_malformed() {
         Err(AuthError::MalformedField(AuthFieldRole::Timestamp))
     );
 }
+
+#[test]
+fn ts_takes_up_to_eight_significant_bytes() {
+    let b = |v: &[u8]| AuthValue::Bytes(Bytes::copy_from_slice(v));
+    assert_eq!(ts_exact(&b(&[0xff; 8])), Some(u64::MAX));
+    assert_eq!(ts_exact(&b(&[0, 0, 1, 2])), Some(0x0102));
+    // Leading zeros are not significant; a ninth significant byte is.
+    assert_eq!(ts_exact(&b(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 5])), Some(5));
+    assert_eq!(ts_exact(&b(&[1, 0, 0, 0, 0, 0, 0, 0, 0])), None);
+    assert_eq!(ts_exact(&AuthValue::Int(-1)), None);
+    assert_eq!(ts_exact(&AuthValue::Int(1 << 64)), None);
+    assert_eq!(ts_exact(&AuthValue::Int(42)), Some(42));
+}
+
+#[test]
+fn a_strict_plugin_is_peer_specific_and_debugs_without_its_secret() {
+    let p = StrictHmac::new("hunter2-secret");
+    assert!(p.is_peer_specific());
+    let d = format!("{p:?}");
+    assert!(d.starts_with("StrictHmac") && d.contains("fields"), "{d}");
+    assert!(!d.contains("hunter2"), "{d}");
+}
