@@ -323,6 +323,21 @@ mod tests {
     }
 
     #[test]
+    fn a_cache_follows_registrations_made_after_it() {
+        let r = Router::new();
+        let msg = Message::new(MessageType::REQUEST_URI, "echo", "");
+        let mut cache = r.cache();
+        assert!(r.lookup_cached(&mut cache, &msg, peer()).is_none());
+        r.on(MessageType::REQUEST_URI.into(), "late");
+        let found = r
+            .lookup_cached(&mut cache, &msg, peer())
+            .map(Cow::into_owned);
+        assert_eq!(found, Some("late"));
+        assert!(r.remove(&RouteKey::Type(MessageType::REQUEST_URI)));
+        assert!(r.lookup_cached(&mut cache, &msg, peer()).is_none());
+    }
+
+    #[test]
     fn most_specific_first() {
         let r = Router::new();
         let msg = Message::new(MessageType::REQUEST_URI, "echo", "");

@@ -299,4 +299,15 @@ mod tests {
             assert!((1..=2).contains(&SystemRandom.randint(1, 2)));
         }
     }
+
+    #[test]
+    fn a_manual_clock_is_set_and_advanced_by_hand() {
+        let c = ManualClock::new(10);
+        c.advance(5);
+        assert_eq!(c.now_unix(), 15);
+        c.set(3);
+        assert_eq!(c.now_unix(), 3);
+        c.advance(u64::MAX);
+        assert_eq!(c.now_unix(), u64::MAX, "saturates");
+    }
 }

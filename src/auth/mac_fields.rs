@@ -122,3 +122,16 @@ macro_rules! mac_builders {
 }
 
 pub(crate) use mac_builders;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_debug_by_name_with_their_replay_guard() {
+        let d = format!("{:?}", MacFields::new());
+        for part in ["MacFields", "hmac", "nonce", "ts", "ReplayGuard"] {
+            assert!(d.contains(part), "{part} missing from {d}");
+        }
+    }
+}
