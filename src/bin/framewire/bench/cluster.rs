@@ -6,7 +6,6 @@
 //! deliveries per second and the publish-to-delivery latency each adds.
 
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -82,7 +81,7 @@ async fn fanout(
     subscribers: usize,
 ) -> Result<Fanout, String> {
     let epoch = Instant::now();
-    let received = Arc::new(AtomicU64::new(0));
+    let received = Arc::new(load::Deliveries::new(subscribers));
     let latencies = Arc::new(Mutex::new(Vec::new()));
     let mut readers = Vec::new();
     for i in 0..subscribers {
@@ -94,7 +93,7 @@ async fn fanout(
                 if m.message_type != MessageType::NOTIFY_URI || m.content().len() < 8 {
                     continue;
                 }
-                let n = received.fetch_add(1, Ordering::Relaxed);
+                let n = received.record(i);
                 if mine.len() < SAMPLES && n % 7 == 0 {
                     let sent = u64::from_be_bytes(m.content()[..8].try_into().unwrap_or_default());
                     let now = epoch.elapsed().as_nanos() as u64;

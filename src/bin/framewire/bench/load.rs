@@ -254,16 +254,16 @@ pub(super) async fn fanout(
     subscribers: usize,
     auth: &Option<Auth>,
 ) -> Result<(f64, u64), String> {
-    let received = Arc::new(AtomicU64::new(0));
+    let received = Arc::new(Deliveries::new(subscribers));
     let stack = stack(auth);
     let mut readers = Vec::new();
-    for _ in 0..subscribers {
+    for i in 0..subscribers {
         let mut c = subscribed(to, "bench", &stack).await?;
         let received = received.clone();
         readers.push(tokio::spawn(async move {
             while let Some(Ok(Ok(m))) = c.next().await {
                 if m.message_type == MessageType::NOTIFY_URI {
-                    received.fetch_add(1, Ordering::Relaxed);
+                    received.record(i);
                 }
             }
         }));
@@ -282,6 +282,70 @@ pub(super) async fn fanout(
     Ok(published.outcome(&received))
 }
 
+/// Deliveries counted per subscriber, so the publisher can stay a bounded
+/// distance ahead of the slowest one (a closed loop: a server is never
+/// asked to queue more than [`AHEAD`] notifications for anyone, so one
+/// that drops on a full queue loses nothing unless it is broken).
+pub(super) struct Deliveries {
+    per: Vec<AtomicU64>,
+    /// Set while the publisher waits for the slowest subscriber.
+    waiting: AtomicBool,
+    wake: tokio::sync::Notify,
+}
+
+/// The most publishes the publisher runs ahead of the slowest subscriber.
+const AHEAD: u64 = 128;
+
+impl Deliveries {
+    pub(super) fn new(subscribers: usize) -> Self {
+        Deliveries {
+            per: (0..subscribers).map(|_| AtomicU64::new(0)).collect(),
+            waiting: AtomicBool::new(false),
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// One delivery to subscriber `i`.
+    pub(super) fn record(&self, i: usize) -> u64 {
+        let n = self.per[i].fetch_add(1, Ordering::SeqCst);
+        // SeqCst on both sides: either the publisher sees this delivery or
+        // this sees it waiting (and `notify_one` keeps a permit if it has
+        // not parked yet).
+        if self.waiting.load(Ordering::SeqCst) {
+            self.wake.notify_one();
+        }
+        n
+    }
+
+    /// Deliveries to every subscriber.
+    pub(super) fn total(&self) -> u64 {
+        self.per.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+
+    fn slowest(&self) -> u64 {
+        self.per
+            .iter()
+            .map(|c| c.load(Ordering::SeqCst))
+            .min()
+            .unwrap_or(u64::MAX)
+    }
+
+    /// Waits (1 s at most) until the slowest subscriber is fewer than
+    /// [`AHEAD`] publishes behind `sent`.
+    async fn room_for(&self, sent: u64) {
+        let ready = || self.slowest().saturating_add(AHEAD) > sent;
+        if ready() {
+            return;
+        }
+        let give_up = tokio::time::Instant::now() + Duration::from_secs(1);
+        self.waiting.store(true, Ordering::SeqCst);
+        while !ready() && tokio::time::Instant::now() < give_up {
+            let _ = tokio::time::timeout(Duration::from_millis(50), self.wake.notified()).await;
+        }
+        self.waiting.store(false, Ordering::SeqCst);
+    }
+}
+
 /// What [`publish`] did.
 pub(super) struct Published {
     /// Seconds of publishing (the wait for the last deliveries excluded).
@@ -292,8 +356,8 @@ pub(super) struct Published {
 
 impl Published {
     /// (deliveries per second, deliveries lost).
-    pub(super) fn outcome(&self, received: &AtomicU64) -> (f64, u64) {
-        let got = received.load(Ordering::Relaxed);
+    pub(super) fn outcome(&self, received: &Deliveries) -> (f64, u64) {
+        let got = received.total();
         (
             got as f64 / self.secs.max(1e-9),
             self.expected.saturating_sub(got),
@@ -302,12 +366,13 @@ impl Published {
 }
 
 /// One publisher on `to` sending `make(i)` for the `budget`, never more
-/// than 16 ahead of the server's OKs, then waiting (5 s at most) for the
+/// than 16 ahead of the server's OKs nor [`AHEAD`] ahead of the slowest
+/// subscriber, then waiting (5 s at most) for the
 /// `subscribers` to have received every acknowledged publish.
 pub(super) async fn publish(
     to: Dial<'_>,
     budget: Budget,
-    received: &AtomicU64,
+    received: &Deliveries,
     subscribers: usize,
     mut make: impl FnMut(u64) -> Message,
 ) -> Result<Published, String> {
@@ -330,14 +395,14 @@ pub(super) async fn publish(
             break;
         };
         permit.forget();
+        received.room_for(sent).await;
         tx.send(make(sent)).await.map_err(|e| e.to_string())?;
         sent += 1;
     }
     let drain = Instant::now();
     while drain.elapsed() < Duration::from_secs(5)
         && (permits.available_permits() < 16
-            || received.load(Ordering::Relaxed)
-                < published.load(Ordering::Relaxed) * subscribers as u64)
+            || received.total() < published.load(Ordering::Relaxed) * subscribers as u64)
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -33,7 +33,7 @@ fn csv(field: &str) -> String {
 }
 
 pub(super) fn print(rows: &[Row], format: Format, hmac: bool, tls: bool, runs: usize) {
-    let baseline_of = |r: &Row| {
+    let ratio_of = |r: &Row| {
         rows.iter()
             .find(|b| {
                 b.target == "baseline"
@@ -42,11 +42,14 @@ pub(super) fn print(rows: &[Row], format: Format, hmac: bool, tls: bool, runs: u
                     && b.metric == r.metric
             })
             .map(|b| b.value)
+            // A baseline that measured 0 (CPU time below the clock's
+            // resolution in a short run) has no ratio: `inf` is not JSON.
+            .and_then(|b| Some(r.value / b).filter(|x| x.is_finite()))
     };
     if format == Format::Csv {
         println!("scenario,size,target,metric,value,ratio_to_baseline,hmac,tls,runs,note");
         for r in rows {
-            let ratio = baseline_of(r).map_or(String::new(), |b| format!("{:.3}", r.value / b));
+            let ratio = ratio_of(r).map_or(String::new(), |x| format!("{x:.3}"));
             println!(
                 "{},{},{},{},{:.3},{ratio},{hmac},{tls},{runs},{}",
                 r.scenario,
@@ -61,7 +64,7 @@ pub(super) fn print(rows: &[Row], format: Format, hmac: bool, tls: bool, runs: u
     }
     if format == Format::Json {
         for r in rows {
-            let ratio = baseline_of(r).map_or("null".to_owned(), |b| format!("{:.3}", r.value / b));
+            let ratio = ratio_of(r).map_or("null".to_owned(), |x| format!("{x:.3}"));
             println!(
                 "{{\"scenario\":{},\"size\":{},\"target\":{},\"metric\":{},\"value\":{:.3},\"ratio_to_baseline\":{},\"hmac\":{},\"tls\":{},\"runs\":{},\"note\":{}}}",
                 quote(r.scenario),
@@ -83,8 +86,7 @@ pub(super) fn print(rows: &[Row], format: Format, hmac: bool, tls: bool, runs: u
         "scenario", "bytes", "server", "metric", "value", "ratio"
     );
     for r in rows {
-        let ratio = baseline_of(r).map_or("-".to_owned(), |b| {
-            let x = r.value / b;
+        let ratio = ratio_of(r).map_or("-".to_owned(), |x| {
             format!(
                 "{x:.2}x{}",
                 if r.higher_is_better { "" } else { " (lower)" }
