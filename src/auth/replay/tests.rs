@@ -9,6 +9,15 @@ fn guard(max: usize) -> ReplayGuard {
     ReplayGuard::new(ReplayConfig::default().max_entries(max))
 }
 
+/// A guard holding `max` nonces in all, at most `per_session` per session.
+fn shared_guard(max: usize, per_session: usize) -> ReplayGuard {
+    ReplayGuard::new(
+        ReplayConfig::default()
+            .max_entries(max)
+            .max_entries_per_session(per_session),
+    )
+}
+
 #[test]
 fn window_edges_are_inclusive() {
     let g = guard(8);
@@ -144,11 +153,7 @@ fn session(n: u8) -> Option<SessionId> {
 
 #[test]
 fn a_session_flooding_its_share_shrinks_only_its_own_window() {
-    let g = ReplayGuard::new(
-        ReplayConfig::default()
-            .max_entries(100)
-            .max_entries_per_session(10),
-    );
+    let g = shared_guard(100, 10);
     let flood = ReplayScope::new(session(1), Some(1));
     let honest = ReplayScope::new(session(2), Some(2));
     // The flooder dates everything as far ahead as allowed.
@@ -172,11 +177,7 @@ fn a_session_flooding_its_share_shrinks_only_its_own_window() {
 
 #[test]
 fn a_full_cache_evicts_from_the_largest_share_first() {
-    let g = ReplayGuard::new(
-        ReplayConfig::default()
-            .max_entries(20)
-            .max_entries_per_session(20),
-    );
+    let g = shared_guard(20, 20);
     let big = ReplayScope::new(session(1), Some(1));
     for i in 0..20u8 {
         g.record_in(big, &[i; 16], T + 30, T).unwrap();
@@ -224,11 +225,7 @@ fn the_same_nonce_in_different_sessions_is_two_frames() {
 
 #[test]
 fn a_full_cache_evicts_from_the_recording_share_only_for_newer_frames() {
-    let g = ReplayGuard::new(
-        ReplayConfig::default()
-            .max_entries(2)
-            .max_entries_per_session(10),
-    );
+    let g = shared_guard(2, 10);
     assert!(g.is_empty());
     let a = ReplayScope::new(session(1), Some(1));
     g.record_in(a, &[1; 16], T, T).unwrap();
@@ -248,11 +245,7 @@ fn a_full_cache_evicts_from_the_recording_share_only_for_newer_frames() {
 
 #[test]
 fn an_emptied_share_keeps_its_floor_while_the_floor_is_in_the_window() {
-    let g = ReplayGuard::new(
-        ReplayConfig::default()
-            .max_entries(1)
-            .max_entries_per_session(1),
-    );
+    let g = shared_guard(1, 1);
     let a = ReplayScope::new(session(1), Some(1));
     let b = ReplayScope::new(session(2), Some(2));
     g.record_in(a, &[1; 16], T + 1, T).unwrap();
