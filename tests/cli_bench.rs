@@ -313,6 +313,46 @@ fn the_cluster_scenario_compares_three_instances_on_redis_with_one() {
 }
 
 #[test]
+#[ignore = "needs redis-server and nats-server (apt-get install redis-server nats-server); run with --include-ignored"]
+fn fanout_with_peers_drives_redis_and_nats_through_their_own_protocols() {
+    let out = bench(&[
+        "--scenario",
+        "fanout",
+        "--duration",
+        "0.3",
+        "--size",
+        "64",
+        "--subscribers",
+        "5",
+        "--peers",
+        "--json",
+    ]);
+    let rows = rows(&out);
+    let base = find(&rows, "fanout", "baseline", "deliveries/s");
+    for target in ["framewire", "redis-server", "nats-server"] {
+        let rate = find(&rows, "fanout", target, "deliveries/s");
+        check_pair(rate, base);
+        let note = rate["note"].as_str().unwrap();
+        assert_eq!(count_before(note, "lost"), 0, "{note}");
+        assert_eq!(count_before(note, "subscribers"), 5, "{note}");
+        // Each peer is the bench's child: its CPU is read like framewire's.
+        find(&rows, "fanout", target, "server µs CPU/msg");
+    }
+    // Only fan-out speaks the peers' protocols.
+    let other = bench(&[
+        "--scenario",
+        "echo",
+        "--duration",
+        "0.2",
+        "--size",
+        "64",
+        "--peers",
+        "--json",
+    ]);
+    assert!(!other.contains("redis-server"), "{other}");
+}
+
+#[test]
 fn csv_and_a_fixed_message_count() {
     let out = bench(&[
         "--scenario",

@@ -249,6 +249,11 @@ pub struct BenchArgs {
     /// certificates); adds the handshake scenario to `all`.
     #[arg(long)]
     pub tls: bool,
+    /// Fan-out also against redis-server and nats-server (both on the
+    /// PATH, started as children on free loopback ports), each through its
+    /// own pub/sub protocol under the same closed-loop load.
+    #[arg(long)]
+    pub peers: bool,
 }
 
 /// Where and how to connect.

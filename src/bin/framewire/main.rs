@@ -158,6 +158,7 @@ fn main() -> ExitCode {
                     messages: b.messages.filter(|&n| n > 0),
                     runs: b.runs,
                     tls: b.tls.then(bench::tls::BenchTls::generate).transpose()?,
+                    peers: b.peers,
                 })
                 .await
                 .map(|()| ExitCode::SUCCESS)

@@ -5,59 +5,17 @@
 //! instance without a backplane (the baseline) in the same run:
 //! deliveries per second and the publish-to-delivery latency each adds.
 
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use framewire::{Message, MessageType};
 use futures_util::{SinkExt, StreamExt};
-use tokio::process::{Child, Command};
 
 use super::load::{self, Dial};
 use super::report::Row;
 use super::servers::Server;
 use super::Settings;
-
-/// A `redis-server` child on a free loopback port, killed on drop.
-struct Redis {
-    port: u16,
-    _child: Child,
-}
-
-impl Redis {
-    async fn start() -> Result<Redis, String> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| e.to_string())?
-            .port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| format!("--scenario cluster needs redis-server on the PATH: {e}"))?;
-        for _ in 0..500 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return Ok(Redis {
-                    port,
-                    _child: child,
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Err("redis-server did not start".into())
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
 
 /// What one fan-out run measured.
 struct Fanout {
@@ -166,8 +124,10 @@ pub(super) async fn run(s: &Settings, single: &Server) -> Result<Vec<Row>, Strin
     if s.auth.is_some() || s.tls.is_some() {
         return Err("--scenario cluster runs without --secret and --tls".into());
     }
-    let redis = Redis::start().await?;
-    let url = redis.url();
+    let redis = Server::redis()
+        .await
+        .map_err(|e| format!("--scenario cluster needs redis-server: {e}"))?;
+    let url = format!("redis://{}", redis.addr);
     let mut instances = Vec::new();
     for i in 0..3 {
         let name = format!("bench-{i}");

@@ -14,7 +14,7 @@ use crate::auth::Auth;
 use framewire::tls::rustls::{ClientConfig, HandshakeKind};
 use framewire::tls::TlsConnector;
 use framewire::transport::{Connector, Stream, TcpConnector};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{Sink, SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio_util::codec::Framed;
@@ -374,18 +374,38 @@ pub(super) async fn publish(
     budget: Budget,
     received: &Deliveries,
     subscribers: usize,
-    mut make: impl FnMut(u64) -> Message,
+    make: impl FnMut(u64) -> Message,
 ) -> Result<Published, String> {
-    let (mut tx, mut rx) = to.framed().await?.split();
+    let (tx, rx) = to.framed().await?.split();
+    let acks = rx
+        .take_while(|m| std::future::ready(matches!(m, Ok(Ok(_)))))
+        .filter_map(|m| {
+            let ok = matches!(m, Ok(Ok(m)) if m.message_type == MessageType::OK);
+            std::future::ready(ok.then_some(()))
+        });
+    publish_with(tx, acks, budget, received, subscribers, make).await
+}
+
+/// [`publish`] over any protocol: `make(i)` goes into `tx`, and `acks`
+/// yields once per publish the server acknowledged (the peer comparison
+/// drives redis-server and nats-server through it, so every server gets
+/// the same closed loop).
+pub(super) async fn publish_with<T, E: std::fmt::Display>(
+    mut tx: impl Sink<T, Error = E> + Unpin,
+    acks: impl futures_util::Stream<Item = ()> + Send + 'static,
+    budget: Budget,
+    received: &Deliveries,
+    subscribers: usize,
+    mut make: impl FnMut(u64) -> T,
+) -> Result<Published, String> {
     let published = Arc::new(AtomicU64::new(0));
     let permits = Arc::new(Semaphore::new(16));
     let (p2, pub2) = (permits.clone(), published.clone());
     let acks = tokio::spawn(async move {
-        while let Some(Ok(Ok(m))) = rx.next().await {
-            if m.message_type == MessageType::OK {
-                pub2.fetch_add(1, Ordering::Relaxed);
-                p2.add_permits(1);
-            }
+        let mut acks = std::pin::pin!(acks);
+        while acks.next().await.is_some() {
+            pub2.fetch_add(1, Ordering::Relaxed);
+            p2.add_permits(1);
         }
     });
     let start = Instant::now();

@@ -3,7 +3,8 @@
 //! process and run, so every figure comes with its ratio.
 //!
 //! `servers.rs` starts each server as a child process (so its CPU time is
-//! its own), `load.rs` generates the load, `cluster.rs` the cross-instance
+//! its own), `load.rs` generates the load, `peers.rs` the same fan-out
+//! load on redis-server and nats-server (`--peers`), `cluster.rs` the cross-instance
 //! fan-out, `client.rs` the client's own cost, `idle.rs` measures a child's
 //! memory, `scenarios.rs` turns repeated measurements into figures,
 //! `report.rs` prints them as a table or JSON lines; this file runs each
@@ -14,6 +15,7 @@ mod cluster;
 mod idle;
 mod load;
 mod node;
+mod peers;
 mod report;
 mod scenarios;
 mod servers;
@@ -67,6 +69,8 @@ pub struct Settings {
     pub runs: usize,
     /// Everything over TLS, with the bench's own certificates.
     pub tls: Option<tls::BenchTls>,
+    /// Fan-out also against `redis-server` and `nats-server` children.
+    pub peers: bool,
 }
 
 impl Settings {
@@ -97,6 +101,20 @@ pub async fn run(s: Settings) -> Result<(), String> {
     if let Some(t) = &s.target {
         targets.push(scenarios::Target::external(t, 0));
     }
+    // Peers take part in fan-out only: they speak their own protocols.
+    let mut peer_servers = Vec::new();
+    if s.peers {
+        if s.auth.is_some() || s.tls.is_some() {
+            return Err("--peers compares plain pub/sub: not with a secret or --tls".into());
+        }
+        for proto in [peers::Proto::Redis, peers::Proto::Nats] {
+            peer_servers.push((proto, proto.start().await?));
+        }
+    }
+    let peer_targets: Vec<_> = peer_servers
+        .iter()
+        .map(|(proto, server)| scenarios::Target::peer(*proto, server, 0))
+        .collect();
     let scenarios: &[Scenario] = match s.scenario {
         Scenario::All if s.tls.is_some() => &[
             Scenario::Echo,
@@ -132,8 +150,12 @@ pub async fn run(s: Settings) -> Result<(), String> {
             }
             continue;
         }
+        let peers = match scenario {
+            Scenario::Fanout => &peer_targets[..],
+            _ => &[],
+        };
         for &size in &s.sizes {
-            for target in &targets {
+            for target in targets.iter().chain(peers) {
                 load::progress(&format!("{scenario:?} {size} B against {}...", target.name));
                 let at = target.at_size(size);
                 rows.extend(match scenario {

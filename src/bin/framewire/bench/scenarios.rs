@@ -1,6 +1,7 @@
 //! Each scenario measured `runs` times against one target and reduced to
 //! its figures (medians), as rows for the report.
 
+use super::peers::{self, Proto};
 use super::report::Row;
 use super::servers::Server;
 use super::{idle, load, Settings};
@@ -13,6 +14,9 @@ pub(super) struct Target<'a> {
     pub(super) size: usize,
     /// The server's process, when it is the bench's child (for its CPU).
     server: Option<&'a Server>,
+    /// A pub/sub peer (fan-out only), reached through its own protocol;
+    /// `None` for a netaio-compatible server.
+    peer: Option<Proto>,
 }
 
 impl<'a> Target<'a> {
@@ -22,6 +26,15 @@ impl<'a> Target<'a> {
             addr: &server.addr,
             size,
             server: Some(server),
+            peer: None,
+        }
+    }
+
+    /// A peer server child (`redis-server`, `nats-server`).
+    pub(super) fn peer(proto: Proto, server: &'a Server, size: usize) -> Self {
+        Target {
+            peer: Some(proto),
+            ..Target::of(proto.name(), server, size)
         }
     }
 
@@ -31,6 +44,7 @@ impl<'a> Target<'a> {
             addr,
             size,
             server: None,
+            peer: None,
         }
     }
 
@@ -153,7 +167,12 @@ pub(super) async fn pipeline(s: &Settings, t: Target<'_>) -> Result<Vec<Row>, St
 pub(super) async fn fanout(s: &Settings, t: Target<'_>) -> Result<Vec<Row>, String> {
     let (mut rate, mut lost, mut cpu) = (vec![], 0, vec![]);
     for _ in 0..s.runs.max(1) {
-        let load = load::fanout(t.dial(s), t.size, s.budget(), s.subscribers, &s.auth);
+        let load = async {
+            match t.peer {
+                None => load::fanout(t.dial(s), t.size, s.budget(), s.subscribers, &s.auth).await,
+                Some(p) => peers::fanout(p, t.addr, t.size, s.budget(), s.subscribers).await,
+            }
+        };
         let (r, used) = with_cpu(&t, load).await;
         let (r, l) = r?;
         rate.push(r);

@@ -89,6 +89,53 @@ impl Server {
         Self::start(&["bench-baseline", "--addr", "127.0.0.1:0"], auth, tls).await
     }
 
+    /// Another program as a server child: `program ARGS... --port PORT`
+    /// style, on a free loopback port `args` is given (e.g. redis-server,
+    /// nats-server), ready once it accepts a connection (10 s at most).
+    pub(super) async fn program(
+        program: &str,
+        args: impl FnOnce(&str) -> Vec<String>,
+    ) -> Result<Server, String> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let child = Command::new(program)
+            .args(args(&port.to_string()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start {program} (is it on the PATH?): {e}"))?;
+        let addr = format!("127.0.0.1:{port}");
+        for _ in 0..500 {
+            if tokio::net::TcpStream::connect(&addr).await.is_ok() {
+                return Ok(Server { addr, child });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err(format!("{program} did not start"))
+    }
+
+    /// A `redis-server` child: no persistence, loopback only.
+    pub(super) async fn redis() -> Result<Server, String> {
+        Self::program("redis-server", |port| {
+            [
+                "--port",
+                port,
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ]
+            .map(String::from)
+            .to_vec()
+        })
+        .await
+    }
+
     pub(super) fn pid(&self) -> Option<u32> {
         self.child.id()
     }
