@@ -254,6 +254,12 @@ pub struct BenchArgs {
     /// own pub/sub protocol under the same closed-loop load.
     #[arg(long)]
     pub peers: bool,
+    /// Worker threads of every server child: TOKIO_WORKER_THREADS for
+    /// framewire and the baseline, GOMAXPROCS for nats-server (redis-server
+    /// has one). Default: each server's own (one per core). The load
+    /// generator keeps its own default.
+    #[arg(long, value_name = "N")]
+    pub server_threads: Option<usize>,
 }
 
 /// Where and how to connect.

@@ -159,6 +159,7 @@ fn main() -> ExitCode {
                     runs: b.runs,
                     tls: b.tls.then(bench::tls::BenchTls::generate).transpose()?,
                     peers: b.peers,
+                    server_threads: b.server_threads,
                 })
                 .await
                 .map(|()| ExitCode::SUCCESS)

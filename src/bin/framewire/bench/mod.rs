@@ -71,6 +71,8 @@ pub struct Settings {
     pub tls: Option<tls::BenchTls>,
     /// Fan-out also against `redis-server` and `nats-server` children.
     pub peers: bool,
+    /// Worker threads of every server child (default: each server's own).
+    pub server_threads: Option<usize>,
 }
 
 impl Settings {
@@ -92,6 +94,9 @@ impl Settings {
 
 /// Runs the benchmark and prints the table (or JSON lines).
 pub async fn run(s: Settings) -> Result<(), String> {
+    if let Some(n) = s.server_threads {
+        servers::set_threads(n);
+    }
     let framewire = servers::Server::framewire(&s.auth, s.tls.as_ref()).await?;
     let baseline = servers::Server::baseline(&s.auth, s.tls.as_ref()).await?;
     let mut targets = vec![

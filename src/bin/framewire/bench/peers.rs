@@ -151,7 +151,8 @@ pub(super) async fn fanout(
                     }
                     // NATS drops a client that leaves its pings unanswered.
                     Event::Ping => {
-                        if c.send(Bytes::from_static(b"PONG\r\n")).await.is_err() {
+                        let pong = c.send(Bytes::from_static(b"PONG\r\n")).await;
+                        if pong.is_err() {
                             break;
                         }
                     }

@@ -2,6 +2,7 @@
 //! its CPU time is its own): `framewire serve` and `framewire
 //! bench-baseline`, and what they cost in CPU.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use tokio::io::AsyncBufReadExt;
@@ -9,6 +10,17 @@ use tokio::process::{Child, Command};
 
 use super::tls::BenchTls;
 use crate::auth::Auth;
+
+/// Worker threads for every server child (`--server-threads`): tokio's
+/// `TOKIO_WORKER_THREADS` for framewire's children, `GOMAXPROCS` for
+/// nats-server (redis-server is single-threaded already). Unset: each
+/// server's own default. Set once, before the first child starts.
+static THREADS: OnceLock<usize> = OnceLock::new();
+
+/// Sets the worker threads of every server child started from now on.
+pub(super) fn set_threads(n: usize) {
+    let _ = THREADS.set(n.max(1));
+}
 
 /// A server child: killed when dropped.
 pub(super) struct Server {
@@ -28,6 +40,11 @@ impl Server {
         cmd.args(args)
             .args(tls.map(BenchTls::server_args).into_iter().flatten())
             .env_remove("FRAMEWIRE_SECRET")
+            .envs(
+                THREADS
+                    .get()
+                    .map(|n| ("TOKIO_WORKER_THREADS", n.to_string())),
+            )
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true);
@@ -102,6 +119,7 @@ impl Server {
             .port();
         let child = Command::new(program)
             .args(args(&port.to_string()))
+            .envs(THREADS.get().map(|n| ("GOMAXPROCS", n.to_string())))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
