@@ -178,3 +178,24 @@ fn arbitrary_messages_stay_inside_the_decoder_limits() {
     }
     assert!(made > 300, "only {made} of 400 inputs made a message");
 }
+
+/// Replies to requests that arrive together leave together (one buffer in
+/// the outbound queue), yet are counted, bounded and ordered as frames.
+#[tokio::test]
+async fn replies_to_pipelined_requests_are_counted_as_frames() {
+    // A queue bound below the batch: the batch still goes out whole.
+    let server = TestServer::new(echo_server(Limits::default().max_queued_frames(2)));
+    let mut peer = server.peer().unwrap();
+    let mut batch = Vec::new();
+    for uri in ["a", "b", "c", "d", "e"] {
+        batch.extend_from_slice(&req(uri).to_bytes(Profile::Netaio).unwrap());
+    }
+    peer.send_raw(&batch).await.unwrap();
+    let mut uris = Vec::new();
+    for _ in 0..5 {
+        uris.push(peer.recv().await.unwrap().uri().clone());
+    }
+    assert_eq!(uris, ["a", "b", "c", "d", "e"]);
+    let stats = server.stats_when(|s| s.frames_out == 5).await.unwrap();
+    assert_eq!(stats.frames_in, 5);
+}

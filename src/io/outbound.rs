@@ -22,10 +22,47 @@ pub(crate) enum PushError {
     Closed,
 }
 
+/// Frames encoded one after another into one buffer, queued as one
+/// entry: a connection's replies to a read's worth of pipelined requests.
+/// A handle per reply would cost an allocation, a reference count bumped
+/// by the reader and dropped by the writer (often on another core) and a
+/// write call each; a run costs that once.
+#[derive(Debug)]
+pub(crate) struct Run {
+    pub(crate) bytes: Bytes,
+    /// How many frames `bytes` holds (the queue's frame bound counts
+    /// frames, however they are held).
+    pub(crate) frames: usize,
+}
+
 struct State {
+    /// Single frames and runs, in send order.
     frames: VecDeque<Bytes>,
+    /// Frames queued (a run counts as the frames it holds).
+    count: usize,
     bytes: usize,
     closed: bool,
+}
+
+impl State {
+    fn fits(&self, frames: usize, len: usize, max_frames: usize, max_bytes: usize) -> bool {
+        // One oversized frame (or run) may enter an empty queue, or it
+        // could never be sent at all.
+        self.count == 0 || (self.count + frames <= max_frames && self.bytes + len <= max_bytes)
+    }
+
+    fn add(&mut self, bytes: Bytes, frames: usize) {
+        self.count += frames;
+        self.bytes += bytes.len();
+        self.frames.push_back(bytes);
+    }
+
+    /// Moves everything queued into `out`; how many frames it held.
+    fn take(&mut self, out: &mut Vec<Bytes>) -> usize {
+        out.extend(self.frames.drain(..));
+        self.bytes = 0;
+        std::mem::take(&mut self.count)
+    }
 }
 
 pub(crate) struct Outbound {
@@ -43,6 +80,7 @@ impl Outbound {
         Outbound {
             state: Mutex::new(State {
                 frames: VecDeque::new(),
+                count: 0,
                 bytes: 0,
                 closed: false,
             }),
@@ -75,19 +113,26 @@ impl Outbound {
     /// ([`wake_writer`](Self::wake_writer)) once that lock is released,
     /// since a wake-up can take a system call.
     pub(crate) fn enqueue(&self, frame: Bytes) -> Result<(), (PushError, Bytes)> {
+        self.enqueue_run(frame, 1)
+    }
+
+    fn enqueue_run(&self, bytes: Bytes, frames: usize) -> Result<(), (PushError, Bytes)> {
         let mut st = self.lock();
         if st.closed {
-            return Err((PushError::Closed, frame));
+            return Err((PushError::Closed, bytes));
         }
-        // One oversized frame may enter an empty queue, or it could never
-        // be sent at all.
-        let fits = st.frames.is_empty()
-            || (st.frames.len() < self.max_frames && st.bytes + frame.len() <= self.max_bytes);
-        if !fits {
-            return Err((PushError::Full, frame));
+        if !st.fits(frames, bytes.len(), self.max_frames, self.max_bytes) {
+            return Err((PushError::Full, bytes));
         }
-        st.bytes += frame.len();
-        st.frames.push_back(frame);
+        st.add(bytes, frames);
+        Ok(())
+    }
+
+    /// [`try_push`](Self::try_push) for a run of frames.
+    pub(crate) fn try_push_run(&self, run: Run) -> Result<(), PushError> {
+        self.enqueue_run(run.bytes, run.frames)
+            .map_err(|(e, _)| e)?;
+        self.writer.notify_one();
         Ok(())
     }
 
@@ -115,12 +160,12 @@ impl Outbound {
         }
     }
 
-    /// Queues every frame of `batch` in order (emptying it), waiting for
+    /// Queues every run of `batch` in order (emptying it), waiting for
     /// room as [`push`](Self::push) does, with one lock and one writer
     /// wake-up for as many as fit at a time: the replies to a read's worth
     /// of pipelined requests reach the writer together and leave in one
     /// write.
-    pub(crate) async fn push_all(&self, batch: &mut Vec<Bytes>) -> Result<(), PushError> {
+    pub(crate) async fn push_all(&self, batch: &mut Vec<Run>) -> Result<(), PushError> {
         let mut sent = 0;
         let result = loop {
             let notified = self.space.notified();
@@ -131,15 +176,11 @@ impl Outbound {
                 if st.closed {
                     break Err(PushError::Closed);
                 }
-                while let Some(frame) = batch.get(sent) {
-                    let fits = st.frames.is_empty()
-                        || (st.frames.len() < self.max_frames
-                            && st.bytes + frame.len() <= self.max_bytes);
-                    if !fits {
+                while let Some(run) = batch.get_mut(sent) {
+                    if !st.fits(run.frames, run.bytes.len(), self.max_frames, self.max_bytes) {
                         break;
                     }
-                    st.bytes += frame.len();
-                    st.frames.push_back(frame.clone());
+                    st.add(std::mem::take(&mut run.bytes), run.frames);
                     sent += 1;
                 }
             }
@@ -161,24 +202,24 @@ impl Outbound {
         self.space.notify_waiters();
     }
 
-    /// Moves every queued frame into `out`, waiting if there are none.
-    /// Returns false once the queue is closed and empty.
-    pub(crate) async fn next_batch(&self, out: &mut Vec<Bytes>) -> bool {
+    /// Moves every queued frame into `out` (a run arrives as one buffer),
+    /// waiting if there are none. Returns how many frames that was, or
+    /// `None` once the queue is closed and empty.
+    pub(crate) async fn next_batch(&self, out: &mut Vec<Bytes>) -> Option<usize> {
         loop {
             let notified = self.writer.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             {
                 let mut st = self.lock();
-                if !st.frames.is_empty() {
-                    out.extend(st.frames.drain(..));
-                    st.bytes = 0;
+                if st.count > 0 {
+                    let n = st.take(out);
                     drop(st);
                     self.space.notify_waiters();
-                    return true;
+                    return Some(n);
                 }
                 if st.closed {
-                    return false;
+                    return None;
                 }
             }
             notified.await;
@@ -188,11 +229,9 @@ impl Outbound {
     /// Moves every queued frame into `out` without waiting; how many.
     fn take_ready(&self, out: &mut Vec<Bytes>) -> usize {
         let mut st = self.lock();
-        let n = st.frames.len();
+        let n = st.take(out);
+        drop(st);
         if n > 0 {
-            out.extend(st.frames.drain(..));
-            st.bytes = 0;
-            drop(st);
             self.space.notify_waiters();
         }
         n
@@ -201,7 +240,7 @@ impl Outbound {
     /// Frames and bytes waiting.
     pub(crate) fn len(&self) -> (usize, usize) {
         let st = self.lock();
-        (st.frames.len(), st.bytes)
+        (st.count, st.bytes)
     }
 }
 
@@ -243,13 +282,13 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
     // it never does, and would cost a scheduler round (an extra poll of
     // the event loop) per frame; frames arriving together turn it back on.
     let mut yielding_pays = true;
-    while queue.next_batch(&mut batch).await {
-        if batch.len() > 1 {
+    while let Some(mut taken) = queue.next_batch(&mut batch).await {
+        if taken > 1 {
             yielding_pays = true;
         }
         let (mut n, mut bytes) = (0, 0);
         for round in 0..=MAX_YIELDS {
-            n += batch.len();
+            n += taken;
             for frame in batch.drain(..) {
                 bytes += frame.len();
                 stall_guard(stall_limit, wr.write_all(&frame)).await?;
@@ -258,7 +297,8 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
                 break;
             }
             tokio::task::yield_now().await;
-            if queue.take_ready(&mut batch) == 0 {
+            taken = queue.take_ready(&mut batch);
+            if taken == 0 {
                 if round == 0 {
                     yielding_pays = false;
                 }
@@ -303,7 +343,7 @@ mod tests {
         assert_eq!(q.try_push(Bytes::from_static(&[0; 20])), Ok(())); // oversized into empty
         assert_eq!(q.try_push(Bytes::from_static(b"x")), Err(PushError::Full)); // bytes
         let mut batch = Vec::new();
-        assert!(q.next_batch(&mut batch).await);
+        assert_eq!(q.next_batch(&mut batch).await, Some(1));
         assert_eq!(batch.len(), 1);
         assert_eq!(q.try_push(Bytes::from_static(b"a")), Ok(()));
         assert_eq!(q.try_push(Bytes::from_static(b"b")), Ok(()));
@@ -312,12 +352,39 @@ mod tests {
         q.close();
         assert_eq!(q.try_push(Bytes::from_static(b"d")), Err(PushError::Closed));
         batch.clear();
-        assert!(
+        assert_eq!(
             q.next_batch(&mut batch).await,
+            Some(2),
             "queued frames survive close"
         );
         assert_eq!(batch.len(), 2);
-        assert!(!q.next_batch(&mut batch).await);
+        assert_eq!(q.next_batch(&mut batch).await, None);
+    }
+
+    fn run(bytes: &'static [u8], frames: usize) -> Run {
+        Run {
+            bytes: Bytes::from_static(bytes),
+            frames,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_run_counts_as_the_frames_it_holds() {
+        let q = Outbound::new(4, 100);
+        q.push_all(&mut vec![run(b"abc", 3)]).await.unwrap();
+        assert_eq!(q.len(), (3, 3));
+        assert_eq!(q.try_push(Bytes::from_static(b"d")), Ok(()));
+        assert_eq!(q.try_push(Bytes::from_static(b"e")), Err(PushError::Full));
+        let mut batch = Vec::new();
+        assert_eq!(
+            q.next_batch(&mut batch).await,
+            Some(4),
+            "frames, not entries"
+        );
+        assert_eq!(batch, [&b"abc"[..], b"d"]);
+        // A run larger than the bound still enters an empty queue.
+        q.push_all(&mut vec![run(b"123456", 6)]).await.unwrap();
+        assert_eq!(q.len(), (6, 6));
     }
 
     #[tokio::test]
@@ -325,14 +392,19 @@ mod tests {
         let q = std::sync::Arc::new(Outbound::new(2, 100));
         let q2 = q.clone();
         let pusher = tokio::spawn(async move {
-            let mut batch: Vec<Bytes> = (0..5u8).map(|i| Bytes::from(vec![i])).collect();
+            let mut batch: Vec<Run> = (0..5u8)
+                .map(|i| Run {
+                    bytes: Bytes::from(vec![i]),
+                    frames: 1,
+                })
+                .collect();
             let r = q2.push_all(&mut batch).await;
             (r, batch.len())
         });
         let mut got = Vec::new();
         while got.len() < 5 {
             let mut batch = Vec::new();
-            assert!(q.next_batch(&mut batch).await);
+            assert!(q.next_batch(&mut batch).await.is_some());
             assert!(batch.len() <= 2, "bounded: {}", batch.len());
             got.extend(batch.into_iter().map(|b| b[0]));
         }
@@ -349,7 +421,7 @@ mod tests {
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished());
         let mut batch = Vec::new();
-        assert!(q.next_batch(&mut batch).await);
+        assert_eq!(q.next_batch(&mut batch).await, Some(1));
         assert_eq!(waiter.await.unwrap(), Ok(()));
         assert_eq!(q.len().0, 1);
     }

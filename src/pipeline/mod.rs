@@ -428,13 +428,25 @@ impl Pipeline {
         link: &Link<'_>,
         scratch: &mut BytesMut,
     ) -> Result<Bytes, SealError> {
+        self.seal_append(msg, handler, link, scratch)?;
+        Ok(scratch.split().freeze())
+    }
+
+    /// [`seal_into`](Self::seal_into), leaving the frame in `out` after
+    /// what it held (on error `out` is left as it was).
+    pub(crate) fn seal_append(
+        &self,
+        msg: Message,
+        handler: Option<&PluginLayer>,
+        link: &Link<'_>,
+        out: &mut BytesMut,
+    ) -> Result<(), SealError> {
         let stack = Stack {
             instance: &self.instance,
             handler,
         };
         let msg = stack.seal(msg, link).map_err(SealError::Auth)?;
-        wire::encode_frame(&msg, &self.frame, scratch).map_err(SealError::Encode)?;
-        Ok(scratch.split().freeze())
+        wire::encode_frame(&msg, &self.frame, out).map_err(SealError::Encode)
     }
 
     /// [`seal_into`](Self::seal_into) a fresh buffer, instance layer only.

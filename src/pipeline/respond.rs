@@ -29,6 +29,27 @@ impl Pipeline {
         result: CallResult,
         scratch: &mut BytesMut,
     ) -> Outcome {
+        scratch.clear();
+        let (count, replied) = self.respond_into(reply_to, layer, link, result, scratch);
+        Outcome {
+            send: replied.then(|| scratch.split().freeze()),
+            close: None,
+            count,
+        }
+    }
+
+    /// [`respond`](Self::respond), appending the reply frame (if there is
+    /// one) to `out` after what it holds, so the replies to several
+    /// requests can leave as one buffer. Returns what to count and whether
+    /// a frame was appended.
+    pub(crate) fn respond_into(
+        &self,
+        reply_to: ReplyTo,
+        layer: Option<&PluginLayer>,
+        link: &Link<'_>,
+        result: CallResult,
+        out: &mut BytesMut,
+    ) -> (Option<Count>, bool) {
         let uri = reply_to.uri;
         let (reply, count) = match result {
             Ok(Ok(reply)) => (reply, None),
@@ -50,36 +71,27 @@ impl Pipeline {
             }
         };
         let Some(mut reply) = reply else {
-            return Outcome {
-                count,
-                ..Outcome::default()
-            };
+            return (count, false);
         };
         if self.side.answers() {
             if let Some(id) = reply_to.rid {
                 id.attach(&mut reply);
             }
         }
-        let frame = match self.seal_into(reply, layer, link, scratch) {
-            Ok(frame) => Some(frame),
-            Err(e) => {
-                warn!(error = ?e, "reply could not be sent");
-                match self.side {
-                    Side::Server | Side::Peer => {
-                        let mut failed = Message::error("internal error").with_uri(uri);
-                        if let Some(id) = reply_to.rid {
-                            id.attach(&mut failed);
-                        }
-                        self.seal(failed, link).ok()
-                    }
-                    Side::Client => None,
-                }
-            }
+        let Err(e) = self.seal_append(reply, layer, link, out) else {
+            return (count, true);
         };
-        Outcome {
-            send: frame,
-            close: None,
-            count,
-        }
+        warn!(error = ?e, "reply could not be sent");
+        let replied = match self.side {
+            Side::Server | Side::Peer => {
+                let mut failed = Message::error("internal error").with_uri(uri);
+                if let Some(id) = reply_to.rid {
+                    id.attach(&mut failed);
+                }
+                self.seal_append(failed, None, link, out).is_ok()
+            }
+            Side::Client => false,
+        };
+        (count, replied)
     }
 }

@@ -10,7 +10,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, Instant, Sleep};
@@ -18,9 +18,9 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 use tracing::{debug, info_span, warn, Instrument};
 
 use crate::handler::catch_panics;
-use crate::io::outbound::{write_loop, Flush, Outbound};
+use crate::io::outbound::{write_loop, Flush, Outbound, Run};
 use crate::io::reader::{Decoded, FrameReader, ReadError};
-use crate::pipeline::{Count, LoginCall, PeerState, Sink, Step};
+use crate::pipeline::{Count, LoginCall, Outcome, PeerState, Sink, Step};
 use crate::router::RouteCache;
 use crate::wire::{Message, MessageType};
 
@@ -171,16 +171,24 @@ enum Stop {
     Deadline(&'static str),
 }
 
+/// A run of replies is queued once it holds this many bytes, so the next
+/// reply starts a fresh buffer instead of growing (and copying) a large one.
+const RUN_BYTES: usize = 8 * 1024;
+
 /// Per-connection state the hot path reuses instead of sharing: a route
-/// snapshot, an encode buffer, and frame counts not yet added to the
-/// server-wide counters (added when the reader is about to wait, so
-/// connections on different cores do not fight over one counter per frame).
+/// snapshot, the replies not yet queued, and frame counts not yet added
+/// to the server-wide counters (added when the reader is about to wait,
+/// so connections on different cores do not fight over one counter per
+/// frame).
 struct Local {
     routes: RouteCache<Route>,
-    scratch: BytesMut,
+    /// Handler replies encoded one after another, not yet a [`Run`].
+    out: BytesMut,
+    /// Frames in `out`.
+    out_frames: usize,
     /// Replies to the frames decoded from the current read, queued
     /// together when the reader is about to wait.
-    replies: Vec<Bytes>,
+    replies: Vec<Run>,
     frames_in: u64,
     /// The connection's deadline timer (frame or idle).
     timer: Pin<Box<Sleep>>,
@@ -243,7 +251,8 @@ async fn reader<R: AsyncRead + Unpin>(shared: &Shared, ctx: &Context, mut rd: Fr
     let mut local = Local {
         closing,
         routes: shared.router.cache(),
-        scratch: BytesMut::new(),
+        out: BytesMut::new(),
+        out_frames: 0,
         replies: Vec::new(),
         frames_in: 0,
         // Armed for real by the first wait, which only ever moves it earlier.
@@ -335,7 +344,18 @@ async fn read_loop<R: AsyncRead + Unpin>(
                         }
                         let layer = call.route.layer.as_deref();
                         let link = peer.link();
-                        pipeline.respond(call.reply_to, layer, &link, result, &mut local.scratch)
+                        let (count, replied) = pipeline.respond_into(
+                            call.reply_to,
+                            layer,
+                            &link,
+                            result,
+                            &mut local.out,
+                        );
+                        local.add_reply(replied);
+                        Outcome {
+                            count,
+                            ..Outcome::default()
+                        }
                     }
                 }
             }
@@ -362,7 +382,35 @@ async fn read_loop<R: AsyncRead + Unpin>(
             return;
         }
         if let Some(frame) = outcome.send {
-            local.replies.push(frame);
+            local.seal_run();
+            local.replies.push(Run {
+                bytes: frame,
+                frames: 1,
+            });
+        }
+    }
+}
+
+impl Local {
+    /// Counts a reply [`Pipeline::respond_into`](crate::pipeline::Pipeline)
+    /// appended to `out` (if it did).
+    fn add_reply(&mut self, replied: bool) {
+        if replied {
+            self.out_frames += 1;
+            if self.out.len() >= RUN_BYTES {
+                self.seal_run();
+            }
+        }
+    }
+
+    /// Moves the replies in `out` to the end of `replies` as one run (the
+    /// memory left in `out` is reused for the next ones).
+    fn seal_run(&mut self) {
+        if self.out_frames > 0 {
+            self.replies.push(Run {
+                bytes: self.out.split().freeze(),
+                frames: std::mem::take(&mut self.out_frames),
+            });
         }
     }
 }
@@ -411,8 +459,9 @@ async fn decide_login(
 /// Queues the replies gathered so far without waiting (the connection is
 /// closing: what does not fit is lost with it).
 fn flush_now(conn: &Conn, local: &mut Local) {
-    for frame in local.replies.drain(..) {
-        if conn.outbound.try_push(frame).is_err() {
+    local.seal_run();
+    for run in local.replies.drain(..) {
+        if conn.outbound.try_push_run(run).is_err() {
             break;
         }
     }
@@ -488,6 +537,7 @@ async fn next_frame<R: AsyncRead + Unpin>(
         // About to wait: what the frames read so far produced goes out
         // now, in one batch (waiting for queue room is the back-pressure a
         // peer that does not read its replies asked for).
+        local.seal_run();
         if !local.replies.is_empty() && conn.outbound.push_all(&mut local.replies).await.is_err() {
             return Ok(None);
         }
