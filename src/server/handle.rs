@@ -106,12 +106,12 @@ impl Shared {
             }
         };
         self.counters.backplane_received();
-        let conns = match &envelope.target {
-            Target::All => self.registry.all(),
+        let conns: Arc<[Arc<Conn>]> = match &envelope.target {
+            Target::All => self.registry.all().into(),
             Target::Topic(key) => self.registry.subscribers(key),
             Target::Tag(tag) => match std::str::from_utf8(tag) {
-                Ok(tag) => self.registry.with_tag(tag),
-                Err(_) => Vec::new(),
+                Ok(tag) => self.registry.with_tag(tag).into(),
+                Err(_) => Arc::new([]),
             },
         };
         if let Err(e) = self.fan_out(&conns, envelope.msg, None) {
