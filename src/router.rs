@@ -3,9 +3,9 @@
 //! handlers. It stores route values without knowing what they are (each
 //! side's handler plus what it needs), and never calls them.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::collections::HashMap as StdHashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -29,7 +29,7 @@ use crate::wire::{Message, MessageType};
 /// assert_ne!(any_request, echo);
 /// assert_ne!(echo, from_one_peer);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteKey {
     /// Every message of a type.
     Type(MessageType),
@@ -75,6 +75,75 @@ impl From<(MessageType, Bytes, SocketAddr)> for RouteKey {
         RouteKey::TypeUriPeer(t, uri, peer)
     }
 }
+
+/// A [`RouteKey`] as a lookup sees it: borrowed from the message, so a
+/// lookup neither clones the uri (an atomic reference-count update, and
+/// another to drop it) nor allocates. Keys hash and compare through their
+/// view, so both forms find the same entries.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum KeyView<'a> {
+    Type(MessageType),
+    TypeUri(MessageType, &'a [u8]),
+    TypeUriPeer(MessageType, &'a [u8], SocketAddr),
+}
+
+trait AsKeyView {
+    fn view(&self) -> KeyView<'_>;
+}
+
+impl AsKeyView for RouteKey {
+    fn view(&self) -> KeyView<'_> {
+        match self {
+            RouteKey::Type(t) => KeyView::Type(*t),
+            RouteKey::TypeUri(t, uri) => KeyView::TypeUri(*t, uri),
+            RouteKey::TypeUriPeer(t, uri, peer) => KeyView::TypeUriPeer(*t, uri, *peer),
+        }
+    }
+}
+
+impl AsKeyView for KeyView<'_> {
+    fn view(&self) -> KeyView<'_> {
+        *self
+    }
+}
+
+impl KeyView<'_> {
+    fn to_owned(self) -> RouteKey {
+        match self {
+            KeyView::Type(t) => RouteKey::Type(t),
+            KeyView::TypeUri(t, uri) => RouteKey::TypeUri(t, Bytes::copy_from_slice(uri)),
+            KeyView::TypeUriPeer(t, uri, peer) => {
+                RouteKey::TypeUriPeer(t, Bytes::copy_from_slice(uri), peer)
+            }
+        }
+    }
+}
+
+impl Hash for RouteKey {
+    fn hash<S: Hasher>(&self, state: &mut S) {
+        self.view().hash(state);
+    }
+}
+
+impl<'a> Borrow<dyn AsKeyView + 'a> for RouteKey {
+    fn borrow(&self) -> &(dyn AsKeyView + 'a) {
+        self
+    }
+}
+
+impl Hash for dyn AsKeyView + '_ {
+    fn hash<S: Hasher>(&self, state: &mut S) {
+        self.view().hash(state);
+    }
+}
+
+impl PartialEq for dyn AsKeyView + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.view() == other.view()
+    }
+}
+
+impl Eq for dyn AsKeyView + '_ {}
 
 /// FNV-1a: route keys are hashed once per message, and SipHash's defence
 /// against collision floods buys nothing here — peers only look keys up,
@@ -260,33 +329,37 @@ impl<H: Clone> Router<H> {
         }
         let snap: &'c Snapshot<H> = &cache.snapshot;
         let t = msg.message_type;
+        let uri = &msg.body.uri[..];
         let key = |k: usize| match k {
-            0 => RouteKey::TypeUriPeer(t, msg.body.uri.clone(), peer),
-            1 => RouteKey::TypeUri(t, msg.body.uri.clone()),
-            _ => RouteKey::Type(t),
+            0 => KeyView::TypeUriPeer(t, uri, peer),
+            1 => KeyView::TypeUri(t, uri),
+            _ => KeyView::Type(t),
         };
         if self.once_len.load(Ordering::Acquire) == 0 {
             return (0..3)
                 .filter(|k| snap.kinds[*k])
-                .find_map(|k| snap.handlers.get(&key(k)))
+                .find_map(|k| snap.handlers.get(&key(k) as &dyn AsKeyView))
                 .map(Cow::Borrowed);
         }
         let mut once = self.once_map();
         for k in 0..3 {
             let key = key(k);
-            if let Some(list) = once.get_mut(&key) {
+            let view = &key as &dyn AsKeyView;
+            if let Some(list) = once.get_mut(view) {
                 if !list.is_empty() {
                     let h = list.remove(0);
                     if list.is_empty() {
-                        once.remove(&key);
+                        once.remove(view);
                     }
                     self.once_len.fetch_sub(1, Ordering::Release);
-                    cache.last_once = Some(key);
+                    // Its own copy: a key kept past the call must not pin
+                    // the read buffer the uri arrived in.
+                    cache.last_once = Some(key.to_owned());
                     return Some(Cow::Owned(h));
                 }
             }
             if snap.kinds[k] {
-                if let Some(h) = snap.handlers.get(&key) {
+                if let Some(h) = snap.handlers.get(view) {
                     return Some(Cow::Borrowed(h));
                 }
             }
