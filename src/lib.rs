@@ -113,7 +113,8 @@
 //!     respond.rs         handler result → error mapping, request id, sealed frame
 //!   io/                  bytes and sockets both shells share
 //!     reader.rs          FrameReader: the one read buffer + decode loop
-//!     outbound.rs        bounded per-connection queue + batching writer
+//!     outbound.rs        bounded per-connection queue + the client's batching writer
+//!     shared_write.rs    a server connection's socket, shared by its reader and writer
 //!   sync.rs              poison-recovering lock helpers
 //!   transport/           the seam between an address and a byte stream
 //!     mod.rs             Stream (TCP kept lock-free, anything else boxed), Connector
@@ -201,10 +202,11 @@
 //!            their deadlines                         ─► handler plugins open ─► Call
 //!                                                               │
 //!                                                               ▼
-//! socket ◄── io/outbound.rs ◄── pipeline/respond.rs ◄── your Handler (panics caught,
-//!   write     bounded queue,     errors mapped, request      handler.rs), called by
-//!             batched flushes    id, sealed handler layer    server/connection.rs
-//!                                then instance layer
+//! socket ◄── io/shared_write.rs ◄── pipeline/respond.rs ◄── your Handler (panics caught,
+//!   write     replies written by     errors mapped, request   handler.rs), called by
+//!             the reader when idle,  id, sealed handler layer server/connection.rs
+//!             else io/outbound.rs    then instance layer
+//!             (bounded queue)
 //! ```
 //!
 //! A UDP node (`node/`) takes the same path from a datagram: one frame

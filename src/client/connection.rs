@@ -17,7 +17,7 @@ use tracing::{debug, info, warn};
 
 use crate::auth::PluginLayer;
 use crate::handler::catch_panics;
-use crate::io::outbound::{write_loop, Flush, Outbound};
+use crate::io::outbound::{write_loop, Outbound};
 use crate::io::reader::{Decoded, FrameReader, ReadError};
 use crate::pipeline::{self, ReplyTo, Sink, Step};
 use crate::protocol::{self, SessionId};
@@ -171,7 +171,7 @@ pub(super) fn start(inner: &Arc<Inner>, stream: Stream) -> Live {
     let writer = {
         let (queue, broken, limit) = (queue.clone(), broken.clone(), inner.config.write_timeout);
         tokio::spawn(async move {
-            if let Err(e) = write_loop(&queue, wr, limit, Flush::AfterYield, |_, _| {}).await {
+            if let Err(e) = write_loop(&queue, wr, limit, |_, _| {}).await {
                 debug!(error = %e, "write failed");
                 queue.close();
                 broken.cancel();

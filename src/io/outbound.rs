@@ -1,7 +1,9 @@
 //! A connection's bounded outbound queue — bounded in frames and bytes,
 //! never blocking a publisher (`try_push`), with back-pressure for the
-//! connection's own replies (`push`) — and the writer loop that drains it
-//! into a socket. Shared by the server and the client.
+//! connection's own replies (`push`) — and the client's writer loop that
+//! drains it into a socket (a server connection's writer shares its
+//! socket with the reader: `shared_write.rs`). The queue is shared by the
+//! server and the client.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -42,6 +44,9 @@ struct State {
     count: usize,
     bytes: usize,
     closed: bool,
+    /// Bytes the connection's reader left in the shared write half for
+    /// the writer task to finish (see `shared_write.rs`).
+    handed_over: bool,
 }
 
 impl State {
@@ -83,6 +88,7 @@ impl Outbound {
                 count: 0,
                 bytes: 0,
                 closed: false,
+                handed_over: false,
             }),
             writer: Notify::new(),
             space: Notify::new(),
@@ -226,8 +232,35 @@ impl Outbound {
         }
     }
 
+    /// Waits until frames are queued or a write was handed over (true),
+    /// or the queue is closed with neither (false). Takes nothing: a
+    /// writer sharing the socket takes frames only once it holds it.
+    pub(crate) async fn wait_work(&self) -> bool {
+        loop {
+            let notified = self.writer.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut st = self.lock();
+                if st.count > 0 || std::mem::take(&mut st.handed_over) {
+                    return true;
+                }
+                if st.closed {
+                    return false;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Tells the writer a write was left for it to finish.
+    pub(crate) fn hand_over(&self) {
+        self.lock().handed_over = true;
+        self.writer.notify_one();
+    }
+
     /// Moves every queued frame into `out` without waiting; how many.
-    fn take_ready(&self, out: &mut Vec<Bytes>) -> usize {
+    pub(crate) fn take_ready(&self, out: &mut Vec<Bytes>) -> usize {
         let mut st = self.lock();
         let n = st.take(out);
         drop(st);
@@ -244,36 +277,25 @@ impl Outbound {
     }
 }
 
-/// When the writer flushes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Flush {
-    /// As soon as the queue runs dry: right when one task queues a read's
-    /// worth of frames at once (a server connection's replies).
-    WhenDry,
-    /// When the queue stays dry across a yield to the scheduler: for
-    /// frames queued one at a time by many tasks (a client shared by
-    /// concurrent requests), which would otherwise leave one syscall per
-    /// frame, since the writer, woken by the first, runs before the rest
-    /// are queued. While yielding finds nothing (one request at a time),
-    /// the writer flushes when dry until frames arrive together again.
-    AfterYield,
-}
-
 /// How many times a writer yields for more frames before it flushes
 /// anyway: bounds the delay a steady trickle of frames can add.
 const MAX_YIELDS: usize = 4;
 
-/// Drains `queue` into `wr` until the queue is closed and empty (then shuts
-/// the socket's write side down cleanly) or a write fails. Frames are
-/// buffered and flushed as `flush` says, so pipelined replies, fan-out and
-/// concurrent requests share syscalls. A write or flush that makes no
-/// progress for `stall_limit` fails with `TimedOut`: the peer stopped
-/// reading.
+/// A client's writer: drains `queue` into `wr` until the queue is closed
+/// and empty (then shuts the socket's write side down cleanly) or a write
+/// fails. Frames are buffered and flushed when the queue stays dry across
+/// a yield to the scheduler: frames queued one at a time by many tasks (a
+/// client shared by concurrent requests) would otherwise leave one syscall
+/// per frame, since the writer, woken by the first, runs before the rest
+/// are queued. While yielding finds nothing (one request at a time), the
+/// writer flushes when dry until frames arrive together again. A write or
+/// flush that makes no progress for `stall_limit` fails with `TimedOut`:
+/// the peer stopped reading. (A server connection's writer is
+/// [`SharedWrite`](super::shared_write::SharedWrite)'s.)
 pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
     queue: &Outbound,
     wr: W,
     stall_limit: Duration,
-    flush: Flush,
     mut on_batch: impl FnMut(usize, usize),
 ) -> std::io::Result<()> {
     let mut wr = BufWriter::with_capacity(64 * 1024, wr);
@@ -293,7 +315,7 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
                 bytes += frame.len();
                 stall_guard(stall_limit, wr.write_all(&frame)).await?;
             }
-            if flush == Flush::WhenDry || !yielding_pays || round == MAX_YIELDS {
+            if !yielding_pays || round == MAX_YIELDS {
                 break;
             }
             tokio::task::yield_now().await;
@@ -315,7 +337,7 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
 /// `limit`. The timer is armed only once `op` has to wait: most writes go
 /// into the write buffer at once, and a clock read and a timer per frame
 /// would cost more than the write.
-async fn stall_guard<T>(
+pub(crate) async fn stall_guard<T>(
     limit: Duration,
     op: impl Future<Output = std::io::Result<T>>,
 ) -> std::io::Result<T> {
@@ -456,14 +478,14 @@ mod tests {
 
     /// One frame queued, then another by a task that runs while the
     /// writer is busy with the first: the writes the socket gets.
-    async fn writes_for_two_tasks(flush: Flush) -> Vec<Vec<u8>> {
+    async fn writes_for_two_tasks() -> Vec<Vec<u8>> {
         let q = std::sync::Arc::new(Outbound::new(16, 1024));
         let sink = Writes::default();
         let writer = {
             let (q, sink) = (q.clone(), sink.clone());
-            tokio::spawn(async move {
-                write_loop(&q, sink, Duration::from_secs(5), flush, |_, _| {}).await
-            })
+            tokio::spawn(
+                async move { write_loop(&q, sink, Duration::from_secs(5), |_, _| {}).await },
+            )
         };
         q.try_push(Bytes::from_static(b"a")).unwrap();
         let q2 = q.clone();
@@ -479,14 +501,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn after_yield_frames_from_tasks_woken_together_share_a_write() {
-        assert_eq!(
-            writes_for_two_tasks(Flush::AfterYield).await,
-            [b"ab".to_vec()]
-        );
-        // Flushing when dry, the first frame leaves alone.
-        assert_eq!(
-            writes_for_two_tasks(Flush::WhenDry).await,
-            [b"a".to_vec(), b"b".to_vec()]
-        );
+        // Flushed as soon as the queue ran dry, "a" would leave alone.
+        assert_eq!(writes_for_two_tasks().await, [b"ab".to_vec()]);
     }
 }

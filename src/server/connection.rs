@@ -1,8 +1,10 @@
 //! One server connection's shell: a reader task (frames read under the
 //! frame and idle deadlines, run through the pipeline, handlers called,
-//! replies queued in order) and a writer task draining the bounded
-//! outbound queue. I/O, timers and queues only: what a frame means, and
-//! what answers it, is the pipeline's.
+//! replies written in order: by the reader itself when the socket is free,
+//! else through the queue) and a writer task draining the bounded
+//! outbound queue (notifications, broadcasts, replies that had to wait).
+//! I/O, timers and queues only: what a frame means, and what answers it,
+//! is the pipeline's.
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -18,8 +20,9 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 use tracing::{debug, info_span, warn, Instrument};
 
 use crate::handler::catch_panics;
-use crate::io::outbound::{write_loop, Flush, Outbound, Run};
+use crate::io::outbound::{Outbound, Run};
 use crate::io::reader::{Decoded, FrameReader, ReadError};
+use crate::io::shared_write::{Sent, SharedWrite};
 use crate::pipeline::{Count, LoginCall, Outcome, PeerState, Sink, Step};
 use crate::router::RouteCache;
 use crate::wire::{Message, MessageType};
@@ -110,9 +113,10 @@ where
 {
     let shared = server.shared.clone();
     let span = info_span!("conn", id = %conn.id, peer = %conn.peer);
+    let side = Arc::new(SharedWrite::new(wr));
     shared
         .tracker
-        .spawn(writer(shared.clone(), conn.clone(), wr).instrument(span.clone()));
+        .spawn(writer(shared.clone(), conn.clone(), side.clone()).instrument(span.clone()));
     let tracker = shared.tracker.clone();
     tracker.spawn(
         async move {
@@ -122,7 +126,7 @@ where
             }
             let ctx = Context::new(conn.clone(), server.clone());
             tokio::select! {
-                _ = reader(&shared, &ctx, FrameReader::new(rd)) => {}
+                _ = reader(&shared, &ctx, FrameReader::new(rd), &side) => {}
                 _ = shared.abort.cancelled() => {}
             }
             let info = conn.info();
@@ -143,11 +147,15 @@ where
     );
 }
 
-async fn writer(shared: Arc<Shared>, conn: Arc<Conn>, wr: impl AsyncWrite + Unpin) {
+async fn writer<W: AsyncWrite + Unpin>(
+    shared: Arc<Shared>,
+    conn: Arc<Conn>,
+    side: Arc<SharedWrite<W>>,
+) {
     let counters = &shared.counters;
     let count = |frames: usize, bytes: usize| counters.frames_out(frames as u64, bytes as u64);
     let result = tokio::select! {
-        r = write_loop(&conn.outbound, wr, shared.limits.write_timeout, Flush::WhenDry, count) => r,
+        r = side.write_loop(&conn.outbound, shared.limits.write_timeout, count) => r,
         _ = shared.abort.cancelled() => Ok(()),
     };
     if let Err(e) = result {
@@ -186,9 +194,12 @@ struct Local {
     out: BytesMut,
     /// Frames in `out`.
     out_frames: usize,
-    /// Replies to the frames decoded from the current read, queued
-    /// together when the reader is about to wait.
+    /// Replies to the frames decoded from the current read, sent (or
+    /// queued) together when the reader is about to wait.
     replies: Vec<Run>,
+    /// Reused memory for frames the reader takes from the queue to send
+    /// them ahead of its replies.
+    taken: Vec<bytes::Bytes>,
     frames_in: u64,
     /// The connection's deadline timer (frame or idle).
     timer: Pin<Box<Sleep>>,
@@ -246,28 +257,35 @@ impl Sink for Routes<'_> {
     }
 }
 
-async fn reader<R: AsyncRead + Unpin>(shared: &Shared, ctx: &Context, mut rd: FrameReader<R>) {
+async fn reader<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    shared: &Shared,
+    ctx: &Context,
+    mut rd: FrameReader<R>,
+    side: &SharedWrite<W>,
+) {
     let closing = Box::pin(ctx.conn().cancel.clone().cancelled_owned());
     let mut local = Local {
         closing,
         routes: shared.router.cache(),
         out: BytesMut::new(),
         out_frames: 0,
+        taken: Vec::new(),
         replies: Vec::new(),
         frames_in: 0,
         // Armed for real by the first wait, which only ever moves it earlier.
         timer: Box::pin(sleep_until(Instant::now() + FAR_FUTURE)),
     };
-    read_loop(shared, ctx, &mut rd, &mut local).await;
+    read_loop(shared, ctx, &mut rd, side, &mut local).await;
     shared
         .counters
         .frames_in(local.frames_in, rd.take_bytes_read());
 }
 
-async fn read_loop<R: AsyncRead + Unpin>(
+async fn read_loop<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     shared: &Shared,
     ctx: &Context,
     rd: &mut FrameReader<R>,
+    side: &SharedWrite<W>,
     local: &mut Local,
 ) {
     let conn = ctx.conn();
@@ -283,7 +301,16 @@ async fn read_loop<R: AsyncRead + Unpin>(
     let mut announced = false;
     let mut gate = Gate::new(shared);
     loop {
-        let next = next_frame(shared, conn, rd, &peer, &mut idle_since, &mut gate, local);
+        let next = next_frame(
+            shared,
+            conn,
+            rd,
+            side,
+            &peer,
+            &mut idle_since,
+            &mut gate,
+            local,
+        );
         let decoded = match next.await {
             Ok(Some(d)) => d,
             Ok(None) => return,
@@ -415,6 +442,44 @@ impl Local {
     }
 }
 
+/// Sends the replies gathered so far: written by the reader itself when
+/// no other write is under way, else queued for the writer task (waiting
+/// for queue room is the back-pressure a peer that does not read its
+/// replies asked for). False: the connection is closing.
+async fn send_replies<W: AsyncWrite + Unpin>(
+    shared: &Shared,
+    conn: &Conn,
+    side: &SharedWrite<W>,
+    local: &mut Local,
+) -> bool {
+    let sent = side
+        .try_send(
+            &conn.outbound,
+            &mut local.replies,
+            &mut local.out,
+            local.out_frames,
+            &mut local.taken,
+        )
+        .await;
+    match sent {
+        Ok(Sent::Taken(frames, bytes)) => {
+            local.out_frames = 0;
+            shared.counters.frames_out(frames as u64, bytes as u64);
+            true
+        }
+        Ok(Sent::Busy) => {
+            local.seal_run();
+            conn.outbound.push_all(&mut local.replies).await.is_ok()
+        }
+        Err(e) => {
+            debug!(error = %e, "write failed, closing");
+            conn.outbound.close();
+            conn.cancel.cancel();
+            false
+        }
+    }
+}
+
 /// Runs the login gate (and the version check) on a login message, under
 /// the authentication deadline; a panic or a timeout refuses it.
 async fn decide_login(
@@ -498,10 +563,12 @@ fn farewell(shared: &Shared, conn: &Conn, why: &str) {
 /// deadline once a frame has started, else the idle timeout (subscribers
 /// exempt); either cut short by the admission [`Gate`] until it is passed.
 /// `Ok(None)`: closed between frames, or told to close.
-async fn next_frame<R: AsyncRead + Unpin>(
+#[allow(clippy::too_many_arguments)]
+async fn next_frame<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     shared: &Shared,
     conn: &Conn,
     rd: &mut FrameReader<R>,
+    side: &SharedWrite<W>,
     peer: &PeerState,
     idle_start: &mut Option<Instant>,
     gate: &mut Gate,
@@ -535,10 +602,10 @@ async fn next_frame<R: AsyncRead + Unpin>(
             (deadline, why) = (until, gate.why);
         }
         // About to wait: what the frames read so far produced goes out
-        // now, in one batch (waiting for queue room is the back-pressure a
-        // peer that does not read its replies asked for).
-        local.seal_run();
-        if !local.replies.is_empty() && conn.outbound.push_all(&mut local.replies).await.is_err() {
+        // now, in one batch.
+        if (local.out_frames > 0 || !local.replies.is_empty())
+            && !send_replies(shared, conn, side, local).await
+        {
             return Ok(None);
         }
         if local.frames_in > 0 {

@@ -1,0 +1,281 @@
+//! A server connection's socket write half, shared by its two tasks: the
+//! writer task, which drains the outbound queue and may wait for the
+//! socket, and the reader, which writes its replies itself when no other
+//! write is under way or pending. A request and its reply then cost no
+//! wake-up of another task (on a machine with few cores that task competes
+//! with the peers for CPU: the bench baseline, one task per connection,
+//! never pays it). Whoever writes holds the lock and takes what is queued
+//! first, so frames leave in the order they were queued: a handler's own
+//! sends before its reply.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::Mutex;
+
+use super::outbound::{stall_guard, Outbound, Run};
+
+/// Frames are copied into the write buffer (one write for many) up to
+/// this many bytes; a larger frame is written from its own memory.
+const COALESCE: usize = 64 * 1024;
+
+pub(crate) struct SharedWrite<W> {
+    sock: Mutex<Sock<W>>,
+}
+
+struct Sock<W> {
+    io: W,
+    /// Bytes taken for the socket and not yet written. Empty but for the
+    /// moments a write would block, so an idle connection holds nothing
+    /// here beyond the capacity its largest batch needed.
+    buf: BytesMut,
+}
+
+impl<W: AsyncWrite + Unpin> Sock<W> {
+    /// Writes `buf` out, then flushes.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.buf.is_empty() {
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.buf))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.buf.advance(n);
+        }
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    /// Writes as much of `data` as the socket takes now; how much.
+    fn write_now(&mut self, cx: &mut Context<'_>, data: &[u8]) -> io::Result<usize> {
+        let mut done = 0;
+        while done < data.len() {
+            match Pin::new(&mut self.io).poll_write(cx, &data[done..]) {
+                Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+                Poll::Ready(Ok(n)) => done += n,
+                Poll::Ready(Err(e)) => return Err(e),
+                Poll::Pending => break,
+            }
+        }
+        Ok(done)
+    }
+
+    /// Sends `data` after what `buf` holds, without waiting: written at
+    /// once if nothing is ahead of it, the rest kept in `buf`.
+    fn send_now(&mut self, cx: &mut Context<'_>, data: &[u8]) -> io::Result<()> {
+        let written = if self.buf.is_empty() {
+            self.write_now(cx, data)?
+        } else {
+            0
+        };
+        self.buf.extend_from_slice(&data[written..]);
+        Ok(())
+    }
+}
+
+/// What [`SharedWrite::try_send`] did.
+#[derive(Debug)]
+pub(crate) enum Sent {
+    /// Another write is under way or pending: nothing was taken.
+    Busy,
+    /// Taken for the socket: this many frames and bytes (whatever the
+    /// socket did not take at once is left for the writer task).
+    Taken(usize, usize),
+}
+
+impl<W: AsyncWrite + Unpin> SharedWrite<W> {
+    pub(crate) fn new(io: W) -> Self {
+        SharedWrite {
+            sock: Mutex::new(Sock {
+                io,
+                buf: BytesMut::new(),
+            }),
+        }
+    }
+
+    /// The reader's write, about to wait for the peer: unless another
+    /// write is under way or bytes are pending (then it returns
+    /// [`Sent::Busy`] and the replies go through the queue, which is also
+    /// the back-pressure a peer that does not read asked for), sends what
+    /// is queued, then `runs`, then the `out_frames` replies in `out`,
+    /// without waiting for the socket. `runs` and `out` are emptied when
+    /// taken; `scratch` is only reused memory.
+    pub(crate) async fn try_send(
+        &self,
+        queue: &Outbound,
+        runs: &mut Vec<Run>,
+        out: &mut BytesMut,
+        out_frames: usize,
+        scratch: &mut Vec<Bytes>,
+    ) -> io::Result<Sent> {
+        let Ok(mut sock) = self.sock.try_lock() else {
+            return Ok(Sent::Busy);
+        };
+        if !sock.buf.is_empty() {
+            return Ok(Sent::Busy);
+        }
+        let mut frames = queue.take_ready(scratch);
+        let mut bytes = 0;
+        std::future::poll_fn(|cx| {
+            for frame in scratch.drain(..) {
+                bytes += frame.len();
+                sock.send_now(cx, &frame)?;
+            }
+            for run in runs.drain(..) {
+                (frames, bytes) = (frames + run.frames, bytes + run.bytes.len());
+                sock.send_now(cx, &run.bytes)?;
+            }
+            (frames, bytes) = (frames + out_frames, bytes + out.len());
+            sock.send_now(cx, out)?;
+            out.clear();
+            if sock.poll_drain(cx)?.is_pending() {
+                // Finished by the writer task, which registers for the
+                // socket's readiness when it polls.
+                queue.hand_over();
+            }
+            Poll::Ready(Ok(Sent::Taken(frames, bytes)))
+        })
+        .await
+    }
+
+    /// The writer task: drains `queue` (and what the reader left pending)
+    /// into the socket until the queue is closed and empty, then shuts the
+    /// write side down. A write that makes no progress for `stall_limit`
+    /// fails with `TimedOut`: the peer stopped reading.
+    pub(crate) async fn write_loop(
+        &self,
+        queue: &Outbound,
+        stall_limit: Duration,
+        mut on_batch: impl FnMut(usize, usize),
+    ) -> io::Result<()> {
+        let mut batch: Vec<Bytes> = Vec::new();
+        while queue.wait_work().await {
+            let mut sock = self.sock.lock().await;
+            // Taken under the lock: see the module docs.
+            let frames = queue.take_ready(&mut batch);
+            let mut bytes = 0;
+            for frame in batch.drain(..) {
+                bytes += frame.len();
+                if sock.buf.len() + frame.len() <= COALESCE {
+                    sock.buf.extend_from_slice(&frame);
+                } else {
+                    stall_guard(stall_limit, std::future::poll_fn(|cx| sock.poll_drain(cx)))
+                        .await?;
+                    stall_guard(stall_limit, sock.io.write_all(&frame)).await?;
+                }
+            }
+            stall_guard(stall_limit, std::future::poll_fn(|cx| sock.poll_drain(cx))).await?;
+            if frames > 0 {
+                on_batch(frames, bytes);
+            }
+        }
+        let mut sock = self.sock.lock().await;
+        stall_guard(stall_limit, std::future::poll_fn(|cx| sock.poll_drain(cx))).await?;
+        stall_guard(stall_limit, sock.io.shutdown()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use tokio::io::AsyncReadExt;
+
+    fn run(bytes: &'static [u8], frames: usize) -> Run {
+        Run {
+            bytes: Bytes::from_static(bytes),
+            frames,
+        }
+    }
+
+    #[tokio::test]
+    async fn queued_frames_leave_before_the_readers_replies() {
+        let (wr, mut peer) = tokio::io::duplex(1024);
+        let side = SharedWrite::new(wr);
+        let q = Outbound::new(16, 1024);
+        q.try_push(Bytes::from_static(b"note;")).unwrap();
+        let mut out = BytesMut::from(&b"r2;r3;"[..]);
+        let sent = side
+            .try_send(&q, &mut vec![run(b"r1;", 1)], &mut out, 2, &mut Vec::new())
+            .await
+            .unwrap();
+        assert!(matches!(sent, Sent::Taken(4, 14)), "{sent:?}");
+        assert!(out.is_empty());
+        assert_eq!(q.len(), (0, 0));
+        let mut got = [0; 14];
+        peer.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"note;r1;r2;r3;");
+    }
+
+    #[tokio::test]
+    async fn what_the_socket_cannot_take_is_finished_by_the_writer_in_order() {
+        // Room for 4 bytes until the peer reads.
+        let (wr, mut peer) = tokio::io::duplex(4);
+        let side = Arc::new(SharedWrite::new(wr));
+        let q = Arc::new(Outbound::new(16, 1 << 20));
+        let mut out = BytesMut::from(&b"0123456789"[..]);
+        let sent = side
+            .try_send(&q, &mut Vec::new(), &mut out, 1, &mut Vec::new())
+            .await
+            .unwrap();
+        assert!(matches!(sent, Sent::Taken(1, 10)), "{sent:?}");
+        // Bytes are pending: the next replies must queue behind them.
+        let mut more = BytesMut::from(&b"x"[..]);
+        let again = side
+            .try_send(&q, &mut Vec::new(), &mut more, 1, &mut Vec::new())
+            .await
+            .unwrap();
+        assert!(matches!(again, Sent::Busy), "{again:?}");
+        assert_eq!(&more[..], b"x", "nothing taken when busy");
+        let writer = {
+            let (side, q) = (side.clone(), q.clone());
+            tokio::spawn(async move {
+                let mut counted = (0, 0);
+                let r = side
+                    .write_loop(&q, Duration::from_secs(5), |f, b| {
+                        counted = (counted.0 + f, counted.1 + b)
+                    })
+                    .await;
+                (r, counted)
+            })
+        };
+        // With nothing queued, the writer finishes what was handed over.
+        let mut first = [0; 10];
+        tokio::time::timeout(Duration::from_secs(5), peer.read_exact(&mut first))
+            .await
+            .expect("handed over")
+            .unwrap();
+        assert_eq!(&first, b"0123456789");
+        // Small, then larger than the coalescing limit, then small.
+        let big = Bytes::from(vec![b'B'; COALESCE + 1]);
+        q.try_push(Bytes::from_static(b"ab")).unwrap();
+        q.try_push(big.clone()).unwrap();
+        q.try_push(Bytes::from_static(b"cd")).unwrap();
+        q.close();
+        let mut got = b"0123456789".to_vec();
+        peer.read_to_end(&mut got).await.unwrap();
+        let (result, counted) = writer.await.unwrap();
+        result.unwrap();
+        assert_eq!(counted, (3, big.len() + 4), "the queue's frames only");
+        let mut want = b"0123456789ab".to_vec();
+        want.extend_from_slice(&big);
+        want.extend_from_slice(b"cd");
+        assert_eq!(got.len(), want.len());
+        assert!(got == want, "order kept");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_that_never_reads_stalls_the_writer_into_a_timeout() {
+        let (wr, _peer) = tokio::io::duplex(4);
+        let side = SharedWrite::new(wr);
+        let q = Outbound::new(16, 1024);
+        q.try_push(Bytes::from_static(b"more than four")).unwrap();
+        let e = side
+            .write_loop(&q, Duration::from_secs(3), |_, _| {})
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+    }
+}
