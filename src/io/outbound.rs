@@ -212,42 +212,42 @@ impl Outbound {
     /// waiting if there are none. Returns how many frames that was, or
     /// `None` once the queue is closed and empty.
     pub(crate) async fn next_batch(&self, out: &mut Vec<Bytes>) -> Option<usize> {
-        loop {
-            let notified = self.writer.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            {
-                let mut st = self.lock();
-                if st.count > 0 {
-                    let n = st.take(out);
-                    drop(st);
-                    self.space.notify_waiters();
-                    return Some(n);
-                }
-                if st.closed {
-                    return None;
-                }
-            }
-            notified.await;
-        }
+        let n = self
+            .writer_waits(|st| match st.count {
+                0 if st.closed => Some(None),
+                0 => None,
+                _ => Some(Some(st.take(out))),
+            })
+            .await?;
+        self.space.notify_waiters();
+        Some(n)
     }
 
     /// Waits until frames are queued or a write was handed over (true),
     /// or the queue is closed with neither (false). Takes nothing: a
     /// writer sharing the socket takes frames only once it holds it.
     pub(crate) async fn wait_work(&self) -> bool {
+        self.writer_waits(|st| {
+            if st.count > 0 || std::mem::take(&mut st.handed_over) {
+                Some(true)
+            } else {
+                st.closed.then_some(false)
+            }
+        })
+        .await
+    }
+
+    /// The writer's wait: until `ready` (called under the lock) gives a
+    /// value, waking for each notification.
+    async fn writer_waits<T>(&self, mut ready: impl FnMut(&mut State) -> Option<T>) -> T {
         loop {
             let notified = self.writer.notified();
             tokio::pin!(notified);
+            // Registered before looking, so a wake-up between the look and
+            // the await is not lost.
             notified.as_mut().enable();
-            {
-                let mut st = self.lock();
-                if st.count > 0 || std::mem::take(&mut st.handed_over) {
-                    return true;
-                }
-                if st.closed {
-                    return false;
-                }
+            if let Some(v) = ready(&mut self.lock()) {
+                return v;
             }
             notified.await;
         }
