@@ -97,6 +97,7 @@ pub async fn run(s: Settings) -> Result<(), String> {
     if let Some(n) = s.server_threads {
         servers::set_threads(n);
     }
+    let ticks_at_start = servers::host_ticks();
     let framewire = servers::Server::framewire(&s.auth, s.tls.as_ref()).await?;
     let baseline = servers::Server::baseline(&s.auth, s.tls.as_ref()).await?;
     let mut targets = vec![
@@ -106,9 +107,20 @@ pub async fn run(s: Settings) -> Result<(), String> {
     if let Some(t) = &s.target {
         targets.push(scenarios::Target::external(t, 0));
     }
-    // Peers take part in fan-out only: they speak their own protocols.
+    let scenarios: &[Scenario] = match s.scenario {
+        Scenario::All if s.tls.is_some() => &[
+            Scenario::Echo,
+            Scenario::Pipeline,
+            Scenario::Fanout,
+            Scenario::Handshake,
+        ],
+        Scenario::All => &[Scenario::Echo, Scenario::Pipeline, Scenario::Fanout],
+        ref one => std::slice::from_ref(one),
+    };
+    // Peers take part in fan-out only (they speak their own protocols), so
+    // they are started only when fan-out is run.
     let mut peer_servers = Vec::new();
-    if s.peers {
+    if s.peers && scenarios.contains(&Scenario::Fanout) {
         if s.auth.is_some() || s.tls.is_some() {
             return Err("--peers compares plain pub/sub: not with a secret or --tls".into());
         }
@@ -120,16 +132,6 @@ pub async fn run(s: Settings) -> Result<(), String> {
         .iter()
         .map(|(proto, server)| scenarios::Target::peer(*proto, server, 0))
         .collect();
-    let scenarios: &[Scenario] = match s.scenario {
-        Scenario::All if s.tls.is_some() => &[
-            Scenario::Echo,
-            Scenario::Pipeline,
-            Scenario::Fanout,
-            Scenario::Handshake,
-        ],
-        Scenario::All => &[Scenario::Echo, Scenario::Pipeline, Scenario::Fanout],
-        ref one => std::slice::from_ref(one),
-    };
     let mut rows = Vec::new();
     for scenario in scenarios {
         if *scenario == Scenario::Idle {
@@ -185,6 +187,9 @@ pub async fn run(s: Settings) -> Result<(), String> {
     } else {
         report::Format::Table
     };
+    let steal = ticks_at_start
+        .zip(servers::host_ticks())
+        .and_then(|(from, to)| servers::steal_percent(from, to));
     report::print(
         &rows,
         format,
@@ -192,5 +197,11 @@ pub async fn run(s: Settings) -> Result<(), String> {
         s.tls.is_some(),
         s.runs.max(1),
     );
+    if let (Some(pct), report::Format::Table) = (steal, format) {
+        println!(
+            "(host steal: {pct:.1} % of CPU time during the run: the hypervisor's share; \
+             above a few %, absolute rates drop and runs spread, ratios still compare)"
+        );
+    }
     Ok(())
 }

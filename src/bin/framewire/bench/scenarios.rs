@@ -109,6 +109,15 @@ pub(super) fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Every run's figure, for a note: a median hides a slow run.
+fn each_run(v: &[f64]) -> String {
+    if v.len() < 2 {
+        return String::new();
+    }
+    let runs: Vec<String> = v.iter().map(|r| format!("{:.0}", r)).collect();
+    format!(", runs {}", runs.join(" / "))
+}
+
 /// Sequential round trips: p50 latency (with p99, p999) and the rate.
 pub(super) async fn echo(s: &Settings, t: Target<'_>) -> Result<Vec<Row>, String> {
     let (mut rate, mut p50, mut p99, mut p999) = (vec![], vec![], vec![], vec![]);
@@ -148,6 +157,7 @@ pub(super) async fn pipeline(s: &Settings, t: Target<'_>) -> Result<Vec<Row>, St
         }
     }
     let cpu_row = t.cpu_row("pipeline", cpu);
+    let runs = each_run(&rate);
     let mut row = t.row("pipeline", "msgs/s", median(rate));
     row.extra = format!(
         "{} conns × {} in flight, {:.1} MB/s",
@@ -156,6 +166,7 @@ pub(super) async fn pipeline(s: &Settings, t: Target<'_>) -> Result<Vec<Row>, St
         row.value * t.size as f64 / 1e6
     );
     row.extra.push_str(&s.count_note());
+    row.extra.push_str(&runs);
     if refused > 0 {
         row.extra
             .push_str(&format!(", {refused} non-echo replies (e.g. AUTH_ERROR)"));
@@ -187,9 +198,10 @@ pub(super) async fn fanout(s: &Settings, t: Target<'_>) -> Result<Vec<Row>, Stri
         }
     }
     let cpu_row = t.cpu_row("fanout", cpu);
+    let runs = each_run(&rate);
     let mut row = t.row("fanout", "deliveries/s", median(rate));
     row.extra = format!(
-        "{} subscribers, {lost} lost{}",
+        "{} subscribers, {lost} lost{}{runs}",
         s.subscribers,
         s.count_note()
     );

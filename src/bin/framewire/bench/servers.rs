@@ -170,6 +170,30 @@ impl Server {
     }
 }
 
+/// The host's CPU ticks so far from `/proc/stat`: (stolen, all). Stolen
+/// time is CPU a virtual machine was ready to use but its hypervisor gave
+/// to someone else; where it is high, absolute rates fall and runs spread
+/// (a ratio from the same run still compares like with like).
+pub(super) fn host_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|t| t.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal [guest guest_nice]:
+    // guest time is already counted in user, so it is left out of "all".
+    let all = ticks.iter().take(8).sum();
+    Some((*ticks.get(7)?, all))
+}
+
+/// Percent of the host's CPU time stolen between two [`host_ticks`].
+pub(super) fn steal_percent(from: (u64, u64), to: (u64, u64)) -> Option<f64> {
+    let all = to.1.checked_sub(from.1).filter(|&t| t > 0)?;
+    Some(100.0 * to.0.checked_sub(from.0)? as f64 / all as f64)
+}
+
 /// utime + stime of `pid` from `/proc/PID/stat`, in seconds (Linux reports
 /// them in USER_HZ = 100 ticks per second).
 pub(super) fn cpu_secs(pid: u32) -> Option<f64> {
@@ -179,4 +203,28 @@ pub(super) fn cpu_secs(pid: u32) -> Option<f64> {
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
     Some(ticks as f64 / 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steal_is_the_stolen_share_of_all_ticks_between_two_reads() {
+        assert_eq!(steal_percent((10, 1000), (60, 1200)), Some(25.0));
+        assert_eq!(
+            steal_percent((10, 1000), (10, 1000)),
+            None,
+            "no time passed"
+        );
+        assert_eq!(
+            steal_percent((10, 1000), (5, 1200)),
+            None,
+            "counter went back"
+        );
+        if cfg!(target_os = "linux") {
+            let (steal, all) = host_ticks().expect("/proc/stat");
+            assert!(steal <= all);
+        }
+    }
 }
