@@ -10,7 +10,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -38,41 +38,51 @@ struct Sock<W> {
 impl<W: AsyncWrite + Unpin> Sock<W> {
     /// Writes `buf` out, then flushes.
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while !self.buf.is_empty() {
-            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.buf))?;
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-            }
-            self.buf.advance(n);
+        let n = write_now(&mut self.io, cx, &self.buf)?;
+        self.buf.advance(n);
+        if !self.buf.is_empty() {
+            // write_now stops short only where the socket said Pending,
+            // which registered `cx` for its readiness.
+            return Poll::Pending;
         }
         Pin::new(&mut self.io).poll_flush(cx)
     }
 
-    /// Writes as much of `data` as the socket takes now; how much.
-    fn write_now(&mut self, cx: &mut Context<'_>, data: &[u8]) -> io::Result<usize> {
-        let mut done = 0;
-        while done < data.len() {
-            match Pin::new(&mut self.io).poll_write(cx, &data[done..]) {
-                Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
-                Poll::Ready(Ok(n)) => done += n,
-                Poll::Ready(Err(e)) => return Err(e),
-                Poll::Pending => break,
-            }
-        }
-        Ok(done)
+    /// [`poll_drain`](Self::poll_drain) as a future, failing with
+    /// `TimedOut` if it makes no progress for `limit`.
+    async fn drain(&mut self, limit: Duration) -> io::Result<()> {
+        stall_guard(limit, std::future::poll_fn(|cx| self.poll_drain(cx))).await
     }
 
     /// Sends `data` after what `buf` holds, without waiting: written at
     /// once if nothing is ahead of it, the rest kept in `buf`.
     fn send_now(&mut self, cx: &mut Context<'_>, data: &[u8]) -> io::Result<()> {
         let written = if self.buf.is_empty() {
-            self.write_now(cx, data)?
+            write_now(&mut self.io, cx, data)?
         } else {
             0
         };
         self.buf.extend_from_slice(&data[written..]);
         Ok(())
     }
+}
+
+/// Writes as much of `data` as `io` takes now; how much.
+fn write_now<W: AsyncWrite + Unpin>(
+    io: &mut W,
+    cx: &mut Context<'_>,
+    data: &[u8],
+) -> io::Result<usize> {
+    let mut done = 0;
+    while done < data.len() {
+        match Pin::new(&mut *io).poll_write(cx, &data[done..]) {
+            Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+            Poll::Ready(Ok(n)) => done += n,
+            Poll::Ready(Err(e)) => return Err(e),
+            Poll::Pending => break,
+        }
+    }
+    Ok(done)
 }
 
 /// What [`SharedWrite::try_send`] did.
@@ -161,18 +171,17 @@ impl<W: AsyncWrite + Unpin> SharedWrite<W> {
                 if sock.buf.len() + frame.len() <= COALESCE {
                     sock.buf.extend_from_slice(&frame);
                 } else {
-                    stall_guard(stall_limit, std::future::poll_fn(|cx| sock.poll_drain(cx)))
-                        .await?;
+                    sock.drain(stall_limit).await?;
                     stall_guard(stall_limit, sock.io.write_all(&frame)).await?;
                 }
             }
-            stall_guard(stall_limit, std::future::poll_fn(|cx| sock.poll_drain(cx))).await?;
+            sock.drain(stall_limit).await?;
             if frames > 0 {
                 on_batch(frames, bytes);
             }
         }
         let mut sock = self.sock.lock().await;
-        stall_guard(stall_limit, std::future::poll_fn(|cx| sock.poll_drain(cx))).await?;
+        sock.drain(stall_limit).await?;
         stall_guard(stall_limit, sock.io.shutdown()).await
     }
 }
