@@ -192,6 +192,25 @@ pub struct Permissions {
 }
 
 impl Permissions {
+    /// Nothing that permissions restrict is allowed (publish, subscribe,
+    /// request): what a user without permissions gets.
+    ///
+    /// ```
+    /// use framewire::auth::Permissions;
+    /// use framewire::{Message, MessageType};
+    ///
+    /// let none = Permissions::nothing();
+    /// assert!(!none.permits(&Message::new(MessageType::SUBSCRIBE_URI, "news", "")));
+    /// assert!(none.permits(&Message::new(MessageType::UNSUBSCRIBE_URI, "news", "")));
+    /// ```
+    pub fn nothing() -> Self {
+        Permissions {
+            publish: Rule::allow([]),
+            subscribe: Rule::allow([]),
+            request: Rule::allow([]),
+        }
+    }
+
     /// Sets what may be published.
     pub fn publish(mut self, rule: Rule) -> Self {
         self.publish = rule;

@@ -83,6 +83,21 @@ struct Entry {
     deny_request: Vec<Spanned<String>>,
 }
 
+impl Entry {
+    /// The kinds of action this entry leaves unrestricted (no allow list).
+    fn unrestricted(&self) -> Vec<&'static str> {
+        [
+            ("publish", &self.publish),
+            ("subscribe", &self.subscribe),
+            ("request", &self.request),
+        ]
+        .into_iter()
+        .filter(|(_, list)| list.is_none())
+        .map(|(kind, _)| kind)
+        .collect()
+    }
+}
+
 struct Ctx<'a> {
     path: &'a Path,
     text: &'a str,
@@ -136,21 +151,19 @@ impl Ctx<'_> {
         &self,
         entry: &Entry,
         at: usize,
-    ) -> Result<zeroize::Zeroizing<String>, UsersFileError> {
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, UsersFileError> {
         let secret = match (&entry.secret, &entry.secret_file) {
-            (Some(s), None) => zeroize::Zeroizing::new(s.get_ref().clone()),
+            (Some(s), None) => zeroize::Zeroizing::new(s.get_ref().as_bytes().to_vec()),
             (None, Some(file)) => {
                 let path = self
                     .path
                     .parent()
                     .unwrap_or(Path::new("."))
                     .join(file.get_ref());
-                let mut text = std::fs::read_to_string(&path)
-                    .map_err(|source| UsersFileError::Read { path, source })?;
-                if text.ends_with('\n') {
-                    text.pop();
-                }
-                zeroize::Zeroizing::new(text)
+                // The CLI's --secret-file rule, so a CRLF file gives the
+                // same key to the server as to the client.
+                super::read_secret_file(&path)
+                    .map_err(|source| UsersFileError::Read { path, source })?
             }
             (Some(s), Some(_)) => {
                 return Err(self.invalid(
@@ -209,13 +222,26 @@ impl MemoryUsers {
                 .subscribe(cx.rule(&entry.subscribe, &entry.deny_subscribe, "subscribe")?)
                 .request(cx.rule(&entry.request, &entry.deny_request, "request")?);
             let secret = cx.secret(entry, at)?;
-            let user = User::new(name.clone(), secret.as_bytes()).permissions(permissions);
+            let user = User::new(name.clone(), &secret[..]).permissions(permissions);
             if users.insert(user).is_some() {
                 return Err(cx.invalid(
                     entry.name.span().start,
                     "user.name",
                     format!("duplicate user {name:?}"),
                 ));
+            }
+        }
+        // Allowed by leaving a list out: easy to do by mistake, so said at
+        // start (an empty list allows nothing); only for a file that loads.
+        for entry in &file.user {
+            let entry = entry.get_ref();
+            let open = entry.unrestricted();
+            if !open.is_empty() {
+                tracing::warn!(
+                    user = %entry.name.get_ref(),
+                    unrestricted = ?open,
+                    "users file: no list for these actions, so this user may do them on any uri"
+                );
             }
         }
         Ok(users)
@@ -261,6 +287,53 @@ mod tests {
         assert!(!p.permits(&msg(MessageType::REQUEST_URI, "admin")));
         // No subscribe list: everything.
         assert!(p.permits(&msg(MessageType::SUBSCRIBE_URI, "anything")));
+    }
+
+    #[test]
+    fn lists_left_out_are_named_for_the_start_warning() {
+        let file: File = toml::from_str(concat!(
+            "[[user]]\nname = \"a\"\nsecret = \"s\"\npublish = []\n",
+            "[[user]]\nname = \"b\"\nsecret = \"s\"\npublish = []\nsubscribe = [\"x\"]\nrequest = [\"y\"]\n",
+            "[[user]]\nname = \"c\"\nsecret = \"s\"\nsubscribe = [\"x\"]\n",
+        ))
+        .unwrap();
+        let open: Vec<_> = file
+            .user
+            .iter()
+            .map(|e| e.get_ref().unrestricted())
+            .collect();
+        assert_eq!(open[0], ["subscribe", "request"]);
+        assert!(open[1].is_empty());
+        assert_eq!(open[2], ["publish", "request"]);
+    }
+
+    #[test]
+    fn a_secret_file_with_windows_line_ends_gives_the_same_key_as_the_client() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.secret"), "k3y\r\n").unwrap();
+        let path = dir.path().join("users.toml");
+        std::fs::write(
+            &path,
+            "[[user]]\nname = \"a\"\nsecret_file = \"a.secret\"\n",
+        )
+        .unwrap();
+        let users = MemoryUsers::from_toml_file(&path).unwrap();
+        let user = users.user(b"a").unwrap();
+        let mut msg = Message::new(MessageType::PUBLISH_URI, "pub/x", "x");
+        use crate::auth::{AuthPlugin, Link, Role, StrictHmac};
+        StrictHmac::new("k3y")
+            .make(&mut msg, &Link::new(Role::Client))
+            .unwrap();
+        let server = Link::new(Role::Server);
+        assert!(
+            user.hmac.check(&msg, &server).is_ok(),
+            "the key without the CRLF"
+        );
+        let mut other = Message::new(MessageType::PUBLISH_URI, "pub/x", "x");
+        StrictHmac::new("k3y\r")
+            .make(&mut other, &Link::new(Role::Client))
+            .unwrap();
+        assert!(user.hmac.check(&other, &server).is_err());
     }
 
     #[test]

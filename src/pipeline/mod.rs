@@ -212,6 +212,9 @@ pub(crate) enum CloseReason {
     LoginRefused,
     #[error("authentication failed")]
     AuthFailed,
+    /// The client certificate and the user's key name different parties.
+    #[error("authentication failed")]
+    IdentityConflict,
 }
 
 /// What the connection must do after one step.

@@ -67,8 +67,19 @@ impl Pipeline {
             // The first verified frame says who the peer is, for good: a
             // later frame signed as anyone else fails the plugin's check.
             peer.identity_asked = true;
-            if peer.identity.is_none() {
-                peer.identity = self.instance.auth().and_then(|a| a.identity(&msg));
+            if let Some(proven) = self.instance.auth().and_then(|a| a.identity(&msg)) {
+                // One identity per connection: a certificate (mutual TLS)
+                // and a user's key must name the same party, and the user's
+                // permissions are what is enforced.
+                match Identity::settle(peer.identity.take(), proven) {
+                    Ok(settled) => peer.identity = Some(settled),
+                    Err(conflict) => {
+                        debug!(%conflict, "identity conflict");
+                        return Step::Done(
+                            self.closing(CloseReason::IdentityConflict, Count::AuthFailure),
+                        );
+                    }
+                }
             }
         }
         match self.side {
@@ -109,9 +120,6 @@ impl Pipeline {
         if !peer.logged_in {
             return Step::Done(self.login_first(peer, rid));
         }
-        if let Some(refusal) = self.not_permitted(peer, &msg, rid) {
-            return Step::Done(refusal);
-        }
         let Some(msg) = sink.offer(msg) else {
             return Step::Done(Outcome::nothing());
         };
@@ -132,6 +140,17 @@ impl Pipeline {
                 };
             }
         };
+        // Permissions judge the message the handler would act on: after
+        // the handler's own plugins, since a handler cipher may hide the
+        // uri on the wire (netaio's encrypts it), and a check of the wire
+        // uri would let deny lists fail open (and allow lists fail shut).
+        // Still before the handler runs: a refusal changes nothing.
+        if let Some(refusal) = self.not_permitted(peer, &msg, rid) {
+            return match route {
+                Cow::Owned(one_shot) => Step::Refused(refusal, one_shot),
+                Cow::Borrowed(_) => Step::Done(refusal),
+            };
+        }
         let reply_to = ReplyTo {
             rid,
             uri: msg.body.uri.clone(),
@@ -168,8 +187,8 @@ impl Pipeline {
         let (mut reply, refused) = match result {
             Ok(identity) => {
                 peer.logged_in = true;
-                if identity.is_some() {
-                    peer.identity = identity;
+                if let Some(given) = identity {
+                    peer.identity = Some(given.within(peer.identity.as_ref()));
                 }
                 (Message::respond(protocol::LOGIN_URI, "logged in"), false)
             }
@@ -213,8 +232,7 @@ impl Pipeline {
         if self.side != Side::Server {
             return None;
         }
-        let permissions = peer.identity.as_ref()?.permissions()?;
-        if permissions.permits(msg) {
+        if peer.identity.as_ref()?.permits(msg) {
             return None;
         }
         debug!(uri = ?msg.body.uri, "not permitted");

@@ -215,6 +215,45 @@ fn the_handler_layer_opens_after_routing_and_seals_before_the_instance() {
     assert_eq!(decode(&o.send.unwrap()), Message::error("HMAC auth failed"));
 }
 
+/// A handler's cipher hides the uri from the check before routing: the
+/// decrypted uri is checked too, so `deny_*` lists do not fail open.
+#[test]
+fn permissions_judge_the_uri_a_handler_cipher_decrypted() {
+    use crate::auth::{Identity, IdentitySource, Permissions, Rule};
+    let p = server(PluginLayer::new(), Caps::NONE);
+    let cipher = || PluginLayer::new().with_cipher(NetaioStreamCipher::new("handler key"));
+    let client = PluginStack::new(PluginLayer::new()).with_handler(cipher());
+    let rules = Permissions::default()
+        .request(Rule::allow(["k/>".parse().unwrap()]).deny(["k/secret/>".parse().unwrap()]));
+    let identity = Identity::new("alice", IdentitySource::Certificate)
+        .with_permissions(std::sync::Arc::new(rules));
+    let peer = || {
+        p.peer(None, None, None)
+            .with_identity(Some(identity.clone()))
+    };
+    let sealed = client
+        .seal(Message::new(MessageType::CREATE_URI, "k/secret/x", "v"))
+        .unwrap();
+    assert_ne!(&sealed.uri()[..], b"k/secret/x", "the cipher hides the uri");
+    let o = p
+        .receive(&mut peer(), sealed, &mut sink(Some(cipher())))
+        .done()
+        .expect("refused, no handler call");
+    assert_eq!(o.count, Some(Count::PermissionDenied));
+    let refusal = decode(&o.send.unwrap());
+    assert_eq!(refusal.message_type, MessageType::NOT_PERMITTED);
+    assert_eq!(&refusal.uri()[..], b"k/secret/x");
+    // An allowed uri behind the same cipher reaches its handler.
+    let sealed = client
+        .seal(Message::new(MessageType::CREATE_URI, "k/open", "v"))
+        .unwrap();
+    let mut open = sink(Some(cipher()));
+    let Step::Call(call) = p.receive(&mut peer(), sealed, &mut open) else {
+        panic!("allowed");
+    };
+    assert_eq!(&call.msg.uri()[..], b"k/open");
+}
+
 #[test]
 fn handler_failures_become_error_replies_on_a_server_only() {
     let server = server(PluginLayer::new(), Caps::NONE);

@@ -59,6 +59,8 @@ pub struct ServerBuilder {
     timed: bool,
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ServerConfig>>,
+    #[cfg(feature = "tls")]
+    certificate_name: crate::tls::CertificateName,
 }
 
 impl ServerBuilder {
@@ -79,6 +81,8 @@ impl ServerBuilder {
             timed: super::metrics::TIMED,
             #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(feature = "tls")]
+            certificate_name: crate::tls::CertificateName::default(),
         }
     }
 
@@ -228,6 +232,26 @@ impl ServerBuilder {
         self
     }
 
+    /// Which part of a verified client certificate names the connection
+    /// (default [`CertificateName::CommonName`](crate::tls::CertificateName)):
+    /// only that kind is read, and a certificate without exactly one
+    /// value of it is refused right after the handshake (counted as a
+    /// failed handshake), never named by something else it carries.
+    ///
+    /// ```
+    /// use framewire::tls::CertificateName;
+    ///
+    /// let server = framewire::server::Server::builder()
+    ///     .client_certificate_name(CertificateName::Uri)
+    ///     .build();
+    /// # drop(server);
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn client_certificate_name(mut self, name: crate::tls::CertificateName) -> Self {
+        self.certificate_name = name;
+        self
+    }
+
     /// Requires every connection to log in first (hoist's model): its
     /// first message must be a login (see
     /// [`ClientBuilder::login`](crate::client::ClientBuilder::login)),
@@ -372,7 +396,9 @@ impl ServerBuilder {
                     peers: self.peers,
                     timed: self.timed,
                     #[cfg(feature = "tls")]
-                    tls: self.tls.map(super::tls::TlsState::new),
+                    tls: self
+                        .tls
+                        .map(|c| super::tls::TlsState::new(c, self.certificate_name)),
                     limits,
                 }),
             },

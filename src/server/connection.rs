@@ -292,7 +292,7 @@ async fn read_loop<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     let pipeline = &shared.pipeline;
     let mut peer = pipeline
         .peer(Some(conn.id.get()), Some(conn.peer), None)
-        .with_identity(conn.identity().cloned());
+        .with_identity(conn.certificate().cloned());
     // Since when the peer has sent nothing the pipeline accepted: refused
     // and damaged frames are no sign of life (set lazily: the clock is only
     // read when the reader has to wait).
@@ -541,7 +541,9 @@ fn learn_peer(conn: &Conn, peer: &PeerState) {
             conn.set_session(s);
         }
     }
-    if conn.identity().is_none() {
+    // Fixed once the peer is in: until then a user's key or the login
+    // gate may still settle who it is (and what it may do).
+    if peer.is_admitted() && !conn.has_identity() {
         if let Some(identity) = peer.identity() {
             conn.set_identity(identity.clone());
         }

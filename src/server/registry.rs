@@ -71,8 +71,13 @@ pub(crate) struct Conn {
     /// The session of the peer, once its first frame was accepted (what
     /// strict-mode frames to it are bound to).
     session: OnceLock<SessionId>,
-    /// Set once, before the first frame is read (mutual TLS); never
-    /// changes for the life of the connection.
+    /// What the TLS handshake proved (a client certificate), before any
+    /// frame; what the connection is known as until `identity` is set.
+    certificate: OnceLock<Identity>,
+    /// Set once, when the peer is admitted (its first verified frame, or
+    /// its login), from what the pipeline settled on: the certificate's,
+    /// a user's (with its permissions) or the login gate's. Never changes
+    /// afterwards.
     identity: OnceLock<Identity>,
     /// Whether the peer showed it speaks framewire (gets drain notices).
     framewire: std::sync::atomic::AtomicBool,
@@ -120,7 +125,7 @@ impl Conn {
             .connection(Some(self.id.0))
             .session(self.session.get())
             .tag(Some(tag))
-            .identity(self.identity.get())
+            .identity(self.identity())
     }
 
     pub(crate) fn set_session(&self, session: SessionId) {
@@ -131,8 +136,25 @@ impl Conn {
         let _ = self.identity.set(identity);
     }
 
+    /// Fixes what the TLS handshake proved, before the first frame.
+    pub(crate) fn set_certificate(&self, identity: Identity) {
+        let _ = self.certificate.set(identity);
+    }
+
+    /// What the TLS handshake proved, if anything.
+    pub(crate) fn certificate(&self) -> Option<&Identity> {
+        self.certificate.get()
+    }
+
+    /// Whether the admitted peer's identity is fixed.
+    pub(crate) fn has_identity(&self) -> bool {
+        self.identity.get().is_some()
+    }
+
+    /// Who the peer is: what the pipeline settled on once it was admitted,
+    /// before that what its certificate proved.
     pub(crate) fn identity(&self) -> Option<&Identity> {
-        self.identity.get()
+        self.identity.get().or_else(|| self.certificate.get())
     }
 
     pub(crate) fn has_session(&self) -> bool {
@@ -147,7 +169,7 @@ impl Conn {
             subscriptions: self.subscription_count(),
             queued: self.outbound.len(),
             age: self.since.elapsed(),
-            identity: self.identity.get().cloned(),
+            identity: self.identity().cloned(),
         }
     }
 }
@@ -244,6 +266,7 @@ impl Registry {
             since: Instant::now(),
             session: OnceLock::new(),
             framewire: Default::default(),
+            certificate: OnceLock::new(),
             identity: OnceLock::new(),
         });
         write(&self.conns).insert(id, conn.clone());

@@ -16,17 +16,21 @@ use super::connection;
 use super::stats::once_a_second;
 use super::ServerHandle;
 use crate::sync::{read, write};
+use crate::tls::CertificateName;
 
 /// The configuration new handshakes use; replaced whole by a reload, so
 /// connections already up keep the one they were made with.
 pub(crate) struct TlsState {
     config: RwLock<Arc<ServerConfig>>,
+    /// What names a client certificate's connection.
+    name: CertificateName,
 }
 
 impl TlsState {
-    pub(crate) fn new(config: Arc<ServerConfig>) -> Self {
+    pub(crate) fn new(config: Arc<ServerConfig>, name: CertificateName) -> Self {
         TlsState {
             config: RwLock::new(config),
+            name,
         }
     }
 
@@ -46,6 +50,7 @@ impl TlsState {
 pub(super) fn spawn_tls(server: ServerHandle, tls: &TlsState, stream: TcpStream, peer: SocketAddr) {
     connection::tune(&server, &stream);
     let acceptor = tls.acceptor();
+    let name_from = tls.name;
     let conn = connection::register(&server, peer);
     let shared = server.shared.clone();
     shared.tracker.clone().spawn(async move {
@@ -60,19 +65,22 @@ pub(super) fn spawn_tls(server: ServerHandle, tls: &TlsState, stream: TcpStream,
         };
         let failure = match handshake {
             Ok(Ok(tls)) => {
-                shared.counters.tls_handshake(true);
-                let identity = tls
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .and_then(|chain| chain.first())
-                    .and_then(crate::tls::identity_of);
-                if let Some(identity) = identity {
-                    conn.set_identity(identity);
+                let leaf = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
+                // A verified certificate that names nobody (or several) is
+                // refused: the connection must not run as someone it was
+                // not issued for, nor as nobody where a name was required.
+                match leaf.map(|cert| crate::tls::identity_of(cert, name_from)) {
+                    Some(Err(why)) => format!("client certificate refused: {why}"),
+                    proven => {
+                        shared.counters.tls_handshake(true);
+                        if let Some(Ok(identity)) = proven {
+                            conn.set_certificate(identity);
+                        }
+                        let (rd, wr) = tokio::io::split(tls);
+                        connection::start(server, conn, rd, wr);
+                        return;
+                    }
                 }
-                let (rd, wr) = tokio::io::split(tls);
-                connection::start(server, conn, rd, wr);
-                return;
             }
             Ok(Err(e)) => e.to_string(),
             Err(_) => {

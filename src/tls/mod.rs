@@ -42,6 +42,7 @@ pub use connector::TlsConnector;
 pub use error::TlsError;
 pub use failure::handshake_error;
 pub(crate) use identity::identity_of;
+pub use identity::CertificateName;
 /// The rustls crate framewire is built with, so configurations you build
 /// yourself are of the same version.
 pub use rustls;

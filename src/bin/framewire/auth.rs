@@ -55,16 +55,8 @@ impl AuthArgs {
     pub fn resolve(&self) -> Result<Option<Auth>, String> {
         let secret = match (&self.secret_file, &self.secret) {
             (Some(path), _) => {
-                let mut bytes =
-                    Zeroizing::new(std::fs::read(path).map_err(|e| {
-                        format!("cannot read --secret-file {}: {e}", path.display())
-                    })?);
-                if bytes.ends_with(b"\n") {
-                    bytes.pop();
-                    if bytes.ends_with(b"\r") {
-                        bytes.pop();
-                    }
-                }
+                let bytes = framewire::auth::read_secret_file(path)
+                    .map_err(|e| format!("cannot read --secret-file {}: {e}", path.display()))?;
                 if bytes.is_empty() {
                     return Err(format!("--secret-file {} is empty", path.display()));
                 }

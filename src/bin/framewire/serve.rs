@@ -67,7 +67,9 @@ pub async fn serve(
         builder = builder.plugins(PluginLayer::new().with_auth(UserHmac::server(users)));
     }
     if let Some(config) = tls_config {
-        builder = builder.tls(config);
+        builder = builder
+            .tls(config)
+            .client_certificate_name(tls.tls_client_name);
     }
     if let Some(url) = &cluster.backplane {
         let backplane = RedisBackplane::new(url)

@@ -24,6 +24,16 @@ pub struct ServeTlsArgs {
     /// Require client certificates signed by this CA (PEM): mutual TLS.
     #[arg(long, requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
+    /// Which part of a client certificate names its connection: cn (the
+    /// subject's common name), dns, email or uri (a subject alternative
+    /// name of that type). Exactly one value of it, or the connection is
+    /// refused.
+    #[arg(long, default_value = "cn", requires = "tls_client_ca", value_parser = parse_certificate_name)]
+    pub tls_client_name: framewire::tls::CertificateName,
+}
+
+fn parse_certificate_name(s: &str) -> Result<framewire::tls::CertificateName, String> {
+    s.parse()
 }
 
 impl ServeTlsArgs {
