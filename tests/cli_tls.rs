@@ -260,3 +260,70 @@ fn a_foreign_tls_client_is_served() {
         "without one it is refused: {out}"
     );
 }
+
+/// Issue 35, finding 9, on the CLI: a client certificate without a common
+/// name but with the DNS name `alice` is refused by default (never taken
+/// for CN=alice), and named `alice` only under `--tls-client-name dns`.
+#[test]
+fn a_certificate_name_comes_from_one_configured_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, clients) = (Ca::new("cli CA"), Ca::new("clients CA"));
+    let ca_pem = ca.write(dir.path(), "ca.pem");
+    let clients_pem = clients.write(dir.path(), "clients.pem");
+    let (cert, key) = ca.server().write(dir.path(), "server");
+    let (ccert, ckey) = clients
+        .leaf("alice", |p| {
+            p.distinguished_name = rcgen::DistinguishedName::new();
+            p.distinguished_name
+                .push(rcgen::DnType::OrganizationName, "Evil Corp");
+            p.subject_alt_names = vec![rcgen::SanType::DnsName("alice".try_into().unwrap())];
+        })
+        .write(dir.path(), "evil");
+    let server = |kind: &str| {
+        serve(&[
+            "--tls-cert",
+            path(&cert),
+            "--tls-key",
+            path(&key),
+            "--tls-client-ca",
+            path(&clients_pem),
+            "--tls-client-name",
+            kind,
+        ])
+    };
+    let request = |addr: &str| {
+        let localhost = addr.replace("127.0.0.1", "localhost");
+        run(&[
+            "request",
+            &localhost,
+            "echo",
+            "--content",
+            "hi",
+            "--tls-ca",
+            path(&ca_pem),
+            "--tls-cert",
+            path(&ccert),
+            "--tls-key",
+            path(&ckey),
+        ])
+    };
+    let (_cn, addr) = server("cn");
+    let (code, out, err) = request(&addr);
+    assert_ne!(code, Some(0), "no common name: refused ({out}{err})");
+    let (_dns, addr) = server("dns");
+    let (code, out, err) = request(&addr);
+    assert_eq!((code, out.trim()), (Some(0), "hi"), "{err}");
+    let (code, _, err) = exit_status({
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--addr", "127.0.0.1:0", "--tls-cert", path(&cert)])
+            .args([
+                "--tls-key",
+                path(&key),
+                "--tls-client-ca",
+                path(&clients_pem),
+            ])
+            .args(["--tls-client-name", "subject"]);
+        cmd
+    });
+    assert_eq!(code, Some(2), "an unknown kind is a usage error: {err}");
+}

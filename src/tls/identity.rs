@@ -40,6 +40,17 @@ pub enum CertificateName {
     Uri,
 }
 
+impl std::fmt::Display for CertificateName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CertificateName::CommonName => "common name",
+            CertificateName::DnsName => "DNS name",
+            CertificateName::Email => "e-mail name",
+            CertificateName::Uri => "URI name",
+        })
+    }
+}
+
 impl std::str::FromStr for CertificateName {
     type Err = String;
 
@@ -66,10 +77,10 @@ pub(crate) enum NoIdentity {
     #[error("the certificate does not parse")]
     Unreadable,
     /// No value of the configured kind.
-    #[error("the certificate has no {0:?}")]
+    #[error("the certificate has no {0}")]
     Missing(CertificateName),
     /// More than one value of the configured kind.
-    #[error("the certificate has more than one {0:?}")]
+    #[error("the certificate has more than one {0}")]
     Ambiguous(CertificateName),
 }
 
@@ -246,6 +257,16 @@ mod tests {
         ] {
             assert_eq!(text.parse::<CertificateName>(), Ok(name));
         }
+        assert_eq!(
+            NoIdentity::Missing(CertificateName::DnsName).to_string(),
+            "the certificate has no DNS name"
+        );
+        assert_eq!(
+            NoIdentity::Ambiguous(CertificateName::CommonName).to_string(),
+            "the certificate has more than one common name"
+        );
+        assert_eq!(CertificateName::Email.to_string(), "e-mail name");
+        assert_eq!(CertificateName::Uri.to_string(), "URI name");
         let e = "CN".parse::<CertificateName>().unwrap_err();
         assert!(e.contains("cn, dns, email or uri"), "{e}");
     }
