@@ -170,16 +170,30 @@ fn quick(addr: SocketAddr, layer: Option<PluginLayer>) -> framewire::client::Cli
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2_a_clients_own_request_reflected_back_is_not_its_answer() {
     for layer in [None, Some(netaio("s")), Some(strict("s"))] {
-        let (addr, mirror) = fake_server(|mut c| async move {
-            if let Some(Ok(Ok(request))) = c.next().await {
-                let _ = c.send(request).await; // the same bytes, back
-                tokio::time::sleep(Duration::from_secs(2)).await;
+        // The mirror says what it reflected, so a timeout proves the
+        // client saw its own frame and refused it, not that nothing came.
+        let (tx, mut reflected) = tokio::sync::mpsc::unbounded_channel();
+        let (addr, mirror) = fake_server(move |mut c| {
+            let tx = tx.clone();
+            async move {
+                if let Some(Ok(Ok(request))) = c.next().await {
+                    let kind = request.message_type;
+                    if c.send(request).await.is_ok() {
+                        let _ = tx.send(kind); // the same bytes, back
+                    }
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
             }
         })
         .await;
         let client = quick(addr, layer.clone()).connect().await.unwrap();
         let err = client.delete("k").await.unwrap_err();
         assert!(err.is_timeout(), "{layer:?}: {err}");
+        assert_eq!(
+            reflected.try_recv().ok(),
+            Some(MessageType::DELETE_URI),
+            "{layer:?}: the request was reflected before the timeout"
+        );
         client.close().await;
         mirror.abort();
     }

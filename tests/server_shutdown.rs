@@ -79,24 +79,41 @@ async fn queued_frames_and_in_flight_replies_are_delivered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stuck_handlers_are_aborted_after_the_grace_period() {
+    use std::sync::atomic::{AtomicU8, Ordering::SeqCst};
+    /// 1 while the handler runs, 2 once its future was dropped (aborted).
+    static STATE: AtomicU8 = AtomicU8::new(0);
+    struct Dropped;
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            STATE.store(2, SeqCst);
+        }
+    }
+    const GRACE: Duration = Duration::from_millis(300);
     let server = Server::builder()
         .on(MessageType::REQUEST_URI, |_m: Message, _c: Context| async {
+            let _guard = Dropped;
+            STATE.store(1, SeqCst);
             std::future::pending::<()>().await;
             Message::ok("", "")
         })
-        .limits(Limits::default().shutdown_grace(Duration::from_millis(300)))
+        .limits(Limits::default().shutdown_grace(GRACE))
         .build();
     let srv = start(server).await;
     let mut c = connect(srv.addr).await;
     send(&mut c, Message::new(MessageType::REQUEST_URI, "stuck", "")).await;
-    eventually("registered", || srv.handle.connection_count() == 1).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    eventually("the handler runs", || STATE.load(SeqCst) == 1).await;
+    let asked = tokio::time::Instant::now();
     srv.handle.shutdown();
     tokio::time::timeout(LIMIT, srv.task)
         .await
         .expect("serve returned")
         .unwrap()
         .unwrap();
+    let took = asked.elapsed();
+    // The grace period was given in full, then the handler was aborted
+    // (its future dropped), not left running.
+    assert!(took >= GRACE, "stopped after {took:?}, before the grace");
+    assert_eq!(STATE.load(SeqCst), 2, "the stuck handler was aborted");
     assert!(until_closed(&mut c).await.is_empty());
 }
 
