@@ -112,6 +112,65 @@ fn seeds_server_stream() {
     replay("server_stream", server_check::check_server_stream);
 }
 
+/// The `service_routes` target (the template of
+/// docs/testing-your-service.md, which must stay verbatim there): its seeds
+/// as libFuzzer hands them to the target, through the same routes and
+/// invariants.
+fn check_service_routes(data: &[u8]) {
+    use arbitrary::{Arbitrary, Unstructured};
+    use framewire::server::Server;
+    use framewire::testing::TestServer;
+    let Ok(messages) = Vec::<Message>::arbitrary_take_rest(Unstructured::new(data)) else {
+        return; // libFuzzer skips what does not convert, as here
+    };
+    let routes = Server::builder().on(
+        (MessageType::REQUEST_URI, "greet"),
+        |m: Message, _ctx| async move {
+            let name = String::from_utf8_lossy(m.content()).into_owned();
+            Message::respond("greet", format!("hello, {name}"))
+        },
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let server = TestServer::new(routes.build()).timeout(std::time::Duration::from_secs(60));
+        let mut peer = server.peer().unwrap();
+        let mut greeted = 0;
+        for msg in messages.into_iter().take(16) {
+            greeted += usize::from(
+                msg.message_type == MessageType::REQUEST_URI && &msg.uri()[..] == b"greet",
+            );
+            peer.send(msg).await.unwrap();
+        }
+        peer.hang_up().await.unwrap();
+        peer.closed().await.unwrap();
+        assert_eq!(server.stats().handler_panics, 0);
+        eprintln!("service_routes: {greeted} greet requests");
+    });
+}
+
+#[test]
+fn seeds_service_routes() {
+    replay("service_routes", check_service_routes);
+    // The `greet` seed is what its name says: a greet request reaches the
+    // route (a seed that no longer converts would test nothing).
+    let greet = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/service_routes/greet"),
+    )
+    .unwrap();
+    use arbitrary::{Arbitrary, Unstructured};
+    let messages = Vec::<Message>::arbitrary_take_rest(Unstructured::new(&greet)).unwrap();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.message_type == MessageType::REQUEST_URI && &m.uri()[..] == b"greet"),
+        "{messages:?}"
+    );
+}
+
 /// The roundtrip seeds' byte form is what `RoundtripInput::to_bytes` writes.
 #[test]
 fn roundtrip_input_byte_form_round_trips() {
