@@ -314,10 +314,18 @@ fn nonce_cache_stays_bounded_under_a_flood_of_valid_messages() {
     // Same for StrictHmac.
     let signer = strict(&c, ReplayConfig::default());
     let verifier = strict(&c, ReplayConfig::default().max_entries(CAP));
+    let (mut accepted, mut full) = (0, 0);
     for _ in 0..200 {
-        let _ = verifier.check(&signed(&signer), &SERVER);
+        match verifier.check(&signed(&signer), &SERVER) {
+            Ok(()) => accepted += 1,
+            Err(e) => {
+                assert!(e.is_replay_cache_full(), "{e:?}");
+                full += 1;
+            }
+        }
         assert!(verifier.replay_cache_len() <= CAP);
     }
+    assert_eq!((accepted, full), (CAP, 200 - CAP));
     assert_eq!(verifier.replay_cache_len(), CAP);
 }
 

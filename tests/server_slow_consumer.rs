@@ -64,9 +64,12 @@ async fn run(policy: SlowConsumerPolicy) -> (Running, Conn, [tokio::task::JoinHa
 async fn stalled_subscriber_is_disconnected() {
     let (srv, mut stalled, healthy) = run(SlowConsumerPolicy::Disconnect).await;
     assert_eq!(srv.handle.stats().slow_consumer_disconnects, 1);
-    // What it did get is a prefix of the stream, then the close.
-    let got = until_closed(&mut stalled).await;
+    // What it did get is a prefix of the stream (rounds 0, 1, 2, ... with
+    // none missing), then the close.
+    let got = rounds(&until_closed(&mut stalled).await);
     assert!(got.len() < ROUNDS);
+    let prefix: Vec<u32> = (0..got.len() as u32).collect();
+    assert_eq!(got, prefix, "a prefix of the stream");
     eventually("removed", || srv.handle.connection_count() == 2).await;
     assert!(
         healthy.iter().all(|h| !h.is_finished()),
@@ -84,11 +87,26 @@ async fn drop_newest_policy_drops_then_write_deadline_cuts_off() {
     // The peer still does not read: the write deadline (2 s) closes it.
     eventually("write deadline", || srv.handle.connection_count() == 2).await;
     assert_eq!(srv.handle.stats().timeouts, 1);
-    let got = until_closed(&mut stalled).await;
+    // Dropping the newest keeps what was queued in order: an increasing
+    // run of rounds from the first, with gaps where frames were dropped.
+    let got = rounds(&until_closed(&mut stalled).await);
     assert!(got.len() < ROUNDS);
+    assert_eq!(got.first(), Some(&0), "{got:?}");
+    assert!(got.windows(2).all(|w| w[0] < w[1]), "in order: {got:?}");
     assert!(
         healthy.iter().all(|h| !h.is_finished()),
         "healthy readers still connected"
     );
     srv.stop().await;
+}
+
+/// The round numbers the notifications carry, in the order received.
+fn rounds(notes: &[Message]) -> Vec<u32> {
+    notes
+        .iter()
+        .map(|m| {
+            assert_eq!(m.content().len(), SIZE, "whole notifications only");
+            u32::from_be_bytes(m.content()[..4].try_into().unwrap())
+        })
+        .collect()
 }
