@@ -143,6 +143,7 @@ fn parse(header: Header, mut frame: Bytes, cfg: &FrameConfig) -> Result<Message,
     let body_start = auth_start + header.auth_length as usize;
     let computed = crc32fast::hash(&frame[body_start..]);
     if computed != header.checksum {
+        // public: a CRC of the body, sent in clear beside it (not a MAC)
         return Err(DecodeError::ChecksumMismatch {
             message_type: header.message_type,
             expected: header.checksum,
