@@ -398,7 +398,13 @@ async fn a_peer_resetting_mid_write_affects_only_itself() {
         let s = c.subscribe("bulk").await.unwrap();
         others.push((c, s));
     }
-    let mut victim = connect(f.srv.addr).await;
+    // A small receive window, and it never reads: the server's writes to
+    // it back up into its queue within a few frames.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(f.srv.addr).await.unwrap();
+    let local = stream.local_addr().unwrap();
+    let mut victim = tokio_util::codec::Framed::new(stream, framewire::FrameCodec::default());
     assert_eq!(
         call(
             &mut victim,
@@ -408,9 +414,22 @@ async fn a_peer_resetting_mid_write_affects_only_itself() {
         .message_type,
         MessageType::CONFIRM_SUBSCRIBE
     );
+    let victim_id = conn_id(&f.srv, local).await;
+    let queued = |f: &Fixture| {
+        f.srv
+            .handle
+            .connections()
+            .into_iter()
+            .find(|c| c.id == victim_id)
+            .map(|c| c.queued.0)
+    };
     const N: usize = 300;
+    let mut reset = false;
     for i in 0..N {
-        if i == N / 3 {
+        // Once the server is mid-write (frames wait in its queue for the
+        // victim, whose socket is full), the victim resets.
+        if !reset && i >= N / 3 && queued(&f).is_some_and(|q| q > 0) {
+            reset = true;
             // RST instead of FIN, with frames still in flight to it.
             socket2::SockRef::from(victim.get_ref())
                 .set_linger(Some(Duration::ZERO))
@@ -428,6 +447,7 @@ async fn a_peer_resetting_mid_write_affects_only_itself() {
             f.bystander_ok().await;
         }
     }
+    assert!(reset, "the server never had frames queued for the victim");
     for (c, mut s) in others {
         for i in 0..N {
             let m = tokio::time::timeout(LIMIT, s.next())
@@ -439,6 +459,10 @@ async fn a_peer_resetting_mid_write_affects_only_itself() {
         assert_eq!(s.dropped(), 0);
         c.close().await;
     }
+    // The reset cost the victim its connection (its queue with it), and
+    // nothing else: not a slow-consumer verdict, and the server serves on.
+    eventually("the victim's connection is gone", || queued(&f).is_none()).await;
+    assert_eq!(f.srv.handle.stats().slow_consumer_disconnects, 0);
     f.finish().await;
 }
 
