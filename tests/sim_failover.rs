@@ -4,11 +4,19 @@
 //! its list doing requests and holding a subscription, a publisher, and a
 //! seeded schedule of partitions, hard restarts and graceful drains.
 //!
-//! Invariants, for every seed: each request ends in its reply or a typed
-//! error within its timeout; no notification is delivered twice; the
-//! offline buffer never holds more than its bound. `SIM_SEEDS=N` runs more
-//! seeds (default 200, in four tests that run in parallel); a failure
-//! names its seed (`SIM_SEED=S` runs just that one).
+//! Safety, for every seed: each request ends in its reply or a typed error
+//! within its timeout, and never in another request's reply; no
+//! notification is delivered twice; the reader of notifications never
+//! fails. Liveness: faults stop after [`CHAOS`] and the network heals;
+//! within [`SETTLE`] of that the client's requests succeed again, and from
+//! then on every request succeeds and every publish the publisher got an
+//! OK for reaches the subscriber.
+//!
+//! `SIM_SEEDS=N` runs more seeds (default 200, in four tests that run in
+//! parallel). `FRAMEWIRE_SIM_SEED=S` runs that seed alone and prints `sim
+//! trace S <hash>`, a hash of everything the clients saw and when (two
+//! runs of a seed print the same line); a failure prints the command that
+//! replays it.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -27,7 +35,13 @@ use rand::{Rng, SeedableRng};
 const PORT: u16 = 8888;
 const TIMEOUT: Duration = Duration::from_millis(1000);
 const BUFFER: usize = 8;
-const REQUESTS: u32 = 100;
+/// Simulation steps (5 ms each) with faults: 30 s.
+const CHAOS: u32 = 6_000;
+/// How long after the network heals requests may still fail: a restart
+/// (up to 1.5 s) plus reconnect backoff and a connect timeout.
+const SETTLE: Duration = Duration::from_secs(5);
+/// Requests the client makes once settled; every one must succeed.
+const SETTLED_REQUESTS: u32 = 30;
 
 /// Dials through turmoil's simulated network.
 struct SimConnector;
@@ -43,15 +57,51 @@ impl Connector for SimConnector {
     }
 }
 
-/// What the simulated client saw.
+/// What the simulated clients saw.
 #[derive(Default)]
 struct Seen {
-    requests: u32,
     late: Vec<String>,
     wrong: Vec<String>,
     notes: Vec<u32>,
-    max_buffered: usize,
-    errors: u32,
+    /// Requests that failed while faults were injected (allowed).
+    chaos_errors: u32,
+    /// Requests after the heal, and how many failed before one succeeded.
+    healed_requests: u32,
+    /// How long after the heal the first request succeeded.
+    recovered_after: Option<Duration>,
+    /// Requests once settled that failed (must be none).
+    settled_errors: Vec<String>,
+    /// Publishes the publisher got an OK for once settled.
+    settled_publishes: Vec<u32>,
+    /// Everything above in the order it happened, with simulated time:
+    /// what the trace hash is taken over.
+    trace: Vec<String>,
+}
+
+impl Seen {
+    fn log(&mut self, event: String) {
+        self.trace.push(event);
+    }
+}
+
+/// The simulation's shared clock of phases, set by the fault schedule.
+#[derive(Default)]
+struct Phase {
+    /// When (simulated time) the faults stopped and every partition was
+    /// repaired.
+    healed: Option<Duration>,
+}
+
+impl Phase {
+    /// How long ago the network healed, if it has.
+    fn since_heal(&self) -> Option<Duration> {
+        self.healed.map(|h| now().saturating_sub(h))
+    }
+}
+
+/// Simulated time since the simulation started (the same on every host).
+fn now() -> Duration {
+    turmoil::sim_elapsed().unwrap_or_default()
 }
 
 fn client(servers: [&str; 2]) -> framewire::client::ClientBuilder {
@@ -124,16 +174,27 @@ fn run_seed(seed: u64) {
         });
     }
     let seen = Rc::new(RefCell::new(Seen::default()));
+    let phase = Rc::new(RefCell::new(Phase::default()));
     let done = Rc::new(RefCell::new(false));
     sim.client("publisher", {
-        let done = done.clone();
+        let (seen, phase, done) = (seen.clone(), phase.clone(), done.clone());
         async move {
             tokio::time::sleep(Duration::from_millis(100)).await;
             let c = client(["b", "a"]).connect().await?;
             let mut i = 0u32;
-            while !*done.borrow() && i < 10_000 {
+            while !*done.borrow() && i < 100_000 {
                 let note = Message::new(MessageType::PUBLISH_URI, "pub/t", i.to_string());
-                let _ = c.call(note).await; // may fail; only receipt is checked
+                let acked = c
+                    .call(note)
+                    .await
+                    .is_ok_and(|m| m.message_type == MessageType::OK);
+                let settled = phase.borrow().since_heal().is_some_and(|h| h >= SETTLE);
+                let mut s = seen.borrow_mut();
+                s.log(format!("{:?} publish {i} {acked}", now()));
+                if settled && acked {
+                    s.settled_publishes.push(i);
+                }
+                drop(s);
                 i += 1;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -142,7 +203,7 @@ fn run_seed(seed: u64) {
         }
     });
     sim.client("client", {
-        let (seen, done) = (seen.clone(), done.clone());
+        let (seen, phase, done) = (seen.clone(), phase.clone(), done.clone());
         async move {
             let c = client(["a", "b"]).connect().await?;
             let mut sub = loop {
@@ -155,36 +216,70 @@ fn run_seed(seed: u64) {
                 let seen = seen.clone();
                 async move {
                     while let Some(n) = sub.next().await {
-                        let i = std::str::from_utf8(n.content()).unwrap().parse().unwrap();
-                        seen.borrow_mut().notes.push(i);
+                        let text = std::str::from_utf8(n.content()).expect("utf-8 note");
+                        let i: u32 = text.parse().expect("a number");
+                        let mut s = seen.borrow_mut();
+                        s.log(format!("{:?} note {i}", now()));
+                        s.notes.push(i);
                     }
                 }
             });
-            for i in 0..REQUESTS {
+            let mut settled = 0u32;
+            for i in 0.. {
+                let healed = phase.borrow().since_heal();
+                let is_settled = healed.is_some_and(|h| h >= SETTLE);
+                if is_settled && settled == SETTLED_REQUESTS {
+                    break;
+                }
+                if healed.is_some_and(|h| h > SETTLE * 4) {
+                    // Not settling at all: the assertions say why.
+                    break;
+                }
                 let body = i.to_string();
                 let started = tokio::time::Instant::now();
                 let result = c.request("echo", body.clone()).await;
                 let took = started.elapsed();
-                {
-                    let mut s = seen.borrow_mut();
-                    s.requests += 1;
-                    s.max_buffered = s.max_buffered.max(c.buffered());
-                    if took > TIMEOUT + Duration::from_millis(50) {
-                        s.late.push(format!("request {i}: {took:?} ({result:?})"));
+                let mut s = seen.borrow_mut();
+                let outcome = match &result {
+                    Ok(reply) if reply.content()[..] != *body.as_bytes() => {
+                        s.wrong.push(format!("request {i}: {reply:?}"));
+                        "wrong"
                     }
-                    match &result {
-                        Ok(reply) if reply.content()[..] != *body.as_bytes() => {
-                            s.wrong.push(format!("request {i}: {reply:?}"));
+                    Ok(_) => "ok",
+                    Err(e) if e.is_timeout() => "timeout",
+                    Err(_) => "error",
+                };
+                s.log(format!("{:?} request {i} {outcome}", now()));
+                if took > TIMEOUT + Duration::from_millis(50) {
+                    s.late.push(format!("request {i}: {took:?} ({result:?})"));
+                }
+                match healed {
+                    None => s.chaos_errors += u32::from(result.is_err()),
+                    Some(_) => {
+                        s.healed_requests += 1;
+                        if result.is_ok() && s.recovered_after.is_none() {
+                            s.recovered_after = phase.borrow().since_heal();
                         }
-                        Ok(_) => {}
-                        Err(_) => s.errors += 1,
+                        if is_settled {
+                            settled += 1;
+                            if let Err(e) = &result {
+                                s.settled_errors.push(format!("request {i}: {e}"));
+                            }
+                        }
                     }
                 }
+                drop(s);
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
+            // Publishes acknowledged by now have reached a server; give
+            // their notifications time to arrive before looking.
+            tokio::time::sleep(Duration::from_millis(500)).await;
             *done.borrow_mut() = true;
+            tokio::time::sleep(Duration::from_millis(100)).await;
             c.close().await;
-            notes.abort();
+            // The subscription ends with the client; its reader must have
+            // ended cleanly (a panic in it would only have lowered counts).
+            notes.await.expect("the notification reader did not fail");
             Ok(())
         }
     });
@@ -204,7 +299,16 @@ fn run_seed(seed: u64) {
                 true
             }
         });
-        if step > 40 && rng.gen_bool(0.02) {
+        if step == CHAOS {
+            // The faults stop and the network heals; hosts that are down
+            // come back on their schedule (at most 1.5 s).
+            for host in ["a", "b"] {
+                sim.repair("client", host);
+            }
+            phase.borrow_mut().healed = Some(sim.elapsed());
+            seen.borrow_mut().log(format!("{:?} healed", sim.elapsed()));
+        }
+        if step > 40 && step < CHAOS && rng.gen_bool(0.02) {
             let host = if rng.gen_bool(0.5) { "a" } else { "b" };
             let kind = rng.gen_range(0..4);
             events[kind] += 1;
@@ -230,42 +334,86 @@ fn run_seed(seed: u64) {
         }
     }
     let s = seen.borrow();
-    if std::env::var_os("SIM_VERBOSE").is_some() {
+    let trace = trace_hash(&s.trace);
+    let replay = format!(
+        "replay: FRAMEWIRE_SIM_SEED={seed} cargo test --release --test sim_failover -- --nocapture"
+    );
+    if std::env::var_os("SIM_VERBOSE").is_some() || std::env::var_os("FRAMEWIRE_SIM_SEED").is_some()
+    {
         eprintln!(
             "seed {seed}: {step} steps, events (partition, repair, crash, drain) {events:?}, \
-             {} requests ({} errors), {} notes, buffer max {}",
-            s.requests,
-            s.errors,
+             {} chaos errors, recovered after {:?}, {} notes, {} settled publishes",
+            s.chaos_errors,
+            s.recovered_after,
             s.notes.len(),
-            s.max_buffered
+            s.settled_publishes.len()
         );
+        println!("sim trace {seed} {trace:016x}");
     }
-    assert_eq!(s.requests, REQUESTS, "seed {seed}");
     assert!(
         s.late.is_empty(),
-        "seed {seed}: past the timeout: {:?}",
+        "seed {seed}: past the timeout: {:?}\n{replay}",
         s.late
     );
     assert!(
         s.wrong.is_empty(),
-        "seed {seed}: wrong replies: {:?}",
+        "seed {seed}: wrong replies: {:?}\n{replay}",
         s.wrong
-    );
-    assert!(
-        s.max_buffered <= BUFFER,
-        "seed {seed}: buffer held {}",
-        s.max_buffered
     );
     let unique: HashSet<_> = s.notes.iter().collect();
     assert_eq!(
         unique.len(),
         s.notes.len(),
-        "seed {seed}: a notification twice"
+        "seed {seed}: a notification twice\n{replay}"
+    );
+    // Liveness: the client recovers after the heal, and once settled
+    // nothing fails and nothing acknowledged is lost.
+    let recovered = s.recovered_after.unwrap_or_else(|| {
+        panic!(
+            "seed {seed}: no request succeeded after the heal ({} tried)\n{replay}",
+            s.healed_requests
+        )
+    });
+    assert!(
+        recovered <= SETTLE,
+        "seed {seed}: recovered only after {recovered:?}\n{replay}"
+    );
+    assert!(
+        s.settled_errors.is_empty(),
+        "seed {seed}: requests failed on a healed network: {:?}\n{replay}",
+        s.settled_errors
+    );
+    assert!(
+        s.settled_publishes.len() >= 10,
+        "seed {seed}: only {} publishes once settled\n{replay}",
+        s.settled_publishes.len()
+    );
+    let lost: Vec<_> = s
+        .settled_publishes
+        .iter()
+        .filter(|i| !unique.contains(i))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "seed {seed}: acknowledged publishes never delivered: {lost:?}\n{replay}"
     );
 }
 
+/// FNV-1a over the trace's lines: stable across runs and platforms.
+fn trace_hash(trace: &[String]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for line in trace {
+        for b in line.bytes().chain([b'\n']) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
 fn seeds(part: u64) -> Vec<u64> {
-    if let Ok(one) = std::env::var("SIM_SEED") {
+    let one = std::env::var("FRAMEWIRE_SIM_SEED").or_else(|_| std::env::var("SIM_SEED"));
+    if let Ok(one) = one {
         return if part == 0 {
             vec![one.parse().unwrap()]
         } else {
