@@ -14,9 +14,12 @@
 //!
 //! `SIM_SEEDS=N` runs more seeds (default 200, in four tests that run in
 //! parallel). `FRAMEWIRE_SIM_SEED=S` runs that seed alone and prints `sim
-//! trace S <hash>`, a hash of everything the clients saw and when (two
-//! runs of a seed print the same line); a failure prints the command that
-//! replays it.
+//! trace S <hash>`, a hash of everything the clients saw and when; a
+//! failure prints the command that replays it. Turmoil's network and the
+//! fault schedule come from the seed, but framewire's own random choices
+//! (request and session ids, hash orders, tokio's `select!` order) do not
+//! yet, so two runs of a seed can differ: the trace hash shows when they
+//! do.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
