@@ -107,6 +107,12 @@ fn seeds_pack_value() {
     replay("pack_value", checks::check_pack_value);
 }
 
+#[cfg(feature = "users-file")]
+#[test]
+fn seeds_users_file() {
+    replay("users_file", checks::check_users_file);
+}
+
 #[test]
 fn seeds_server_stream() {
     replay("server_stream", server_check::check_server_stream);

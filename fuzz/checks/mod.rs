@@ -33,7 +33,7 @@
 //! A header that claims 4 GiB (wide profile, no frame limit) therefore costs
 //! at most `RESERVE_CHUNK` beyond the bytes that actually arrived.
 //! One file per target's properties (`decode.rs`, `stream.rs`,
-//! `auth_fields.rs`, `roundtrip.rs`, `pack_value.rs`), on top of the counting allocator
+//! `auth_fields.rs`, `roundtrip.rs`, `pack_value.rs`, `users_file.rs`), on top of the counting allocator
 //! (`alloc.rs`) and shared helpers (`helpers.rs`).
 
 #![allow(dead_code, unused_imports)]
@@ -45,6 +45,8 @@ mod helpers;
 mod pack_value;
 mod roundtrip;
 mod stream;
+#[cfg(feature = "users-file")]
+mod users_file;
 
 pub use alloc::*;
 pub use auth_fields::*;
@@ -53,3 +55,5 @@ pub use helpers::*;
 pub use pack_value::*;
 pub use roundtrip::*;
 pub use stream::*;
+#[cfg(feature = "users-file")]
+pub use users_file::*;

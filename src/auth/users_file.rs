@@ -105,10 +105,10 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn line(&self, offset: usize) -> usize {
-        self.text[..offset.min(self.text.len())]
-            .matches('\n')
-            .count()
-            + 1
+        // Bytes, not a str slice: an offset inside a character must not
+        // panic (the parser's spans should never be, but this is input).
+        let before = &self.text.as_bytes()[..offset.min(self.text.len())];
+        before.iter().filter(|&&b| b == b'\n').count() + 1
     }
 
     fn invalid(&self, offset: usize, field: &str, reason: impl Into<String>) -> UsersFileError {
@@ -204,8 +204,27 @@ impl MemoryUsers {
             path: path.to_owned(),
             source,
         })?;
-        let cx = Ctx { path, text: &text };
-        let file: File = toml::from_str(&text).map_err(|e| {
+        MemoryUsers::from_toml_str(&text, path)
+    }
+
+    /// Users from `text`, a users file's contents, as if read from `path`:
+    /// errors name `path`, and `secret_file` paths are relative to its
+    /// directory (a users file is the operator's: absolute paths and `..`
+    /// are read as written).
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use framewire::auth::{MemoryUsers, UserStore};
+    ///
+    /// let text = "[[user]]\nname = \"alice\"\nsecret = \"s\"\npublish = []\n";
+    /// let users = MemoryUsers::from_toml_str(text, Path::new("users.toml")).unwrap();
+    /// assert!(users.user(b"alice").is_some());
+    /// let e = MemoryUsers::from_toml_str("[[user]]\nname = 1\n", Path::new("u.toml")).unwrap_err();
+    /// assert!(e.to_string().starts_with("u.toml:2:"), "{e}");
+    /// ```
+    pub fn from_toml_str(text: &str, path: &Path) -> Result<MemoryUsers, UsersFileError> {
+        let cx = Ctx { path, text };
+        let file: File = toml::from_str(text).map_err(|e| {
             let at = e.span().map_or(0, |s| s.start);
             cx.invalid(at, "toml", e.message().trim_end().to_owned())
         })?;
