@@ -20,7 +20,16 @@ def ctl(wide=False, hmac=False, chunk=64):
     return bytes([(1 if wide else 0) | (2 if hmac else 0) | ((chunk - 1) << 2)])
 
 
-seeds = {
+def main():
+    out = os.path.join("fuzz", "seeds", "server_stream")
+    os.makedirs(out, exist_ok=True)
+    for name, data in SEEDS.items():
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(data)
+    print(f"wrote {len(SEEDS)} seeds to {out}")
+
+
+SEEDS = {
     "echo": ctl() + frame(0, b"echo", b"hello"),
     "echo_dribble": ctl(chunk=1) + frame(0, b"echo", b"hi") * 3,
     "pubsub": ctl() + frame(5, b"t") + frame(7, b"t", b"news") + frame(6, b"t"),
@@ -36,9 +45,6 @@ seeds = {
     "profile_mismatch": ctl(wide=True) + frame(0, b"echo"),
     "subscribe_flood": ctl() + b"".join(frame(5, b"t%d" % i) for i in range(8)),
 }
-out = os.path.join("fuzz", "seeds", "server_stream")
-os.makedirs(out, exist_ok=True)
-for name, data in seeds.items():
-    with open(os.path.join(out, name), "wb") as f:
-        f.write(data)
-print(f"wrote {len(seeds)} seeds to {out}")
+
+if __name__ == "__main__":
+    main()

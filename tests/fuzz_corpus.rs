@@ -6,6 +6,8 @@
 
 #[path = "../fuzz/checks/mod.rs"]
 mod checks;
+#[path = "../fuzz/client_check.rs"]
+mod client_check;
 #[path = "../fuzz/server_check.rs"]
 mod server_check;
 
@@ -111,6 +113,11 @@ fn seeds_pack_value() {
 #[test]
 fn seeds_users_file() {
     replay("users_file", checks::check_users_file);
+}
+
+#[test]
+fn seeds_client_stream() {
+    replay("client_stream", client_check::check_client_stream);
 }
 
 #[test]
