@@ -8,6 +8,8 @@
 mod checks;
 #[path = "../fuzz/client_check.rs"]
 mod client_check;
+#[path = "../fuzz/server_auth_check.rs"]
+mod server_auth_check;
 #[path = "../fuzz/server_check.rs"]
 mod server_check;
 
@@ -118,6 +120,11 @@ fn seeds_users_file() {
 #[test]
 fn seeds_client_stream() {
     replay("client_stream", client_check::check_client_stream);
+}
+
+#[test]
+fn seeds_server_auth() {
+    replay("server_auth", server_auth_check::check_server_auth);
 }
 
 #[test]

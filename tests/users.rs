@@ -212,3 +212,63 @@ async fn replies_are_signed_with_the_users_key() {
     assert_eq!(&got.content()[..], b"n");
     srv.stop().await;
 }
+
+/// A login gate beside per-user keys: the gate sees the user its key
+/// proved (`ConnectionInfo::identity`) and keeps that name, and the
+/// user's permissions hold after the login. A gate that names someone
+/// else is refused at the login, with the reason, instead of every later
+/// frame failing its MAC binding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_gate_keeps_the_users_name_and_permissions() {
+    use framewire::server::{ConnectionInfo, Hello, LoginRefused};
+    use framewire::{Identity, IdentitySource};
+    let gated = |rename: bool| {
+        readme_routes(Server::builder())
+            .plugins(PluginLayer::new().with_auth(UserHmac::server(users())))
+            .login(move |hello: Hello, info: ConnectionInfo| async move {
+                if &hello.content[..] != b"token" {
+                    return Err(LoginRefused::new("unknown token"));
+                }
+                let proven = info.identity.map(|i| i.name().to_owned());
+                let name = if rename {
+                    "someone".to_owned()
+                } else {
+                    proven.unwrap_or_default()
+                };
+                Ok(Identity::new(name, IdentitySource::Login))
+            })
+            .build()
+    };
+    let connect = |srv: &Running| {
+        Client::builder(srv.addr.to_string())
+            .plugins(PluginLayer::new().with_auth(UserHmac::client("bob", "bob-secret")))
+            .login("token")
+            .reconnect(Reconnect::disabled())
+            .request_timeout(LIMIT)
+            .connect()
+    };
+    let srv = start(gated(false)).await;
+    let bob = connect(&srv).await.unwrap();
+    let echo = bob.request("echo", "hi").await.unwrap();
+    assert_eq!(&echo.content()[..], b"hi");
+    let refused = bob
+        .call(Message::new(MessageType::PUBLISH_URI, "pub/news", "x"))
+        .await
+        .unwrap_err();
+    assert!(
+        refused.is_not_permitted(),
+        "bob's permissions hold: {refused:?}"
+    );
+    assert_eq!(srv.handle.stats().auth_failures, 0);
+    srv.stop().await;
+
+    let srv = start(gated(true)).await;
+    let outcome = match connect(&srv).await {
+        Ok(c) => c.request("echo", "hi").await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    let e = outcome.unwrap_err();
+    assert!(e.to_string().contains("the key is \"bob\"'s"), "{e}");
+    assert_eq!(srv.handle.stats().login_refusals, 1);
+    srv.stop().await;
+}

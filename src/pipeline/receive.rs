@@ -7,7 +7,9 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 
-use crate::auth::{AuthFailurePolicy, Identity, Layer, Rejection, RejectionKind, Stack};
+use crate::auth::{
+    AuthFailurePolicy, Identity, IdentitySource, Layer, Rejection, RejectionKind, Stack,
+};
 use crate::protocol::{self, RequestId, SessionId};
 use crate::wire::{DecodeError, Message, MessageType};
 
@@ -184,6 +186,21 @@ impl Pipeline {
         result: Result<Option<Identity>, String>,
         rid: Option<RequestId>,
     ) -> Outcome {
+        // Every later frame is signed as the user its key proved: a gate
+        // that names someone else would have them all refused, so such a
+        // login is refused itself, with a reason.
+        let result = result.and_then(|given| match (&peer.identity, given) {
+            (Some(proven), Some(given))
+                if proven.source() == IdentitySource::User && proven.name() != given.name() =>
+            {
+                Err(format!(
+                    "the login gate named {:?}, the key is {:?}'s",
+                    given.name(),
+                    proven.name()
+                ))
+            }
+            (_, given) => Ok(given),
+        });
         let (mut reply, refused) = match result {
             Ok(identity) => {
                 peer.logged_in = true;
