@@ -13,7 +13,7 @@ use crate::wire::{FrameConfig, Message, MessageType, Profile};
 
 use super::backplane::{self, Relay};
 use super::handle::{Hook, Shared};
-use super::registry::Registry;
+use super::registry::{Registry, SubscriptionCaps};
 use super::stats::Counters;
 use super::{
     keyed, pubsub, route, sync_route, Backplane, ConnectionInfo, Context, Handler, Limits,
@@ -89,8 +89,12 @@ impl ServerBuilder {
     /// Answers SUBSCRIBE_URI and UNSUBSCRIBE_URI the way netaio's readme
     /// does: (un)subscribes the connection to the message's uri and replies
     /// CONFIRM_SUBSCRIBE / CONFIRM_UNSUBSCRIBE with that uri. A subscription
-    /// past [`Limits::max_subscriptions_per_connection`] is answered with an
-    /// ERROR carrying the uri. Later [`on`](Self::on) calls for those types
+    /// past [`Limits::max_subscriptions_per_connection`] (or a topic or byte
+    /// bound: [`Limits::max_topic_len`],
+    /// [`Limits::max_subscription_bytes_per_connection`],
+    /// [`Limits::max_subscription_bytes`]) is answered with an ERROR
+    /// carrying the uri and counted in
+    /// [`Stats::subscriptions_refused`](super::Stats::subscriptions_refused). Later [`on`](Self::on) calls for those types
     /// replace these.
     ///
     /// ```
@@ -377,7 +381,7 @@ impl ServerBuilder {
         Server {
             handle: ServerHandle {
                 shared: Arc::new(Shared {
-                    registry: Registry::new(limits.max_subscriptions_per_connection),
+                    registry: Registry::new(SubscriptionCaps::new(&limits)),
                     router: self.router,
                     default: self.default,
                     pipeline,

@@ -66,6 +66,8 @@ impl From<SealError> for SendError {
 /// let e = SubscribeError::TooMany { max: 3 };
 /// assert!(e.is_too_many());
 /// assert_eq!(e.to_string(), "connection already holds the maximum of 3 subscriptions");
+/// let e = SubscribeError::TopicTooLong { len: 2000, max: 1024 };
+/// assert!(e.is_topic_too_long() && !e.is_server_full());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -79,6 +81,29 @@ pub enum SubscribeError {
     /// No such connection (it has closed).
     #[error("no connection {0}")]
     NoSuchConnection(ConnectionId),
+    /// The topic is longer than
+    /// [`Limits::max_topic_len`](super::Limits::max_topic_len).
+    #[error("topic of {len} bytes is longer than the maximum of {max}")]
+    TopicTooLong {
+        /// The topic's length.
+        len: usize,
+        /// The limit in force.
+        max: usize,
+    },
+    /// The connection's subscriptions would pass
+    /// [`Limits::max_subscription_bytes_per_connection`](super::Limits::max_subscription_bytes_per_connection).
+    #[error("connection's subscriptions would pass the maximum of {max} bytes")]
+    TooManyBytes {
+        /// The limit in force.
+        max: usize,
+    },
+    /// The server's subscriptions would pass
+    /// [`Limits::max_subscription_bytes`](super::Limits::max_subscription_bytes).
+    #[error("server's subscriptions would pass its maximum of {max} bytes")]
+    ServerFull {
+        /// The limit in force.
+        max: usize,
+    },
 }
 
 crate::error::predicates!(SubscribeError {
@@ -86,4 +111,10 @@ crate::error::predicates!(SubscribeError {
     is_too_many => SubscribeError::TooMany { .. },
     /// Whether there was no such connection.
     is_no_such_connection => SubscribeError::NoSuchConnection(_),
+    /// Whether the topic was too long.
+    is_topic_too_long => SubscribeError::TopicTooLong { .. },
+    /// Whether the connection is at its subscription byte budget.
+    is_too_many_bytes => SubscribeError::TooManyBytes { .. },
+    /// Whether the server is at its subscription byte budget.
+    is_server_full => SubscribeError::ServerFull { .. },
 });

@@ -314,8 +314,14 @@ impl ServerHandle {
     }
 
     /// Subscribes connection `id` to `key` (already subscribed is fine).
+    /// Refused past the subscription bounds of [`Limits`] (counted in
+    /// [`Stats::subscriptions_refused`]).
     pub fn subscribe(&self, key: impl Into<Bytes>, id: ConnectionId) -> Result<(), SubscribeError> {
-        self.shared.registry.subscribe(key.into(), id)
+        let result = self.shared.registry.subscribe(key.into(), id);
+        if let Err(e) = &result {
+            self.shared.counters.subscription_refused(e);
+        }
+        result
     }
 
     /// Unsubscribes `id` from `key`; returns whether it was subscribed.
@@ -492,6 +498,7 @@ impl ServerHandle {
             .counters
             .snapshot(shared.registry.len(), shared.registry.topics());
         stats.backplane_connected = shared.relay.as_ref().is_some_and(Relay::is_connected);
+        stats.subscription_bytes = shared.registry.subscription_bytes();
         stats
     }
 

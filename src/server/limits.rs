@@ -156,6 +156,30 @@ pub struct Limits {
     pub slow_consumer: SlowConsumerPolicy,
     /// Subscriptions one connection may hold. Default 1 024.
     pub max_subscriptions_per_connection: usize,
+    /// Longest topic a connection may subscribe to (the bytes of the
+    /// SUBSCRIBE uri, kept as long as the subscription); a longer one is
+    /// refused with [`SubscribeError::TopicTooLong`](super::SubscribeError::TopicTooLong).
+    /// Publishing to longer uris is unaffected: nothing of them is kept.
+    /// Default 1 KiB: a topic is a name (`sensors/hall/temperature`), and
+    /// netaio's 65 535-byte uri limit would let one connection's 1 024
+    /// subscriptions pin 64 MiB.
+    pub max_topic_len: usize,
+    /// Bytes of subscriptions one connection may hold, each counted as
+    /// its topic's length plus [`Limits::SUBSCRIPTION_OVERHEAD`]; past it a
+    /// subscription is refused with
+    /// [`SubscribeError::TooManyBytes`](super::SubscribeError::TooManyBytes).
+    /// Default 512 KiB: all 1 024 subscriptions with topics up to 128
+    /// bytes, or 372 of the longest; 256 connections from one address
+    /// (its connection cap) pin at most 128 MiB.
+    pub max_subscription_bytes_per_connection: usize,
+    /// Bytes of subscriptions the whole server holds, counted as for
+    /// [`max_subscription_bytes_per_connection`](Self::max_subscription_bytes_per_connection);
+    /// past it a subscription is refused with
+    /// [`SubscribeError::ServerFull`](super::SubscribeError::ServerFull),
+    /// whoever asks. Default 256 MiB: 10 000 connections with 50
+    /// subscriptions each to 100-byte topics fit, and no number of
+    /// connections can make the subscription tables outgrow it.
+    pub max_subscription_bytes: usize,
     /// Checksum mismatches tolerated on one connection before it is closed
     /// (each one is answered with ERROR `invalid message`, as netaio does).
     /// Default 16: line noise is rare on TCP; many mismatches mean a broken
@@ -204,6 +228,28 @@ pub struct Limits {
     pub first_frame_timeout: Duration,
 }
 
+impl Limits {
+    /// What a subscription counts for besides its topic's bytes, in
+    /// [`max_subscription_bytes_per_connection`](Self::max_subscription_bytes_per_connection)
+    /// and [`max_subscription_bytes`](Self::max_subscription_bytes): the
+    /// table entries that hold it (the connection's set, the topic's
+    /// subscriber map and, for a new topic, the topic map's entry), so
+    /// that subscriptions to short topics are not free. Measured (heap
+    /// bytes, 1 000 subscriptions): about 390 for one that makes a new
+    /// topic, about 70 for one that joins an existing topic; 384 charges
+    /// the costlier case, the one an attacker picks.
+    ///
+    /// ```
+    /// use framewire::server::Limits;
+    ///
+    /// // Room for 1 000 subscriptions to 64-byte topics per connection:
+    /// let per_conn = 1_000 * (64 + Limits::SUBSCRIPTION_OVERHEAD);
+    /// let limits = Limits::default().max_subscription_bytes_per_connection(per_conn);
+    /// assert_eq!(limits.max_subscription_bytes_per_connection, per_conn);
+    /// ```
+    pub const SUBSCRIPTION_OVERHEAD: usize = 384;
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -219,6 +265,9 @@ impl Default for Limits {
             max_queued_bytes: 4 * 1024 * 1024,
             slow_consumer: SlowConsumerPolicy::Disconnect,
             max_subscriptions_per_connection: 1024,
+            max_topic_len: 1024,
+            max_subscription_bytes_per_connection: 512 * 1024,
+            max_subscription_bytes: 256 * 1024 * 1024,
             max_checksum_errors: 16,
             max_auth_failures: 16,
             auth_failure: AuthFailurePolicy::Reply,
@@ -270,6 +319,12 @@ setters! {
     slow_consumer: SlowConsumerPolicy,
     /// Sets [`Limits::max_subscriptions_per_connection`].
     max_subscriptions_per_connection: usize,
+    /// Sets [`Limits::max_topic_len`].
+    max_topic_len: usize,
+    /// Sets [`Limits::max_subscription_bytes_per_connection`].
+    max_subscription_bytes_per_connection: usize,
+    /// Sets [`Limits::max_subscription_bytes`].
+    max_subscription_bytes: usize,
     /// Sets [`Limits::max_checksum_errors`].
     max_checksum_errors: u32,
     /// Sets [`Limits::max_auth_failures`].

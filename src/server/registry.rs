@@ -1,10 +1,10 @@
 //! Live connections, their tags and subscriptions: who is connected and
 //! who gets what is published. Sending is `handle.rs`'s.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,11 @@ use crate::protocol::SessionId;
 use crate::sync::{lock, read, write};
 
 use super::SubscribeError;
+
+mod topics;
+
+pub(crate) use topics::SubscriptionCaps;
+use topics::{cost, Held, Subscribers};
 
 /// A connection's id, unique for the life of the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -66,7 +71,7 @@ pub(crate) struct Conn {
     /// shutdown).
     pub(crate) cancel: CancellationToken,
     tags: Mutex<BTreeSet<String>>,
-    subscriptions: Mutex<HashSet<Bytes>>,
+    subscriptions: Mutex<Held>,
     since: Instant,
     /// The session of the peer, once its first frame was accepted (what
     /// strict-mode frames to it are bound to).
@@ -110,11 +115,11 @@ impl Conn {
     }
 
     pub(crate) fn subscription_count(&self) -> usize {
-        lock(&self.subscriptions).len()
+        lock(&self.subscriptions).keys.len()
     }
 
     pub(crate) fn is_subscribed(&self, key: &[u8]) -> bool {
-        lock(&self.subscriptions).contains(key)
+        lock(&self.subscriptions).keys.contains(key)
     }
 
     /// What plugins see of this connection, as the server's end marking
@@ -174,75 +179,58 @@ impl Conn {
     }
 }
 
-/// One topic's subscribers, and the list fan-out reads: built on the
-/// first publish after a change and shared by every publish until the
-/// next, so a publish to n subscribers costs one reference count, not n
-/// clones of an `Arc` and an allocation. A change costs no more than a
-/// publish did before (the list is rebuilt lazily, not per subscribe).
-#[derive(Default)]
-struct Subscribers {
-    by_id: HashMap<ConnectionId, Arc<Conn>>,
-    list: OnceLock<Arc<[Arc<Conn>]>>,
-}
-
-impl Subscribers {
-    fn insert(&mut self, id: ConnectionId, conn: Arc<Conn>) {
-        self.by_id.insert(id, conn);
-        self.list.take();
-    }
-
-    fn remove(&mut self, id: &ConnectionId) -> Option<Arc<Conn>> {
-        let gone = self.by_id.remove(id);
-        if gone.is_some() {
-            self.list.take();
-        }
-        gone
-    }
-
-    fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
-    }
-
-    fn list(&self) -> Arc<[Arc<Conn>]> {
-        self.list
-            .get_or_init(|| self.by_id.values().cloned().collect())
-            .clone()
-    }
-}
-
-/// Takes `conn` out of every topic it subscribed to (the caller holds the
-/// topics' write lock); how many it left.
-fn drain_subscriptions(subs: &mut HashMap<Bytes, Subscribers>, conn: &Conn) -> usize {
-    let keys: Vec<Bytes> = lock(&conn.subscriptions).drain().collect();
-    for key in &keys {
-        if let Some(set) = subs.get_mut(key) {
-            set.remove(&conn.id);
-            if set.is_empty() {
-                subs.remove(key);
-            }
-        }
-    }
-    keys.len()
-}
-
 pub(crate) struct Registry {
     conns: RwLock<HashMap<ConnectionId, Arc<Conn>>>,
     /// Open connections per source address.
     per_address: Mutex<HashMap<IpAddr, usize>>,
     subs: RwLock<HashMap<Bytes, Subscribers>>,
+    /// What every connection's subscriptions count for together; changed
+    /// only under the `subs` write lock, so a check and its update cannot
+    /// interleave with another's.
+    subscription_bytes: AtomicUsize,
     next_id: AtomicU64,
-    max_subscriptions: usize,
+    caps: SubscriptionCaps,
 }
 
 impl Registry {
-    pub(crate) fn new(max_subscriptions: usize) -> Self {
+    pub(crate) fn new(caps: SubscriptionCaps) -> Self {
         Registry {
             conns: RwLock::new(HashMap::new()),
             per_address: Mutex::new(HashMap::new()),
             subs: RwLock::new(HashMap::new()),
+            subscription_bytes: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
-            max_subscriptions,
+            caps,
         }
+    }
+
+    /// Takes `conn` out of every topic it subscribed to (the caller holds
+    /// the topics' write lock); how many it left.
+    fn drain(&self, subs: &mut HashMap<Bytes, Subscribers>, conn: &Conn) -> usize {
+        let held = std::mem::take(&mut *lock(&conn.subscriptions));
+        for key in &held.keys {
+            if let Some(set) = subs.get_mut(key) {
+                set.remove(&conn.id);
+                if set.is_empty() {
+                    subs.remove(key);
+                }
+            }
+        }
+        self.release(held.bytes);
+        held.keys.len()
+    }
+
+    /// Gives `bytes` back to the server's budget (under the `subs` write
+    /// lock).
+    fn release(&self, bytes: usize) {
+        let total = self.subscription_bytes.load(Ordering::Relaxed);
+        self.subscription_bytes
+            .store(total.saturating_sub(bytes), Ordering::Relaxed);
+    }
+
+    /// What every subscription counts for now, in the server's budget.
+    pub(crate) fn subscription_bytes(&self) -> usize {
+        self.subscription_bytes.load(Ordering::Relaxed)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -262,7 +250,7 @@ impl Registry {
             outbound,
             cancel,
             tags: Mutex::new(BTreeSet::new()),
-            subscriptions: Mutex::new(HashSet::new()),
+            subscriptions: Mutex::new(Held::default()),
             since: Instant::now(),
             session: OnceLock::new(),
             framewire: Default::default(),
@@ -282,7 +270,7 @@ impl Registry {
     /// Drops every subscription connection `id` holds; how many.
     pub(crate) fn unsubscribe_all(&self, id: ConnectionId) -> usize {
         let Some(conn) = self.get(id) else { return 0 };
-        drain_subscriptions(&mut write(&self.subs), &conn)
+        self.drain(&mut write(&self.subs), &conn)
     }
 
     /// Forgets a connection and every subscription it held.
@@ -299,7 +287,7 @@ impl Registry {
         }
         // Drained under the subs lock: a concurrent `subscribe` either
         // sees the connection gone or finishes before this drain.
-        drain_subscriptions(&mut write(&self.subs), &conn);
+        self.drain(&mut write(&self.subs), &conn);
         Some(conn)
     }
 
@@ -319,28 +307,56 @@ impl Registry {
             .collect()
     }
 
-    /// Subscribes; already subscribed is fine.
+    /// Subscribes; already subscribed is fine. Refused past any of the
+    /// [`SubscriptionCaps`]: the topic's length, the connection's count
+    /// and bytes, the server's bytes.
     pub(crate) fn subscribe(&self, key: Bytes, id: ConnectionId) -> Result<(), SubscribeError> {
+        let caps = self.caps;
+        if key.len() > caps.topic_len {
+            return Err(SubscribeError::TopicTooLong {
+                len: key.len(),
+                max: caps.topic_len,
+            });
+        }
         let conn = self.get(id).ok_or(SubscribeError::NoSuchConnection(id))?;
-        // Kept as long as the subscription: its own copy, not a slice that
-        // pins the read buffer it arrived in.
-        let key = Bytes::copy_from_slice(&key);
         // Lock order everywhere: registry maps first, then a connection's set.
         let mut subs = write(&self.subs);
         if !read(&self.conns).contains_key(&id) {
             return Err(SubscribeError::NoSuchConnection(id));
         }
+        // Kept as long as the subscription: the topic's bytes shared with
+        // its other subscribers, or a copy of its own, never a slice that
+        // pins the read buffer it arrived in.
+        let key = match subs.get_key_value(&key[..]) {
+            Some((shared, _)) => shared.clone(),
+            None => Bytes::copy_from_slice(&key),
+        };
+        let cost = cost(&key);
         {
             let mut mine = lock(&conn.subscriptions);
-            if mine.contains(&key) {
+            if mine.keys.contains(&key) {
                 return Ok(());
             }
-            if mine.len() >= self.max_subscriptions {
-                return Err(SubscribeError::TooMany {
-                    max: self.max_subscriptions,
-                });
+            if mine.keys.len() >= caps.count {
+                return Err(SubscribeError::TooMany { max: caps.count });
             }
-            mine.insert(key.clone());
+            let held = mine
+                .bytes
+                .checked_add(cost)
+                .filter(|&b| b <= caps.connection_bytes)
+                .ok_or(SubscribeError::TooManyBytes {
+                    max: caps.connection_bytes,
+                })?;
+            let total = self
+                .subscription_bytes()
+                .checked_add(cost)
+                .filter(|&b| b <= caps.total_bytes)
+                .ok_or(SubscribeError::ServerFull {
+                    max: caps.total_bytes,
+                })?;
+            mine.keys.insert(key.clone());
+            mine.bytes = held;
+            self.subscription_bytes.store(total, Ordering::Relaxed);
         }
         subs.entry(key).or_default().insert(id, conn);
         Ok(())
@@ -358,7 +374,11 @@ impl Registry {
         if set.is_empty() {
             subs.remove(key);
         }
-        lock(&conn.subscriptions).remove(key);
+        let mut mine = lock(&conn.subscriptions);
+        if mine.keys.remove(key) {
+            mine.bytes = mine.bytes.saturating_sub(cost(key));
+            self.release(cost(key));
+        }
         true
     }
 
@@ -376,6 +396,11 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::Limits;
+
+    fn caps(count: usize) -> SubscriptionCaps {
+        SubscriptionCaps::new(&Limits::default().max_subscriptions_per_connection(count))
+    }
 
     fn conn(r: &Registry) -> Arc<Conn> {
         r.add(
@@ -387,7 +412,7 @@ mod tests {
 
     #[test]
     fn subscriptions_follow_connections() {
-        let r = Registry::new(2);
+        let r = Registry::new(caps(2));
         let a = conn(&r);
         let b = conn(&r);
         assert_ne!(a.id, b.id);
@@ -419,8 +444,52 @@ mod tests {
     }
 
     #[test]
+    fn subscriptions_are_bounded_by_bytes() {
+        let o = Limits::SUBSCRIPTION_OVERHEAD;
+        let r = Registry::new(SubscriptionCaps {
+            count: 100,
+            topic_len: 10,
+            connection_bytes: 3 * (10 + o),
+            total_bytes: 5 * (10 + o),
+        });
+        let (a, b) = (conn(&r), conn(&r));
+        let topic = |i: u8| Bytes::from(vec![b'a' + i; 10]);
+        assert_eq!(
+            r.subscribe(Bytes::from(vec![b'x'; 11]), a.id),
+            Err(SubscribeError::TopicTooLong { len: 11, max: 10 })
+        );
+        for i in 0..3 {
+            r.subscribe(topic(i), a.id).unwrap();
+        }
+        // Already held: no new bytes, fine.
+        r.subscribe(topic(0), a.id).unwrap();
+        assert!(r.subscribe(topic(3), a.id).unwrap_err().is_too_many_bytes());
+        assert_eq!(r.subscription_bytes(), 3 * (10 + o));
+        // b shares a's topics' bytes but counts for them all the same.
+        r.subscribe(topic(0), b.id).unwrap();
+        let held = |c: &Conn| {
+            lock(&c.subscriptions)
+                .keys
+                .get(&topic(0)[..])
+                .unwrap()
+                .as_ptr()
+        };
+        assert_eq!(held(&a), held(&b), "one copy of the topic");
+        r.subscribe(topic(4), b.id).unwrap();
+        assert!(r.subscribe(topic(5), b.id).unwrap_err().is_server_full());
+        // Every way out gives the bytes back.
+        assert!(r.unsubscribe(&topic(0), a.id));
+        r.subscribe(topic(5), b.id).unwrap();
+        r.unsubscribe_all(b.id);
+        assert_eq!(r.subscription_bytes(), 2 * (10 + o));
+        r.remove(a.id);
+        assert_eq!(r.subscription_bytes(), 0);
+        assert_eq!(r.topics(), 0);
+    }
+
+    #[test]
     fn tags() {
-        let r = Registry::new(2);
+        let r = Registry::new(caps(2));
         let a = conn(&r);
         let b = conn(&r);
         assert!(a.add_tag("group:x".into()));

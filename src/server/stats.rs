@@ -13,7 +13,7 @@ use super::registry::Conn;
 const REJECTED: &str = "framewire_frames_rejected_total";
 const HANDLER_ERRORS: &str = "framewire_handler_errors_total";
 const BACKPLANE: &str = "framewire_backplane_messages_total";
-use super::SlowConsumerPolicy;
+use super::{SlowConsumerPolicy, SubscribeError};
 
 /// A snapshot of the server's counters (totals since it was built, except
 /// the gauges `connections` and `topics`).
@@ -24,6 +24,12 @@ pub struct Stats {
     pub connections: usize,
     /// Topics with at least one subscriber now.
     pub topics: usize,
+    /// What every subscription counts for now against
+    /// [`Limits::max_subscription_bytes`](super::Limits::max_subscription_bytes)
+    /// (topic bytes plus
+    /// [`Limits::SUBSCRIPTION_OVERHEAD`](super::Limits::SUBSCRIPTION_OVERHEAD)
+    /// each).
+    pub subscription_bytes: usize,
     /// Connections accepted.
     pub accepted: u64,
     /// Connections refused because of `max_connections` (or shutdown).
@@ -79,6 +85,10 @@ pub struct Stats {
     pub permission_denials: u64,
     /// Logins the login gate (or the protocol version check) refused.
     pub login_refusals: u64,
+    /// Subscriptions refused by a bound: the count, the topic's length,
+    /// the connection's or the server's subscription bytes (answered
+    /// with an ERROR by the ready-made SUBSCRIBE handler).
+    pub subscriptions_refused: u64,
     /// Whether the [backplane](super::Backplane) is connected now (false
     /// without one).
     pub backplane_connected: bool,
@@ -123,6 +133,7 @@ impl Stats {
                 Stats {
                     connections: self.connections,
                     topics: self.topics,
+                    subscription_bytes: self.subscription_bytes,
                     backplane_connected: self.backplane_connected,
                     $($counter: self.$counter.saturating_sub(earlier.$counter),)*
                 }
@@ -152,6 +163,7 @@ impl Stats {
             first_frame_timeouts,
             permission_denials,
             login_refusals,
+            subscriptions_refused,
             backplane_published,
             backplane_publish_failures,
             backplane_received,
@@ -187,6 +199,7 @@ pub(crate) struct Counters {
     first_frame_timeouts: AtomicU64,
     permission_denials: AtomicU64,
     login_refusals: AtomicU64,
+    subscriptions_refused: AtomicU64,
     bp_published: AtomicU64,
     bp_publish_failures: AtomicU64,
     bp_received: AtomicU64,
@@ -332,6 +345,20 @@ impl Counters {
         }
     }
 
+    /// A subscription a bound refused (a closed connection is not
+    /// counted: nothing was refused).
+    pub(crate) fn subscription_refused(&self, e: &SubscribeError) {
+        let reason = match e {
+            SubscribeError::TooMany { .. } => "count",
+            SubscribeError::TopicTooLong { .. } => "topic_len",
+            SubscribeError::TooManyBytes { .. } => "connection_bytes",
+            SubscribeError::ServerFull { .. } => "server_bytes",
+            SubscribeError::NoSuchConnection(_) => return,
+        };
+        bump(&self.subscriptions_refused);
+        metrics::counter_with("framewire_subscriptions_refused_total", "reason", reason, 1);
+    }
+
     pub(crate) fn backplane_published(&self) {
         bump(&self.bp_published);
         metrics::counter_with(BACKPLANE, "event", "published", 1);
@@ -379,6 +406,7 @@ impl Counters {
         Stats {
             connections,
             topics,
+            subscription_bytes: 0,
             accepted: g(&self.accepted),
             rejected: g(&self.rejected),
             frames_in: g(&self.frames_in),
@@ -402,6 +430,7 @@ impl Counters {
             first_frame_timeouts: g(&self.first_frame_timeouts),
             permission_denials: g(&self.permission_denials),
             login_refusals: g(&self.login_refusals),
+            subscriptions_refused: g(&self.subscriptions_refused),
             backplane_connected: false,
             backplane_published: g(&self.bp_published),
             backplane_publish_failures: g(&self.bp_publish_failures),

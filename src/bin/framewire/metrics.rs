@@ -3,8 +3,19 @@
 //! The HTTP side is a few lines over a TCP listener (one request per
 //! connection, bounded in size and time), so port 0 works and the bound
 //! address can be printed.
+//!
+//! The port is capped on its own (connections in total and per address,
+//! a short deadline for the request head): whoever can reach it must not
+//! be able to use up the process's file descriptors, which the framewire
+//! port needs. A maintained HTTP server was considered: hyper is not in
+//! the dependency tree, would add several crates for one fixed route, and
+//! caps no connections by itself (neither does the exporter's own
+//! hyper-based listener), so the accept loop and its caps would be ours
+//! anyway; the request is never parsed beyond its first line.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -49,35 +60,124 @@ impl Exporter {
         self.listener.local_addr().map_err(|e| e.to_string())
     }
 
-    /// Answers scrapes until the process ends.
+    /// Answers scrapes until the process ends. A connection past the
+    /// caps is closed as soon as it is accepted: the port holds at most
+    /// [`MAX_CONNECTIONS`] descriptors, whoever connects, so it cannot
+    /// starve the framewire port of them.
     pub async fn run(self) {
+        let slots = Slots::default();
         loop {
-            let Ok((stream, _)) = self.listener.accept().await else {
+            let Ok((stream, peer)) = self.listener.accept().await else {
                 tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            let Some(slot) = slots.take(peer.ip()) else {
+                ::metrics::counter!("framewire_metrics_connections_refused_total").increment(1);
+                tracing::debug!(%peer, "metrics port: connection cap reached, closing");
                 continue;
             };
             let handle = self.handle.clone();
             tokio::spawn(async move {
-                let _ =
-                    tokio::time::timeout(Duration::from_secs(10), answer(stream, &handle)).await;
+                answer(stream, &handle).await;
+                drop(slot);
             });
         }
     }
 }
 
-/// Longest request head read.
+/// Connections the metrics port serves at once. A scraper opens one per
+/// scrape; 16 leave room for a few Prometheus servers and a curl.
+const MAX_CONNECTIONS: usize = 16;
+/// Connections served at once from one source address, so one host cannot
+/// take every slot. 4: one scraper needs one.
+const MAX_PER_ADDRESS: usize = 4;
+/// Time allowed for the request head. A scraper sends it at once after
+/// connecting; 2 s is generous on any network and keeps a silent
+/// connection's slot short.
+const HEAD_DEADLINE: Duration = Duration::from_secs(2);
+/// Time allowed to write the response (the rendered metrics, usually tens
+/// of kilobytes) to a peer that may have stopped reading.
+const WRITE_DEADLINE: Duration = Duration::from_secs(5);
+/// Longest request head read; a longer one is closed unanswered. A
+/// Prometheus scrape's head is a few hundred bytes (a bearer token
+/// included).
 const MAX_HEAD: usize = 8 * 1024;
 
-async fn answer(mut stream: TcpStream, handle: &PrometheusHandle) -> std::io::Result<()> {
+/// Open connections, in total and per source address.
+#[derive(Default, Clone)]
+struct Slots(Arc<Mutex<Count>>);
+
+#[derive(Default)]
+struct Count {
+    total: usize,
+    by_address: HashMap<IpAddr, usize>,
+}
+
+/// One connection's place in [`Slots`], given back on drop.
+struct Slot {
+    slots: Slots,
+    ip: IpAddr,
+}
+
+impl Slots {
+    fn count(&self) -> MutexGuard<'_, Count> {
+        // Only counters live under the lock: a poisoned one is still right.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A slot for a connection from `ip`, if neither cap is reached.
+    fn take(&self, ip: IpAddr) -> Option<Slot> {
+        let mut count = self.count();
+        let mine = count.by_address.get(&ip).copied().unwrap_or(0);
+        if count.total >= MAX_CONNECTIONS || mine >= MAX_PER_ADDRESS {
+            return None;
+        }
+        count.total += 1;
+        count.by_address.insert(ip, mine + 1);
+        Some(Slot {
+            slots: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut count = self.slots.count();
+        count.total = count.total.saturating_sub(1);
+        if let Some(n) = count.by_address.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                count.by_address.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// The request head, if a whole one (ending in an empty line) arrived in
+/// time and within [`MAX_HEAD`].
+async fn read_head(stream: &mut TcpStream) -> Option<Vec<u8>> {
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut buf).await?;
+    loop {
+        let n = stream.read(&mut buf).await.ok()?;
         if n == 0 || head.len() + n > MAX_HEAD {
-            return Ok(());
+            return None;
         }
+        // Only the new bytes (and the three before them) can complete the
+        // terminator: a head sent a byte at a time costs linear time.
+        let from = head.len().saturating_sub(3);
         head.extend_from_slice(&buf[..n]);
+        if head[from..].windows(4).any(|w| w == b"\r\n\r\n") {
+            return Some(head);
+        }
     }
+}
+
+async fn answer(mut stream: TcpStream, handle: &PrometheusHandle) {
+    let Ok(Some(head)) = tokio::time::timeout(HEAD_DEADLINE, read_head(&mut stream)).await else {
+        return;
+    };
     let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
     let (status, body) = if line.starts_with(b"GET /metrics ") || line == b"GET /metrics" {
         ("200 OK", handle.render())
@@ -88,6 +188,9 @@ async fn answer(mut stream: TcpStream, handle: &PrometheusHandle) -> std::io::Re
         "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
-    stream.write_all(response.as_bytes()).await?;
-    stream.shutdown().await
+    let write = async {
+        stream.write_all(response.as_bytes()).await?;
+        stream.shutdown().await
+    };
+    let _ = tokio::time::timeout(WRITE_DEADLINE, write).await;
 }

@@ -37,6 +37,7 @@ pub async fn serve(
         cluster,
         metrics,
     } = options;
+    raise_open_file_limit();
     // Installed before the server is built, so every metric reaches it.
     let exporter = match metrics {
         Some(addr) => Some(crate::metrics::Exporter::bind(addr).await?),
@@ -130,6 +131,35 @@ async fn reload_on_sighup(handle: ServerHandle, tls: ServeTlsArgs) {
     }
     #[cfg(not(unix))]
     let _ = (handle, tls);
+}
+
+/// Raises the soft limit on open files to the hard limit: the usual soft
+/// 1 024 would otherwise cap the server far below
+/// `--max-connections`, and every descriptor the metrics port or a burst
+/// of connections takes is one the framewire port lacks. Best effort: a
+/// limit that cannot be raised is left as it is (and said at debug level).
+fn raise_open_file_limit() {
+    #[cfg(unix)]
+    {
+        use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+        let now = getrlimit(Resource::Nofile);
+        // No hard limit: as high as Linux allows by default (fs.nr_open).
+        let target = now.maximum.unwrap_or(1 << 20);
+        match now.current {
+            None => {}
+            Some(soft) if soft >= target => {}
+            Some(soft) => {
+                let raised = Rlimit {
+                    current: Some(target),
+                    maximum: now.maximum,
+                };
+                match setrlimit(Resource::Nofile, raised) {
+                    Ok(()) => tracing::debug!(from = soft, to = target, "open file limit raised"),
+                    Err(e) => tracing::debug!(soft, error = %e, "open file limit not raised"),
+                }
+            }
+        }
+    }
 }
 
 /// The first line on stdout, which scripts and tests wait for.
