@@ -292,6 +292,12 @@ async fn announcements_follow_the_users_permissions() {
     let server = Server::builder()
         .plugins(PluginLayer::new().with_auth(UserHmac::server(users)))
         .peers(LocalPeer::random())
+        .on_sync(
+            (MessageType::REQUEST_URI, "echo"),
+            |m: Message, _c: &framewire::server::Context| {
+                Message::respond("echo", m.content().clone())
+            },
+        )
         .build();
     let srv = start(server).await;
     let stack = |name: &str, secret: &str| {
@@ -317,6 +323,18 @@ async fn announcements_follow_the_users_permissions() {
     assert_eq!(reply.message_type, MessageType::PEER_DISCOVERED);
     let ids: Vec<Bytes> = srv.handle.peers().into_iter().map(|p| p.id).collect();
     assert_eq!(ids, [Bytes::from_static(b"bob")]);
+    // A client managing peers whose user may not announce is refused
+    // that, and nothing else.
+    let client = framewire::client::Client::builder(srv.addr.to_string())
+        .plugins(PluginLayer::new().with_auth(UserHmac::client("alice", "alice-secret")))
+        .peer(LocalPeer::new(&b"alice-client"[..], &b"a"[..]))
+        .request_timeout(LIMIT)
+        .connect()
+        .await
+        .unwrap();
+    let reply = client.request("echo", "still served").await.unwrap();
+    assert_eq!(&reply.content()[..], b"still served");
+    assert!(srv.handle.peer(b"alice-client").is_none());
 }
 
 /// From outside, on the CLI: `framewire serve --peers` (10 000 peers at
