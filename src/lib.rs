@@ -98,8 +98,9 @@
 //!     replay.rs          ReplayGuard: ts window + nonce cache in per-session shares
 //!     stream_cipher.rs   NetaioStreamCipher: netaio Sha256StreamCipherPlugin
 //!     x25519.rs          X25519CipherPlugin: netaio X25519CipherPlugin (NaCl box per peer)
-//!   peer.rs              netaio peers: LocalPeer, Peer, the announcement, a bounded
-//!                        table (refusing or evicting), indexed by address
+//!   peer.rs              netaio peers: LocalPeer, Peer, the announcement, Peers
+//!     table.rs           the bounded table: one id per address, ids held by their
+//!                        announcer, refusing (server) or evicting (node)
 //!   protocol.rs          framewire's additions: PING_URI, REQUEST_ID_FIELD, RequestId,
 //!                        SESSION_FIELD, SessionId, LOGIN_URI, PROTOCOL_VERSION
 //!   handler.rs           what both sides' handlers share: IntoReply, HandlerError,

@@ -10,8 +10,31 @@
 //! packify.pack((peer.id, peer.data))`, where netaio's `DefaultPeerPlugin`
 //! packs the data as a dict. A peer that advertises an app id other than
 //! ours is not managed (its message is routed like any other).
+//!
+//! # What an announcer can do
+//!
+//! netaio's announcements carry no proof: whoever can send a frame can
+//! announce any id with any data. What framewire holds on top:
+//!
+//! - each address holds **one id**: a new announcement from a connection
+//!   (or a UDP source) replaces its previous entry, so one connection
+//!   cannot fill the table;
+//! - an id is **held** by the address that announced it until that entry
+//!   goes (connection closed, peer timed out, its own DISCONNECT): the
+//!   same id announced from elsewhere is refused, and a DISCONNECT only
+//!   ever removes the sender's own entry;
+//! - the table is bounded by count ([`LocalPeer::with_max_peers`]), by the
+//!   bytes of one entry and by the bytes of all of them (the server's
+//!   [`Limits::max_peer_bytes`](crate::server::Limits::max_peer_bytes),
+//!   the node's [`NodeLimits::max_peer_bytes`](crate::node::NodeLimits::max_peer_bytes));
+//! - on a server whose connections have permissions, the three messages
+//!   are checked like a request for the app id (see
+//!   [`Permissions`](crate::auth::Permissions)).
+//!
+//! What is not held: an id is first come, first served (whoever announces
+//! a victim's public id before it does holds it), and a UDP source address
+//! can be forged (see `framewire::node`).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -21,9 +44,15 @@ use bytes::Bytes;
 use crate::sync::lock;
 use crate::wire::{Message, MessageType, PackError, PackValue};
 
-/// Most peers a table holds (a new id beyond it is refused).
+mod table;
+
+use table::PeerTable;
+
+/// Most peers a table holds (a new id beyond it is refused; a node's
+/// table evicts the peer heard from least recently instead).
 pub const DEFAULT_MAX_PEERS: usize = 10_000;
-/// Longest peer id and peer data accepted, in bytes.
+/// Longest peer id and longest peer data ever accepted, in bytes (the
+/// limits cap one entry tighter: 4 KiB by default).
 pub const MAX_PEER_DATA: usize = 16 * 1024;
 
 /// This node as it introduces itself: an app id (netaio's default
@@ -184,8 +213,8 @@ pub(crate) fn parse(content: &Bytes) -> Option<(Bytes, Option<Bytes>)> {
     }
 }
 
-/// A node's identity and the peers it knows: what the server's and the
-/// client's handlers share.
+/// A node's identity and the peers it knows: what the server's, the
+/// node's and the client's handlers share.
 #[derive(Debug)]
 pub(crate) struct Peers {
     local: LocalPeer,
@@ -193,19 +222,41 @@ pub(crate) struct Peers {
 }
 
 impl Peers {
-    /// A table that refuses new peers when full (TCP: every peer there is
-    /// one connection, which its limits already bound).
+    /// A client's table: refuses new peers when full; an id moves to
+    /// where it was last heard (the client's peers are the servers it
+    /// dials, one at a time).
     pub(crate) fn new(local: LocalPeer) -> Self {
         let table = Mutex::new(PeerTable::new(local.max_peers()));
         Peers { local, table }
     }
 
-    /// A table bounded by count and by bytes that makes room by evicting
-    /// the peer heard from least recently (UDP: anyone may announce
-    /// anything, so a full table must not lock real peers out for good).
-    pub(crate) fn evicting(local: LocalPeer, max_bytes: usize) -> Self {
-        let table = Mutex::new(PeerTable::evicting(local.max_peers(), max_bytes));
-        Peers { local, table }
+    /// A server's table: refuses new peers when full; each connection
+    /// holds one id, which no other connection can take. Its byte bounds
+    /// come with [`set_bounds`](Self::set_bounds).
+    pub(crate) fn held(local: LocalPeer) -> Self {
+        let table = PeerTable::held(local.max_peers(), usize::MAX, 2 * MAX_PEER_DATA);
+        Peers {
+            local,
+            table: Mutex::new(table),
+        }
+    }
+
+    /// A node's table: bounded by count and by bytes, making room by
+    /// evicting the peer heard from least recently (UDP: anyone may
+    /// announce anything, so a full table must not lock real peers out
+    /// for good); each source address holds one id, which no other
+    /// address can take until it times out.
+    pub(crate) fn evicting(local: LocalPeer, max_bytes: usize, max_entry: usize) -> Self {
+        let table = PeerTable::evicting(local.max_peers(), max_bytes, max_entry);
+        Peers {
+            local,
+            table: Mutex::new(table),
+        }
+    }
+
+    /// Sets the bytes the table may hold in all and per entry.
+    pub(crate) fn set_bounds(&self, max_bytes: usize, max_entry: usize) {
+        lock(&self.table).set_bounds(max_bytes, max_entry);
     }
 
     pub(crate) fn local(&self) -> &LocalPeer {
@@ -220,26 +271,24 @@ impl Peers {
         lock(&self.table).get(id)
     }
 
-    /// The peer last heard from `addr`.
+    /// The peer `addr` holds.
     pub(crate) fn at(&self, addr: SocketAddr) -> Option<Peer> {
         lock(&self.table).at(addr)
     }
 
-    /// The data of the peer last heard from `addr` (no copy of the rest).
+    /// The data of the peer `addr` holds (no copy of the rest).
     pub(crate) fn data_at(&self, addr: SocketAddr) -> Option<Bytes> {
-        let table = lock(&self.table);
-        let id = table.at.get(&addr)?;
-        table.peers.get(id).map(|p| p.data.clone())
+        lock(&self.table).data_at(addr)
     }
 
-    /// Whether some peer was last heard from `addr`.
+    /// Whether `addr` holds a peer.
     pub(crate) fn knows(&self, addr: SocketAddr) -> bool {
-        lock(&self.table).at.contains_key(&addr)
+        lock(&self.table).knows(addr)
     }
 
     /// How many peers the table holds.
     pub(crate) fn len(&self) -> usize {
-        lock(&self.table).peers.len()
+        lock(&self.table).len()
     }
 
     /// Forgets the peers not heard from since `before`; returns them.
@@ -251,21 +300,20 @@ impl Peers {
         lock(&self.table).remove(id)
     }
 
-    /// Forgets `id` if it was heard from `addr`.
+    /// Forgets `id` if `addr` holds it (a DISCONNECT: nobody else's).
     pub(crate) fn remove_from(&self, id: &[u8], addr: SocketAddr) -> bool {
-        let mut table = lock(&self.table);
-        let theirs = table.get(id).is_some_and(|p| p.addr == addr);
-        theirs && table.remove(id).is_some()
+        lock(&self.table).remove_from(id, addr)
     }
 
-    /// Forgets every peer heard from `addr` (its connection closed).
+    /// Forgets the peer `addr` holds (its connection closed).
     pub(crate) fn remove_at(&self, addr: SocketAddr) {
         lock(&self.table).remove_at(addr);
     }
 
     /// Adds or refreshes the peer an announcement's `content` names, heard
-    /// from `addr`; false if it is not `(id, data)`, is this node's own
-    /// id, or the table refuses it (full, or an entry too large).
+    /// from `addr` (replacing the one `addr` held before); false if it is
+    /// not `(id, data)`, is this node's own id, or the table refuses it
+    /// (too large, full, or the id is held by another address).
     pub(crate) fn learn(&self, content: &Bytes, addr: SocketAddr) -> bool {
         self.learn_at(content, addr, Instant::now())
     }
@@ -279,163 +327,19 @@ impl Peers {
         if id == self.local.id() {
             return false;
         }
-        let taken = lock(&self.table).upsert(id, data, addr, now);
-        if !taken {
-            tracing::debug!("peer refused: table full or entry too large");
-        }
-        taken
-    }
-}
-
-/// Known peers by id, bounded by count, by entry size and (when
-/// evicting) by the bytes of all entries, with an index by address.
-#[derive(Debug)]
-pub(crate) struct PeerTable {
-    peers: HashMap<Bytes, Peer>,
-    /// The id last heard from each address.
-    at: HashMap<SocketAddr, Bytes>,
-    max: usize,
-    max_bytes: usize,
-    /// Bytes of every entry's id and data.
-    bytes: usize,
-    /// Whether a full table evicts its stalest entry (else it refuses).
-    evict: bool,
-}
-
-impl PeerTable {
-    pub(crate) fn new(max: usize) -> Self {
-        PeerTable {
-            peers: HashMap::new(),
-            at: HashMap::new(),
-            max,
-            max_bytes: usize::MAX,
-            bytes: 0,
-            evict: false,
-        }
-    }
-
-    pub(crate) fn evicting(max: usize, max_bytes: usize) -> Self {
-        PeerTable {
-            max_bytes,
-            evict: true,
-            ..PeerTable::new(max)
-        }
-    }
-
-    /// Adds or refreshes a peer; false if it is refused (too large, or a
-    /// new id when the table is full and does not evict).
-    pub(crate) fn upsert(
-        &mut self,
-        id: Bytes,
-        data: Bytes,
-        addr: SocketAddr,
-        now: Instant,
-    ) -> bool {
-        if id.len() > MAX_PEER_DATA || data.len() > MAX_PEER_DATA {
-            return false;
-        }
-        let size = id.len() + data.len();
-        if size > self.max_bytes || self.max == 0 {
-            return false;
-        }
-        // The entry being replaced makes room of its own.
-        let old = self.peers.get(&id).map_or(0, |p| p.id.len() + p.data.len());
-        let is_new = old == 0 && !self.peers.contains_key(&id);
-        while (is_new && self.peers.len() >= self.max) || self.bytes - old + size > self.max_bytes {
-            if !self.evict || !self.evict_stalest(&id) {
-                return false;
+        match lock(&self.table).upsert(id, data, addr, now) {
+            Ok(()) => true,
+            Err(why) => {
+                tracing::debug!(%addr, reason = why.reason(), "peer refused");
+                false
             }
         }
-        if let Some(previous) = self.peers.get(&id) {
-            if previous.addr != addr {
-                self.unindex(previous.addr, &id);
-            }
-        }
-        self.bytes = self.bytes - old + size;
-        self.at.insert(addr, id.clone());
-        let peer = Peer {
-            id: id.clone(),
-            data,
-            addr,
-            last_seen: now,
-        };
-        self.peers.insert(id, peer);
-        true
-    }
-
-    /// Evicts the peer heard from least recently, other than `keep`.
-    fn evict_stalest(&mut self, keep: &Bytes) -> bool {
-        let stalest = self
-            .peers
-            .values()
-            .filter(|p| p.id != keep)
-            .min_by_key(|p| p.last_seen)
-            .map(|p| p.id.clone());
-        stalest.is_some_and(|id| self.remove(&id).is_some())
-    }
-
-    /// Drops `addr`'s index entry if it still names `id`.
-    fn unindex(&mut self, addr: SocketAddr, id: &[u8]) {
-        if self.at.get(&addr).is_some_and(|i| &i[..] == id) {
-            self.at.remove(&addr);
-        }
-    }
-
-    pub(crate) fn remove(&mut self, id: &[u8]) -> Option<Peer> {
-        let peer = self.peers.remove(id)?;
-        self.bytes -= peer.id.len() + peer.data.len();
-        self.unindex(peer.addr, id);
-        Some(peer)
-    }
-
-    /// Forgets every peer last heard from `addr`; how many.
-    pub(crate) fn remove_at(&mut self, addr: SocketAddr) -> usize {
-        let gone: Vec<Bytes> = self
-            .peers
-            .values()
-            .filter(|p| p.addr == addr)
-            .map(|p| p.id.clone())
-            .collect();
-        for id in &gone {
-            self.remove(id);
-        }
-        gone.len()
-    }
-
-    /// Forgets the peers last heard before `before`.
-    pub(crate) fn expire(&mut self, before: Instant) -> Vec<Peer> {
-        let gone: Vec<Bytes> = self
-            .peers
-            .values()
-            .filter(|p| p.last_seen < before)
-            .map(|p| p.id.clone())
-            .collect();
-        gone.iter().filter_map(|id| self.remove(id)).collect()
-    }
-
-    pub(crate) fn get(&self, id: &[u8]) -> Option<Peer> {
-        self.peers.get(id).cloned()
-    }
-
-    pub(crate) fn at(&self, addr: SocketAddr) -> Option<Peer> {
-        self.at.get(&addr).and_then(|id| self.get(id))
-    }
-
-    /// Every peer, by id.
-    pub(crate) fn all(&self) -> Vec<Peer> {
-        let mut v: Vec<Peer> = self.peers.values().cloned().collect();
-        v.sort_by(|a, b| a.id.cmp(&b.id));
-        v
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn addr(port: u16) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], port))
-    }
 
     #[test]
     fn announcement_round_trips() {
@@ -445,119 +349,5 @@ mod tests {
         let (id, data) = parse(msg.content()).unwrap();
         assert_eq!((&id[..], data.as_deref()), (&b"id"[..], Some(&b"data"[..])));
         assert_eq!(parse(&Bytes::from_static(b"\x41\x01x")), None);
-    }
-
-    #[test]
-    fn the_table_is_bounded() {
-        let mut t = PeerTable::new(2);
-        let now = Instant::now();
-        assert!(t.upsert("a".into(), "1".into(), addr(1), now));
-        assert!(t.upsert("b".into(), "1".into(), addr(2), now));
-        assert!(!t.upsert("c".into(), "1".into(), addr(3), now), "full");
-        assert!(
-            t.upsert("a".into(), "2".into(), addr(1), now),
-            "an update is not new"
-        );
-        assert_eq!(&t.get(b"a").unwrap().data[..], b"2");
-        assert!(!t.upsert("d".into(), vec![0; MAX_PEER_DATA + 1].into(), addr(4), now));
-        assert_eq!(t.remove_at(addr(2)), 1);
-        assert!(t.remove(b"a").is_some());
-        assert!(t.all().is_empty());
-    }
-
-    #[derive(Debug, Clone)]
-    enum Op {
-        Upsert { id: u8, len: usize, port: u16 },
-        Remove(u8),
-        RemoveAt(u16),
-        Expire(u64),
-    }
-
-    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
-        use proptest::prelude::*;
-        prop_oneof![
-            4 => (0u8..12, 0usize..40, 1u16..6).prop_map(|(id, len, port)| Op::Upsert { id, len, port }),
-            1 => (0u8..12).prop_map(Op::Remove),
-            1 => (1u16..6).prop_map(Op::RemoveAt),
-            1 => (0u64..200).prop_map(Op::Expire),
-        ]
-    }
-
-    proptest::proptest! {
-        /// Whatever happens, the byte count is the sum of the entries, the
-        /// address index names exactly the entries' addresses, and both
-        /// bounds hold.
-        #[test]
-        fn the_table_keeps_its_accounts(
-            evict in proptest::bool::ANY,
-            ops in proptest::collection::vec(op(), 1..80),
-        ) {
-            let t0 = Instant::now();
-            let mut t = if evict { PeerTable::evicting(5, 100) } else { PeerTable::new(5) };
-            for (step, op) in ops.into_iter().enumerate() {
-                let now = t0 + std::time::Duration::from_secs(step as u64);
-                match op {
-                    Op::Upsert { id, len, port } => {
-                        t.upsert(vec![id].into(), vec![0; len].into(), addr(port), now);
-                    }
-                    Op::Remove(id) => {
-                        t.remove(&[id]);
-                    }
-                    Op::RemoveAt(port) => {
-                        t.remove_at(addr(port));
-                    }
-                    Op::Expire(s) => {
-                        t.expire(t0 + std::time::Duration::from_secs(s));
-                    }
-                }
-                let sum: usize = t.peers.values().map(|p| p.id.len() + p.data.len()).sum();
-                proptest::prop_assert_eq!(t.bytes, sum);
-                proptest::prop_assert!(t.peers.len() <= 5);
-                if evict {
-                    proptest::prop_assert!(t.bytes <= 100);
-                }
-                for (a, id) in &t.at {
-                    proptest::prop_assert_eq!(t.peers.get(id).map(|p| p.addr), Some(*a));
-                }
-                for p in t.peers.values() {
-                    // The newest entry at an address owns its index slot;
-                    // an older one there may have lost it.
-                    if let Some(id) = t.at.get(&p.addr) {
-                        proptest::prop_assert_eq!(t.peers.get(id).map(|q| q.addr), Some(p.addr));
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn an_evicting_table_makes_room_by_dropping_the_stalest_peer() {
-        let t0 = Instant::now();
-        let at = |s: u64| t0 + std::time::Duration::from_secs(s);
-        let mut t = PeerTable::evicting(2, 10);
-        assert!(t.upsert("a".into(), "1".into(), addr(1), at(0)));
-        assert!(t.upsert("b".into(), "1".into(), addr(2), at(1)));
-        assert!(
-            t.upsert("a".into(), "2".into(), addr(1), at(2)),
-            "a refreshed"
-        );
-        assert!(t.upsert("c".into(), "1".into(), addr(3), at(3)), "evicts b");
-        assert_eq!(t.get(b"b"), None);
-        assert!(t.at(addr(2)).is_none(), "the index follows");
-        // 4 bytes used; 7 more do not fit in 10 without evicting the stalest (a).
-        assert!(t.upsert("d".into(), "123456".into(), addr(4), at(4)));
-        assert_eq!(t.get(b"a"), None);
-        assert_eq!(t.bytes, 9);
-        assert!(
-            !t.upsert("e".into(), "1234567890".into(), addr(5), at(5)),
-            "never fits"
-        );
-        // A peer that moves is found at its new address only.
-        assert!(t.upsert("c".into(), "1".into(), addr(6), at(6)));
-        assert!(t.at(addr(3)).is_none());
-        assert_eq!(&t.at(addr(6)).unwrap().id[..], b"c");
-        let gone = t.expire(at(5));
-        assert_eq!(gone.len(), 1, "d was last heard at 4");
-        assert_eq!(t.bytes, 2);
     }
 }

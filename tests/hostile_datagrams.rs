@@ -241,15 +241,24 @@ async fn spoofed_sources_cannot_grow_the_limiter_past_its_bound() {
 async fn an_advertisement_flood_keeps_the_peer_table_bounded() {
     let node = Node::builder()
         .peers(LocalPeer::random().with_max_peers(16))
-        .limits(guarded().max_peer_bytes(16 * 1024))
+        .limits(
+            guarded()
+                .max_peer_bytes(16 * 1024)
+                .max_peer_entry_bytes(16 * 1024),
+        )
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    let s = socket_on(1).await;
+    // Many sources (a source holds one id: see tests/peers_hostile.rs).
+    let mut socks = Vec::new();
+    for n in 1..=30 {
+        socks.push(socket_on(n).await);
+    }
+    let s = &socks[299 % 30];
     for n in 0..300u32 {
         let fake = LocalPeer::new(n.to_be_bytes().to_vec(), vec![b'x'; 100]);
         send_msg(
-            &s,
+            &socks[n as usize % 30],
             &fake.message(MessageType::ADVERTISE_PEER),
             node.local_addr(),
         )
@@ -268,7 +277,7 @@ async fn an_advertisement_flood_keeps_the_peer_table_bounded() {
     assert!(node.peer(&0u32.to_be_bytes()).is_none());
     let big = LocalPeer::new(b"big".to_vec(), vec![b'x'; 15_000]);
     send_msg(
-        &s,
+        s,
         &big.message(MessageType::ADVERTISE_PEER),
         node.local_addr(),
     )

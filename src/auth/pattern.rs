@@ -167,7 +167,11 @@ impl Rule {
 /// - `publish`: the uri of PUBLISH_URI (`pub/news`);
 /// - `subscribe`: the topic of SUBSCRIBE_URI (`news`);
 /// - `request`: the uri of REQUEST_URI, CREATE_URI, UPDATE_URI and
-///   DELETE_URI.
+///   DELETE_URI, and of netaio's peer announcements (ADVERTISE_PEER,
+///   PEER_DISCOVERED, DISCONNECT), whose uri is the app id (`netaio`):
+///   like a create or delete, an announcement adds or removes server
+///   state under that name, so a user whose `request` list does not
+///   allow the app id cannot enter the peer table.
 ///
 /// Other message types (UNSUBSCRIBE_URI, replies, custom types) are not
 /// restricted. `Permissions::default()` allows everything.
@@ -183,6 +187,8 @@ impl Rule {
 /// assert!(!p.permits(&Message::new(MessageType::PUBLISH_URI, "pub/other", "x")));
 /// assert!(p.permits(&Message::new(MessageType::SUBSCRIBE_URI, "alerts/fire", "")));
 /// assert!(p.permits(&Message::new(MessageType::REQUEST_URI, "anything", "")));
+/// let no_peers = Permissions::default().request(Rule::allow(["echo".parse().unwrap()]));
+/// assert!(!no_peers.permits(&Message::new(MessageType::ADVERTISE_PEER, "netaio", "")));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Permissions {
@@ -223,7 +229,8 @@ impl Permissions {
         self
     }
 
-    /// Sets what may be requested, created, updated or deleted.
+    /// Sets what may be requested, created, updated or deleted, and the
+    /// app ids under which peers may be announced.
     pub fn request(mut self, rule: Rule) -> Self {
         self.request = rule;
         self
@@ -237,7 +244,10 @@ impl Permissions {
             MessageType::REQUEST_URI
             | MessageType::CREATE_URI
             | MessageType::UPDATE_URI
-            | MessageType::DELETE_URI => &self.request,
+            | MessageType::DELETE_URI
+            | MessageType::ADVERTISE_PEER
+            | MessageType::PEER_DISCOVERED
+            | MessageType::DISCONNECT => &self.request,
             _ => return true,
         };
         rule.permits(msg.uri())

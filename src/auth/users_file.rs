@@ -9,7 +9,7 @@
 //! secret_file = "alice.secret"     # or: secret = "..."
 //! publish = ["pub/news", "pub/alerts/>"]
 //! subscribe = ["news", "alerts/>"]
-//! request = ["echo", "k/>"]        # REQUEST/CREATE/UPDATE/DELETE uris
+//! request = ["echo", "k/>"]        # REQUEST/CREATE/UPDATE/DELETE uris, peer app ids
 //! deny_request = ["k/secret/>"]    # deny_* wins over the allow lists
 //! ```
 //!

@@ -94,7 +94,8 @@ impl Node {
         // been set after `peers`: made here, with its handlers.
         let peers = match b.local.take() {
             Some(local) => {
-                let peers = Arc::new(Peers::evicting(local, b.limits.max_peer_bytes));
+                let (bytes, entry) = (b.limits.max_peer_bytes, b.limits.max_peer_entry_bytes);
+                let peers = Arc::new(Peers::evicting(local, bytes, entry));
                 b = super::peers::register(b, peers.clone());
                 Some(peers)
             }

@@ -39,6 +39,9 @@ pub struct NodeLimits {
     /// Bytes of peer ids and data the peer table keeps: 4 MiB; past it the
     /// peer heard from least recently is evicted.
     pub max_peer_bytes: usize,
+    /// Bytes of one peer's id and data: 4 KiB, ample for netaio's 16-byte
+    /// id and small dict; a larger announcement is ignored.
+    pub max_peer_entry_bytes: usize,
     /// Whether loopback sources count as verified: true. A datagram from
     /// the network with a loopback source is dropped by the kernel (a
     /// martian), so only this host can send one; turn it off when
@@ -66,6 +69,7 @@ impl Default for NodeLimits {
             max_pending_requests: 1024,
             max_subscriptions: 10_000,
             max_peer_bytes: 4 * 1024 * 1024,
+            max_peer_entry_bytes: 4096,
             trust_loopback: true,
             request_timeout: Duration::from_secs(10),
             advertise_every: Duration::from_secs(20),
@@ -107,6 +111,8 @@ setters! {
     max_subscriptions: usize,
     /// Sets [`NodeLimits::max_peer_bytes`].
     max_peer_bytes: usize,
+    /// Sets [`NodeLimits::max_peer_entry_bytes`].
+    max_peer_entry_bytes: usize,
     /// Sets [`NodeLimits::trust_loopback`].
     trust_loopback: bool,
     /// Sets [`NodeLimits::request_timeout`].

@@ -9,8 +9,32 @@
 //!   guard: no larger than the advertisement for an unverified source);
 //! - PEER_DISCOVERED: the peer is added, no answer;
 //! - DISCONNECT: the peer is forgotten, with its address's
-//!   subscriptions, if it was heard from that address (a spoofed
-//!   DISCONNECT cannot evict a peer from elsewhere), no answer.
+//!   subscriptions, if it was heard from that address, no answer.
+//!
+//! # What netaio's model allows, and what is held
+//!
+//! Announcements carry no proof of who sent them (an auth plugin proves
+//! only that the sender knows the shared secret), and a datagram's source
+//! address can be forged. So anyone who can reach the node can announce
+//! any id with any data, from any address they can forge; a flood of
+//! announcements from many forged sources evicts real peers (the table
+//! makes room by dropping the one heard from least recently), and a
+//! victim's id announced from elsewhere before the victim does is held by
+//! the announcer. Ids are public (every announcement carries one).
+//!
+//! What holds, short of a forged source:
+//!
+//! - a source address holds one id: a new announcement from it replaces
+//!   its previous one, so one address cannot fill the table;
+//! - an id belongs to the address that announced it until it times out
+//!   (`peer_timeout`), says DISCONNECT, or is evicted: the same id from
+//!   another address is ignored, so it neither moves the peer (and its
+//!   broadcasts) elsewhere nor lets the other address remove it;
+//! - a DISCONNECT removes only the entry its source address holds.
+//!
+//! A node restarted on a new port announces a new random id, so holding
+//! ids costs real peers nothing; one restarted with a fixed id at a new
+//! address is ignored until its old entry times out.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};

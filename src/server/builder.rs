@@ -327,7 +327,9 @@ impl ServerBuilder {
     /// connection's subscriptions; all keyed by `local`'s app id (see
     /// `framewire::peer`). Peers are listed by
     /// [`ServerHandle::peers`](super::ServerHandle::peers) and forgotten
-    /// when their connection closes.
+    /// when their connection closes. Each connection holds one peer id,
+    /// which no other connection can take or remove; the table is bounded
+    /// by [`Limits::max_peer_bytes`] and [`Limits::max_peer_entry_bytes`].
     ///
     /// ```
     /// use framewire::peer::LocalPeer;
@@ -338,7 +340,7 @@ impl ServerBuilder {
     /// # drop(server);
     /// ```
     pub fn peers(mut self, local: crate::peer::LocalPeer) -> Self {
-        let peers = Arc::new(super::peers::Peers::new(local));
+        let peers = Arc::new(super::peers::Peers::held(local));
         self.peers = Some(peers.clone());
         super::peers::register(self, peers)
     }
@@ -362,6 +364,10 @@ impl ServerBuilder {
     /// The server, ready to [`serve`](Server::serve).
     pub fn build(self) -> Server {
         let limits = self.limits;
+        if let Some(peers) = &self.peers {
+            // The limits may have been set after `peers`.
+            peers.set_bounds(limits.max_peer_bytes, limits.max_peer_entry_bytes);
+        }
         let max_frame = limits
             .max_frame_len
             .unwrap_or(self.profile.default_max_frame_len());

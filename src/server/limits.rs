@@ -180,6 +180,18 @@ pub struct Limits {
     /// subscriptions each to 100-byte topics fit, and no number of
     /// connections can make the subscription tables outgrow it.
     pub max_subscription_bytes: usize,
+    /// Bytes of peer ids and data the peer table keeps in all (with
+    /// [`ServerBuilder::peers`](super::ServerBuilder::peers)); an
+    /// announcement past it is refused. Each connection holds at most one
+    /// peer, so this bounds what many connections can pin. Default 16 MiB:
+    /// room for 10 000 peers (the default count bound) of 1.6 KiB, or
+    /// 4 096 at the entry cap; one address at its connection cap pins at
+    /// most 1 MiB of it.
+    pub max_peer_bytes: usize,
+    /// Bytes of one peer's id and data; a larger announcement is refused.
+    /// Default 4 KiB: netaio's peers announce a 16-byte id and a small
+    /// dict (a name, a 32-byte X25519 key).
+    pub max_peer_entry_bytes: usize,
     /// Checksum mismatches tolerated on one connection before it is closed
     /// (each one is answered with ERROR `invalid message`, as netaio does).
     /// Default 16: line noise is rare on TCP; many mismatches mean a broken
@@ -268,6 +280,8 @@ impl Default for Limits {
             max_topic_len: 1024,
             max_subscription_bytes_per_connection: 512 * 1024,
             max_subscription_bytes: 256 * 1024 * 1024,
+            max_peer_bytes: 16 * 1024 * 1024,
+            max_peer_entry_bytes: 4096,
             max_checksum_errors: 16,
             max_auth_failures: 16,
             auth_failure: AuthFailurePolicy::Reply,
@@ -325,6 +339,10 @@ setters! {
     max_subscription_bytes_per_connection: usize,
     /// Sets [`Limits::max_subscription_bytes`].
     max_subscription_bytes: usize,
+    /// Sets [`Limits::max_peer_bytes`].
+    max_peer_bytes: usize,
+    /// Sets [`Limits::max_peer_entry_bytes`].
+    max_peer_entry_bytes: usize,
     /// Sets [`Limits::max_checksum_errors`].
     max_checksum_errors: u32,
     /// Sets [`Limits::max_auth_failures`].

@@ -6,15 +6,28 @@
 //!   this server's PEER_DISCOVERED;
 //! - PEER_DISCOVERED: the peer is added, no answer;
 //! - DISCONNECT: the peer is forgotten and its connection's subscriptions
-//!   dropped, no answer. Unlike netaio, only a peer heard on this very
-//!   connection is forgotten: a DISCONNECT naming another peer's id drops
-//!   the sender's own subscriptions, never someone else's entry.
+//!   dropped, no answer.
 //!
-//! Announcements that are not `(bytes, bytes)`, repeat our own id, or
-//! would overflow the table are ignored without an answer, as netaio
-//! ignores what it cannot unpack. Unlike netaio, a peer is also forgotten
-//! when the connection it was heard on closes, so the table only holds
-//! peers that are there.
+//! Unlike netaio, a connection holds one peer and its id is its own:
+//!
+//! - a connection's new announcement replaces its previous peer (netaio
+//!   adds one entry per id announced, so one connection could fill the
+//!   table);
+//! - an id announced on one connection belongs to it until it closes (or
+//!   says DISCONNECT): the same id announced on another connection is
+//!   refused, and a DISCONNECT naming another connection's id drops the
+//!   sender's own subscriptions, never someone else's entry;
+//! - a peer is forgotten when its connection closes, so the table only
+//!   holds peers that are there.
+//!
+//! Announcements that are not `(bytes, bytes)`, repeat our own id, name
+//! an id another connection holds, or would overflow the table
+//! ([`Limits::max_peer_bytes`](super::Limits::max_peer_bytes),
+//! [`Limits::max_peer_entry_bytes`](super::Limits::max_peer_entry_bytes),
+//! the count of [`LocalPeer::with_max_peers`](crate::peer::LocalPeer::with_max_peers))
+//! are ignored without an answer, as netaio ignores what it cannot unpack.
+//! With permissions on the connection's identity, the three messages are
+//! checked, before they get here, like a request for the app id.
 
 use std::sync::Arc;
 
