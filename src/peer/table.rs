@@ -189,8 +189,8 @@ impl PeerTable {
 
     /// Forgets `id` if `addr` holds it.
     pub(crate) fn remove_from(&mut self, id: &[u8], addr: SocketAddr) -> bool {
-        let theirs = self.peers.get(id).is_some_and(|p| p.addr == addr);
-        theirs && self.remove(id).is_some()
+        let held = self.peers.get(id).is_some_and(|p| p.addr == addr);
+        held && self.remove(id).is_some()
     }
 
     /// Forgets the peer `addr` holds; how many (0 or 1).
