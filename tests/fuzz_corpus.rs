@@ -128,6 +128,11 @@ fn seeds_server_auth() {
 }
 
 #[test]
+fn seeds_metrics_head() {
+    replay("metrics_head", checks::check_metrics_head);
+}
+
+#[test]
 fn seeds_server_stream() {
     replay("server_stream", server_check::check_server_stream);
 }

@@ -33,7 +33,7 @@
 //! A header that claims 4 GiB (wide profile, no frame limit) therefore costs
 //! at most `RESERVE_CHUNK` beyond the bytes that actually arrived.
 //! One file per target's properties (`decode.rs`, `stream.rs`,
-//! `auth_fields.rs`, `roundtrip.rs`, `pack_value.rs`, `users_file.rs`), on top of the counting allocator
+//! `auth_fields.rs`, `roundtrip.rs`, `pack_value.rs`, `users_file.rs`, `metrics_head.rs`), on top of the counting allocator
 //! (`alloc.rs`) and shared helpers (`helpers.rs`).
 
 #![allow(dead_code, unused_imports)]
@@ -42,6 +42,7 @@ mod alloc;
 mod auth_fields;
 mod decode;
 mod helpers;
+mod metrics_head;
 mod pack_value;
 mod roundtrip;
 mod stream;
@@ -52,6 +53,7 @@ pub use alloc::*;
 pub use auth_fields::*;
 pub use decode::*;
 pub use helpers::*;
+pub use metrics_head::*;
 pub use pack_value::*;
 pub use roundtrip::*;
 pub use stream::*;

@@ -22,6 +22,9 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+mod head;
+use head::{Head, HeadReader};
+
 /// Installs the recorder (before the server is built, so every metric
 /// lands in it) and binds the listener; `serve` starts it once ready.
 pub struct Exporter {
@@ -156,20 +159,18 @@ impl Drop for Slot {
 
 /// The request head, if a whole one (ending in an empty line) arrived in
 /// time and within [`MAX_HEAD`].
-async fn read_head(stream: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut head = Vec::with_capacity(512);
+async fn read_head(stream: &mut TcpStream) -> Option<HeadReader> {
+    let mut head = HeadReader::new(MAX_HEAD);
     let mut buf = [0u8; 1024];
     loop {
         let n = stream.read(&mut buf).await.ok()?;
-        if n == 0 || head.len() + n > MAX_HEAD {
+        if n == 0 {
             return None;
         }
-        // Only the new bytes (and the three before them) can complete the
-        // terminator: a head sent a byte at a time costs linear time.
-        let from = head.len().saturating_sub(3);
-        head.extend_from_slice(&buf[..n]);
-        if head[from..].windows(4).any(|w| w == b"\r\n\r\n") {
-            return Some(head);
+        match head.feed(&buf[..n]) {
+            Head::Partial => {}
+            Head::Complete => return Some(head),
+            Head::TooLarge => return None,
         }
     }
 }
@@ -178,8 +179,7 @@ async fn answer(mut stream: TcpStream, handle: &PrometheusHandle) {
     let Ok(Some(head)) = tokio::time::timeout(HEAD_DEADLINE, read_head(&mut stream)).await else {
         return;
     };
-    let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
-    let (status, body) = if line.starts_with(b"GET /metrics ") || line == b"GET /metrics" {
+    let (status, body) = if head.wants_metrics() {
         ("200 OK", handle.render())
     } else {
         ("404 Not Found", "only GET /metrics here\n".to_owned())
