@@ -69,7 +69,11 @@ async fn drain_all(socks: &[(UdpSocket, usize)]) -> Vec<(usize, usize, usize)> {
 }
 
 fn subscribe(topic: &str, padding: usize) -> Message {
-    Message::new(MessageType::SUBSCRIBE_URI, topic.to_owned(), vec![0u8; padding])
+    Message::new(
+        MessageType::SUBSCRIBE_URI,
+        topic.to_owned(),
+        vec![0u8; padding],
+    )
 }
 
 /// Publishes `content` on `topic` from a socket of its own, and waits for
@@ -94,7 +98,10 @@ async fn spoofed_subscribers_are_never_sent_more_than_they_sent() {
     // One large publish: ×182 the attacker's bytes before the fix.
     publish(&node, "news", vec![b'x'; 30_000]).await;
     for (got, _, sent) in drain_all(&subs).await {
-        assert!(got <= sent, "a subscriber was sent {got} bytes for its {sent}");
+        assert!(
+            got <= sent,
+            "a subscriber was sent {got} bytes for its {sent}"
+        );
     }
     let stats = node.stats();
     assert!(stats.amplification_dropped >= 50, "{stats:?}");
@@ -166,7 +173,11 @@ async fn one_source_past_its_cap_does_not_refuse_another_address() {
     assert_eq!(confirmed, 8, "the source's cap");
     let other = socket_on(2).await;
     let reply = ask(&other, &subscribe("news", 0), node.local_addr()).await;
-    assert_eq!(reply.message_type, MessageType::CONFIRM_SUBSCRIBE, "{reply:?}");
+    assert_eq!(
+        reply.message_type,
+        MessageType::CONFIRM_SUBSCRIBE,
+        "{reply:?}"
+    );
     assert_eq!(node.subscribers(b"news").len(), 1);
 }
 

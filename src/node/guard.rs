@@ -196,7 +196,10 @@ mod tests {
         for _ in 0..10 {
             g.earn(ip(1), 65_000, now);
         }
-        assert_eq!(g.permit(ip(1), 64 * 1024 + 1, None, now), Err(Refusal::Amplification));
+        assert_eq!(
+            g.permit(ip(1), 64 * 1024 + 1, None, now),
+            Err(Refusal::Amplification)
+        );
         assert_eq!(g.permit(ip(1), 64 * 1024, None, now), Ok(()));
     }
 

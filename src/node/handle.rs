@@ -204,7 +204,14 @@ impl Shared {
         }
     }
 
-    pub(crate) fn subscribe(&self, key: Bytes, addr: SocketAddr, made: Made) -> Result<(), NodeError> {
+    /// Subscribes `addr` to `key` on the node's clock; expired
+    /// subscriptions go first, so the room they took is free.
+    pub(crate) fn subscribe(
+        &self,
+        key: Bytes,
+        addr: SocketAddr,
+        made: Made,
+    ) -> Result<(), NodeError> {
         let now = super::peers::now();
         let mut subs = lock(&self.subs);
         subs.expire(now, |a| self.is_peer(a));

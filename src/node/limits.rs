@@ -5,10 +5,15 @@ use std::time::Duration;
 /// A node's bounds. Defaults are in each field's doc, with their reason.
 ///
 /// ```
+/// use std::time::Duration;
 /// use framewire::node::NodeLimits;
 ///
-/// let limits = NodeLimits::default().replies_per_second(20).amplification(3);
+/// let limits = NodeLimits::default()
+///     .replies_per_second(20)
+///     .amplification(3)
+///     .subscription_ttl(Duration::from_secs(60));
 /// assert_eq!(limits.reply_burst, 200);
+/// assert_eq!(limits.max_unverified_fanout, 1024 * 1024);
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]

@@ -146,5 +146,4 @@ impl NodeHandle {
         self.call(to, Message::new(MessageType::DELETE_URI, uri, Bytes::new()))
             .await
     }
-
 }
