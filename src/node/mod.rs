@@ -32,7 +32,7 @@
 //! Anyone can send a datagram with any source address, so a node must not
 //! be a tool for flooding someone else (reflection and amplification):
 //!
-//! - **No amplification.** The node never sends an unverified address
+//! - **No amplification.** The node never sends an unverified source IP
 //!   more bytes than it received from it: each datagram earns its source
 //!   IP a credit of its size ([`NodeLimits::amplification`] times it, up
 //!   to [`NodeLimits::unverified_credit`]), and every reply, notification
@@ -64,9 +64,11 @@
 //!   SUBSCRIBE renews them within [`NodeLimits::subscription_ttl`] (one
 //!   whose address is a peer in the table lasts as long as the peer).
 //!   netaio's `UDPNode` never expires one: it keeps it until UNSUBSCRIBE,
-//!   or until its peer says DISCONNECT or times out; a netaio subscriber
-//!   managing peers keeps its subscriptions here too, one that does not
-//!   must subscribe again within the ttl.
+//!   or until its peer says DISCONNECT or times out. A netaio subscriber
+//!   that this node knows as a peer (both manage peers with one app id,
+//!   and its advertisements reach this node) keeps its subscriptions
+//!   here too; any other must send SUBSCRIBE again within the ttl (netaio
+//!   itself never does: its application must).
 //! - **Bounded state.** The peer table is bounded by count
 //!   ([`LocalPeer::with_max_peers`](crate::peer::LocalPeer::with_max_peers))
 //!   and bytes ([`NodeLimits::max_peer_bytes`]), making room by evicting
