@@ -1,6 +1,6 @@
 //! Why a node operation failed ([`NodeError`]).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::auth::AuthError;
@@ -60,6 +60,34 @@ pub enum NodeError {
         /// The limit in force.
         max: usize,
     },
+    /// The subscriptions' topics take
+    /// [`NodeLimits::max_subscription_bytes`](super::NodeLimits::max_subscription_bytes)
+    /// already.
+    #[error("subscription topics take {max} bytes already")]
+    SubscriptionBytes {
+        /// The limit in force.
+        max: usize,
+    },
+    /// Datagrams from this source IP made
+    /// [`NodeLimits::max_source_subscriptions`](super::NodeLimits::max_source_subscriptions)
+    /// subscriptions already.
+    #[error("{ip} has {max} subscriptions already")]
+    SourceSubscriptions {
+        /// The source IP.
+        ip: IpAddr,
+        /// The limit in force.
+        max: usize,
+    },
+    /// This source IP's subscriptions take
+    /// [`NodeLimits::max_source_subscription_bytes`](super::NodeLimits::max_source_subscription_bytes)
+    /// bytes of topics already.
+    #[error("{ip}'s subscription topics take {max} bytes already")]
+    SourceSubscriptionBytes {
+        /// The source IP.
+        ip: IpAddr,
+        /// The limit in force.
+        max: usize,
+    },
     /// The frame is larger than [`NodeLimits::max_datagram`](super::NodeLimits::max_datagram).
     #[error("a {len}-byte frame does not fit in a datagram (max {max})")]
     TooLarge {
@@ -101,6 +129,17 @@ crate::error::predicates!(NodeError {
     is_too_many_pending => NodeError::TooManyPending { .. },
     /// Whether the subscription table was full.
     is_too_many_subscriptions => NodeError::TooManySubscriptions { .. },
+    /// Whether the subscriptions' topics took all their bytes.
+    is_subscription_bytes => NodeError::SubscriptionBytes { .. },
+    /// Whether the source had all the subscriptions it may make.
+    is_source_subscriptions => NodeError::SourceSubscriptions { .. },
+    /// Whether the source's topics took all their bytes.
+    is_source_subscription_bytes => NodeError::SourceSubscriptionBytes { .. },
+    /// Whether a subscription bound refused it (any of the four above).
+    is_subscription_limit => NodeError::TooManySubscriptions { .. }
+        | NodeError::SubscriptionBytes { .. }
+        | NodeError::SourceSubscriptions { .. }
+        | NodeError::SourceSubscriptionBytes { .. },
     /// Whether the frame did not fit in a datagram.
     is_too_large => NodeError::TooLarge { .. },
     /// Whether the node was stopped.

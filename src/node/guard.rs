@@ -1,6 +1,7 @@
-//! The node's defences against being used as a reflector: no reply larger
-//! than its request to an unverified source, and a token bucket per source
-//! IP over a bounded table. Pure: the caller passes the time.
+//! The node's defences against being used as a reflector, per source IP
+//! over a bounded table: a byte credit (what an unverified address sent
+//! is all it may be sent), no reply larger than its request, and a token
+//! bucket. Pure: the caller passes the time.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -11,7 +12,8 @@ use super::NodeLimits;
 /// Why a datagram to a source was not sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refusal {
-    /// Larger than the datagram that caused it allows.
+    /// Larger than the datagram that caused it allows, or than what the
+    /// address has sent and not yet been sent back.
     Amplification,
     /// The source's bucket is empty, or the table of sources is full.
     RateLimited,
@@ -21,9 +23,12 @@ pub(crate) enum Refusal {
 struct Bucket {
     tokens: f64,
     at: Instant,
+    /// Bytes that may still go to this IP: earned by what it sent.
+    credit: usize,
+    earned: Instant,
 }
 
-/// Per-source-IP buckets.
+/// Per-source-IP buckets and credits.
 #[derive(Debug)]
 pub(crate) struct Guard {
     buckets: HashMap<IpAddr, Bucket>,
@@ -31,11 +36,13 @@ pub(crate) struct Guard {
     burst: f64,
     max_sources: usize,
     factor: usize,
+    max_credit: usize,
     last_sweep: Option<Instant>,
 }
 
 /// How often a full table may be swept for idle sources: a flood of new
-/// spoofed sources cannot make every datagram scan the table.
+/// spoofed sources cannot make every datagram scan the table. A source
+/// that earned credit this recently is not idle: its reply is coming.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 impl Guard {
@@ -46,50 +53,71 @@ impl Guard {
             burst: f64::from(limits.reply_burst.max(1)),
             max_sources: limits.max_sources,
             factor: limits.amplification,
+            max_credit: limits.unverified_credit,
             last_sweep: None,
         }
     }
 
-    /// Whether a reply of `len` bytes to `to`, caused by a datagram of
-    /// `cause` bytes, may go (`cause = None`: not a reply, only the rate
-    /// applies). Verified peers are not limited.
+    /// A datagram of `len` bytes came from unverified `from`: it earns
+    /// `factor` times that (up to the cap). Nothing if the table is full.
+    pub(crate) fn earn(&mut self, from: IpAddr, len: usize, now: Instant) {
+        let (factor, max) = (self.factor, self.max_credit);
+        if let Some(b) = self.bucket(from, now) {
+            b.credit = b.credit.saturating_add(len.saturating_mul(factor)).min(max);
+            b.earned = now;
+        }
+    }
+
+    /// Whether `len` bytes may go to unverified `to`, caused by a datagram
+    /// of `cause` bytes (`None`: not a reply, a notification or a
+    /// broadcast); if so they are spent from its credit and its bucket.
     pub(crate) fn permit(
         &mut self,
         to: IpAddr,
         len: usize,
         cause: Option<usize>,
-        verified: bool,
         now: Instant,
     ) -> Result<(), Refusal> {
-        if verified {
-            return Ok(());
-        }
         if cause.is_some_and(|c| len > c.saturating_mul(self.factor)) {
             return Err(Refusal::Amplification);
         }
-        if !self.buckets.contains_key(&to) && self.buckets.len() >= self.max_sources {
+        let bucket = self.bucket(to, now).ok_or(Refusal::RateLimited)?;
+        if bucket.tokens < 1.0 {
+            return Err(Refusal::RateLimited);
+        }
+        if len > bucket.credit {
+            return Err(Refusal::Amplification);
+        }
+        bucket.tokens -= 1.0;
+        bucket.credit -= len;
+        Ok(())
+    }
+
+    /// `ip`'s bucket, refilled to `now`; made if the table has room (after
+    /// sweeping idle sources).
+    fn bucket(&mut self, ip: IpAddr, now: Instant) -> Option<&mut Bucket> {
+        if !self.buckets.contains_key(&ip) && self.buckets.len() >= self.max_sources {
             self.sweep(now);
             if self.buckets.len() >= self.max_sources {
-                return Err(Refusal::RateLimited);
+                return None;
             }
         }
         let (rate, burst) = (self.rate, self.burst);
-        let bucket = self.buckets.entry(to).or_insert(Bucket {
+        let bucket = self.buckets.entry(ip).or_insert(Bucket {
             tokens: burst,
             at: now,
+            credit: 0,
+            earned: now,
         });
         let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * rate).min(burst);
         bucket.at = now;
-        if bucket.tokens < 1.0 {
-            return Err(Refusal::RateLimited);
-        }
-        bucket.tokens -= 1.0;
-        Ok(())
+        Some(bucket)
     }
 
-    /// Drops the buckets that have refilled (their sources are idle: a
-    /// fresh bucket would be the same).
+    /// Drops the sources that are idle: their buckets have refilled (a
+    /// fresh one would be the same) and they earned nothing lately (what
+    /// credit they had is forgotten: stricter, never looser).
     fn sweep(&mut self, now: Instant) {
         if self
             .last_sweep
@@ -102,6 +130,7 @@ impl Guard {
         self.buckets.retain(|_, b| {
             let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
             b.tokens + elapsed * rate < burst
+                || now.saturating_duration_since(b.earned) < SWEEP_EVERY
         });
     }
 
@@ -132,68 +161,94 @@ mod tests {
     fn no_reply_to_an_unverified_source_is_larger_than_its_request() {
         let mut g = guard(100, 100, 10);
         let now = Instant::now();
-        assert_eq!(g.permit(ip(1), 40, Some(40), false, now), Ok(()));
+        g.earn(ip(1), 1000, now);
+        assert_eq!(g.permit(ip(1), 40, Some(40), now), Ok(()));
         assert_eq!(
-            g.permit(ip(1), 41, Some(40), false, now),
+            g.permit(ip(1), 41, Some(40), now),
             Err(Refusal::Amplification)
         );
+    }
+
+    #[test]
+    fn an_unverified_address_is_sent_no_more_than_it_sent() {
+        let mut g = guard(100, 100, 10);
+        let now = Instant::now();
         assert_eq!(
-            g.permit(ip(1), 4000, Some(40), true, now),
-            Ok(()),
-            "verified"
+            g.permit(ip(1), 1, None, now),
+            Err(Refusal::Amplification),
+            "nothing earned"
         );
+        g.earn(ip(1), 100, now);
+        assert_eq!(g.permit(ip(1), 60, Some(100), now), Ok(()));
         assert_eq!(
-            g.permit(ip(1), 4000, None, false, now),
-            Ok(()),
-            "not a reply"
+            g.permit(ip(1), 41, None, now),
+            Err(Refusal::Amplification),
+            "40 left"
         );
+        assert_eq!(g.permit(ip(1), 40, None, now), Ok(()));
+        assert_eq!(g.permit(ip(1), 1, None, now), Err(Refusal::Amplification));
+        assert_eq!(
+            g.permit(ip(2), 1, None, now),
+            Err(Refusal::Amplification),
+            "credit is per IP"
+        );
+        // Saving up is capped.
+        for _ in 0..10 {
+            g.earn(ip(1), 65_000, now);
+        }
+        assert_eq!(
+            g.permit(ip(1), 64 * 1024 + 1, None, now),
+            Err(Refusal::Amplification)
+        );
+        assert_eq!(g.permit(ip(1), 64 * 1024, None, now), Ok(()));
     }
 
     #[test]
     fn each_source_gets_its_burst_then_its_rate() {
         let mut g = guard(10, 3, 10);
         let t0 = Instant::now();
+        g.earn(ip(1), 1000, t0);
+        g.earn(ip(2), 1000, t0);
         for _ in 0..3 {
-            assert_eq!(g.permit(ip(1), 1, Some(1), false, t0), Ok(()));
+            assert_eq!(g.permit(ip(1), 1, Some(1), t0), Ok(()));
         }
-        assert_eq!(
-            g.permit(ip(1), 1, Some(1), false, t0),
-            Err(Refusal::RateLimited)
-        );
-        assert_eq!(
-            g.permit(ip(2), 1, Some(1), false, t0),
-            Ok(()),
-            "another source"
-        );
+        assert_eq!(g.permit(ip(1), 1, Some(1), t0), Err(Refusal::RateLimited));
+        assert_eq!(g.permit(ip(2), 1, Some(1), t0), Ok(()), "another source");
         let later = t0 + Duration::from_millis(100);
+        assert_eq!(g.permit(ip(1), 1, Some(1), later), Ok(()), "one token back");
         assert_eq!(
-            g.permit(ip(1), 1, Some(1), false, later),
-            Ok(()),
-            "one token back"
-        );
-        assert_eq!(
-            g.permit(ip(1), 1, Some(1), false, later),
+            g.permit(ip(1), 1, Some(1), later),
             Err(Refusal::RateLimited)
         );
-        for _ in 0..100 {
-            assert_eq!(g.permit(ip(1), 1, Some(1), true, later), Ok(()), "verified");
-        }
     }
 
     #[test]
     fn the_source_table_is_bounded_and_idle_sources_make_room() {
         let mut g = guard(10, 2, 2);
         let t0 = Instant::now();
-        assert!(g.permit(ip(1), 1, None, false, t0).is_ok());
-        assert!(g.permit(ip(2), 1, None, false, t0).is_ok());
-        assert_eq!(
-            g.permit(ip(3), 1, None, false, t0),
-            Err(Refusal::RateLimited)
-        );
+        g.earn(ip(1), 10, t0);
+        g.earn(ip(2), 10, t0);
+        g.earn(ip(3), 10, t0);
+        assert!(g.permit(ip(1), 1, None, t0).is_ok());
+        assert!(g.permit(ip(2), 1, None, t0).is_ok());
+        assert_eq!(g.permit(ip(3), 1, None, t0), Err(Refusal::RateLimited));
         assert_eq!(g.sources(), 2);
-        // A second later both buckets are full again: idle, swept.
+        // A second later both buckets are full again and earned nothing
+        // since: idle, swept.
         let t1 = t0 + Duration::from_secs(1);
-        assert!(g.permit(ip(3), 1, None, false, t1).is_ok());
+        g.earn(ip(3), 10, t1);
+        assert!(g.permit(ip(3), 1, None, t1).is_ok());
         assert_eq!(g.sources(), 1);
+    }
+
+    #[test]
+    fn a_source_that_just_earned_is_not_swept_before_its_reply() {
+        let mut g = guard(10, 2, 1);
+        let t0 = Instant::now();
+        g.earn(ip(1), 10, t0);
+        let t1 = t0 + Duration::from_millis(500);
+        g.earn(ip(2), 10, t1);
+        assert_eq!(g.sources(), 1);
+        assert!(g.permit(ip(1), 10, Some(10), t1).is_ok());
     }
 }

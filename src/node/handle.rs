@@ -16,12 +16,12 @@ use crate::peer::{Peer, Peers};
 use crate::pipeline::{Outcome, Pipeline};
 use crate::router::Router;
 use crate::sync::lock;
-use crate::wire::{Message, MessageType};
+use crate::wire::Message;
 
 use super::guard::{Guard, Refusal};
 use super::pending::Pending;
 use super::stats::Counters;
-use super::subscriptions::Subscriptions;
+use super::subscriptions::{Made, Subscriptions};
 use super::{NodeError, NodeLimits, NodeStats, Route};
 
 /// Everything the node's tasks share.
@@ -79,7 +79,7 @@ impl Shared {
             counters: Counters::default(),
             in_flight: Arc::new(Semaphore::new(p.limits.max_in_flight.max(1))),
             guard: Mutex::new(Guard::new(&p.limits)),
-            subs: Mutex::new(Subscriptions::default()),
+            subs: Mutex::new(Subscriptions::new(&p.limits)),
             group: p.group,
             seeds: p.seeds,
             limits: p.limits,
@@ -95,6 +95,20 @@ impl Shared {
         (self.limits.trust_loopback && addr.ip().is_loopback())
             || (self.pipeline.instance().auth().is_some()
                 && self.peers.as_ref().is_some_and(|p| p.knows(addr)))
+    }
+
+    /// Whether `addr` is a peer in the table (its datagram-made
+    /// subscriptions live as long as it does).
+    fn is_peer(&self, addr: SocketAddr) -> bool {
+        self.peers.as_ref().is_some_and(|p| p.knows(addr))
+    }
+
+    /// A datagram of `len` bytes came from `from`: if it is unverified,
+    /// that is what it may be sent back (see [`Guard::earn`]).
+    pub(crate) fn earn(&self, from: SocketAddr, len: usize) {
+        if !self.is_verified(from) {
+            lock(&self.guard).earn(from.ip(), len, super::peers::now());
+        }
     }
 
     /// The peer data the plugins see for `addr`.
@@ -156,11 +170,14 @@ impl Shared {
     /// the datagram it answers); counts a refusal.
     pub(crate) fn permitted(&self, to: SocketAddr, len: usize, cause: Option<usize>) -> bool {
         // Verified destinations skip the guard (and its lock) altogether.
-        if self.is_verified(to) {
-            return true;
-        }
+        self.is_verified(to) || self.guard_permits(to, len, cause)
+    }
+
+    /// [`permitted`](Self::permitted) for an address known to be
+    /// unverified: its credit, its bucket, its request's size.
+    fn guard_permits(&self, to: SocketAddr, len: usize, cause: Option<usize>) -> bool {
         let now = super::peers::now();
-        let verdict = lock(&self.guard).permit(to.ip(), len, cause, false, now);
+        let verdict = lock(&self.guard).permit(to.ip(), len, cause, now);
         match verdict {
             Ok(()) => true,
             Err(Refusal::Amplification) => {
@@ -187,18 +204,26 @@ impl Shared {
         }
     }
 
+    /// Subscribes `addr` to `key` on the node's clock; expired
+    /// subscriptions go first, so the room they took is free.
     pub(crate) fn subscribe(
         &self,
         key: Bytes,
         addr: SocketAddr,
-        remote: bool,
+        made: Made,
     ) -> Result<(), NodeError> {
-        let max = self.limits.max_subscriptions;
-        if lock(&self.subs).add(key, addr, remote, max) {
-            Ok(())
-        } else {
-            Err(NodeError::TooManySubscriptions { max })
-        }
+        let now = super::peers::now();
+        let mut subs = lock(&self.subs);
+        subs.expire(now, |a| self.is_peer(a));
+        Ok(subs.add(key, addr, made, now)?)
+    }
+
+    /// The live subscribers of `key` (expired ones dropped first), and
+    /// whether a datagram made each.
+    fn subscribers_of(&self, key: &[u8]) -> Vec<(SocketAddr, bool)> {
+        let mut subs = lock(&self.subs);
+        subs.expire(super::peers::now(), |a| self.is_peer(a));
+        subs.of(key)
     }
 
     /// Forgets what `addr` subscribed to (its peer left or timed out).
@@ -276,9 +301,10 @@ impl NodeHandle {
 
     /// Sends `msg` to every known peer (netaio's `broadcast`); how many
     /// it went to. Sealed once unless a plugin is peer-specific. Peers
-    /// are learned from datagrams, so unverified ones are rate-limited
-    /// like replies: a spoofed advertisement cannot make a node flood
-    /// its victim.
+    /// are learned from datagrams, so an unverified one is sent no more
+    /// bytes than it sent (and rate-limited), and the whole broadcast no
+    /// more than [`NodeLimits::max_unverified_fanout`] to unverified ones:
+    /// a spoofed advertisement cannot make a node flood its victim.
     pub async fn broadcast(&self, msg: Message) -> Result<usize, NodeError> {
         let to: Vec<SocketAddr> = self.peers().into_iter().map(|p| p.addr).collect();
         self.fan_out(msg, to.into_iter().map(|a| (a, true)).collect())
@@ -286,15 +312,19 @@ impl NodeHandle {
     }
 
     /// Sends `msg` to the subscribers of `key` (netaio's `notify`); how
-    /// many it went to. Subscriptions a received datagram made are
-    /// rate-limited per source unless it is a verified peer.
+    /// many it went to. A subscription a received datagram made is, unless
+    /// its address is verified, sent no more bytes than that address sent
+    /// ([`NodeLimits::unverified_credit`]) and rate-limited per source IP;
+    /// all of them together get at most
+    /// [`NodeLimits::max_unverified_fanout`] bytes of this notification.
     pub async fn notify(&self, key: &[u8], msg: Message) -> Result<usize, NodeError> {
-        let subs = lock(&self.shared.subs).of(key);
+        let subs = self.shared.subscribers_of(key);
         self.fan_out(msg, subs).await
     }
 
     /// Sends `msg` to each address; `true` beside one means a datagram
-    /// made it (then the guard's rate applies, unless it is verified).
+    /// made it (then, unless it is verified, the guard decides, and the
+    /// fan-out's bytes to such addresses are capped).
     async fn fan_out(&self, msg: Message, to: Vec<(SocketAddr, bool)>) -> Result<usize, NodeError> {
         self.live()?;
         let once = !self.shared.pipeline.instance().is_peer_specific();
@@ -303,6 +333,8 @@ impl NodeHandle {
             _ => None,
         };
         let mut sent = 0;
+        let cap = self.shared.limits.max_unverified_fanout;
+        let mut unverified = 0usize;
         for (addr, remote) in to {
             let frame = match &shared_frame {
                 Some(f) => f.clone(),
@@ -314,8 +346,16 @@ impl NodeHandle {
                     }
                 },
             };
-            if remote && !self.shared.permitted(addr, frame.len(), None) {
-                continue;
+            if remote && !self.shared.is_verified(addr) {
+                let total = unverified.saturating_add(frame.len());
+                if total > cap {
+                    Counters::add(&self.shared.counters.fanout_capped, 1);
+                    continue;
+                }
+                if !self.shared.guard_permits(addr, frame.len(), None) {
+                    continue;
+                }
+                unverified = total;
             }
             if self.shared.send_frame(&frame, addr).await.is_ok() {
                 sent += 1;
@@ -325,8 +365,11 @@ impl NodeHandle {
     }
 
     /// Subscribes `addr` to `key` (netaio's `subscribe`).
+    /// The application chose the address: the subscription never expires
+    /// and is not limited by the guard (see [`Origin::subscribe`](super::Origin::subscribe)
+    /// for one a datagram asks for).
     pub fn subscribe(&self, key: impl Into<Bytes>, addr: SocketAddr) -> Result<(), NodeError> {
-        self.shared.subscribe(key.into(), addr, false)
+        self.shared.subscribe(key.into(), addr, Made::App)
     }
 
     /// Unsubscribes `addr` from `key`; whether it was subscribed.
@@ -334,148 +377,16 @@ impl NodeHandle {
         lock(&self.shared.subs).remove(key, addr)
     }
 
-    /// The addresses subscribed to `key`.
+    /// The addresses subscribed to `key` (expired ones are dropped first).
     pub fn subscribers(&self, key: &[u8]) -> Vec<SocketAddr> {
-        let mut v: Vec<SocketAddr> = lock(&self.shared.subs)
-            .of(key)
+        let mut v: Vec<SocketAddr> = self
+            .shared
+            .subscribers_of(key)
             .into_iter()
             .map(|(a, _)| a)
             .collect();
         v.sort();
         v
-    }
-
-    /// Sends `msg` to `to` as a request and waits (up to
-    /// [`NodeLimits::request_timeout`]) for its reply; error replies
-    /// become typed errors. Matching: framewire peers echo the request id
-    /// (random, so a spoofer must guess it); netaio peers are matched as
-    /// netaio does, by address, reply type and uri, oldest request first.
-    pub async fn call(&self, to: SocketAddr, msg: Message) -> Result<Message, NodeError> {
-        let timeout = self.shared.limits.request_timeout;
-        self.call_raw(to, msg, timeout, None).await
-    }
-
-    /// [`call`](Self::call) with its own timeout.
-    pub async fn call_timeout(
-        &self,
-        to: SocketAddr,
-        msg: Message,
-        timeout: Duration,
-    ) -> Result<Message, NodeError> {
-        self.call_raw(to, msg, timeout, None).await
-    }
-
-    /// [`call`](Self::call) with a per-call plugin layer inside the
-    /// instance one (netaio's per-call plugins, such as an
-    /// [`X25519CipherPlugin`](crate::auth::X25519CipherPlugin) keyed by the
-    /// peer's advertised `pubkey`): the request is sealed with it, and a
-    /// reply that is not an error report must pass it.
-    pub async fn call_with(
-        &self,
-        to: SocketAddr,
-        msg: Message,
-        layer: &PluginLayer,
-    ) -> Result<Message, NodeError> {
-        let timeout = self.shared.limits.request_timeout;
-        self.call_raw(to, msg, timeout, Some(layer)).await
-    }
-
-    async fn call_raw(
-        &self,
-        to: SocketAddr,
-        mut msg: Message,
-        timeout: Duration,
-        layer: Option<&PluginLayer>,
-    ) -> Result<Message, NodeError> {
-        self.live()?;
-        let uri = String::from_utf8_lossy(msg.uri()).into_owned();
-        let (id, rx) = self.shared.pending.register(to, &mut msg)?;
-        let sent = match self.shared.seal(msg, to, layer) {
-            Ok(frame) => self.shared.send_frame(&frame, to).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = sent {
-            self.shared.pending.forget(id);
-            return Err(e);
-        }
-        let reply = tokio::select! {
-            r = tokio::time::timeout(timeout, rx) => r,
-            _ = self.shared.stop.cancelled() => {
-                self.shared.pending.forget(id);
-                return Err(NodeError::Stopped);
-            }
-        };
-        let reply = match reply {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(_)) => return Err(NodeError::Stopped),
-            Err(_) => {
-                self.shared.pending.forget(id);
-                return Err(NodeError::Timeout {
-                    uri,
-                    to,
-                    after: timeout,
-                });
-            }
-        };
-        let reply = match layer {
-            Some(layer) if !reply.message_type.is_error() => {
-                let data = self.shared.peer_data(to);
-                let link = self
-                    .shared
-                    .pipeline
-                    .link()
-                    .peer(Some(to))
-                    .peer_data(data.as_ref());
-                self.shared.pipeline.open_with(reply, layer, &link)?
-            }
-            _ => reply,
-        };
-        NodeError::classify(reply)
-    }
-
-    /// REQUEST_URI `uri` with `content` to `to`; the RESPOND_URI reply, or
-    /// a typed error for NOT_FOUND, ERROR, AUTH_ERROR, NOT_PERMITTED and
-    /// timeout.
-    pub async fn request(
-        &self,
-        to: SocketAddr,
-        uri: impl Into<Bytes>,
-        content: impl Into<Bytes>,
-    ) -> Result<Message, NodeError> {
-        self.call(to, Message::new(MessageType::REQUEST_URI, uri, content))
-            .await
-    }
-
-    /// CREATE_URI to `to`; the OK reply.
-    pub async fn create(
-        &self,
-        to: SocketAddr,
-        uri: impl Into<Bytes>,
-        data: impl Into<Bytes>,
-    ) -> Result<Message, NodeError> {
-        self.call(to, Message::new(MessageType::CREATE_URI, uri, data))
-            .await
-    }
-
-    /// UPDATE_URI to `to`; the OK reply.
-    pub async fn update(
-        &self,
-        to: SocketAddr,
-        uri: impl Into<Bytes>,
-        data: impl Into<Bytes>,
-    ) -> Result<Message, NodeError> {
-        self.call(to, Message::new(MessageType::UPDATE_URI, uri, data))
-            .await
-    }
-
-    /// DELETE_URI to `to`; the OK reply.
-    pub async fn delete(
-        &self,
-        to: SocketAddr,
-        uri: impl Into<Bytes>,
-    ) -> Result<Message, NodeError> {
-        self.call(to, Message::new(MessageType::DELETE_URI, uri, Bytes::new()))
-            .await
     }
 
     /// The peers the node knows, by id (none without peer management).
@@ -530,7 +441,7 @@ impl NodeHandle {
         let _ = tokio::time::timeout(Duration::from_secs(1), self.shared.tasks.wait()).await;
     }
 
-    fn live(&self) -> Result<(), NodeError> {
+    pub(super) fn live(&self) -> Result<(), NodeError> {
         if self.shared.stop.is_cancelled() {
             Err(NodeError::Stopped)
         } else {

@@ -53,12 +53,19 @@ impl Origin {
         self.node.shared.is_verified(self.addr)
     }
 
-    /// Subscribes the source to `key` for [`NodeHandle::notify`]. Unlike
-    /// a subscription the application makes, notifications to it are
-    /// rate-limited unless the source is a verified peer: a spoofed
-    /// datagram could have made it.
+    /// Subscribes the source to `key` for [`NodeHandle::notify`] (again:
+    /// renews it). A spoofed datagram could have made it, so unlike a
+    /// subscription the application makes: unless the source is verified,
+    /// notifications to it spend what its IP sent
+    /// ([`NodeLimits::unverified_credit`](super::NodeLimits::unverified_credit))
+    /// and are rate-limited; one source IP may make only so many
+    /// ([`NodeLimits::max_source_subscriptions`](super::NodeLimits::max_source_subscriptions)
+    /// and `_bytes`); and it expires unless renewed within
+    /// [`NodeLimits::subscription_ttl`](super::NodeLimits::subscription_ttl)
+    /// (or kept by its peer).
     pub fn subscribe(&self, key: impl Into<Bytes>) -> Result<(), NodeError> {
-        self.node.shared.subscribe(key.into(), self.addr, true)
+        let made = super::subscriptions::Made::Datagram;
+        self.node.shared.subscribe(key.into(), self.addr, made)
     }
 
     /// Unsubscribes the source from `key`; whether it was subscribed.

@@ -5,10 +5,15 @@ use std::time::Duration;
 /// A node's bounds. Defaults are in each field's doc, with their reason.
 ///
 /// ```
+/// use std::time::Duration;
 /// use framewire::node::NodeLimits;
 ///
-/// let limits = NodeLimits::default().replies_per_second(20).amplification(3);
+/// let limits = NodeLimits::default()
+///     .replies_per_second(20)
+///     .amplification(3)
+///     .subscription_ttl(Duration::from_secs(60));
 /// assert_eq!(limits.reply_burst, 200);
+/// assert_eq!(limits.max_unverified_fanout, 1024 * 1024);
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -30,12 +35,48 @@ pub struct NodeLimits {
     /// reply.
     pub max_sources: usize,
     /// How many times the size of a datagram a reply to an unverified
-    /// source may be: 1, so the node never amplifies a spoofed request.
+    /// source may be, and how many bytes each byte received from it earns
+    /// ([`unverified_credit`](Self::unverified_credit)): 1, so the node
+    /// never amplifies a spoofed request.
     pub amplification: usize,
     /// Requests waiting for replies: 1 024.
     pub max_pending_requests: usize,
     /// Subscriptions (key, address) in all: 10 000.
     pub max_subscriptions: usize,
+    /// Bytes of topics the subscriptions keep in all (each subscription
+    /// counts its topic): 4 MiB, 10 000 subscriptions of 400-byte topics.
+    pub max_subscription_bytes: usize,
+    /// Subscriptions that datagrams from one source IP may make: 256,
+    /// room for a host's subscribers (several behind one NAT), while one
+    /// source cannot take the whole table from everyone else.
+    pub max_source_subscriptions: usize,
+    /// Bytes of topics one source IP's datagram-made subscriptions may
+    /// keep: 64 KiB, 256 topics of 256 bytes.
+    pub max_source_subscription_bytes: usize,
+    /// How long a subscription a datagram made lives unless a new
+    /// SUBSCRIBE renews it: 300 s. One whose address is a peer in the
+    /// table lives as long as the peer (netaio's rule: a peer's
+    /// subscriptions go when it leaves or times out); the application's
+    /// own ([`NodeHandle::subscribe`](super::NodeHandle::subscribe)) never
+    /// expire. netaio's `UDPNode` keeps a subscription until it is
+    /// withdrawn or its peer leaves; a netaio subscriber that manages no
+    /// peers must send SUBSCRIBE again within this time to keep getting
+    /// notifications. Zero: they expire at once.
+    pub subscription_ttl: Duration,
+    /// Bytes an unverified address may be owed at most: 64 KiB, one
+    /// largest datagram. Each datagram from an unverified source IP earns
+    /// it [`amplification`](Self::amplification) times its size; every
+    /// byte sent there (replies, notifications, broadcasts) spends it, so
+    /// an unverified address never gets more than it sent. The cap bounds
+    /// what a trickle of spoofed datagrams can save up for one burst.
+    pub unverified_credit: usize,
+    /// Bytes one [`notify`](super::NodeHandle::notify) or
+    /// [`broadcast`](super::NodeHandle::broadcast) may send to unverified
+    /// addresses in all, whatever they earned: 1 MiB (sixteen largest
+    /// datagrams). Past it the rest are skipped (`fanout_capped`): one
+    /// publish, itself perhaps spoofed, cannot become a burst larger than
+    /// this toward addresses nobody verified.
+    pub max_unverified_fanout: usize,
     /// Bytes of peer ids and data the peer table keeps: 4 MiB; past it the
     /// peer heard from least recently is evicted.
     pub max_peer_bytes: usize,
@@ -68,6 +109,12 @@ impl Default for NodeLimits {
             amplification: 1,
             max_pending_requests: 1024,
             max_subscriptions: 10_000,
+            max_subscription_bytes: 4 * 1024 * 1024,
+            max_source_subscriptions: 256,
+            max_source_subscription_bytes: 64 * 1024,
+            subscription_ttl: Duration::from_secs(300),
+            unverified_credit: 64 * 1024,
+            max_unverified_fanout: 1024 * 1024,
             max_peer_bytes: 4 * 1024 * 1024,
             max_peer_entry_bytes: 4096,
             trust_loopback: true,
@@ -109,6 +156,18 @@ setters! {
     max_pending_requests: usize,
     /// Sets [`NodeLimits::max_subscriptions`].
     max_subscriptions: usize,
+    /// Sets [`NodeLimits::max_subscription_bytes`].
+    max_subscription_bytes: usize,
+    /// Sets [`NodeLimits::max_source_subscriptions`].
+    max_source_subscriptions: usize,
+    /// Sets [`NodeLimits::max_source_subscription_bytes`].
+    max_source_subscription_bytes: usize,
+    /// Sets [`NodeLimits::subscription_ttl`].
+    subscription_ttl: Duration,
+    /// Sets [`NodeLimits::unverified_credit`].
+    unverified_credit: usize,
+    /// Sets [`NodeLimits::max_unverified_fanout`].
+    max_unverified_fanout: usize,
     /// Sets [`NodeLimits::max_peer_bytes`].
     max_peer_bytes: usize,
     /// Sets [`NodeLimits::max_peer_entry_bytes`].

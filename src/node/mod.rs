@@ -32,21 +32,43 @@
 //! Anyone can send a datagram with any source address, so a node must not
 //! be a tool for flooding someone else (reflection and amplification):
 //!
-//! - **No amplification.** A reply to a datagram is never larger than the
-//!   datagram ([`NodeLimits::amplification`] times it) unless its source is a
-//!   *verified peer*: a known peer (its announcement is in the table) on a
-//!   node with an instance auth plugin, whose every accepted datagram
-//!   passed that plugin — or a loopback address, which no other host can
-//!   send from ([`NodeLimits::trust_loopback`]). Otherwise, without an
-//!   auth plugin, no source is verified: a node cannot tell a peer from a
-//!   spoofer. Echo-shaped replies fit; larger ones (a stored value to a
-//!   bare REQUEST_URI) are dropped and counted (`amplification_dropped`):
-//!   give a node reachable from other hosts an auth plugin.
+//! - **No amplification.** The node never sends an unverified source IP
+//!   more bytes than it received from it: each datagram earns its source
+//!   IP a credit of its size ([`NodeLimits::amplification`] times it, up
+//!   to [`NodeLimits::unverified_credit`]), and every reply, notification
+//!   and broadcast to that IP spends it; a reply is also never larger than
+//!   its own request. A *verified* address is exempt: a known peer (its
+//!   announcement is in the table) on a node with an instance auth plugin,
+//!   whose every accepted datagram passed that plugin — or a loopback
+//!   address, which no other host can send from
+//!   ([`NodeLimits::trust_loopback`]). Otherwise, without an auth plugin,
+//!   no source is verified: a node cannot tell a peer from a spoofer.
+//!   Echo-shaped replies fit; larger ones (a stored value to a bare
+//!   REQUEST_URI, a notification larger than the subscriber's SUBSCRIBE)
+//!   are dropped and counted (`amplification_dropped`): give a node
+//!   reachable from other hosts an auth plugin. A subscriber that cannot
+//!   be verified earns room for its notifications by what it sends (a
+//!   SUBSCRIBE padded with content renews it and earns its size). One
+//!   notify or broadcast sends at most [`NodeLimits::max_unverified_fanout`]
+//!   bytes to unverified addresses in all (`fanout_capped`).
 //! - **Rate limits.** Replies to unverified sources, broadcasts to
 //!   unverified peers, and notifications to subscriptions that a received
 //!   datagram made, are limited per source
 //!   IP address by a token bucket ([`NodeLimits::replies_per_second`],
 //!   [`NodeLimits::reply_burst`]) over a bounded table of sources.
+//! - **Subscriptions by datagram** are bounded per source IP (count and
+//!   bytes of topics: [`NodeLimits::max_source_subscriptions`],
+//!   [`NodeLimits::max_source_subscription_bytes`]) and in all
+//!   ([`NodeLimits::max_subscriptions`],
+//!   [`NodeLimits::max_subscription_bytes`]), and expire unless a new
+//!   SUBSCRIBE renews them within [`NodeLimits::subscription_ttl`] (one
+//!   whose address is a peer in the table lasts as long as the peer).
+//!   netaio's `UDPNode` never expires one: it keeps it until UNSUBSCRIBE,
+//!   or until its peer says DISCONNECT or times out. A netaio subscriber
+//!   that this node knows as a peer (both manage peers with one app id,
+//!   and its advertisements reach this node) keeps its subscriptions
+//!   here too; any other must send SUBSCRIBE again within the ttl (netaio
+//!   itself never does: its application must).
 //! - **Bounded state.** The peer table is bounded by count
 //!   ([`LocalPeer::with_max_peers`](crate::peer::LocalPeer::with_max_peers))
 //!   and bytes ([`NodeLimits::max_peer_bytes`]), making room by evicting
@@ -75,6 +97,7 @@ mod limits;
 mod peers;
 mod pending;
 mod receive;
+mod requests;
 mod routes;
 mod stats;
 mod subscriptions;

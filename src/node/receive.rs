@@ -89,6 +89,8 @@ fn on_datagram(shared: &Arc<Shared>, data: &[u8], from: SocketAddr, cache: &mut 
         // Our own multicast, looped back to us.
         return;
     }
+    // What an unverified source sends is what it may be sent back.
+    shared.earn(from, data.len());
     let pipeline = &shared.pipeline;
     let mut peer = pipeline
         .peer(None, Some(from), None)

@@ -71,11 +71,18 @@ counters! {
     overloaded,
     /// Answers no request waited for and no handler took, dropped.
     unrouted,
-    /// Replies not sent: larger than their request allows for an
-    /// unverified source.
+    /// Datagrams not sent to an unverified address: a reply larger than
+    /// its request allows, or anything (reply, notification, broadcast)
+    /// larger than what the address has sent and not yet been sent back
+    /// (`NodeLimits::unverified_credit`).
     amplification_dropped,
-    /// Replies and notifications not sent: the source's rate limit.
+    /// Replies, notifications and broadcasts not sent: the source's rate
+    /// limit, or the table of sources was full.
     rate_limited,
+    /// Notifications and broadcasts not sent to an unverified address:
+    /// that notify or broadcast had sent `NodeLimits::max_unverified_fanout`
+    /// bytes to unverified addresses already.
+    fanout_capped,
     /// Datagrams the socket refused to send.
     send_failed,
 }
