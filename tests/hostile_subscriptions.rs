@@ -153,8 +153,20 @@ async fn peers_learned_from_spoofed_announcements_are_never_sent_more_than_they_
     eventually("5 peers", || node.peers().len() == 5).await;
     let note = Message::new(MessageType::NOTIFY_URI, "broadcast", vec![b'x'; 10_000]);
     node.broadcast(note).await.unwrap();
+    let mut received = Vec::new();
     for (got, _, sent) in drain_all(&fakes).await {
         assert!(got <= sent, "sent {got} bytes for {sent}");
+        received.push(got);
+    }
+    // The farewell DISCONNECT to every known peer spends the same credit:
+    // a forged peer that already got its PEER_DISCOVERED gets no more.
+    node.stop().await;
+    for ((got, _, sent), before) in drain_all(&fakes).await.into_iter().zip(received) {
+        assert!(
+            before + got <= sent,
+            "sent {} bytes for {sent}",
+            before + got
+        );
     }
 }
 

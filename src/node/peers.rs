@@ -90,32 +90,46 @@ pub(super) fn register(builder: NodeBuilder, peers: Arc<Peers>) -> NodeBuilder {
 
 /// Where announcements go: the group, the seeds, and (`and_peers`) every
 /// known peer.
-fn targets(shared: &Shared, and_peers: bool) -> Vec<SocketAddr> {
-    let mut to: Vec<SocketAddr> = shared
+/// Where an announcement goes: the group and the seeds (the operator's
+/// choice), and with `and_peers` every known peer (learned from
+/// datagrams, so possibly a forged address).
+fn targets(shared: &Shared, and_peers: bool) -> (Vec<SocketAddr>, Vec<SocketAddr>) {
+    let mut chosen: Vec<SocketAddr> = shared
         .group
         .into_iter()
         .chain(shared.seeds.iter().copied())
         .collect();
+    chosen.sort();
+    chosen.dedup();
+    let mut learned = Vec::new();
     if and_peers {
         if let Some(peers) = &shared.peers {
-            to.extend(peers.all().into_iter().map(|p| p.addr));
+            learned.extend(peers.all().into_iter().map(|p| p.addr));
         }
     }
-    to.sort();
-    to.dedup();
-    to
+    learned.sort();
+    learned.dedup();
+    learned.retain(|a| chosen.binary_search(a).is_err());
+    (chosen, learned)
 }
 
 async fn announce(shared: &Shared, message_type: MessageType, and_peers: bool) {
     let Some(peers) = &shared.peers else {
         return;
     };
-    for to in targets(shared, and_peers) {
+    let (chosen, learned) = targets(shared, and_peers);
+    let all = chosen.iter().map(|&a| (a, true));
+    for (to, operators) in all.chain(learned.iter().map(|&a| (a, false))) {
         // A fresh message each time: the plugins sign it anew (netaio
         // does the same, to avoid stale auth fields).
         let msg = peers.local().message(message_type);
         match shared.seal(msg, to, None) {
             Ok(frame) => {
+                // A learned peer may be a forged address: it is sent no
+                // more than its address earned, like any other reply.
+                if !operators && !shared.permitted(to, frame.len(), None) {
+                    continue;
+                }
                 if let Err(e) = shared.send_frame(&frame, to).await {
                     tracing::debug!(error = %e, %to, "announcement not sent");
                 }
