@@ -8,6 +8,8 @@
 mod checks;
 #[path = "../fuzz/client_check.rs"]
 mod client_check;
+#[path = "../fuzz/node_check.rs"]
+mod node_check;
 #[path = "../fuzz/server_auth_check.rs"]
 mod server_auth_check;
 #[path = "../fuzz/server_check.rs"]
@@ -130,6 +132,11 @@ fn seeds_server_auth() {
 #[test]
 fn seeds_metrics_head() {
     replay("metrics_head", checks::check_metrics_head);
+}
+
+#[test]
+fn seeds_node_datagrams() {
+    replay("node_datagrams", node_check::check_node_datagrams);
 }
 
 #[test]

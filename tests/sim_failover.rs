@@ -38,13 +38,13 @@ use rand::{Rng, SeedableRng};
 const PORT: u16 = 8888;
 const TIMEOUT: Duration = Duration::from_millis(1000);
 const BUFFER: usize = 8;
-/// Simulation steps (5 ms each) with faults: 30 s.
-const CHAOS: u32 = 6_000;
+/// Simulation steps (5 ms each) with faults: 10 s, about 40 faults.
+const CHAOS: u32 = 2_000;
 /// How long after the network heals requests may still fail: a restart
 /// (up to 1.5 s) plus reconnect backoff and a connect timeout.
 const SETTLE: Duration = Duration::from_secs(5);
 /// Requests the client makes once settled; every one must succeed.
-const SETTLED_REQUESTS: u32 = 30;
+const SETTLED_REQUESTS: u32 = 20;
 
 /// Dials through turmoil's simulated network.
 struct SimConnector;
