@@ -130,6 +130,51 @@ fn client(servers: [&str; 2]) -> framewire::client::ClientBuilder {
         .retry_first_connect(true)
 }
 
+/// Records one request's outcome (its phase decides what is allowed);
+/// 1 if it counts as a settled request.
+#[allow(clippy::too_many_arguments)]
+fn record(
+    seen: &RefCell<Seen>,
+    phase: &RefCell<Phase>,
+    i: u32,
+    body: &str,
+    result: &Result<Message, framewire::client::ClientError>,
+    took: Duration,
+    healed: Option<Duration>,
+    is_settled: bool,
+) -> u32 {
+    let mut s = seen.borrow_mut();
+    let outcome = match result {
+        Ok(reply) if reply.content()[..] != *body.as_bytes() => {
+            s.wrong.push(format!("request {i}: {reply:?}"));
+            "wrong"
+        }
+        Ok(_) => "ok",
+        Err(e) if e.is_timeout() => "timeout",
+        Err(_) => "error",
+    };
+    s.log(format!("{:?} request {i} {outcome}", now()));
+    if took > TIMEOUT + Duration::from_millis(50) {
+        s.late.push(format!("request {i}: {took:?} ({result:?})"));
+    }
+    match healed {
+        None => s.chaos_errors += u32::from(result.is_err()),
+        Some(_) => {
+            s.healed_requests += 1;
+            if result.is_ok() && s.recovered_after.is_none() {
+                s.recovered_after = phase.borrow().since_heal();
+            }
+            if is_settled {
+                if let Err(e) = result {
+                    s.settled_errors.push(format!("request {i}: {e}"));
+                }
+                return 1;
+            }
+        }
+    }
+    0
+}
+
 fn run_seed(seed: u64) {
     let mut sim = turmoil::Builder::new()
         .rng_seed(seed)
@@ -192,12 +237,13 @@ fn run_seed(seed: u64) {
                     .await
                     .is_ok_and(|m| m.message_type == MessageType::OK);
                 let settled = phase.borrow().since_heal().is_some_and(|h| h >= SETTLE);
-                let mut s = seen.borrow_mut();
-                s.log(format!("{:?} publish {i} {acked}", now()));
-                if settled && acked {
-                    s.settled_publishes.push(i);
+                {
+                    let mut s = seen.borrow_mut();
+                    s.log(format!("{:?} publish {i} {acked}", now()));
+                    if settled && acked {
+                        s.settled_publishes.push(i);
+                    }
                 }
-                drop(s);
                 i += 1;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -242,36 +288,7 @@ fn run_seed(seed: u64) {
                 let started = tokio::time::Instant::now();
                 let result = c.request("echo", body.clone()).await;
                 let took = started.elapsed();
-                let mut s = seen.borrow_mut();
-                let outcome = match &result {
-                    Ok(reply) if reply.content()[..] != *body.as_bytes() => {
-                        s.wrong.push(format!("request {i}: {reply:?}"));
-                        "wrong"
-                    }
-                    Ok(_) => "ok",
-                    Err(e) if e.is_timeout() => "timeout",
-                    Err(_) => "error",
-                };
-                s.log(format!("{:?} request {i} {outcome}", now()));
-                if took > TIMEOUT + Duration::from_millis(50) {
-                    s.late.push(format!("request {i}: {took:?} ({result:?})"));
-                }
-                match healed {
-                    None => s.chaos_errors += u32::from(result.is_err()),
-                    Some(_) => {
-                        s.healed_requests += 1;
-                        if result.is_ok() && s.recovered_after.is_none() {
-                            s.recovered_after = phase.borrow().since_heal();
-                        }
-                        if is_settled {
-                            settled += 1;
-                            if let Err(e) = &result {
-                                s.settled_errors.push(format!("request {i}: {e}"));
-                            }
-                        }
-                    }
-                }
-                drop(s);
+                settled += record(&seen, &phase, i, &body, &result, took, healed, is_settled);
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             // Publishes acknowledged by now have reached a server; give
