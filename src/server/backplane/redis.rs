@@ -11,6 +11,12 @@
 //! origin's messages in one ordered stream with no SUBSCRIBE traffic as
 //! local subscriptions change. Each instance filters by its own registry.
 //!
+//! With a [cluster key](RedisBackplane::secret) every payload carries an
+//! HMAC-SHA256 of the envelope (`mac.rs`), added by the publishing task
+//! (off the server's hot path) and checked before anything is decoded.
+//! `rediss://` urls connect over TLS (rustls, the system's roots or
+//! [`tls_root_ca`](RedisBackplane::tls_root_ca)).
+//!
 //! The crate is `redis` (redis-rs): the most used Rust Redis client, async
 //! over Tokio with default features off, and pub/sub plus pipelining are
 //! all this needs (`fred` brings a larger client for features unused here).
@@ -27,8 +33,9 @@ use tracing::{info, warn};
 
 use crate::handler::BoxFuture;
 use crate::server::stats::once_a_second;
+use crate::wire::MessageType;
 
-use super::{Backplane, Inbound};
+use super::{Backplane, BackplaneSecretError, ClusterKey, Inbound};
 
 /// Envelopes one pipelined PUBLISH batch carries at most.
 const BATCH: usize = 256;
@@ -39,7 +46,10 @@ const BATCH: usize = 256;
 /// use framewire::server::{RedisBackplane, Server};
 ///
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let backplane = RedisBackplane::new("redis://127.0.0.1:6379")?.channel("chat");
+/// let key = std::fs::read("/etc/framewire/cluster.key")?;
+/// let backplane = RedisBackplane::new("rediss://:password@redis.internal:6380")?
+///     .channel("chat")
+///     .secret(&key)?;
 /// let server = Server::builder()
 ///     .subscriptions()
 ///     .backplane(backplane)
@@ -52,6 +62,9 @@ const BATCH: usize = 256;
 pub struct RedisBackplane {
     client: redis::Client,
     channel: String,
+    /// The cluster key's raw bytes until `start` keys it to the channel.
+    secret: Option<zeroize::Zeroizing<Vec<u8>>>,
+    kinds: Vec<MessageType>,
     queue: usize,
     max_backoff: Duration,
     timeout: Duration,
@@ -78,32 +91,77 @@ impl Links {
     }
 }
 
-/// Why a [`RedisBackplane`] could not be made.
+/// Why a [`RedisBackplane`] could not be made. Its message shows the url
+/// without its user, password or query (where Redis passwords go).
 ///
 /// ```
 /// let e = framewire::server::RedisBackplane::new("not a url").unwrap_err();
 /// assert!(e.to_string().contains("not a url"));
+/// let e = framewire::server::RedisBackplane::new("redis://:hunter2@host:port").unwrap_err();
+/// assert!(!e.to_string().contains("hunter2"));
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[error("invalid Redis url {url:?}: {source}")]
 pub struct RedisUrlError {
+    /// The url with its credentials cut out.
     url: String,
     #[source]
     source: redis::RedisError,
 }
 
+/// `url` without what may hold a password: the user info before `@` and
+/// anything from `?` on.
+fn redact(url: &str) -> String {
+    let Some(at) = url.find("://") else {
+        return if url.contains(['@', '?', ':']) {
+            "<not shown>".to_owned()
+        } else {
+            url.to_owned()
+        };
+    };
+    let (scheme, rest) = url.split_at(at + 3);
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    let host = match authority.rfind('@') {
+        Some(i) => format!("<redacted>@{}", &authority[i + 1..]),
+        None => authority.to_owned(),
+    };
+    let path = match path.find('?') {
+        Some(i) => format!("{}?<redacted>", &path[..i]),
+        None => path.to_owned(),
+    };
+    format!("{scheme}{host}{path}")
+}
+
 impl RedisBackplane {
-    /// A backplane on the Redis at `url` (`redis://host:port[/db]`). Only
+    /// A backplane on the Redis at `url`: `redis://[:password@]host:port[/db]`,
+    /// or `rediss://...` for TLS (certificates checked against the
+    /// system's roots; see [`tls_root_ca`](Self::tls_root_ca)). Only
     /// parses the url: connecting happens in the background once the
     /// server starts, and keeps being retried.
     pub fn new(url: &str) -> Result<Self, RedisUrlError> {
         let client = redis::Client::open(url).map_err(|source| RedisUrlError {
-            url: url.to_owned(),
+            url: redact(url),
             source,
         })?;
+        if let redis::ConnectionAddr::TcpTls { insecure: true, .. } =
+            client.get_connection_info().addr()
+        {
+            // It would fail at every connection attempt anyway (redis-rs
+            // without `tls-rustls-insecure`); say so now.
+            return Err(RedisUrlError {
+                url: redact(url),
+                source: redis::RedisError::from((
+                    redis::ErrorKind::InvalidClientConfig,
+                    "TLS certificate checks cannot be turned off (#insecure)",
+                )),
+            });
+        }
         Ok(RedisBackplane {
             client,
             channel: "framewire".to_owned(),
+            secret: None,
+            kinds: vec![MessageType::NOTIFY_URI],
             queue: 8192,
             max_backoff: Duration::from_secs(5),
             timeout: Duration::from_secs(2),
@@ -118,6 +176,77 @@ impl RedisBackplane {
     /// hear each other use the same one.
     pub fn channel(mut self, name: impl Into<String>) -> Self {
         self.channel = name.into();
+        self
+    }
+
+    /// The cluster key (at least [`MIN_BACKPLANE_SECRET_LEN`] bytes; 32
+    /// random ones are best): every envelope is published with an
+    /// HMAC-SHA256 under it, and payloads without a valid one are refused
+    /// (counted in
+    /// [`Stats::backplane_unauthenticated`](crate::server::Stats::backplane_unauthenticated)).
+    /// Every instance on the channel needs the same key. Without one,
+    /// anyone who can PUBLISH on the channel can make every instance
+    /// deliver forged messages.
+    ///
+    /// [`MIN_BACKPLANE_SECRET_LEN`]: crate::server::MIN_BACKPLANE_SECRET_LEN
+    ///
+    /// ```
+    /// use framewire::server::RedisBackplane;
+    ///
+    /// let bp = RedisBackplane::new("redis://127.0.0.1")?.secret([7u8; 32])?;
+    /// assert!(format!("{bp:?}").contains("authenticated: true"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn secret(mut self, key: impl AsRef<[u8]>) -> Result<Self, BackplaneSecretError> {
+        let key = key.as_ref();
+        // Checked now, keyed to the channel (which may still change) at
+        // start.
+        ClusterKey::new(key, &self.channel)?;
+        self.secret = Some(zeroize::Zeroizing::new(key.to_vec()));
+        Ok(self)
+    }
+
+    /// Trusts the CA certificates in `pem` (instead of the system's
+    /// roots) for a `rediss://` url.
+    ///
+    /// ```
+    /// use framewire::server::RedisBackplane;
+    ///
+    /// let e = RedisBackplane::new("rediss://127.0.0.1")?.tls_root_ca(b"not pem".to_vec());
+    /// assert!(e.is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tls_root_ca(mut self, pem: Vec<u8>) -> Result<Self, RedisUrlError> {
+        let info = self.client.get_connection_info().clone();
+        let shown = format!("{:?}", info.addr());
+        let certs = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem),
+        };
+        self.client = redis::Client::build_with_tls(info, certs).map_err(|source| {
+            RedisUrlError {
+                url: shown,
+                source,
+            }
+        })?;
+        Ok(self)
+    }
+
+    /// The message kinds relayed (default: NOTIFY only); see
+    /// [`Backplane::relayed_kinds`]. Every instance on the channel should
+    /// have the same list.
+    ///
+    /// ```
+    /// use framewire::server::{Backplane, RedisBackplane};
+    /// use framewire::MessageType;
+    ///
+    /// let kinds = [MessageType::NOTIFY_URI, MessageType::custom(100).unwrap()];
+    /// let bp = RedisBackplane::new("redis://127.0.0.1")?.relay_kinds(kinds);
+    /// assert_eq!(bp.relayed_kinds().len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn relay_kinds(mut self, kinds: impl IntoIterator<Item = MessageType>) -> Self {
+        self.kinds = kinds.into_iter().collect();
         self
     }
 
@@ -154,9 +283,15 @@ impl Backplane for RedisBackplane {
         if self.tx.set(tx).is_err() {
             return; // already started: one set of loops per backplane
         }
+        // Checked in `secret`: keying cannot fail here.
+        let key = self
+            .secret
+            .as_ref()
+            .and_then(|s| ClusterKey::new(s, &self.channel).ok());
         let me = Task {
             client: self.client.clone(),
             channel: self.channel.clone(),
+            key,
             timeout: self.timeout,
             backoffs: (0..=16).map(|a| self.backoff(a)).collect(),
             stop: self.stop.clone(),
@@ -193,6 +328,10 @@ impl Backplane for RedisBackplane {
     fn stop(&self) {
         self.stop.cancel();
     }
+
+    fn relayed_kinds(&self) -> &[MessageType] {
+        &self.kinds
+    }
 }
 
 impl Drop for RedisBackplane {
@@ -205,6 +344,7 @@ impl std::fmt::Debug for RedisBackplane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisBackplane")
             .field("channel", &self.channel)
+            .field("authenticated", &self.secret.is_some())
             .field("publishing", &self.links.publishing.load(Relaxed))
             .field("receiving", &self.links.receiving.load(Relaxed))
             .finish()
@@ -215,6 +355,7 @@ impl std::fmt::Debug for RedisBackplane {
 struct Task {
     client: redis::Client,
     channel: String,
+    key: Option<ClusterKey>,
     timeout: Duration,
     backoffs: Vec<Duration>,
     stop: CancellationToken,
@@ -236,6 +377,26 @@ impl Task {
     fn log_down(&self, what: &str, error: &dyn std::fmt::Display) {
         if once_a_second(&self.links.logged_at) {
             warn!(channel = %self.channel, %error, "redis backplane: {what}");
+        }
+    }
+
+    /// What goes on the channel for `envelope`: sealed with the key if
+    /// there is one.
+    fn payload(&self, envelope: Bytes) -> Bytes {
+        match &self.key {
+            Some(key) => key.seal(&envelope),
+            None => envelope,
+        }
+    }
+
+    /// Hands a payload from the channel to the server if it verifies.
+    fn receive(&self, payload: &[u8]) {
+        match &self.key {
+            None => self.inbound.deliver(payload),
+            Some(key) => match key.open(payload) {
+                Ok(envelope) => self.inbound.deliver(envelope),
+                Err(why) => self.inbound.refuse_unauthenticated(why),
+            },
         }
     }
 
@@ -281,14 +442,14 @@ impl Task {
                 let mut pipe = redis::pipe();
                 pipe.cmd("PUBLISH")
                     .arg(&self.channel)
-                    .arg(&first[..])
+                    .arg(&self.payload(first)[..])
                     .ignore();
                 let mut n = 1u64;
                 while n < BATCH as u64 {
                     let Ok(next) = rx.try_recv() else { break };
                     pipe.cmd("PUBLISH")
                         .arg(&self.channel)
-                        .arg(&next[..])
+                        .arg(&self.payload(next)[..])
                         .ignore();
                     n += 1;
                 }
@@ -349,7 +510,7 @@ impl Task {
                         tokio::select! {
                             _ = self.stop.cancelled() => return,
                             m = messages.next() => match m {
-                                Some(m) => self.inbound.deliver(m.get_payload_bytes()),
+                                Some(m) => self.receive(m.get_payload_bytes()),
                                 None => break,
                             },
                         }
@@ -366,5 +527,43 @@ impl Task {
             }
             attempt = attempt.saturating_add(1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_the_error_message() {
+        for url in [
+            "redis://:hunter2@127.0.0.1:notaport",
+            "rediss://user:hunter2@127.0.0.1:notaport/0",
+            "redis+unix:///tmp/x.sock?pass=hunter2&db=x",
+            "hunter2@host",
+            "redis//:hunter2@host",
+        ] {
+            if let Err(e) = RedisBackplane::new(url) {
+                let shown = format!("{e} {e:?}");
+                assert!(!shown.contains("hunter2"), "{url}: {shown}");
+            }
+        }
+        assert_eq!(redact("redis://:pw@h:1/2?pass=pw"), "redis://<redacted>@h:1/2?<redacted>");
+        assert_eq!(redact("rediss://h:1"), "rediss://h:1");
+    }
+
+    #[test]
+    fn rediss_urls_are_accepted_and_debug_hides_the_password() {
+        let bp = RedisBackplane::new("rediss://:hunter2@127.0.0.1:6380/0").unwrap();
+        assert!(bp.client.get_connection_info().addr().to_string().contains("6380"));
+        assert!(matches!(
+            bp.client.get_connection_info().addr(),
+            redis::ConnectionAddr::TcpTls { insecure: false, .. }
+        ));
+        let shown = format!("{bp:?} {:?}", bp.client);
+        assert!(!shown.contains("hunter2"), "{shown}");
+        // "#insecure" (no certificate check) is refused, not accepted.
+        let e = RedisBackplane::new("rediss://127.0.0.1:6380/#insecure").unwrap_err();
+        assert!(e.to_string().contains("cannot be turned off"), "{e}");
     }
 }
