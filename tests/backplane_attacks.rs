@@ -230,6 +230,40 @@ async fn without_a_key_forgeries_are_delivered() {
     b.stop().await;
 }
 
+/// Runs `cmd` to its end, which must come within 20 s (it is killed and
+/// the test fails otherwise): exit code, stdout, stderr.
+fn bounded_exit(mut cmd: Command) -> (Option<i32>, String, String) {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn framewire");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} still running after 20 s: it should have refused to start");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let read = |r: Option<&mut dyn Read>| {
+        let mut s = String::new();
+        if let Some(r) = r {
+            let _ = r.read_to_string(&mut s);
+        }
+        s
+    };
+    let out = read(child.stdout.as_mut().map(|r| r as &mut dyn Read));
+    let err = read(child.stderr.as_mut().map(|r| r as &mut dyn Read));
+    (status.code(), out, err)
+}
+
 /// `serve --backplane` without a cluster key does not start (before any
 /// connection to Redis), unless `--backplane-insecure`; no password from
 /// the url ever reaches its output.
@@ -241,7 +275,7 @@ fn serve_refuses_a_backplane_without_a_cluster_key() {
         .env_remove("FRAMEWIRE_SECRET")
         .env_remove("FRAMEWIRE_BACKPLANE_SECRET")
         .env_remove("FRAMEWIRE_BACKPLANE_URL");
-    let (code, out, err) = exit_status(cmd);
+    let (code, out, err) = bounded_exit(cmd);
     assert_eq!(code, Some(2), "{out}{err}");
     assert!(err.contains("cluster key"), "{err}");
     assert!(!format!("{out}{err}").contains("hunter2"));
@@ -255,9 +289,10 @@ fn serve_refuses_a_backplane_without_a_cluster_key() {
         .arg(&short)
         .env("FRAMEWIRE_BACKPLANE_URL", "redis://:hunter2@127.0.0.1:1")
         .env_remove("FRAMEWIRE_SECRET");
-    let (code, out, err) = exit_status(cmd);
+    let (code, out, err) = bounded_exit(cmd);
     assert_eq!(code, Some(2), "{out}{err}");
     assert!(err.contains("at least 16 bytes"), "{err}");
+    assert!(!format!("{out}{err}").contains("hunter2"));
 
     // The url's password is not shown when it is refused.
     let url = dir.path().join("url");
@@ -268,7 +303,7 @@ fn serve_refuses_a_backplane_without_a_cluster_key() {
         .arg(&url)
         .env_remove("FRAMEWIRE_SECRET")
         .env_remove("FRAMEWIRE_BACKPLANE_URL");
-    let (code, out, err) = exit_status(cmd);
+    let (code, out, err) = bounded_exit(cmd);
     assert_eq!(code, Some(2), "{out}{err}");
     assert!(err.contains("<redacted>"), "{err}");
     assert!(!format!("{out}{err}").contains("hunter2"), "{err}");
