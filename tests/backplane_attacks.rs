@@ -80,7 +80,12 @@ fn redis_publish(redis: &Redis, payload: &[u8]) -> u64 {
     let mut s = TcpStream::connect(("127.0.0.1", redis.port)).unwrap();
     s.set_read_timeout(Some(LIMIT)).unwrap();
     let mut cmd = Vec::new();
-    write!(cmd, "*3\r\n$7\r\nPUBLISH\r\n${}\r\n{CHANNEL}\r\n", CHANNEL.len()).unwrap();
+    write!(
+        cmd,
+        "*3\r\n$7\r\nPUBLISH\r\n${}\r\n{CHANNEL}\r\n",
+        CHANNEL.len()
+    )
+    .unwrap();
     write!(cmd, "${}\r\n", payload.len()).unwrap();
     cmd.extend_from_slice(payload);
     cmd.extend_from_slice(b"\r\n");
@@ -100,7 +105,11 @@ fn redis_publish(redis: &Redis, payload: &[u8]) -> u64 {
 }
 
 fn note(topic: &str, content: &str) -> Message {
-    Message::new(MessageType::NOTIFY_URI, topic.to_owned(), content.to_owned())
+    Message::new(
+        MessageType::NOTIFY_URI,
+        topic.to_owned(),
+        content.to_owned(),
+    )
 }
 
 /// (a) A forged envelope, without a MAC or with one under another key,
@@ -119,7 +128,11 @@ async fn forged_envelopes_on_the_channel_are_refused_with_a_cluster_key() {
     let wrong_key = sealed(b"not the cluster key, 32 bytes...", &forged);
     let cut_tag = &sealed(KEY, &forged)[..forged.len() + 31];
     for payload in [&forged[..], &wrong_key[..], cut_tag] {
-        assert_eq!(redis_publish(&redis, payload), 2, "both instances subscribed");
+        assert_eq!(
+            redis_publish(&redis, payload),
+            2,
+            "both instances subscribed"
+        );
     }
     eventually("the three forgeries are counted", || {
         b.handle.stats().backplane_unauthenticated == 3
@@ -154,11 +167,20 @@ async fn a_max_sequence_envelope_does_not_silence_its_origin() {
         publish_all(&a, "t", vec!["a:0".into()]).await;
         let first = recv(&mut sub).await;
         assert_eq!(&first.content()[..], b"a:0");
-        let nid = first.auth.get_bytes("nid").expect("relayed notes carry nid");
+        let nid = first
+            .auth
+            .get_bytes("nid")
+            .expect("relayed notes carry nid");
         let incarnation = u64::from_be_bytes(nid[..8].try_into().unwrap());
         assert_eq!(NotifyId::of(&first), Some(NotifyId::new(incarnation, 1)));
 
-        let poison = envelope("a", incarnation, u64::MAX, Target::Topic("t"), &note("t", "poison"));
+        let poison = envelope(
+            "a",
+            incarnation,
+            u64::MAX,
+            Target::Topic("t"),
+            &note("t", "poison"),
+        );
         let payload = match key {
             Some(k) => sealed(k, &poison),
             None => poison,

@@ -36,7 +36,10 @@ fn serve_instance(redis: &Redis, name: &str) -> (KillOnDrop, String) {
     .args(["--instance-id", name])
     .env_remove("FRAMEWIRE_SECRET")
     // The cluster key every instance of the test shares.
-    .env("FRAMEWIRE_BACKPLANE_SECRET", "backplane_redis test cluster key");
+    .env(
+        "FRAMEWIRE_BACKPLANE_SECRET",
+        "backplane_redis test cluster key",
+    );
     spawn_listening(cmd)
 }
 

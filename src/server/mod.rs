@@ -73,7 +73,9 @@ use std::sync::Arc;
 
 use crate::auth::PluginLayer;
 
-pub use backplane::{Backplane, BackplaneSecretError, Inbound, MemoryBackplane, MIN_BACKPLANE_SECRET_LEN};
+pub use backplane::{
+    Backplane, BackplaneSecretError, Inbound, MemoryBackplane, MIN_BACKPLANE_SECRET_LEN,
+};
 #[cfg(feature = "redis")]
 pub use backplane::{RedisBackplane, RedisUrlError};
 pub use builder::ServerBuilder;

@@ -77,7 +77,10 @@ fn read_url(path: &Path) -> Result<Zeroizing<String>, String> {
 fn secret(cluster: &ClusterArgs) -> Result<Option<Zeroizing<Vec<u8>>>, String> {
     if let Some(path) = &cluster.backplane_secret_file {
         let mut bytes = Zeroizing::new(std::fs::read(path).map_err(|e| {
-            format!("cannot read --backplane-secret-file {}: {e}", path.display())
+            format!(
+                "cannot read --backplane-secret-file {}: {e}",
+                path.display()
+            )
         })?);
         if bytes.ends_with(b"\n") {
             bytes.pop();

@@ -70,7 +70,11 @@ impl ClusterKey {
         keyed.update(DOMAIN);
         // The channel name is at most what Redis takes; u32 is plenty and
         // a longer one (never sent) only weakens its own separation.
-        keyed.update(&u32::try_from(channel.len()).unwrap_or(u32::MAX).to_be_bytes());
+        keyed.update(
+            &u32::try_from(channel.len())
+                .unwrap_or(u32::MAX)
+                .to_be_bytes(),
+        );
         keyed.update(channel.as_bytes());
         Ok(ClusterKey { keyed })
     }

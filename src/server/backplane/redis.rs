@@ -219,16 +219,25 @@ impl RedisBackplane {
     pub fn tls_root_ca(mut self, pem: Vec<u8>) -> Result<Self, RedisUrlError> {
         let info = self.client.get_connection_info().clone();
         let shown = format!("{:?}", info.addr());
+        // redis-rs takes a PEM without certificates as "trust nothing":
+        // every connection would fail later; refuse it now.
+        use rustls::pki_types::{pem::PemObject, CertificateDer};
+        let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&pem).collect();
+        if !certs.is_ok_and(|c| !c.is_empty()) {
+            return Err(RedisUrlError {
+                url: shown,
+                source: redis::RedisError::from((
+                    redis::ErrorKind::InvalidClientConfig,
+                    "no CA certificate in the PEM given",
+                )),
+            });
+        }
         let certs = redis::TlsCertificates {
             client_tls: None,
             root_cert: Some(pem),
         };
-        self.client = redis::Client::build_with_tls(info, certs).map_err(|source| {
-            RedisUrlError {
-                url: shown,
-                source,
-            }
-        })?;
+        self.client = redis::Client::build_with_tls(info, certs)
+            .map_err(|source| RedisUrlError { url: shown, source })?;
         Ok(self)
     }
 
@@ -548,17 +557,28 @@ mod tests {
                 assert!(!shown.contains("hunter2"), "{url}: {shown}");
             }
         }
-        assert_eq!(redact("redis://:pw@h:1/2?pass=pw"), "redis://<redacted>@h:1/2?<redacted>");
+        assert_eq!(
+            redact("redis://:pw@h:1/2?pass=pw"),
+            "redis://<redacted>@h:1/2?<redacted>"
+        );
         assert_eq!(redact("rediss://h:1"), "rediss://h:1");
     }
 
     #[test]
     fn rediss_urls_are_accepted_and_debug_hides_the_password() {
         let bp = RedisBackplane::new("rediss://:hunter2@127.0.0.1:6380/0").unwrap();
-        assert!(bp.client.get_connection_info().addr().to_string().contains("6380"));
+        assert!(bp
+            .client
+            .get_connection_info()
+            .addr()
+            .to_string()
+            .contains("6380"));
         assert!(matches!(
             bp.client.get_connection_info().addr(),
-            redis::ConnectionAddr::TcpTls { insecure: false, .. }
+            redis::ConnectionAddr::TcpTls {
+                insecure: false,
+                ..
+            }
         ));
         let shown = format!("{bp:?} {:?}", bp.client);
         assert!(!shown.contains("hunter2"), "{shown}");

@@ -218,7 +218,12 @@ impl Throttle {
     fn allow_at(&self, now: u64) -> Option<u64> {
         let then = self.logged_at.load(Relaxed);
         let due = then == 0 || now >= then.saturating_add(REFUSAL_LOG_PERIOD);
-        if due && self.logged_at.compare_exchange(then, now, Relaxed, Relaxed).is_ok() {
+        if due
+            && self
+                .logged_at
+                .compare_exchange(then, now, Relaxed, Relaxed)
+                .is_ok()
+        {
             return Some(self.suppressed.swap(0, Relaxed));
         }
         self.suppressed.fetch_add(1, Relaxed);
@@ -315,16 +320,26 @@ mod tests {
             MessageType::ADVERTISE_PEER,
         ] {
             let msg = Message::new(t, "t", "forged");
-            assert_eq!(kind(&relay, &counters, envelope_of("a", 1, 1, msg)), "refused");
+            assert_eq!(
+                kind(&relay, &counters, envelope_of("a", 1, 1, msg)),
+                "refused"
+            );
         }
         assert_eq!(counters.snapshot(0, 0).backplane_invalid, 5);
         // The refused ones left no sequence state behind.
         assert_eq!(kind(&relay, &counters, envelope("a", 1, 1)), "deliver");
         // Out: an OK is delivered here only, not numbered or published.
-        let out = relay.publish(Target::All, Message::new(MessageType::OK, "t", ""), &counters);
+        let out = relay.publish(
+            Target::All,
+            Message::new(MessageType::OK, "t", ""),
+            &counters,
+        );
         assert!(NotifyId::of(&out).is_none());
         let s = counters.snapshot(0, 0);
-        assert_eq!((s.backplane_published, s.backplane_publish_failures), (0, 0));
+        assert_eq!(
+            (s.backplane_published, s.backplane_publish_failures),
+            (0, 0)
+        );
     }
 
     #[test]

@@ -149,12 +149,7 @@ mod tests {
         // Two forged numbers in a row move the state; the origin's next
         // message is refused, the one after moves it back.
         assert_eq!(s.check(b"a", 7, u64::MAX - 1), OutOfWindow);
-        assert_eq!(
-            s.check(b"a", 7, u64::MAX),
-            Deliver {
-                lost: u64::MAX - 4
-            }
-        );
+        assert_eq!(s.check(b"a", 7, u64::MAX), Deliver { lost: u64::MAX - 4 });
         assert_eq!(s.check(b"a", 7, 4), OutOfWindow);
         assert_eq!(s.check(b"a", 7, 5), Deliver { lost: 0 });
         assert_eq!(s.check(b"a", 7, 6), Deliver { lost: 0 });
