@@ -11,7 +11,8 @@
 //! - `sequence.rs`: per-origin sequence state with a bounded window, so
 //!   one odd envelope cannot silence an origin (pure).
 //! - `memory.rs`: [`MemoryBackplane`], instances in one process (tests).
-//! - `redis.rs`: [`RedisBackplane`] over Redis pub/sub (feature `redis`).
+//! - `redis.rs`: [`RedisBackplane`] over Redis pub/sub (feature `redis`);
+//!   its publishing and subscribing loops in `redis/task.rs`.
 //!
 //! # Semantics
 //!
