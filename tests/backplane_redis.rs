@@ -34,7 +34,12 @@ fn serve_instance(redis: &Redis, name: &str) -> (KillOnDrop, String) {
         &redis.url(),
     ])
     .args(["--instance-id", name])
-    .env_remove("FRAMEWIRE_SECRET");
+    .env_remove("FRAMEWIRE_SECRET")
+    // The cluster key every instance of the test shares.
+    .env(
+        "FRAMEWIRE_BACKPLANE_SECRET",
+        "backplane_redis test cluster key",
+    );
     spawn_listening(cmd)
 }
 

@@ -100,10 +100,8 @@ impl Shared {
             Arrival::Deliver(e) => e,
             Arrival::Own => return,
             Arrival::Repeat => return self.counters.backplane_duplicate(),
-            Arrival::Invalid(e) => {
-                self.counters.backplane_invalid();
-                return warn!(error = %e, "undecodable backplane envelope dropped");
-            }
+            // Counted and logged (rate-limited) by the relay.
+            Arrival::Refused => return,
         };
         self.counters.backplane_received();
         let conns: Arc<[Arc<Conn>]> = match &envelope.target {

@@ -32,7 +32,7 @@
 //! | `framewire_slow_consumer_total` | counter | `action`: `drop`, `disconnect` |
 //! | `framewire_timeouts_total` | counter | `kind`: `deadline`, `write`, `auth`, `first_frame`, `tls_handshake` |
 //! | `framewire_tls_handshakes_total` | counter | `result`: `ok`, `failed` |
-//! | `framewire_backplane_messages_total` | counter | `event`: `published`, `publish_failed`, `received`, `lost`, `duplicate`, `invalid` |
+//! | `framewire_backplane_messages_total` | counter | `event`: `published`, `publish_failed`, `received`, `lost`, `duplicate`, `invalid`, `unauthenticated` |
 //! | `framewire_backplane_connected` | gauge | |
 //!
 //! ```no_run
@@ -73,7 +73,9 @@ use std::sync::Arc;
 
 use crate::auth::PluginLayer;
 
-pub use backplane::{Backplane, Inbound, MemoryBackplane};
+pub use backplane::{
+    Backplane, BackplaneSecretError, Inbound, MemoryBackplane, MIN_BACKPLANE_SECRET_LEN,
+};
 #[cfg(feature = "redis")]
 pub use backplane::{RedisBackplane, RedisUrlError};
 pub use builder::ServerBuilder;

@@ -107,8 +107,14 @@ pub struct Stats {
     pub backplane_lost: u64,
     /// Messages from other instances dropped as already delivered.
     pub backplane_duplicates: u64,
-    /// Backplane payloads that were not framewire envelopes.
+    /// Backplane payloads refused as invalid: not framewire envelopes,
+    /// carrying a message kind that is not relayed, or with a sequence
+    /// number too far from its origin's.
     pub backplane_invalid: u64,
+    /// Backplane payloads refused because their cluster-key MAC was
+    /// missing or wrong (forged, or an instance with another key or
+    /// none).
+    pub backplane_unauthenticated: u64,
 }
 
 impl Stats {
@@ -170,6 +176,7 @@ impl Stats {
             backplane_lost,
             backplane_duplicates,
             backplane_invalid,
+            backplane_unauthenticated,
         )
     }
 }
@@ -206,6 +213,7 @@ pub(crate) struct Counters {
     bp_lost: AtomicU64,
     bp_duplicates: AtomicU64,
     bp_invalid: AtomicU64,
+    bp_unauthenticated: AtomicU64,
     /// Unix second of the last slow-consumer log line.
     slow_logged_at: AtomicU64,
     /// Unix second of the last TLS handshake failure log line.
@@ -389,6 +397,11 @@ impl Counters {
         metrics::counter_with(BACKPLANE, "event", "invalid", 1);
     }
 
+    pub(crate) fn backplane_unauthenticated(&self) {
+        bump(&self.bp_unauthenticated);
+        metrics::counter_with(BACKPLANE, "event", "unauthenticated", 1);
+    }
+
     pub(crate) fn backplane_connected(&self, up: bool) {
         metrics::gauge("framewire_backplane_connected", f64::from(u8::from(up)));
     }
@@ -438,6 +451,7 @@ impl Counters {
             backplane_lost: g(&self.bp_lost),
             backplane_duplicates: g(&self.bp_duplicates),
             backplane_invalid: g(&self.bp_invalid),
+            backplane_unauthenticated: g(&self.bp_unauthenticated),
         }
     }
 }

@@ -174,18 +174,48 @@ pub enum Command {
 #[derive(Args, Clone)]
 pub struct ClusterArgs {
     /// Relay publish and broadcast to the other instances through this
-    /// Redis (redis://HOST:PORT). Without it the server is one process.
-    #[arg(long, value_name = "URL")]
+    /// Redis: redis://[:PASSWORD@]HOST:PORT, or rediss://... for TLS.
+    /// Other local users can read command lines: with a password, prefer
+    /// --backplane-url-file or FRAMEWIRE_BACKPLANE_URL. Without it the
+    /// server is one process.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "FRAMEWIRE_BACKPLANE_URL",
+        hide_env_values = true,
+        group = "redis_url"
+    )]
     pub backplane: Option<String>,
+    /// Read the --backplane url from this file (surrounding whitespace
+    /// ignored).
+    #[arg(long, value_name = "PATH", group = "redis_url")]
+    pub backplane_url_file: Option<PathBuf>,
+    /// The cluster key, from this file (at least 16 bytes; one trailing
+    /// newline ignored; e.g. `head -c 32 /dev/urandom`): every relayed
+    /// message is authenticated with it (HMAC-SHA256) and anything on the
+    /// channel without it is refused. Every instance needs the same key.
+    /// The FRAMEWIRE_BACKPLANE_SECRET environment variable may hold the key
+    /// instead.
+    #[arg(long, value_name = "PATH", requires = "redis_url")]
+    pub backplane_secret_file: Option<PathBuf>,
+    /// Run the backplane without a cluster key: anyone who can PUBLISH on
+    /// the Redis channel can then make this server send its clients forged
+    /// messages. Only for a Redis nobody else can reach.
+    #[arg(long, requires = "redis_url", conflicts_with = "backplane_secret_file")]
+    pub backplane_insecure: bool,
+    /// Trust the CA certificates in this PEM file (instead of the system's
+    /// roots) for a rediss:// backplane.
+    #[arg(long, value_name = "PATH", requires = "redis_url")]
+    pub backplane_ca: Option<PathBuf>,
     /// This instance's name on the backplane (default: random).
-    #[arg(long, value_name = "NAME", requires = "backplane")]
+    #[arg(long, value_name = "NAME", requires = "redis_url")]
     pub instance_id: Option<String>,
     /// The Redis pub/sub channel instances share.
     #[arg(
         long,
         value_name = "NAME",
         default_value = "framewire",
-        requires = "backplane"
+        requires = "redis_url"
     )]
     pub backplane_channel: String,
     /// Manage netaio peers (netaio's manage_peers_automatically): answer

@@ -4,6 +4,7 @@
 
 mod args;
 mod auth;
+mod backplane;
 mod baseline;
 mod bench;
 mod client;

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use framewire::auth::{MemoryUsers, UserHmac};
-use framewire::server::{readme_routes, Limits, RedisBackplane, Server, ServerHandle};
+use framewire::server::{readme_routes, Limits, Server, ServerHandle};
 use framewire::{PluginLayer, Profile};
 
 use crate::args::ClusterArgs;
@@ -72,10 +72,7 @@ pub async fn serve(
             .tls(config)
             .client_certificate_name(tls.tls_client_name);
     }
-    if let Some(url) = &cluster.backplane {
-        let backplane = RedisBackplane::new(url)
-            .map_err(|e| e.to_string())?
-            .channel(cluster.backplane_channel.clone());
+    if let Some(backplane) = crate::backplane::from_args(cluster)? {
         builder = builder.backplane(backplane);
         if let Some(name) = &cluster.instance_id {
             builder = builder.instance_id(name.clone());

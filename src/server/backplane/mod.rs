@@ -4,10 +4,15 @@
 //! connections.
 //!
 //! - `envelope.rs`: the bytes of one relayed message (pure).
+//! - `mac.rs`: the cluster key's HMAC over each envelope (pure).
 //! - `relay.rs`: the server's side — origin and sequence numbers out,
-//!   own-echo filtering, gap and duplicate accounting in.
+//!   own-echo filtering, the message-kind filter, gap and duplicate
+//!   accounting in.
+//! - `sequence.rs`: per-origin sequence state with a bounded window, so
+//!   one odd envelope cannot silence an origin (pure).
 //! - `memory.rs`: [`MemoryBackplane`], instances in one process (tests).
-//! - `redis.rs`: [`RedisBackplane`] over Redis pub/sub (feature `redis`).
+//! - `redis.rs`: [`RedisBackplane`] over Redis pub/sub (feature `redis`);
+//!   its publishing and subscribing loops in `redis/task.rs`.
 //!
 //! # Semantics
 //!
@@ -35,6 +40,18 @@
 //!   all instances; each receiving instance seals and encodes the message
 //!   once for all its receivers (per receiver when its plugins are
 //!   peer-specific), exactly as a local `notify`.
+//! - **Only what instances produce.** Only the message kinds in
+//!   [`Backplane::relayed_kinds`] (NOTIFY by default: what `notify`,
+//!   `broadcast` and `send_to_tag` send) are relayed; anything else in an
+//!   envelope is refused and counted as
+//!   [`Stats::backplane_invalid`](super::Stats::backplane_invalid).
+//! - **Authenticated, with a cluster key.** [`RedisBackplane::secret`]
+//!   adds an HMAC-SHA256 to every envelope; a payload without a valid one
+//!   is refused and counted as
+//!   [`Stats::backplane_unauthenticated`](super::Stats::backplane_unauthenticated).
+//!   Refusals are logged at most once every 10 s, with how many were not.
+//!   Without a key, anyone who can PUBLISH on the channel can make every
+//!   instance deliver anything relayable as genuine server frames.
 //! - Per-call plugin layers (`notify_with` and friends) and
 //!   [`send_to`](super::ServerHandle::send_to) stay local: a layer is code
 //!   and keys, not something to put on the wire.
@@ -46,20 +63,27 @@
 //! matches that lifetime; the counters make its losses visible.
 
 mod envelope;
+mod mac;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 mod relay;
+mod sequence;
 
 use std::sync::Weak;
 
 use bytes::Bytes;
 
 use crate::handler::BoxFuture;
+use crate::wire::MessageType;
 
+pub use mac::{BackplaneSecretError, MIN_BACKPLANE_SECRET_LEN};
 pub use memory::MemoryBackplane;
 #[cfg(feature = "redis")]
 pub use redis::{RedisBackplane, RedisUrlError};
+
+#[cfg(feature = "redis")]
+pub(crate) use mac::{ClusterKey, MacError};
 
 pub(crate) use envelope::Target;
 pub(crate) use relay::{random_name, Arrival, Relay};
@@ -114,6 +138,17 @@ pub trait Backplane: Send + Sync + 'static {
     /// Stops the backplane's tasks; called once the server has shut down
     /// (after [`flush`](Self::flush)).
     fn stop(&self) {}
+
+    /// The message kinds relayed (default: NOTIFY only, what `notify`,
+    /// `broadcast` and `send_to_tag` send in framewire's own server). A
+    /// message of another kind stays on the instance that made it, and an
+    /// envelope carrying one is refused: whoever can write to the
+    /// transport cannot make instances send their clients replies, errors
+    /// or DISCONNECTs that look like their own. Read once, when the server
+    /// is built.
+    fn relayed_kinds(&self) -> &[MessageType] {
+        &[MessageType::NOTIFY_URI]
+    }
 }
 
 /// The server's side of a [`Backplane`]: where envelopes from other
@@ -131,6 +166,17 @@ impl Inbound {
     pub fn deliver(&self, envelope: &[u8]) {
         if let Some(shared) = self.shared.upgrade() {
             shared.receive_relayed(Bytes::copy_from_slice(envelope));
+        }
+    }
+
+    /// Counts (and logs, rate-limited) one payload refused because its
+    /// cluster-key MAC is missing or wrong.
+    #[cfg(feature = "redis")]
+    pub(crate) fn refuse_unauthenticated(&self, why: MacError) {
+        if let Some(shared) = self.shared.upgrade() {
+            if let Some(relay) = &shared.relay {
+                relay.refuse_unauthenticated(&shared.counters, why);
+            }
         }
     }
 

@@ -11,27 +11,32 @@
 //! origin's messages in one ordered stream with no SUBSCRIBE traffic as
 //! local subscriptions change. Each instance filters by its own registry.
 //!
+//! With a [cluster key](RedisBackplane::secret) every payload carries an
+//! HMAC-SHA256 of the envelope (`mac.rs`), added by the publishing task
+//! (off the server's hot path) and checked before anything is decoded.
+//! `rediss://` urls connect over TLS (rustls, the system's roots or
+//! [`tls_root_ca`](RedisBackplane::tls_root_ca)).
+//!
 //! The crate is `redis` (redis-rs): the most used Rust Redis client, async
 //! over Tokio with default features off, and pub/sub plus pipelining are
 //! all this needs (`fred` brings a larger client for features unused here).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
 
 use crate::handler::BoxFuture;
-use crate::server::stats::once_a_second;
+use crate::wire::MessageType;
 
-use super::{Backplane, Inbound};
+use super::{Backplane, BackplaneSecretError, ClusterKey, Inbound};
 
-/// Envelopes one pipelined PUBLISH batch carries at most.
-const BATCH: usize = 256;
+mod task;
+
+use task::{Links, Task};
 
 /// A [`Backplane`] over Redis pub/sub (feature `redis`).
 ///
@@ -39,7 +44,10 @@ const BATCH: usize = 256;
 /// use framewire::server::{RedisBackplane, Server};
 ///
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let backplane = RedisBackplane::new("redis://127.0.0.1:6379")?.channel("chat");
+/// let key = std::fs::read("/etc/framewire/cluster.key")?;
+/// let backplane = RedisBackplane::new("rediss://:password@redis.internal:6380")?
+///     .channel("chat")
+///     .secret(&key)?;
 /// let server = Server::builder()
 ///     .subscriptions()
 ///     .backplane(backplane)
@@ -52,6 +60,9 @@ const BATCH: usize = 256;
 pub struct RedisBackplane {
     client: redis::Client,
     channel: String,
+    /// The cluster key's raw bytes until `start` keys it to the channel.
+    secret: Option<zeroize::Zeroizing<Vec<u8>>>,
+    kinds: Vec<MessageType>,
     queue: usize,
     max_backoff: Duration,
     timeout: Duration,
@@ -62,48 +73,77 @@ pub struct RedisBackplane {
     unsent: Arc<AtomicUsize>,
 }
 
-/// Whether each of the two connections is up.
-#[derive(Default)]
-struct Links {
-    publishing: AtomicBool,
-    receiving: AtomicBool,
-    /// Unix second of the last connection log line.
-    logged_at: std::sync::atomic::AtomicU64,
-}
-
-impl Links {
-    fn set(&self, which: &AtomicBool, up: bool, inbound: &Inbound) {
-        which.store(up, Relaxed);
-        inbound.set_connected(self.publishing.load(Relaxed) && self.receiving.load(Relaxed));
-    }
-}
-
-/// Why a [`RedisBackplane`] could not be made.
+/// Why a [`RedisBackplane`] could not be made. Its message shows the url
+/// without its user, password or query (where Redis passwords go).
 ///
 /// ```
 /// let e = framewire::server::RedisBackplane::new("not a url").unwrap_err();
 /// assert!(e.to_string().contains("not a url"));
+/// let e = framewire::server::RedisBackplane::new("redis://:hunter2@host:port").unwrap_err();
+/// assert!(!e.to_string().contains("hunter2"));
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[error("invalid Redis url {url:?}: {source}")]
 pub struct RedisUrlError {
+    /// The url with its credentials cut out.
     url: String,
     #[source]
     source: redis::RedisError,
 }
 
+/// `url` without what may hold a password: the user info before `@` and
+/// anything from `?` on.
+fn redact(url: &str) -> String {
+    let Some(at) = url.find("://") else {
+        return if url.contains(['@', '?', ':']) {
+            "<not shown>".to_owned()
+        } else {
+            url.to_owned()
+        };
+    };
+    let (scheme, rest) = url.split_at(at + 3);
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    let host = match authority.rfind('@') {
+        Some(i) => format!("<redacted>@{}", &authority[i + 1..]),
+        None => authority.to_owned(),
+    };
+    let path = match path.find('?') {
+        Some(i) => format!("{}?<redacted>", &path[..i]),
+        None => path.to_owned(),
+    };
+    format!("{scheme}{host}{path}")
+}
+
 impl RedisBackplane {
-    /// A backplane on the Redis at `url` (`redis://host:port[/db]`). Only
+    /// A backplane on the Redis at `url`: `redis://[:password@]host:port[/db]`,
+    /// or `rediss://...` for TLS (certificates checked against the
+    /// system's roots; see [`tls_root_ca`](Self::tls_root_ca)). Only
     /// parses the url: connecting happens in the background once the
     /// server starts, and keeps being retried.
     pub fn new(url: &str) -> Result<Self, RedisUrlError> {
         let client = redis::Client::open(url).map_err(|source| RedisUrlError {
-            url: url.to_owned(),
+            url: redact(url),
             source,
         })?;
+        if let redis::ConnectionAddr::TcpTls { insecure: true, .. } =
+            client.get_connection_info().addr()
+        {
+            // It would fail at every connection attempt anyway (redis-rs
+            // without `tls-rustls-insecure`); say so now.
+            return Err(RedisUrlError {
+                url: redact(url),
+                source: redis::RedisError::from((
+                    redis::ErrorKind::InvalidClientConfig,
+                    "TLS certificate checks cannot be turned off (#insecure)",
+                )),
+            });
+        }
         Ok(RedisBackplane {
             client,
             channel: "framewire".to_owned(),
+            secret: None,
+            kinds: vec![MessageType::NOTIFY_URI],
             queue: 8192,
             max_backoff: Duration::from_secs(5),
             timeout: Duration::from_secs(2),
@@ -118,6 +158,86 @@ impl RedisBackplane {
     /// hear each other use the same one.
     pub fn channel(mut self, name: impl Into<String>) -> Self {
         self.channel = name.into();
+        self
+    }
+
+    /// The cluster key (at least [`MIN_BACKPLANE_SECRET_LEN`] bytes; 32
+    /// random ones are best): every envelope is published with an
+    /// HMAC-SHA256 under it, and payloads without a valid one are refused
+    /// (counted in
+    /// [`Stats::backplane_unauthenticated`](crate::server::Stats::backplane_unauthenticated)).
+    /// Every instance on the channel needs the same key. Without one,
+    /// anyone who can PUBLISH on the channel can make every instance
+    /// deliver forged messages.
+    ///
+    /// [`MIN_BACKPLANE_SECRET_LEN`]: crate::server::MIN_BACKPLANE_SECRET_LEN
+    ///
+    /// ```
+    /// use framewire::server::RedisBackplane;
+    ///
+    /// let bp = RedisBackplane::new("redis://127.0.0.1")?.secret([7u8; 32])?;
+    /// assert!(format!("{bp:?}").contains("authenticated: true"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn secret(mut self, key: impl AsRef<[u8]>) -> Result<Self, BackplaneSecretError> {
+        let key = key.as_ref();
+        // Checked now, keyed to the channel (which may still change) at
+        // start.
+        ClusterKey::new(key, &self.channel)?;
+        self.secret = Some(zeroize::Zeroizing::new(key.to_vec()));
+        Ok(self)
+    }
+
+    /// Trusts the CA certificates in `pem` (instead of the system's
+    /// roots) for a `rediss://` url.
+    ///
+    /// ```
+    /// use framewire::server::RedisBackplane;
+    ///
+    /// let e = RedisBackplane::new("rediss://127.0.0.1")?.tls_root_ca(b"not pem".to_vec());
+    /// assert!(e.is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tls_root_ca(mut self, pem: Vec<u8>) -> Result<Self, RedisUrlError> {
+        let info = self.client.get_connection_info().clone();
+        let shown = format!("{:?}", info.addr());
+        // redis-rs takes a PEM without certificates as "trust nothing":
+        // every connection would fail later; refuse it now.
+        use rustls::pki_types::{pem::PemObject, CertificateDer};
+        let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&pem).collect();
+        if !certs.is_ok_and(|c| !c.is_empty()) {
+            return Err(RedisUrlError {
+                url: shown,
+                source: redis::RedisError::from((
+                    redis::ErrorKind::InvalidClientConfig,
+                    "no CA certificate in the PEM given",
+                )),
+            });
+        }
+        let certs = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem),
+        };
+        self.client = redis::Client::build_with_tls(info, certs)
+            .map_err(|source| RedisUrlError { url: shown, source })?;
+        Ok(self)
+    }
+
+    /// The message kinds relayed (default: NOTIFY only); see
+    /// [`Backplane::relayed_kinds`]. Every instance on the channel should
+    /// have the same list.
+    ///
+    /// ```
+    /// use framewire::server::{Backplane, RedisBackplane};
+    /// use framewire::MessageType;
+    ///
+    /// let kinds = [MessageType::NOTIFY_URI, MessageType::custom(100).unwrap()];
+    /// let bp = RedisBackplane::new("redis://127.0.0.1")?.relay_kinds(kinds);
+    /// assert_eq!(bp.relayed_kinds().len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn relay_kinds(mut self, kinds: impl IntoIterator<Item = MessageType>) -> Self {
+        self.kinds = kinds.into_iter().collect();
         self
     }
 
@@ -154,9 +274,15 @@ impl Backplane for RedisBackplane {
         if self.tx.set(tx).is_err() {
             return; // already started: one set of loops per backplane
         }
+        // Checked in `secret`: keying cannot fail here.
+        let key = self
+            .secret
+            .as_ref()
+            .and_then(|s| ClusterKey::new(s, &self.channel).ok());
         let me = Task {
             client: self.client.clone(),
             channel: self.channel.clone(),
+            key,
             timeout: self.timeout,
             backoffs: (0..=16).map(|a| self.backoff(a)).collect(),
             stop: self.stop.clone(),
@@ -193,6 +319,10 @@ impl Backplane for RedisBackplane {
     fn stop(&self) {
         self.stop.cancel();
     }
+
+    fn relayed_kinds(&self) -> &[MessageType] {
+        &self.kinds
+    }
 }
 
 impl Drop for RedisBackplane {
@@ -205,166 +335,58 @@ impl std::fmt::Debug for RedisBackplane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisBackplane")
             .field("channel", &self.channel)
+            .field("authenticated", &self.secret.is_some())
             .field("publishing", &self.links.publishing.load(Relaxed))
             .field("receiving", &self.links.receiving.load(Relaxed))
             .finish()
     }
 }
 
-/// What the two background loops share.
-struct Task {
-    client: redis::Client,
-    channel: String,
-    timeout: Duration,
-    backoffs: Vec<Duration>,
-    stop: CancellationToken,
-    links: Arc<Links>,
-    unsent: Arc<AtomicUsize>,
-    inbound: Inbound,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Task {
-    fn backoff(&self, attempt: u32) -> Duration {
-        let i = (attempt as usize).min(self.backoffs.len() - 1);
-        self.backoffs[i]
-    }
-
-    fn stopped(&self) -> bool {
-        self.stop.is_cancelled() || self.inbound.is_closed()
-    }
-
-    fn log_down(&self, what: &str, error: &dyn std::fmt::Display) {
-        if once_a_second(&self.links.logged_at) {
-            warn!(channel = %self.channel, %error, "redis backplane: {what}");
-        }
-    }
-
-    fn config(&self) -> redis::AsyncConnectionConfig {
-        redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout))
-    }
-
-    /// Publishes queued envelopes in pipelined batches, in order; while
-    /// Redis is unreachable, what arrives in the queue is dropped and
-    /// counted (relaying it minutes late would be worse than not at all).
-    async fn publish_loop(self: Arc<Self>, mut rx: mpsc::Receiver<Bytes>) {
-        let mut attempt = 0u32;
-        while !self.stopped() {
-            let config = self.config();
-            let connected = tokio::select! {
-                _ = self.stop.cancelled() => return,
-                r = self.client.get_multiplexed_async_connection_with_config(&config) => r,
-            };
-            let mut conn = match connected {
-                Ok(c) => c,
-                Err(e) => {
-                    self.log_down("cannot connect to publish", &e);
-                    if !self.drop_for(&mut rx, self.backoff(attempt)).await {
-                        return;
-                    }
-                    attempt = attempt.saturating_add(1);
-                    continue;
-                }
-            };
-            attempt = 0;
-            info!(channel = %self.channel, "redis backplane: publishing");
-            self.links.set(&self.links.publishing, true, &self.inbound);
-            loop {
-                let first = tokio::select! {
-                    _ = self.stop.cancelled() => return,
-                    m = rx.recv() => match m {
-                        Some(m) => m,
-                        None => return,
-                    },
-                };
-                let mut pipe = redis::pipe();
-                pipe.cmd("PUBLISH")
-                    .arg(&self.channel)
-                    .arg(&first[..])
-                    .ignore();
-                let mut n = 1u64;
-                while n < BATCH as u64 {
-                    let Ok(next) = rx.try_recv() else { break };
-                    pipe.cmd("PUBLISH")
-                        .arg(&self.channel)
-                        .arg(&next[..])
-                        .ignore();
-                    n += 1;
-                }
-                let result = pipe.exec_async(&mut conn).await;
-                self.unsent.fetch_sub(n as usize, Relaxed);
-                if let Err(e) = result {
-                    // Some of the batch may have gone out; receivers' gap
-                    // counts say exactly what did not arrive.
-                    self.inbound.publish_failed(n);
-                    self.links.set(&self.links.publishing, false, &self.inbound);
-                    self.log_down("publishing failed", &e);
-                    break;
-                }
+    #[test]
+    fn passwords_never_reach_the_error_message() {
+        for url in [
+            "redis://:hunter2@127.0.0.1:notaport",
+            "rediss://user:hunter2@127.0.0.1:notaport/0",
+            "redis+unix:///tmp/x.sock?pass=hunter2&db=x",
+            "hunter2@host",
+            "redis//:hunter2@host",
+        ] {
+            if let Err(e) = RedisBackplane::new(url) {
+                let shown = format!("{e} {e:?}");
+                assert!(!shown.contains("hunter2"), "{url}: {shown}");
             }
         }
+        assert_eq!(
+            redact("redis://:pw@h:1/2?pass=pw"),
+            "redis://<redacted>@h:1/2?<redacted>"
+        );
+        assert_eq!(redact("rediss://h:1"), "rediss://h:1");
     }
 
-    /// Waits `delay`, dropping (and counting) what is queued meanwhile;
-    /// false if the backplane stopped.
-    async fn drop_for(&self, rx: &mut mpsc::Receiver<Bytes>, delay: Duration) -> bool {
-        let until = tokio::time::Instant::now() + delay;
-        loop {
-            tokio::select! {
-                _ = self.stop.cancelled() => return false,
-                _ = tokio::time::sleep_until(until) => return true,
-                m = rx.recv() => match m {
-                    Some(_) => {
-                        self.unsent.fetch_sub(1, Relaxed);
-                        self.inbound.publish_failed(1);
-                    }
-                    None => return false,
-                },
+    #[test]
+    fn rediss_urls_are_accepted_and_debug_hides_the_password() {
+        let bp = RedisBackplane::new("rediss://:hunter2@127.0.0.1:6380/0").unwrap();
+        assert!(bp
+            .client
+            .get_connection_info()
+            .addr()
+            .to_string()
+            .contains("6380"));
+        assert!(matches!(
+            bp.client.get_connection_info().addr(),
+            redis::ConnectionAddr::TcpTls {
+                insecure: false,
+                ..
             }
-        }
-    }
-
-    /// Subscribes to the channel and delivers what arrives; resubscribes
-    /// after every loss of the connection.
-    async fn receive_loop(self: Arc<Self>) {
-        let mut attempt = 0u32;
-        while !self.stopped() {
-            let subscribed = async {
-                let mut pubsub = self.client.get_async_pubsub().await?;
-                pubsub.subscribe(&self.channel).await?;
-                Ok::<_, redis::RedisError>(pubsub)
-            };
-            let subscribed = tokio::select! {
-                _ = self.stop.cancelled() => return,
-                r = tokio::time::timeout(self.timeout, subscribed) => r,
-            };
-            match subscribed {
-                Ok(Ok(pubsub)) => {
-                    attempt = 0;
-                    info!(channel = %self.channel, "redis backplane: subscribed");
-                    self.links.set(&self.links.receiving, true, &self.inbound);
-                    let mut messages = pubsub.into_on_message();
-                    loop {
-                        tokio::select! {
-                            _ = self.stop.cancelled() => return,
-                            m = messages.next() => match m {
-                                Some(m) => self.inbound.deliver(m.get_payload_bytes()),
-                                None => break,
-                            },
-                        }
-                    }
-                    self.links.set(&self.links.receiving, false, &self.inbound);
-                    self.log_down("subscription lost", &"connection closed");
-                }
-                Ok(Err(e)) => self.log_down("cannot subscribe", &e),
-                Err(_) => self.log_down("cannot subscribe", &"timed out"),
-            }
-            tokio::select! {
-                _ = self.stop.cancelled() => return,
-                _ = tokio::time::sleep(self.backoff(attempt)) => {}
-            }
-            attempt = attempt.saturating_add(1);
-        }
+        ));
+        let shown = format!("{bp:?} {:?}", bp.client);
+        assert!(!shown.contains("hunter2"), "{shown}");
+        // "#insecure" (no certificate check) is refused, not accepted.
+        let e = RedisBackplane::new("rediss://127.0.0.1:6380/#insecure").unwrap_err();
+        assert!(e.to_string().contains("cannot be turned off"), "{e}");
     }
 }

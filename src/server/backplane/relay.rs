@@ -1,11 +1,12 @@
 //! The server's side of the backplane: what this instance relays goes out
 //! with its origin (name and incarnation) and the next sequence number;
 //! what comes in is checked against the last number delivered from its
-//! origin, so echoes of our own messages, repeats and gaps are told apart.
+//! origin (`sequence.rs`), so echoes of our own messages, repeats and gaps
+//! are told apart, and only the message kinds instances relay are let in.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tracing::warn;
@@ -13,21 +14,17 @@ use tracing::warn;
 use crate::protocol::NotifyId;
 use crate::server::stats::{once_a_second, Counters};
 use crate::sync::lock;
-use crate::wire::Message;
+use crate::wire::{Message, MessageType};
 
-use super::envelope::{Envelope, EnvelopeError, Target, MAX_ORIGIN};
+use super::envelope::{Envelope, Target, MAX_ORIGIN};
+use super::mac::MacError;
+use super::sequence::{Sequences, Verdict};
 use super::Backplane;
 
-/// Origins remembered at once. Past it the table is cleared: at worst one
-/// repeat per origin slips through or one gap goes uncounted, and memory
-/// stays bounded however many instances come and go.
-const MAX_ORIGINS: usize = 4096;
-
-/// The last sequence number delivered from one origin's incarnation.
-struct Seen {
-    incarnation: u64,
-    last: u64,
-}
+/// Seconds between two log lines about refused envelopes: a flood of
+/// forged or broken envelopes costs one WARN per period, saying how many
+/// were not logged.
+const REFUSAL_LOG_PERIOD: u64 = 10;
 
 pub(crate) struct Relay {
     backplane: Arc<dyn Backplane>,
@@ -36,11 +33,17 @@ pub(crate) struct Relay {
     /// name starts a fresh sequence instead of looking like repeats.
     incarnation: u64,
     next_seq: AtomicU64,
-    seen: Mutex<HashMap<Bytes, Seen>>,
+    /// The message kinds relayed, out and in.
+    kinds: Vec<MessageType>,
+    seen: Mutex<Sequences>,
     started: AtomicBool,
     connected: AtomicBool,
     /// Unix second of the last loss log line.
     logged_at: AtomicU64,
+    /// Log lines about envelopes refused on the way in.
+    refusals: Throttle,
+    /// Log lines about messages of a kind that is not relayed.
+    unrelayed: Throttle,
 }
 
 /// What an envelope from the backplane turned out to be.
@@ -51,20 +54,26 @@ pub(crate) enum Arrival {
     Own,
     /// Already delivered (or older than what was).
     Repeat,
-    Invalid(EnvelopeError),
+    /// Undecodable, of a kind not relayed, or out of its origin's
+    /// sequence window: counted and logged (rate-limited) already.
+    Refused,
 }
 
 impl Relay {
     pub(crate) fn new(backplane: Arc<dyn Backplane>, name: &str) -> Relay {
+        let kinds = backplane.relayed_kinds().to_vec();
         Relay {
             backplane,
             origin: Bytes::copy_from_slice(cut(name).as_bytes()),
             incarnation: rand::random(),
             next_seq: AtomicU64::new(1),
-            seen: Mutex::new(HashMap::new()),
+            kinds,
+            seen: Mutex::new(Sequences::default()),
             started: AtomicBool::new(false),
             connected: AtomicBool::new(false),
             logged_at: AtomicU64::new(0),
+            refusals: Throttle::default(),
+            unrelayed: Throttle::default(),
         }
     }
 
@@ -93,8 +102,16 @@ impl Relay {
     /// Numbers `msg`, stamps it with its notification id (so a client
     /// that hears it from two instances while moving keeps one), encodes
     /// it for `target` once and hands it to the backplane. Returns the
-    /// stamped message for local delivery.
+    /// stamped message for local delivery. A message of a kind that is
+    /// not relayed stays local (the other instances would refuse it).
     pub(crate) fn publish(&self, target: Target, mut msg: Message, counters: &Counters) -> Message {
+        if !self.kinds.contains(&msg.message_type) {
+            if let Some(suppressed) = self.unrelayed.allow() {
+                warn!(message_type = %msg.message_type, suppressed,
+                      "message kind not relayed by the backplane: delivered on this instance only");
+            }
+            return msg;
+        }
         let seq = self.next_seq.fetch_add(1, Relaxed);
         NotifyId::new(self.incarnation, seq).attach(&mut msg);
         let envelope = Envelope {
@@ -120,47 +137,50 @@ impl Relay {
         envelope.msg
     }
 
-    /// Sorts one envelope from the backplane, counting what it skipped.
+    /// Sorts one envelope from the backplane, counting what it skipped or
+    /// refused.
     pub(crate) fn arrive(&self, bytes: Bytes, counters: &Counters) -> Arrival {
         let envelope = match Envelope::decode(bytes) {
             Ok(e) => e,
-            Err(e) => return Arrival::Invalid(e),
+            Err(e) => return self.refuse(counters, &e),
         };
         if envelope.origin == self.origin && envelope.incarnation == self.incarnation {
             return Arrival::Own;
         }
-        let gap = {
-            let mut seen = lock(&self.seen);
-            if seen.len() >= MAX_ORIGINS && !seen.contains_key(&envelope.origin) {
-                seen.clear();
-            }
-            let entry = seen
-                .entry(Bytes::copy_from_slice(&envelope.origin))
-                .or_insert(Seen {
-                    incarnation: envelope.incarnation,
-                    // The first envelope seen from an origin starts its
-                    // count: what it sent before we were listening is not
-                    // ours to miss.
-                    last: envelope.seq.saturating_sub(1),
-                });
-            if entry.incarnation != envelope.incarnation {
-                *entry = Seen {
-                    incarnation: envelope.incarnation,
-                    last: envelope.seq.saturating_sub(1),
-                };
-            }
-            if envelope.seq <= entry.last {
-                return Arrival::Repeat;
-            }
-            let gap = envelope.seq - entry.last - 1;
-            entry.last = envelope.seq;
-            gap
-        };
-        if gap > 0 {
-            counters.backplane_lost(gap);
-            self.log_loss(counters, "backplane messages lost (sequence gap)");
+        if !self.kinds.contains(&envelope.msg.message_type) {
+            let why = format!("message kind {} is not relayed", envelope.msg.message_type);
+            return self.refuse(counters, &why);
         }
-        Arrival::Deliver(envelope)
+        let verdict = lock(&self.seen).check(&envelope.origin, envelope.incarnation, envelope.seq);
+        match verdict {
+            Verdict::Deliver { lost } => {
+                if lost > 0 {
+                    counters.backplane_lost(lost);
+                    self.log_loss(counters, "backplane messages lost (sequence gap)");
+                }
+                Arrival::Deliver(envelope)
+            }
+            Verdict::Repeat => Arrival::Repeat,
+            Verdict::OutOfWindow => self.refuse(counters, &"sequence number outside its window"),
+        }
+    }
+
+    /// Counts and logs (rate-limited) an envelope refused as invalid.
+    fn refuse(&self, counters: &Counters, why: &dyn std::fmt::Display) -> Arrival {
+        counters.backplane_invalid();
+        if let Some(suppressed) = self.refusals.allow() {
+            warn!(error = %why, suppressed, "backplane envelope refused");
+        }
+        Arrival::Refused
+    }
+
+    /// Counts and logs (rate-limited, with the other refusals) a payload
+    /// whose cluster-key MAC is missing or wrong.
+    pub(crate) fn refuse_unauthenticated(&self, counters: &Counters, why: MacError) {
+        counters.backplane_unauthenticated();
+        if let Some(suppressed) = self.refusals.allow() {
+            warn!(error = %why, suppressed, "backplane envelope refused");
+        }
     }
 
     fn log_loss(&self, counters: &Counters, what: &'static str) {
@@ -173,6 +193,41 @@ impl Relay {
                 "{what}"
             );
         }
+    }
+}
+
+/// At most one log line per [`REFUSAL_LOG_PERIOD`]; the events in between
+/// are counted and reported with the next line.
+#[derive(Default)]
+struct Throttle {
+    /// Unix second of the last line (0: none yet).
+    logged_at: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl Throttle {
+    /// Some(events suppressed since the last line) if a line may be
+    /// logged now.
+    fn allow(&self) -> Option<u64> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(1, |d| d.as_secs().max(1));
+        self.allow_at(now)
+    }
+
+    fn allow_at(&self, now: u64) -> Option<u64> {
+        let then = self.logged_at.load(Relaxed);
+        let due = then == 0 || now >= then.saturating_add(REFUSAL_LOG_PERIOD);
+        if due
+            && self
+                .logged_at
+                .compare_exchange(then, now, Relaxed, Relaxed)
+                .is_ok()
+        {
+            return Some(self.suppressed.swap(0, Relaxed));
+        }
+        self.suppressed.fetch_add(1, Relaxed);
+        None
     }
 }
 
@@ -194,30 +249,38 @@ pub(crate) fn random_name() -> String {
 mod tests {
     use super::*;
     use crate::server::MemoryBackplane;
-    use crate::wire::MessageType;
 
-    fn envelope(origin: &str, incarnation: u64, seq: u64) -> Bytes {
+    fn envelope_of(origin: &str, incarnation: u64, seq: u64, msg: Message) -> Bytes {
         Envelope {
             origin: Bytes::copy_from_slice(origin.as_bytes()),
             incarnation,
             seq,
             target: Target::All,
-            msg: Message::new(MessageType::NOTIFY_URI, "t", "x"),
+            msg,
         }
         .encode()
         .unwrap()
+    }
+
+    fn envelope(origin: &str, incarnation: u64, seq: u64) -> Bytes {
+        let msg = Message::new(MessageType::NOTIFY_URI, "t", "x");
+        envelope_of(origin, incarnation, seq, msg)
+    }
+
+    fn kind(relay: &Relay, counters: &Counters, b: Bytes) -> &'static str {
+        match relay.arrive(b, counters) {
+            Arrival::Deliver(_) => "deliver",
+            Arrival::Own => "own",
+            Arrival::Repeat => "repeat",
+            Arrival::Refused => "refused",
+        }
     }
 
     #[test]
     fn gaps_repeats_and_own_echoes_are_told_apart() {
         let relay = Relay::new(Arc::new(MemoryBackplane::new()), "me");
         let counters = Counters::default();
-        let kind = |b| match relay.arrive(b, &counters) {
-            Arrival::Deliver(_) => "deliver",
-            Arrival::Own => "own",
-            Arrival::Repeat => "repeat",
-            Arrival::Invalid(_) => "invalid",
-        };
+        let kind = |b| kind(&relay, &counters, b);
         assert_eq!(kind(envelope("a", 1, 5)), "deliver");
         assert_eq!(kind(envelope("a", 1, 6)), "deliver");
         assert_eq!(kind(envelope("a", 1, 6)), "repeat");
@@ -230,7 +293,64 @@ mod tests {
         // The same name with our incarnation is us; another is not.
         assert_eq!(kind(envelope("me", relay.incarnation, 3)), "own");
         assert_eq!(kind(envelope("me", relay.incarnation ^ 1, 3)), "deliver");
-        assert_eq!(kind(Bytes::from_static(b"junk")), "invalid");
+        assert_eq!(kind(Bytes::from_static(b"junk")), "refused");
+        assert_eq!(counters.snapshot(0, 0).backplane_invalid, 1);
+    }
+
+    #[test]
+    fn a_max_sequence_envelope_does_not_silence_its_origin() {
+        let relay = Relay::new(Arc::new(MemoryBackplane::new()), "me");
+        let counters = Counters::default();
+        let kind = |b| kind(&relay, &counters, b);
+        assert_eq!(kind(envelope("a", 1, 1)), "deliver");
+        assert_eq!(kind(envelope("a", 1, u64::MAX)), "refused");
+        assert_eq!(kind(envelope("a", 1, 2)), "deliver");
+        assert_eq!(counters.snapshot(0, 0).backplane_invalid, 1);
+    }
+
+    #[test]
+    fn only_relayed_kinds_get_in_or_out() {
+        let relay = Relay::new(Arc::new(MemoryBackplane::new()), "me");
+        let counters = Counters::default();
+        for t in [
+            MessageType::OK,
+            MessageType::RESPOND_URI,
+            MessageType::DISCONNECT,
+            MessageType::PUBLISH_URI,
+            MessageType::ADVERTISE_PEER,
+        ] {
+            let msg = Message::new(t, "t", "forged");
+            assert_eq!(
+                kind(&relay, &counters, envelope_of("a", 1, 1, msg)),
+                "refused"
+            );
+        }
+        assert_eq!(counters.snapshot(0, 0).backplane_invalid, 5);
+        // The refused ones left no sequence state behind.
+        assert_eq!(kind(&relay, &counters, envelope("a", 1, 1)), "deliver");
+        // Out: an OK is delivered here only, not numbered or published.
+        let out = relay.publish(
+            Target::All,
+            Message::new(MessageType::OK, "t", ""),
+            &counters,
+        );
+        assert!(NotifyId::of(&out).is_none());
+        let s = counters.snapshot(0, 0);
+        assert_eq!(
+            (s.backplane_published, s.backplane_publish_failures),
+            (0, 0)
+        );
+    }
+
+    #[test]
+    fn refusal_lines_are_throttled_with_a_count() {
+        let t = Throttle::default();
+        assert_eq!(t.allow_at(100), Some(0));
+        for _ in 0..1000 {
+            assert_eq!(t.allow_at(105), None);
+        }
+        assert_eq!(t.allow_at(110), Some(1000));
+        assert_eq!(t.allow_at(110), None);
     }
 
     #[test]

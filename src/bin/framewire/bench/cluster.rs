@@ -128,10 +128,22 @@ pub(super) async fn run(s: &Settings, single: &Server) -> Result<Vec<Row>, Strin
         .await
         .map_err(|e| format!("--scenario cluster needs redis-server: {e}"))?;
     let url = format!("redis://{}", redis.addr);
+    // A cluster key, as a real deployment has one (its HMAC is part of
+    // what the cluster costs).
+    let key = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+    std::fs::write(key.path(), rand::random::<[u8; 32]>()).map_err(|e| e.to_string())?;
+    let key_path = key.path().to_string_lossy().into_owned();
     let mut instances = Vec::new();
     for i in 0..3 {
         let name = format!("bench-{i}");
-        let extra = ["--backplane", &url, "--instance-id", &name];
+        let extra = [
+            "--backplane",
+            &url,
+            "--instance-id",
+            &name,
+            "--backplane-secret-file",
+            &key_path,
+        ];
         instances.push(Server::framewire_with(&None, None, &extra).await?);
     }
     fn dial(srv: &Server) -> Dial<'_> {

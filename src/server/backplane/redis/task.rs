@@ -1,0 +1,215 @@
+//! The two background loops of a [`RedisBackplane`](super::RedisBackplane):
+//! one publishes queued envelopes in pipelined batches (sealing each with
+//! the cluster key), one subscribes and hands what verifies to the server.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::server::stats::once_a_second;
+
+use super::super::{ClusterKey, Inbound};
+
+/// Envelopes one pipelined PUBLISH batch carries at most.
+const BATCH: usize = 256;
+
+/// Whether each of the two connections is up.
+#[derive(Default)]
+pub(super) struct Links {
+    pub(super) publishing: AtomicBool,
+    pub(super) receiving: AtomicBool,
+    /// Unix second of the last connection log line.
+    logged_at: std::sync::atomic::AtomicU64,
+}
+
+impl Links {
+    fn set(&self, which: &AtomicBool, up: bool, inbound: &Inbound) {
+        which.store(up, Relaxed);
+        inbound.set_connected(self.publishing.load(Relaxed) && self.receiving.load(Relaxed));
+    }
+}
+
+/// What the two background loops share.
+pub(super) struct Task {
+    pub(super) client: redis::Client,
+    pub(super) channel: String,
+    pub(super) key: Option<ClusterKey>,
+    pub(super) timeout: Duration,
+    pub(super) backoffs: Vec<Duration>,
+    pub(super) stop: CancellationToken,
+    pub(super) links: Arc<Links>,
+    pub(super) unsent: Arc<AtomicUsize>,
+    pub(super) inbound: Inbound,
+}
+
+impl Task {
+    fn backoff(&self, attempt: u32) -> Duration {
+        let i = (attempt as usize).min(self.backoffs.len() - 1);
+        self.backoffs[i]
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.is_cancelled() || self.inbound.is_closed()
+    }
+
+    fn log_down(&self, what: &str, error: &dyn std::fmt::Display) {
+        if once_a_second(&self.links.logged_at) {
+            warn!(channel = %self.channel, %error, "redis backplane: {what}");
+        }
+    }
+
+    /// What goes on the channel for `envelope`: sealed with the key if
+    /// there is one.
+    fn payload(&self, envelope: Bytes) -> Bytes {
+        match &self.key {
+            Some(key) => key.seal(&envelope),
+            None => envelope,
+        }
+    }
+
+    /// Hands a payload from the channel to the server if it verifies.
+    fn receive(&self, payload: &[u8]) {
+        match &self.key {
+            None => self.inbound.deliver(payload),
+            Some(key) => match key.open(payload) {
+                Ok(envelope) => self.inbound.deliver(envelope),
+                Err(why) => self.inbound.refuse_unauthenticated(why),
+            },
+        }
+    }
+
+    fn config(&self) -> redis::AsyncConnectionConfig {
+        redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+    }
+
+    /// Publishes queued envelopes in pipelined batches, in order; while
+    /// Redis is unreachable, what arrives in the queue is dropped and
+    /// counted (relaying it minutes late would be worse than not at all).
+    pub(super) async fn publish_loop(self: Arc<Self>, mut rx: mpsc::Receiver<Bytes>) {
+        let mut attempt = 0u32;
+        while !self.stopped() {
+            let config = self.config();
+            let connected = tokio::select! {
+                _ = self.stop.cancelled() => return,
+                r = self.client.get_multiplexed_async_connection_with_config(&config) => r,
+            };
+            let mut conn = match connected {
+                Ok(c) => c,
+                Err(e) => {
+                    self.log_down("cannot connect to publish", &e);
+                    if !self.drop_for(&mut rx, self.backoff(attempt)).await {
+                        return;
+                    }
+                    attempt = attempt.saturating_add(1);
+                    continue;
+                }
+            };
+            attempt = 0;
+            info!(channel = %self.channel, "redis backplane: publishing");
+            self.links.set(&self.links.publishing, true, &self.inbound);
+            loop {
+                let first = tokio::select! {
+                    _ = self.stop.cancelled() => return,
+                    m = rx.recv() => match m {
+                        Some(m) => m,
+                        None => return,
+                    },
+                };
+                let mut pipe = redis::pipe();
+                pipe.cmd("PUBLISH")
+                    .arg(&self.channel)
+                    .arg(&self.payload(first)[..])
+                    .ignore();
+                let mut n = 1u64;
+                while n < BATCH as u64 {
+                    let Ok(next) = rx.try_recv() else { break };
+                    pipe.cmd("PUBLISH")
+                        .arg(&self.channel)
+                        .arg(&self.payload(next)[..])
+                        .ignore();
+                    n += 1;
+                }
+                let result = pipe.exec_async(&mut conn).await;
+                self.unsent.fetch_sub(n as usize, Relaxed);
+                if let Err(e) = result {
+                    // Some of the batch may have gone out; receivers' gap
+                    // counts say exactly what did not arrive.
+                    self.inbound.publish_failed(n);
+                    self.links.set(&self.links.publishing, false, &self.inbound);
+                    self.log_down("publishing failed", &e);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Waits `delay`, dropping (and counting) what is queued meanwhile;
+    /// false if the backplane stopped.
+    async fn drop_for(&self, rx: &mut mpsc::Receiver<Bytes>, delay: Duration) -> bool {
+        let until = tokio::time::Instant::now() + delay;
+        loop {
+            tokio::select! {
+                _ = self.stop.cancelled() => return false,
+                _ = tokio::time::sleep_until(until) => return true,
+                m = rx.recv() => match m {
+                    Some(_) => {
+                        self.unsent.fetch_sub(1, Relaxed);
+                        self.inbound.publish_failed(1);
+                    }
+                    None => return false,
+                },
+            }
+        }
+    }
+
+    /// Subscribes to the channel and delivers what arrives; resubscribes
+    /// after every loss of the connection.
+    pub(super) async fn receive_loop(self: Arc<Self>) {
+        let mut attempt = 0u32;
+        while !self.stopped() {
+            let subscribed = async {
+                let mut pubsub = self.client.get_async_pubsub().await?;
+                pubsub.subscribe(&self.channel).await?;
+                Ok::<_, redis::RedisError>(pubsub)
+            };
+            let subscribed = tokio::select! {
+                _ = self.stop.cancelled() => return,
+                r = tokio::time::timeout(self.timeout, subscribed) => r,
+            };
+            match subscribed {
+                Ok(Ok(pubsub)) => {
+                    attempt = 0;
+                    info!(channel = %self.channel, "redis backplane: subscribed");
+                    self.links.set(&self.links.receiving, true, &self.inbound);
+                    let mut messages = pubsub.into_on_message();
+                    loop {
+                        tokio::select! {
+                            _ = self.stop.cancelled() => return,
+                            m = messages.next() => match m {
+                                Some(m) => self.receive(m.get_payload_bytes()),
+                                None => break,
+                            },
+                        }
+                    }
+                    self.links.set(&self.links.receiving, false, &self.inbound);
+                    self.log_down("subscription lost", &"connection closed");
+                }
+                Ok(Err(e)) => self.log_down("cannot subscribe", &e),
+                Err(_) => self.log_down("cannot subscribe", &"timed out"),
+            }
+            tokio::select! {
+                _ = self.stop.cancelled() => return,
+                _ = tokio::time::sleep(self.backoff(attempt)) => {}
+            }
+            attempt = attempt.saturating_add(1);
+        }
+    }
+}
