@@ -4,6 +4,8 @@
 //! allocator, so the fuzz properties and memory bounds hold in CI without
 //! libFuzzer.
 
+#[path = "../fuzz/backplane_check.rs"]
+mod backplane_check;
 #[path = "../fuzz/checks/mod.rs"]
 mod checks;
 #[path = "../fuzz/client_check.rs"]
@@ -137,6 +139,14 @@ fn seeds_metrics_head() {
 #[test]
 fn seeds_node_datagrams() {
     replay("node_datagrams", node_check::check_node_datagrams);
+}
+
+#[test]
+fn seeds_backplane_envelope() {
+    replay(
+        "backplane_envelope",
+        backplane_check::check_backplane_envelopes,
+    );
 }
 
 #[test]
