@@ -73,11 +73,11 @@ use std::sync::Arc;
 
 use crate::auth::PluginLayer;
 
-pub use backplane::{
-    Backplane, BackplaneSecretError, Inbound, MemoryBackplane, MIN_BACKPLANE_SECRET_LEN,
-};
+pub use backplane::{Backplane, Inbound, MemoryBackplane};
 #[cfg(feature = "redis")]
-pub use backplane::{RedisBackplane, RedisUrlError};
+pub use backplane::{
+    BackplaneSecretError, RedisBackplane, RedisUrlError, MIN_BACKPLANE_SECRET_LEN,
+};
 pub use builder::ServerBuilder;
 pub use context::Context;
 pub use error::{SendError, SubscribeError};

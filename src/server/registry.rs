@@ -142,6 +142,7 @@ impl Conn {
     }
 
     /// Fixes what the TLS handshake proved, before the first frame.
+    #[cfg(feature = "tls")]
     pub(crate) fn set_certificate(&self, identity: Identity) {
         let _ = self.certificate.set(identity);
     }

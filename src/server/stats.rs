@@ -397,6 +397,7 @@ impl Counters {
         metrics::counter_with(BACKPLANE, "event", "invalid", 1);
     }
 
+    #[cfg(feature = "redis")]
     pub(crate) fn backplane_unauthenticated(&self) {
         bump(&self.bp_unauthenticated);
         metrics::counter_with(BACKPLANE, "event", "unauthenticated", 1);

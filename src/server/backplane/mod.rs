@@ -63,6 +63,8 @@
 //! matches that lifetime; the counters make its losses visible.
 
 mod envelope;
+// The cluster key: what the Redis transport seals and opens with.
+#[cfg(feature = "redis")]
 mod mac;
 mod memory;
 #[cfg(feature = "redis")]
@@ -77,11 +79,13 @@ use bytes::Bytes;
 use crate::handler::BoxFuture;
 use crate::wire::MessageType;
 
+#[cfg(feature = "redis")]
 pub use mac::{BackplaneSecretError, MIN_BACKPLANE_SECRET_LEN};
 pub use memory::MemoryBackplane;
 #[cfg(feature = "redis")]
 pub use redis::{RedisBackplane, RedisUrlError};
 
+#[cfg(feature = "redis")]
 #[cfg(feature = "redis")]
 pub(crate) use mac::{ClusterKey, MacError};
 

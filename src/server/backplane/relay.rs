@@ -17,6 +17,7 @@ use crate::sync::lock;
 use crate::wire::{Message, MessageType};
 
 use super::envelope::{Envelope, Target, MAX_ORIGIN};
+#[cfg(feature = "redis")]
 use super::mac::MacError;
 use super::sequence::{Sequences, Verdict};
 use super::Backplane;
@@ -176,6 +177,7 @@ impl Relay {
 
     /// Counts and logs (rate-limited, with the other refusals) a payload
     /// whose cluster-key MAC is missing or wrong.
+    #[cfg(feature = "redis")]
     pub(crate) fn refuse_unauthenticated(&self, counters: &Counters, why: MacError) {
         counters.backplane_unauthenticated();
         if let Some(suppressed) = self.refusals.allow() {
