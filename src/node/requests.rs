@@ -15,7 +15,7 @@ use super::{NodeError, NodeHandle};
 
 impl NodeHandle {
     /// Sends `msg` to `to` as a request and waits (up to
-    /// [`NodeLimits::request_timeout`]) for its reply; error replies
+    /// [`NodeLimits::request_timeout`](super::NodeLimits::request_timeout)) for its reply; error replies
     /// become typed errors. Matching: framewire peers echo the request id
     /// (random, so a spoofer must guess it); netaio peers are matched as
     /// netaio does, by address, reply type and uri, oldest request first.
