@@ -87,6 +87,7 @@
 //!     pattern.rs         Pattern (NATS-style `*` / `>`), Rule, Permissions
 //!     users.rs           User, UserStore, MemoryUsers
 //!     users_file.rs      the TOML users file (feature `users-file`)
+//!     secret_file.rs     read_secret_file: one way to read a key from a file
 //!     user_hmac.rs       UserHmac: strict HMAC keyed per user, identity fixed
 //!     stack.rs           PluginLayer, PluginStack, Rejection: the one plugin order
 //!     crypto.rs          netaio derive_key / 136-byte-block HMAC / keystream, ct_eq
@@ -96,6 +97,8 @@
 //!                        every auth field (strict mode)
 //!     replay_config.rs   ReplayConfig, ReplayScope
 //!     replay.rs          ReplayGuard: ts window + nonce cache in per-session shares
+//!     nonce_tag.rs       NonceTag: each end marks its nonces (reflections refused)
+//!     policy.rs          AuthFailurePolicy: what a refused frame gets
 //!     stream_cipher.rs   NetaioStreamCipher: netaio Sha256StreamCipherPlugin
 //!     x25519.rs          X25519CipherPlugin: netaio X25519CipherPlugin (NaCl box per peer)
 //!   peer.rs              netaio peers: LocalPeer, Peer, the announcement, Peers
@@ -139,6 +142,7 @@
 //!     handler.rs         Handler, SyncHandler (the server's handler traits)
 //!     context.rs         Context: what a handler knows about its connection
 //!     registry.rs        connections, tags, subscriptions
+//!       topics.rs        the subscription tables, bounded by count and bytes
 //!     limits.rs          Limits, TcpKeepalive, SlowConsumerPolicy
 //!     stats.rs           Stats counters, rate-limited slow-consumer log
 //!     error.rs           SendError, SubscribeError
@@ -147,9 +151,12 @@
 //!     backplane/         several instances as one service
 //!       mod.rs           Backplane, Inbound; the relay semantics
 //!       envelope.rs      sans-I/O: one relayed message's bytes
-//!       relay.rs         origin + sequence out; own echoes, repeats, gaps in
+//!       relay.rs         origin + sequence out; own echoes, repeats, gaps, kinds in
+//!       sequence.rs      per-origin sequence state a forged envelope cannot poison
+//!       mac.rs           the cluster key: HMAC-SHA256 seal and open (feature `redis`)
 //!       memory.rs        MemoryBackplane (instances in one process)
 //!       redis.rs         RedisBackplane over Redis pub/sub (feature `redis`)
+//!         task.rs        its publish and subscribe loops
 //!     readme_routes.rs   netaio's readme route contract (`framewire serve`)
 //!     metrics.rs         Stats counters through the `metrics` facade (feature)
 //!   client/              the client's shell and API
