@@ -119,3 +119,26 @@ pub trait Connector: Send + Sync + 'static {
     /// [`Client::builder`](crate::client::Client::builder)).
     fn connect(&self, addr: &str) -> BoxFuture<io::Result<Stream>>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_stream_debugs_its_kind_and_peer() {
+        let (ours, _theirs) = tokio::io::duplex(64);
+        let boxed = Stream::new(ours, "127.0.0.1:9".parse().unwrap());
+        assert_eq!(
+            format!("{boxed:?}"),
+            "Stream { kind: \"boxed\", peer: 127.0.0.1:9 }"
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let tcp = Stream::tcp(tokio::net::TcpStream::connect(addr).await.unwrap()).unwrap();
+        assert_eq!(tcp.peer(), addr);
+        assert_eq!(
+            format!("{tcp:?}"),
+            format!("Stream {{ kind: \"tcp\", peer: {addr} }}")
+        );
+    }
+}

@@ -60,3 +60,29 @@ impl Connector for TcpConnector {
         Box::pin(async move { Stream::tcp(this.dial(&addr).await?) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `dial` sets on the socket: no delay always, keepalive with the
+    /// times asked for (and none when not asked).
+    #[tokio::test]
+    async fn dial_tunes_nodelay_and_the_keepalive_asked_for() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let plain = TcpConnector::new().dial(&addr).await.unwrap();
+        assert!(plain.nodelay().unwrap());
+        assert!(!socket2::SockRef::from(&plain).keepalive().unwrap());
+        let (time, interval) = (Duration::from_secs(17), Duration::from_secs(3));
+        let tuned = TcpConnector::new()
+            .keepalive(Some((time, interval)))
+            .dial(&addr)
+            .await
+            .unwrap();
+        let sock = socket2::SockRef::from(&tuned);
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.tcp_keepalive_time().unwrap(), time);
+        assert_eq!(sock.tcp_keepalive_interval().unwrap(), interval);
+    }
+}
