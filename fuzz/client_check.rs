@@ -5,8 +5,7 @@
 //! or a typed error) within its timeout, and the client must close cleanly.
 //! Shared by `fuzz_targets/client_stream.rs` and `tests/fuzz_corpus.rs`.
 
-use std::cell::Cell;
-use std::sync::{Mutex, Once};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use framewire::client::{Client, Reconnect};
@@ -15,23 +14,9 @@ use framewire::transport::{Connector, Stream};
 use framewire::{Message, MessageType, NetaioHmac, PluginLayer, Profile};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 
-thread_local! {
-    /// Set by a panic on this thread, including inside the client's tasks
-    /// (the runtime is current-thread), where tokio would swallow it.
-    static PANICKED: Cell<bool> = const { Cell::new(false) };
-}
-static HOOK: Once = Once::new();
-
-fn watch_panics() {
-    HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            PANICKED.with(|p| p.set(true));
-            previous(info);
-        }));
-    });
-    PANICKED.with(|p| p.set(false));
-}
+#[path = "panic_watch.rs"]
+mod panic_watch;
+use panic_watch::{panicked, watch_panics};
 
 /// Hands out one prepared stream; a second connection attempt fails.
 struct Once1(Mutex<Option<DuplexStream>>);
@@ -136,5 +121,5 @@ pub fn check_client_stream(data: &[u8]) {
         .await;
         assert!(done.is_ok(), "the exchange did not end");
     });
-    assert!(!PANICKED.with(Cell::get), "a panic occurred in the client");
+    assert!(!panicked(), "a panic occurred in the client");
 }

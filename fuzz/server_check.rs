@@ -5,9 +5,7 @@
 //! clean the connection up. Shared by `fuzz_targets/server_stream.rs` and
 //! `tests/fuzz_corpus.rs`.
 
-use std::cell::Cell;
 use std::net::SocketAddr;
-use std::sync::Once;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -15,25 +13,9 @@ use framewire::server::{Context, Limits, Server};
 use framewire::{wire, FrameConfig, Message, MessageType, NetaioHmac, PluginLayer, Profile};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-thread_local! {
-    /// Set by a panic on this thread, including inside the server's
-    /// spawned tasks (the runtime is current-thread, so they run here),
-    /// where tokio would otherwise swallow it. Per thread, so a test
-    /// elsewhere in the process that panics on purpose does not count.
-    static PANICKED: Cell<bool> = const { Cell::new(false) };
-}
-static HOOK: Once = Once::new();
-
-fn watch_panics() {
-    HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            PANICKED.with(|p| p.set(true));
-            previous(info);
-        }));
-    });
-    PANICKED.with(|p| p.set(false));
-}
+#[path = "panic_watch.rs"]
+mod panic_watch;
+use panic_watch::{panicked, watch_panics};
 
 fn server(profile: Profile, hmac: bool) -> Server {
     let mut b = Server::builder()
@@ -131,7 +113,7 @@ pub fn check_server_stream(data: &[u8]) {
         );
         out
     });
-    assert!(!PANICKED.with(Cell::get), "a panic occurred in the server");
+    assert!(!panicked(), "a panic occurred in the server");
 
     // Everything the server sent decodes.
     let cfg = FrameConfig::new(profile);

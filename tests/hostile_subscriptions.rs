@@ -9,6 +9,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::eventually;
 use common::udp::{ask, recv_raw, socket_on};
 use framewire::node::{readme_routes, Node, NodeHandle, NodeLimits};
 use framewire::peer::LocalPeer;
@@ -24,16 +25,6 @@ async fn node(limits: NodeLimits) -> NodeHandle {
         .bind("127.0.0.1:0")
         .await
         .unwrap()
-}
-
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    for _ in 0..500 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 /// Sends `msg` from `s`; the bytes sent.
