@@ -4,6 +4,10 @@
 //! allocator, so the fuzz properties and memory bounds hold in CI without
 //! libFuzzer.
 
+// Each network check includes fuzz/panic_watch.rs itself (it is also a
+// fuzz target's only module), so that file is loaded twice here.
+#![allow(clippy::duplicate_mod)]
+
 #[path = "../fuzz/backplane_check.rs"]
 mod backplane_check;
 #[path = "../fuzz/checks/mod.rs"]
