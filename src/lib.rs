@@ -120,6 +120,8 @@
 //!     outbound.rs        bounded per-connection queue + the client's batching writer
 //!     shared_write.rs    a server connection's socket, shared by its reader and writer
 //!   sync.rs              poison-recovering lock helpers
+//!   random.rs            every random choice (ids, jitter, nonces, table keys);
+//!                        seedable per thread for simulations (feature `sim`)
 //!   transport/           the seam between an address and a byte stream
 //!     mod.rs             Stream (TCP kept lock-free, anything else boxed), Connector
 //!     tcp.rs             TcpConnector: the client's default dialer
@@ -244,6 +246,7 @@ pub mod node;
 pub mod peer;
 mod pipeline;
 pub mod protocol;
+mod random;
 mod readme_store;
 mod router;
 pub mod server;

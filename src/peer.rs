@@ -87,7 +87,7 @@ impl LocalPeer {
 
     /// A peer with 16 random bytes as its id and an empty dict as data.
     pub fn random() -> Self {
-        let id: [u8; 16] = rand::random();
+        let id: [u8; 16] = crate::random::bytes();
         Self::new(id.to_vec(), PackValue::Dict(Vec::new()).to_bytes())
     }
 

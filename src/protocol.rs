@@ -147,6 +147,27 @@ pub(crate) fn is_ping(msg: &Message) -> bool {
     msg.message_type == MessageType::REQUEST_URI && msg.body.uri[..] == *PING_URI.as_bytes()
 }
 
+/// Whether a frame of this type answers something the receiver sent (a
+/// reply, a confirmation, an error), as opposed to what a server sends of
+/// its own accord (notifications, its own requests, peer announcements,
+/// DISCONNECT). The client's keepalive counts only answers as proof that
+/// the server still hears it: a server that keeps notifying but no longer
+/// reads is as dead to the client's requests as a silent one.
+pub(crate) fn is_answer(t: MessageType) -> bool {
+    matches!(
+        t,
+        MessageType::RESPOND_URI
+            | MessageType::OK
+            | MessageType::CONFIRM_SUBSCRIBE
+            | MessageType::CONFIRM_UNSUBSCRIBE
+            | MessageType::PEER_DISCOVERED
+            | MessageType::ERROR
+            | MessageType::AUTH_ERROR
+            | MessageType::NOT_FOUND
+            | MessageType::NOT_PERMITTED
+    )
+}
+
 pub(crate) fn is_pong(msg: &Message) -> bool {
     msg.message_type == MessageType::RESPOND_URI && msg.body.uri[..] == *PING_URI.as_bytes()
 }
@@ -178,9 +199,7 @@ pub struct SessionId([u8; 16]);
 impl SessionId {
     /// A fresh id from the system's CSPRNG.
     pub fn random() -> Self {
-        let mut b = [0u8; 16];
-        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut b);
-        SessionId(b)
+        SessionId(crate::random::bytes())
     }
 
     /// An id from its bytes.

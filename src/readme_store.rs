@@ -3,7 +3,7 @@
 //! route contracts (`server::readme_routes`, `node::readme_routes`) both
 //! run. It knows messages, not connections or datagrams.
 
-use std::collections::HashMap;
+use crate::random::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;

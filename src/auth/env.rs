@@ -8,8 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rand::{Rng, RngCore};
-
 /// A source of Unix time in whole seconds (netaio's `int(time())`).
 ///
 /// ```
@@ -125,7 +123,9 @@ impl<T: RandomSource + ?Sized> RandomSource for Arc<T> {
 
 /// `rand::thread_rng()`: a ChaCha CSPRNG seeded and periodically reseeded
 /// from the OS. Used instead of `OsRng` because it avoids a system call per
-/// nonce while remaining cryptographically secure.
+/// nonce while remaining cryptographically secure. (On a thread seeded for
+/// a simulation, `framewire::testing::seed_thread_randomness` with feature
+/// `sim`, the seed's generator instead.)
 ///
 /// ```
 /// use framewire::auth::{RandomSource, SystemRandom};
@@ -140,14 +140,11 @@ pub struct SystemRandom;
 
 impl RandomSource for SystemRandom {
     fn fill(&self, dest: &mut [u8]) {
-        rand::thread_rng().fill_bytes(dest);
+        crate::random::fill(dest);
     }
 
     fn randint(&self, low: usize, high: usize) -> usize {
-        if low >= high {
-            return low;
-        }
-        rand::thread_rng().gen_range(low..=high)
+        crate::random::usize_in(low, high)
     }
 }
 

@@ -36,7 +36,7 @@ impl NonceTag {
     /// A fresh key from the system's CSPRNG.
     pub fn random() -> Self {
         let mut k = [0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut k);
+        crate::random::fill(&mut k);
         let tag = NonceTag(zeroize::Zeroizing::new(k));
         zeroize::Zeroize::zeroize(&mut k);
         tag

@@ -11,12 +11,15 @@ use super::offline::OfflineBuffer;
 use super::servers::Servers;
 use super::Reconnect;
 
-/// Application-level keepalive: when nothing has arrived for `interval`, the
-/// client sends a ping (which framewire servers answer, and netaio servers
-/// answer with NOT_FOUND — any frame will do); if nothing arrives within
-/// `timeout` after it, the server is declared dead and the client
-/// reconnects. A dead or half-open server is detected within
-/// `interval + timeout`.
+/// Application-level keepalive: when nothing has arrived, or nothing has
+/// answered the client, for `interval`, the client sends a ping (which
+/// framewire servers answer, and netaio servers answer with NOT_FOUND —
+/// any answer will do); if no answer (a reply, confirmation or error)
+/// arrives within `timeout` after it, the server is declared dead and the
+/// client reconnects. Notifications are not answers: a server that keeps
+/// notifying but no longer reads what the client sends (a stalled reader,
+/// a one-way broken path) is found as a silent one is. A dead or half-open
+/// server is detected within `interval + timeout`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -31,7 +34,7 @@ use super::Reconnect;
 pub struct Keepalive {
     /// Quiet time before a ping.
     pub interval: Duration,
-    /// Time to wait for any frame after the ping.
+    /// Time to wait for an answer after the ping.
     pub timeout: Duration,
 }
 

@@ -475,6 +475,9 @@ async fn read_loop(
     let mut peer = pipeline.peer(Some(current.id), Some(current.peer), Some(current.session));
     let mut routes = inner.router.cache();
     let mut last_rx = Instant::now();
+    // The last frame that answered something this client sent: only an
+    // answer shows the server still reads (protocol::is_answer).
+    let mut last_answer = last_rx;
     let mut ping_sent: Option<Instant> = None;
     let drained = std::cell::Cell::new(false);
     let mut resubscribed = inner.resubscribed.subscribe();
@@ -492,7 +495,12 @@ async fn read_loop(
                 Err(e) => return reason_of(e),
             };
             last_rx = Instant::now();
-            ping_sent = None;
+            if let Decoded::Frame(msg) = &decoded {
+                if protocol::is_answer(msg.message_type) {
+                    last_answer = last_rx;
+                    ping_sent = None;
+                }
+            }
             let msg = match decoded {
                 Decoded::Frame(msg) => msg,
                 Decoded::Damaged(e) => {
@@ -544,8 +552,11 @@ async fn read_loop(
         let deadline = if retiring {
             handover_at.filter(|_| !left)
         } else {
+            // A ping after `interval` with nothing arriving, or nothing
+            // answering (notifications alone do not show the server hears
+            // us); dead if nothing answers within `timeout` of it.
             inner.config.keepalive.map(|k| match ping_sent {
-                None => last_rx + k.interval,
+                None => last_rx.min(last_answer) + k.interval,
                 Some(t) => t + k.timeout,
             })
         };

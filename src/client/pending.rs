@@ -7,7 +7,9 @@
 //! carry no data, may also have netaio's error uris): a reply for another
 //! uri, or a request echoed back, completes nothing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::random::HashMap;
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
@@ -116,7 +118,7 @@ impl Pending {
         tx: ReplyTx,
     ) -> (u64, RequestId) {
         let rid = loop {
-            let candidate = RequestId::from(rand::random::<u64>());
+            let candidate = RequestId::from(crate::random::u64());
             if !self.by_rid.contains_key(&candidate) {
                 break candidate;
             }

@@ -2,7 +2,9 @@
 //! service hears the same relayed notification from both for a moment,
 //! and delivers it once. Bounded: the oldest ids are forgotten first.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use crate::random::HashSet;
 
 use crate::protocol::NotifyId;
 

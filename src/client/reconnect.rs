@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use rand::Rng;
-
 /// How a [`Client`](crate::client::Client) reconnects after losing its
 /// server. The delay before attempt `n` (0-based) is
 /// `min(initial × multiplier^n, max)`, then spread by ±`jitter` (a
@@ -152,7 +150,7 @@ impl Reconnect {
         if jitter == 0.0 {
             return Some(base);
         }
-        let spread = rand::thread_rng().gen_range(-jitter..=jitter);
+        let spread = crate::random::f64_within(jitter);
         Some(Duration::from_secs_f64(base.as_secs_f64() * (1.0 + spread)))
     }
 }

@@ -1,6 +1,6 @@
 //! Subscriptions as streams of notifications.
 
-use std::collections::HashMap;
+use crate::random::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};

@@ -92,7 +92,7 @@ impl Pending {
             return Err(NodeError::TooManyPending { max: self.max });
         }
         // Random: a spoofer must guess it (framewire peers echo it).
-        let id = RequestId::from(rand::random::<u64>());
+        let id = RequestId::from(crate::random::u64());
         id.attach(msg);
         let (tx, rx) = oneshot::channel();
         waiting.push_back(Waiting {

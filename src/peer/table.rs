@@ -14,7 +14,7 @@
 //!   dial, and one server may be reached at another address after a
 //!   failover.
 
-use std::collections::HashMap;
+use crate::random::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -71,8 +71,8 @@ impl PeerTable {
     /// A client's table: refuses when full, ids move.
     pub(crate) fn new(max: usize) -> Self {
         PeerTable {
-            peers: HashMap::new(),
-            at: HashMap::new(),
+            peers: HashMap::default(),
+            at: HashMap::default(),
             max,
             max_bytes: usize::MAX,
             max_entry: 2 * MAX_PEER_DATA,

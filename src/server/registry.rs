@@ -1,7 +1,9 @@
 //! Live connections, their tags and subscriptions: who is connected and
 //! who gets what is published. Sending is `handle.rs`'s.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use crate::random::HashMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -196,9 +198,9 @@ pub(crate) struct Registry {
 impl Registry {
     pub(crate) fn new(caps: SubscriptionCaps) -> Self {
         Registry {
-            conns: RwLock::new(HashMap::new()),
-            per_address: Mutex::new(HashMap::new()),
-            subs: RwLock::new(HashMap::new()),
+            conns: RwLock::new(HashMap::default()),
+            per_address: Mutex::new(HashMap::default()),
+            subs: RwLock::new(HashMap::default()),
             subscription_bytes: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
             caps,

@@ -47,6 +47,10 @@ mod server;
 #[cfg(feature = "proptest")]
 pub mod strategy;
 
+/// Deterministic simulation (feature `sim`): the current thread's random
+/// choices from a seed. See [`seed_thread_randomness`].
+#[cfg(feature = "sim")]
+pub use crate::random::{seed_thread as seed_thread_randomness, SeededRandomness};
 pub use error::TestError;
 pub use peer::{Closed, TestPeer};
 pub use server::{MemoryConnector, TestServer};

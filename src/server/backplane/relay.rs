@@ -66,7 +66,7 @@ impl Relay {
         Relay {
             backplane,
             origin: Bytes::copy_from_slice(cut(name).as_bytes()),
-            incarnation: rand::random(),
+            incarnation: crate::random::u64(),
             next_seq: AtomicU64::new(1),
             kinds,
             seen: Mutex::new(Sequences::default()),
@@ -244,7 +244,7 @@ fn cut(name: &str) -> &str {
 
 /// A random instance name: 8 hex digits.
 pub(crate) fn random_name() -> String {
-    format!("{:08x}", rand::random::<u32>())
+    format!("{:08x}", crate::random::u32())
 }
 
 #[cfg(test)]

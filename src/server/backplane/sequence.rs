@@ -15,7 +15,7 @@
 //! refused message). Either way an origin is never silenced for longer
 //! than one message.
 
-use std::collections::HashMap;
+use crate::random::HashMap;
 
 use bytes::Bytes;
 

@@ -2,7 +2,7 @@
 //! connection's topics, and what a subscription counts for against the
 //! byte bounds of [`Limits`].
 
-use std::collections::{HashMap, HashSet};
+use crate::random::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
