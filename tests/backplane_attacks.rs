@@ -8,7 +8,6 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
@@ -77,8 +76,7 @@ fn sealed(key: &[u8], envelope: &[u8]) -> Vec<u8> {
 /// PUBLISH `payload` on the backplane channel straight to Redis; returns
 /// how many subscribers Redis handed it to.
 fn redis_publish(redis: &Redis, payload: &[u8]) -> u64 {
-    let mut s = TcpStream::connect(("127.0.0.1", redis.port)).unwrap();
-    s.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut s = redis.stream();
     let mut cmd = Vec::new();
     write!(
         cmd,

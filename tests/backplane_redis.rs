@@ -1,5 +1,5 @@
 //! The Redis backplane against a real `redis-server` (started per test
-//! on a free loopback port): three instances exactly once and in order,
+//! on a Unix socket in the test's own directory): three instances exactly once and in order,
 //! Redis killed and restarted mid-traffic with losses equal to the
 //! counters, and two `framewire serve --backplane` processes.
 
@@ -197,10 +197,17 @@ async fn a_rolling_restart_loses_no_request_and_no_notification() {
         instances.push(instance(name, backplane(&redis)).await);
     }
     all_connected(&instances.iter().collect::<Vec<_>>()).await;
-    let addrs: Vec<String> = instances.iter().map(|i| i.addr.to_string()).collect();
+    // Clients dial the instances by name ("0", "1", "2"): a restarted
+    // instance gets a fresh port and the board points its name there, so
+    // no client is ever sent to a freed port another test may hold.
+    let board = Switchboard::new();
+    for (k, i) in instances.iter().enumerate() {
+        board.set(&k.to_string(), i.addr);
+    }
     let client = |first: usize| {
-        let list: Vec<String> = (0..3).map(|k| addrs[(first + k) % 3].clone()).collect();
+        let list: Vec<String> = (0..3).map(|k| ((first + k) % 3).to_string()).collect();
         Client::builder(list)
+            .connector(board.clone())
             .reconnect(
                 Reconnect::default()
                     .initial(Duration::from_millis(20))
@@ -262,18 +269,21 @@ async fn a_rolling_restart_loses_no_request_and_no_notification() {
             publisher.close().await;
         }
     });
-    // Restart each instance in turn, on its own address.
+    // Restart each instance in turn, under its own name.
     for k in 0..3 {
         eventually("load running", || {
             published.load(Ordering::Relaxed) >= 50 * (k as u64 + 1)
         })
         .await;
         let old = instances.remove(k);
-        let addr = old.addr;
+        // Off the board first: a client that dials k while it drains or
+        // after its port is freed is refused, as by a closed port.
+        board.unset(&k.to_string());
         tokio::time::timeout(Duration::from_secs(30), old.stop())
             .await
             .expect("the instance drained: its framewire clients left");
-        let fresh = instance_on(addr, &format!("{k}-restarted"), backplane(&redis)).await;
+        let fresh = instance(&format!("{k}-restarted"), backplane(&redis)).await;
+        board.set(&k.to_string(), fresh.addr);
         instances.insert(k, fresh);
         all_connected(&instances.iter().collect::<Vec<_>>()).await;
     }
@@ -381,12 +391,10 @@ fn cli_subscribe_with_two_instances_fails_over_when_one_stops() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_that_is_down_at_start_delays_nothing_local() {
-    // Nothing listens on this port: the backplane keeps retrying.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let bp = RedisBackplane::new(&format!("redis://{dead}"))
+    // Held bound and never listening for the whole test: every attempt is
+    // refused, and the backplane keeps retrying.
+    let dead = DeadPort::new();
+    let bp = RedisBackplane::new(&format!("redis://{}", dead.addr))
         .unwrap()
         .max_backoff(Duration::from_millis(100));
     let srv = instance("alone", bp).await;

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,50 +22,24 @@ fn serve() -> (KillOnDrop, String) {
 }
 
 /// Runs `framewire ARGS` with `input` on stdin; (exit code, stdout bytes,
-/// stderr). Bounded: the child is killed after 30 s.
+/// stderr). Bounded: the child (and its process group) is killed after
+/// 30 s, and its pipes are read on threads while the deadline runs.
 fn run(args: &[&str], input: &[u8]) -> (Option<i32>, Vec<u8>, String) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env_remove("FRAMEWIRE_SECRET")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let reader = std::thread::spawn(move || {
-        let mut o = Vec::new();
-        let _ = out.read_to_end(&mut o);
-        o
-    });
-    let mut e = String::new();
-    let _ = err.read_to_string(&mut e);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("framewire {args:?} did not finish");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    writer.join().unwrap();
-    (status.code(), reader.join().unwrap(), e)
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env_remove("FRAMEWIRE_SECRET");
+    let o = run_raw(cmd, input, Duration::from_secs(30));
+    (
+        o.status.code(),
+        o.stdout,
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 /// A `subscribe` child whose stdout lines arrive on a channel.
 fn subscriber(args: &[&str]) -> (KillOnDrop, std::sync::mpsc::Receiver<Vec<u8>>) {
-    let mut child = Command::new(BIN)
-        .arg("subscribe")
-        .args(args)
+    let mut child = own_group(Command::new(BIN).arg("subscribe").args(args))
         .env_remove("FRAMEWIRE_SECRET")
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -152,7 +126,7 @@ fn bodies_from_stdin_are_byte_exact() {
     assert_eq!(out, [&binary[..], b"\n"].concat());
 
     let (_sub, rx) = subscriber(&[&addr, "bin", "--raw"]);
-    // Probe until bytes come (subscribed), then let the probes drain.
+    // Probe until bytes come (subscribed).
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let (code, _, err) = run(&["publish", &addr, "bin", "probe"], b"");
@@ -162,21 +136,32 @@ fn bodies_from_stdin_are_byte_exact() {
         }
         assert!(Instant::now() < deadline, "never subscribed");
     }
-    std::thread::sleep(Duration::from_millis(300));
-    while let Ok(chunk) = rx.try_recv() {
-        assert!(chunk.iter().all(|b| b"probe".contains(b)), "{chunk:?}");
-    }
     let (code, _, err) = run(&["publish", &addr, "bin"], &binary);
     assert_eq!(code, Some(0), "{err}");
-    // --raw adds nothing: collect until all the bytes are in.
+    // --raw adds nothing. Every probe was published (and so queued to the
+    // subscriber) before the binary body, so what comes is some late
+    // probes, then the body: collect until it ends with the body, then
+    // check that what came before it is nothing but whole probes (no
+    // timed drain that a late probe could outlast).
     let mut got = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while got.len() < binary.len() && Instant::now() < deadline {
+    while !got.ends_with(&binary) {
+        assert!(
+            Instant::now() < deadline,
+            "the body did not arrive whole: {} bytes",
+            got.len()
+        );
         if let Ok(chunk) = rx.recv_timeout(Duration::from_millis(100)) {
             got.extend(chunk);
         }
     }
-    assert_eq!(got, binary);
+    let probes = &got[..got.len() - binary.len()];
+    assert!(
+        probes.len() % 5 == 0 && probes.chunks(5).all(|p| p == b"probe"),
+        "only late probes before the body: {probes:?}"
+    );
+    // And nothing after it.
+    assert!(rx.recv_timeout(Duration::from_millis(200)).is_err());
 }
 
 #[test]
@@ -232,18 +217,25 @@ fn completions_and_json_logs() {
     }
     let (code, _, _) = run(&["completions", "tcsh-please"], b"");
     assert_eq!(code, Some(2));
-    let mut child = Command::new(BIN)
-        .args(["--log-format", "json", "serve", "--addr", "127.0.0.1:0"])
-        .env("RUST_LOG", "info")
-        .env_remove("FRAMEWIRE_SECRET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
+    let mut child = own_group(Command::new(BIN).args([
+        "--log-format",
+        "json",
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+    ]))
+    .env("RUST_LOG", "info")
+    .env_remove("FRAMEWIRE_SECRET")
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let err = child.stderr.take().unwrap();
+    // Killed on drop before anything can fail; the line is waited for 30 s
+    // at most.
     let _guard = KillOnDrop(child);
+    let line = read_line_within(err, Duration::from_secs(30), "serve's first log line");
     let v: serde_json::Value =
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
     assert!(v["level"].is_string() && v["fields"].is_object(), "{v}");

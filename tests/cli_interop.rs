@@ -21,11 +21,16 @@ struct Cli {
 
 impl Cli {
     fn cmd(&self, args: &[&str]) -> Command {
+        self.cmd_timeout(args, "5")
+    }
+
+    /// [`cmd`](Self::cmd) with `--timeout SECS`.
+    fn cmd_timeout(&self, args: &[&str], secs: &str) -> Command {
         let mut c = Command::new(BIN);
         c.args(&args[..1])
             .arg(&self.addr)
             .args(&args[1..])
-            .args(["--timeout", "5"]);
+            .args(["--timeout", secs]);
         if let Some(s) = &self.secret {
             c.args(["--secret", s]);
         }
@@ -34,16 +39,7 @@ impl Cli {
 
     /// Runs the CLI; returns (exit code, stdout, stderr).
     fn run(&self, args: &[&str]) -> (i32, Vec<u8>, String) {
-        let out = self
-            .cmd(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run framewire");
-        (
-            out.status.code().unwrap_or(-1),
-            out.stdout,
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        run_cmd(self.cmd(args))
     }
 
     fn ok(&self, args: &[&str], want: &[u8]) {
@@ -62,6 +58,16 @@ impl Cli {
             "{args:?}: {err:?} lacks {stderr_has:?}"
         );
     }
+}
+
+/// Runs `cmd` (killed after 60 s); returns (exit code, stdout, stderr).
+fn run_cmd(cmd: Command) -> (i32, Vec<u8>, String) {
+    let out = common::run_raw(cmd, b"", Duration::from_secs(60));
+    (
+        out.status.code().unwrap_or(-1),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn scenarios(cli: &Cli) {
@@ -219,9 +225,17 @@ fn scenarios(cli: &Cli) {
             addr: cli.addr.clone(),
             secret: Some(format!("not-{secret}")),
         };
+        // A 60 s timeout, bounded at 5 s: slowness would be caught, not
+        // only a timeout.
         let started = std::time::Instant::now();
-        wrong.fails(&["request", "echo"], 1, "AUTH_ERROR (unverified");
-        assert!(started.elapsed() < Duration::from_secs(5));
+        let (code, _, err) = run_cmd(wrong.cmd_timeout(&["request", "echo"], "60"));
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("AUTH_ERROR (unverified"), "{err:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }
 

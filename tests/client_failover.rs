@@ -20,22 +20,36 @@ fn fast() -> Reconnect {
         .jitter(0.0)
 }
 
-/// A loopback address nothing listens on.
-async fn dead_addr() -> String {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    l.local_addr().unwrap().to_string()
+/// A client of `servers`, in that order, reconnecting fast. It dials them
+/// by name ("0", "1", ...) through the returned board, so a test can
+/// take a server off it before stopping it: the client is then refused,
+/// never sent to a freed port that another test may be listening on.
+fn client_of(servers: &[&Running]) -> (framewire::client::ClientBuilder, Switchboard) {
+    let board = Switchboard::new();
+    let mut names = Vec::new();
+    for (k, s) in servers.iter().enumerate() {
+        board.set(&k.to_string(), s.addr);
+        names.push(k.to_string());
+    }
+    let builder = Client::builder(names)
+        .connector(board.clone())
+        .reconnect(fast());
+    (builder, board)
 }
 
-/// A client of `servers`, in that order, reconnecting fast.
-fn client_of(servers: &[&Running]) -> framewire::client::ClientBuilder {
-    let list: Vec<String> = servers.iter().map(|s| s.addr.to_string()).collect();
-    Client::builder(list).reconnect(fast())
+/// A readme-routes server on a fresh port, pointed at by `name` on `board`.
+async fn serve_as(board: &Switchboard, name: &str) -> Running {
+    let srv = start(readme_routes(Server::builder()).build()).await;
+    board.set(name, srv.addr);
+    srv
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_server_that_answers_is_used() {
     let srv = start(readme_routes(Server::builder()).build()).await;
-    let dead = dead_addr().await;
+    // Held bound, never listening, for the whole test: refused every time.
+    let dead_port = DeadPort::new();
+    let dead = dead_port.addr.to_string();
     let c = Client::builder([dead.clone(), srv.addr.to_string()])
         .connect()
         .await
@@ -57,21 +71,18 @@ async fn the_first_server_that_answers_is_used() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_first_connect_waits_for_a_server_that_starts_late() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
+    // "late" is refused until the server is up.
+    let board = Switchboard::new();
     let connecting = tokio::spawn(
-        Client::builder(addr.to_string())
+        Client::builder("late")
+            .connector(board.clone())
             .reconnect(fast())
             .retry_first_connect(true)
             .connect(),
     );
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    assert!(!connecting.is_finished(), "still trying");
-    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-    let server = readme_routes(Server::builder()).build();
-    let handle = server.handle();
-    let task = tokio::spawn(server.serve(listener, std::future::pending()));
+    eventually("three refused attempts", || board.attempts("late") >= 3).await;
+    assert!(!connecting.is_finished(), "still trying after refusals");
+    let srv = serve_as(&board, "late").await;
     let c = tokio::time::timeout(LIMIT, connecting)
         .await
         .expect("connected in time")
@@ -81,8 +92,9 @@ async fn retry_first_connect_waits_for_a_server_that_starts_late() {
         &c.request("echo", "late").await.unwrap().content()[..],
         b"late"
     );
+    assert_eq!(c.peer_addr(), Some(srv.addr));
     c.close().await;
-    Running { addr, handle, task }.stop().await;
+    srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,11 +102,14 @@ async fn losing_a_server_moves_to_the_next_and_resubscribes_there() {
     let hub = MemoryBackplane::new();
     let a = common::cluster::instance("a", hub.clone()).await;
     let b = common::cluster::instance("b", hub.clone()).await;
-    let c = client_of(&[&a, &b]).connect().await.unwrap();
+    let (builder, board) = client_of(&[&a, &b]);
+    let c = builder.connect().await.unwrap();
     let mut events = c.events();
     let mut sub = c.subscribe("t").await.unwrap();
     assert_eq!(c.peer_addr(), Some(a.addr));
-    // a dies without a drain: the client learns of it from the socket.
+    // a dies without a drain: the client learns of it from the socket
+    // (and a's port, freed, is never dialled again).
+    board.unset("0");
     a.handle.shutdown();
     a.task.abort();
     let _ = a.task.await;
@@ -119,10 +134,11 @@ async fn losing_a_server_moves_to_the_next_and_resubscribes_there() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_is_sent_while_reconnecting_waits_and_goes_out_in_order() {
     let srv = start(readme_routes(Server::builder()).build()).await;
-    let addr = srv.addr;
-    let c = client_of(&[&srv]).connect().await.unwrap();
+    let (builder, board) = client_of(&[&srv]);
+    let c = builder.connect().await.unwrap();
     let mut events = c.events();
     // The server goes away; while it is away, requests and sends wait.
+    board.unset("0");
     srv.stop().await;
     eventually("disconnected", || !c.is_connected()).await;
     let created = tokio::spawn({
@@ -134,7 +150,7 @@ async fn what_is_sent_while_reconnecting_waits_and_goes_out_in_order() {
         .await
         .unwrap();
     assert_eq!(c.buffered(), 2);
-    let back = serve_on(addr).await;
+    let back = serve_as(&board, "0").await;
     reconnected(&mut events).await;
     let created = tokio::time::timeout(LIMIT, created).await.unwrap().unwrap();
     assert_eq!(created.unwrap().message_type, MessageType::OK);
@@ -148,19 +164,11 @@ async fn what_is_sent_while_reconnecting_waits_and_goes_out_in_order() {
     back.stop().await;
 }
 
-async fn serve_on(addr: std::net::SocketAddr) -> Running {
-    start_on(
-        addr,
-        framewire::server::readme_routes(Server::builder()).build(),
-    )
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_offline_buffer_is_bounded_and_reports_what_it_drops() {
     let srv = start(readme_routes(Server::builder()).build()).await;
-    let addr = srv.addr;
-    let c = client_of(&[&srv])
+    let (builder, board) = client_of(&[&srv]);
+    let c = builder
         .offline_buffer(Some(
             OfflineBuffer::default()
                 .max_messages(3)
@@ -170,6 +178,7 @@ async fn the_offline_buffer_is_bounded_and_reports_what_it_drops() {
         .await
         .unwrap();
     let mut events = c.events();
+    board.unset("0");
     srv.stop().await;
     eventually("disconnected", || !c.is_connected()).await;
     let note = || Message::new(MessageType::NOTIFY_URI, "x", "y");
@@ -180,7 +189,7 @@ async fn the_offline_buffer_is_bounded_and_reports_what_it_drops() {
     assert!(err.is_offline_buffer_full(), "{err}");
     // Too old by the time a server is back: dropped and reported.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let back = serve_on(addr).await;
+    let back = serve_as(&board, "0").await;
     let dropped = tokio::time::timeout(LIMIT, async {
         loop {
             if let Ok(ConnectionEvent::OfflineDropped { messages }) = events.recv().await {
@@ -196,11 +205,9 @@ async fn the_offline_buffer_is_bounded_and_reports_what_it_drops() {
 
     // Without a buffer, a send while disconnected fails at once.
     let srv = start(readme_routes(Server::builder()).build()).await;
-    let c = client_of(&[&srv])
-        .offline_buffer(None)
-        .connect()
-        .await
-        .unwrap();
+    let (builder, board) = client_of(&[&srv]);
+    let c = builder.offline_buffer(None).connect().await.unwrap();
+    board.unset("0");
     srv.stop().await;
     eventually("disconnected", || !c.is_connected()).await;
     let err = c.send(note()).await.unwrap_err();
@@ -224,7 +231,7 @@ async fn a_draining_server_loses_no_request_of_a_client_that_moves() {
     };
     let a = start(slow("a")).await;
     let b = start(slow("b")).await;
-    let c = client_of(&[&a, &b]).connect().await.unwrap();
+    let c = client_of(&[&a, &b]).0.connect().await.unwrap();
     let mut events = c.events();
     let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -373,7 +380,7 @@ async fn a_subscriber_that_moves_gets_every_notification_exactly_once() {
     let a = common::cluster::instance("a", hub.clone()).await;
     let b = common::cluster::instance("b", hub.clone()).await;
     let p = common::cluster::instance("p", hub.clone()).await;
-    let c = client_of(&[&a, &b]).connect().await.unwrap();
+    let c = client_of(&[&a, &b]).0.connect().await.unwrap();
     let mut events = c.events();
     let mut sub = c.subscribe("t").await.unwrap();
     let n = 600u32;

@@ -1,6 +1,8 @@
 //! Reconnection: backoff timing (virtual time), server restart with
 //! resubscription, in-flight requests failing fast, half-open detection by
-//! keepalive, and giving up.
+//! keepalive, and giving up. The virtual-time tests run in memory
+//! (`framewire::testing`): under a paused clock, real sockets would let
+//! the clock jump past a socket event that is merely late.
 
 mod common;
 
@@ -14,18 +16,13 @@ use framewire::client::{
     Client, ClientError, ConnectionEvent, DisconnectReason, Keepalive, Reconnect,
 };
 use framewire::server::{Context, Server};
+use framewire::testing::TestServer;
 use framewire::{Message, MessageType};
-use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-async fn serve_on(addr: SocketAddr) -> Running {
-    start_on(
-        addr,
-        framewire::server::readme_routes(Server::builder()).build(),
-    )
-    .await
-}
+/// How long a virtual-time test waits for anything.
+const VIRTUAL_LIMIT: Duration = Duration::from_secs(3600);
 
 async fn next_event(events: &mut broadcast::Receiver<ConnectionEvent>) -> ConnectionEvent {
     tokio::time::timeout(Duration::from_secs(30), events.recv())
@@ -37,8 +34,12 @@ async fn next_event(events: &mut broadcast::Receiver<ConnectionEvent>) -> Connec
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_restart_reconnects_and_resubscribes() {
     let srv = start(framewire::server::readme_routes(Server::builder()).build()).await;
-    let addr = srv.addr;
-    let c = Client::builder(addr.to_string())
+    // The client dials "srv" on the board: refused while it is down, then
+    // the restarted server's fresh port (never the freed one).
+    let board = Switchboard::new();
+    board.set("srv", srv.addr);
+    let c = Client::builder("srv")
+        .connector(board.clone())
         .reconnect(
             Reconnect::default()
                 .initial(Duration::from_millis(20))
@@ -49,19 +50,28 @@ async fn server_restart_reconnects_and_resubscribes() {
         .unwrap();
     let mut events = c.events();
     let mut sub = c.subscribe("feed").await.unwrap();
+    board.unset("srv");
     srv.stop().await;
     assert!(matches!(
         next_event(&mut events).await,
         ConnectionEvent::Disconnected { .. }
     ));
-
-    let srv = serve_on(addr).await;
-    loop {
-        if let ConnectionEvent::Connected(peer) = next_event(&mut events).await {
-            assert_eq!(peer, addr);
-            break;
+    // Refused while down, then the restarted server.
+    eventually("a refused attempt", || board.attempts("srv") >= 2).await;
+    let srv = start(framewire::server::readme_routes(Server::builder()).build()).await;
+    let addr = srv.addr;
+    board.set("srv", addr);
+    // Refusals keep coming as Reconnecting events: the wait as a whole is
+    // bounded.
+    within("reconnected to the restarted server", async {
+        loop {
+            if let ConnectionEvent::Connected(peer) = next_event(&mut events).await {
+                assert_eq!(peer, addr);
+                break;
+            }
         }
-    }
+    })
+    .await;
     eventually("resubscribed", || srv.handle.stats().topics == 1).await;
     let n = srv
         .handle
@@ -106,9 +116,12 @@ async fn in_flight_requests_fail_fast_when_the_connection_drops() {
     let started = std::time::Instant::now();
     let err = c.request("hang", "").await.unwrap_err();
     assert!(matches!(err, ClientError::ConnectionLost), "{err}");
+    // Configured 60 s, bounded at 5 s: a slow path would be caught, not
+    // only the timeout path.
     assert!(
-        started.elapsed() < Duration::from_secs(60),
-        "failed before its timeout"
+        started.elapsed() < Duration::from_secs(5),
+        "failed at once, not near its 60 s timeout: {:?}",
+        started.elapsed()
     );
     assert!(matches!(
         next_event(&mut events).await,
@@ -124,8 +137,12 @@ async fn in_flight_requests_fail_fast_when_the_connection_drops() {
 
 #[tokio::test(start_paused = true)]
 async fn backoff_delays_grow_to_the_cap() {
-    let srv = start(Server::builder().build()).await;
-    let c = Client::builder(srv.addr.to_string())
+    // In memory: once stopped, the test server refuses every attempt as a
+    // closed port would, and no socket event can be overtaken by the
+    // paused clock.
+    let srv = TestServer::new(Server::builder().build()).timeout(VIRTUAL_LIMIT);
+    let c = srv
+        .client()
         .reconnect(
             Reconnect::default()
                 .initial(Duration::from_millis(100))
@@ -138,7 +155,7 @@ async fn backoff_delays_grow_to_the_cap() {
         .await
         .unwrap();
     let mut events = c.events();
-    srv.stop().await; // nothing listens there any more
+    srv.stop().await; // refuses every connection from now on
     assert!(matches!(
         next_event(&mut events).await,
         ConnectionEvent::Disconnected { .. }
@@ -163,18 +180,27 @@ async fn backoff_delays_grow_to_the_cap() {
     assert_eq!(&gaps[1..], [100, 200, 400, 800, 1000]);
 }
 
+/// Dials a stream whose other end is held and never read or written:
+/// like a server that vanished without a FIN.
+struct Vanished(std::sync::Mutex<Vec<tokio::io::DuplexStream>>);
+
+impl framewire::transport::Connector for Vanished {
+    fn connect(
+        &self,
+        _addr: &str,
+    ) -> framewire::handler::BoxFuture<std::io::Result<framewire::transport::Stream>> {
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        self.0.lock().unwrap().push(theirs);
+        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        Box::pin(async move { Ok(framewire::transport::Stream::new(ours, peer)) })
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn half_open_server_is_detected_by_keepalive() {
-    // Accepts, then never reads or writes: like a peer that vanished.
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let hold = tokio::spawn(async move {
-        let (s, _) = listener.accept().await.unwrap();
-        tokio::time::sleep(Duration::from_secs(3600)).await;
-        drop(s);
-    });
     let keepalive = Keepalive::new(Duration::from_secs(5), Duration::from_secs(3));
-    let c = Client::builder(addr.to_string())
+    let c = Client::builder("vanished")
+        .connector(Vanished(std::sync::Mutex::new(Vec::new())))
         .keepalive(Some(keepalive))
         .reconnect(Reconnect::disabled())
         .connect()
@@ -188,17 +214,19 @@ async fn half_open_server_is_detected_by_keepalive() {
         }
         other => panic!("{other:?}"),
     }
+    // Idle 5 s, then 3 s for an answer to the ping (virtual time).
     let took = started.elapsed();
     assert!(
         took >= Duration::from_secs(8) && took < Duration::from_secs(9),
         "{took:?}"
     );
-    hold.abort();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn keepalive_pings_keep_an_idle_connection_up() {
-    // Counts what reaches the application: the pings must not.
+    // Counts what reaches the application: the pings must not. In memory,
+    // virtual time: a minute of 5 s pings with 3 s to answer each, which
+    // no scheduling delay can turn into a timeout.
     let routed = Arc::new(AtomicUsize::new(0));
     let counter = routed.clone();
     let server = Server::builder()
@@ -207,26 +235,30 @@ async fn keepalive_pings_keep_an_idle_connection_up() {
             std::future::ready(Message::not_found(""))
         })
         .build();
-    let srv = start(server).await;
-    let c = Client::builder(srv.addr.to_string())
+    let srv = TestServer::new(server).timeout(VIRTUAL_LIMIT);
+    let c = srv
+        .client()
         .keepalive(Some(Keepalive::new(
-            Duration::from_millis(50),
-            Duration::from_millis(500),
+            Duration::from_secs(5),
+            Duration::from_secs(3),
         )))
         .reconnect(Reconnect::disabled())
         .connect()
         .await
         .unwrap();
     let mut events = c.events();
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
     assert!(matches!(
         events.try_recv(),
         Err(broadcast::error::TryRecvError::Empty)
     ));
     assert!(c.is_connected());
     // Pings went out (the server read them) and were answered by the
-    // server itself, not routed to any handler.
-    assert!(srv.handle.stats().frames_in >= 5);
+    // server itself, not routed to any handler: 60 s idle at one ping per
+    // 5 s is 12 pings.
+    srv.stats_when(|s| s.frames_in >= 10)
+        .await
+        .expect("the pings reached the server");
     assert_eq!(routed.load(Ordering::SeqCst), 0, "pings reached a handler");
     c.close().await;
     srv.stop().await;

@@ -20,7 +20,11 @@ use tokio_util::codec::Framed;
 
 /// Answers one request correctly (echoing its id), as a framewire server.
 async fn answer(f: &mut Framed<TcpStream, FrameCodec>, seal: Option<&PluginStack>) {
-    let req = f.next().await.unwrap().unwrap().unwrap();
+    let req = within("the request", f.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     let mut reply = Message::respond(req.uri().clone(), req.content().clone());
     if let Some(id) = req.auth.get(REQUEST_ID_FIELD) {
         reply.auth.insert(REQUEST_ID_FIELD, id.clone());
@@ -49,7 +53,10 @@ async fn garbage_and_oversized_frames_end_the_connection_and_the_client_recovers
     let addr = listener.local_addr().unwrap();
     let builder = builder(addr).max_frame_len(4096);
     let mut events = builder.events();
-    let (client, accepted) = tokio::join!(builder.connect(), listener.accept());
+    let (client, accepted) = within("connected", async {
+        tokio::join!(builder.connect(), listener.accept())
+    })
+    .await;
     let client = client.unwrap();
     assert!(matches!(
         events.recv().await.unwrap(),
@@ -86,7 +93,9 @@ async fn garbage_and_oversized_frames_end_the_connection_and_the_client_recovers
     }
 
     // 2. It reconnects; this time the server sends an oversized frame.
-    let (s2, _) = listener.accept().await.unwrap();
+    let (s2, _) = within("the second connection", listener.accept())
+        .await
+        .unwrap();
     let mut f = Framed::new(s2, FrameCodec::new(Profile::Netaio));
     let big = Message::respond("echo", vec![0u8; 10_000]);
     f.send(big).await.unwrap();
@@ -108,7 +117,9 @@ async fn garbage_and_oversized_frames_end_the_connection_and_the_client_recovers
     );
 
     // 3. Third connection behaves: the client is usable again.
-    let (s3, _) = listener.accept().await.unwrap();
+    let (s3, _) = within("the third connection", listener.accept())
+        .await
+        .unwrap();
     let mut f = Framed::new(s3, FrameCodec::new(Profile::Netaio));
     // Requests made while disconnected fail at once: wait for the client.
     loop {
@@ -120,7 +131,10 @@ async fn garbage_and_oversized_frames_end_the_connection_and_the_client_recovers
             break;
         }
     }
-    let (reply, ()) = tokio::join!(client.request("echo", "back"), answer(&mut f, None));
+    let (reply, ()) = within("the answer", async {
+        tokio::join!(client.request("echo", "back"), answer(&mut f, None))
+    })
+    .await;
     assert_eq!(&reply.unwrap().content()[..], b"back");
     client.close().await;
 }
@@ -131,7 +145,10 @@ async fn damaged_and_wrongly_signed_frames_are_dropped_and_the_connection_stays(
     let addr = listener.local_addr().unwrap();
     let layer = || PluginLayer::new().with_auth(NetaioHmac::new("right"));
     let client = builder(addr).plugins(layer()).connect();
-    let (client, accepted) = tokio::join!(client, listener.accept());
+    let (client, accepted) = within("connected", async {
+        tokio::join!(client, listener.accept())
+    })
+    .await;
     let client = client.unwrap();
     let mut f = Framed::new(accepted.unwrap().0, FrameCodec::new(Profile::Netaio));
     let mut events = client.events();
@@ -140,7 +157,11 @@ async fn damaged_and_wrongly_signed_frames_are_dropped_and_the_connection_stays(
         let c = client.clone();
         async move { c.request("echo", "x").await }
     });
-    let req = f.next().await.unwrap().unwrap().unwrap();
+    let req = within("the request", f.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     let id = req.auth.get(REQUEST_ID_FIELD).unwrap().clone();
     // A reply signed with the wrong key, then one with a broken checksum:
     // both dropped (not delivered as the answer).
@@ -165,7 +186,7 @@ async fn damaged_and_wrongly_signed_frames_are_dropped_and_the_connection_stays(
     f.send(PluginStack::new(layer()).seal(genuine).unwrap())
         .await
         .unwrap();
-    let reply = request.await.unwrap().unwrap();
+    let reply = within("the reply", request).await.unwrap().unwrap();
     assert_eq!(&reply.content()[..], b"x");
     assert!(
         matches!(
@@ -184,10 +205,13 @@ async fn damaged_and_wrongly_signed_frames_are_dropped_and_the_connection_stays(
     }
     f.flush().await.unwrap();
     let sealer = PluginStack::new(layer());
-    let (reply, ()) = tokio::join!(
-        client.request("echo", "after"),
-        answer(&mut f, Some(&sealer))
-    );
+    let (reply, ()) = within("the answer", async {
+        tokio::join!(
+            client.request("echo", "after"),
+            answer(&mut f, Some(&sealer))
+        )
+    })
+    .await;
     assert_eq!(&reply.unwrap().content()[..], b"after");
     assert_eq!(client.pending_requests(), 0);
     client.close().await;

@@ -12,7 +12,6 @@ use framewire::client::{Client, ClientError, Reconnect};
 use framewire::protocol::{LOGIN_URI, PROTOCOL_VERSION, VERSION_FIELD};
 use framewire::server::{Context, Hello, Limits, LoginRefused, Server, ServerBuilder};
 use framewire::{AuthValue, Identity, IdentitySource, Message, MessageType};
-use tokio::net::TcpStream;
 
 fn gated() -> ServerBuilder {
     Server::builder()
@@ -166,34 +165,43 @@ async fn clients_log_in_again_after_reconnecting_and_anywhere() {
 
 #[tokio::test(start_paused = true)]
 async fn a_connection_that_never_logs_in_is_closed_at_the_auth_deadline() {
+    // In memory (`framewire::testing`): under the paused clock, a real
+    // socket's late event would let the clock jump past the deadline.
     let limits = Limits::default().auth_timeout(Duration::from_secs(10));
-    let srv = start(gated().limits(limits).build()).await;
-    let mut bystander = Bystander::join(&srv).await;
+    let srv = framewire::testing::TestServer::new(gated().limits(limits).build())
+        .timeout(Duration::from_secs(3600));
+    let mut bystander = Bystander::join_memory(&srv, None).await;
     let started = tokio::time::Instant::now();
     // Pings are answered, but they do not log anyone in.
-    let mut pinger = connect(srv.addr).await;
-    let mut silent = TcpStream::connect(srv.addr).await.unwrap();
+    let mut pinger = srv.peer().unwrap();
+    let mut silent = srv.peer().unwrap();
     for _ in 0..3 {
-        let pong = call(
-            &mut pinger,
-            Message::new(MessageType::REQUEST_URI, framewire::protocol::PING_URI, ""),
-        )
-        .await;
+        let pong = pinger
+            .call(Message::new(
+                MessageType::REQUEST_URI,
+                framewire::protocol::PING_URI,
+                "",
+            ))
+            .await
+            .unwrap();
         assert_eq!(pong.message_type, MessageType::RESPOND_URI);
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
-    let (_, closed_at) = read_to_close_within(&mut silent, Duration::from_secs(3600)).await;
-    let took = closed_at - started;
+    let closed = silent.closed().await.expect("closed within the hour");
+    let took = started.elapsed();
     assert!(
-        took >= Duration::from_secs(10) && took < Duration::from_secs(12),
+        took >= Duration::from_secs(10) && took < Duration::from_secs(11),
         "{took:?}"
     );
-    let last = until_closed(&mut pinger).await;
     assert_eq!(
-        &last.last().unwrap().content()[..],
-        b"not authenticated in time"
+        closed.reason().as_deref(),
+        Some("not authenticated in time")
     );
-    assert_eq!(srv.handle.stats().auth_timeouts, 2);
+    let last = pinger.closed().await.expect("the pinger closed too");
+    assert_eq!(last.reason().as_deref(), Some("not authenticated in time"));
+    srv.stats_when(|s| s.auth_timeouts == 2)
+        .await
+        .expect("both closes counted");
     bystander.check(&srv).await;
     srv.stop().await;
 }

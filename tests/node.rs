@@ -65,14 +65,34 @@ async fn a_node_answers_another_through_the_readme_routes() {
 
 #[tokio::test]
 async fn concurrent_requests_to_one_uri_each_get_their_own_reply() {
+    use std::sync::{Arc, Mutex};
+    // Later requests answer first, and not by timing: the handler holds
+    // every request until all five are in, then answers 4 first, and
+    // answers n only once the client has taken n + 1's reply.
+    let arrived = Arc::new(Mutex::new(0usize));
+    let taken: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let (seen, done) = (arrived.clone(), taken.clone());
     let server = Node::builder()
         .on(
             (MessageType::REQUEST_URI, "slow"),
-            |m: Message, _o: Origin| async move {
-                // Later requests answer first.
-                let n: u64 = std::str::from_utf8(m.content()).unwrap().parse().unwrap();
-                tokio::time::sleep(Duration::from_millis(50 - n * 10)).await;
-                Message::respond("slow", m.content().clone())
+            move |m: Message, _o: Origin| {
+                let (seen, done) = (seen.clone(), done.clone());
+                async move {
+                    let n: usize = std::str::from_utf8(m.content()).unwrap().parse().unwrap();
+                    *seen.lock().unwrap() += 1;
+                    let my_turn = || {
+                        *seen.lock().unwrap() == 5
+                            && (n == 4 || done.lock().unwrap().contains(&(n + 1)))
+                    };
+                    for _ in 0..1000 {
+                        if my_turn() {
+                            return Message::respond("slow", m.content().clone());
+                        }
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    // Never reached in a passing run: the client times out.
+                    Message::respond("slow", "not my turn in 5 s")
+                }
             },
         )
         .bind("127.0.0.1:0")
@@ -80,14 +100,30 @@ async fn concurrent_requests_to_one_uri_each_get_their_own_reply() {
         .unwrap();
     let client = Node::builder().bind("127.0.0.1:0").await.unwrap();
     let to = server.local_addr();
-    let asks = (0..5).map(|n| {
-        let client = client.clone();
-        async move { client.request(to, "slow", n.to_string()).await.unwrap() }
+    let asks = (0..5usize).map(|n| {
+        let (client, taken) = (client.clone(), taken.clone());
+        async move {
+            let reply = client
+                .call_timeout(
+                    to,
+                    Message::new(MessageType::REQUEST_URI, "slow", n.to_string()),
+                    Duration::from_secs(30),
+                )
+                .await
+                .unwrap();
+            taken.lock().unwrap().push(n);
+            reply
+        }
     });
     let replies = futures::future::join_all(asks).await;
     for (n, reply) in replies.iter().enumerate() {
         assert_eq!(reply.content(), &n.to_string(), "the request id matched it");
     }
+    assert_eq!(
+        *taken.lock().unwrap(),
+        [4, 3, 2, 1, 0],
+        "the replies came last request first"
+    );
 }
 
 #[tokio::test]
@@ -184,7 +220,7 @@ async fn peers_discover_each_other_and_stopping_says_disconnect() {
         .is_stopped());
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn silent_peers_are_dropped_after_the_peer_timeout() {
     let node = Node::builder()
         .peers(me("a"))
@@ -207,11 +243,18 @@ async fn silent_peers_are_dropped_after_the_peer_timeout() {
     assert_eq!(reply.message_type, MessageType::PEER_DISCOVERED);
     node.subscribe("t", raw.local_addr().unwrap()).unwrap();
     assert_eq!(node.peers().len(), 1);
-    // Heard at t=0; the ticks at 20, 40 and 60 keep it (not older than
-    // 60 s), the tick at 80 drops it and its subscriptions.
-    tokio::time::sleep(Duration::from_secs(61)).await;
-    assert_eq!(node.peers().len(), 1, "60 s of silence is not too long");
-    tokio::time::sleep(Duration::from_secs(20)).await;
+    // Heard (by the node) no later than now.
+    let heard = tokio::time::Instant::now();
+    // Virtual time from here on, once every datagram the test waits for
+    // has arrived: nothing below waits on a socket, so the paused clock
+    // cannot jump past a late one. The node's ticks (every 20 s) began in
+    // real time, so their phase against `heard` is unknown: a peer is
+    // dropped at the first tick after 60 s of silence, so it is there
+    // until 60 s and gone by 80 s.
+    tokio::time::pause();
+    tokio::time::sleep_until(heard + Duration::from_secs(59)).await;
+    assert_eq!(node.peers().len(), 1, "59 s of silence is not too long");
+    tokio::time::sleep_until(heard + Duration::from_secs(81)).await;
     assert!(node.peers().is_empty(), "dropped after the timeout");
     assert!(node.subscribers(b"t").is_empty());
 }
@@ -318,6 +361,11 @@ async fn with_an_auth_plugin_only_signed_datagrams_are_handled() {
         e.is_timeout(),
         "an unsigned AUTH_ERROR fails our own check: {e}"
     );
+    // The client's timeout says nothing of when the server counted.
+    eventually("both refusals counted", || {
+        server.stats().auth_failures == 2
+    })
+    .await;
     assert_eq!(server.stats().auth_failures, 2);
 }
 
@@ -356,16 +404,43 @@ async fn a_handler_error_or_panic_is_answered_and_the_node_goes_on() {
     assert_eq!((stats.handler_errors, stats.handler_panics), (1, 1));
 }
 
+/// The inode of the UDP socket bound to `addr` (IPv4), from
+/// `/proc/net/udp`, if there is one.
+fn udp_inode(addr: SocketAddr) -> Option<String> {
+    let SocketAddr::V4(v4) = addr else {
+        panic!("IPv4 only: {addr}")
+    };
+    let local = format!(
+        "{:08X}:{:04X}",
+        u32::from_le_bytes(v4.ip().octets()),
+        v4.port()
+    );
+    let table = std::fs::read_to_string("/proc/net/udp").expect("Linux /proc");
+    table.lines().skip(1).find_map(|line| {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        (cols.get(1) == Some(&local.as_str())).then(|| cols[9].to_owned())
+    })
+}
+
+/// Whether this process holds an open file for socket `inode`.
+fn holds_socket(inode: &str) -> bool {
+    let want = format!("socket:[{inode}]");
+    std::fs::read_dir("/proc/self/fd")
+        .expect("Linux /proc")
+        .flatten()
+        .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy() == want))
+}
+
 #[tokio::test]
 async fn dropping_every_handle_stops_the_node() {
     let node = readme_node().await;
     let addr: SocketAddr = node.local_addr();
+    // The node's own socket, by inode: after the drop, the port may be
+    // anyone's again, so binding it would prove nothing (and race).
+    let inode = udp_inode(addr).expect("the node's socket is listed");
+    assert!(holds_socket(&inode), "the node's socket is ours");
     drop(node);
-    // The port is free again once the loop has let the socket go.
-    eventually("the socket released", || {
-        std::net::UdpSocket::bind(addr).is_ok()
-    })
-    .await;
+    eventually("the socket released", || !holds_socket(&inode)).await;
 }
 
 #[tokio::test]
@@ -409,5 +484,6 @@ async fn x25519_per_handler_encryption_between_two_nodes_that_know_each_other() 
         .await
         .unwrap_err();
     assert!(e.is_timeout(), "{e}");
+    eventually("the failure counted", || a.stats().decrypt_failures == 1).await;
     assert_eq!(a.stats().decrypt_failures, 1);
 }

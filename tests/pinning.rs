@@ -92,11 +92,26 @@ async fn small_kept_values_do_not_pin_large_frames() {
                 .await
                 .unwrap();
         }
+        // Then a marker the client routes to a handler: the client reads
+        // in order, so when it is handled all 1 000 are queued.
+        f.feed(Message::new(MessageType::NOTIFY_URI, "done", ""))
+            .await
+            .unwrap();
         f.flush().await.unwrap();
         tokio::time::sleep(Duration::from_secs(30)).await;
     });
+    let (done_tx, mut done) = tokio::sync::mpsc::unbounded_channel::<()>();
     let client = Client::builder(addr.to_string())
         .keepalive(None)
+        .on(
+            (MessageType::NOTIFY_URI, "done"),
+            move |_m: Message, _c: Client| {
+                let done_tx = done_tx.clone();
+                async move {
+                    let _ = done_tx.send(());
+                }
+            },
+        )
         .connect()
         .await
         .unwrap();
@@ -107,8 +122,13 @@ async fn small_kept_values_do_not_pin_large_frames() {
         .unwrap()
         .unwrap();
     assert_eq!(&first.content()[..], b"x");
-    // Let the rest arrive and queue up unread.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Wait (bounded) until the rest have arrived and queued up unread: the
+    // marker behind them has been handled. No fixed sleep, which on a busy
+    // machine would measure fewer queued frames.
+    tokio::time::timeout(LIMIT, done.recv())
+        .await
+        .expect("all 1 000 notifications arrived in time")
+        .expect("the marker's handler ran");
     let grew = rss().saturating_sub(before);
     assert!(
         grew < 16 << 20,

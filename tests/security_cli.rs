@@ -116,20 +116,16 @@ fn netaio_mode_warns_at_start_and_in_help() {
         assert!(out.contains("--secret-file"), "{cmd}: {out}");
     }
     let mut serve = Command::new(BIN);
-    serve
-        .args(["serve", "--addr", "127.0.0.1:0", "--secret", "s"])
+    own_group(serve.args(["serve", "--addr", "127.0.0.1:0", "--secret", "s"]))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let mut child = serve.stdout(std::process::Stdio::piped()).spawn().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let line = std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut l = String::new();
-        let _ = std::io::BufReader::new(&mut err).read_line(&mut l);
-        l
-    });
-    let l = line.join().unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
+    let mut child = serve.spawn().unwrap();
+    let err = child.stderr.take().unwrap();
+    // Killed on drop, whatever fails below; the line is waited for 30 s
+    // at most.
+    let _guard = KillOnDrop(child);
+    let l = read_line_within(err, Duration::from_secs(30), "serve's warning");
     assert!(l.contains("warning: --auth netaio"), "{l}");
 }
 

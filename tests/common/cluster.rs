@@ -5,8 +5,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use std::net::SocketAddr;
-
 use framewire::server::{readme_routes, Backplane, Limits, Server, ServerBuilder};
 use framewire::{Message, MessageType};
 use futures::StreamExt;
@@ -30,12 +28,6 @@ pub fn builder(name: &str, backplane: impl Backplane) -> ServerBuilder {
 
 fn build(name: &str, backplane: impl Backplane) -> Server {
     builder(name, backplane).build()
-}
-
-/// [`instance`] on `addr`, which a stopped instance just freed (retried
-/// briefly).
-pub async fn instance_on(addr: SocketAddr, name: &str, backplane: impl Backplane) -> Running {
-    super::start_on(addr, build(name, backplane)).await
 }
 
 /// Waits until every instance reports its backplane connected.

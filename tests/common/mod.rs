@@ -29,8 +29,9 @@ use tokio_util::codec::Framed;
 pub use bystander::Bystander;
 pub use hex::{hex, unhex};
 pub use process::{
-    exit_status, netaio_asymmetric_python, netaio_python, netaio_server, netaio_server_with,
-    run_bounded, run_with_input, spawn_listening, terminate, KillOnDrop,
+    exit_status, kill_group, netaio_asymmetric_python, netaio_python, netaio_server,
+    netaio_server_with, own_group, read_line_within, run_bounded, run_raw, run_with_input,
+    spawn_listening, terminate, KillOnDrop,
 };
 pub use raw::{
     frames, netaio_header, raw, read_all, read_to_close, read_to_close_within, wide_header,
@@ -93,18 +94,86 @@ pub async fn start(server: Server) -> Running {
     Running { addr, handle, task }
 }
 
-/// Serves `server` on `addr`, which a stopped server just freed (the bind
-/// is retried for up to 5 s).
-pub async fn start_on(addr: SocketAddr, server: Server) -> Running {
-    for _ in 0..100 {
-        if let Ok(listener) = TcpListener::bind(addr).await {
-            let handle = server.handle();
-            let task = tokio::spawn(server.serve(listener, std::future::pending()));
-            return Running { addr, handle, task };
+/// A loopback port this test holds bound but never listens on: every
+/// connection to it is refused (RST) for as long as it lives, and no other
+/// test can be given the port meanwhile (no `SO_REUSEADDR`). Unlike a
+/// port bound and freed, it cannot come back to life.
+pub struct DeadPort {
+    pub addr: SocketAddr,
+    _socket: tokio::net::TcpSocket,
+}
+
+impl DeadPort {
+    pub fn new() -> DeadPort {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket
+            .bind("127.0.0.1:0".parse().unwrap())
+            .expect("bind a loopback port");
+        DeadPort {
+            addr: socket.local_addr().unwrap(),
+            _socket: socket,
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("could not rebind {addr}");
+}
+
+/// Dials loopback TCP by name: a client built with
+/// `Client::builder(["a", "b"]).connector(board.clone())` reaches
+/// whatever address `a` points at now and is refused (as by a closed
+/// port) while `a` points nowhere. A restarted server gets a fresh port
+/// (`127.0.0.1:0`) and the board is pointed at it, so no test binds a
+/// port it freed, which another test may have been given meanwhile.
+#[derive(Clone, Default)]
+pub struct Switchboard(std::sync::Arc<std::sync::Mutex<Board>>);
+
+#[derive(Default)]
+pub struct Board {
+    routes: std::collections::HashMap<String, SocketAddr>,
+    attempts: std::collections::HashMap<String, u64>,
+}
+
+impl Switchboard {
+    pub fn new() -> Switchboard {
+        Switchboard::default()
+    }
+
+    /// `name` dials `addr` from now on.
+    pub fn set(&self, name: &str, addr: SocketAddr) {
+        self.0.lock().unwrap().routes.insert(name.to_owned(), addr);
+    }
+
+    /// `name` is refused from now on.
+    pub fn unset(&self, name: &str) {
+        self.0.lock().unwrap().routes.remove(name);
+    }
+
+    /// How many times a client has dialled `name`.
+    pub fn attempts(&self, name: &str) -> u64 {
+        let board = self.0.lock().unwrap();
+        board.attempts.get(name).copied().unwrap_or(0)
+    }
+}
+
+impl framewire::transport::Connector for Switchboard {
+    fn connect(
+        &self,
+        name: &str,
+    ) -> framewire::handler::BoxFuture<std::io::Result<framewire::transport::Stream>> {
+        let to = {
+            let mut board = self.0.lock().unwrap();
+            *board.attempts.entry(name.to_owned()).or_default() += 1;
+            board.routes.get(name).copied()
+        };
+        let name = name.to_owned();
+        Box::pin(async move {
+            let Some(to) = to else {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionRefused,
+                    format!("{name}: nothing serves it now"),
+                ));
+            };
+            framewire::transport::Stream::tcp(TcpStream::connect(to).await?)
+        })
+    }
 }
 
 pub async fn connect(addr: SocketAddr) -> Conn {
@@ -152,6 +221,14 @@ pub async fn until_closed(conn: &mut Conn) -> Vec<Message> {
             Some(Ok(Err(e))) => panic!("checksum error from server: {e}"),
         }
     }
+}
+
+/// `fut`'s output, which must come within [`LIMIT`]: a fake server's
+/// accept or read, a join of a test's own task.
+pub async fn within<F: std::future::Future>(what: &str, fut: F) -> F::Output {
+    tokio::time::timeout(LIMIT, fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: not within {LIMIT:?}"))
 }
 
 /// Polls `cond` every 10 ms until it holds, failing after [`LIMIT`].

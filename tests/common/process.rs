@@ -63,11 +63,51 @@ pub struct Output {
     pub stderr: String,
 }
 
-/// Runs `cmd` to completion with `stdin` as its input, killing it after
-/// `limit` (then panicking). Pipes are drained by threads, so a child that
-/// floods one or stops reading cannot deadlock the test.
-pub fn run_with_input(mut cmd: Command, stdin: &[u8], limit: Duration) -> Output {
-    let mut child = cmd
+/// What a finished child printed, as bytes, and its exit status.
+pub struct RawOutput {
+    pub status: std::process::ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// Puts the child in a process group of its own (its id is the group's),
+/// so that [`kill_group`] reaches whatever it starts too: the bench's
+/// servers, `redis-server`, `nats-server`, a namespace's Python node.
+/// Inside such a child (a test binary re-run in a network namespace) the
+/// children stay in the outer group, so killing that group reaches them.
+/// Give the child a stdin other than the terminal (null or a pipe): a
+/// background group must never read the terminal.
+pub fn own_group(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    const GROUPED: &str = "FRAMEWIRE_TEST_PROCESS_GROUP";
+    if std::env::var_os(GROUPED).is_none() {
+        cmd.process_group(0);
+    }
+    cmd.env(GROUPED, "1")
+}
+
+/// SIGKILLs `child`'s process group (when it leads one: see [`own_group`])
+/// and then `child`, and reaps it. The group is only signalled while the
+/// child has not been reaped, so its id cannot belong to anyone else.
+pub fn kill_group(child: &mut Child) {
+    if let Ok(None) = child.try_wait() {
+        // Fails harmlessly (no such group) for a child that leads none.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", child.id())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Runs `cmd` (in a process group of its own) to completion with `stdin`
+/// as its input, killing the whole group after `limit` (then panicking).
+/// Pipes are drained by threads, so a child that floods one or stops
+/// reading cannot deadlock the test.
+pub fn run_raw(mut cmd: Command, stdin: &[u8], limit: Duration) -> RawOutput {
+    let mut child = own_group(&mut cmd)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -82,7 +122,7 @@ pub fn run_with_input(mut cmd: Command, stdin: &[u8], limit: Duration) -> Output
         std::thread::spawn(move || {
             let mut s = Vec::new();
             let _ = r.read_to_end(&mut s);
-            String::from_utf8_lossy(&s).into_owned()
+            s
         })
     };
     let out = drain(Box::new(child.stdout.take().expect("piped stdout")));
@@ -93,18 +133,52 @@ pub fn run_with_input(mut cmd: Command, stdin: &[u8], limit: Duration) -> Output
             break status;
         }
         if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?} took more than {limit:?}; killed");
+            kill_group(&mut child);
+            panic!("{cmd:?} took more than {limit:?}; killed with its process group");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
+    // A grandchild still holding a pipe open would keep these threads
+    // reading: bounded too.
+    let joined = |h: std::thread::JoinHandle<Vec<u8>>, what: &str| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(h.join().unwrap_or_default());
+        });
+        rx.recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("{cmd:?}: its {what} stayed open 10 s after it exited"))
+    };
     let _ = writer.join();
-    Output {
-        success: status.success(),
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
+    RawOutput {
+        status,
+        stdout: joined(out, "stdout"),
+        stderr: joined(err, "stderr"),
     }
+}
+
+/// Runs `cmd` to completion with `stdin` as its input, killing it (and
+/// its process group) after `limit`, then panicking.
+pub fn run_with_input(cmd: Command, stdin: &[u8], limit: Duration) -> Output {
+    let o = run_raw(cmd, stdin, limit);
+    Output {
+        success: o.status.success(),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// Reads one line from `r` (a running child's stdout or stderr) on a
+/// thread, failing the test if none comes within `limit`.
+pub fn read_line_within(r: impl Read + Send + 'static, limit: Duration, what: &str) -> String {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(r).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    rx.recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("{what}: no line within {limit:?}"))
 }
 
 /// [`run_with_input`] with empty input; returns (success, stdout, stderr).
@@ -114,35 +188,26 @@ pub fn run_bounded(cmd: Command, limit: Duration) -> (bool, String, String) {
 }
 
 /// A child process killed when dropped, so a failing test leaves nothing
-/// running.
+/// running: with its process group if it leads one ([`own_group`]).
 pub struct KillOnDrop(pub Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        kill_group(&mut self.0);
     }
 }
 
 /// Starts `cmd` and waits (30 s at most) for its `listening on ADDR` line.
 pub fn spawn_listening(mut cmd: Command) -> (KillOnDrop, String) {
-    use std::io::BufRead;
-    let mut child = cmd
+    let mut child = own_group(&mut cmd)
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn server process");
     let stdout = child.stdout.take().expect("stdout");
     let guard = KillOnDrop(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("server printed its address within 30 s");
+    let line = read_line_within(stdout, Duration::from_secs(30), "the server's address");
     let addr = line
         .trim()
         .strip_prefix("listening on ")
@@ -192,13 +257,13 @@ pub fn terminate(guard: KillOnDrop) -> std::process::ExitStatus {
     panic!("process did not stop within 10 s of SIGTERM");
 }
 
-/// Runs `cmd` to completion (it must bound itself, as the CLI's client
-/// commands do with `--timeout`); returns its exit code, stdout and stderr.
-pub fn exit_status(mut cmd: Command) -> (Option<i32>, String, String) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
+/// Runs `cmd` to completion, killed (with its process group) after 60 s;
+/// returns its exit code, stdout and stderr.
+pub fn exit_status(cmd: Command) -> (Option<i32>, String, String) {
+    let o = run_raw(cmd, b"", Duration::from_secs(60));
     (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
     )
 }

@@ -1,65 +1,88 @@
-//! A real `redis-server` for the backplane tests: started on a free
-//! loopback port with persistence off, stopped by its PID on drop. Only
+//! A real `redis-server` for the backplane tests: listening on a Unix
+//! socket in the test's own temporary directory (`redis+unix://`, no TCP
+//! port at all, so no port to probe, race for or lose on a restart),
+//! persistence off, stopped by its PID on drop. Only
 //! `#[ignore = "needs redis-server"]` tests call it, so a missing binary
 //! fails the full test command instead of skipping.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct Redis {
-    pub port: u16,
+    /// The server's socket, in `_dir`.
+    pub socket: PathBuf,
     child: Option<Child>,
+    _dir: tempfile::TempDir,
 }
 
 impl Redis {
-    /// A fresh server on a free port.
+    /// A fresh server on a socket of its own.
     pub fn start() -> Redis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let mut redis = Redis { port, child: None };
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut redis = Redis {
+            socket: dir.path().join("redis.sock"),
+            child: None,
+            _dir: dir,
+        };
         redis.restart();
         redis
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("redis+unix://{}", self.socket.display())
+    }
+
+    /// A raw connection to the server (for commands the test sends
+    /// itself), reads bounded by 10 s.
+    pub fn stream(&self) -> UnixStream {
+        let s = UnixStream::connect(&self.socket).expect("connect to redis-server");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
     }
 
     /// Kills the server at once (SIGKILL by its PID), as a crash would.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            super::kill_group(&mut child);
         }
     }
 
-    /// Starts the server again on the same port and waits until it answers
-    /// PING (10 s at most).
+    /// Starts the server again on the same socket (its path is this
+    /// test's alone, and redis-server replaces a stale socket file) and
+    /// waits until it answers PING (10 s at most).
     pub fn restart(&mut self) {
         self.kill();
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--protected-mode", "yes"])
+        let mut cmd = Command::new("redis-server");
+        super::own_group(&mut cmd)
+            .args(["--port", "0"])
+            .arg("--unixsocket")
+            .arg(&self.socket)
+            .args(["--unixsocketperm", "700"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot run redis-server ({e}): this test needs it (apt-get install redis-server)")
-            });
+            .stderr(Stdio::inherit());
+        let child = cmd.spawn().unwrap_or_else(|e| {
+            panic!(
+                "cannot run redis-server ({e}): this test needs it (apt-get install redis-server)"
+            )
+        });
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while !self.pings() {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!("redis-server exited at start: {status}");
+            }
             assert!(Instant::now() < deadline, "redis-server did not come up");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     fn pings(&self) -> bool {
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+        let Ok(mut s) = UnixStream::connect(&self.socket) else {
             return false;
         };
         let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
