@@ -204,17 +204,15 @@ fn scenarios(cli: &Cli) {
         std::thread::sleep(Duration::from_millis(200));
     }
     for s in subs.iter_mut() {
-        let out = std::mem::replace(&mut s.0, Command::new("true").spawn().unwrap())
-            .wait_with_output()
-            .unwrap();
-        assert!(out.status.success());
-        assert_eq!(out.stdout, b"all\n");
+        let child = std::mem::replace(&mut s.0, Command::new("true").spawn().unwrap());
+        let (status, stdout) = output_within(child, Duration::from_secs(30), "subscribe");
+        assert!(status.success());
+        assert_eq!(stdout, b"all\n");
     }
-    let out = std::mem::replace(&mut topic_sub.0, Command::new("true").spawn().unwrap())
-        .wait_with_output()
-        .unwrap();
-    assert!(out.status.success());
-    let text = String::from_utf8(out.stdout).unwrap();
+    let child = std::mem::replace(&mut topic_sub.0, Command::new("true").spawn().unwrap());
+    let (status, stdout) = output_within(child, Duration::from_secs(30), "subscribe to a topic");
+    assert!(status.success());
+    let text = String::from_utf8(stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text:?}");
     assert!(lines.iter().all(|l| l.starts_with("note")), "{text:?}");

@@ -7,7 +7,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -28,11 +28,12 @@ fn serve(args: &[&str]) -> (KillOnDrop, String, String) {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn serve");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let out = lines_of(child.stdout.take().unwrap());
     let guard = KillOnDrop(child);
-    let mut line = |prefix: &str| {
-        let mut l = String::new();
-        out.read_line(&mut l).unwrap();
+    let line = |prefix: &str| {
+        let l = out
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no {prefix:?} line within 30 s"));
         l.trim()
             .strip_prefix(prefix)
             .unwrap_or_else(|| panic!("{l:?}"))

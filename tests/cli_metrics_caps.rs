@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,11 +38,12 @@ fn serve_with_ulimit(ulimit: &str) -> (KillOnDrop, SocketAddr, SocketAddr) {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn sh");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let out = lines_of(child.stdout.take().unwrap());
     let guard = KillOnDrop(child);
-    let mut line = |prefix: &str| -> SocketAddr {
-        let mut l = String::new();
-        out.read_line(&mut l).unwrap();
+    let line = |prefix: &str| -> SocketAddr {
+        let l = out
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no {prefix:?} line within 30 s"));
         l.trim()
             .strip_prefix(prefix)
             .unwrap_or_else(|| panic!("{l:?}"))

@@ -29,9 +29,9 @@ use tokio_util::codec::Framed;
 pub use bystander::Bystander;
 pub use hex::{hex, unhex};
 pub use process::{
-    exit_status, kill_group, netaio_asymmetric_python, netaio_python, netaio_server,
-    netaio_server_with, own_group, read_line_within, run_bounded, run_raw, run_with_input,
-    spawn_listening, terminate, KillOnDrop,
+    exit_status, kill_group, lines_of, netaio_asymmetric_python, netaio_python, netaio_server,
+    netaio_server_with, output_within, own_group, read_line_within, run_bounded, run_raw,
+    run_with_input, spawn_listening, terminate, KillOnDrop,
 };
 pub use raw::{
     frames, netaio_header, raw, read_all, read_to_close, read_to_close_within, wide_header,

@@ -181,6 +181,57 @@ pub fn read_line_within(r: impl Read + Send + 'static, limit: Duration, what: &s
         .unwrap_or_else(|_| panic!("{what}: no line within {limit:?}"))
 }
 
+/// Forwards each line `r` yields (a running child's stdout or stderr)
+/// from a thread: take them with `recv_timeout`, so no read can hang the
+/// test.
+pub fn lines_of(r: impl Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(r).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for `child` to exit within `limit` (else kills it and its
+/// process group, then panics) and returns its exit status and stdout.
+pub fn output_within(
+    mut child: Child,
+    limit: Duration,
+    what: &str,
+) -> (std::process::ExitStatus, Vec<u8>) {
+    let mut out = child.stdout.take().expect("piped stdout");
+    let reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = out.read_to_end(&mut s);
+        s
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            kill_group(&mut child);
+            panic!("{what}: did not exit within {limit:?}; killed");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(reader.join().unwrap_or_default());
+    });
+    let stdout = rx
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("{what}: stdout stayed open 10 s after it exited"));
+    (status, stdout)
+}
+
 /// [`run_with_input`] with empty input; returns (success, stdout, stderr).
 pub fn run_bounded(cmd: Command, limit: Duration) -> (bool, String, String) {
     let o = run_with_input(cmd, b"", limit);
