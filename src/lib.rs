@@ -64,7 +64,8 @@
 //! ```text
 //! src/
 //!   lib.rs               this page; re-exports
-//!   error.rs             Error (top level) and the is_* predicate macro
+//!   predicates.rs        the is_* predicate macro every error type uses (a leaf)
+//!   error.rs             Error (top level): one of the lower layers' errors
 //!   codec.rs             FrameCodec: tokio_util Decoder/Encoder over wire/
 //!   wire/                sans-I/O: bytes <-> Message, no runtime, no sockets
 //!     message_type.rs    MessageType (netaio values + custom 31..=255)
@@ -245,6 +246,7 @@ mod io;
 pub mod node;
 pub mod peer;
 mod pipeline;
+mod predicates;
 pub mod protocol;
 mod random;
 mod readme_store;
