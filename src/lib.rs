@@ -181,14 +181,15 @@
 //!   node/                netaio's UDP node: one frame per datagram, the same pipeline
 //!     mod.rs             module docs (spoofing, amplification), Route, re-exports
 //!     builder.rs         NodeBuilder, Node::bind: sockets (own + group), tasks
-//!     handle.rs          NodeHandle + Shared: sends, fan-out, subscriptions, peers, stats
+//!     handle.rs          NodeHandle + Shared: sends, fan-out, announcements,
+//!                        subscriptions, peers, stats; the node's clock
 //!     requests.rs        NodeHandle's requests (call, request, create, ...)
 //!     receive.rs         the receive loop: size and shape checks, pipeline, calls
 //!     handler.rs         NodeHandler, Origin (what a handler knows of the source)
 //!     guard.rs           no amplification: per-source-IP byte credit, buckets (sans-I/O)
 //!     pending.rs         waiting requests: request id, or netaio's type+uri+address
 //!     subscriptions.rs   subscriptions by address: bounded per source and in all, expiry
-//!     peers.rs           peer handlers, advertisement loop, expiry, DISCONNECT
+//!     peers.rs           peer handlers, advertisement loop, expiry
 //!     routes.rs          the readme route contract over datagrams
 //!     limits.rs          NodeLimits
 //!     stats.rs           NodeStats counters
