@@ -188,3 +188,129 @@ impl<A> std::fmt::Debug for TlsAcceptor<A> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::MemoryAcceptor;
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use rustls::RootCertStore;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A CA and what it signs: enough PKI for one server and one client.
+    struct Ca {
+        cert: rcgen::Certificate,
+        key: KeyPair,
+    }
+
+    impl Ca {
+        fn new() -> Ca {
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params
+                .distinguished_name
+                .push(DnType::CommonName, "test CA");
+            let cert = params.self_signed(&key).unwrap();
+            Ca { cert, key }
+        }
+
+        /// A leaf for `cn` (also its DNS name): its chain and key.
+        fn leaf(&self, cn: &str) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(vec![cn.to_owned()]).unwrap();
+            params.distinguished_name.push(DnType::CommonName, cn);
+            let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
+            let key = PrivateKeyDer::Pkcs8(key.serialize_der().into());
+            (vec![cert.der().clone()], key)
+        }
+
+        fn roots(&self) -> RootCertStore {
+            let mut roots = RootCertStore::empty();
+            roots.add(self.cert.der().clone()).unwrap();
+            roots
+        }
+    }
+
+    /// A TLS server over in-memory streams whose clients must present a
+    /// certificate from `ca`, and a dialer with alice's certificate.
+    fn mutual(
+        ca: &Ca,
+    ) -> (
+        TlsAcceptor<MemoryAcceptor>,
+        crate::transport::MemoryDialer,
+        tokio_rustls::TlsConnector,
+    ) {
+        let (chain, key) = ca.leaf("localhost");
+        let server = super::super::server_config(chain, key, Some(ca.roots())).unwrap();
+        let client = super::super::client_config(ca.roots(), Some(ca.leaf("alice"))).unwrap();
+        let (memory, dialer) = MemoryAcceptor::new();
+        let acceptor = TlsAcceptor::new(memory, server);
+        (acceptor, dialer, tokio_rustls::TlsConnector::from(client))
+    }
+
+    /// TLS over an in-memory acceptor: the connection comes out before
+    /// its handshake, which then gives a stream carrying bytes and the
+    /// identity the client certificate proves.
+    #[tokio::test]
+    async fn tls_over_memory_streams_proves_the_client_certificate() {
+        let ca = Ca::new();
+        let (mut acceptor, dialer, connector) = mutual(&ca);
+        let raw = dialer.dial().unwrap();
+        let client = tokio::spawn(async move {
+            let name = ServerName::try_from("localhost").unwrap();
+            let mut tls = connector.connect(name, raw).await.unwrap();
+            tls.write_all(b"hi").await.unwrap();
+            tls.flush().await.unwrap();
+            tls
+        });
+        let incoming = acceptor.accept().await.unwrap();
+        assert!(incoming.has_handshake());
+        let peer = incoming.peer();
+        let mut stream = incoming.establish().await.unwrap();
+        assert_eq!(stream.peer(), peer);
+        assert_eq!(stream.identity().map(|i| i.name()), Some("alice"));
+        let mut got = [0; 2];
+        stream.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"hi");
+        drop(client.await.unwrap());
+    }
+
+    /// A certificate without the kind of name the acceptor reads is
+    /// refused after a successful handshake; the stream never comes out.
+    #[tokio::test]
+    async fn a_certificate_naming_nobody_is_refused() {
+        let ca = Ca::new();
+        let (acceptor, dialer, connector) = mutual(&ca);
+        let mut acceptor = acceptor.certificate_name(CertificateName::Uri);
+        let raw = dialer.dial().unwrap();
+        let client = tokio::spawn(async move {
+            let name = ServerName::try_from("localhost").unwrap();
+            connector.connect(name, raw).await
+        });
+        let incoming = acceptor.accept().await.unwrap();
+        let e = incoming.establish().await.unwrap_err();
+        assert!(e.is_refused(), "{e}");
+        assert!(
+            e.to_string().starts_with("client certificate refused"),
+            "{e}"
+        );
+        let _ = client.await;
+    }
+
+    /// A peer that never speaks TLS is cut off at the acceptor's deadline
+    /// (virtual time), counted from the accept.
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_peer_fails_at_the_handshake_deadline() {
+        let ca = Ca::new();
+        let (acceptor, dialer, _) = mutual(&ca);
+        let mut acceptor = acceptor.handshake_timeout(Duration::from_secs(5));
+        let _silent = dialer.dial().unwrap();
+        let incoming = acceptor.accept().await.unwrap();
+        let started = tokio::time::Instant::now();
+        let e = incoming.establish().await.unwrap_err();
+        assert!(e.is_timeout(), "{e}");
+        assert_eq!(started.elapsed(), Duration::from_secs(5));
+    }
+}
