@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use tracing::{debug, warn};
 
-use crate::transport::{HandshakeError, Incoming, Stream};
+use crate::transport::{HandshakeError, Incoming, Ready, Stream};
 
 use super::connection;
 use super::stats::once_a_second;
@@ -27,11 +27,11 @@ pub(super) fn serve(server: &ServerHandle, incoming: Incoming) -> bool {
     let conn = connection::register(server, peer);
     let incoming = match incoming.ready() {
         // TCP and in-memory streams: no handshake, no extra task.
-        Ok(stream) => {
+        Ready::Now(stream) => {
             connection::start(server.clone(), conn, stream);
             return true;
         }
-        Err(incoming) => incoming,
+        Ready::Later(incoming) => incoming,
     };
     // Registered first, so a handshake in progress holds a connection
     // slot (and its address's) and cannot multiply past the limits; the

@@ -129,17 +129,25 @@ impl Incoming {
         }
     }
 
-    /// The stream, if no handshake is left to run (else the connection
-    /// back): the server's path for TCP, which spawns no extra task.
-    pub(crate) fn ready(self) -> Result<Stream, Self> {
+    /// The stream, if no handshake is left to run, else the connection
+    /// back: the server's path for TCP, which spawns no extra task.
+    pub(crate) fn ready(self) -> Ready {
         match self.stream {
-            Pending::Ready(stream) => Ok(stream),
-            handshake => Err(Incoming {
+            Pending::Ready(stream) => Ready::Now(stream),
+            handshake => Ready::Later(Incoming {
                 peer: self.peer,
                 stream: handshake,
             }),
         }
     }
+}
+
+/// What [`Incoming::ready`] finds.
+pub(crate) enum Ready {
+    /// No handshake: the stream.
+    Now(Stream),
+    /// A handshake to run first.
+    Later(Incoming),
 }
 
 impl std::fmt::Debug for Incoming {

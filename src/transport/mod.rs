@@ -50,6 +50,7 @@ use tokio::net::TcpStream;
 use crate::auth::Identity;
 use crate::handler::BoxFuture;
 
+pub(crate) use accept::Ready;
 pub use accept::{AcceptError, AcceptFuture, Acceptor, HandshakeError, Incoming};
 pub(crate) use halves::{ReadHalf, WriteHalf};
 pub use memory::{MemoryAcceptor, MemoryDialer};
@@ -122,7 +123,7 @@ impl Stream {
     /// Marks the other end as proven to be `identity` by the transport
     /// (a verified client certificate, a Unix socket's peer credentials):
     /// a server connection starts with it as its
-    /// [`Identity`](crate::Identity), before any frame.
+    /// [`Identity`], before any frame.
     ///
     /// ```
     /// use framewire::transport::Stream;
