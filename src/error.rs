@@ -1,5 +1,4 @@
-//! The top-level error type, and the macro that gives every error type of
-//! the crate its complete set of `is_*` predicates (docs/conventions.md).
+//! The top-level error type, [`Error`]: one of the lower layers' errors.
 
 use crate::auth::AuthError;
 use crate::wire::{DecodeError, EncodeError};
@@ -38,23 +37,7 @@ impl From<crate::auth::Rejection> for Error {
     }
 }
 
-/// One `is_*` predicate per pattern listed, with its doc comment: how
-/// every error type in the crate gets a complete set.
-macro_rules! predicates {
-    ($ty:ident { $($(#[$doc:meta])* $name:ident => $pat:pat),* $(,)? }) => {
-        impl $ty {
-            $(
-                $(#[$doc])*
-                pub fn $name(&self) -> bool {
-                    matches!(self, $pat)
-                }
-            )*
-        }
-    };
-}
-pub(crate) use predicates;
-
-predicates!(Error {
+crate::predicates::predicates!(Error {
     /// Whether this is an I/O error.
     is_io => Error::Io(_),
     /// Whether received bytes failed to decode.

@@ -64,7 +64,8 @@
 //! ```text
 //! src/
 //!   lib.rs               this page; re-exports
-//!   error.rs             Error (top level) and the is_* predicate macro
+//!   predicates.rs        the is_* predicate macro every error type uses (a leaf)
+//!   error.rs             Error (top level): one of the lower layers' errors
 //!   codec.rs             FrameCodec: tokio_util Decoder/Encoder over wire/
 //!   wire/                sans-I/O: bytes <-> Message, no runtime, no sockets
 //!     message_type.rs    MessageType (netaio values + custom 31..=255)
@@ -122,23 +123,29 @@
 //!   sync.rs              poison-recovering lock helpers
 //!   random.rs            every random choice (ids, jitter, nonces, table keys);
 //!                        seedable per thread for simulations (feature `sim`)
-//!   transport/           the seam between an address and a byte stream
+//!   transport/           the seam between an address and a byte stream, both sides
 //!     mod.rs             Stream (TCP kept lock-free, anything else boxed), Connector
-//!     tcp.rs             TcpConnector: the client's default dialer
+//!     accept.rs          Acceptor, Incoming (stream after its handshake), AcceptError,
+//!                        HandshakeError: the server's seam
+//!     tcp.rs             TcpConnector, TcpAcceptor, TcpKeepalive: plain TCP both ways
+//!     memory.rs          MemoryAcceptor + MemoryDialer: connections as duplex pairs
 //!     halves.rs          Stream's read/write halves and byte-stream impls
 //!   tls/                 feature `tls`: rustls configuration, nothing framed
 //!     mod.rs             module docs, re-exports (and rustls itself)
 //!     config.rs          PEM loading, server_config / client_config, ALPN
 //!     connector.rs       TlsConnector: TCP then a handshake, as a Connector
+//!     acceptor.rs        TlsAcceptor over any Acceptor (deadline, identity), TlsReloader
 //!     identity.rs        a verified client certificate → Identity (x509-parser)
 //!     failure.rs         handshake_error: the rustls::Error behind a failure
 //!     error.rs           TlsError
 //!   server/              the server's shells and API
 //!     mod.rs             module docs, Route, re-exports
 //!     builder.rs         ServerBuilder
-//!     listen.rs          Server: accept loop, graceful shutdown
+//!     listen.rs          Server: accept loop over an Acceptor, IntoAcceptor,
+//!                        graceful shutdown
+//!     accept.rs          one connection: admit, register, handshake, start;
+//!                        serve_stream
 //!     login.rs           LoginGate, Hello, LoginRefused: the login gate
-//!     tls.rs             TLS handshake under its deadline, identity, reload
 //!     handle.rs          ServerHandle + Shared: fan-out, registry, stats
 //!     connection.rs      per-connection reader (deadlines) and writer tasks
 //!     handler.rs         Handler, SyncHandler (the server's handler traits)
@@ -180,14 +187,15 @@
 //!   node/                netaio's UDP node: one frame per datagram, the same pipeline
 //!     mod.rs             module docs (spoofing, amplification), Route, re-exports
 //!     builder.rs         NodeBuilder, Node::bind: sockets (own + group), tasks
-//!     handle.rs          NodeHandle + Shared: sends, fan-out, subscriptions, peers, stats
+//!     handle.rs          NodeHandle + Shared: sends, fan-out, announcements,
+//!                        subscriptions, peers, stats; the node's clock
 //!     requests.rs        NodeHandle's requests (call, request, create, ...)
 //!     receive.rs         the receive loop: size and shape checks, pipeline, calls
 //!     handler.rs         NodeHandler, Origin (what a handler knows of the source)
 //!     guard.rs           no amplification: per-source-IP byte credit, buckets (sans-I/O)
 //!     pending.rs         waiting requests: request id, or netaio's type+uri+address
 //!     subscriptions.rs   subscriptions by address: bounded per source and in all, expiry
-//!     peers.rs           peer handlers, advertisement loop, expiry, DISCONNECT
+//!     peers.rs           peer handlers, advertisement loop, expiry
 //!     routes.rs          the readme route contract over datagrams
 //!     limits.rs          NodeLimits
 //!     stats.rs           NodeStats counters
@@ -205,6 +213,10 @@
 //! ```
 //!
 //! # The path of one frame
+//!
+//! A server's connection arrives through its `transport::Acceptor` (TCP,
+//! TLS around any acceptor, in memory) and `server/accept.rs` (limits,
+//! then the handshake on the connection's own task); then its frames go:
 //!
 //! ```text
 //! socket ─► io/reader.rs ─► wire::decode_frame ─► pipeline/receive.rs
@@ -245,6 +257,7 @@ mod io;
 pub mod node;
 pub mod peer;
 mod pipeline;
+mod predicates;
 pub mod protocol;
 mod random;
 mod readme_store;

@@ -138,3 +138,38 @@ async fn the_shutdown_future_stops_the_server() {
         .unwrap();
     assert!(until_closed(&mut c).await.is_empty());
 }
+
+/// An acceptor that yields nothing more ends `serve` as a shutdown would:
+/// `Ok` when it closes, the error when it fails; a transient error is
+/// retried, not the end.
+#[tokio::test(start_paused = true)]
+async fn serve_ends_when_its_acceptor_closes_or_fails() {
+    use framewire::transport::{AcceptError, AcceptFuture, Acceptor};
+
+    /// Gives these errors in turn, then closes.
+    struct Failing(Vec<AcceptError>);
+
+    impl Acceptor for Failing {
+        fn accept(&mut self) -> AcceptFuture<'_> {
+            let next = self.0.pop().unwrap_or(AcceptError::Closed);
+            Box::pin(std::future::ready(Err(next)))
+        }
+    }
+
+    let emfile = || AcceptError::Transient(std::io::Error::from_raw_os_error(24));
+    let closing = Failing(vec![emfile(), emfile()]);
+    Server::builder()
+        .build()
+        .serve(closing, std::future::pending())
+        .await
+        .expect("a closed acceptor is a clean end");
+
+    let broken = std::io::Error::other("listener gone");
+    let failing = Failing(vec![AcceptError::Fatal(broken), emfile()]);
+    let e = Server::builder()
+        .build()
+        .serve(failing, std::future::pending())
+        .await
+        .expect_err("a failed acceptor is returned");
+    assert!(e.to_string().contains("listener gone"), "{e}");
+}

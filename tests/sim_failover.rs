@@ -42,7 +42,7 @@ use framewire::auth::{
 use framewire::client::{Client, Keepalive, OfflineBuffer, Reconnect};
 use framewire::handler::BoxFuture;
 use framewire::server::{readme_routes, Backplane, Hello, Inbound, Limits, LoginRefused, Server};
-use framewire::transport::{Connector, Stream};
+use framewire::transport::{AcceptError, AcceptFuture, Acceptor, Connector, Incoming, Stream};
 use framewire::{Message, MessageType};
 use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -91,6 +91,20 @@ struct SimClock;
 impl Clock for SimClock {
     fn now_unix(&self) -> u64 {
         1_700_000_000 + now().as_secs()
+    }
+}
+
+/// A server's acceptor on the simulated network: turmoil's listener
+/// through the transport seam (its streams are boxed, as any non-TCP
+/// stream).
+struct SimAcceptor(turmoil::net::TcpListener);
+
+impl Acceptor for SimAcceptor {
+    fn accept(&mut self) -> AcceptFuture<'_> {
+        Box::pin(async move {
+            let (stream, peer) = self.0.accept().await.map_err(AcceptError::Transient)?;
+            Ok(Incoming::new(Stream::new(stream, peer)))
+        })
     }
 }
 
@@ -407,22 +421,20 @@ fn run_seed(seed: u64) {
                             .shutdown_grace(Duration::from_millis(500)),
                     )
                     .build();
-                let handle = server.handle();
-                loop {
-                    tokio::select! {
-                        accepted = listener.accept() => {
-                            let (stream, peer) = accepted?;
-                            handle.serve_stream(stream, peer);
-                        }
-                        _ = tokio::time::sleep(Duration::from_millis(10)) => {
-                            if drain.swap(false, Ordering::Relaxed) {
-                                handle.stop().await;
-                                // Down until the schedule restarts it.
-                                std::future::pending::<()>().await;
-                            }
+                // Served through the transport seam, as any acceptor;
+                // a drain is the shutdown future.
+                let drained = async {
+                    loop {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        if drain.swap(false, Ordering::Relaxed) {
+                            return;
                         }
                     }
-                }
+                };
+                server.serve(SimAcceptor(listener), drained).await?;
+                // Down until the schedule restarts it.
+                std::future::pending::<()>().await;
+                Ok(())
             }
         });
     }

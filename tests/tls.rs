@@ -412,3 +412,49 @@ async fn stalled_handshakes_are_released_at_the_deadline() {
     }
     srv.stop().await;
 }
+
+/// TLS wrapped by the user around a TCP acceptor (no `ServerBuilder::tls`):
+/// mutual TLS identity reaches handlers and the server counts the
+/// handshakes, as with the builder's TLS, and the acceptor's reloader
+/// swaps the certificate for new connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_acceptor_wrapped_by_hand_serves_like_the_builders() {
+    use framewire::tls::TlsAcceptor;
+    use framewire::transport::TcpAcceptor;
+
+    let (ca, clients, renewed) = (
+        Ca::new("server CA"),
+        Ca::new("clients CA"),
+        Ca::new("renewed CA"),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = TlsAcceptor::new(
+        TcpAcceptor::new(listener),
+        ca.server().server_config(Some(&clients)),
+    );
+    let reloader = acceptor.reloader();
+    let server = routes().build();
+    let handle = server.handle();
+    let task = tokio::spawn(server.serve(acceptor, std::future::pending()));
+
+    let alice = clients.leaf("alice", |_| {});
+    let client = tls_client(addr, alice.client_config(&ca)).await.unwrap();
+    let whoami = client.request("whoami", "").await.unwrap();
+    assert_eq!(&whoami.content()[..], b"alice");
+    assert_eq!(handle.stats().tls_handshakes, 1);
+    assert!(
+        handle
+            .reload_tls(renewed.server().server_config(None))
+            .unwrap_err()
+            .is_not_enabled(),
+        "the builder's reload is for the builder's TLS"
+    );
+
+    reloader.reload(renewed.server().server_config(None));
+    let after = tls_client(addr, trusting(&renewed)).await.unwrap();
+    assert_eq!(echo(&after, "renewed").await.unwrap(), "renewed");
+    assert_eq!(echo(&client, "untouched").await.unwrap(), "untouched");
+    handle.stop().await;
+    task.await.unwrap().unwrap();
+}

@@ -135,7 +135,7 @@ fn generic_text(role: AuthFieldRole) -> &'static str {
     }
 }
 
-crate::error::predicates!(AuthError {
+crate::predicates::predicates!(AuthError {
     /// A required field is missing.
     is_missing_field => AuthError::MissingField(_),
     /// A field is present but unusable.

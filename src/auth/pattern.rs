@@ -48,7 +48,7 @@ pub enum PatternError {
     PartialWildcard(String),
 }
 
-crate::error::predicates!(PatternError {
+crate::predicates::predicates!(PatternError {
     /// Whether the pattern has an empty segment.
     is_empty_segment => PatternError::EmptySegment(_),
     /// Whether `>` is not last.

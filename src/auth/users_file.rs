@@ -50,7 +50,7 @@ pub enum UsersFileError {
     },
 }
 
-crate::error::predicates!(UsersFileError {
+crate::predicates::predicates!(UsersFileError {
     /// Whether a file could not be read.
     is_read => UsersFileError::Read { .. },
     /// Whether a value was wrong.

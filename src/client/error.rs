@@ -97,7 +97,7 @@ fn text(m: &Message) -> String {
     String::from_utf8_lossy(m.content()).into_owned()
 }
 
-crate::error::predicates!(ClientError {
+crate::predicates::predicates!(ClientError {
     /// Whether no reply came in time.
     is_timeout => ClientError::Timeout { .. },
     /// Whether the server said NOT_FOUND.
@@ -211,7 +211,7 @@ pub enum DisconnectReason {
     Draining,
 }
 
-crate::error::predicates!(DisconnectReason {
+crate::predicates::predicates!(DisconnectReason {
     /// Whether the server closed the connection between frames.
     is_closed_by_server => DisconnectReason::ClosedByServer,
     /// Whether the server closed the connection inside a frame.

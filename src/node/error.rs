@@ -114,7 +114,7 @@ fn text(m: &Message) -> String {
     String::from_utf8_lossy(m.content()).into_owned()
 }
 
-crate::error::predicates!(NodeError {
+crate::predicates::predicates!(NodeError {
     /// Whether no reply came in time.
     is_timeout => NodeError::Timeout { .. },
     /// Whether the peer said NOT_FOUND.

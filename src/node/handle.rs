@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::net::UdpSocket;
@@ -16,13 +16,19 @@ use crate::peer::{Peer, Peers};
 use crate::pipeline::{Outcome, Pipeline};
 use crate::router::Router;
 use crate::sync::lock;
-use crate::wire::Message;
+use crate::wire::{Message, MessageType};
 
 use super::guard::{Guard, Refusal};
 use super::pending::Pending;
 use super::stats::Counters;
 use super::subscriptions::{Made, Subscriptions};
 use super::{NodeError, NodeLimits, NodeStats, Route};
+
+/// The runtime's clock (virtual under `tokio::time::pause`, so tests can
+/// age peers), as the table's `std` instant.
+pub(crate) fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
 
 /// Everything the node's tasks share.
 pub(crate) struct Shared {
@@ -107,7 +113,7 @@ impl Shared {
     /// that is what it may be sent back (see [`Guard::earn`]).
     pub(crate) fn earn(&self, from: SocketAddr, len: usize) {
         if !self.is_verified(from) {
-            lock(&self.guard).earn(from.ip(), len, super::peers::now());
+            lock(&self.guard).earn(from.ip(), len, now());
         }
     }
 
@@ -176,7 +182,7 @@ impl Shared {
     /// [`permitted`](Self::permitted) for an address known to be
     /// unverified: its credit, its bucket, its request's size.
     fn guard_permits(&self, to: SocketAddr, len: usize, cause: Option<usize>) -> bool {
-        let now = super::peers::now();
+        let now = now();
         let verdict = lock(&self.guard).permit(to.ip(), len, cause, now);
         match verdict {
             Ok(()) => true,
@@ -212,7 +218,7 @@ impl Shared {
         addr: SocketAddr,
         made: Made,
     ) -> Result<(), NodeError> {
-        let now = super::peers::now();
+        let now = now();
         let mut subs = lock(&self.subs);
         subs.expire(now, |a| self.is_peer(a));
         Ok(subs.add(key, addr, made, now)?)
@@ -222,13 +228,65 @@ impl Shared {
     /// whether a datagram made each.
     fn subscribers_of(&self, key: &[u8]) -> Vec<(SocketAddr, bool)> {
         let mut subs = lock(&self.subs);
-        subs.expire(super::peers::now(), |a| self.is_peer(a));
+        subs.expire(now(), |a| self.is_peer(a));
         subs.of(key)
     }
 
     /// Forgets what `addr` subscribed to (its peer left or timed out).
     pub(crate) fn forget_subscriptions(&self, addr: SocketAddr) {
         lock(&self.subs).remove_all(addr);
+    }
+
+    /// Where an announcement goes: the group and the seeds (the operator's
+    /// choice), and with `and_peers` every known peer (learned from
+    /// datagrams, so possibly a forged address).
+    fn targets(&self, and_peers: bool) -> (Vec<SocketAddr>, Vec<SocketAddr>) {
+        let mut chosen: Vec<SocketAddr> = self
+            .group
+            .into_iter()
+            .chain(self.seeds.iter().copied())
+            .collect();
+        chosen.sort();
+        chosen.dedup();
+        let mut learned = Vec::new();
+        if and_peers {
+            if let Some(peers) = &self.peers {
+                learned.extend(peers.all().into_iter().map(|p| p.addr));
+            }
+        }
+        learned.sort();
+        learned.dedup();
+        learned.retain(|a| chosen.binary_search(a).is_err());
+        (chosen, learned)
+    }
+
+    /// Sends this node's `message_type` announcement (ADVERTISE_PEER,
+    /// DISCONNECT) to the group and the seeds, and with `and_peers` to
+    /// every known peer.
+    pub(crate) async fn announce(&self, message_type: MessageType, and_peers: bool) {
+        let Some(peers) = &self.peers else {
+            return;
+        };
+        let (chosen, learned) = self.targets(and_peers);
+        let all = chosen.iter().map(|&a| (a, true));
+        for (to, operators) in all.chain(learned.iter().map(|&a| (a, false))) {
+            // A fresh message each time: the plugins sign it anew (netaio
+            // does the same, to avoid stale auth fields).
+            let msg = peers.local().message(message_type);
+            match self.seal(msg, to, None) {
+                Ok(frame) => {
+                    // A learned peer may be a forged address: it is sent no
+                    // more than its address earned, like any other reply.
+                    if !operators && !self.permitted(to, frame.len(), None) {
+                        continue;
+                    }
+                    if let Err(e) = self.send_frame(&frame, to).await {
+                        tracing::debug!(error = %e, %to, "announcement not sent");
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, %to, "announcement not sealed"),
+            }
+        }
     }
 }
 
@@ -435,7 +493,8 @@ impl NodeHandle {
         if self.shared.stop.is_cancelled() {
             return;
         }
-        super::peers::farewell(&self.shared).await;
+        // With peer management, DISCONNECT first (netaio says it to the group).
+        self.shared.announce(MessageType::DISCONNECT, true).await;
         self.shared.stop.cancel();
         self.shared.tasks.close();
         let _ = tokio::time::timeout(Duration::from_secs(1), self.shared.tasks.wait()).await;

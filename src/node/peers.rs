@@ -1,8 +1,9 @@
 //! netaio's peer management on a UDP node (`manage_peers_automatically`):
 //! the three handlers, keyed by (type, app id), over an evicting table;
 //! the advertisement loop (to the group and the seeds, every
-//! `advertise_every`, dropping peers silent for `peer_timeout`); and the
-//! DISCONNECT a stopping node sends.
+//! `advertise_every`, dropping peers silent for `peer_timeout`). Sending
+//! an announcement (these, and the DISCONNECT a stopping node sends) is
+//! `Shared::announce`'s, in `handle.rs`, which this file builds on.
 //!
 //! - ADVERTISE_PEER: the peer is added (or refreshed) at the datagram's
 //!   source and answered with this node's PEER_DISCOVERED (through the
@@ -36,23 +37,15 @@
 //! ids costs real peers nothing; one restarted with a fixed id at a new
 //! address is ignored until its old entry times out.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
-use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::peer::Peers;
 use crate::wire::{Message, MessageType};
 
-use super::handle::Shared;
+use super::handle::{now, Shared};
 use super::{NodeBuilder, Origin};
-
-/// The runtime's clock (virtual under `tokio::time::pause`, so tests can
-/// age peers), as the table's `std` instant.
-pub(crate) fn now() -> Instant {
-    tokio::time::Instant::now().into_std()
-}
 
 /// Registers the three handlers on `builder` for `peers`' app id.
 pub(super) fn register(builder: NodeBuilder, peers: Arc<Peers>) -> NodeBuilder {
@@ -88,57 +81,6 @@ pub(super) fn register(builder: NodeBuilder, peers: Arc<Peers>) -> NodeBuilder {
         )
 }
 
-/// Where announcements go: the group, the seeds, and (`and_peers`) every
-/// known peer.
-/// Where an announcement goes: the group and the seeds (the operator's
-/// choice), and with `and_peers` every known peer (learned from
-/// datagrams, so possibly a forged address).
-fn targets(shared: &Shared, and_peers: bool) -> (Vec<SocketAddr>, Vec<SocketAddr>) {
-    let mut chosen: Vec<SocketAddr> = shared
-        .group
-        .into_iter()
-        .chain(shared.seeds.iter().copied())
-        .collect();
-    chosen.sort();
-    chosen.dedup();
-    let mut learned = Vec::new();
-    if and_peers {
-        if let Some(peers) = &shared.peers {
-            learned.extend(peers.all().into_iter().map(|p| p.addr));
-        }
-    }
-    learned.sort();
-    learned.dedup();
-    learned.retain(|a| chosen.binary_search(a).is_err());
-    (chosen, learned)
-}
-
-async fn announce(shared: &Shared, message_type: MessageType, and_peers: bool) {
-    let Some(peers) = &shared.peers else {
-        return;
-    };
-    let (chosen, learned) = targets(shared, and_peers);
-    let all = chosen.iter().map(|&a| (a, true));
-    for (to, operators) in all.chain(learned.iter().map(|&a| (a, false))) {
-        // A fresh message each time: the plugins sign it anew (netaio
-        // does the same, to avoid stale auth fields).
-        let msg = peers.local().message(message_type);
-        match shared.seal(msg, to, None) {
-            Ok(frame) => {
-                // A learned peer may be a forged address: it is sent no
-                // more than its address earned, like any other reply.
-                if !operators && !shared.permitted(to, frame.len(), None) {
-                    continue;
-                }
-                if let Err(e) = shared.send_frame(&frame, to).await {
-                    tracing::debug!(error = %e, %to, "announcement not sent");
-                }
-            }
-            Err(e) => tracing::debug!(error = %e, %to, "announcement not sealed"),
-        }
-    }
-}
-
 /// Advertises every `advertise_every` and drops silent peers, until the
 /// node stops (or is dropped).
 pub(crate) async fn advertise(node: Weak<Shared>, stop: CancellationToken) {
@@ -148,7 +90,7 @@ pub(crate) async fn advertise(node: Weak<Shared>, stop: CancellationToken) {
                 return;
             };
             expire(&shared);
-            announce(&shared, MessageType::ADVERTISE_PEER, false).await;
+            shared.announce(MessageType::ADVERTISE_PEER, false).await;
             shared
                 .limits
                 .advertise_every
@@ -172,10 +114,4 @@ fn expire(shared: &Shared) {
         tracing::debug!(addr = %gone.addr, "peer timed out");
         shared.forget_subscriptions(gone.addr);
     }
-}
-
-/// The DISCONNECT a stopping node sends (to the group, the seeds and
-/// every known peer).
-pub(crate) async fn farewell(shared: &Shared) {
-    announce(shared, MessageType::DISCONNECT, true).await;
 }

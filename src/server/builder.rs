@@ -408,7 +408,7 @@ impl ServerBuilder {
                     #[cfg(feature = "tls")]
                     tls: self
                         .tls
-                        .map(|c| super::tls::TlsState::new(c, self.certificate_name)),
+                        .map(|c| (crate::tls::TlsReloader::new(c), self.certificate_name)),
                     limits,
                 }),
             },

@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tokio::time::{sleep_until, Instant, Sleep};
 use tokio_util::sync::WaitForCancellationFutureOwned;
 use tracing::{debug, info_span, warn, Instrument};
@@ -25,70 +24,16 @@ use crate::io::reader::{Decoded, FrameReader, ReadError};
 use crate::io::shared_write::{Sent, SharedWrite};
 use crate::pipeline::{Count, LoginCall, Outcome, PeerState, Sink, Step};
 use crate::router::RouteCache;
+use crate::transport::Stream;
 use crate::wire::{Message, MessageType};
 
 use super::handle::Shared;
 use super::metrics;
 use super::registry::Conn;
-use super::{Call, Context, Route, ServerHandle, TcpKeepalive};
+use super::{Call, Context, Route, ServerHandle};
 
 /// "No deadline yet" for the per-connection timer (about 30 years).
 const FAR_FUTURE: std::time::Duration = std::time::Duration::from_secs(1 << 30);
-
-/// Serves an accepted TCP connection.
-pub(super) fn spawn_tcp(server: ServerHandle, stream: TcpStream, peer: SocketAddr) {
-    tune(&server, &stream);
-    // TCP halves need no lock between them, unlike a generic split.
-    let (rd, wr) = stream.into_split();
-    spawn(server, rd, wr, peer);
-}
-
-/// `TCP_NODELAY` (replies are written whole, in batches) and the
-/// configured keepalive on an accepted socket.
-pub(super) fn tune(server: &ServerHandle, stream: &TcpStream) {
-    let _ = stream.set_nodelay(true);
-    if let Some(ka) = server.shared.limits.tcp_keepalive {
-        set_keepalive(stream, ka);
-    }
-}
-
-/// Failures are logged, not fatal: the connection still works, only a
-/// vanished peer is found later.
-fn set_keepalive(stream: &TcpStream, ka: TcpKeepalive) {
-    let sock = socket2::SockRef::from(stream);
-    let probes = socket2::TcpKeepalive::new()
-        .with_time(ka.time)
-        .with_interval(ka.interval);
-    #[cfg(any(
-        target_os = "linux",
-        target_os = "android",
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "freebsd",
-        target_os = "netbsd",
-        target_os = "windows"
-    ))]
-    let probes = probes.with_retries(ka.retries);
-    if let Err(e) = sock.set_tcp_keepalive(&probes) {
-        debug!(error = %e, "TCP keepalive not set");
-    }
-    // Keepalive probes only run while nothing is unacknowledged; a dead
-    // subscriber that is being sent notifications needs the user timeout.
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    if let Err(e) = sock.set_tcp_user_timeout(Some(ka.detection_time())) {
-        debug!(error = %e, "TCP_USER_TIMEOUT not set");
-    }
-}
-
-/// Serves a connection given as its read and write halves.
-pub(super) fn spawn<R, W>(server: ServerHandle, rd: R, wr: W, peer: SocketAddr)
-where
-    R: AsyncRead + Unpin + Send + 'static,
-    W: AsyncWrite + Unpin + Send + 'static,
-{
-    let conn = register(&server, peer);
-    start(server, conn, rd, wr);
-}
 
 /// Registers a connection from `peer` (it holds its slot from here on)
 /// before anything is read from it.
@@ -106,7 +51,13 @@ pub(super) fn register(server: &ServerHandle, peer: SocketAddr) -> Arc<Conn> {
 }
 
 /// Starts the writer and reader tasks of a registered connection.
-pub(super) fn start<R, W>(server: ServerHandle, conn: Arc<Conn>, rd: R, wr: W)
+pub(super) fn start(server: ServerHandle, conn: Arc<Conn>, stream: Stream) {
+    // TCP halves need no lock between them, unlike a generic split.
+    let (rd, wr) = stream.split();
+    start_halves(server, conn, rd, wr);
+}
+
+fn start_halves<R, W>(server: ServerHandle, conn: Arc<Conn>, rd: R, wr: W)
 where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,

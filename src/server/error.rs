@@ -36,7 +36,7 @@ pub enum SendError {
     Auth(#[from] AuthError),
 }
 
-crate::error::predicates!(SendError {
+crate::predicates::predicates!(SendError {
     /// Whether there was no such connection.
     is_no_such_connection => SendError::NoSuchConnection(_),
     /// Whether the connection is closing.
@@ -106,7 +106,7 @@ pub enum SubscribeError {
     },
 }
 
-crate::error::predicates!(SubscribeError {
+crate::predicates::predicates!(SubscribeError {
     /// Whether the connection is at its subscription cap.
     is_too_many => SubscribeError::TooMany { .. },
     /// Whether there was no such connection.

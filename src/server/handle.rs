@@ -18,11 +18,11 @@ use crate::pipeline::Pipeline;
 use crate::router::{RouteKey, Router};
 use crate::wire::Message;
 
-use super::backplane::{Arrival, Inbound, Relay, Target};
+use super::backplane::{Arrival, Inbound, Instance, Relay, Target};
 use super::registry::{Conn, Registry};
 use super::stats::Counters;
 use super::{
-    connection, keyed, route, ConnectionId, ConnectionInfo, Handler, Limits, Route, SendError,
+    keyed, route, ConnectionId, ConnectionInfo, Handler, Limits, Route, SendError,
     SlowConsumerPolicy, Stats, SubscribeError,
 };
 
@@ -60,9 +60,11 @@ pub(crate) struct Shared {
     pub(crate) peers: Option<Arc<super::peers::Peers>>,
     /// Whether handler calls are timed (see `ServerBuilder::handler_timing`).
     pub(crate) timed: bool,
-    /// TLS for accepted connections, if the builder was given it.
+    /// TLS for accepted connections, if the builder was given it: the
+    /// configuration (`reload_tls` swaps it) and what names a client
+    /// certificate's connection. `serve` wraps its acceptor in it.
     #[cfg(feature = "tls")]
-    pub(crate) tls: Option<super::tls::TlsState>,
+    pub(crate) tls: Option<(crate::tls::TlsReloader, crate::tls::CertificateName)>,
 }
 
 impl Shared {
@@ -94,7 +96,7 @@ impl Shared {
     }
 
     /// Delivers what another instance relayed to this one's connections.
-    pub(crate) fn receive_relayed(&self, bytes: Bytes) {
+    fn deliver_relayed(&self, bytes: Bytes) {
         let Some(relay) = &self.relay else { return };
         let envelope = match relay.arrive(bytes, &self.counters) {
             Arrival::Deliver(e) => e,
@@ -149,8 +151,9 @@ impl Shared {
     pub(crate) fn start_backplane(self: &Arc<Self>) {
         if let Some(relay) = &self.relay {
             if relay.first_start() {
+                let shared: Arc<dyn Instance> = self.clone();
                 relay.backplane().start(Inbound {
-                    shared: Arc::downgrade(self),
+                    shared: Arc::downgrade(&shared),
                 });
             }
         }
@@ -184,6 +187,30 @@ impl Shared {
             }
         }
         Ok(delivered)
+    }
+}
+
+impl Instance for Shared {
+    fn receive_relayed(&self, envelope: Bytes) {
+        self.deliver_relayed(envelope);
+    }
+
+    #[cfg(feature = "redis")]
+    fn refuse_unauthenticated(&self, why: super::backplane::MacError) {
+        if let Some(relay) = &self.relay {
+            relay.refuse_unauthenticated(&self.counters, why);
+        }
+    }
+
+    fn publish_failed(&self, envelopes: u64) {
+        self.counters.backplane_publish_failed(envelopes);
+    }
+
+    fn set_connected(&self, up: bool) {
+        if let Some(relay) = &self.relay {
+            relay.set_connected(up);
+            self.counters.backplane_connected(up);
+        }
     }
 }
 
@@ -522,34 +549,6 @@ impl ServerHandle {
         Some(String::from_utf8_lossy(relay.name()).into_owned())
     }
 
-    /// Serves one connection over any byte stream (a TLS stream, a Unix
-    /// socket, an in-memory duplex in tests...) exactly as an accepted TCP
-    /// connection: same limits, plugins, registry and shutdown. `peer` is
-    /// the address handlers and routes see. Returns false (and drops the
-    /// stream) if the server is at its connection limit or shutting down.
-    ///
-    /// ```
-    /// use framewire::server::Server;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let server = Server::builder().build();
-    /// let (ours, _theirs) = tokio::io::duplex(64 * 1024);
-    /// assert!(server.handle().serve_stream(ours, "127.0.0.1:9".parse().unwrap()));
-    /// # }
-    /// ```
-    pub fn serve_stream<S>(&self, stream: S, peer: SocketAddr) -> bool
-    where
-        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
-    {
-        if !self.admit(peer) {
-            return false;
-        }
-        self.shared.start_backplane();
-        let (rd, wr) = tokio::io::split(stream);
-        connection::spawn(self.clone(), rd, wr, peer);
-        true
-    }
-
     /// Counts a new connection from `peer` in, unless the server is
     /// shutting down, at its connection limit, or at the limit for that
     /// address.
@@ -586,7 +585,7 @@ impl ServerHandle {
         &self,
         config: Arc<rustls::ServerConfig>,
     ) -> Result<(), crate::tls::TlsError> {
-        let tls = self
+        let (tls, _) = self
             .shared
             .tls
             .as_ref()

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::auth::AuthFailurePolicy;
+use crate::transport::TcpKeepalive;
 
 /// What happens to a connection whose outbound queue is full (it is not
 /// reading fast enough).
@@ -16,82 +17,6 @@ pub enum SlowConsumerPolicy {
     /// Drop the frame that did not fit and keep the connection; counted in
     /// [`Stats::slow_consumer_drops`](crate::server::Stats).
     DropNewest,
-}
-
-/// TCP keepalive for accepted sockets: how a server finds peers that
-/// vanished without closing (host crashed, cable cut, NAT entry expired), a
-/// half-open connection that would otherwise hold its slot and
-/// subscriptions forever.
-///
-/// After `time` with nothing received, the kernel sends a probe every
-/// `interval`; `retries` unanswered probes close the connection. On Linux
-/// the same total (`time + interval × retries`) is also set as
-/// `TCP_USER_TIMEOUT`, so a dead peer that the server keeps *sending* to
-/// (a subscriber receiving notifications, where keepalive probes do not
-/// run) is found just as fast instead of after ~15 minutes of
-/// retransmissions. The user timeout also ends a connection whose peer
-/// keeps its receive window closed that long (it stopped reading);
-/// [`Limits::write_timeout`] normally cuts such a peer off first.
-///
-/// ```
-/// use std::time::Duration;
-/// use framewire::server::{Limits, TcpKeepalive};
-///
-/// let ka = TcpKeepalive::new(Duration::from_secs(30));
-/// assert_eq!(ka.interval, Duration::from_secs(7) + Duration::from_millis(500));
-/// assert_eq!(ka.detection_time(), Duration::from_secs(60));
-/// let limits = Limits::default().tcp_keepalive(Some(ka.retries(3)));
-/// # let _ = limits;
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct TcpKeepalive {
-    /// Quiet time before the first probe.
-    pub time: Duration,
-    /// Time between probes.
-    pub interval: Duration,
-    /// Unanswered probes before the connection is closed.
-    pub retries: u32,
-}
-
-impl TcpKeepalive {
-    /// Probes after `time` of quiet, then every `time / 4`, 4 times: a dead
-    /// peer is found `2 × time` after it went silent.
-    pub fn new(time: Duration) -> Self {
-        TcpKeepalive {
-            time,
-            interval: time / 4,
-            retries: 4,
-        }
-    }
-
-    /// Sets the time between probes.
-    pub fn interval(mut self, interval: Duration) -> Self {
-        self.interval = interval;
-        self
-    }
-
-    /// Sets the number of unanswered probes that close the connection.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.retries = retries;
-        self
-    }
-
-    /// How long after the last sign of life a dead peer is closed:
-    /// `time + interval × retries`.
-    pub fn detection_time(&self) -> Duration {
-        self.time
-            .saturating_add(self.interval.saturating_mul(self.retries))
-    }
-}
-
-impl Default for TcpKeepalive {
-    /// 60 s, then 15 s × 4: a vanished peer is closed after 2 minutes,
-    /// without a probe on any connection that carried traffic in the last
-    /// minute.
-    fn default() -> Self {
-        TcpKeepalive::new(Duration::from_secs(60))
-    }
 }
 
 /// Server limits. Every field has a default chosen for a service exposed to

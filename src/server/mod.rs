@@ -50,6 +50,7 @@
 //! # }
 //! ```
 
+mod accept;
 mod backplane;
 mod builder;
 mod connection;
@@ -66,13 +67,14 @@ mod pubsub;
 mod readme_routes;
 mod registry;
 mod stats;
-#[cfg(feature = "tls")]
-mod tls;
 
 use std::sync::Arc;
 
 use crate::auth::PluginLayer;
 
+/// Also [`transport::TcpKeepalive`](crate::transport::TcpKeepalive), where
+/// the TCP acceptor that applies it lives.
+pub use crate::transport::TcpKeepalive;
 pub use backplane::{Backplane, Inbound, MemoryBackplane};
 #[cfg(feature = "redis")]
 pub use backplane::{
@@ -83,7 +85,8 @@ pub use context::Context;
 pub use error::{SendError, SubscribeError};
 pub use handle::ServerHandle;
 pub use handler::{Handler, SyncHandler};
-pub use limits::{Limits, SlowConsumerPolicy, TcpKeepalive};
+pub use limits::{Limits, SlowConsumerPolicy};
+pub use listen::IntoAcceptor;
 pub use listen::Server;
 pub use login::{Hello, LoginGate, LoginRefused};
 pub use readme_routes::{readme_routes, STORE_MAX_BYTES};

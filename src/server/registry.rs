@@ -143,8 +143,8 @@ impl Conn {
         let _ = self.identity.set(identity);
     }
 
-    /// Fixes what the TLS handshake proved, before the first frame.
-    #[cfg(feature = "tls")]
+    /// Fixes what the transport's handshake proved (a TLS client
+    /// certificate), before the first frame.
     pub(crate) fn set_certificate(&self, identity: Identity) {
         let _ = self.certificate.set(identity);
     }

@@ -56,7 +56,7 @@ pub enum TestError {
     Codec(#[from] crate::Error),
 }
 
-crate::error::predicates!(TestError {
+crate::predicates::predicates!(TestError {
     /// Whether the wait ran out.
     is_timeout => TestError::Timeout(_),
     /// Whether the server closed the connection.

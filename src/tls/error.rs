@@ -49,7 +49,7 @@ pub enum TlsError {
     NotEnabled,
 }
 
-crate::error::predicates!(TlsError {
+crate::predicates::predicates!(TlsError {
     /// Whether a PEM file could not be read or parsed.
     is_read => TlsError::Read { .. },
     /// Whether a PEM file held no certificate.

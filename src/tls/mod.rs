@@ -2,8 +2,9 @@
 //! OpenSSL. What it owns: reading certificates and keys from PEM files,
 //! building rustls configurations with framewire's defaults (ALPN
 //! [`ALPN`], optional client-certificate verification), the client's
-//! [`TlsConnector`], and the [`Identity`](crate::Identity) a verified
-//! client certificate gives its connection. It does no framing: TLS carries
+//! [`TlsConnector`], the server's [`TlsAcceptor`] (over any acceptor), and
+//! the [`Identity`](crate::Identity) a verified client certificate gives
+//! its connection. It does no framing: TLS carries
 //! the same frames as TCP.
 //!
 //! ```no_run
@@ -28,12 +29,14 @@
 //! # drop(client); Ok(()) }
 //! ```
 
+mod acceptor;
 mod config;
 mod connector;
 mod error;
 mod failure;
 mod identity;
 
+pub use acceptor::{TlsAcceptor, TlsReloader};
 pub use config::{
     client_config, load_certs, load_key, root_store_from_pem, server_config,
     server_config_from_pem, ALPN,

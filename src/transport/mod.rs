@@ -1,4 +1,6 @@
-//! The transport seam: what turns an address into a byte stream.
+//! The transport seam: what turns an address into a byte stream (the
+//! client's [`Connector`]), and where a server's byte streams come from
+//! (its [`Acceptor`]).
 //!
 //! A [`Client`](crate::client::Client) dials through a [`Connector`]: plain
 //! TCP ([`TcpConnector`], the default), TLS
@@ -25,8 +27,18 @@
 //! let builder = Client::builder("anything").connector(Pinned("127.0.0.1:8888".parse().unwrap()));
 //! # drop(builder);
 //! ```
+//!
+//! A [`Server`](crate::server::Server) serves what an [`Acceptor`] yields:
+//! TCP ([`TcpAcceptor`]; a bare `TcpListener` works too), TLS over any
+//! acceptor ([`TlsAcceptor`](crate::tls::TlsAcceptor), feature `tls`),
+//! in-memory streams ([`MemoryAcceptor`]), or your own. An acceptor hands
+//! over each connection as an [`Incoming`] before any handshake, so the
+//! server checks its limits first and runs the handshake on the
+//! connection's own task.
 
+mod accept;
 mod halves;
+mod memory;
 mod tcp;
 
 use std::io;
@@ -35,10 +47,14 @@ use std::net::SocketAddr;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+use crate::auth::Identity;
 use crate::handler::BoxFuture;
 
+pub(crate) use accept::Ready;
+pub use accept::{AcceptError, AcceptFuture, Acceptor, HandshakeError, Incoming};
 pub(crate) use halves::{ReadHalf, WriteHalf};
-pub use tcp::TcpConnector;
+pub use memory::{MemoryAcceptor, MemoryDialer};
+pub use tcp::{TcpAcceptor, TcpConnector, TcpKeepalive};
 
 /// Anything that carries bytes both ways: what a [`Stream`] can wrap.
 pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
@@ -54,6 +70,9 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
 pub struct Stream {
     inner: Inner,
     peer: SocketAddr,
+    /// Who the transport proved the other end to be (a verified client
+    /// certificate), if anything.
+    identity: Option<Identity>,
 }
 
 pub(crate) enum Inner {
@@ -65,10 +84,17 @@ impl Stream {
     /// A TCP stream; its peer address is read from the socket.
     pub fn tcp(stream: TcpStream) -> io::Result<Self> {
         let peer = stream.peer_addr()?;
-        Ok(Stream {
+        Ok(Stream::tcp_from(stream, peer))
+    }
+
+    /// A TCP stream whose peer is known already (from `accept`: no
+    /// system call to ask again).
+    pub(crate) fn tcp_from(stream: TcpStream, peer: SocketAddr) -> Self {
+        Stream {
             inner: Inner::Tcp(stream),
             peer,
-        })
+            identity: None,
+        }
     }
 
     /// Any other stream, with the address handlers and routes will see as
@@ -85,12 +111,37 @@ impl Stream {
         Stream {
             inner: Inner::Boxed(Box::new(io)),
             peer,
+            identity: None,
         }
     }
 
     /// The other end's address.
     pub fn peer(&self) -> SocketAddr {
         self.peer
+    }
+
+    /// Marks the other end as proven to be `identity` by the transport
+    /// (a verified client certificate, a Unix socket's peer credentials):
+    /// a server connection starts with it as its
+    /// [`Identity`], before any frame.
+    ///
+    /// ```
+    /// use framewire::transport::Stream;
+    /// use framewire::{Identity, IdentitySource};
+    ///
+    /// let (ours, _theirs) = tokio::io::duplex(64);
+    /// let stream = Stream::new(ours, "127.0.0.1:9".parse().unwrap())
+    ///     .with_identity(Identity::new("alice", IdentitySource::Certificate));
+    /// assert_eq!(stream.identity().map(|i| i.name()), Some("alice"));
+    /// ```
+    pub fn with_identity(mut self, identity: Identity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// Who the transport proved the other end to be, if anything.
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
     }
 
     pub(crate) fn split(self) -> (ReadHalf, WriteHalf) {
@@ -104,10 +155,12 @@ impl std::fmt::Debug for Stream {
             Inner::Tcp(_) => "tcp",
             Inner::Boxed(_) => "boxed",
         };
-        f.debug_struct("Stream")
-            .field("kind", &kind)
-            .field("peer", &self.peer)
-            .finish()
+        let mut d = f.debug_struct("Stream");
+        d.field("kind", &kind).field("peer", &self.peer);
+        if let Some(identity) = &self.identity {
+            d.field("identity", &identity.name());
+        }
+        d.finish()
     }
 }
 

@@ -89,7 +89,7 @@ pub enum AuthFieldsError {
     TrailingBytes(usize),
 }
 
-crate::error::predicates!(AuthFieldsError {
+crate::predicates::predicates!(AuthFieldsError {
     /// The section ends before a value it announces.
     is_truncated => AuthFieldsError::Truncated { .. },
     /// A packify code not allowed at its position.
@@ -188,7 +188,7 @@ pub enum DecodeError {
     TrailingBytes(usize),
 }
 
-crate::error::predicates!(DecodeError {
+crate::predicates::predicates!(DecodeError {
     /// The type byte is reserved but unassigned.
     is_unknown_message_type => DecodeError::UnknownMessageType { .. },
     /// The peer speaks the other frame profile.
@@ -229,7 +229,7 @@ pub enum EncodeError {
     },
 }
 
-crate::error::predicates!(EncodeError {
+crate::predicates::predicates!(EncodeError {
     /// A section does not fit.
     is_too_large => EncodeError::TooLarge { .. },
 });

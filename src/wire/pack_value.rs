@@ -87,7 +87,7 @@ pub enum PackError {
     TrailingBytes(usize),
 }
 
-crate::error::predicates!(PackError {
+crate::predicates::predicates!(PackError {
     /// An unsupported code byte.
     is_unsupported_code => PackError::UnsupportedCode(_),
     /// Nested too deep.

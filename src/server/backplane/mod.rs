@@ -92,7 +92,20 @@ pub(crate) use mac::{ClusterKey, MacError};
 pub(crate) use envelope::Target;
 pub(crate) use relay::{random_name, Arrival, Relay};
 
-use super::handle::Shared;
+/// What an [`Inbound`] reaches of its server: implemented by the server's
+/// shared state (`handle.rs`), so the backplane knows nothing of it and
+/// the server depends on the backplane, not both ways.
+pub(crate) trait Instance: Send + Sync {
+    /// Delivers a relayed envelope to this instance's connections.
+    fn receive_relayed(&self, envelope: Bytes);
+    /// Counts (and logs) a payload refused for its cluster-key MAC.
+    #[cfg(feature = "redis")]
+    fn refuse_unauthenticated(&self, why: MacError);
+    /// Counts envelopes the backplane took but could not pass on.
+    fn publish_failed(&self, envelopes: u64);
+    /// Records whether the backplane can receive and publish.
+    fn set_connected(&self, up: bool);
+}
 
 /// Carries relayed messages between server instances. framewire ships
 /// [`MemoryBackplane`] and (feature `redis`) [`RedisBackplane`]; any
@@ -160,7 +173,7 @@ pub trait Backplane: Send + Sync + 'static {
 /// clone; does nothing once the server is gone.
 #[derive(Clone)]
 pub struct Inbound {
-    pub(super) shared: Weak<Shared>,
+    pub(crate) shared: Weak<dyn Instance>,
 }
 
 impl Inbound {
@@ -178,9 +191,7 @@ impl Inbound {
     #[cfg(feature = "redis")]
     pub(crate) fn refuse_unauthenticated(&self, why: MacError) {
         if let Some(shared) = self.shared.upgrade() {
-            if let Some(relay) = &shared.relay {
-                relay.refuse_unauthenticated(&shared.counters, why);
-            }
+            shared.refuse_unauthenticated(why);
         }
     }
 
@@ -188,7 +199,7 @@ impl Inbound {
     /// batch that failed when the connection to Redis broke, say).
     pub fn publish_failed(&self, envelopes: u64) {
         if let Some(shared) = self.shared.upgrade() {
-            shared.counters.backplane_publish_failed(envelopes);
+            shared.publish_failed(envelopes);
         }
     }
 
@@ -196,10 +207,7 @@ impl Inbound {
     /// ([`Stats::backplane_connected`](super::Stats::backplane_connected)).
     pub fn set_connected(&self, up: bool) {
         if let Some(shared) = self.shared.upgrade() {
-            if let Some(relay) = &shared.relay {
-                relay.set_connected(up);
-                shared.counters.backplane_connected(up);
-            }
+            shared.set_connected(up);
         }
     }
 
