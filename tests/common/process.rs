@@ -118,36 +118,11 @@ pub fn run_raw(mut cmd: Command, stdin: &[u8], limit: Duration) -> RawOutput {
     let writer = std::thread::spawn(move || {
         let _ = child_in.write_all(&input);
     });
-    let drain = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = r.read_to_end(&mut s);
-            s
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().expect("piped stdout")));
-    let err = drain(Box::new(child.stderr.take().expect("piped stderr")));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            kill_group(&mut child);
-            panic!("{cmd:?} took more than {limit:?}; killed with its process group");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    // A grandchild still holding a pipe open would keep these threads
-    // reading: bounded too.
-    let joined = |h: std::thread::JoinHandle<Vec<u8>>, what: &str| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(h.join().unwrap_or_default());
-        });
-        rx.recv_timeout(Duration::from_secs(10))
-            .unwrap_or_else(|_| panic!("{cmd:?}: its {what} stayed open 10 s after it exited"))
-    };
+    let out = drain(child.stdout.take().expect("piped stdout"));
+    let err = drain(child.stderr.take().expect("piped stderr"));
+    let what = format!("{cmd:?}");
+    let status = exit_within(&mut child, limit, &what);
+    let joined = |h, pipe: &str| joined_within(h, &format!("{what}: its {pipe}"));
     let _ = writer.join();
     RawOutput {
         status,
@@ -205,31 +180,48 @@ pub fn output_within(
     limit: Duration,
     what: &str,
 ) -> (std::process::ExitStatus, Vec<u8>) {
-    let mut out = child.stdout.take().expect("piped stdout");
-    let reader = std::thread::spawn(move || {
+    let reader = drain(child.stdout.take().expect("piped stdout"));
+    let status = exit_within(&mut child, limit, what);
+    (
+        status,
+        joined_within(reader, &format!("{what}: its stdout")),
+    )
+}
+
+/// Reads `r` to its end on a thread.
+fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
         let mut s = Vec::new();
-        let _ = out.read_to_end(&mut s);
+        let _ = r.read_to_end(&mut s);
         s
-    });
+    })
+}
+
+/// Waits for `child` to exit within `limit`; else kills it with its
+/// process group and panics.
+fn exit_within(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
     let deadline = Instant::now() + limit;
-    let status = loop {
+    loop {
         if let Some(status) = child.try_wait().expect("wait") {
-            break status;
+            return status;
         }
         if Instant::now() > deadline {
-            kill_group(&mut child);
-            panic!("{what}: did not exit within {limit:?}; killed");
+            kill_group(child);
+            panic!("{what} took more than {limit:?}; killed with its process group");
         }
         std::thread::sleep(Duration::from_millis(20));
-    };
+    }
+}
+
+/// What a [`drain`] thread read, once its pipe closes: a grandchild still
+/// holding the pipe open would keep it reading, so bounded too (10 s).
+fn joined_within(h: std::thread::JoinHandle<Vec<u8>>, what: &str) -> Vec<u8> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let _ = tx.send(reader.join().unwrap_or_default());
+        let _ = tx.send(h.join().unwrap_or_default());
     });
-    let stdout = rx
-        .recv_timeout(Duration::from_secs(10))
-        .unwrap_or_else(|_| panic!("{what}: stdout stayed open 10 s after it exited"));
-    (status, stdout)
+    rx.recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("{what} stayed open 10 s after it exited"))
 }
 
 /// [`run_with_input`] with empty input; returns (success, stdout, stderr).
