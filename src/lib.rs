@@ -111,6 +111,10 @@
 //!   readme_store.rs      netaio's readme key-value store as a function of a message
 //!   router.rs            RouteKey + registry (type,uri,peer)→(type,uri)→type,
 //!                        one-shot handlers; route values opaque to it
+//!   proto/               sans-I/O protocol state, no tokio (connection machines to come)
+//!     mod.rs             what belongs here
+//!     requests.rs        request ids, the waiting table, which reply completes
+//!                        which request (id, else netaio's table), ReplyError
 //!   pipeline/            sans-I/O: decoded frame → Outcome / handler Call
 //!     mod.rs             Pipeline, PeerState, Outcome, Sink, Route, seal
 //!     receive.rs         plugins open, control, route, refusals, damaged frames
@@ -245,6 +249,7 @@ mod io;
 pub mod node;
 pub mod peer;
 mod pipeline;
+mod proto;
 pub mod protocol;
 mod random;
 mod readme_store;
@@ -265,6 +270,7 @@ pub use auth::{
 pub use auth::{Identity, IdentitySource};
 pub use codec::FrameCodec;
 pub use error::Error;
+pub use proto::requests::ReplyError;
 pub use router::RouteKey;
 pub use wire::{
     AuthFields, AuthFieldsError, AuthValue, Body, DecodeError, EncodeError, FrameConfig, Header,

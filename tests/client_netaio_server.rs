@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use framewire::client::{Client, ClientError};
-use framewire::{Message, MessageType, NetaioHmac, PluginLayer};
+use framewire::{Message, MessageType, NetaioHmac, PluginLayer, ReplyError};
 
 async fn scenarios(addr: &str, secret: Option<&str>) {
     let builder = || {
@@ -33,7 +33,7 @@ async fn scenarios(addr: &str, secret: Option<&str>) {
     assert_eq!(&c.create("k", "v1").await.unwrap().content()[..], b"stored");
     assert!(matches!(
         c.create("k", "v").await,
-        Err(ClientError::Remote(_))
+        Err(ClientError::Reply(ReplyError::Remote(_)))
     ));
     assert_eq!(&c.request("k", "").await.unwrap().content()[..], b"v1");
     assert_eq!(&c.update("k", "v2").await.unwrap().content()[..], b"stored");
@@ -119,10 +119,10 @@ async fn client_with_hmac_against_netaio_server() {
     assert!(
         matches!(
             err,
-            ClientError::AuthRejected {
+            ClientError::Reply(ReplyError::AuthRejected {
                 verified: false,
                 ..
-            }
+            })
         ),
         "{err}"
     );

@@ -11,7 +11,7 @@ use common::*;
 use framewire::client::{Client, ClientError};
 use framewire::protocol::REQUEST_ID_FIELD;
 use framewire::server::{Context, Server};
-use framewire::{Message, MessageType, NetaioHmac, PluginLayer};
+use framewire::{Message, MessageType, NetaioHmac, PluginLayer, ReplyError};
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
 
@@ -36,7 +36,9 @@ async fn helpers_and_typed_errors() {
     assert_eq!(&c.create("k", "v1").await.unwrap().content()[..], b"stored");
     let err = c.create("k", "again").await.unwrap_err();
     match &err {
-        ClientError::Remote(m) => assert_eq!(&m.content()[..], b"cannot overwrite"),
+        ClientError::Reply(ReplyError::Remote(m)) => {
+            assert_eq!(&m.content()[..], b"cannot overwrite")
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(err.to_string(), "server error: cannot overwrite");
@@ -251,7 +253,7 @@ async fn hmac_on_both_ends_and_wrong_secret_fails_fast() {
         .unwrap();
     let started = std::time::Instant::now();
     match wrong.request("echo", "x").await.unwrap_err() {
-        ClientError::AuthRejected { verified, message } => {
+        ClientError::Reply(ReplyError::AuthRejected { verified, message }) => {
             assert!(!verified);
             assert_eq!(&message.content()[..], b"HMAC auth failed");
         }

@@ -55,6 +55,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::{Link, PluginLayer, Role};
 use crate::io::outbound::{Outbound, PushError};
 use crate::pipeline::Pipeline;
+use crate::proto::requests::is_error_report;
 use crate::protocol::SessionId;
 use crate::router::Router;
 use crate::sync::lock;
@@ -172,7 +173,7 @@ enum Started<'a> {
 /// kept in the offline buffer). `wait`: the queue was full; push this
 /// frame, holding the order until it is in.
 struct Sent<'a> {
-    seq: u64,
+    seq: pending::Ticket,
     on: Option<Arc<Current>>,
     wait: Option<(tokio::sync::MutexGuard<'a, ()>, Bytes)>,
 }
@@ -230,7 +231,7 @@ impl Inner {
         &self,
         msg: Message,
         layer: Option<&PluginLayer>,
-        seq: Option<u64>,
+        seq: Option<pending::Ticket>,
     ) -> Result<Out, ClientError> {
         if self.closed.is_cancelled() {
             return Err(ClientError::Closed);
@@ -280,14 +281,10 @@ impl Inner {
             None => return Ok(Started::Busy(msg, tx)),
         };
         let (request_type, uri) = (msg.message_type, msg.body.uri.clone());
-        let max = self.config.max_pending_requests;
         let current = outlet.current.clone();
         let (seq, rid) = {
             let mut pending = lock(&self.pending);
-            if pending.len() >= max {
-                return Err(ClientError::TooManyPending { max });
-            }
-            let (seq, rid) = pending.insert(request_type, uri, tx);
+            let (seq, rid) = pending.insert(request_type, uri, tx)?;
             if let Some(current) = &current {
                 pending.assign(seq, current.id);
             }
@@ -498,7 +495,7 @@ impl Client {
         // or the caller dropping it). Disarmed once the reply channel has
         // yielded: the waiter has left the table then, and the lock the
         // reader completes replies under is not taken again for nothing.
-        struct Forget<'a>(&'a Inner, Option<u64>);
+        struct Forget<'a>(&'a Inner, Option<pending::Ticket>);
         impl Drop for Forget<'_> {
             fn drop(&mut self) {
                 if let Some(seq) = self.1 {
@@ -525,7 +522,7 @@ impl Client {
         match outcome {
             Ok(Ok(Ok(reply))) => match layer {
                 // Error reports go out unsigned by the handler's layer.
-                Some(layer) if !pending::is_error_report(reply.message_type) => {
+                Some(layer) if !is_error_report(reply.message_type) => {
                     // Sent from the buffer: the connection it went out on.
                     let current = match sent_on {
                         Some(c) => c,

@@ -9,6 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::auth::PluginLayer;
+use crate::proto::requests::is_error_report;
 use crate::wire::{Message, MessageType};
 
 use super::{NodeError, NodeHandle};
@@ -58,19 +59,19 @@ impl NodeHandle {
     ) -> Result<Message, NodeError> {
         self.live()?;
         let uri = String::from_utf8_lossy(msg.uri()).into_owned();
-        let (id, rx) = self.shared.pending.register(to, &mut msg)?;
+        let (ticket, rx) = self.shared.pending.register(to, &mut msg)?;
         let sent = match self.shared.seal(msg, to, layer) {
             Ok(frame) => self.shared.send_frame(&frame, to).await,
             Err(e) => Err(e),
         };
         if let Err(e) = sent {
-            self.shared.pending.forget(id);
+            self.shared.pending.forget(ticket);
             return Err(e);
         }
         let reply = tokio::select! {
             r = tokio::time::timeout(timeout, rx) => r,
             _ = self.shared.stop.cancelled() => {
-                self.shared.pending.forget(id);
+                self.shared.pending.forget(ticket);
                 return Err(NodeError::Stopped);
             }
         };
@@ -78,7 +79,7 @@ impl NodeHandle {
             Ok(Ok(reply)) => reply,
             Ok(Err(_)) => return Err(NodeError::Stopped),
             Err(_) => {
-                self.shared.pending.forget(id);
+                self.shared.pending.forget(ticket);
                 return Err(NodeError::Timeout {
                     uri,
                     to,
@@ -87,7 +88,7 @@ impl NodeHandle {
             }
         };
         let reply = match layer {
-            Some(layer) if !reply.message_type.is_error() => {
+            Some(layer) if !is_error_report(reply.message_type) => {
                 let data = self.shared.peer_data(to);
                 let link = self
                     .shared
