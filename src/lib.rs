@@ -173,7 +173,7 @@
 //!                        keepalive, reconnect and failover, the move off a
 //!                        draining server, dispatch
 //!     error.rs           ClientError, DisconnectReason
-//!     pending.rs         waiting requests: request-id and netaio matching
+//!     pending.rs         waiting requests: proto/requests.rs's table + reply channels
 //!     subscription.rs    Subscription streams (drop unsubscribes)
 //!     reconnect.rs       Reconnect: backoff with jitter and a cap
 //!     servers.rs         IntoServers, the server list and its rotation
@@ -189,7 +189,7 @@
 //!     receive.rs         the receive loop: size and shape checks, pipeline, calls
 //!     handler.rs         NodeHandler, Origin (what a handler knows of the source)
 //!     guard.rs           no amplification: per-source-IP byte credit, buckets (sans-I/O)
-//!     pending.rs         waiting requests: request id, or netaio's type+uri+address
+//!     pending.rs         waiting requests: proto/requests.rs's table + reply address
 //!     subscriptions.rs   subscriptions by address: bounded per source and in all, expiry
 //!     peers.rs           peer handlers, advertisement loop, expiry, DISCONNECT
 //!     routes.rs          the readme route contract over datagrams
@@ -231,7 +231,8 @@
 //!
 //! The client mirrors it: `client/connection.rs` reads with the same
 //! reader and pipeline, which hands replies to waiting requests
-//! (`client/pending.rs`) and notifications to subscription streams before
+//! (`client/pending.rs`, matched by `proto/requests.rs`, as the node's
+//! are) and notifications to subscription streams before
 //! routing the rest to the client's handlers. Fan-out (notify, broadcast)
 //! is sealed and encoded once by the pipeline and queued to each receiver
 //! by `server/handle.rs`, which also hands it to the backplane (if any)

@@ -412,13 +412,20 @@ impl Client {
     ///
     /// Matching: the request carries an id (auth field `rid`) that
     /// framewire servers echo, so any number of requests, to any uris, can
-    /// be in flight and answered in any order. netaio servers do not echo
-    /// it; their replies are matched as netaio does — by reply type and
-    /// identical uri — to the *oldest* waiting request, which is correct
-    /// because a netaio server answers one connection's requests in order.
-    /// A netaio reply that never comes (e.g. one a server drops) can then
-    /// shift later replies of the same uri onto the wrong request until the
-    /// timeout clears it: a limit of netaio's protocol.
+    /// be in flight and answered in any order, and whatever reply carries
+    /// the id completes the request (a NOT_FOUND to a CREATE included).
+    /// netaio servers do not echo it; their replies are matched as netaio
+    /// does — by reply type and identical uri — to the *oldest* waiting
+    /// request, which is correct because a netaio server answers one
+    /// connection's requests in order. A netaio reply that never comes
+    /// (e.g. one a server drops) can then shift later replies of the same
+    /// uri onto the wrong request until the timeout clears it. Without an
+    /// id, netaio's matching cannot match (and the request times out, as
+    /// with netaio's own client) a reply of a type netaio does not wait for
+    /// after the request (NOT_FOUND after CREATE_URI, RESPOND_URI after
+    /// anything but REQUEST_URI), a reply for another uri, or the netaio
+    /// server's default NOT_FOUND, whose uri is empty. The rules are in
+    /// one place for the client and the node: `src/proto/requests.rs`.
     pub async fn call(&self, msg: Message) -> Result<Message, ClientError> {
         self.call_timeout(msg, self.inner.config.request_timeout)
             .await
@@ -546,7 +553,8 @@ impl Client {
     /// One round trip of framewire's keepalive ping (answered by framewire
     /// servers before any routing); the time it took. A netaio server
     /// has no ping: it answers NOT_FOUND, which comes back as
-    /// [`ClientError::NotFound`] (time an echo instead).
+    /// an error for which [`ClientError::is_not_found`] holds (time an echo
+    /// instead).
     ///
     /// ```no_run
     /// # async fn demo(client: framewire::client::Client) -> Result<(), framewire::client::ClientError> {
