@@ -413,7 +413,8 @@ impl Client {
     /// Matching: the request carries an id (auth field `rid`) that
     /// framewire servers echo, so any number of requests, to any uris, can
     /// be in flight and answered in any order, and whatever reply carries
-    /// the id completes the request (a NOT_FOUND to a CREATE included).
+    /// the id and the request's uri completes the request (a NOT_FOUND to
+    /// a CREATE included; an error report may carry no uri).
     /// netaio servers do not echo it; their replies are matched as netaio
     /// does — by reply type and identical uri — to the *oldest* waiting
     /// request, which is correct because a netaio server answers one

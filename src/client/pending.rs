@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use crate::proto::requests::{ReplyError, Requests};
+use crate::proto::requests::{Answered, ReplyError, Requests};
 use crate::protocol::RequestId;
 use crate::wire::{Message, MessageType};
 
@@ -128,11 +128,13 @@ impl Pending {
     /// once the table is unlocked: sending wakes the waiting task, which
     /// can mean a system call to wake a worker thread, and the table's
     /// lock is wanted meanwhile by every request being sent. Gives `msg`
-    /// back if it answers none (it is for the handlers).
+    /// back if it answers none (it is for the handlers); neither if it
+    /// names a waiting request but is about another uri (dropped).
     pub(crate) fn complete_later(&mut self, msg: Message) -> (Option<Message>, Option<Answer>) {
         match self.0.answer(msg, |_| true) {
-            Ok((slot, msg)) => (None, Some(Answer(slot.tx, msg))),
-            Err(msg) => (Some(msg), None),
+            Answered::Request(slot, msg) => (None, Some(Answer(slot.tx, msg))),
+            Answered::Dropped => (None, None),
+            Answered::NotOurs(msg) => (Some(msg), None),
         }
     }
 

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use tokio::sync::oneshot;
 
-use crate::proto::requests::{is_error_report, Requests, Ticket};
+use crate::proto::requests::{is_error_report, Answered, Requests, Ticket};
 use crate::sync::lock;
 use crate::wire::{Message, MessageType};
 
@@ -75,12 +75,14 @@ impl Pending {
     }
 
     /// Hands `msg` from `from` to the request it answers; gives it back
-    /// if none waits for it.
+    /// if none waits for it; drops it if it names a waiting request but is
+    /// about another uri.
     pub(crate) fn offer(&self, from: SocketAddr, msg: Message) -> Option<Message> {
         let answered = lock(&self.waiting).answer(msg, |slot| slot.from(from));
         let (slot, msg) = match answered {
-            Ok(answered) => answered,
-            Err(msg) => return Some(msg),
+            Answered::Request(slot, msg) => (slot, msg),
+            Answered::Dropped => return None,
+            Answered::NotOurs(msg) => return Some(msg),
         };
         // Sent with the table unlocked. The requester may have given up
         // meanwhile: nothing to do then.

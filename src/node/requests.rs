@@ -18,8 +18,8 @@ impl NodeHandle {
     /// Sends `msg` to `to` as a request and waits (up to
     /// [`NodeLimits::request_timeout`](super::NodeLimits::request_timeout)) for its reply; error replies
     /// become typed errors. Matching: framewire peers echo the request id
-    /// (random, so a spoofer must guess it), and whatever reply carries it,
-    /// from `to`, completes the request; netaio peers are matched as
+    /// (random, so a spoofer must guess it), and whatever reply carries it
+    /// and the request's uri, from `to`, completes the request; netaio peers are matched as
     /// netaio does, by address, reply type and uri, oldest request first,
     /// so a reply netaio would not wait for (NOT_FOUND after CREATE_URI, a
     /// reply for another uri) is not matched and the request times out —

@@ -13,9 +13,12 @@
 //!
 //! 1. carrying a request id (framewire peers echo the one a request
 //!    carries) completes exactly the request with that id, whatever its
-//!    type and uri, if that request is still waiting (and, on a node, went
-//!    to the reply's sender); it completes nothing else, so a late answer
-//!    to a request given up cannot complete a newer one;
+//!    type, if that request is still waiting (and, on a node, went to the
+//!    reply's sender) and the reply is about its uri (an error report may
+//!    also carry none, or netaio's `ERROR`); one about another uri is
+//!    dropped, so a signed reply cannot substitute another uri's data. An
+//!    id completes nothing else: a late answer to a request given up
+//!    cannot complete a newer one;
 //! 2. carrying none (netaio peers) is matched as netaio 0.0.9's `request()`
 //!    matches it: to the oldest waiting request for the identical uri whose
 //!    type [`accepts`] the reply's — correct because a netaio peer answers
@@ -217,6 +220,35 @@ struct Waiter<P> {
     payload: P,
 }
 
+/// Whether `reply`, which names `w` by id, is about `w`'s request: its uri,
+/// or, for an error report, none or netaio's error uri (framewire's and
+/// netaio's default NOT_FOUND has an empty uri). A data reply for another
+/// uri is not this request's answer even with its id: a signed reply must
+/// not substitute another uri's data (security finding H3).
+fn about<P>(w: &Waiter<P>, reply: &Message) -> bool {
+    let uri = &reply.body.uri;
+    *uri == w.uri
+        || (is_error_report(reply.message_type) && (uri.is_empty() || uri[..] == *NETAIO_ERROR_URI))
+}
+
+/// What a received message is to the waiting requests.
+pub(crate) enum Answered<P> {
+    /// The answer to the request whose payload this is.
+    Request(P, Message),
+    /// It names a waiting request by id but is about another uri: dropped,
+    /// never delivered to that request, another one or the handlers; the
+    /// request keeps waiting for its own answer.
+    Dropped,
+    /// No request's: for the handlers.
+    NotOurs(Message),
+}
+
+enum Match {
+    Request(Ticket),
+    Dropped,
+    NotOurs,
+}
+
 /// Requests waiting for their replies, in send order, with their ids.
 /// `P` is what the shell keeps per request (its reply channel, where the
 /// request went); the table never looks inside it, except through the
@@ -338,45 +370,55 @@ impl<P> Requests<P> {
     }
 
     /// Takes out the request `msg` answers (see the module docs), with
-    /// `msg`; gives `msg` back if it answers none. `from` says whether a
-    /// request's payload allows the reply's sender (a node's request went
-    /// to one address; the client has one server).
-    pub(crate) fn answer(
-        &mut self,
-        msg: Message,
-        from: impl Fn(&P) -> bool,
-    ) -> Result<(P, Message), Message> {
-        match self.answered(&msg, from).and_then(|t| self.remove(t)) {
-            Some(payload) => Ok((payload, msg)),
-            None => Err(msg),
+    /// `msg`. `from` says whether a request's payload allows the reply's
+    /// sender (a node's request went to one address; the client has one
+    /// server).
+    pub(crate) fn answer(&mut self, msg: Message, from: impl Fn(&P) -> bool) -> Answered<P> {
+        match self.answered(&msg, from) {
+            Match::Request(ticket) => match self.remove(ticket) {
+                Some(payload) => Answered::Request(payload, msg),
+                None => Answered::NotOurs(msg),
+            },
+            Match::Dropped => Answered::Dropped,
+            Match::NotOurs => Answered::NotOurs(msg),
         }
     }
 
     /// Which waiting request `msg` answers.
-    fn answered(&self, msg: &Message, from: impl Fn(&P) -> bool) -> Option<Ticket> {
+    fn answered(&self, msg: &Message, from: impl Fn(&P) -> bool) -> Match {
         let t = msg.message_type;
         if !is_reply(t) {
-            return None;
+            return Match::NotOurs;
         }
         if let Some(id) = RequestId::of(msg) {
-            let ticket = self.by_id.get(&id).copied()?;
-            return self
-                .waiters
-                .get(&ticket)
-                .is_some_and(|w| from(&w.payload))
-                .then_some(ticket);
+            let Some(ticket) = self.by_id.get(&id).copied() else {
+                return Match::NotOurs;
+            };
+            let Some(w) = self.waiters.get(&ticket).filter(|w| from(&w.payload)) else {
+                return Match::NotOurs;
+            };
+            if about(w, msg) {
+                return Match::Request(ticket);
+            }
+            tracing::debug!(
+                reply = %t,
+                "a reply naming a waiting request is about another uri: dropped"
+            );
+            return Match::Dropped;
         }
         let mut from_sender = self.waiters.iter().filter(|(_, w)| from(&w.payload));
         if let Some((ticket, _)) = from_sender
             .clone()
             .find(|(_, w)| w.uri == msg.body.uri && accepts(w.request, t))
         {
-            return Some(*ticket);
+            return Match::Request(*ticket);
         }
         if is_error_report(t) && msg.body.uri[..] == *NETAIO_ERROR_URI {
-            return from_sender.next().map(|(ticket, _)| *ticket);
+            return from_sender
+                .next()
+                .map_or(Match::NotOurs, |(ticket, _)| Match::Request(*ticket));
         }
-        None
+        Match::NotOurs
     }
 
     /// Takes out the request an error report `msg` names by id, else the
@@ -388,6 +430,25 @@ impl<P> Requests<P> {
             .and_then(|id| self.by_id.get(&id).copied())
             .or_else(|| self.waiters.keys().next().copied())?;
         self.remove(ticket)
+    }
+}
+
+#[cfg(test)]
+impl<P> Answered<P> {
+    fn unwrap(self) -> (P, Message) {
+        match self {
+            Answered::Request(p, m) => (p, m),
+            Answered::Dropped => panic!("dropped"),
+            Answered::NotOurs(m) => panic!("not ours: {m:?}"),
+        }
+    }
+
+    fn is_dropped(&self) -> bool {
+        matches!(self, Answered::Dropped)
+    }
+
+    fn is_not_ours(&self) -> bool {
+        matches!(self, Answered::NotOurs(_))
     }
 }
 
@@ -477,15 +538,29 @@ mod tests {
             .answer(with_id(Message::not_found(""), create), any)
             .unwrap();
         assert_eq!((who, reply.message_type), ("create", T::NOT_FOUND));
-        // Another uri, another reply type: still the named request's.
+        // A reply type netaio's table refuses, about the request's uri.
         let named = wait(&mut r, T::REQUEST_URI, "acct/alice", "alice");
-        assert_eq!(
-            r.answer(with_id(Message::ok("other", ""), named), any)
-                .unwrap()
-                .0,
-            "alice"
-        );
+        let ok = with_id(Message::ok("acct/alice", ""), named);
+        assert_eq!(r.answer(ok, any).unwrap().0, "alice");
+        // Error reports with netaio's error uri, by id.
+        let named = wait(&mut r, T::UPDATE_URI, "acct/alice", "update");
+        let refused = with_id(Message::error("HMAC auth failed"), named);
+        assert_eq!(r.answer(refused, any).unwrap().0, "update");
         assert_eq!(r.len(), 1);
+    }
+
+    #[test]
+    fn an_id_does_not_make_a_reply_for_another_uri_the_answer() {
+        let mut r = table();
+        let alice = wait(&mut r, T::REQUEST_URI, "acct/alice", "alice");
+        wait(&mut r, T::REQUEST_URI, "acct/bob", "bob");
+        // Bob's balance with Alice's request id (H3): dropped, delivered
+        // neither to Alice's request, nor Bob's, nor the handlers.
+        let bob = with_id(Message::respond("acct/bob", "1000"), alice);
+        assert!(r.answer(bob, any).is_dropped());
+        assert_eq!(r.len(), 2, "both still wait");
+        let real = with_id(Message::respond("acct/alice", "5"), alice);
+        assert_eq!(r.answer(real, any).unwrap().0, "alice");
     }
 
     #[test]
@@ -500,18 +575,18 @@ mod tests {
         // A late answer to the request given up: not the newer one's.
         assert!(r
             .answer(with_id(Message::respond("k", "late"), late), any)
-            .is_err());
+            .is_not_ours());
         // Not a reply type: an echoed request completes nothing.
         assert!(r
             .answer(with_id(Message::new(T::REQUEST_URI, "k", ""), gone), any)
-            .is_err());
+            .is_not_ours());
         assert!(r
             .answer(with_id(Message::new(T::NOTIFY_URI, "k", ""), gone), any)
-            .is_err());
+            .is_not_ours());
         // The right id from the wrong sender.
         assert!(r
             .answer(with_id(Message::respond("k", ""), gone), |_| false)
-            .is_err());
+            .is_not_ours());
         assert_eq!(r.len(), 2);
     }
 
@@ -521,12 +596,12 @@ mod tests {
         wait(&mut r, T::CREATE_URI, "k", "create");
         wait(&mut r, T::REQUEST_URI, "k", "get1");
         wait(&mut r, T::REQUEST_URI, "k", "get2");
-        assert!(r.answer(Message::respond("other", ""), any).is_err());
+        assert!(r.answer(Message::respond("other", ""), any).is_not_ours());
         // NOT_FOUND cannot answer a CREATE (netaio): the oldest REQUEST.
         assert_eq!(r.answer(Message::not_found("k"), any).unwrap().0, "get1");
         assert_eq!(r.answer(Message::respond("k", ""), any).unwrap().0, "get2");
         // Only from the sender the request went to.
-        assert!(r.answer(Message::ok("k", ""), |_| false).is_err());
+        assert!(r.answer(Message::ok("k", ""), |_| false).is_not_ours());
         assert_eq!(r.answer(Message::ok("k", ""), any).unwrap().0, "create");
     }
 
@@ -536,7 +611,7 @@ mod tests {
         wait(&mut r, T::CREATE_URI, "a", "first");
         wait(&mut r, T::REQUEST_URI, "b", "second");
         // The netaio TCP server's default NOT_FOUND also answers pings.
-        assert!(r.answer(Message::not_found(""), any).is_err());
+        assert!(r.answer(Message::not_found(""), any).is_not_ours());
         assert_eq!(
             r.answer(Message::error("HMAC auth failed"), any).unwrap().0,
             "first"
@@ -546,7 +621,7 @@ mod tests {
             "second"
         );
         assert!(
-            r.answer(Message::error("boom"), any).is_err(),
+            r.answer(Message::error("boom"), any).is_not_ours(),
             "nobody waits"
         );
     }
@@ -598,7 +673,7 @@ mod tests {
         // The id left with its request: a reply naming it matches nothing.
         assert!(r
             .answer(with_id(Message::respond("k", ""), ida), |_| true)
-            .is_err());
+            .is_not_ours());
         assert_eq!(r.answer(Message::respond("k", ""), |_| true).unwrap().0, 2);
     }
 
