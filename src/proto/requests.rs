@@ -30,8 +30,8 @@
 //!
 //! What netaio's matching cannot match, and framewire therefore cannot
 //! either without ids: a reply whose type the request does not accept
-//! (a NOT_FOUND to a CREATE, a NOT_PERMITTED from a netaio client's point
-//! of view), a reply for another uri, and the netaio server's default
+//! (a NOT_FOUND to a CREATE, a RESPOND_URI to anything but a REQUEST_URI),
+//! a reply for another uri, and the netaio server's default
 //! NOT_FOUND, whose uri is empty — it answers every unrouted frame,
 //! including framewire's keepalive pings that nobody waits for, so it
 //! cannot be pinned on a request. Those requests end at their timeout, as
