@@ -12,23 +12,32 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use crate::wire::Message;
+use crate::wire::{Message, MessageType};
 
 /// A boxed, sendable future: what [`Handler::call`](crate::server::Handler::call)
 /// and [`ClientHandler::call`](crate::client::ClientHandler::call) return.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-/// A handler's failure. On a server it becomes an error reply whose type
-/// netaio's `make_error_msg` rules pick from the text (`ERROR` unless the
-/// text mentions `not found`, `auth` or `not permitted`), with the
-/// request's uri so the requester can match it; a client logs it. The text
-/// is sent to the peer: keep secrets out of it.
+/// A handler's failure. On a server (and a node) it becomes an error
+/// reply with the request's uri, so the requester can match it, and the
+/// error's text as content; a client logs it. The text is sent to the
+/// peer: keep secrets out of it.
+///
+/// The reply's type comes from how the error was made, never from its
+/// text: [`not_found`](Self::not_found) answers NOT_FOUND,
+/// [`not_permitted`](Self::not_permitted) NOT_PERMITTED and
+/// [`auth`](Self::auth) AUTH_ERROR; any other error — `Err("text")`, `?`
+/// on any error — answers ERROR, whatever it says (a validation error
+/// about a field named `author` is not an authentication failure).
+/// netaio's own text-typed helper stays available as
+/// [`Message::error`] for handlers that want its rules.
 ///
 /// Anything that converts into `Box<dyn Error + Send + Sync>` converts into
 /// it, so handlers can use `?` on most errors and return `Err("text")`.
 ///
 /// ```
 /// use framewire::handler::HandlerError;
+/// use framewire::MessageType;
 ///
 /// fn parse(n: &[u8]) -> Result<u32, HandlerError> {
 ///     let text = std::str::from_utf8(n)?; // any error converts
@@ -36,31 +45,95 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// }
 /// assert_eq!(parse(b"42").unwrap(), 42);
 /// assert_eq!(parse(b"x").unwrap_err().to_string(), "invalid digit found in string");
+///
+/// let invalid = HandlerError::from("invalid author: not found in the directory");
+/// assert_eq!(invalid.reply_type(), MessageType::ERROR);
+/// let missing = HandlerError::not_found("no such key");
+/// assert_eq!(missing.reply_type(), MessageType::NOT_FOUND);
+/// assert_eq!(missing.to_string(), "no such key");
 /// ```
-pub struct HandlerError(Box<dyn std::error::Error + Send + Sync>);
+pub struct HandlerError {
+    error: Box<dyn std::error::Error + Send + Sync>,
+    reply_type: MessageType,
+}
 
 impl HandlerError {
+    fn typed(
+        reply_type: MessageType,
+        e: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        HandlerError {
+            error: e.into(),
+            reply_type,
+        }
+    }
+
+    /// The request names nothing the handler has: answered NOT_FOUND.
+    ///
+    /// ```
+    /// use framewire::handler::HandlerError;
+    /// use framewire::MessageType;
+    ///
+    /// assert_eq!(HandlerError::not_found("no such key").reply_type(), MessageType::NOT_FOUND);
+    /// ```
+    pub fn not_found(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::typed(MessageType::NOT_FOUND, e)
+    }
+
+    /// The requester may not do this: answered NOT_PERMITTED.
+    ///
+    /// ```
+    /// use framewire::handler::HandlerError;
+    /// use framewire::MessageType;
+    ///
+    /// let e = HandlerError::not_permitted("read-only");
+    /// assert_eq!(e.reply_type(), MessageType::NOT_PERMITTED);
+    /// ```
+    pub fn not_permitted(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::typed(MessageType::NOT_PERMITTED, e)
+    }
+
+    /// The requester's credentials are refused: answered AUTH_ERROR.
+    ///
+    /// ```
+    /// use framewire::handler::HandlerError;
+    /// use framewire::MessageType;
+    ///
+    /// assert_eq!(HandlerError::auth("token expired").reply_type(), MessageType::AUTH_ERROR);
+    /// ```
+    pub fn auth(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::typed(MessageType::AUTH_ERROR, e)
+    }
+
+    /// The type of the error reply it becomes: ERROR unless it was made
+    /// by [`not_found`](Self::not_found), [`not_permitted`](Self::not_permitted)
+    /// or [`auth`](Self::auth).
+    pub fn reply_type(&self) -> MessageType {
+        self.reply_type
+    }
+
     /// The underlying error.
     pub fn source(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
-        &*self.0
+        &*self.error
     }
 }
 
 impl<E: Into<Box<dyn std::error::Error + Send + Sync>>> From<E> for HandlerError {
     fn from(e: E) -> Self {
-        HandlerError(e.into())
+        // Any error: ERROR, whatever its text says.
+        Self::typed(MessageType::ERROR, e)
     }
 }
 
 impl fmt::Display for HandlerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
+        fmt::Display::fmt(&self.error, f)
     }
 }
 
 impl fmt::Debug for HandlerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
+        fmt::Debug::fmt(&self.error, f)
     }
 }
 

@@ -112,6 +112,10 @@
 //!   readme_store.rs      netaio's readme key-value store as a function of a message
 //!   router.rs            RouteKey + registry (type,uri,peer)→(type,uri)→type,
 //!                        one-shot handlers; route values opaque to it
+//!   proto/               sans-I/O protocol state, no tokio (connection machines to come)
+//!     mod.rs             what belongs here
+//!     requests.rs        request ids, the waiting table, which reply completes
+//!                        which request (id, else netaio's table), ReplyError
 //!   pipeline/            sans-I/O: decoded frame → Outcome / handler Call
 //!     mod.rs             Pipeline, PeerState, Outcome, Sink, Route, seal
 //!     receive.rs         plugins open, control, route, refusals, damaged frames
@@ -176,7 +180,7 @@
 //!                        keepalive, reconnect and failover, the move off a
 //!                        draining server, dispatch
 //!     error.rs           ClientError, DisconnectReason
-//!     pending.rs         waiting requests: request-id and netaio matching
+//!     pending.rs         waiting requests: proto/requests.rs's table + reply channels
 //!     subscription.rs    Subscription streams (drop unsubscribes)
 //!     reconnect.rs       Reconnect: backoff with jitter and a cap
 //!     servers.rs         IntoServers, the server list and its rotation
@@ -193,7 +197,7 @@
 //!     receive.rs         the receive loop: size and shape checks, pipeline, calls
 //!     handler.rs         NodeHandler, Origin (what a handler knows of the source)
 //!     guard.rs           no amplification: per-source-IP byte credit, buckets (sans-I/O)
-//!     pending.rs         waiting requests: request id, or netaio's type+uri+address
+//!     pending.rs         waiting requests: proto/requests.rs's table + reply address
 //!     subscriptions.rs   subscriptions by address: bounded per source and in all, expiry
 //!     peers.rs           peer handlers, advertisement loop, expiry
 //!     routes.rs          the readme route contract over datagrams
@@ -239,7 +243,8 @@
 //!
 //! The client mirrors it: `client/connection.rs` reads with the same
 //! reader and pipeline, which hands replies to waiting requests
-//! (`client/pending.rs`) and notifications to subscription streams before
+//! (`client/pending.rs`, matched by `proto/requests.rs`, as the node's
+//! are) and notifications to subscription streams before
 //! routing the rest to the client's handlers. Fan-out (notify, broadcast)
 //! is sealed and encoded once by the pipeline and queued to each receiver
 //! by `server/handle.rs`, which also hands it to the backplane (if any)
@@ -258,6 +263,7 @@ pub mod node;
 pub mod peer;
 mod pipeline;
 mod predicates;
+mod proto;
 pub mod protocol;
 mod random;
 mod readme_store;
@@ -278,6 +284,7 @@ pub use auth::{
 pub use auth::{Identity, IdentitySource};
 pub use codec::FrameCodec;
 pub use error::Error;
+pub use proto::requests::ReplyError;
 pub use router::RouteKey;
 pub use wire::{
     AuthFields, AuthFieldsError, AuthValue, Body, DecodeError, EncodeError, FrameConfig, Header,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use framewire::client::{Client, ClientError};
-use framewire::{Message, MessageType, NetaioHmac, PluginLayer};
+use framewire::{Message, MessageType, NetaioHmac, PluginLayer, ReplyError};
 
 async fn scenarios(addr: &str, secret: Option<&str>) {
     let builder = || {
@@ -33,7 +33,7 @@ async fn scenarios(addr: &str, secret: Option<&str>) {
     assert_eq!(&c.create("k", "v1").await.unwrap().content()[..], b"stored");
     assert!(matches!(
         c.create("k", "v").await,
-        Err(ClientError::Remote(_))
+        Err(ClientError::Reply(ReplyError::Remote(_)))
     ));
     assert_eq!(&c.request("k", "").await.unwrap().content()[..], b"v1");
     assert_eq!(&c.update("k", "v2").await.unwrap().content()[..], b"stored");
@@ -119,10 +119,10 @@ async fn client_with_hmac_against_netaio_server() {
     assert!(
         matches!(
             err,
-            ClientError::AuthRejected {
+            ClientError::Reply(ReplyError::AuthRejected {
                 verified: false,
                 ..
-            }
+            })
         ),
         "{err}"
     );
@@ -134,4 +134,74 @@ async fn client_with_hmac_against_netaio_server() {
         started.elapsed()
     );
     wrong.close().await;
+}
+
+/// What netaio 0.0.9's own client accepts after a SUBSCRIBE_URI and an
+/// UNSUBSCRIBE_URI, asked of the same server: the reply types, one a line.
+fn netaio_client_reply_types(addr: &str, topic: &str) -> String {
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let script = format!(
+        r#"
+import asyncio
+from netaio import TCPClient, MessageType as MT
+async def main():
+    c = TCPClient("{host}", {port})
+    c.logger.disabled = True
+    await c.connect()
+    for t in (MT.SUBSCRIBE_URI, MT.UNSUBSCRIBE_URI):
+        r = await c.request(b"{topic}", message_type=t, timeout=5)
+        print(r.header.message_type.name)
+    await c.close()
+asyncio.run(main())
+"#
+    );
+    let mut cmd = std::process::Command::new(netaio_python());
+    cmd.args(["-c", &script]);
+    let out = run_with_input(cmd, b"", Duration::from_secs(20));
+    assert!(out.success, "{}{}", out.stdout, out.stderr);
+    out.stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the netaio 0.0.9 venv; see README"]
+async fn ok_answers_a_subscribe_and_an_unsubscribe_as_in_netaio() {
+    let (_server, addr) = netaio_server(None);
+    // netaio's own client takes OK as the answer to both.
+    assert_eq!(netaio_client_reply_types(&addr, "ok/a"), "OK\nOK\n");
+    let c = Client::builder(addr.as_str())
+        .request_timeout(Duration::from_secs(30))
+        .connect()
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let confirmed = c
+        .call(Message::new(MessageType::SUBSCRIBE_URI, "ok/b", ""))
+        .await
+        .unwrap();
+    assert_eq!(
+        (confirmed.message_type, &confirmed.content()[..]),
+        (MessageType::OK, &b"subscribed"[..])
+    );
+    let left = c
+        .call(Message::new(MessageType::UNSUBSCRIBE_URI, "ok/b", ""))
+        .await
+        .unwrap();
+    assert_eq!(&left.content()[..], b"unsubscribed");
+    // A subscription stream confirmed by OK delivers.
+    let mut sub = c.subscribe("ok/news").await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    c.call(Message::new(MessageType::PUBLISH_URI, "pub/ok/news", "hi"))
+        .await
+        .unwrap();
+    let note = tokio::time::timeout(LIMIT, sub.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&note.content()[..], b"hi");
+    drop(sub);
+    c.close().await;
 }

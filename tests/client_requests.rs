@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use common::*;
 use framewire::client::{Client, ClientError};
+use framewire::handler::HandlerError;
 use framewire::protocol::REQUEST_ID_FIELD;
 use framewire::server::{Context, Server};
-use framewire::{Message, MessageType, NetaioHmac, PluginLayer};
+use framewire::{Message, MessageType, NetaioHmac, PluginLayer, ReplyError};
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
 
@@ -36,7 +37,9 @@ async fn helpers_and_typed_errors() {
     assert_eq!(&c.create("k", "v1").await.unwrap().content()[..], b"stored");
     let err = c.create("k", "again").await.unwrap_err();
     match &err {
-        ClientError::Remote(m) => assert_eq!(&m.content()[..], b"cannot overwrite"),
+        ClientError::Reply(ReplyError::Remote(m)) => {
+            assert_eq!(&m.content()[..], b"cannot overwrite")
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(err.to_string(), "server error: cannot overwrite");
@@ -269,7 +272,7 @@ async fn hmac_on_both_ends_and_wrong_secret_fails_fast() {
         .unwrap();
     let started = std::time::Instant::now();
     match wrong.request("echo", "x").await.unwrap_err() {
-        ClientError::AuthRejected { verified, message } => {
+        ClientError::Reply(ReplyError::AuthRejected { verified, message }) => {
             assert!(!verified);
             assert_eq!(&message.content()[..], b"HMAC auth failed");
         }
@@ -362,5 +365,78 @@ async fn close_flushes_what_was_sent() {
         received.load(std::sync::atomic::Ordering::SeqCst) == 500
     })
     .await;
+    srv.stop().await;
+}
+
+/// A server whose handlers fail: with text netaio's `make_error_msg` would
+/// read as an auth failure, and with the typed not-found.
+fn failing_server() -> Server {
+    Server::builder()
+        .on(
+            (MessageType::CREATE_URI, "user"),
+            |_m: Message, _c: Context| async { Err::<Message, _>("invalid author") },
+        )
+        .on(
+            (MessageType::REQUEST_URI, "user"),
+            |_m: Message, _c: Context| async {
+                Err::<Message, _>(HandlerError::not_found("no such user"))
+            },
+        )
+        .on(
+            (MessageType::UPDATE_URI, "user"),
+            |_m: Message, _c: Context| async { Message::not_found("user") },
+        )
+        .on(
+            (MessageType::CREATE_URI, "gone"),
+            |_m: Message, _c: Context| async { Message::not_found("gone") },
+        )
+        .build()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_answered_not_found_fails_at_once_not_at_the_timeout() {
+    let srv = start(failing_server()).await;
+    let c = Client::builder(srv.addr.to_string())
+        .request_timeout(Duration::from_secs(30))
+        .connect()
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    // No route: the server's default NOT_FOUND (empty uri), with the id.
+    let err = c.create("unrouted", "v").await.unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    // A CREATE handler answering Message::not_found.
+    let err = c.create("gone", "v").await.unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}: the replies were not matched",
+        started.elapsed()
+    );
+    assert_eq!(c.pending_requests(), 0);
+    c.close().await;
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_errors_text_does_not_decide_the_reply_type() {
+    let srv = start(failing_server()).await;
+    let c = client(srv.addr).await;
+    // "author" contains "auth": netaio's make_error_msg would say AUTH_ERROR.
+    let err = c.create("user", "{}").await.unwrap_err();
+    assert!(err.is_remote() && !err.is_auth_rejected(), "{err}");
+    let reply = err.reply().unwrap();
+    assert_eq!(
+        (reply.message_type, &reply.uri()[..], &reply.content()[..]),
+        (MessageType::ERROR, &b"user"[..], &b"invalid author"[..])
+    );
+    assert_eq!(err.to_string(), "server error: invalid author");
+    // The typed not-found is answered NOT_FOUND.
+    let err = c.request("user", "").await.unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    assert_eq!(&err.reply().unwrap().content()[..], b"no such user");
+    // A handler's own Message::not_found still answers an UPDATE.
+    assert!(c.update("user", "").await.unwrap_err().is_not_found());
+    c.close().await;
     srv.stop().await;
 }

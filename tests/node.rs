@@ -487,3 +487,46 @@ async fn x25519_per_handler_encryption_between_two_nodes_that_know_each_other() 
     eventually("the failure counted", || a.stats().decrypt_failures == 1).await;
     assert_eq!(a.stats().decrypt_failures, 1);
 }
+
+#[tokio::test]
+async fn a_create_answered_not_found_or_a_typed_handler_error_fails_at_once() {
+    let server = Node::builder()
+        .on(
+            (MessageType::CREATE_URI, "gone"),
+            |_m: Message, _o: Origin| async { Message::not_found("") },
+        )
+        .on(
+            (MessageType::CREATE_URI, "user"),
+            |_m: Message, _o: Origin| async { Err::<Message, _>("invalid author") },
+        )
+        .on(
+            (MessageType::REQUEST_URI, "user"),
+            |_m: Message, _o: Origin| async {
+                Err::<Message, _>(framewire::handler::HandlerError::not_found("no such user"))
+            },
+        )
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let limits = NodeLimits::default().request_timeout(Duration::from_secs(30));
+    let client = Node::builder()
+        .limits(limits)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let to = server.local_addr();
+    let started = std::time::Instant::now();
+    // netaio's table refuses NOT_FOUND after CREATE; the echoed id decides.
+    let e = client.create(to, "gone", "v").await.unwrap_err();
+    assert!(e.is_not_found(), "{e}");
+    let e = client.create(to, "user", "{}").await.unwrap_err();
+    assert!(e.is_remote() && !e.is_auth_rejected(), "{e}");
+    assert_eq!(e.to_string(), "peer error: invalid author");
+    let e = client.request(to, "user", "").await.unwrap_err();
+    assert!(e.is_not_found(), "{e}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -1,10 +1,12 @@
-//! Handler errors become ERROR replies; a panicking handler (async or
+//! Handler errors become error replies typed by how they were made (ERROR
+//! unless typed, whatever the text); a panicking handler (async or
 //! sync) is answered and isolated: its connection and the server keep
 //! working. In memory (`framewire::testing`), with a bystander.
 
 mod common;
 
 use common::Bystander;
+use framewire::handler::HandlerError;
 use framewire::server::{Context, Server};
 use framewire::testing::{TestPeer, TestServer};
 use framewire::{Message, MessageType};
@@ -21,6 +23,12 @@ fn server() -> Server {
         )
         .on(
             (MessageType::REQUEST_URI, "missing"),
+            |_m: Message, _c: Context| async {
+                Err::<Message, _>(HandlerError::not_found("thing not found"))
+            },
+        )
+        .on(
+            (MessageType::REQUEST_URI, "says-not-found"),
             |_m: Message, _c: Context| async {
                 Err::<Message, _>(std::io::Error::other("thing not found"))
             },
@@ -77,6 +85,12 @@ async fn errors_and_panics_are_answered_and_isolated() {
         (r.message_type, &r.uri()[..]),
         (MessageType::NOT_FOUND, &b"missing"[..])
     );
+    // An untyped error is ERROR, whatever its text says.
+    let r = call(&mut c, req("says-not-found")).await;
+    assert_eq!(
+        (r.message_type, &r.content()[..]),
+        (MessageType::ERROR, &b"thing not found"[..])
+    );
 
     assert_eq!(
         call(&mut c, req("fail-sync")).await,
@@ -96,6 +110,6 @@ async fn errors_and_panics_are_answered_and_isolated() {
 
     let stats = srv.stats();
     assert_eq!(stats.handler_panics, 3);
-    assert_eq!(stats.handler_errors, 3);
+    assert_eq!(stats.handler_errors, 4);
     bystander.check(&srv).await;
 }

@@ -11,7 +11,7 @@ use common::*;
 use framewire::auth::{MemoryUsers, Permissions, Rule, User, UserHmac};
 use framewire::client::{Client, ClientError, Reconnect};
 use framewire::server::{readme_routes, Context, Server};
-use framewire::{Message, MessageType, PluginLayer, PluginStack, StrictHmac};
+use framewire::{Message, MessageType, PluginLayer, PluginStack, ReplyError, StrictHmac};
 
 fn rule(patterns: &[&str]) -> Rule {
     Rule::allow(patterns.iter().map(|p| p.parse().unwrap()))
@@ -100,7 +100,7 @@ async fn publish_and_subscribe_follow_each_users_permissions() {
         .await
         .unwrap_err();
     assert!(
-        matches!(refused, ClientError::NotPermitted(ref m) if &m.uri()[..] == b"pub/news"),
+        matches!(refused, ClientError::Reply(ReplyError::NotPermitted(ref m)) if &m.uri()[..] == b"pub/news"),
         "{refused:?}"
     );
     // alice may not subscribe to alerts; no partial subscription is left.

@@ -300,11 +300,12 @@ impl ClientBuilder {
         let (done_tx, done) = tokio::sync::watch::channel(false);
         let offline = self.config.offline;
         let pipeline = Pipeline::new(Side::Client, self.config.layer.clone(), self.config.frame);
+        let pending = Pending::new(self.config.max_pending_requests);
         let inner = Arc::new(Inner {
             config: self.config,
             pipeline,
             router: self.router,
-            pending: Mutex::new(Pending::default()),
+            pending: Mutex::new(pending),
             topics: Mutex::new(Topics::default()),
             outlet: Mutex::new(Outlet::new(offline)),
             offline_dropped: AtomicU64::new(0),

@@ -57,7 +57,7 @@ pub(super) struct Live {
 
 /// A login message sent on a new connection, and how its answer arrives.
 pub(super) struct Login {
-    seq: u64,
+    seq: super::pending::Ticket,
     reply: tokio::sync::oneshot::Receiver<Result<Message, ClientError>>,
 }
 
@@ -67,13 +67,13 @@ impl Login {
     fn send(inner: &Inner, current: &Current, content: Bytes) -> Option<Login> {
         let mut msg = protocol::login(content);
         let (tx, reply) = tokio::sync::oneshot::channel();
-        let (seq, rid) = lock(&inner.pending).insert(
+        let (seq, rid) = lock(&inner.pending).insert_control(
             MessageType::REQUEST_URI,
             Bytes::from_static(protocol::LOGIN_URI.as_bytes()),
             tx,
-        );
+            current.id,
+        )?;
         rid.attach(&mut msg);
-        lock(&inner.pending).assign(seq, current.id);
         let sent = current
             .seal(inner, msg)
             .ok()
@@ -350,11 +350,13 @@ fn leave_topics(inner: &Inner, current: &Current) {
         let mut msg = Message::new(MessageType::UNSUBSCRIBE_URI, topic.clone(), Bytes::new());
         // Nobody awaits the answer: its arrival is what counts.
         let (tx, _) = tokio::sync::oneshot::channel();
-        let (seq, rid) = {
-            let mut pending = lock(&inner.pending);
-            let (seq, rid) = pending.insert(MessageType::UNSUBSCRIBE_URI, topic, tx);
-            pending.assign(seq, current.id);
-            (seq, rid)
+        let Some((seq, rid)) = lock(&inner.pending).insert_control(
+            MessageType::UNSUBSCRIBE_URI,
+            topic,
+            tx,
+            current.id,
+        ) else {
+            continue;
         };
         rid.attach(&mut msg);
         let queued = current

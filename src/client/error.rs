@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use crate::auth::AuthError;
 use crate::pipeline::SealError;
-use crate::wire::{DecodeError, EncodeError, Message, MessageType};
+use crate::proto::requests::ReplyError;
+use crate::wire::{DecodeError, EncodeError, Message};
 
 /// Why a client operation failed.
 ///
@@ -29,26 +30,12 @@ pub enum ClientError {
         /// The timeout that expired.
         after: Duration,
     },
-    /// The server answered NOT_FOUND.
-    #[error("not found: {}", text(.0))]
-    NotFound(Message),
-    /// The server answered NOT_PERMITTED.
-    #[error("not permitted: {}", text(.0))]
-    NotPermitted(Message),
-    /// The server answered AUTH_ERROR. `verified` is false when the reply
-    /// itself failed this client's auth check (typically: the secrets
-    /// differ, so the server's error could not be signed in a way this
-    /// client accepts).
-    #[error("authentication rejected by the server{}: {}", if *.verified { "" } else { " (reply unverified)" }, text(.message))]
-    AuthRejected {
-        /// The server's reply.
-        message: Message,
-        /// Whether the reply passed this client's auth check.
-        verified: bool,
-    },
-    /// The server answered ERROR.
-    #[error("server error: {}", text(.0))]
-    Remote(Message),
+    /// The server answered with an error reply: NOT_FOUND, NOT_PERMITTED,
+    /// AUTH_ERROR or ERROR (the classification the node shares; ask with
+    /// [`is_not_found`](Self::is_not_found) and friends, or
+    /// [`reply`](Self::reply)).
+    #[error("{}", .0.describe("server"))]
+    Reply(ReplyError),
     /// The connection was lost while the request was in flight, or there is
     /// no connection right now (reconnection may be under way).
     #[error("connection lost")]
@@ -93,21 +80,17 @@ pub enum ClientError {
     Auth(#[from] AuthError),
 }
 
-fn text(m: &Message) -> String {
-    String::from_utf8_lossy(m.content()).into_owned()
-}
-
 crate::predicates::predicates!(ClientError {
     /// Whether no reply came in time.
     is_timeout => ClientError::Timeout { .. },
     /// Whether the server said NOT_FOUND.
-    is_not_found => ClientError::NotFound(_),
+    is_not_found => ClientError::Reply(ReplyError::NotFound(_)),
     /// Whether the server said NOT_PERMITTED.
-    is_not_permitted => ClientError::NotPermitted(_),
+    is_not_permitted => ClientError::Reply(ReplyError::NotPermitted(_)),
     /// Whether the server refused authentication.
-    is_auth_rejected => ClientError::AuthRejected { .. },
+    is_auth_rejected => ClientError::Reply(ReplyError::AuthRejected { .. }),
     /// Whether the server answered ERROR.
-    is_remote => ClientError::Remote(_),
+    is_remote => ClientError::Reply(ReplyError::Remote(_)),
     /// Whether the connection went away (or is down right now).
     is_connection_lost => ClientError::ConnectionLost,
     /// Whether the client was closed.
@@ -124,36 +107,41 @@ crate::predicates::predicates!(ClientError {
     is_auth => ClientError::Auth(_),
     /// Whether the server answered with an error reply (NOT_FOUND,
     /// NOT_PERMITTED, AUTH_ERROR or ERROR): see [`reply`](Self::reply).
-    is_error_reply => ClientError::NotFound(_)
-        | ClientError::NotPermitted(_)
-        | ClientError::AuthRejected { .. }
-        | ClientError::Remote(_),
+    is_error_reply => ClientError::Reply(_),
 });
 
 impl ClientError {
     /// The server's reply, for the error kinds that carry one.
     pub fn reply(&self) -> Option<&Message> {
+        self.as_reply_error().map(ReplyError::reply)
+    }
+
+    /// The error reply, if the server answered with one.
+    ///
+    /// ```
+    /// use framewire::client::ClientError;
+    /// use framewire::{Message, ReplyError};
+    ///
+    /// let e = ClientError::from(ReplyError::Remote(Message::error("cannot overwrite")));
+    /// assert!(e.as_reply_error().is_some_and(ReplyError::is_remote));
+    /// assert_eq!(e.to_string(), "server error: cannot overwrite");
+    /// ```
+    pub fn as_reply_error(&self) -> Option<&ReplyError> {
         match self {
-            ClientError::NotFound(m)
-            | ClientError::NotPermitted(m)
-            | ClientError::Remote(m)
-            | ClientError::AuthRejected { message: m, .. } => Some(m),
+            ClientError::Reply(e) => Some(e),
             _ => None,
         }
     }
 
     /// Turns error replies into typed errors.
     pub(crate) fn classify(reply: Message) -> Result<Message, ClientError> {
-        match reply.message_type {
-            MessageType::NOT_FOUND => Err(ClientError::NotFound(reply)),
-            MessageType::NOT_PERMITTED => Err(ClientError::NotPermitted(reply)),
-            MessageType::AUTH_ERROR => Err(ClientError::AuthRejected {
-                message: reply,
-                verified: true,
-            }),
-            MessageType::ERROR => Err(ClientError::Remote(reply)),
-            _ => Ok(reply),
-        }
+        Ok(ReplyError::classify(reply)?)
+    }
+}
+
+impl From<ReplyError> for ClientError {
+    fn from(e: ReplyError) -> Self {
+        ClientError::Reply(e)
     }
 }
 

@@ -55,6 +55,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::{Link, PluginLayer, Role};
 use crate::io::outbound::{Outbound, PushError};
 use crate::pipeline::Pipeline;
+use crate::proto::requests::is_error_report;
 use crate::protocol::SessionId;
 use crate::router::Router;
 use crate::sync::lock;
@@ -172,7 +173,7 @@ enum Started<'a> {
 /// kept in the offline buffer). `wait`: the queue was full; push this
 /// frame, holding the order until it is in.
 struct Sent<'a> {
-    seq: u64,
+    seq: pending::Ticket,
     on: Option<Arc<Current>>,
     wait: Option<(tokio::sync::MutexGuard<'a, ()>, Bytes)>,
 }
@@ -230,7 +231,7 @@ impl Inner {
         &self,
         msg: Message,
         layer: Option<&PluginLayer>,
-        seq: Option<u64>,
+        seq: Option<pending::Ticket>,
     ) -> Result<Out, ClientError> {
         if self.closed.is_cancelled() {
             return Err(ClientError::Closed);
@@ -280,14 +281,10 @@ impl Inner {
             None => return Ok(Started::Busy(msg, tx)),
         };
         let (request_type, uri) = (msg.message_type, msg.body.uri.clone());
-        let max = self.config.max_pending_requests;
         let current = outlet.current.clone();
         let (seq, rid) = {
             let mut pending = lock(&self.pending);
-            if pending.len() >= max {
-                return Err(ClientError::TooManyPending { max });
-            }
-            let (seq, rid) = pending.insert(request_type, uri, tx);
+            let (seq, rid) = pending.insert(request_type, uri, tx)?;
             if let Some(current) = &current {
                 pending.assign(seq, current.id);
             }
@@ -415,13 +412,21 @@ impl Client {
     ///
     /// Matching: the request carries an id (auth field `rid`) that
     /// framewire servers echo, so any number of requests, to any uris, can
-    /// be in flight and answered in any order. netaio servers do not echo
-    /// it; their replies are matched as netaio does — by reply type and
-    /// identical uri — to the *oldest* waiting request, which is correct
-    /// because a netaio server answers one connection's requests in order.
-    /// A netaio reply that never comes (e.g. one a server drops) can then
-    /// shift later replies of the same uri onto the wrong request until the
-    /// timeout clears it: a limit of netaio's protocol.
+    /// be in flight and answered in any order, and whatever reply carries
+    /// the id and the request's uri completes the request (a NOT_FOUND to
+    /// a CREATE included; an error report may carry no uri).
+    /// netaio servers do not echo it; their replies are matched as netaio
+    /// does — by reply type and identical uri — to the *oldest* waiting
+    /// request, which is correct because a netaio server answers one
+    /// connection's requests in order. A netaio reply that never comes
+    /// (e.g. one a server drops) can then shift later replies of the same
+    /// uri onto the wrong request until the timeout clears it. Without an
+    /// id, netaio's matching cannot match (and the request times out, as
+    /// with netaio's own client) a reply of a type netaio does not wait for
+    /// after the request (NOT_FOUND after CREATE_URI, RESPOND_URI after
+    /// anything but REQUEST_URI), a reply for another uri, or the netaio
+    /// server's default NOT_FOUND, whose uri is empty. The rules are in
+    /// one place for the client and the node: `src/proto/requests.rs`.
     pub async fn call(&self, msg: Message) -> Result<Message, ClientError> {
         self.call_timeout(msg, self.inner.config.request_timeout)
             .await
@@ -498,7 +503,7 @@ impl Client {
         // or the caller dropping it). Disarmed once the reply channel has
         // yielded: the waiter has left the table then, and the lock the
         // reader completes replies under is not taken again for nothing.
-        struct Forget<'a>(&'a Inner, Option<u64>);
+        struct Forget<'a>(&'a Inner, Option<pending::Ticket>);
         impl Drop for Forget<'_> {
             fn drop(&mut self) {
                 if let Some(seq) = self.1 {
@@ -525,7 +530,7 @@ impl Client {
         match outcome {
             Ok(Ok(Ok(reply))) => match layer {
                 // Error reports go out unsigned by the handler's layer.
-                Some(layer) if !pending::is_error_report(reply.message_type) => {
+                Some(layer) if !is_error_report(reply.message_type) => {
                     // Sent from the buffer: the connection it went out on.
                     let current = match sent_on {
                         Some(c) => c,
@@ -549,7 +554,8 @@ impl Client {
     /// One round trip of framewire's keepalive ping (answered by framewire
     /// servers before any routing); the time it took. A netaio server
     /// has no ping: it answers NOT_FOUND, which comes back as
-    /// [`ClientError::NotFound`] (time an echo instead).
+    /// an error for which [`ClientError::is_not_found`] holds (time an echo
+    /// instead).
     ///
     /// ```no_run
     /// # async fn demo(client: framewire::client::Client) -> Result<(), framewire::client::ClientError> {

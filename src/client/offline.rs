@@ -71,7 +71,7 @@ pub(crate) struct Queued {
     pub(crate) msg: Message,
     pub(crate) layer: Option<PluginLayer>,
     /// The waiting request it belongs to, if it is one.
-    pub(crate) seq: Option<u64>,
+    pub(crate) seq: Option<super::pending::Ticket>,
     at: Instant,
 }
 
@@ -111,7 +111,7 @@ impl Offline {
         &mut self,
         msg: Message,
         layer: Option<&PluginLayer>,
-        seq: Option<u64>,
+        seq: Option<super::pending::Ticket>,
     ) -> Result<(), ClientError> {
         let Some(limits) = &self.limits else {
             return Err(ClientError::ConnectionLost);

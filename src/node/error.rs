@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use crate::auth::AuthError;
 use crate::pipeline::SealError;
-use crate::wire::{EncodeError, Message, MessageType};
+use crate::proto::requests::ReplyError;
+use crate::wire::{EncodeError, Message};
 
 /// Why a node operation failed.
 ///
@@ -34,18 +35,12 @@ pub enum NodeError {
         /// The timeout that expired.
         after: Duration,
     },
-    /// The peer answered NOT_FOUND.
-    #[error("not found: {}", text(.0))]
-    NotFound(Message),
-    /// The peer answered NOT_PERMITTED.
-    #[error("not permitted: {}", text(.0))]
-    NotPermitted(Message),
-    /// The peer answered AUTH_ERROR.
-    #[error("authentication rejected by the peer: {}", text(.0))]
-    AuthRejected(Message),
-    /// The peer answered ERROR.
-    #[error("peer error: {}", text(.0))]
-    Remote(Message),
+    /// The peer answered with an error reply: NOT_FOUND, NOT_PERMITTED,
+    /// AUTH_ERROR or ERROR (the classification the client shares; ask with
+    /// [`is_not_found`](Self::is_not_found) and friends, or
+    /// [`reply`](Self::reply)).
+    #[error("{}", .0.describe("peer"))]
+    Reply(ReplyError),
     /// As many requests as [`NodeLimits::max_pending_requests`](super::NodeLimits::max_pending_requests)
     /// allows are already waiting.
     #[error("{max} requests already waiting for replies")]
@@ -110,21 +105,17 @@ pub enum NodeError {
     Auth(#[from] AuthError),
 }
 
-fn text(m: &Message) -> String {
-    String::from_utf8_lossy(m.content()).into_owned()
-}
-
 crate::predicates::predicates!(NodeError {
     /// Whether no reply came in time.
     is_timeout => NodeError::Timeout { .. },
     /// Whether the peer said NOT_FOUND.
-    is_not_found => NodeError::NotFound(_),
+    is_not_found => NodeError::Reply(ReplyError::NotFound(_)),
     /// Whether the peer said NOT_PERMITTED.
-    is_not_permitted => NodeError::NotPermitted(_),
+    is_not_permitted => NodeError::Reply(ReplyError::NotPermitted(_)),
     /// Whether the peer refused authentication.
-    is_auth_rejected => NodeError::AuthRejected(_),
+    is_auth_rejected => NodeError::Reply(ReplyError::AuthRejected { .. }),
     /// Whether the peer answered ERROR.
-    is_remote => NodeError::Remote(_),
+    is_remote => NodeError::Reply(ReplyError::Remote(_)),
     /// Whether too many requests were already waiting.
     is_too_many_pending => NodeError::TooManyPending { .. },
     /// Whether the subscription table was full.
@@ -152,33 +143,41 @@ crate::predicates::predicates!(NodeError {
     is_auth => NodeError::Auth(_),
     /// Whether the peer answered with an error reply: see
     /// [`reply`](Self::reply).
-    is_error_reply => NodeError::NotFound(_)
-        | NodeError::NotPermitted(_)
-        | NodeError::AuthRejected(_)
-        | NodeError::Remote(_),
+    is_error_reply => NodeError::Reply(_),
 });
 
 impl NodeError {
     /// The peer's reply, for the error kinds that carry one.
     pub fn reply(&self) -> Option<&Message> {
+        self.as_reply_error().map(ReplyError::reply)
+    }
+
+    /// The error reply, if the peer answered with one.
+    ///
+    /// ```
+    /// use framewire::node::NodeError;
+    /// use framewire::{Message, ReplyError};
+    ///
+    /// let e = NodeError::from(ReplyError::NotFound(Message::not_found("k")));
+    /// assert!(e.is_not_found() && e.as_reply_error().is_some());
+    /// assert_eq!(e.to_string(), "not found: not found");
+    /// ```
+    pub fn as_reply_error(&self) -> Option<&ReplyError> {
         match self {
-            NodeError::NotFound(m)
-            | NodeError::NotPermitted(m)
-            | NodeError::AuthRejected(m)
-            | NodeError::Remote(m) => Some(m),
+            NodeError::Reply(e) => Some(e),
             _ => None,
         }
     }
 
     /// A reply as the caller's result: error types become errors.
     pub(crate) fn classify(reply: Message) -> Result<Message, NodeError> {
-        match reply.message_type {
-            MessageType::NOT_FOUND => Err(NodeError::NotFound(reply)),
-            MessageType::NOT_PERMITTED => Err(NodeError::NotPermitted(reply)),
-            MessageType::AUTH_ERROR => Err(NodeError::AuthRejected(reply)),
-            MessageType::ERROR => Err(NodeError::Remote(reply)),
-            _ => Ok(reply),
-        }
+        Ok(ReplyError::classify(reply)?)
+    }
+}
+
+impl From<ReplyError> for NodeError {
+    fn from(e: ReplyError) -> Self {
+        NodeError::Reply(e)
     }
 }
 

@@ -1,49 +1,30 @@
-//! Requests waiting for their replies. A framewire node echoes the
-//! request id, so its replies match exactly; a netaio node does not, and
-//! its replies are matched as netaio's `request` does — by the source
-//! address, the reply's type and the request's uri — to the oldest
-//! waiting request (its error replies carry uri `ERROR`, so an error type
-//! with that or an empty uri also matches the oldest request to that
-//! address).
+//! The node's waiting requests: the shared table of
+//! [`proto::requests`](crate::proto::requests), which decides which reply
+//! completes which request, holding what is the node's per request — the
+//! address it went to and its reply channel — behind the node's lock. A
+//! reply must come from the address its request went to (any member of a
+//! group, for a request sent to a multicast group).
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 
-use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use crate::protocol::RequestId;
+use crate::proto::requests::{is_error_report, Answered, Requests, Ticket};
 use crate::sync::lock;
 use crate::wire::{Message, MessageType};
 
 use super::NodeError;
 
-struct Waiting {
-    id: RequestId,
+struct Slot {
     to: SocketAddr,
-    uri: Bytes,
-    request: MessageType,
     tx: oneshot::Sender<Message>,
 }
 
-impl Waiting {
+impl Slot {
     fn from(&self, addr: SocketAddr) -> bool {
         // A request to a group is answered by its members.
         self.to == addr || self.to.ip().is_multicast()
-    }
-
-    /// The replies netaio's `request` waits for after `request`.
-    fn accepts(&self, t: MessageType) -> bool {
-        match t {
-            MessageType::ERROR | MessageType::AUTH_ERROR | MessageType::NOT_PERMITTED => true,
-            MessageType::RESPOND_URI => self.request == MessageType::REQUEST_URI,
-            MessageType::OK => self.request != MessageType::REQUEST_URI,
-            MessageType::NOT_FOUND => self.request != MessageType::CREATE_URI,
-            MessageType::CONFIRM_SUBSCRIBE => self.request == MessageType::SUBSCRIBE_URI,
-            MessageType::CONFIRM_UNSUBSCRIBE => self.request == MessageType::UNSUBSCRIBE_URI,
-            _ => false,
-        }
     }
 }
 
@@ -59,25 +40,18 @@ pub(crate) fn is_answer(t: MessageType) -> bool {
             | MessageType::CONFIRM_UNSUBSCRIBE
             | MessageType::PEER_DISCOVERED
             | MessageType::DISCONNECT
-    ) || is_error_reply(t)
-}
-
-/// The error replies: ERROR, AUTH_ERROR, NOT_FOUND, NOT_PERMITTED.
-fn is_error_reply(t: MessageType) -> bool {
-    t.is_error() || t == MessageType::NOT_FOUND || t == MessageType::NOT_PERMITTED
+    ) || is_error_report(t)
 }
 
 /// The waiting requests, oldest first.
 pub(crate) struct Pending {
-    waiting: Mutex<VecDeque<Waiting>>,
-    max: usize,
+    waiting: Mutex<Requests<Slot>>,
 }
 
 impl Pending {
     pub(crate) fn new(max: usize) -> Self {
         Pending {
-            waiting: Mutex::new(VecDeque::new()),
-            max,
+            waiting: Mutex::new(Requests::new(max)),
         }
     }
 
@@ -86,57 +60,33 @@ impl Pending {
         &self,
         to: SocketAddr,
         msg: &mut Message,
-    ) -> Result<(RequestId, oneshot::Receiver<Message>), NodeError> {
-        let mut waiting = lock(&self.waiting);
-        if waiting.len() >= self.max {
-            return Err(NodeError::TooManyPending { max: self.max });
-        }
-        // Random: a spoofer must guess it (framewire peers echo it).
-        let id = RequestId::from(crate::random::u64());
-        id.attach(msg);
+    ) -> Result<(Ticket, oneshot::Receiver<Message>), NodeError> {
         let (tx, rx) = oneshot::channel();
-        waiting.push_back(Waiting {
-            id,
-            to,
-            uri: msg.body.uri.clone(),
-            request: msg.message_type,
-            tx,
-        });
-        Ok((id, rx))
+        let (ticket, id) = lock(&self.waiting)
+            .insert(msg.message_type, msg.body.uri.clone(), Slot { to, tx })
+            .map_err(|full| NodeError::TooManyPending { max: full.max })?;
+        id.attach(msg);
+        Ok((ticket, rx))
     }
 
     /// Forgets a request (timed out, or its send failed).
-    pub(crate) fn forget(&self, id: RequestId) {
-        lock(&self.waiting).retain(|w| w.id != id);
+    pub(crate) fn forget(&self, ticket: Ticket) {
+        lock(&self.waiting).remove(ticket);
     }
 
     /// Hands `msg` from `from` to the request it answers; gives it back
-    /// if none waits for it.
+    /// if none waits for it; drops it if it names a waiting request but is
+    /// about another uri.
     pub(crate) fn offer(&self, from: SocketAddr, msg: Message) -> Option<Message> {
-        if !is_answer(msg.message_type) {
-            return Some(msg);
-        }
-        let mut waiting = lock(&self.waiting);
-        let t = msg.message_type;
-        let at = match RequestId::of(&msg) {
-            Some(id) => waiting.iter().position(|w| w.id == id && w.from(from)),
-            None => waiting
-                .iter()
-                .position(|w| w.from(from) && w.uri == msg.body.uri && w.accepts(t))
-                .or_else(|| {
-                    let bare = msg.body.uri.is_empty() || &msg.body.uri[..] == b"ERROR";
-                    (is_error_reply(t) && bare)
-                        .then(|| waiting.iter().position(|w| w.from(from)))
-                        .flatten()
-                }),
+        let answered = lock(&self.waiting).answer(msg, |slot| slot.from(from));
+        let (slot, msg) = match answered {
+            Answered::Request(slot, msg) => (slot, msg),
+            Answered::Dropped => return None,
+            Answered::NotOurs(msg) => return Some(msg),
         };
-        let Some(at) = at else {
-            return Some(msg);
-        };
-        let w = waiting.remove(at)?;
-        drop(waiting);
-        // The requester may have given up meanwhile: nothing to do then.
-        let _ = w.tx.send(msg);
+        // Sent with the table unlocked. The requester may have given up
+        // meanwhile: nothing to do then.
+        let _ = slot.tx.send(msg);
         None
     }
 
@@ -160,9 +110,11 @@ mod tests {
         let mut a = Message::new(MessageType::REQUEST_URI, "k", "");
         let mut b = Message::new(MessageType::REQUEST_URI, "k", "");
         let (_, mut rx_a) = p.register(addr(1), &mut a).unwrap();
-        let (id_b, mut rx_b) = p.register(addr(1), &mut b).unwrap();
+        let (_, mut rx_b) = p.register(addr(1), &mut b).unwrap();
         let mut reply = Message::respond("k", "for b");
-        id_b.attach(&mut reply);
+        crate::protocol::RequestId::of(&b)
+            .unwrap()
+            .attach(&mut reply);
         assert!(p.offer(addr(2), reply.clone()).is_some(), "wrong source");
         assert!(p.offer(addr(1), reply).is_none());
         assert_eq!(&rx_b.try_recv().unwrap().content()[..], b"for b");
@@ -198,13 +150,13 @@ mod tests {
     fn requests_are_bounded_and_forgotten() {
         let p = Pending::new(1);
         let mut m = Message::new(MessageType::REQUEST_URI, "k", "");
-        let (id, _rx) = p.register(addr(1), &mut m).unwrap();
+        let (ticket, _rx) = p.register(addr(1), &mut m).unwrap();
         let mut again = m.clone();
         assert!(p
             .register(addr(1), &mut again)
             .unwrap_err()
             .is_too_many_pending());
-        p.forget(id);
+        p.forget(ticket);
         assert_eq!(p.len(), 0);
         assert!(!is_answer(MessageType::REQUEST_URI) && is_answer(MessageType::NOT_FOUND));
     }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::auth::PluginLayer;
+use crate::proto::requests::is_error_report;
 use crate::wire::{Message, MessageType};
 
 use super::{NodeError, NodeHandle};
@@ -17,8 +18,12 @@ impl NodeHandle {
     /// Sends `msg` to `to` as a request and waits (up to
     /// [`NodeLimits::request_timeout`](super::NodeLimits::request_timeout)) for its reply; error replies
     /// become typed errors. Matching: framewire peers echo the request id
-    /// (random, so a spoofer must guess it); netaio peers are matched as
-    /// netaio does, by address, reply type and uri, oldest request first.
+    /// (random, so a spoofer must guess it), and whatever reply carries it
+    /// and the request's uri, from `to`, completes the request; netaio peers are matched as
+    /// netaio does, by address, reply type and uri, oldest request first,
+    /// so a reply netaio would not wait for (NOT_FOUND after CREATE_URI, a
+    /// reply for another uri) is not matched and the request times out —
+    /// the same rules as [`Client::call`](crate::client::Client::call).
     pub async fn call(&self, to: SocketAddr, msg: Message) -> Result<Message, NodeError> {
         let timeout = self.shared.limits.request_timeout;
         self.call_raw(to, msg, timeout, None).await
@@ -58,19 +63,19 @@ impl NodeHandle {
     ) -> Result<Message, NodeError> {
         self.live()?;
         let uri = String::from_utf8_lossy(msg.uri()).into_owned();
-        let (id, rx) = self.shared.pending.register(to, &mut msg)?;
+        let (ticket, rx) = self.shared.pending.register(to, &mut msg)?;
         let sent = match self.shared.seal(msg, to, layer) {
             Ok(frame) => self.shared.send_frame(&frame, to).await,
             Err(e) => Err(e),
         };
         if let Err(e) = sent {
-            self.shared.pending.forget(id);
+            self.shared.pending.forget(ticket);
             return Err(e);
         }
         let reply = tokio::select! {
             r = tokio::time::timeout(timeout, rx) => r,
             _ = self.shared.stop.cancelled() => {
-                self.shared.pending.forget(id);
+                self.shared.pending.forget(ticket);
                 return Err(NodeError::Stopped);
             }
         };
@@ -78,7 +83,7 @@ impl NodeHandle {
             Ok(Ok(reply)) => reply,
             Ok(Err(_)) => return Err(NodeError::Stopped),
             Err(_) => {
-                self.shared.pending.forget(id);
+                self.shared.pending.forget(ticket);
                 return Err(NodeError::Timeout {
                     uri,
                     to,
@@ -87,7 +92,7 @@ impl NodeHandle {
             }
         };
         let reply = match layer {
-            Some(layer) if !reply.message_type.is_error() => {
+            Some(layer) if !is_error_report(reply.message_type) => {
                 let data = self.shared.peer_data(to);
                 let link = self
                     .shared

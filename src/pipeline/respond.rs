@@ -8,7 +8,7 @@ use tracing::{debug, error, warn};
 
 use crate::auth::{Link, PluginLayer};
 use crate::handler::{panic_text, HandlerError};
-use crate::wire::Message;
+use crate::wire::{Message, MessageType};
 
 use super::{Count, Outcome, Pipeline, ReplyTo, Side};
 
@@ -17,9 +17,10 @@ use super::{Count, Outcome, Pipeline, ReplyTo, Side};
 pub(crate) type CallResult = Result<Result<Option<Message>, HandlerError>, Box<dyn Any + Send>>;
 
 impl Pipeline {
-    /// The reply to a handled message. On a server (and a peer) a failed handler is
-    /// answered with an error (netaio's `make_error_msg` typing, the
-    /// request's uri, so the requester can match it) and the request id is
+    /// The reply to a handled message. On a server (and a peer) a failed
+    /// handler is answered with an error report of the type its
+    /// [`HandlerError`] was made with (never one read from its text), the
+    /// request's uri, so the requester can match it, and the request id
     /// echoed; on a client a failed handler is only logged.
     pub(crate) fn respond(
         &self,
@@ -58,15 +59,12 @@ impl Pipeline {
                 let reply = self
                     .side
                     .answers()
-                    .then(|| Message::error(e.to_string()).with_uri(uri.clone()));
+                    .then(|| Message::new(e.reply_type(), uri.clone(), e.to_string()));
                 (reply, Some(Count::HandlerError))
             }
             Err(panic) => {
                 error!(panic = panic_text(&*panic), ?uri, "handler panicked");
-                let reply = self
-                    .side
-                    .answers()
-                    .then(|| Message::error("internal error").with_uri(uri.clone()));
+                let reply = self.side.answers().then(|| internal_error(uri.clone()));
                 (reply, Some(Count::HandlerPanic))
             }
         };
@@ -84,7 +82,7 @@ impl Pipeline {
         warn!(error = ?e, "reply could not be sent");
         let replied = match self.side {
             Side::Server | Side::Peer => {
-                let mut failed = Message::error("internal error").with_uri(uri);
+                let mut failed = internal_error(uri);
                 if let Some(id) = reply_to.rid {
                     id.attach(&mut failed);
                 }
@@ -94,4 +92,10 @@ impl Pipeline {
         };
         (count, replied)
     }
+}
+
+/// What a requester is told when its handler panicked or its reply could
+/// not be sealed: ERROR, no detail.
+fn internal_error(uri: bytes::Bytes) -> Message {
+    Message::new(MessageType::ERROR, uri, "internal error")
 }

@@ -6,6 +6,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::*;
 use crate::auth::{NetaioHmac, NetaioStreamCipher, PluginStack};
+use crate::handler::HandlerError;
 use crate::protocol::{self, RequestId};
 use crate::wire::{DecodeError, FrameConfig, Profile};
 
@@ -278,6 +279,43 @@ fn handler_failures_become_error_replies_on_a_server_only() {
     let o = client.respond(to(), None, &LINK, Ok(Err("boom".into())), &mut scratch);
     assert!(o.send.is_none());
     assert_eq!(o.count, Some(Count::HandlerError));
+}
+
+#[test]
+fn a_handler_errors_reply_type_comes_from_how_it_was_made_not_its_text() {
+    let server = server(PluginLayer::new(), Caps::NONE);
+    let to = || ReplyTo {
+        rid: None,
+        uri: Bytes::from_static(b"k"),
+    };
+    let mut scratch = BytesMut::new();
+    let mut reply = |e: HandlerError| {
+        let o = server.respond(to(), None, &LINK, Ok(Err(e)), &mut scratch);
+        decode(&o.send.unwrap())
+    };
+    // Text netaio's make_error_msg would type: ERROR all the same.
+    for text in ["invalid author", "thing not found", "not permitted"] {
+        let r = reply(text.into());
+        assert_eq!(
+            (r.message_type, &r.uri()[..], &r.content()[..]),
+            (MessageType::ERROR, &b"k"[..], text.as_bytes()),
+        );
+    }
+    let typed = [
+        (
+            HandlerError::not_found("no such key"),
+            MessageType::NOT_FOUND,
+        ),
+        (
+            HandlerError::not_permitted("read-only"),
+            MessageType::NOT_PERMITTED,
+        ),
+        (HandlerError::auth("token expired"), MessageType::AUTH_ERROR),
+    ];
+    for (e, want) in typed {
+        let r = reply(e);
+        assert_eq!((r.message_type, &r.uri()[..]), (want, &b"k"[..]));
+    }
 }
 
 #[test]

@@ -72,9 +72,14 @@ def build(host, port, secret):
         del store[uri]
         return make_ok_msg(b"deleted", uri)
 
+    # Topics under ok/ are confirmed with OK, which netaio's own
+    # request(uri, message_type=SUBSCRIBE_URI) accepts (it waits for OK
+    # after any type but REQUEST_URI); the rest as the readme does.
     @server.on(MT.SUBSCRIBE_URI)
     def subscribe(msg, writer):
         server.subscribe(msg.body.uri, writer)
+        if msg.body.uri.startswith(b"ok/"):
+            return make_ok_msg(b"subscribed", msg.body.uri)
         return reply(MT.CONFIRM_SUBSCRIBE, msg.body.uri)
 
     @server.on(MT.UNSUBSCRIBE_URI)
@@ -82,6 +87,8 @@ def build(host, port, secret):
         subs = server.subscriptions.get(msg.body.uri, set())
         if writer in subs:
             server.unsubscribe(msg.body.uri, writer)
+        if msg.body.uri.startswith(b"ok/"):
+            return make_ok_msg(b"unsubscribed", msg.body.uri)
         return reply(MT.CONFIRM_UNSUBSCRIBE, msg.body.uri)
 
     @server.on(MT.PUBLISH_URI)

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use framewire::client::{Client, ClientError, Reconnect};
-use framewire::{Message, MessageType};
+use framewire::{Message, MessageType, ReplyError};
 
 use crate::args::ConnArgs;
 use crate::{output, shutdown_signal};
@@ -75,10 +75,10 @@ fn report(result: Result<Message, ClientError>, json: bool) -> Result<ExitCode, 
                 }
                 let unverified = matches!(
                     e,
-                    ClientError::AuthRejected {
+                    ClientError::Reply(ReplyError::AuthRejected {
                         verified: false,
                         ..
-                    }
+                    })
                 );
                 eprintln!(
                     "framewire: {}{}: {}",
@@ -275,7 +275,7 @@ pub async fn ping(conn: ConnArgs, count: u32, interval: f64) -> Result<ExitCode,
                     rtt.as_secs_f64() * 1e3
                 );
             }
-            Err(ClientError::NotFound(_)) if !echo => {
+            Err(e) if e.is_not_found() && !echo => {
                 let _ = writeln!(
                     out,
                     "{} has no framewire ping (a netaio server?): timing echo requests instead",
