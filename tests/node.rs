@@ -411,3 +411,28 @@ async fn x25519_per_handler_encryption_between_two_nodes_that_know_each_other() 
     assert!(e.is_timeout(), "{e}");
     assert_eq!(a.stats().decrypt_failures, 1);
 }
+
+/// Dropping the last handle without `stop` ends the node's loops: its
+/// port is free again, without waiting for a datagram to wake them.
+#[tokio::test]
+async fn dropping_the_last_handle_frees_the_port() {
+    let node = Node::builder()
+        .peers(LocalPeer::random())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = node.local_addr();
+    assert!(
+        std::net::UdpSocket::bind(addr).is_err(),
+        "the node holds it"
+    );
+    let copy = node.clone();
+    drop(node);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(std::net::UdpSocket::bind(addr).is_err(), "a handle is left");
+    drop(copy);
+    eventually("the port to be free", || {
+        std::net::UdpSocket::bind(addr).is_ok()
+    })
+    .await;
+}
