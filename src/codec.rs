@@ -84,3 +84,61 @@ impl Encoder<Message> for FrameCodec {
         Ok(wire::encode_frame(&msg, &self.config, dst)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::MessageType;
+
+    #[test]
+    fn the_codec_keeps_its_limits() {
+        let config = FrameConfig::new(Profile::Wide)
+            .max_frame_len(4096)
+            .max_auth_fields(3);
+        assert_eq!(*FrameCodec::with_config(config).config(), config);
+        assert_eq!(
+            *FrameCodec::new(Profile::Wide).config(),
+            FrameConfig::new(Profile::Wide)
+        );
+        // A frame over the limit is refused both ways.
+        let mut codec = FrameCodec::with_config(config);
+        let big = Message::new(MessageType::NOTIFY_URI, "t", vec![0u8; 5000]);
+        assert!(codec.encode(big.clone(), &mut BytesMut::new()).is_err());
+        let mut buf = BytesMut::new();
+        FrameCodec::new(Profile::Wide)
+            .encode(big, &mut buf)
+            .unwrap();
+        assert!(codec.decode(&mut buf).is_err());
+    }
+
+    #[test]
+    fn frames_decode_whole_and_split_and_a_torn_end_is_an_error() {
+        let mut codec = FrameCodec::new(Profile::Netaio);
+        let mut buf = BytesMut::new();
+        codec
+            .encode(Message::respond("echo", "hi"), &mut buf)
+            .unwrap();
+        let frame = buf.split().freeze();
+        assert_eq!(codec.decode_eof(&mut buf).unwrap().map(|_| ()), None);
+
+        // Half a frame: nothing yet, and an end there is an error.
+        let mut half = BytesMut::from(&frame[..frame.len() / 2]);
+        assert!(codec.decode(&mut half).unwrap().is_none());
+        let torn = codec.decode_eof(&mut half).unwrap_err();
+        assert!(torn.is_io(), "{torn}");
+
+        // The whole frame, at the end of the stream.
+        let mut whole = BytesMut::from(&frame[..]);
+        let msg = codec.decode_eof(&mut whole).unwrap().unwrap().unwrap();
+        assert_eq!(&msg.content()[..], b"hi");
+        assert!(whole.is_empty());
+
+        // A damaged checksum is an item, not the stream's end.
+        let mut damaged = BytesMut::from(&frame[..]);
+        damaged[8] ^= 0xff;
+        assert!(matches!(
+            codec.decode(&mut damaged),
+            Ok(Some(Err(DecodeError::ChecksumMismatch { .. })))
+        ));
+    }
+}

@@ -65,3 +65,30 @@ impl Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{NetaioHmac, PluginLayer, PluginStack};
+    use crate::wire::{Message, MessageType};
+
+    #[test]
+    fn a_rejection_is_its_auth_error_and_each_accessor_finds_only_its_own() {
+        let stack = PluginStack::new(PluginLayer::new().with_auth(NetaioHmac::new("k")));
+        let rejected = stack
+            .open(Message::new(MessageType::REQUEST_URI, "echo", ""))
+            .unwrap_err();
+        let expected = rejected.error.clone();
+        let e = Error::from(rejected);
+        assert!(e.is_auth());
+        assert_eq!(e.as_auth(), Some(&expected));
+        assert!(e.as_decode().is_none());
+
+        let decode = DecodeError::UnknownMessageType { value: 14 };
+        let e = Error::from(decode.clone());
+        assert_eq!(e.as_decode(), Some(&decode));
+        assert!(e.as_auth().is_none());
+        let io = Error::from(std::io::Error::other("x"));
+        assert!(io.as_auth().is_none() && io.as_decode().is_none());
+    }
+}

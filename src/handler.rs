@@ -216,3 +216,74 @@ pub(crate) fn panic_text(payload: &(dyn Any + Send)) -> &str {
         "non-string panic payload"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_handler_error_is_the_error_it_wraps() {
+        let e = HandlerError::from(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no such key",
+        ));
+        assert_eq!(e.to_string(), "no such key");
+        assert_eq!(
+            format!("{e:?}"),
+            format!(
+                "{:?}",
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such key")
+            )
+        );
+        let io = e.source().downcast_ref::<std::io::Error>().unwrap();
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+        assert_eq!(HandlerError::from("text").to_string(), "text");
+    }
+
+    #[test]
+    fn replies_are_what_the_handler_returned() {
+        let m = Message::ok("k", "v");
+        let reply =
+            |r: Result<Option<Message>, HandlerError>| r.unwrap().map(|m| m.content().clone());
+        assert_eq!(reply(m.clone().into_reply()), Some("v".into()));
+        assert_eq!(reply(Some(m.clone()).into_reply()), Some("v".into()));
+        assert_eq!(reply(None::<Message>.into_reply()), None);
+        assert_eq!(reply(().into_reply()), None);
+        assert_eq!(
+            reply(Ok::<_, &str>(m.clone()).into_reply()),
+            Some("v".into())
+        );
+        assert_eq!(reply(Ok::<_, &str>(()).into_reply()), None);
+        let failed = Err::<Message, _>("no such key").into_reply().unwrap_err();
+        assert_eq!(failed.to_string(), "no such key");
+    }
+
+    fn run<T>(fut: impl Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(fut)
+    }
+
+    #[test]
+    fn panics_in_the_call_or_its_future_become_errors() {
+        assert_eq!(
+            run(catch_panics(|| Box::pin(async { 7u32 }) as BoxFuture<u32>)).unwrap(),
+            7
+        );
+        let in_call = run(catch_panics(|| -> BoxFuture<u32> {
+            std::panic::panic_any("in the call")
+        }))
+        .unwrap_err();
+        assert_eq!(panic_text(&*in_call), "in the call");
+        let in_future = run(catch_panics(|| -> BoxFuture<u32> {
+            Box::pin(async {
+                tokio::task::yield_now().await;
+                panic!("polled {}", 2)
+            })
+        }))
+        .unwrap_err();
+        assert_eq!(panic_text(&*in_future), "polled 2");
+        assert_eq!(panic_text(&7u8), "non-string panic payload");
+    }
+}

@@ -350,4 +350,186 @@ mod tests {
         assert_eq!((&id[..], data.as_deref()), (&b"id"[..], Some(&b"data"[..])));
         assert_eq!(parse(&Bytes::from_static(b"\x41\x01x")), None);
     }
+
+    fn tuple(items: Vec<PackValue>) -> Bytes {
+        PackValue::Tuple(items).to_bytes()
+    }
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn an_announcement_is_an_id_and_data_pair_and_nothing_else() {
+        let id = || PackValue::from(&b"id"[..]);
+        // A DISCONNECT's data need not be bytes.
+        assert_eq!(
+            parse(&tuple(vec![id(), PackValue::None])),
+            Some((Bytes::from_static(b"id"), None))
+        );
+        assert_eq!(parse(&tuple(vec![id()])), None);
+        assert_eq!(parse(&tuple(vec![id(), id(), id()])), None);
+        assert_eq!(parse(&tuple(vec![PackValue::None, id()])), None);
+        assert_eq!(
+            parse(&PackValue::List(vec![id(), id()]).to_bytes()),
+            None,
+            "a list is not a tuple"
+        );
+    }
+
+    /// Content up to twice the longest id and data, plus 64 bytes of
+    /// packing, is read; a byte more is not even decoded.
+    #[test]
+    fn the_largest_announcement_parses_and_one_byte_more_does_not() {
+        // The documented limits, not the constants: 16 KiB each.
+        let max = 16 * 1024;
+        let limit = 2 * max + 64;
+        let id = PackValue::from(&vec![1u8; max][..]);
+        let content =
+            |data_len: usize| tuple(vec![id.clone(), PackValue::from(&vec![2u8; data_len][..])]);
+        let overhead = content(max).len() - 2 * max;
+        let exact = content(max + 64 - overhead);
+        assert_eq!(exact.len(), limit);
+        let (got_id, got_data) = parse(&exact).unwrap();
+        assert_eq!(got_id.len(), max);
+        assert_eq!(got_data.unwrap().len(), max + 64 - overhead);
+        let over = content(max + 65 - overhead);
+        assert_eq!(over.len(), limit + 1);
+        assert_eq!(parse(&over), None);
+    }
+
+    #[test]
+    fn a_local_peer_says_who_it_is() {
+        let me = LocalPeer::new(&b"me"[..], &b"data"[..]);
+        assert_eq!((&me.id()[..], &me.data()[..]), (&b"me"[..], &b"data"[..]));
+        assert_eq!(&me.app_id()[..], b"netaio");
+        assert_eq!(me.max_peers(), DEFAULT_MAX_PEERS);
+        assert_eq!(DEFAULT_MAX_PEERS, 10_000);
+        let me = me.with_app_id(&b"app"[..]).with_max_peers(7);
+        assert_eq!((&me.app_id()[..], me.max_peers()), (&b"app"[..], 7));
+        assert_eq!(&me.id()[..], b"me", "the id stays");
+
+        let msg = me.message(MessageType::PEER_DISCOVERED);
+        assert_eq!(msg.message_type, MessageType::PEER_DISCOVERED);
+        assert_eq!(&msg.uri()[..], b"app");
+        assert_eq!(
+            msg.content(),
+            &tuple(vec![
+                PackValue::from(&b"me"[..]),
+                PackValue::from(&b"data"[..])
+            ])
+        );
+
+        let named = me.clone().with_fields([("name", "a"), ("zone", "b")]);
+        let data = PackValue::decode(named.data().clone()).unwrap();
+        assert_eq!(data.get("name"), Some(&PackValue::from("a")));
+        assert_eq!(data.get("zone"), Some(&PackValue::from("b")));
+        assert_eq!((named.max_peers(), &named.id()[..]), (7, &b"me"[..]));
+        let valued = me.with_data_value(PackValue::Int(5));
+        assert_eq!(valued.data(), &PackValue::Int(5).to_bytes());
+        assert_eq!(&valued.app_id()[..], b"app");
+
+        let r = LocalPeer::random();
+        assert_eq!(r.id().len(), 16);
+        assert_ne!(r.id(), LocalPeer::random().id());
+        assert_eq!(
+            PackValue::decode(r.data().clone()).unwrap(),
+            PackValue::Dict(Vec::new())
+        );
+        let peer = Peer {
+            id: r.id().clone(),
+            data: r.data().clone(),
+            addr: addr(1),
+            last_seen: Instant::now(),
+        };
+        assert_eq!(peer.data_value().unwrap(), PackValue::Dict(Vec::new()));
+    }
+
+    #[test]
+    fn peers_learn_announcements_and_forget_them() {
+        let me = LocalPeer::new(&b"me"[..], &b""[..]);
+        let peers = Peers::held(me.clone());
+        assert_eq!(&peers.local().id()[..], b"me");
+        let a = LocalPeer::new(&b"a"[..], &b"da"[..]).message(MessageType::ADVERTISE_PEER);
+        let b = LocalPeer::new(&b"b"[..], &b"db"[..]).message(MessageType::ADVERTISE_PEER);
+        let t0 = Instant::now();
+
+        assert!(!peers.learn(me.message(MessageType::ADVERTISE_PEER).content(), addr(9)));
+        assert!(!peers.learn(&Bytes::from_static(b"junk"), addr(9)));
+        assert!(!peers.learn(
+            &tuple(vec![PackValue::from(&b"c"[..]), PackValue::None]),
+            addr(9)
+        ));
+        assert_eq!(peers.len(), 0);
+        assert!(!peers.knows(addr(9)));
+
+        assert!(peers.learn_at(a.content(), addr(1), t0));
+        assert!(peers.learn_at(b.content(), addr(2), t0 + std::time::Duration::from_secs(5)));
+        assert!(!peers.learn(a.content(), addr(3)), "held by addr 1");
+        assert_eq!(peers.len(), 2);
+        assert!(peers.knows(addr(1)) && !peers.knows(addr(3)));
+        assert_eq!(&peers.get(b"a").unwrap().data[..], b"da");
+        assert_eq!(peers.get(b"c"), None);
+        assert_eq!(peers.at(addr(2)).unwrap().id, Bytes::from_static(b"b"));
+        assert_eq!(peers.at(addr(3)), None);
+        assert_eq!(peers.data_at(addr(1)), Some(Bytes::from_static(b"da")));
+        assert_eq!(peers.data_at(addr(3)), None);
+        let ids: Vec<Bytes> = peers.all().into_iter().map(|p| p.id).collect();
+        assert_eq!(ids, [&b"a"[..], &b"b"[..]]);
+
+        assert!(!peers.remove_from(b"a", addr(2)));
+        assert!(peers.remove_from(b"a", addr(1)));
+        assert!(!peers.knows(addr(1)));
+        assert!(peers.learn_at(a.content(), addr(1), t0));
+        let gone = peers.expire(t0 + std::time::Duration::from_millis(1));
+        assert_eq!(gone.len(), 1);
+        assert_eq!(&gone[0].id[..], b"a");
+        peers.remove_at(addr(2));
+        assert_eq!(peers.len(), 0);
+        assert!(peers.learn(b.content(), addr(2)));
+        assert_eq!(peers.remove(b"b").map(|p| p.addr), Some(addr(2)));
+        assert_eq!(peers.remove(b"b"), None);
+
+        // Byte bounds: an entry larger than the bound is refused.
+        peers.set_bounds(1024, 2);
+        assert!(!peers.learn(a.content(), addr(1)), "3 bytes > 2");
+        peers.set_bounds(1024, 3);
+        assert!(peers.learn(a.content(), addr(1)));
+    }
+
+    #[test]
+    fn each_kind_of_table_has_its_rules() {
+        let me = LocalPeer::new(&b"me"[..], &b""[..]).with_max_peers(1);
+        let a = LocalPeer::new(&b"a"[..], &b"1"[..]).message(MessageType::ADVERTISE_PEER);
+        let b = LocalPeer::new(&b"b"[..], &b"1"[..]).message(MessageType::ADVERTISE_PEER);
+        let t0 = Instant::now();
+        let later = t0 + std::time::Duration::from_secs(1);
+
+        // A client's: full means refused; an id moves.
+        let client = Peers::new(me.clone());
+        assert!(client.learn_at(a.content(), addr(1), t0));
+        assert!(!client.learn_at(b.content(), addr(2), later));
+        assert!(client.learn_at(a.content(), addr(2), later));
+        assert_eq!(client.get(b"a").unwrap().addr, addr(2));
+
+        // A server's: full means refused; an id is held; entries up to
+        // twice the largest peer data until bounds are set.
+        let server = Peers::held(me.clone().with_max_peers(2));
+        assert!(server.learn_at(a.content(), addr(1), t0));
+        assert!(!server.learn_at(a.content(), addr(2), later));
+        // The largest id and data (16 KiB each, as documented).
+        let big = LocalPeer::new(vec![1u8; 16 * 1024], vec![2u8; 16 * 1024])
+            .message(MessageType::ADVERTISE_PEER);
+        assert!(server.learn_at(big.content(), addr(3), later));
+
+        // A node's: bounded by bytes, evicting the stalest.
+        let node = Peers::evicting(me, 4, 4);
+        assert!(node.learn_at(a.content(), addr(1), t0));
+        assert!(node.learn_at(b.content(), addr(2), later));
+        assert_eq!(node.get(b"a"), None, "evicted");
+        assert!(
+            !node.learn_at(big.content(), addr(3), later),
+            "over the entry bound"
+        );
+    }
 }

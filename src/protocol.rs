@@ -262,3 +262,126 @@ pub(crate) fn version_of(msg: &Message) -> Option<u64> {
     let b = msg.auth.get_bytes(VERSION_FIELD)?;
     Some(u64::from_be_bytes(b.as_ref().try_into().ok()?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_id_is_eight_big_endian_bytes_in_its_field() {
+        let mut m = Message::new(MessageType::REQUEST_URI, "echo", "");
+        assert_eq!(RequestId::of(&m), None);
+        let id = RequestId::from(0x0102_0304_0506_0708);
+        assert_eq!(id.get(), 0x0102_0304_0506_0708);
+        id.attach(&mut m);
+        assert_eq!(
+            &m.auth.get_bytes(REQUEST_ID_FIELD).unwrap()[..],
+            [1, 2, 3, 4, 5, 6, 7, 8]
+        );
+        assert_eq!(RequestId::of(&m), Some(id));
+        RequestId::from(9).attach(&mut m);
+        assert_eq!(RequestId::of(&m).map(RequestId::get), Some(9), "replaced");
+        m.auth.insert(REQUEST_ID_FIELD, b"seven".as_slice());
+        assert_eq!(RequestId::of(&m), None);
+    }
+
+    #[test]
+    fn a_notify_id_is_the_incarnation_then_the_sequence() {
+        let mut m = Message::new(MessageType::NOTIFY_URI, "news", "hi");
+        assert_eq!(NotifyId::of(&m), None);
+        NotifyId::new(1, 2).attach(&mut m);
+        let mut expected = [0u8; 16];
+        expected[7] = 1;
+        expected[15] = 2;
+        assert_eq!(&m.auth.get_bytes(NOTIFY_ID_FIELD).unwrap()[..], expected);
+        assert_eq!(NotifyId::of(&m), Some(NotifyId::new(1, 2)));
+        assert_ne!(NotifyId::of(&m), Some(NotifyId::new(2, 1)));
+        m.auth.insert(NOTIFY_ID_FIELD, [0u8; 8]);
+        assert_eq!(NotifyId::of(&m), None);
+    }
+
+    #[test]
+    fn a_session_id_is_sixteen_bytes_in_its_field() {
+        let bytes: [u8; 16] = std::array::from_fn(|i| i as u8 + 0xa0);
+        let id = SessionId::from_bytes(bytes);
+        assert_eq!(id.as_bytes(), &bytes);
+        assert_eq!(format!("{id:?}"), "SessionId(a0a1a2a3…)");
+        let a = SessionId::random();
+        assert_ne!(a, SessionId::random());
+        assert_ne!(a.as_bytes(), &[0; 16]);
+
+        let mut m = Message::new(MessageType::REQUEST_URI, "echo", "");
+        assert_eq!(SessionId::of(&m), None);
+        m.auth.insert(SESSION_FIELD, bytes);
+        assert_eq!(SessionId::of(&m), Some(id));
+        m.auth.insert(SESSION_FIELD, [1u8; 8]);
+        assert_eq!(SessionId::of(&m), None);
+    }
+
+    /// Each of framewire's own messages is told by its type and its uri
+    /// together, never by one of them alone.
+    #[test]
+    fn own_messages_are_known_by_type_and_uri() {
+        let ping = ping();
+        let pong = pong();
+        let drain = drain_notice();
+        let login = login(bytes::Bytes::from_static(b"hello"));
+        assert_eq!(
+            (ping.message_type, &ping.uri()[..], &ping.content()[..]),
+            (MessageType::REQUEST_URI, PING_URI.as_bytes(), &b""[..])
+        );
+        assert_eq!(
+            (pong.message_type, &pong.uri()[..]),
+            (MessageType::RESPOND_URI, PING_URI.as_bytes())
+        );
+        assert_eq!(
+            (drain.message_type, &drain.uri()[..]),
+            (MessageType::NOTIFY_URI, DRAIN_URI.as_bytes())
+        );
+        assert_eq!(
+            (login.message_type, &login.uri()[..], &login.content()[..]),
+            (
+                MessageType::REQUEST_URI,
+                LOGIN_URI.as_bytes(),
+                &b"hello"[..]
+            )
+        );
+        assert_eq!(version_of(&login), Some(PROTOCOL_VERSION));
+
+        type Check = (&'static str, fn(&Message) -> bool);
+        let checks: [Check; 4] = [
+            ("ping", is_ping),
+            ("pong", is_pong),
+            ("drain", is_drain),
+            ("login", is_login),
+        ];
+        let own = [&ping, &pong, &drain, &login];
+        for (i, (name, is)) in checks.iter().enumerate() {
+            for (j, m) in own.iter().enumerate() {
+                assert_eq!(is(m), i == j, "{name} of message {j}");
+            }
+            // The right uri with another type, and the right type with
+            // another uri, are not it.
+            let right = own[i];
+            let other_type = if right.message_type == MessageType::REQUEST_URI {
+                MessageType::PUBLISH_URI
+            } else {
+                MessageType::REQUEST_URI
+            };
+            let wrong_type = Message::new(other_type, right.uri().clone(), "");
+            let wrong_uri = Message::new(right.message_type, "echo", "");
+            assert!(!is(&wrong_type), "{name} with another type");
+            assert!(!is(&wrong_uri), "{name} with another uri");
+        }
+    }
+
+    #[test]
+    fn a_login_version_is_eight_big_endian_bytes() {
+        let mut m = Message::new(MessageType::REQUEST_URI, LOGIN_URI, "");
+        assert_eq!(version_of(&m), None);
+        m.auth.insert(VERSION_FIELD, 258u64.to_be_bytes());
+        assert_eq!(version_of(&m), Some(258));
+        m.auth.insert(VERSION_FIELD, [1u8, 2]);
+        assert_eq!(version_of(&m), None);
+    }
+}

@@ -210,3 +210,38 @@ async fn subscriptions_a_datagram_made_expire_and_free_their_room() {
     assert_eq!(ok.message_type, MessageType::CONFIRM_SUBSCRIBE);
     assert_eq!(node.subscribers(b"news"), vec![b.local_addr().unwrap()]);
 }
+
+#[tokio::test]
+async fn a_peers_subscriptions_last_as_long_as_the_peer() {
+    let ttl = Duration::from_millis(200);
+    let node = readme_routes(
+        Node::builder()
+            .peers(LocalPeer::random())
+            .limits(NodeLimits::default().subscription_ttl(ttl)),
+    )
+    .bind("127.0.0.1:0")
+    .await
+    .unwrap();
+    let to = node.local_addr();
+    let (peer, stranger) = (socket_on(1).await, socket_on(2).await);
+    // `peer` announces itself (and is answered PEER_DISCOVERED).
+    let hello = LocalPeer::random().message(MessageType::ADVERTISE_PEER);
+    let discovered = ask(&peer, &hello, to).await;
+    assert_eq!(discovered.message_type, MessageType::PEER_DISCOVERED);
+    for s in [&peer, &stranger] {
+        let ok = ask(s, &subscribe("news", 0), to).await;
+        assert_eq!(ok.message_type, MessageType::CONFIRM_SUBSCRIBE);
+    }
+    let started = std::time::Instant::now();
+    eventually("the stranger's subscription expired", || {
+        node.subscribers(b"news").len() == 1
+    })
+    .await;
+    tokio::time::sleep(ttl.saturating_sub(started.elapsed()) + ttl).await;
+    assert_eq!(
+        node.subscribers(b"news"),
+        vec![peer.local_addr().unwrap()],
+        "the peer's stays, past two ttls"
+    );
+    node.stop().await;
+}

@@ -189,3 +189,51 @@ impl From<SealError> for NodeError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Message, MessageType};
+
+    #[test]
+    fn error_replies_become_errors_that_carry_them() {
+        for (t, is, prefix) in [
+            (
+                MessageType::NOT_FOUND,
+                NodeError::is_not_found as fn(&NodeError) -> bool,
+                "not found: ",
+            ),
+            (
+                MessageType::NOT_PERMITTED,
+                NodeError::is_not_permitted,
+                "not permitted: ",
+            ),
+            (
+                MessageType::AUTH_ERROR,
+                NodeError::is_auth_rejected,
+                "authentication rejected by the peer: ",
+            ),
+            (MessageType::ERROR, NodeError::is_remote, "peer error: "),
+        ] {
+            let e = NodeError::classify(Message::new(t, "k", "why")).unwrap_err();
+            assert!(is(&e), "{t:?}");
+            assert_eq!(e.reply().map(|m| m.message_type), Some(t));
+            assert_eq!(e.to_string(), format!("{prefix}why"));
+        }
+        for t in [
+            MessageType::OK,
+            MessageType::RESPOND_URI,
+            MessageType::NOTIFY_URI,
+        ] {
+            let m = NodeError::classify(Message::new(t, "k", "v")).unwrap();
+            assert_eq!((m.message_type, &m.content()[..]), (t, &b"v"[..]));
+        }
+        assert!(NodeError::Stopped.reply().is_none());
+    }
+
+    #[test]
+    fn seal_errors_keep_their_kind() {
+        let auth = NodeError::from(SealError::Auth(AuthError::BadMac));
+        assert!(matches!(auth, NodeError::Auth(AuthError::BadMac)));
+    }
+}

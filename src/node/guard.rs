@@ -242,6 +242,56 @@ mod tests {
     }
 
     #[test]
+    fn a_full_table_is_swept_at_most_once_a_second() {
+        let mut g = guard(10, 2, 1);
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        g.earn(ip(1), 10, t0);
+        // Full, and 1 earned 0.9 s ago: not idle, so 2 finds no room
+        // (the table was swept).
+        assert_eq!(g.permit(ip(2), 1, None, at(900)), Err(Refusal::RateLimited));
+        // At 1.5 s, 1 is idle (nothing earned for a second, bucket full),
+        // but the last sweep was 0.6 s ago: no new one, still no room.
+        assert_eq!(
+            g.permit(ip(2), 1, None, at(1500)),
+            Err(Refusal::RateLimited)
+        );
+        // At 2 s a new sweep drops 1: 2 gets a bucket (and no credit,
+        // having sent nothing).
+        assert_eq!(
+            g.permit(ip(2), 1, None, at(2000)),
+            Err(Refusal::Amplification)
+        );
+        assert_eq!(g.sources(), 1);
+    }
+
+    #[test]
+    fn a_refilled_bucket_is_idle_and_a_refilling_one_is_not() {
+        // Rate 1/s, burst 2, room for one source.
+        let t0 = Instant::now();
+        let t2 = t0 + Duration::from_secs(2);
+
+        // 1 earned at t0, was last seen (a refused send: no token spent)
+        // at t2 with a full bucket: idle at t2, swept for 2.
+        let mut g = guard(1, 2, 1);
+        g.earn(ip(1), 0, t0);
+        assert_eq!(g.permit(ip(1), 1, None, t2), Err(Refusal::Amplification));
+        g.earn(ip(2), 10, t2);
+        assert_eq!(g.permit(ip(2), 1, None, t2), Ok(()), "1 was idle");
+
+        // 1 spent its whole burst at t0: a second later its bucket holds
+        // one token of two, still refilling: not idle, not swept.
+        let mut g = guard(1, 2, 1);
+        g.earn(ip(1), 10, t0);
+        assert!(g.permit(ip(1), 1, None, t0).is_ok());
+        assert!(g.permit(ip(1), 1, None, t0).is_ok());
+        let t1 = t0 + Duration::from_secs(1);
+        g.earn(ip(2), 10, t1);
+        assert_eq!(g.permit(ip(2), 1, None, t1), Err(Refusal::RateLimited));
+        assert_eq!(g.permit(ip(1), 1, None, t1), Ok(()), "1 kept its credit");
+    }
+
+    #[test]
     fn a_source_that_just_earned_is_not_swept_before_its_reply() {
         let mut g = guard(10, 2, 1);
         let t0 = Instant::now();

@@ -321,6 +321,42 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_of_exactly_the_bounds_fits_and_a_byte_more_never_does() {
+        let now = Instant::now();
+        // The longest id and data (16 KiB each, as documented) fit.
+        let max = 16 * 1024;
+        let mut t = PeerTable::held(10, usize::MAX, 2 * max);
+        assert!(t
+            .upsert(vec![1; max].into(), vec![2; max].into(), addr(1), now)
+            .is_ok());
+        assert_eq!(
+            t.upsert(vec![3; max + 1].into(), "d".into(), addr(2), now),
+            Err(Refused::TooLarge)
+        );
+
+        // A table's whole byte budget is also the largest entry it takes,
+        // and a larger one is refused before anyone is evicted for it.
+        let mut t = PeerTable::evicting(10, 10, 100);
+        assert!(t.upsert("a".into(), "1".into(), addr(1), now).is_ok());
+        assert_eq!(
+            t.upsert("b".into(), "1234567890".into(), addr(2), now),
+            Err(Refused::TooLarge)
+        );
+        assert!(t.get(b"a").is_some(), "nobody evicted");
+        assert!(t
+            .upsert("b".into(), "123456789".into(), addr(2), now)
+            .is_ok());
+        assert_eq!((t.len(), t.bytes()), (1, 10), "a made room");
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        assert_eq!(Refused::TooLarge.reason(), "entry too large");
+        assert_eq!(Refused::Full.reason(), "table full");
+        assert_eq!(Refused::Held.reason(), "id held by another address");
+    }
+
+    #[test]
     fn a_clients_table_lets_an_id_move() {
         let now = Instant::now();
         let mut t = PeerTable::new(10);

@@ -158,3 +158,47 @@ pub fn client_config(
     config.alpn_protocols = vec![ALPN.to_vec()];
     Ok(Arc::new(config))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{CertificateParams, KeyPair};
+
+    fn self_signed(name: &str) -> (rcgen::Certificate, KeyPair) {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec![name.to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        (cert, key)
+    }
+
+    #[test]
+    fn pem_files_load_every_certificate_in_order_and_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let (leaf, leaf_key) = self_signed("leaf.example");
+        let (other, _) = self_signed("other.example");
+        let chain = dir.path().join("chain.pem");
+        std::fs::write(&chain, leaf.pem() + &other.pem()).unwrap();
+        let key = dir.path().join("key.pem");
+        std::fs::write(&key, leaf_key.serialize_pem()).unwrap();
+
+        let certs = load_certs(&chain).unwrap();
+        assert_eq!(certs, [leaf.der().clone(), other.der().clone()]);
+        assert_eq!(root_store_from_pem(&chain).unwrap().len(), 2);
+        assert_eq!(
+            load_key(&key).unwrap().secret_der(),
+            leaf_key.serialize_der()
+        );
+
+        // The leaf and its key make a server configuration; the key is
+        // not a certificate, nor the chain a key.
+        let config = server_config_from_pem(&chain, &key, Some(&chain)).unwrap();
+        assert_eq!(config.alpn_protocols, [ALPN]);
+        assert!(load_certs(&key).unwrap_err().is_no_certificate());
+        assert!(load_key(&chain).unwrap_err().is_no_key());
+        assert!(load_key(&dir.path().join("absent.pem"))
+            .unwrap_err()
+            .is_read());
+    }
+}

@@ -66,3 +66,18 @@ impl std::fmt::Debug for TlsConnector {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_names_the_server_and_hides_the_configuration() {
+        let config = super::super::client_config(rustls::RootCertStore::empty(), None).unwrap();
+        let connector = TlsConnector::new(config, "svc.example".try_into().unwrap());
+        let text = format!("{connector:?}");
+        assert!(text.starts_with("TlsConnector {"), "{text}");
+        assert!(text.contains("svc.example"), "{text}");
+        assert!(text.ends_with(".. }"), "{text}");
+    }
+}

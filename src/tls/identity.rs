@@ -168,6 +168,7 @@ mod tests {
             p.subject_alt_names = vec![
                 dns("alice.example"),
                 SanType::IpAddress([127, 0, 0, 1].into()),
+                SanType::IpAddress(std::net::Ipv6Addr::LOCALHOST.into()),
             ];
         });
         let id = identity_of(&alice, CertificateName::CommonName).unwrap();
@@ -178,7 +179,7 @@ mod tests {
             "{:?}",
             id.subject()
         );
-        assert_eq!(id.alt_names(), ["alice.example", "127.0.0.1"]);
+        assert_eq!(id.alt_names(), ["alice.example", "127.0.0.1", "::1"]);
 
         // A DNS name "alice" without a common name is not CN=alice.
         let evil = cert(|p| {
@@ -244,6 +245,15 @@ mod tests {
                 CertificateName::CommonName
             ),
             Err(NoIdentity::Unreadable)
+        );
+    }
+
+    #[test]
+    fn an_empty_name_names_nobody() {
+        let empty_cn = cert(|p| p.distinguished_name.push(DnType::CommonName, ""));
+        assert_eq!(
+            identity_of(&empty_cn, CertificateName::CommonName),
+            Err(NoIdentity::Missing(CertificateName::CommonName))
         );
     }
 
