@@ -329,7 +329,8 @@ mod tests {
         );
         assert_eq!(version_of(&login), Some(PROTOCOL_VERSION));
 
-        let checks: [(&str, fn(&Message) -> bool); 4] = [
+        type Check = (&'static str, fn(&Message) -> bool);
+        let checks: [Check; 4] = [
             ("ping", is_ping),
             ("pong", is_pong),
             ("drain", is_drain),
