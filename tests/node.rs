@@ -530,3 +530,55 @@ async fn a_create_answered_not_found_or_a_typed_handler_error_fails_at_once() {
         started.elapsed()
     );
 }
+
+/// `send`, `send_with` and the application's own subscriptions, seen from
+/// a raw socket; a frame of exactly `max_datagram` bytes goes, one byte
+/// more does not; `multicast` without a group is an error.
+#[tokio::test]
+async fn sends_and_the_datagram_limit() {
+    let msg = |content: &str| Message::new(MessageType::NOTIFY_URI, "t", content.to_owned());
+    let exact = msg("12345")
+        .to_bytes(framewire::Profile::Netaio)
+        .unwrap()
+        .len();
+    let node = Node::builder()
+        .limits(NodeLimits::default().max_datagram(exact))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let text = format!("{node:?}");
+    assert!(
+        text.contains("NodeHandle") && text.contains(&node.local_addr().to_string()),
+        "{text}"
+    );
+    let raw = socket_on(1).await;
+    let to = raw.local_addr().unwrap();
+    let limit = Duration::from_secs(2);
+
+    node.send(msg("12345"), to).await.unwrap();
+    let got = recv_msg(&raw, limit).await.expect("sent");
+    assert_eq!(&got.content()[..], b"12345");
+    let too_large = node.send(msg("123456"), to).await.unwrap_err();
+    assert!(too_large.is_too_large(), "{too_large}");
+    node.send_with(msg("abc"), to, &PluginLayer::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        &recv_msg(&raw, limit).await.expect("sent").content()[..],
+        b"abc"
+    );
+
+    node.subscribe("t", to).unwrap();
+    assert_eq!(node.subscribers(b"t"), vec![to]);
+    assert_eq!(node.notify(b"t", msg("n")).await.unwrap(), 1);
+    assert_eq!(
+        &recv_msg(&raw, limit).await.expect("notified").content()[..],
+        b"n"
+    );
+
+    assert_eq!(node.group(), None);
+    let no_group = node.multicast(msg("m")).await.unwrap_err();
+    assert!(no_group.is_io(), "{no_group}");
+    node.stop().await;
+    assert!(node.send(msg("x"), to).await.unwrap_err().is_stopped());
+}
