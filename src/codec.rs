@@ -3,7 +3,7 @@
 use bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::io::reader::ReadError;
+use crate::proto::inbound::ReadError;
 use crate::wire::{self, DecodeError, FrameConfig, Message, Profile};
 use crate::Error;
 

@@ -261,7 +261,6 @@ pub mod handler;
 mod io;
 pub mod node;
 pub mod peer;
-mod pipeline;
 mod predicates;
 mod proto;
 pub mod protocol;

@@ -9,7 +9,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::PluginLayer;
-use crate::pipeline::{Pipeline, Side};
+use crate::proto::pipeline::{Pipeline, Side};
 use crate::router::{RouteKey, Router};
 use crate::transport::{Connector, TcpConnector};
 use crate::wire::{FrameConfig, Profile};

@@ -18,8 +18,10 @@ use tracing::{debug, info, warn};
 use crate::auth::PluginLayer;
 use crate::handler::catch_panics;
 use crate::io::outbound::{write_loop, Outbound};
-use crate::io::reader::{Decoded, FrameReader, ReadError};
-use crate::pipeline::{self, ReplyTo, Sink, Step};
+use crate::io::reader::FrameReader;
+use crate::proto::inbound::{Decoded, ReadError};
+use crate::proto::keepalive::{Keepalive, KeepaliveAction};
+use crate::proto::pipeline::{self, ReplyTo, Sink, Step};
 use crate::protocol::{self, SessionId};
 use crate::router::RouteCache;
 use crate::sync::lock;
@@ -476,11 +478,11 @@ async fn read_loop(
     let current = &live.current;
     let mut peer = pipeline.peer(Some(current.id), Some(current.peer), Some(current.session));
     let mut routes = inner.router.cache();
-    let mut last_rx = Instant::now();
-    // The last frame that answered something this client sent: only an
-    // answer shows the server still reads (protocol::is_answer).
-    let mut last_answer = last_rx;
-    let mut ping_sent: Option<Instant> = None;
+    // Not while retiring: the new connection keeps the server alive.
+    let mut keepalive = (!retiring)
+        .then_some(inner.config.keepalive)
+        .flatten()
+        .map(|k| Keepalive::new(k.interval, k.timeout, Instant::now().into_std()));
     let drained = std::cell::Cell::new(false);
     let mut resubscribed = inner.resubscribed.subscribe();
     // With one server there is nowhere to hand over to: leave as soon as
@@ -496,12 +498,12 @@ async fn read_loop(
                 Ok(None) => break,
                 Err(e) => return reason_of(e),
             };
-            last_rx = Instant::now();
-            if let Decoded::Frame(msg) = &decoded {
-                if protocol::is_answer(msg.message_type) {
-                    last_answer = last_rx;
-                    ping_sent = None;
-                }
+            if let Some(k) = &mut keepalive {
+                let ty = match &decoded {
+                    Decoded::Frame(msg) => Some(msg.message_type),
+                    Decoded::Damaged(_) => None,
+                };
+                k.handle_frame(Instant::now().into_std(), ty);
             }
             let msg = match decoded {
                 Decoded::Frame(msg) => msg,
@@ -554,13 +556,9 @@ async fn read_loop(
         let deadline = if retiring {
             handover_at.filter(|_| !left)
         } else {
-            // A ping after `interval` with nothing arriving, or nothing
-            // answering (notifications alone do not show the server hears
-            // us); dead if nothing answers within `timeout` of it.
-            inner.config.keepalive.map(|k| match ping_sent {
-                None => last_rx.min(last_answer) + k.interval,
-                Some(t) => t + k.timeout,
-            })
+            keepalive
+                .as_ref()
+                .map(|k| Instant::from_std(k.poll_timeout()))
         };
         tokio::select! {
             _ = inner.closed.cancelled() => return DisconnectReason::Closed,
@@ -572,16 +570,18 @@ async fn read_loop(
                 Err(e) => return reason_of(e),
             },
             _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
-                if retiring {
+                let Some(k) = &mut keepalive else {
                     continue; // the handover time is up: leave (above)
+                };
+                match k.handle_timeout(Instant::now().into_std()) {
+                    Some(KeepaliveAction::Dead) => return DisconnectReason::KeepaliveTimeout,
+                    Some(KeepaliveAction::Ping) => {
+                        if let Ok(frame) = pipeline.seal(protocol::ping(), &peer.link()) {
+                            let _ = current.queue.try_push(frame);
+                        }
+                    }
+                    None => {}
                 }
-                if ping_sent.is_some() {
-                    return DisconnectReason::KeepaliveTimeout;
-                }
-                if let Ok(frame) = pipeline.seal(protocol::ping(), &peer.link()) {
-                    let _ = current.queue.try_push(frame);
-                }
-                ping_sent = Some(Instant::now());
             }
         }
     }

@@ -54,7 +54,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Link, PluginLayer, Role};
 use crate::io::outbound::{Outbound, PushError};
-use crate::pipeline::Pipeline;
+use crate::proto::pipeline::Pipeline;
 use crate::proto::requests::is_error_report;
 use crate::protocol::SessionId;
 use crate::router::Router;

@@ -15,6 +15,8 @@ use bytes::Bytes;
 use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::sync::Notify;
 
+use crate::proto::connection::Run;
+
 /// Why a frame was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PushError {
@@ -22,19 +24,6 @@ pub(crate) enum PushError {
     Full,
     /// The connection is closing.
     Closed,
-}
-
-/// Frames encoded one after another into one buffer, queued as one
-/// entry: a connection's replies to a read's worth of pipelined requests.
-/// A handle per reply would cost an allocation, a reference count bumped
-/// by the reader and dropped by the writer (often on another core) and a
-/// write call each; a run costs that once.
-#[derive(Debug)]
-pub(crate) struct Run {
-    pub(crate) bytes: Bytes,
-    /// How many frames `bytes` holds (the queue's frame bound counts
-    /// frames, however they are held).
-    pub(crate) frames: usize,
 }
 
 struct State {

@@ -17,7 +17,8 @@ use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Mutex;
 
-use super::outbound::{stall_guard, Outbound, Run};
+use super::outbound::{stall_guard, Outbound};
+use crate::proto::connection::Replies;
 
 /// Frames are copied into the write buffer (one write for many) up to
 /// this many bytes; a larger frame is written from its own memory.
@@ -109,15 +110,12 @@ impl<W: AsyncWrite + Unpin> SharedWrite<W> {
     /// write is under way or bytes are pending (then it returns
     /// [`Sent::Busy`] and the replies go through the queue, which is also
     /// the back-pressure a peer that does not read asked for), sends what
-    /// is queued, then `runs`, then the `out_frames` replies in `out`,
-    /// without waiting for the socket. `runs` and `out` are emptied when
-    /// taken; `scratch` is only reused memory.
+    /// is queued, then `replies`, without waiting for the socket.
+    /// `replies` is emptied when taken; `scratch` is only reused memory.
     pub(crate) async fn try_send(
         &self,
         queue: &Outbound,
-        runs: &mut Vec<Run>,
-        out: &mut BytesMut,
-        out_frames: usize,
+        replies: &mut Replies,
         scratch: &mut Vec<Bytes>,
     ) -> io::Result<Sent> {
         let Ok(mut sock) = self.sock.try_lock() else {
@@ -133,13 +131,14 @@ impl<W: AsyncWrite + Unpin> SharedWrite<W> {
                 bytes += frame.len();
                 sock.send_now(cx, &frame)?;
             }
-            for run in runs.drain(..) {
+            for run in replies.runs.drain(..) {
                 (frames, bytes) = (frames + run.frames, bytes + run.bytes.len());
                 sock.send_now(cx, &run.bytes)?;
             }
-            (frames, bytes) = (frames + out_frames, bytes + out.len());
-            sock.send_now(cx, out)?;
-            out.clear();
+            let out_frames = std::mem::take(&mut replies.out_frames);
+            (frames, bytes) = (frames + out_frames, bytes + replies.out.len());
+            sock.send_now(cx, &replies.out)?;
+            replies.out.clear();
             if sock.poll_drain(cx)?.is_pending() {
                 // Finished by the writer task, which registers for the
                 // socket's readiness when it polls.
@@ -192,10 +191,17 @@ mod tests {
     use std::sync::Arc;
     use tokio::io::AsyncReadExt;
 
-    fn run(bytes: &'static [u8], frames: usize) -> Run {
-        Run {
-            bytes: Bytes::from_static(bytes),
-            frames,
+    fn replies(runs: Vec<(&'static [u8], usize)>, out: &[u8], out_frames: usize) -> Replies {
+        Replies {
+            out: BytesMut::from(out),
+            out_frames,
+            runs: runs
+                .into_iter()
+                .map(|(bytes, frames)| crate::proto::connection::Run {
+                    bytes: Bytes::from_static(bytes),
+                    frames,
+                })
+                .collect(),
         }
     }
 
@@ -205,13 +211,10 @@ mod tests {
         let side = SharedWrite::new(wr);
         let q = Outbound::new(16, 1024);
         q.try_push(Bytes::from_static(b"note;")).unwrap();
-        let mut out = BytesMut::from(&b"r2;r3;"[..]);
-        let sent = side
-            .try_send(&q, &mut vec![run(b"r1;", 1)], &mut out, 2, &mut Vec::new())
-            .await
-            .unwrap();
+        let mut out = replies(vec![(b"r1;", 1)], b"r2;r3;", 2);
+        let sent = side.try_send(&q, &mut out, &mut Vec::new()).await.unwrap();
         assert!(matches!(sent, Sent::Taken(4, 14)), "{sent:?}");
-        assert!(out.is_empty());
+        assert!(out.is_empty() && out.out.is_empty());
         assert_eq!(q.len(), (0, 0));
         let mut got = [0; 14];
         peer.read_exact(&mut got).await.unwrap();
@@ -224,20 +227,15 @@ mod tests {
         let (wr, mut peer) = tokio::io::duplex(4);
         let side = Arc::new(SharedWrite::new(wr));
         let q = Arc::new(Outbound::new(16, 1 << 20));
-        let mut out = BytesMut::from(&b"0123456789"[..]);
-        let sent = side
-            .try_send(&q, &mut Vec::new(), &mut out, 1, &mut Vec::new())
-            .await
-            .unwrap();
+        let mut out = replies(vec![], b"0123456789", 1);
+        let sent = side.try_send(&q, &mut out, &mut Vec::new()).await.unwrap();
         assert!(matches!(sent, Sent::Taken(1, 10)), "{sent:?}");
         // Bytes are pending: the next replies must queue behind them.
-        let mut more = BytesMut::from(&b"x"[..]);
-        let again = side
-            .try_send(&q, &mut Vec::new(), &mut more, 1, &mut Vec::new())
-            .await
-            .unwrap();
+        let mut more = replies(vec![], b"x", 1);
+        let again = side.try_send(&q, &mut more, &mut Vec::new()).await.unwrap();
         assert!(matches!(again, Sent::Busy), "{again:?}");
-        assert_eq!(&more[..], b"x", "nothing taken when busy");
+        assert_eq!(&more.out[..], b"x", "nothing taken when busy");
+        assert_eq!(more.out_frames, 1);
         let writer = {
             let (side, q) = (side.clone(), q.clone());
             tokio::spawn(async move {

@@ -9,7 +9,7 @@ use tokio::net::{lookup_host, ToSocketAddrs, UdpSocket};
 
 use crate::auth::PluginLayer;
 use crate::peer::{LocalPeer, Peers};
-use crate::pipeline::{Pipeline, Side};
+use crate::proto::pipeline::{Pipeline, Side};
 use crate::router::{RouteKey, Router};
 use crate::wire::{FrameConfig, Message, Profile};
 

@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::auth::AuthError;
-use crate::pipeline::SealError;
+use crate::proto::pipeline::SealError;
 use crate::proto::requests::ReplyError;
 use crate::wire::{EncodeError, Message};
 

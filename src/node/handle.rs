@@ -13,7 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::PluginLayer;
 use crate::peer::{Peer, Peers};
-use crate::pipeline::{Outcome, Pipeline};
+use crate::proto::pipeline::{Outcome, Pipeline};
 use crate::router::Router;
 use crate::sync::lock;
 use crate::wire::{Message, MessageType};

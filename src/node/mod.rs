@@ -124,7 +124,7 @@ pub(crate) struct Route {
     layer: Option<Arc<PluginLayer>>,
 }
 
-impl crate::pipeline::Route for Route {
+impl crate::proto::pipeline::Route for Route {
     fn layer(&self) -> Option<&PluginLayer> {
         self.layer.as_deref()
     }

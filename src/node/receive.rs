@@ -11,7 +11,7 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 use crate::handler::catch_panics;
-use crate::pipeline::{Sink, Step};
+use crate::proto::pipeline::{Sink, Step};
 use crate::router::RouteCache;
 use crate::wire::{self, DecodeError, Message};
 

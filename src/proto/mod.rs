@@ -8,4 +8,8 @@
 //! the node share; the connection state machines and the pipeline are to
 //! follow (issue 37).
 
+pub(crate) mod connection;
+pub(crate) mod inbound;
+pub(crate) mod keepalive;
+pub(crate) mod pipeline;
 pub(crate) mod requests;

@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::PluginLayer;
-use crate::pipeline::{Caps, Pipeline, Side};
+use crate::proto::pipeline::{Caps, Pipeline, Side};
 use crate::router::{RouteKey, Router};
 use crate::wire::{FrameConfig, Message, MessageType, Profile};
 

@@ -1,7 +1,7 @@
 //! The server's error types: sending to connections and subscribing them.
 
 use crate::auth::AuthError;
-use crate::pipeline::SealError;
+use crate::proto::pipeline::SealError;
 use crate::wire::EncodeError;
 
 use super::ConnectionId;

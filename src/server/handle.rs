@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::PluginLayer;
 use crate::io::outbound::PushError;
-use crate::pipeline::Pipeline;
+use crate::proto::pipeline::Pipeline;
 use crate::router::{RouteKey, Router};
 use crate::wire::Message;
 

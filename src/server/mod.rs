@@ -112,7 +112,7 @@ pub(crate) enum Call {
     Sync(Arc<dyn SyncHandler>),
 }
 
-impl crate::pipeline::Route for Route {
+impl crate::proto::pipeline::Route for Route {
     fn layer(&self) -> Option<&PluginLayer> {
         self.layer.as_deref()
     }

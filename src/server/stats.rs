@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::warn;
 
-use crate::pipeline::Count;
+use crate::proto::pipeline::Count;
 
 use super::metrics;
 use super::registry::Conn;

@@ -19,6 +19,8 @@
 mod receive;
 mod respond;
 
+pub(crate) use respond::CallResult;
+
 use std::borrow::Cow;
 
 use bytes::{Bytes, BytesMut};
@@ -276,6 +278,11 @@ pub(crate) trait Sink {
 
     /// The server asked its clients to move elsewhere (client side).
     fn drain(&mut self) {}
+
+    /// Looks up what the peer advertised (its peer-table entry) into
+    /// `peer`, for plugins keyed per peer; nothing on a side without a
+    /// peer table.
+    fn refresh_peer_data(&mut self, _peer: &mut PeerState) {}
 }
 
 /// One step of [`Pipeline::receive`].
