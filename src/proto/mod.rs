@@ -11,5 +11,7 @@
 pub(crate) mod connection;
 pub(crate) mod inbound;
 pub(crate) mod keepalive;
+#[cfg(test)]
+mod pair;
 pub(crate) mod pipeline;
 pub(crate) mod requests;
