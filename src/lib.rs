@@ -112,18 +112,26 @@
 //!   readme_store.rs      netaio's readme key-value store as a function of a message
 //!   router.rs            RouteKey + registry (type,uri,peer)→(type,uri)→type,
 //!                        one-shot handlers; route values opaque to it
-//!   proto/               sans-I/O protocol state, no tokio (connection machines to come)
+//!   proto/               sans-I/O: no tokio, no sockets, the caller's clock
 //!     mod.rs             what belongs here
+//!     inbound.rs         Inbound: a connection's read buffer and the frames in it
+//!     connection.rs      ServerConn: one server connection's state machine
+//!                        (deadlines, admission gate, login version, peer data,
+//!                        reply batching, close reasons); Replies, Run
+//!     keepalive.rs       Keepalive: the client's ping and dead-link rule
 //!     requests.rs        request ids, the waiting table, which reply completes
 //!                        which request (id, else netaio's table), ReplyError
-//!   pipeline/            sans-I/O: decoded frame → Outcome / handler Call
-//!     mod.rs             Pipeline, PeerState, Outcome, Sink, Route, seal
-//!     receive.rs         plugins open, control, route, refusals, damaged frames
-//!     respond.rs         handler result → error mapping, request id, sealed frame
-//!   io/                  bytes and sockets both shells share
-//!     reader.rs          FrameReader: the one read buffer + decode loop
-//!     outbound.rs        bounded per-connection queue + the client's batching writer
-//!     shared_write.rs    a server connection's socket, shared by its reader and writer
+//!     pipeline/          decoded frame → Outcome / handler Call
+//!       mod.rs           Pipeline, PeerState, Outcome, Sink, Route, seal
+//!       receive.rs       plugins open, control, route, refusals, damaged frames
+//!       respond.rs       handler result → error mapping, request id, sealed frame
+//!     pair.rs            (tests) a client and a server machine driven against
+//!                        each other with a plain clock
+//!   io/                  the drivers' sockets: reading, the queue, writing
+//!     reader.rs          read_into: socket → Inbound; FrameReader (the client's)
+//!     outbound.rs        bounded per-connection queue; Backpressure: the one rule
+//!     writer.rs          Writer: a connection's one writer (server and client), shared
+//!                        by a server's reader (inline replies) and its writer task
 //!   sync.rs              poison-recovering lock helpers
 //!   random.rs            every random choice (ids, jitter, nonces, table keys);
 //!                        seedable per thread for simulations (feature `sim`)
@@ -151,7 +159,8 @@
 //!                        serve_stream
 //!     login.rs           LoginGate, Hello, LoginRefused: the login gate
 //!     handle.rs          ServerHandle + Shared: fan-out, registry, stats
-//!     connection.rs      per-connection reader (deadlines) and writer tasks
+//!     connection.rs      the driver of proto/connection.rs: reads, timer, handler
+//!                        calls, login gate; the writer task
 //!     handler.rs         Handler, SyncHandler (the server's handler traits)
 //!     context.rs         Context: what a handler knows about its connection
 //!     registry.rs        connections, tags, subscriptions
@@ -223,17 +232,19 @@
 //! then the handshake on the connection's own task); then its frames go:
 //!
 //! ```text
-//! socket ─► io/reader.rs ─► wire::decode_frame ─► pipeline/receive.rs
-//!   read     one buffer,       lengths checked      instance plugins open (auth/stack.rs)
-//!            shells race        before allocating   ─► control (ping) ─► route (router.rs)
-//!            their deadlines                         ─► handler plugins open ─► Call
-//!                                                               │
-//!                                                               ▼
-//! socket ◄── io/shared_write.rs ◄── pipeline/respond.rs ◄── your Handler (panics caught,
-//!   write     replies written by     errors mapped, request   handler.rs), called by
-//!             the reader when idle,  id, sealed handler layer server/connection.rs
-//!             else io/outbound.rs    then instance layer
-//!             (bounded queue)
+//! socket ─► io/reader.rs ─► proto/inbound.rs ─► proto/connection.rs ─► proto/pipeline/receive.rs
+//!   read     read_into      one buffer;          ServerConn::poll_event:   instance plugins open
+//!                           wire::decode_frame,  deadlines, gate, login    (auth/stack.rs) ─► control
+//!                           lengths checked      version, peer data        (ping) ─► route (router.rs)
+//!                           before allocating                              ─► handler plugins open
+//!                                                                          ─► Event::Call
+//!                                                                               │
+//!                                                                               ▼
+//! socket ◄── io/writer.rs ◄────── proto/connection.rs ◄── proto/pipeline/ ◄── your Handler (panics
+//!   write     replies written by     Replies: one run per    respond.rs:         caught, handler.rs),
+//!             the reader when idle,  read's worth of         errors mapped,      called by the driver
+//!             else io/outbound.rs    replies, sent when the  request id, sealed  server/connection.rs
+//!             (bounded queue)        driver is about to wait
 //! ```
 //!
 //! A UDP node (`node/`) takes the same path from a datagram: one frame
@@ -242,7 +253,7 @@
 //! queue.
 //!
 //! The client mirrors it: `client/connection.rs` reads with the same
-//! reader and pipeline, which hands replies to waiting requests
+//! `Inbound` and pipeline (its keepalive is `proto/keepalive.rs`), which hands replies to waiting requests
 //! (`client/pending.rs`, matched by `proto/requests.rs`, as the node's
 //! are) and notifications to subscription streams before
 //! routing the rest to the client's handlers. Fan-out (notify, broadcast)

@@ -649,3 +649,51 @@ fn use_trees_expand_with_aliases_and_self() {
         ]
     );
 }
+
+/// `src/proto/` is the sans-I/O core: it names no runtime (`tokio`
+/// anywhere in its code, tests included, comments aside) and imports
+/// nothing from the drivers above it (`server/`, `client/`, `node/`,
+/// `io/`, `transport/`, `tls/`), so its state machines can be driven by a
+/// plain loop and a plain clock.
+#[test]
+fn src_proto_names_no_runtime_and_imports_nothing_above_it() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/proto");
+    let mut files = Vec::new();
+    let mut stack = vec![dir];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|e| e == "rs") {
+                files.push(p);
+            }
+        }
+    }
+    assert!(files.len() >= 6, "{files:?}");
+    let mut report = String::new();
+    for f in &files {
+        let code = strip(&std::fs::read_to_string(f).unwrap());
+        let named = code.match_indices("tokio").any(|(i, _)| {
+            let before = code[..i].chars().next_back();
+            let after = code[i + 5..].chars().next();
+            !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
+        });
+        if named {
+            report += &format!("{} names tokio\n", display(f));
+        }
+    }
+    let krate = read_crate(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs"));
+    let above = ["server/", "client/", "node/", "io/", "transport/", "tls/"];
+    for (from, to) in graph(&krate) {
+        if !from.starts_with("src/proto/") {
+            continue;
+        }
+        for t in to {
+            if above.iter().any(|a| t.starts_with(&format!("src/{a}"))) {
+                report += &format!("{from} imports {t}\n");
+            }
+        }
+    }
+    assert!(report.is_empty(), "{report}");
+}

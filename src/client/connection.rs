@@ -17,8 +17,9 @@ use tracing::{debug, info, warn};
 
 use crate::auth::PluginLayer;
 use crate::handler::catch_panics;
-use crate::io::outbound::{write_loop, Outbound};
+use crate::io::outbound::Outbound;
 use crate::io::reader::FrameReader;
+use crate::io::writer::Writer;
 use crate::proto::inbound::{Decoded, ReadError};
 use crate::proto::keepalive::{Keepalive, KeepaliveAction};
 use crate::proto::pipeline::{self, ReplyTo, Sink, Step};
@@ -78,9 +79,8 @@ impl Login {
         rid.attach(&mut msg);
         let sent = current
             .seal(inner, msg)
-            .ok()
-            .and_then(|frame| current.queue.try_push(frame).ok());
-        if sent.is_none() {
+            .is_ok_and(|frame| current.push_control(frame));
+        if !sent {
             lock(&inner.pending).remove(seq);
             return None;
         }
@@ -165,15 +165,16 @@ pub(super) async fn dial_first(
 pub(super) fn start(inner: &Arc<Inner>, stream: Stream) -> Live {
     let peer = stream.peer();
     let (reader, wr) = stream.split();
+    let broken = CancellationToken::new();
     let queue = Arc::new(Outbound::new(
         inner.config.max_queued_frames,
         inner.config.max_queued_bytes,
+        broken.clone(),
     ));
-    let broken = CancellationToken::new();
     let writer = {
         let (queue, broken, limit) = (queue.clone(), broken.clone(), inner.config.write_timeout);
         tokio::spawn(async move {
-            if let Err(e) = write_loop(&queue, wr, limit, |_, _| {}).await {
+            if let Err(e) = Writer::new(wr).write_loop(&queue, limit, |_, _| {}).await {
                 debug!(error = %e, "write failed");
                 queue.close();
                 broken.cancel();
@@ -197,7 +198,7 @@ pub(super) fn start(inner: &Arc<Inner>, stream: Stream) -> Live {
         // goes ahead of the introduction (but the login).
         let hello = peers.local().message(MessageType::ADVERTISE_PEER);
         if let Ok(frame) = current.seal(inner, hello) {
-            let _ = current.queue.try_push(frame);
+            current.push_control(frame);
         }
     }
     go_live(inner, &current);
@@ -229,7 +230,7 @@ fn go_live(inner: &Inner, current: &Arc<Current>) {
             && inner
                 .pipeline
                 .seal_with(q.msg, q.layer.as_ref(), &current.link(inner))
-                .is_ok_and(|frame| current.queue.try_push(frame).is_ok());
+                .is_ok_and(|frame| current.push_control(frame));
         match (sent, q.seq) {
             (true, Some(seq)) => lock(&inner.pending).assign(seq, current.id),
             (true, None) => {}
@@ -363,7 +364,7 @@ fn leave_topics(inner: &Inner, current: &Current) {
         rid.attach(&mut msg);
         let queued = current
             .seal(inner, msg)
-            .is_ok_and(|frame| current.queue.try_push(frame).is_ok());
+            .is_ok_and(|frame| current.push_control(frame));
         if !queued {
             lock(&inner.pending).remove(seq);
         }
@@ -577,7 +578,7 @@ async fn read_loop(
                     Some(KeepaliveAction::Dead) => return DisconnectReason::KeepaliveTimeout,
                     Some(KeepaliveAction::Ping) => {
                         if let Ok(frame) = pipeline.seal(protocol::ping(), &peer.link()) {
-                            let _ = current.queue.try_push(frame);
+                            current.push_control(frame);
                         }
                     }
                     None => {}

@@ -53,7 +53,7 @@ use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Link, PluginLayer, Role};
-use crate::io::outbound::{Outbound, PushError};
+use crate::io::outbound::{Backpressure, Outbound, PushError};
 use crate::proto::pipeline::Pipeline;
 use crate::proto::requests::is_error_report;
 use crate::protocol::SessionId;
@@ -205,11 +205,24 @@ impl Current {
         Ok(inner.pipeline.seal(msg, &self.link(inner))?)
     }
 
+    /// Queues `frame` under [`Backpressure::Wait`]: the caller waits for
+    /// room.
     async fn push(&self, frame: Bytes) -> Result<(), ClientError> {
-        self.queue
-            .push(frame)
-            .await
-            .map_err(|_| ClientError::ConnectionLost)
+        match self.queue.push(frame, Backpressure::Wait) {
+            Ok(()) => Ok(()),
+            Err(PushError::Full(Some(frame))) => self
+                .queue
+                .push_waiting(&mut vec![frame.into()])
+                .await
+                .map_err(|_| ClientError::ConnectionLost),
+            Err(_) => Err(ClientError::ConnectionLost),
+        }
+    }
+
+    /// Queues a control frame (a login, a ping, an announcement, leaving a
+    /// topic) under [`Backpressure::Drop`]: whether it was queued.
+    fn push_control(&self, frame: Bytes) -> bool {
+        self.queue.push(frame, Backpressure::Drop).is_ok()
     }
 }
 
@@ -311,10 +324,10 @@ impl Inner {
                 return Err(e.into());
             }
         };
-        let wait = match current.queue.enqueue(frame) {
+        let wait = match current.queue.push_quiet(frame, Backpressure::Wait) {
             Ok(()) => None,
-            Err((PushError::Full, frame)) => Some((order, frame)),
-            Err((PushError::Closed, _)) => {
+            Err(PushError::Full(Some(frame))) => Some((order, frame)),
+            Err(_) => {
                 lock(&self.pending).remove(seq);
                 return Err(ClientError::ConnectionLost);
             }

@@ -159,7 +159,7 @@ impl Drop for Subscription {
         let queued = inner.current().ok().map(|current| {
             current
                 .seal(&inner, msg)
-                .is_ok_and(|frame| current.queue.try_push(frame).is_ok())
+                .is_ok_and(|frame| current.push_control(frame))
         });
         debug!(topic = ?self.topic, queued, "unsubscribed");
     }

@@ -4,4 +4,4 @@
 
 pub(crate) mod outbound;
 pub(crate) mod reader;
-pub(crate) mod shared_write;
+pub(crate) mod writer;

@@ -1,9 +1,9 @@
-//! A connection's bounded outbound queue — bounded in frames and bytes,
-//! never blocking a publisher (`try_push`), with back-pressure for the
-//! connection's own replies (`push`) — and the client's writer loop that
-//! drains it into a socket (a server connection's writer shares its
-//! socket with the reader: `shared_write.rs`). The queue is shared by the
-//! server and the client.
+//! A connection's bounded outbound queue, bounded in frames and bytes,
+//! and the one backpressure rule every frame a connection sends goes
+//! through ([`Backpressure`]): what a full queue does is named by the
+//! sender, never decided by which function it happened to call. The
+//! queue is shared by the server and the client; the writer that drains
+//! it into the socket is `writer.rs`'s.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -12,18 +12,49 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use crate::proto::connection::Run;
 
-/// Why a frame was not queued.
+/// What a full queue does with a frame: the one backpressure rule.
+/// Which senders use which (changing one is this enum's users and the
+/// limits, nothing else):
+///
+/// | sender | policy |
+/// |---|---|
+/// | fan-out (notify, broadcast, relayed) | `Limits::slow_consumer`: `Disconnect` (default) or `Drop` |
+/// | a server connection's replies | `Wait` (the peer stops being read from) |
+/// | a client's requests, sends and handler replies | `Wait` (the caller waits) |
+/// | a farewell, pings, logins and other control frames | `Drop` (the connection is closing, or the next keepalive round will tell) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backpressure {
+    /// Close the connection (the queue, and its cancel token): a peer that
+    /// cannot keep up would otherwise miss frames silently.
+    Disconnect,
+    /// Drop the frame and keep the connection.
+    Drop,
+    /// Wait for room: [`Outbound::push`] hands the frame back to be
+    /// waited for with [`Outbound::push_waiting`].
+    Wait,
+}
+
+/// Why a frame was not queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PushError {
-    /// The queue is at its frame or byte bound.
-    Full,
+    /// The queue was full: under `Drop` the frame is lost; under `Wait`
+    /// it is handed back.
+    Full(Option<Bytes>),
+    /// The queue was full under `Disconnect`: the connection is closing.
+    Disconnected,
     /// The connection is closing.
     Closed,
+}
+
+impl From<Bytes> for Run {
+    fn from(bytes: Bytes) -> Run {
+        Run { bytes, frames: 1 }
+    }
 }
 
 struct State {
@@ -34,7 +65,7 @@ struct State {
     bytes: usize,
     closed: bool,
     /// Bytes the connection's reader left in the shared write half for
-    /// the writer task to finish (see `shared_write.rs`).
+    /// the writer task to finish (see `writer.rs`).
     handed_over: bool,
 }
 
@@ -63,14 +94,18 @@ pub(crate) struct Outbound {
     state: Mutex<State>,
     /// Wakes the single writer task.
     writer: Notify,
-    /// Wakes tasks waiting in `push` for room.
+    /// Wakes tasks waiting in `push_waiting` for room.
     space: Notify,
     max_frames: usize,
     max_bytes: usize,
+    /// Cancelled when [`Backpressure::Disconnect`] closes the connection.
+    cancel: CancellationToken,
 }
 
 impl Outbound {
-    pub(crate) fn new(max_frames: usize, max_bytes: usize) -> Self {
+    /// A queue of at most `max_frames` frames and `max_bytes` bytes, for a
+    /// connection that `cancel` closes.
+    pub(crate) fn new(max_frames: usize, max_bytes: usize, cancel: CancellationToken) -> Self {
         Outbound {
             state: Mutex::new(State {
                 frames: VecDeque::new(),
@@ -83,6 +118,7 @@ impl Outbound {
             space: Notify::new(),
             max_frames: max_frames.max(1),
             max_bytes,
+            cancel,
         }
     }
 
@@ -90,81 +126,65 @@ impl Outbound {
         crate::sync::lock(&self.state)
     }
 
-    /// Queues `frame` if there is room; never waits.
-    pub(crate) fn try_push(&self, frame: Bytes) -> Result<(), PushError> {
-        self.offer(frame).map_err(|(e, _)| e)
-    }
-
-    /// [`try_push`](Self::try_push), giving the frame back if it was not
-    /// queued (no clone per attempt of a frame that may have to wait).
-    pub(crate) fn offer(&self, frame: Bytes) -> Result<(), (PushError, Bytes)> {
-        self.enqueue(frame)?;
+    /// Queues `frame` (a frame, or a [`Run`] of them) if there is room,
+    /// without waiting; if not, `policy` decides (see [`Backpressure`]).
+    pub(crate) fn push(
+        &self,
+        frame: impl Into<Run>,
+        policy: Backpressure,
+    ) -> Result<(), PushError> {
+        self.push_quiet(frame, policy)?;
         self.writer.notify_one();
         Ok(())
     }
 
-    /// [`offer`](Self::offer) without waking the writer: for a caller that
+    /// [`push`](Self::push) without waking the writer: for a caller that
     /// queues under its own lock and wakes the writer
     /// ([`wake_writer`](Self::wake_writer)) once that lock is released,
     /// since a wake-up can take a system call.
-    pub(crate) fn enqueue(&self, frame: Bytes) -> Result<(), (PushError, Bytes)> {
-        self.enqueue_run(frame, 1)
-    }
-
-    fn enqueue_run(&self, bytes: Bytes, frames: usize) -> Result<(), (PushError, Bytes)> {
+    pub(crate) fn push_quiet(
+        &self,
+        frame: impl Into<Run>,
+        policy: Backpressure,
+    ) -> Result<(), PushError> {
+        let run = frame.into();
         let mut st = self.lock();
         if st.closed {
-            return Err((PushError::Closed, bytes));
+            return Err(PushError::Closed);
         }
-        if !st.fits(frames, bytes.len(), self.max_frames, self.max_bytes) {
-            return Err((PushError::Full, bytes));
+        if st.fits(run.frames, run.bytes.len(), self.max_frames, self.max_bytes) {
+            st.add(run.bytes, run.frames);
+            return Ok(());
         }
-        st.add(bytes, frames);
-        Ok(())
+        drop(st);
+        match policy {
+            Backpressure::Disconnect => {
+                self.close();
+                self.cancel.cancel();
+                Err(PushError::Disconnected)
+            }
+            Backpressure::Drop => Err(PushError::Full(None)),
+            Backpressure::Wait => Err(PushError::Full(Some(run.bytes))),
+        }
     }
 
-    /// [`try_push`](Self::try_push) for a run of frames.
-    pub(crate) fn try_push_run(&self, run: Run) -> Result<(), PushError> {
-        self.enqueue_run(run.bytes, run.frames)
-            .map_err(|(e, _)| e)?;
-        self.writer.notify_one();
-        Ok(())
-    }
-
-    /// Wakes the writer for frames [`enqueue`](Self::enqueue)d.
+    /// Wakes the writer for frames [`push_quiet`](Self::push_quiet)ed.
     pub(crate) fn wake_writer(&self) {
         self.writer.notify_one();
     }
 
-    /// Queues `frame`, waiting for room. Used for a connection's replies to
-    /// its own requests: a peer that does not read its replies stops being
-    /// read from, which is the back-pressure it asked for.
-    pub(crate) async fn push(&self, mut frame: Bytes) -> Result<(), PushError> {
-        loop {
-            let notified = self.space.notified();
-            tokio::pin!(notified);
-            // Register before trying, so a wake-up between the try and the
-            // await is not lost.
-            notified.as_mut().enable();
-            match self.offer(frame) {
-                Ok(()) => return Ok(()),
-                Err((PushError::Full, back)) => frame = back,
-                Err((e, _)) => return Err(e),
-            }
-            notified.await;
-        }
-    }
-
-    /// Queues every run of `batch` in order (emptying it), waiting for
-    /// room as [`push`](Self::push) does, with one lock and one writer
+    /// [`Backpressure::Wait`]: queues every run of `batch` in order
+    /// (emptying it), waiting for room, with one lock and one writer
     /// wake-up for as many as fit at a time: the replies to a read's worth
     /// of pipelined requests reach the writer together and leave in one
     /// write.
-    pub(crate) async fn push_all(&self, batch: &mut Vec<Run>) -> Result<(), PushError> {
+    pub(crate) async fn push_waiting(&self, batch: &mut Vec<Run>) -> Result<(), PushError> {
         let mut sent = 0;
         let result = loop {
             let notified = self.space.notified();
             tokio::pin!(notified);
+            // Registered before trying, so a wake-up between the try and
+            // the await is not lost.
             notified.as_mut().enable();
             {
                 let mut st = self.lock();
@@ -195,21 +215,6 @@ impl Outbound {
         self.lock().closed = true;
         self.writer.notify_one();
         self.space.notify_waiters();
-    }
-
-    /// Moves every queued frame into `out` (a run arrives as one buffer),
-    /// waiting if there are none. Returns how many frames that was, or
-    /// `None` once the queue is closed and empty.
-    pub(crate) async fn next_batch(&self, out: &mut Vec<Bytes>) -> Option<usize> {
-        let n = self
-            .writer_waits(|st| match st.count {
-                0 if st.closed => Some(None),
-                0 => None,
-                _ => Some(Some(st.take(out))),
-            })
-            .await?;
-        self.space.notify_waiters();
-        Some(n)
     }
 
     /// Waits until frames are queued or a write was handed over (true),
@@ -266,62 +271,6 @@ impl Outbound {
     }
 }
 
-/// How many times a writer yields for more frames before it flushes
-/// anyway: bounds the delay a steady trickle of frames can add.
-const MAX_YIELDS: usize = 4;
-
-/// A client's writer: drains `queue` into `wr` until the queue is closed
-/// and empty (then shuts the socket's write side down cleanly) or a write
-/// fails. Frames are buffered and flushed when the queue stays dry across
-/// a yield to the scheduler: frames queued one at a time by many tasks (a
-/// client shared by concurrent requests) would otherwise leave one syscall
-/// per frame, since the writer, woken by the first, runs before the rest
-/// are queued. While yielding finds nothing (one request at a time), the
-/// writer flushes when dry until frames arrive together again. A write or
-/// flush that makes no progress for `stall_limit` fails with `TimedOut`:
-/// the peer stopped reading. (A server connection's writer is
-/// [`SharedWrite`](super::shared_write::SharedWrite)'s.)
-pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
-    queue: &Outbound,
-    wr: W,
-    stall_limit: Duration,
-    mut on_batch: impl FnMut(usize, usize),
-) -> std::io::Result<()> {
-    let mut wr = BufWriter::with_capacity(64 * 1024, wr);
-    let mut batch: Vec<Bytes> = Vec::new();
-    // Whether yielding found more frames lately. For one request at a time
-    // it never does, and would cost a scheduler round (an extra poll of
-    // the event loop) per frame; frames arriving together turn it back on.
-    let mut yielding_pays = true;
-    while let Some(mut taken) = queue.next_batch(&mut batch).await {
-        if taken > 1 {
-            yielding_pays = true;
-        }
-        let (mut n, mut bytes) = (0, 0);
-        for round in 0..=MAX_YIELDS {
-            n += taken;
-            for frame in batch.drain(..) {
-                bytes += frame.len();
-                stall_guard(stall_limit, wr.write_all(&frame)).await?;
-            }
-            if !yielding_pays || round == MAX_YIELDS {
-                break;
-            }
-            tokio::task::yield_now().await;
-            taken = queue.take_ready(&mut batch);
-            if taken == 0 {
-                if round == 0 {
-                    yielding_pays = false;
-                }
-                break;
-            }
-        }
-        stall_guard(stall_limit, wr.flush()).await?;
-        on_batch(n, bytes);
-    }
-    stall_guard(stall_limit, wr.shutdown()).await
-}
-
 /// Runs `op`, failing with `TimedOut` if it makes no progress for
 /// `limit`. The timer is armed only once `op` has to wait: most writes go
 /// into the write buffer at once, and a clock read and a timer per frame
@@ -348,28 +297,61 @@ pub(crate) async fn stall_guard<T>(
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn bounds_and_close() {
-        let q = Outbound::new(2, 10);
-        assert_eq!(q.try_push(Bytes::from_static(&[0; 20])), Ok(())); // oversized into empty
-        assert_eq!(q.try_push(Bytes::from_static(b"x")), Err(PushError::Full)); // bytes
-        let mut batch = Vec::new();
-        assert_eq!(q.next_batch(&mut batch).await, Some(1));
-        assert_eq!(batch.len(), 1);
-        assert_eq!(q.try_push(Bytes::from_static(b"a")), Ok(()));
-        assert_eq!(q.try_push(Bytes::from_static(b"b")), Ok(()));
-        assert_eq!(q.try_push(Bytes::from_static(b"c")), Err(PushError::Full)); // frames
+    fn queue(max_frames: usize, max_bytes: usize) -> (Outbound, CancellationToken) {
+        let cancel = CancellationToken::new();
+        (Outbound::new(max_frames, max_bytes, cancel.clone()), cancel)
+    }
+
+    fn taken(q: &Outbound) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        q.take_ready(&mut out);
+        out
+    }
+
+    const B: Backpressure = Backpressure::Drop;
+
+    #[test]
+    fn bounds_by_frames_and_bytes_and_close() {
+        let (q, _) = queue(2, 10);
+        assert_eq!(q.push(Bytes::from_static(&[0; 20]), B), Ok(())); // oversized into empty
+        assert_eq!(
+            q.push(Bytes::from_static(b"x"), B),
+            Err(PushError::Full(None))
+        ); // bytes
+        assert_eq!(taken(&q).len(), 1);
+        assert_eq!(q.push(Bytes::from_static(b"a"), B), Ok(()));
+        assert_eq!(q.push(Bytes::from_static(b"b"), B), Ok(()));
+        assert_eq!(
+            q.push(Bytes::from_static(b"c"), B),
+            Err(PushError::Full(None))
+        ); // frames
         assert_eq!(q.len(), (2, 2));
         q.close();
-        assert_eq!(q.try_push(Bytes::from_static(b"d")), Err(PushError::Closed));
-        batch.clear();
+        assert_eq!(q.push(Bytes::from_static(b"d"), B), Err(PushError::Closed));
+        assert_eq!(taken(&q).len(), 2, "queued frames survive close");
+    }
+
+    #[test]
+    fn the_policy_decides_what_a_full_queue_does() {
+        let (q, cancel) = queue(1, 100);
+        q.push(Bytes::from_static(b"first"), Backpressure::Wait)
+            .unwrap();
+        let e = q.push(Bytes::from_static(b"kept"), Backpressure::Wait);
+        assert_eq!(e, Err(PushError::Full(Some(Bytes::from_static(b"kept")))));
+        assert!(!cancel.is_cancelled());
         assert_eq!(
-            q.next_batch(&mut batch).await,
-            Some(2),
-            "queued frames survive close"
+            q.push(Bytes::from_static(b"lost"), Backpressure::Drop),
+            Err(PushError::Full(None))
         );
-        assert_eq!(batch.len(), 2);
-        assert_eq!(q.next_batch(&mut batch).await, None);
+        assert!(!cancel.is_cancelled(), "Drop keeps the connection");
+        assert_eq!(q.len(), (1, 5));
+        let e = q.push(Bytes::from_static(b"x"), Backpressure::Disconnect);
+        assert_eq!(e, Err(PushError::Disconnected));
+        assert!(cancel.is_cancelled(), "Disconnect closes the connection");
+        assert_eq!(
+            q.push(Bytes::from_static(b"y"), Backpressure::Wait),
+            Err(PushError::Closed)
+        );
     }
 
     fn run(bytes: &'static [u8], frames: usize) -> Run {
@@ -381,41 +363,36 @@ mod tests {
 
     #[tokio::test]
     async fn a_run_counts_as_the_frames_it_holds() {
-        let q = Outbound::new(4, 100);
-        q.push_all(&mut vec![run(b"abc", 3)]).await.unwrap();
+        let (q, _) = queue(4, 100);
+        q.push_waiting(&mut vec![run(b"abc", 3)]).await.unwrap();
         assert_eq!(q.len(), (3, 3));
-        assert_eq!(q.try_push(Bytes::from_static(b"d")), Ok(()));
-        assert_eq!(q.try_push(Bytes::from_static(b"e")), Err(PushError::Full));
-        let mut batch = Vec::new();
+        assert_eq!(q.push(Bytes::from_static(b"d"), B), Ok(()));
         assert_eq!(
-            q.next_batch(&mut batch).await,
-            Some(4),
-            "frames, not entries"
+            q.push(Bytes::from_static(b"e"), B),
+            Err(PushError::Full(None))
         );
-        assert_eq!(batch, [&b"abc"[..], b"d"]);
+        assert_eq!(taken(&q), [&b"abc"[..], b"d"], "frames, not entries");
         // A run larger than the bound still enters an empty queue.
-        q.push_all(&mut vec![run(b"123456", 6)]).await.unwrap();
+        q.push_waiting(&mut vec![run(b"123456", 6)]).await.unwrap();
         assert_eq!(q.len(), (6, 6));
     }
 
     #[tokio::test]
-    async fn push_all_keeps_order_and_waits_for_room() {
-        let q = std::sync::Arc::new(Outbound::new(2, 100));
+    async fn push_waiting_keeps_order_and_waits_for_room() {
+        let q = std::sync::Arc::new(queue(2, 100).0);
         let q2 = q.clone();
         let pusher = tokio::spawn(async move {
-            let mut batch: Vec<Run> = (0..5u8)
-                .map(|i| Run {
-                    bytes: Bytes::from(vec![i]),
-                    frames: 1,
-                })
-                .collect();
-            let r = q2.push_all(&mut batch).await;
+            let mut batch: Vec<Run> = (0..5u8).map(|i| Bytes::from(vec![i]).into()).collect();
+            let r = q2.push_waiting(&mut batch).await;
             (r, batch.len())
         });
         let mut got = Vec::new();
-        while got.len() < 5 {
-            let mut batch = Vec::new();
-            assert!(q.next_batch(&mut batch).await.is_some());
+        for _ in 0..1000 {
+            if got.len() == 5 {
+                break;
+            }
+            assert!(q.wait_work().await);
+            let batch = taken(&q);
             assert!(batch.len() <= 2, "bounded: {}", batch.len());
             got.extend(batch.into_iter().map(|b| b[0]));
         }
@@ -424,73 +401,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn push_waits_for_room() {
-        let q = std::sync::Arc::new(Outbound::new(1, 100));
-        q.try_push(Bytes::from_static(b"first")).unwrap();
+    async fn a_closed_queue_ends_the_wait_for_room() {
+        let q = std::sync::Arc::new(queue(1, 100).0);
+        q.push(Bytes::from_static(b"first"), B).unwrap();
         let q2 = q.clone();
-        let waiter = tokio::spawn(async move { q2.push(Bytes::from_static(b"second")).await });
+        let waiter = tokio::spawn(async move {
+            q2.push_waiting(&mut vec![Bytes::from_static(b"second").into()])
+                .await
+        });
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished());
-        let mut batch = Vec::new();
-        assert_eq!(q.next_batch(&mut batch).await, Some(1));
-        assert_eq!(waiter.await.unwrap(), Ok(()));
-        assert_eq!(q.len().0, 1);
-    }
-
-    /// A sink that records each write it is given (a syscall, for a
-    /// socket).
-    #[derive(Clone, Default)]
-    struct Writes(std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
-
-    impl AsyncWrite for Writes {
-        fn poll_write(
-            self: std::pin::Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-            buf: &[u8],
-        ) -> Poll<std::io::Result<usize>> {
-            self.0.lock().unwrap().push(buf.to_vec());
-            Poll::Ready(Ok(buf.len()))
-        }
-        fn poll_flush(
-            self: std::pin::Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-        ) -> Poll<std::io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-        fn poll_shutdown(
-            self: std::pin::Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-        ) -> Poll<std::io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-    }
-
-    /// One frame queued, then another by a task that runs while the
-    /// writer is busy with the first: the writes the socket gets.
-    async fn writes_for_two_tasks() -> Vec<Vec<u8>> {
-        let q = std::sync::Arc::new(Outbound::new(16, 1024));
-        let sink = Writes::default();
-        let writer = {
-            let (q, sink) = (q.clone(), sink.clone());
-            tokio::spawn(
-                async move { write_loop(&q, sink, Duration::from_secs(5), |_, _| {}).await },
-            )
-        };
-        q.try_push(Bytes::from_static(b"a")).unwrap();
-        let q2 = q.clone();
-        // Scheduled after the writer (woken by "a"): runs when the writer
-        // first yields.
-        let second = tokio::spawn(async move { q2.try_push(Bytes::from_static(b"b")) });
-        assert_eq!(second.await.unwrap(), Ok(()));
         q.close();
-        writer.await.unwrap().unwrap();
-        let writes = sink.0.lock().unwrap().clone();
-        writes
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn after_yield_frames_from_tasks_woken_together_share_a_write() {
-        // Flushed as soon as the queue ran dry, "a" would leave alone.
-        assert_eq!(writes_for_two_tasks().await, [b"ab".to_vec()]);
+        assert_eq!(waiter.await.unwrap(), Err(PushError::Closed));
+        assert!(q.wait_work().await, "what was queued is still to be sent");
+        assert_eq!(taken(&q).len(), 1);
+        assert!(!q.wait_work().await, "closed and empty");
     }
 }

@@ -16,9 +16,9 @@ use tokio::time::{sleep_until, Instant};
 use tracing::{debug, info_span, warn, Instrument};
 
 use crate::handler::catch_panics;
-use crate::io::outbound::Outbound;
+use crate::io::outbound::{Backpressure, Outbound};
 use crate::io::reader::read_into;
-use crate::io::shared_write::{Sent, SharedWrite};
+use crate::io::writer::{Sent, Writer};
 use crate::proto::connection::{CloseCount, Closing, ConnLimits, Event, ServerConn};
 use crate::proto::pipeline::{LoginCall, PeerState, Sink};
 use crate::router::RouteCache;
@@ -37,13 +37,13 @@ const FAR_FUTURE: std::time::Duration = std::time::Duration::from_secs(1 << 30);
 /// before anything is read from it.
 pub(super) fn register(server: &ServerHandle, peer: SocketAddr) -> Arc<Conn> {
     let shared = &server.shared;
+    let cancel = shared.shutdown.child_token();
     let outbound = Outbound::new(
         shared.limits.max_queued_frames,
         shared.limits.max_queued_bytes,
+        cancel.clone(),
     );
-    let conn = shared
-        .registry
-        .add(peer, outbound, shared.shutdown.child_token());
+    let conn = shared.registry.add(peer, outbound, cancel);
     shared.counters.connections_open(shared.registry.len());
     conn
 }
@@ -62,7 +62,7 @@ where
 {
     let shared = server.shared.clone();
     let span = info_span!("conn", id = %conn.id, peer = %conn.peer);
-    let side = Arc::new(SharedWrite::new(wr));
+    let side = Arc::new(Writer::new(wr));
     shared
         .tracker
         .spawn(writer(shared.clone(), conn.clone(), side.clone()).instrument(span.clone()));
@@ -96,11 +96,7 @@ where
     );
 }
 
-async fn writer<W: AsyncWrite + Unpin>(
-    shared: Arc<Shared>,
-    conn: Arc<Conn>,
-    side: Arc<SharedWrite<W>>,
-) {
+async fn writer<W: AsyncWrite + Unpin>(shared: Arc<Shared>, conn: Arc<Conn>, side: Arc<Writer<W>>) {
     let counters = &shared.counters;
     let count = |frames: usize, bytes: usize| counters.frames_out(frames as u64, bytes as u64);
     let result = tokio::select! {
@@ -160,7 +156,7 @@ async fn reader<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     shared: &Shared,
     ctx: &Context,
     mut rd: R,
-    side: &SharedWrite<W>,
+    side: &Writer<W>,
 ) {
     let conn = ctx.conn();
     let pipeline = &shared.pipeline;
@@ -182,7 +178,7 @@ async fn drive<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     shared: &Shared,
     ctx: &Context,
     rd: &mut R,
-    side: &SharedWrite<W>,
+    side: &Writer<W>,
     sm: &mut ServerConn,
 ) {
     let conn = ctx.conn();
@@ -297,12 +293,12 @@ fn close(shared: &Shared, conn: &Conn, sm: &mut ServerConn, closing: Closing) {
         None => {}
     }
     for run in sm.replies_mut().drain() {
-        if conn.outbound.try_push_run(run).is_err() {
+        if conn.outbound.push(run, Backpressure::Drop).is_err() {
             break;
         }
     }
     if let Some(frame) = closing.farewell {
-        let _ = conn.outbound.try_push(frame);
+        let _ = conn.outbound.push(frame, Backpressure::Drop);
     }
 }
 
@@ -313,7 +309,7 @@ fn close(shared: &Shared, conn: &Conn, sm: &mut ServerConn, closing: Closing) {
 async fn send_replies<W: AsyncWrite + Unpin>(
     shared: &Shared,
     conn: &Conn,
-    side: &SharedWrite<W>,
+    side: &Writer<W>,
     sm: &mut ServerConn,
     scratch: &mut Vec<bytes::Bytes>,
 ) -> bool {
@@ -325,7 +321,7 @@ async fn send_replies<W: AsyncWrite + Unpin>(
         }
         Ok(Sent::Busy) => {
             replies.seal_run();
-            conn.outbound.push_all(&mut replies.runs).await.is_ok()
+            conn.outbound.push_waiting(&mut replies.runs).await.is_ok()
         }
         Err(e) => {
             debug!(error = %e, "write failed, closing");

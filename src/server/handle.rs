@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::PluginLayer;
-use crate::io::outbound::PushError;
+use crate::io::outbound::{Backpressure, PushError};
 use crate::proto::pipeline::Pipeline;
 use crate::router::{RouteKey, Router};
 use crate::wire::Message;
@@ -71,15 +71,15 @@ impl Shared {
     /// Queues a frame for `conn` without waiting, applying the
     /// slow-consumer policy when its queue is full.
     pub(crate) fn deliver(&self, conn: &Conn, frame: Bytes) -> Result<(), SendError> {
-        match conn.outbound.try_push(frame) {
+        let policy = match self.limits.slow_consumer {
+            SlowConsumerPolicy::Disconnect => Backpressure::Disconnect,
+            SlowConsumerPolicy::DropNewest => Backpressure::Drop,
+        };
+        match conn.outbound.push(frame, policy) {
             Ok(()) => Ok(()),
             Err(PushError::Closed) => Err(SendError::Closed),
-            Err(PushError::Full) => {
+            Err(_full) => {
                 self.counters.slow_consumer(conn, self.limits.slow_consumer);
-                if self.limits.slow_consumer == SlowConsumerPolicy::Disconnect {
-                    conn.outbound.close();
-                    conn.cancel.cancel();
-                }
                 Err(SendError::QueueFull)
             }
         }

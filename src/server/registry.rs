@@ -406,10 +406,11 @@ mod tests {
     }
 
     fn conn(r: &Registry) -> Arc<Conn> {
+        let cancel = CancellationToken::new();
         r.add(
             "127.0.0.1:1".parse().unwrap(),
-            Outbound::new(8, 1024),
-            CancellationToken::new(),
+            Outbound::new(8, 1024, cancel.clone()),
+            cancel,
         )
     }
 

@@ -1,7 +1,7 @@
-//! A server connection's socket write half, shared by its two tasks: the
-//! writer task, which drains the outbound queue and may wait for the
-//! socket, and the reader, which writes its replies itself when no other
-//! write is under way or pending. A request and its reply then cost no
+//! The one writer of a connection, server or client: its socket write
+//! half, drained from the outbound queue by the writer task (which may
+//! wait for the socket), and, on a server, written by the reader itself
+//! when no other write is under way or pending. A request and its reply then cost no
 //! wake-up of another task (on a machine with few cores that task competes
 //! with the peers for CPU: the bench baseline, one task per connection,
 //! never pays it). Whoever writes holds the lock and takes what is queued
@@ -24,7 +24,7 @@ use crate::proto::connection::Replies;
 /// this many bytes; a larger frame is written from its own memory.
 const COALESCE: usize = 64 * 1024;
 
-pub(crate) struct SharedWrite<W> {
+pub(crate) struct Writer<W> {
     sock: Mutex<Sock<W>>,
 }
 
@@ -86,7 +86,7 @@ fn write_now<W: AsyncWrite + Unpin>(
     Ok(done)
 }
 
-/// What [`SharedWrite::try_send`] did.
+/// What [`Writer::try_send`] did.
 #[derive(Debug)]
 pub(crate) enum Sent {
     /// Another write is under way or pending: nothing was taken.
@@ -96,9 +96,9 @@ pub(crate) enum Sent {
     Taken(usize, usize),
 }
 
-impl<W: AsyncWrite + Unpin> SharedWrite<W> {
+impl<W: AsyncWrite + Unpin> Writer<W> {
     pub(crate) fn new(io: W) -> Self {
-        SharedWrite {
+        Writer {
             sock: Mutex::new(Sock {
                 io,
                 buf: BytesMut::new(),
@@ -153,6 +153,14 @@ impl<W: AsyncWrite + Unpin> SharedWrite<W> {
     /// into the socket until the queue is closed and empty, then shuts the
     /// write side down. A write that makes no progress for `stall_limit`
     /// fails with `TimedOut`: the peer stopped reading.
+    ///
+    /// Frames queued one at a time by many tasks (a client shared by
+    /// concurrent requests, a fan-out to many connections) would leave one
+    /// system call each, since the writer, woken by the first, runs before
+    /// the rest are queued: so before writing, it yields to the scheduler
+    /// (up to [`MAX_YIELDS`] times) while that finds more. While yielding
+    /// finds nothing (one request at a time), it stops yielding until
+    /// frames arrive together again: a yield costs a scheduler round.
     pub(crate) async fn write_loop(
         &self,
         queue: &Outbound,
@@ -160,19 +168,37 @@ impl<W: AsyncWrite + Unpin> SharedWrite<W> {
         mut on_batch: impl FnMut(usize, usize),
     ) -> io::Result<()> {
         let mut batch: Vec<Bytes> = Vec::new();
+        let mut yielding_pays = true;
         while queue.wait_work().await {
             let mut sock = self.sock.lock().await;
-            // Taken under the lock: see the module docs.
-            let frames = queue.take_ready(&mut batch);
-            let mut bytes = 0;
-            for frame in batch.drain(..) {
-                bytes += frame.len();
-                if sock.buf.len() + frame.len() <= COALESCE {
-                    sock.buf.extend_from_slice(&frame);
-                } else {
-                    sock.drain(stall_limit).await?;
-                    stall_guard(stall_limit, sock.io.write_all(&frame)).await?;
+            let (mut frames, mut bytes) = (0, 0);
+            for round in 0..=MAX_YIELDS {
+                // Taken under the lock: see the module docs.
+                let taken = queue.take_ready(&mut batch);
+                match (round, taken) {
+                    // Only what the reader handed over: finish it.
+                    (0, 0) => break,
+                    (0, 2..) => yielding_pays = true,
+                    (1, 0) => yielding_pays = false,
+                    _ => {}
                 }
+                if taken == 0 {
+                    break;
+                }
+                frames += taken;
+                for frame in batch.drain(..) {
+                    bytes += frame.len();
+                    if sock.buf.len() + frame.len() <= COALESCE {
+                        sock.buf.extend_from_slice(&frame);
+                    } else {
+                        sock.drain(stall_limit).await?;
+                        stall_guard(stall_limit, sock.io.write_all(&frame)).await?;
+                    }
+                }
+                if !yielding_pays || round == MAX_YIELDS {
+                    break;
+                }
+                tokio::task::yield_now().await;
             }
             sock.drain(stall_limit).await?;
             if frames > 0 {
@@ -185,9 +211,14 @@ impl<W: AsyncWrite + Unpin> SharedWrite<W> {
     }
 }
 
+/// How many times a writer yields for more frames before it writes
+/// anyway: bounds the delay a steady trickle of frames can add.
+const MAX_YIELDS: usize = 4;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::outbound::Backpressure;
     use std::sync::Arc;
     use tokio::io::AsyncReadExt;
 
@@ -208,9 +239,10 @@ mod tests {
     #[tokio::test]
     async fn queued_frames_leave_before_the_readers_replies() {
         let (wr, mut peer) = tokio::io::duplex(1024);
-        let side = SharedWrite::new(wr);
-        let q = Outbound::new(16, 1024);
-        q.try_push(Bytes::from_static(b"note;")).unwrap();
+        let side = Writer::new(wr);
+        let q = Outbound::new(16, 1024, Default::default());
+        q.push(Bytes::from_static(b"note;"), Backpressure::Drop)
+            .unwrap();
         let mut out = replies(vec![(b"r1;", 1)], b"r2;r3;", 2);
         let sent = side.try_send(&q, &mut out, &mut Vec::new()).await.unwrap();
         assert!(matches!(sent, Sent::Taken(4, 14)), "{sent:?}");
@@ -225,8 +257,8 @@ mod tests {
     async fn what_the_socket_cannot_take_is_finished_by_the_writer_in_order() {
         // Room for 4 bytes until the peer reads.
         let (wr, mut peer) = tokio::io::duplex(4);
-        let side = Arc::new(SharedWrite::new(wr));
-        let q = Arc::new(Outbound::new(16, 1 << 20));
+        let side = Arc::new(Writer::new(wr));
+        let q = Arc::new(Outbound::new(16, 1 << 20, Default::default()));
         let mut out = replies(vec![], b"0123456789", 1);
         let sent = side.try_send(&q, &mut out, &mut Vec::new()).await.unwrap();
         assert!(matches!(sent, Sent::Taken(1, 10)), "{sent:?}");
@@ -257,9 +289,11 @@ mod tests {
         assert_eq!(&first, b"0123456789");
         // Small, then larger than the coalescing limit, then small.
         let big = Bytes::from(vec![b'B'; COALESCE + 1]);
-        q.try_push(Bytes::from_static(b"ab")).unwrap();
-        q.try_push(big.clone()).unwrap();
-        q.try_push(Bytes::from_static(b"cd")).unwrap();
+        q.push(Bytes::from_static(b"ab"), Backpressure::Drop)
+            .unwrap();
+        q.push(big.clone(), Backpressure::Drop).unwrap();
+        q.push(Bytes::from_static(b"cd"), Backpressure::Drop)
+            .unwrap();
         q.close();
         let mut got = b"0123456789".to_vec();
         peer.read_to_end(&mut got).await.unwrap();
@@ -276,13 +310,75 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_peer_that_never_reads_stalls_the_writer_into_a_timeout() {
         let (wr, _peer) = tokio::io::duplex(4);
-        let side = SharedWrite::new(wr);
-        let q = Outbound::new(16, 1024);
-        q.try_push(Bytes::from_static(b"more than four")).unwrap();
+        let side = Writer::new(wr);
+        let q = Outbound::new(16, 1024, Default::default());
+        q.push(Bytes::from_static(b"more than four"), Backpressure::Drop)
+            .unwrap();
         let e = side
             .write_loop(&q, Duration::from_secs(3), |_, _| {})
             .await
             .unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+    }
+
+    /// A sink that records each write it is given (a syscall, for a
+    /// socket).
+    #[derive(Clone, Default)]
+    struct Writes(Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+
+    impl AsyncWrite for Writes {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.0.lock().unwrap().push(buf.to_vec());
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// One frame queued, then another by a task that runs while the
+    /// writer is busy with the first, then (after a pause) a third alone:
+    /// the writes the socket gets.
+    async fn writes_for_tasks() -> Vec<Vec<u8>> {
+        let q = Arc::new(Outbound::new(16, 1024, Default::default()));
+        let sink = Writes::default();
+        let writer = {
+            let (q, sink) = (q.clone(), sink.clone());
+            tokio::spawn(async move {
+                Writer::new(sink)
+                    .write_loop(&q, Duration::from_secs(5), |_, _| {})
+                    .await
+            })
+        };
+        q.push(Bytes::from_static(b"a"), Backpressure::Drop)
+            .unwrap();
+        let q2 = q.clone();
+        // Scheduled after the writer (woken by "a"): runs when the writer
+        // first yields.
+        let second =
+            tokio::spawn(async move { q2.push(Bytes::from_static(b"b"), Backpressure::Drop) });
+        assert_eq!(second.await.unwrap(), Ok(()));
+        for _ in 0..2 * MAX_YIELDS {
+            tokio::task::yield_now().await;
+        }
+        q.push(Bytes::from_static(b"c"), Backpressure::Drop)
+            .unwrap();
+        q.close();
+        writer.await.unwrap().unwrap();
+        let writes = sink.0.lock().unwrap().clone();
+        writes
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn after_yield_frames_from_tasks_woken_together_share_a_write() {
+        // Written as soon as the queue ran dry, "a" would leave alone.
+        assert_eq!(writes_for_tasks().await, [b"ab".to_vec(), b"c".to_vec()]);
     }
 }
