@@ -119,6 +119,7 @@
 //!                        (deadlines, admission gate, login version, peer data,
 //!                        reply batching, close reasons); Replies, Run
 //!     keepalive.rs       Keepalive: the client's ping and dead-link rule
+//!     handover.rs        Handover: the client's move off a draining server
 //!     requests.rs        request ids, the waiting table, which reply completes
 //!                        which request (id, else netaio's table), ReplyError
 //!     pipeline/          decoded frame → Outcome / handler Call

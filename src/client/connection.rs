@@ -20,6 +20,7 @@ use crate::handler::catch_panics;
 use crate::io::outbound::Outbound;
 use crate::io::reader::FrameReader;
 use crate::io::writer::Writer;
+use crate::proto::handover::Handover;
 use crate::proto::inbound::{Decoded, ReadError};
 use crate::proto::keepalive::{Keepalive, KeepaliveAction};
 use crate::proto::pipeline::{self, ReplyTo, Sink, Step};
@@ -488,10 +489,8 @@ async fn read_loop(
     let mut resubscribed = inner.resubscribed.subscribe();
     // With one server there is nowhere to hand over to: leave as soon as
     // the replies due here have come.
-    let mut left = retiring && inner.config.servers.len() < 2;
-    // When to leave the topics here: the new connection's subscriptions
-    // plus the handover overlap.
-    let mut handover_at: Option<Instant> = None;
+    let mut handover =
+        retiring.then(|| Handover::new(inner.config.handover, inner.config.servers.len() < 2));
     loop {
         loop {
             let decoded = match live.reader.buffered(pipeline.frame_for(&peer)) {
@@ -534,33 +533,24 @@ async fn read_loop(
                 return DisconnectReason::Draining;
             }
         }
-        // Retiring: once a newer connection has its subscriptions, and for
-        // the handover overlap after, both servers deliver (a notification
-        // heard on both is delivered once: its notification id); then leave
-        // the topics here, done when that is confirmed and every reply due
-        // here has come. What the old server sent before it took the
-        // unsubscribe arrives before the confirmation, so a notification is
-        // lost only if the two servers got it from the backplane more than
-        // the overlap apart.
-        if retiring && !left {
-            if handover_at.is_none() && *resubscribed.borrow_and_update() > current.id {
-                handover_at = Some(Instant::now() + inner.config.handover);
+        // Retiring: see proto/handover.rs for the rule.
+        if let Some(h) = &mut handover {
+            let now = Instant::now().into_std();
+            if *resubscribed.borrow_and_update() > current.id {
+                h.handle_resubscribed(now);
             }
-            if handover_at.is_some_and(|t| Instant::now() >= t) {
-                left = true;
+            if h.poll_leave(now) {
                 leave_topics(inner, current);
             }
+            if h.is_done(lock(&inner.pending).on_connection(current.id)) {
+                return DisconnectReason::Draining;
+            }
         }
-        if retiring && left && lock(&inner.pending).on_connection(current.id) == 0 {
-            return DisconnectReason::Draining;
+        let deadline = match &handover {
+            Some(h) => h.poll_timeout(),
+            None => keepalive.as_ref().map(Keepalive::poll_timeout),
         }
-        let deadline = if retiring {
-            handover_at.filter(|_| !left)
-        } else {
-            keepalive
-                .as_ref()
-                .map(|k| Instant::from_std(k.poll_timeout()))
-        };
+        .map(Instant::from_std);
         tokio::select! {
             _ = inner.closed.cancelled() => return DisconnectReason::Closed,
             _ = live.broken.cancelled() => return DisconnectReason::WriteFailed,

@@ -157,6 +157,13 @@ impl Outbound {
             return Ok(());
         }
         drop(st);
+        self.refuse(run, policy)
+    }
+
+    /// What `policy` makes of a frame a full queue refused (kept out of
+    /// line: the hot path is the one that fits).
+    #[cold]
+    fn refuse(&self, run: Run, policy: Backpressure) -> Result<(), PushError> {
         match policy {
             Backpressure::Disconnect => {
                 self.close();

@@ -26,6 +26,9 @@ const COALESCE: usize = 64 * 1024;
 
 pub(crate) struct Writer<W> {
     sock: Mutex<Sock<W>>,
+    /// Whether the writer task yields for more frames before writing (see
+    /// [`write_loop`](Self::write_loop)).
+    gather: bool,
 }
 
 struct Sock<W> {
@@ -103,7 +106,19 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
                 io,
                 buf: BytesMut::new(),
             }),
+            gather: true,
         }
+    }
+
+    /// Whether the writer task yields to gather frames queued by tasks
+    /// woken together (on by default): worth it where many tasks queue one
+    /// frame each (a client shared by concurrent requests); a server
+    /// connection's replies leave inline and its fan-out frames arrive
+    /// already batched by the queue, so there a yield only costs a
+    /// scheduler round (measured: docs/bench-run-issue37b.txt).
+    pub(crate) fn gather(mut self, yes: bool) -> Self {
+        self.gather = yes;
+        self
     }
 
     /// The reader's write, about to wait for the peer: unless another
@@ -168,7 +183,7 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
         mut on_batch: impl FnMut(usize, usize),
     ) -> io::Result<()> {
         let mut batch: Vec<Bytes> = Vec::new();
-        let mut yielding_pays = true;
+        let mut yielding_pays = self.gather;
         while queue.wait_work().await {
             let mut sock = self.sock.lock().await;
             let (mut frames, mut bytes) = (0, 0);
@@ -178,7 +193,7 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
                 match (round, taken) {
                     // Only what the reader handed over: finish it.
                     (0, 0) => break,
-                    (0, 2..) => yielding_pays = true,
+                    (0, 2..) => yielding_pays = self.gather,
                     (1, 0) => yielding_pays = false,
                     _ => {}
                 }

@@ -184,7 +184,7 @@ pub(crate) enum CloseCount {
 
 /// What the connection learned about its peer since the driver last
 /// asked, for what is sealed to it from elsewhere (fan-out) and handlers.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, Default)]
 pub(crate) struct Learned {
     /// The peer's session (from its first accepted frame).
     pub(crate) session: Option<SessionId>,
@@ -433,21 +433,25 @@ impl ServerConn {
     /// What the connection learned about its peer since the last call
     /// (each part reported once).
     pub(crate) fn poll_learned(&mut self) -> Option<Learned> {
+        // Called after every event: three flags and three loads when there
+        // is nothing new (building a `Learned` to compare cost ~90
+        // instructions a frame, measured with callgrind).
+        let r = &self.reported;
+        let session = !r.session && self.peer.session().is_some();
+        let identity = !r.identity && self.peer.is_admitted() && self.peer.identity().is_some();
+        let framewire = !r.framewire && self.peer.speaks_framewire();
+        if !(session || identity || framewire) {
+            return None;
+        }
         let r = &mut self.reported;
-        let mut learned = Learned::default();
-        if !r.session {
-            learned.session = self.peer.session();
-            r.session = learned.session.is_some();
-        }
-        if !r.identity && self.peer.is_admitted() {
-            learned.identity = self.peer.identity().cloned();
-            r.identity = learned.identity.is_some();
-        }
-        if !r.framewire && self.peer.speaks_framewire() {
-            learned.framewire = true;
-            r.framewire = true;
-        }
-        (learned != Learned::default()).then_some(learned)
+        r.session |= session;
+        r.identity |= identity;
+        r.framewire |= framewire;
+        Some(Learned {
+            session: self.peer.session().filter(|_| session),
+            identity: self.peer.identity().filter(|_| identity).cloned(),
+            framewire,
+        })
     }
 
     /// Frames decoded since the last call, and bytes read (for counters,

@@ -12,7 +12,8 @@
 //!   login version, peer data, reply batching, why it closes) as a state
 //!   machine with `handle_*` / `poll_*`, which `server/connection.rs`
 //!   drives;
-//! - `keepalive.rs`: the client's keepalive rule;
+//! - `keepalive.rs`: the client's keepalive rule; `handover.rs`: its move
+//!   off a draining server;
 //! - `requests.rs`: the request/reply matcher the client and the node
 //!   share.
 //!
@@ -22,6 +23,7 @@
 //! against each other with a plain clock.
 
 pub(crate) mod connection;
+pub(crate) mod handover;
 pub(crate) mod inbound;
 pub(crate) mod keepalive;
 #[cfg(test)]

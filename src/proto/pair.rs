@@ -34,6 +34,9 @@ const LIMITS: ConnLimits = ConnLimits {
 
 type Handler = Box<dyn FnMut(&Message) -> Result<Option<Message>, HandlerError>>;
 
+/// What a test's login gate answers to a login's content.
+type Gate = Box<dyn FnMut(&Bytes) -> Result<Option<Identity>, String>>;
+
 #[derive(Clone)]
 struct Everything;
 
@@ -78,7 +81,7 @@ struct Pair {
     subscribed: bool,
     handler: Handler,
     /// What the login gate answers.
-    gate: Box<dyn FnMut(&Bytes) -> Result<Option<Identity>, String>>,
+    gate: Gate,
     logins_decided: usize,
     counts: Vec<Count>,
     closed: Option<Closing>,
@@ -189,7 +192,7 @@ impl Pair {
             let runs: Vec<_> = replies.runs.drain(..).collect();
             self.batches.push(runs.iter().map(|r| r.frames).collect());
             for run in runs {
-                self.to_client(&run.bytes);
+                self.deliver_to_client(&run.bytes);
             }
         }
         self.deadline = self.server.poll_timeout(self.now);
@@ -198,16 +201,16 @@ impl Pair {
     fn close(&mut self, closing: Closing) {
         let replies: Vec<_> = self.server.replies_mut().drain().collect();
         for run in replies {
-            self.to_client(&run.bytes);
+            self.deliver_to_client(&run.bytes);
         }
         if let Some(farewell) = &closing.farewell {
-            self.to_client(farewell);
+            self.deliver_to_client(farewell);
         }
         self.closed = Some(closing);
     }
 
     /// The client reads what the server sent.
-    fn to_client(&mut self, bytes: &[u8]) {
+    fn deliver_to_client(&mut self, bytes: &[u8]) {
         if !self.link_up {
             return;
         }

@@ -62,7 +62,7 @@ where
 {
     let shared = server.shared.clone();
     let span = info_span!("conn", id = %conn.id, peer = %conn.peer);
-    let side = Arc::new(Writer::new(wr));
+    let side = Arc::new(Writer::new(wr).gather(false));
     shared
         .tracker
         .spawn(writer(shared.clone(), conn.clone(), side.clone()).instrument(span.clone()));
