@@ -151,10 +151,43 @@ mod tests {
 
     #[test]
     fn the_buffer_keeps_room_for_the_next_read() {
+        // 8 KiB, the documented size (not the constant: a changed
+        // constant must fail here).
         let mut inbound = Inbound::default();
+        let cap = inbound.read_buf().capacity();
+        assert!(cap >= 8 * 1024);
+        // Exactly half a buffer free: not grown (it grows below that).
         let buf = inbound.read_buf();
-        buf.extend_from_slice(&[1; READ_BUF - 10]);
+        buf.extend_from_slice(&vec![0; cap - 4 * 1024]);
+        assert_eq!(inbound.read_buf().capacity(), cap);
+        inbound.read_buf().clear();
         let buf = inbound.read_buf();
-        assert!(buf.capacity() - buf.len() >= READ_BUF / 2);
+        buf.extend_from_slice(&[1; 8 * 1024 - 10]);
+        let buf = inbound.read_buf();
+        assert!(buf.capacity() - buf.len() >= 4 * 1024);
+    }
+
+    #[test]
+    fn a_damaged_frame_is_skipped_but_bytes_that_are_no_frame_end_the_stream() {
+        let cfg = FrameConfig::new(Profile::Netaio);
+        let mut frame = Message::new(MessageType::REQUEST_URI, "echo", "hello")
+            .to_bytes(Profile::Netaio)
+            .unwrap()
+            .to_vec();
+        *frame.last_mut().unwrap() ^= 1;
+        let mut inbound = Inbound::default();
+        inbound.read_buf().extend_from_slice(&frame);
+        assert!(matches!(
+            inbound.buffered(&cfg),
+            Ok(Some(Decoded::Damaged(_)))
+        ));
+        assert!(!inbound.mid_frame(), "consumed: still in sync");
+        // Longer than the frame limit allows: nothing later can fix that.
+        let small = cfg.max_frame_len(8);
+        inbound.read_buf().extend_from_slice(&frame);
+        assert!(matches!(
+            inbound.buffered(&small),
+            Err(ReadError::Invalid(_))
+        ));
     }
 }

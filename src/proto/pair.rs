@@ -46,13 +46,18 @@ impl Route for Everything {
     }
 }
 
-/// The server's sink: every message goes to the one handler.
-struct ServerSink(Everything);
+/// The server's sink: every message goes to the one handler; counts the
+/// peer-data lookups (each finds `Some` data).
+struct ServerSink<'a>(Everything, &'a mut usize);
 
-impl Sink for ServerSink {
+impl Sink for ServerSink<'_> {
     type Route = Everything;
     fn route(&mut self, _msg: &Message) -> Option<Cow<'_, Everything>> {
         Some(Cow::Borrowed(&self.0))
+    }
+    fn refresh_peer_data(&mut self, peer: &mut PeerState) {
+        *self.1 += 1;
+        peer.set_peer_data(Some(Bytes::from_static(b"advertised")));
     }
 }
 
@@ -99,6 +104,8 @@ struct Pair {
     got: Vec<Message>,
     /// Pongs the client read (its pipeline absorbs them).
     pongs: usize,
+    /// Peer-data lookups the server made.
+    lookups: usize,
 }
 
 impl Pair {
@@ -128,6 +135,7 @@ impl Pair {
             link_up: true,
             got: Vec::new(),
             pongs: 0,
+            lookups: 0,
         };
         pair.run();
         pair
@@ -167,7 +175,7 @@ impl Pair {
     /// to the client and the deadline.
     fn run(&mut self) {
         loop {
-            let mut sink = ServerSink(Everything);
+            let mut sink = ServerSink(Everything, &mut self.lookups);
             match self.server.poll_event(&self.server_pipe, &mut sink) {
                 Event::Next | Event::GiveBack(_) => {}
                 Event::Count(c) => self.counts.push(c),
@@ -577,4 +585,126 @@ fn what_the_peer_is_learned_once() {
     assert!(learned.framewire, "a request id is framewire's");
     p.send(request("b"));
     assert!(p.server.poll_learned().is_none(), "each part once");
+}
+
+#[test]
+fn a_deadline_past_the_clocks_range_never_fires() {
+    let limits = ConnLimits {
+        idle_timeout: Duration::MAX,
+        ..LIMITS
+    };
+    let mut p = Pair::plain(limits);
+    p.send(request("a"));
+    p.advance(Duration::from_secs(1000 * 24 * 3600));
+    assert_eq!(
+        p.why(),
+        None,
+        "a 'forever' idle timeout is about 30 years at least"
+    );
+}
+
+#[test]
+fn a_frame_started_before_admission_has_the_frame_deadline() {
+    // The gate (7 s) is later than the frame deadline (2 s): the earlier
+    // one applies.
+    let mut p = Pair::plain(LIMITS);
+    let frame = request("a").to_bytes(Profile::Netaio).unwrap();
+    p.send_raw(&frame[..4]);
+    p.advance(LIMITS.frame_timeout);
+    assert_eq!(p.why(), Some("frame deadline exceeded"));
+}
+
+#[test]
+fn frames_and_bytes_read_are_counted_when_taken() {
+    let mut p = Pair::plain(LIMITS);
+    let _ = p.server.take_frames_in();
+    let mut bytes = Vec::new();
+    for i in 0..3 {
+        bytes.extend_from_slice(&request(&format!("r{i}")).to_bytes(Profile::Netaio).unwrap());
+    }
+    p.send_raw(&bytes);
+    assert_eq!(p.server.take_frames_in(), (3, bytes.len() as u64));
+    assert_eq!(p.server.take_frames_in(), (0, 0), "taken");
+}
+
+#[test]
+fn handler_errors_are_counted() {
+    let mut p = Pair::plain(LIMITS);
+    p.handler = Box::new(|_| Err(HandlerError::from("no")));
+    p.send(request("a"));
+    assert_eq!(p.counts, [Count::HandlerError]);
+    assert_eq!(p.got[0].message_type, MessageType::ERROR);
+}
+
+#[test]
+fn peer_data_is_looked_up_until_known_and_after_each_announcement() {
+    let mut p = Pair::plain(LIMITS);
+    p.send(request("a"));
+    p.send(request("b"));
+    assert_eq!(p.lookups, 1, "once known, not per frame");
+    p.send(Message::new(MessageType::ADVERTISE_PEER, "peer", "data"));
+    assert_eq!(p.lookups, 1, "the announcement's own handler runs first");
+    p.send(request("c"));
+    assert_eq!(p.lookups, 2, "after an announcement, looked up again");
+    p.send(request("d"));
+    assert_eq!(p.lookups, 2);
+}
+
+#[test]
+fn the_session_and_a_logged_in_identity_are_learned_once_each() {
+    let pipe = server(PluginLayer::new()).login_required(true);
+    let mut p = Pair::new(pipe, PluginLayer::new(), LIMITS);
+    p.gate = Box::new(|_| {
+        Ok(Some(Identity::new(
+            "alice",
+            crate::auth::IdentitySource::Login,
+        )))
+    });
+    let session = SessionId::random();
+    let mut login = protocol::login(Bytes::from_static(b"me"));
+    login.auth.insert(
+        protocol::SESSION_FIELD,
+        Bytes::copy_from_slice(session.as_bytes()),
+    );
+    p.send(login);
+    let learned = p.server.poll_learned().expect("learned");
+    assert_eq!(learned.session, Some(session));
+    assert_eq!(learned.identity.as_ref().map(|i| i.name()), Some("alice"));
+    assert!(learned.framewire, "a login is framewire's");
+    assert!(p.server.poll_learned().is_none(), "each once");
+    p.send(request("after"));
+    assert!(p.server.poll_learned().is_none());
+}
+
+#[test]
+fn on_a_tie_the_frame_deadline_is_the_reason() {
+    // A frame started at once, with the gate as long as the frame
+    // deadline: the more specific reason is given (and counted).
+    let limits = ConnLimits {
+        first_frame_timeout: LIMITS.frame_timeout,
+        ..LIMITS
+    };
+    let mut p = Pair::plain(limits);
+    let frame = request("a").to_bytes(Profile::Netaio).unwrap();
+    p.send_raw(&frame[..4]);
+    p.advance(LIMITS.frame_timeout);
+    assert_eq!(p.why(), Some("frame deadline exceeded"));
+    assert_eq!(
+        p.closed.as_ref().unwrap().count,
+        Some(CloseCount::Timeout("deadline"))
+    );
+}
+
+#[test]
+fn the_timer_firing_early_closes_nothing_and_late_closes() {
+    let mut p = Pair::plain(LIMITS);
+    let at = p.deadline;
+    let early = p
+        .server
+        .handle_timeout(&p.server_pipe, at - MS, p.subscribed);
+    assert!(early.is_none(), "before the deadline: wait on");
+    let late = p
+        .server
+        .handle_timeout(&p.server_pipe, at + Duration::from_secs(60), false);
+    assert_eq!(late.map(|c| c.why), Some("no frame in time".into()));
 }
