@@ -517,12 +517,10 @@ fn pipelined_requests_are_answered_in_one_batch_sealed_in_runs() {
 
     // Large replies: a run is sealed once it holds RUN_BYTES.
     let mut p = Pair::plain(LIMITS);
-    p.handler = Box::new(|m| {
-        Ok(Some(Message::respond(
-            m.body.uri.clone(),
-            vec![7; RUN_BYTES / 2],
-        )))
-    });
+    // Replies of 4 KiB: runs of two at the documented 8 KiB (the literal,
+    // so a changed constant fails here).
+    assert_eq!(RUN_BYTES, 8 * 1024);
+    p.handler = Box::new(|m| Ok(Some(Message::respond(m.body.uri.clone(), vec![7; 4096]))));
     let mut bytes = Vec::new();
     for i in 0..4 {
         bytes.extend_from_slice(&request(&format!("r{i}")).to_bytes(Profile::Netaio).unwrap());
@@ -707,4 +705,19 @@ fn the_timer_firing_early_closes_nothing_and_late_closes() {
         .server
         .handle_timeout(&p.server_pipe, at + Duration::from_secs(60), false);
     assert_eq!(late.map(|c| c.why), Some("no frame in time".into()));
+}
+
+#[test]
+fn a_session_alone_is_learned() {
+    let mut p = Pair::plain(LIMITS);
+    let session = SessionId::random();
+    let mut m = request("a");
+    m.auth.insert(
+        protocol::SESSION_FIELD,
+        Bytes::copy_from_slice(session.as_bytes()),
+    );
+    p.send(m);
+    let learned = p.server.poll_learned().expect("the session");
+    assert_eq!(learned.session, Some(session));
+    assert!(!learned.framewire && learned.identity.is_none());
 }
