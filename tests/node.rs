@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::udp::{ask, recv_msg, send_msg, socket_on};
 use framewire::node::{readme_routes, Node, NodeHandle, NodeLimits, Origin};
 use framewire::peer::LocalPeer;
-use framewire::{Message, MessageType, NetaioHmac, PluginLayer};
+use framewire::{Message, MessageType, NetaioHmac, NetaioStreamCipher, PluginLayer, PluginStack};
 
 async fn readme_node() -> NodeHandle {
     readme_routes(Node::builder())
@@ -581,4 +581,30 @@ async fn sends_and_the_datagram_limit() {
     assert!(no_group.is_io(), "{no_group}");
     node.stop().await;
     assert!(node.send(msg("x"), to).await.unwrap_err().is_stopped());
+}
+
+/// A cipher that is not peer-specific seals a notify once: every
+/// subscriber gets the same bytes (the random IV shows a second sealing),
+/// and each can open them (cargo-mutants: `fan_out`'s seal-once `!`).
+#[tokio::test]
+async fn a_fan_out_is_sealed_once_unless_a_plugin_is_peer_specific() {
+    let layer = || PluginLayer::new().with_cipher(NetaioStreamCipher::new("node-key"));
+    let node = Node::builder()
+        .plugins(layer())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let (a, b) = (socket_on(1).await, socket_on(2).await);
+    for s in [&a, &b] {
+        node.subscribe("t", s.local_addr().unwrap()).unwrap();
+    }
+    let note = Message::new(MessageType::NOTIFY_URI, "t", "news");
+    assert_eq!(node.notify(b"t", note).await.unwrap(), 2);
+    let limit = Duration::from_secs(2);
+    let got_a = recv_msg(&a, limit).await.expect("a notified");
+    let got_b = recv_msg(&b, limit).await.expect("b notified");
+    assert_eq!(got_a, got_b, "one sealing for both");
+    let opened = PluginStack::new(layer()).open(got_a).unwrap();
+    assert_eq!(&opened.content()[..], b"news");
+    node.stop().await;
 }
