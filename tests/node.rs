@@ -621,3 +621,47 @@ async fn a_fan_out_is_sealed_once_unless_a_plugin_is_peer_specific() {
     assert_eq!(&opened.content()[..], b"news");
     node.stop().await;
 }
+
+/// What a handler knows of a datagram's source (its peer, whether it is
+/// verified), and the application's `remove_peer` and `is_stopped`
+/// (cargo-mutants: handler.rs `Origin::peer`, `Origin::is_verified`;
+/// handle.rs `remove_peer`, `is_stopped`).
+#[tokio::test]
+async fn a_handler_sees_its_origin_and_the_application_removes_peers() {
+    let node = Node::builder()
+        .peers(LocalPeer::new("n", b"x".to_vec()))
+        .limits(NodeLimits::default().trust_loopback(false))
+        .on(
+            (MessageType::REQUEST_URI, "whoami"),
+            |_m: Message, o: Origin| async move {
+                let id = o.peer().map(|p| p.id.to_vec()).unwrap_or_default();
+                let text = format!("{} {}", o.is_verified(), String::from_utf8_lossy(&id));
+                Message::respond("whoami", text)
+            },
+        )
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let (s, to) = (socket_on(1).await, node.local_addr());
+    let from = s.local_addr().unwrap();
+    // Padded: a reply to an unverified source is no larger than its request.
+    let whoami = Message::new(MessageType::REQUEST_URI, "whoami", vec![0u8; 64]);
+    let who = |m: Message| String::from_utf8_lossy(m.content()).into_owned();
+    assert_eq!(who(ask(&s, &whoami, to).await), "false ");
+    let hello = LocalPeer::new("peer-s", b"x".to_vec()).message(MessageType::ADVERTISE_PEER);
+    let discovered = ask(&s, &hello, to).await;
+    assert_eq!(discovered.message_type, MessageType::PEER_DISCOVERED);
+    assert_eq!(
+        who(ask(&s, &whoami, to).await),
+        "false peer-s",
+        "a known peer, unverified: the node has no auth plugin"
+    );
+    node.subscribe("t", from).unwrap();
+    let gone = node.remove_peer(b"peer-s").expect("the peer");
+    assert_eq!((&gone.id[..], gone.addr), (&b"peer-s"[..], from));
+    assert!(node.peers().is_empty() && node.remove_peer(b"peer-s").is_none());
+    assert!(node.subscribers(b"t").is_empty(), "with its subscriptions");
+    assert!(!node.is_stopped());
+    node.stop().await;
+    assert!(node.is_stopped());
+}
