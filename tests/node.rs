@@ -439,6 +439,13 @@ async fn dropping_every_handle_stops_the_node() {
     // anyone's again, so binding it would prove nothing (and race).
     let inode = udp_inode(addr).expect("the node's socket is listed");
     assert!(holds_socket(&inode), "the node's socket is ours");
+    // An answer first: the receive loop is running, waiting on the socket
+    // (dropped before its first poll, it would end on its own and the
+    // test would pass without `Drop for Shared`).
+    let s = socket_on(1).await;
+    let hi = Message::new(MessageType::REQUEST_URI, "echo", "x");
+    let echo = ask(&s, &hi, addr).await;
+    assert_eq!(&echo.content()[..], b"x");
     drop(node);
     eventually("the socket released", || !holds_socket(&inode)).await;
 }
