@@ -322,3 +322,20 @@ async fn handler_calls_in_flight_are_bounded() {
     }
     assert_eq!(done, 2);
 }
+
+/// A datagram of exactly `max_datagram` bytes is handled; one byte more
+/// is dropped as oversized (cargo-mutants: `>` → `>=` in `on_datagram`).
+#[tokio::test]
+async fn a_datagram_of_exactly_max_datagram_is_handled() {
+    let ask_with =
+        |content: &str| Message::new(MessageType::REQUEST_URI, "echo", content.to_owned());
+    let exact = ask_with("12345").to_bytes(Profile::Netaio).unwrap().len();
+    let node = node(NodeLimits::default().max_datagram(exact)).await;
+    let s = socket_on(1).await;
+    let reply = ask(&s, &ask_with("12345"), node.local_addr()).await;
+    assert_eq!(&reply.content()[..], b"12345");
+    send_msg(&s, &ask_with("123456"), node.local_addr()).await;
+    eventually("two datagrams seen", || node.stats().datagrams_in == 2).await;
+    assert_eq!(node.stats().oversized, 1, "{:?}", node.stats());
+    assert!(recv_raw(&s, Duration::from_millis(200)).await.is_none());
+}

@@ -245,3 +245,34 @@ async fn a_peers_subscriptions_last_as_long_as_the_peer() {
     );
     node.stop().await;
 }
+
+/// The fan-out cap holds exactly `max_unverified_fanout` bytes: a cap of
+/// two notifications sends two and skips the third, one byte less sends
+/// one (cargo-mutants: `total > cap` → `>=` in `fan_out`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fanout_cap_holds_exactly_its_bytes() {
+    let note = || Message::new(MessageType::NOTIFY_URI, "t", vec![b'x'; 100]);
+    let one = note().to_bytes(Profile::Netaio).unwrap().len();
+    for (cap, sent) in [(2 * one, 2), (2 * one - 1, 1)] {
+        let node = node(guarded().max_unverified_fanout(cap)).await;
+        let mut subs = Vec::new();
+        for n in 10..13u8 {
+            let s = socket_on(n).await;
+            // The padding earns room for the notification.
+            let ok = ask(&s, &subscribe("t", 1_000), node.local_addr()).await;
+            assert_eq!(ok.message_type, MessageType::CONFIRM_SUBSCRIBE);
+            subs.push(s);
+        }
+        assert_eq!(node.notify(b"t", note()).await.unwrap(), sent, "cap {cap}");
+        assert_eq!(node.stats().fanout_capped, 3 - sent as u64, "cap {cap}");
+        let mut got = 0;
+        for s in &subs {
+            if let Some(d) = recv_raw(s, Duration::from_millis(200)).await {
+                assert_eq!(d.len(), one);
+                got += 1;
+            }
+        }
+        assert_eq!(got, sent, "cap {cap}");
+        node.stop().await;
+    }
+}

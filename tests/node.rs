@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::udp::{ask, recv_msg, send_msg, socket_on};
 use framewire::node::{readme_routes, Node, NodeHandle, NodeLimits, Origin};
 use framewire::peer::LocalPeer;
-use framewire::{Message, MessageType, NetaioHmac, PluginLayer};
+use framewire::{Message, MessageType, NetaioHmac, NetaioStreamCipher, PluginLayer, PluginStack};
 
 async fn readme_node() -> NodeHandle {
     readme_routes(Node::builder())
@@ -439,6 +439,13 @@ async fn dropping_every_handle_stops_the_node() {
     // anyone's again, so binding it would prove nothing (and race).
     let inode = udp_inode(addr).expect("the node's socket is listed");
     assert!(holds_socket(&inode), "the node's socket is ours");
+    // An answer first: the receive loop is running, waiting on the socket
+    // (dropped before its first poll, it would end on its own and the
+    // test would pass without `Drop for Shared`).
+    let s = socket_on(1).await;
+    let hi = Message::new(MessageType::REQUEST_URI, "echo", "x");
+    let echo = ask(&s, &hi, addr).await;
+    assert_eq!(&echo.content()[..], b"x");
     drop(node);
     eventually("the socket released", || !holds_socket(&inode)).await;
 }
@@ -477,6 +484,11 @@ async fn x25519_per_handler_encryption_between_two_nodes_that_know_each_other() 
     let msg = Message::new(MessageType::REQUEST_URI, "secret", "hush");
     let reply = b.call_with(a.local_addr(), msg, &layer).await.unwrap();
     assert_eq!(&reply.content()[..], b"got hush");
+    // An error report comes back in the clear: typed, not opened with the
+    // layer (cargo-mutants: `!is_error_report` in `call_raw`).
+    let msg = Message::new(MessageType::REQUEST_URI, "nowhere", "hush");
+    let e = b.call_with(a.local_addr(), msg, &layer).await.unwrap_err();
+    assert!(e.is_not_found(), "{e}");
     // Without the layer the handler cannot decrypt: dropped, never answered.
     let plain = Message::new(MessageType::REQUEST_URI, "secret", "hush");
     let e = b
@@ -581,4 +593,85 @@ async fn sends_and_the_datagram_limit() {
     assert!(no_group.is_io(), "{no_group}");
     node.stop().await;
     assert!(node.send(msg("x"), to).await.unwrap_err().is_stopped());
+}
+
+/// A cipher that is not peer-specific seals a notify once: every
+/// subscriber gets the same bytes (the random IV shows a second sealing),
+/// and each can open them (cargo-mutants: `fan_out`'s seal-once `!`).
+#[tokio::test]
+async fn a_fan_out_is_sealed_once_unless_a_plugin_is_peer_specific() {
+    let layer = || PluginLayer::new().with_cipher(NetaioStreamCipher::new("node-key"));
+    let node = Node::builder()
+        .plugins(layer())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let (a, b) = (socket_on(1).await, socket_on(2).await);
+    for s in [&a, &b] {
+        node.subscribe("t", s.local_addr().unwrap()).unwrap();
+    }
+    let note = Message::new(MessageType::NOTIFY_URI, "t", "news");
+    assert_eq!(node.notify(b"t", note).await.unwrap(), 2);
+    let limit = Duration::from_secs(2);
+    let got_a = recv_msg(&a, limit).await.expect("a notified");
+    let got_b = recv_msg(&b, limit).await.expect("b notified");
+    assert_eq!(got_a, got_b, "one sealing for both");
+    let opened = PluginStack::new(layer()).open(got_a).unwrap();
+    assert_eq!(&opened.content()[..], b"news");
+    node.stop().await;
+}
+
+/// A node that answers REQUEST_URI `whoami` with what its handler knows
+/// of the source: whether it is verified, and its peer's id.
+async fn whoami_node(limits: NodeLimits) -> NodeHandle {
+    Node::builder()
+        .peers(LocalPeer::new("n", b"x".to_vec()))
+        .limits(limits)
+        .on(
+            (MessageType::REQUEST_URI, "whoami"),
+            |_m: Message, o: Origin| async move {
+                let id = o.peer().map(|p| p.id.to_vec()).unwrap_or_default();
+                let text = format!("{} {}", o.is_verified(), String::from_utf8_lossy(&id));
+                Message::respond("whoami", text)
+            },
+        )
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+}
+
+/// What a handler knows of a datagram's source (its peer, whether it is
+/// verified), and the application's `remove_peer` and `is_stopped`
+/// (cargo-mutants: handler.rs `Origin::peer`, `Origin::is_verified`;
+/// handle.rs `remove_peer`, `is_stopped`).
+#[tokio::test]
+async fn a_handler_sees_its_origin_and_the_application_removes_peers() {
+    let node = whoami_node(NodeLimits::default().trust_loopback(false)).await;
+    let (s, to) = (socket_on(1).await, node.local_addr());
+    let from = s.local_addr().unwrap();
+    // Padded: a reply to an unverified source is no larger than its request.
+    let whoami = Message::new(MessageType::REQUEST_URI, "whoami", vec![0u8; 64]);
+    let who = |m: Message| String::from_utf8_lossy(m.content()).into_owned();
+    assert_eq!(who(ask(&s, &whoami, to).await), "false ");
+    let hello = LocalPeer::new("peer-s", b"x".to_vec()).message(MessageType::ADVERTISE_PEER);
+    let discovered = ask(&s, &hello, to).await;
+    assert_eq!(discovered.message_type, MessageType::PEER_DISCOVERED);
+    assert_eq!(
+        who(ask(&s, &whoami, to).await),
+        "false peer-s",
+        "a known peer, unverified: the node has no auth plugin"
+    );
+    node.subscribe("t", from).unwrap();
+    let gone = node.remove_peer(b"peer-s").expect("the peer");
+    assert_eq!((&gone.id[..], gone.addr), (&b"peer-s"[..], from));
+    assert!(node.peers().is_empty() && node.remove_peer(b"peer-s").is_none());
+    assert!(node.subscribers(b"t").is_empty(), "with its subscriptions");
+    assert!(!node.is_stopped());
+    node.stop().await;
+    assert!(node.is_stopped());
+    // Loopback is trusted by default.
+    let trusting = whoami_node(NodeLimits::default()).await;
+    let reply = ask(&s, &whoami, trusting.local_addr()).await;
+    assert_eq!(who(reply), "true ");
+    trusting.stop().await;
 }

@@ -154,3 +154,27 @@ fn is_own(local: SocketAddr, from: SocketAddr) -> bool {
     from == local
         || (local.ip().is_unspecified() && from.port() == local.port() && from.ip().is_loopback())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_own;
+    use std::net::SocketAddr;
+
+    fn at(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn own_datagrams_are_those_from_the_nodes_address() {
+        // Bound to an address: only that address is the node.
+        assert!(is_own(at("127.0.0.1:5000"), at("127.0.0.1:5000")));
+        assert!(!is_own(at("127.0.0.1:5000"), at("127.0.0.1:5001")));
+        assert!(!is_own(at("127.0.0.1:5000"), at("127.0.0.2:5000")));
+        // Bound to every address: its port on a loopback address (its
+        // multicast, looped back), not the port elsewhere nor another port.
+        assert!(is_own(at("0.0.0.0:5000"), at("127.0.0.1:5000")));
+        assert!(!is_own(at("0.0.0.0:5000"), at("127.0.0.1:5001")));
+        assert!(!is_own(at("0.0.0.0:5000"), at("10.0.0.1:5000")));
+        assert!(!is_own(at("127.0.0.1:5000"), at("0.0.0.0:5000")));
+    }
+}
