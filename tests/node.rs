@@ -467,6 +467,11 @@ async fn x25519_per_handler_encryption_between_two_nodes_that_know_each_other() 
             },
             PluginLayer::new().with_cipher(X25519CipherPlugin::new([1; 32])),
         )
+        .on_with(
+            (MessageType::REQUEST_URI, "refused"),
+            |_m: Message, _o: Origin| async { Err::<Message, _>("refused") },
+            PluginLayer::new().with_cipher(X25519CipherPlugin::new([1; 32])),
+        )
         .bind("127.0.0.1:0")
         .await
         .unwrap();
@@ -485,7 +490,12 @@ async fn x25519_per_handler_encryption_between_two_nodes_that_know_each_other() 
     let reply = b.call_with(a.local_addr(), msg, &layer).await.unwrap();
     assert_eq!(&reply.content()[..], b"got hush");
     // An error report comes back in the clear: typed, not opened with the
-    // layer (cargo-mutants: `!is_error_report` in `call_raw`).
+    // layer (cargo-mutants: `!is_error_report` in `call_raw`), and a failed
+    // handler's is not sealed with its route's layer either (it was: the
+    // requester read ciphertext).
+    let msg = Message::new(MessageType::REQUEST_URI, "refused", "hush");
+    let e = b.call_with(a.local_addr(), msg, &layer).await.unwrap_err();
+    assert_eq!(e.to_string(), "peer error: refused");
     let msg = Message::new(MessageType::REQUEST_URI, "nowhere", "hush");
     let e = b.call_with(a.local_addr(), msg, &layer).await.unwrap_err();
     assert!(e.is_not_found(), "{e}");

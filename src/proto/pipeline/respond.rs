@@ -52,6 +52,14 @@ impl Pipeline {
         out: &mut BytesMut,
     ) -> (Option<Count>, bool) {
         let uri = reply_to.uri;
+        // A handler's own reply is sealed with its route's layer, then the
+        // instance layer (netaio's order). An error report framewire makes
+        // for a handler that failed is sealed with the instance layer only,
+        // as every other error report the pipeline makes (not found,
+        // refusals): a requester's `call_with` takes error reports as they
+        // come, so one sealed with the handler's cipher would reach it as
+        // ciphertext.
+        let handler_layer = matches!(result, Ok(Ok(_))).then_some(layer).flatten();
         let (reply, count) = match result {
             Ok(Ok(reply)) => (reply, None),
             Ok(Err(e)) => {
@@ -76,7 +84,7 @@ impl Pipeline {
                 id.attach(&mut reply);
             }
         }
-        let Err(e) = self.seal_append(reply, layer, link, out) else {
+        let Err(e) = self.seal_append(reply, handler_layer, link, out) else {
             return (count, true);
         };
         warn!(error = ?e, "reply could not be sent");

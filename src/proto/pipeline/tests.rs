@@ -282,6 +282,51 @@ fn handler_failures_become_error_replies_on_a_server_only() {
 }
 
 #[test]
+fn a_failed_handlers_error_report_is_not_sealed_with_its_routes_layer() {
+    let server = server(PluginLayer::new(), Caps::NONE);
+    let cipher = PluginLayer::new().with_cipher(NetaioStreamCipher::new("handler key"));
+    let to = || ReplyTo {
+        rid: None,
+        uri: Bytes::from_static(b"k"),
+    };
+    let mut scratch = BytesMut::new();
+    // Its own reply: sealed with the route's layer (netaio's order).
+    let ok = Message::respond("k", "secret");
+    let o = server.respond(
+        to(),
+        Some(&cipher),
+        &LINK,
+        Ok(Ok(Some(ok.clone()))),
+        &mut scratch,
+    );
+    assert_ne!(decode(&o.send.unwrap()), ok, "encrypted");
+    // What framewire answers for a failed handler: readable, as every
+    // error report the pipeline makes (call_with does not open them).
+    let o = server.respond(
+        to(),
+        Some(&cipher),
+        &LINK,
+        Ok(Err("refused".into())),
+        &mut scratch,
+    );
+    assert_eq!(
+        decode(&o.send.unwrap()),
+        Message::error("refused").with_uri("k")
+    );
+    let o = server.respond(
+        to(),
+        Some(&cipher),
+        &LINK,
+        Err(Box::new("bug")),
+        &mut scratch,
+    );
+    assert_eq!(
+        decode(&o.send.unwrap()),
+        Message::error("internal error").with_uri("k")
+    );
+}
+
+#[test]
 fn a_handler_errors_reply_type_comes_from_how_it_was_made_not_its_text() {
     let server = server(PluginLayer::new(), Caps::NONE);
     let to = || ReplyTo {
