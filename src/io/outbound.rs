@@ -424,4 +424,33 @@ mod tests {
         assert_eq!(taken(&q).len(), 1);
         assert!(!q.wait_work().await, "closed and empty");
     }
+
+    #[test]
+    fn a_frame_that_brings_the_queue_exactly_to_its_byte_bound_fits() {
+        let (q, _) = queue(8, 10);
+        assert_eq!(q.push(Bytes::from_static(b"12345"), B), Ok(()));
+        assert_eq!(q.push(Bytes::from_static(b"67890"), B), Ok(()), "10 of 10");
+        assert_eq!(
+            q.push(Bytes::from_static(b"x"), B),
+            Err(PushError::Full(None))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn push_quiet_leaves_the_writer_asleep_until_woken() {
+        let q = std::sync::Arc::new(queue(8, 100).0);
+        let waiter = {
+            let q = q.clone();
+            tokio::spawn(async move { q.wait_work().await })
+        };
+        tokio::task::yield_now().await; // the writer waits
+        q.push_quiet(Bytes::from_static(b"a"), B).unwrap();
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!waiter.is_finished(), "not woken by push_quiet");
+        q.wake_writer();
+        let woken = tokio::time::timeout(Duration::from_secs(1), waiter).await;
+        assert!(woken.expect("woken").unwrap());
+    }
 }
