@@ -396,4 +396,25 @@ mod tests {
         // Written as soon as the queue ran dry, "a" would leave alone.
         assert_eq!(writes_for_tasks().await, [b"ab".to_vec(), b"c".to_vec()]);
     }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn frames_queued_together_leave_in_one_write_up_to_64_kib() {
+        let q = Arc::new(Outbound::new(16, 1 << 20, Default::default()));
+        for _ in 0..3 {
+            q.push(Bytes::from(vec![1; 2000]), Backpressure::Drop)
+                .unwrap();
+        }
+        // Larger than 64 KiB (the documented coalescing size, as a
+        // literal): written from its own memory, after what was gathered.
+        q.push(Bytes::from(vec![2; 64 * 1024 + 1]), Backpressure::Drop)
+            .unwrap();
+        q.close();
+        let sink = Writes::default();
+        Writer::new(sink.clone())
+            .write_loop(&q, Duration::from_secs(5), |_, _| {})
+            .await
+            .unwrap();
+        let sizes: Vec<usize> = sink.0.lock().unwrap().iter().map(Vec::len).collect();
+        assert_eq!(sizes, [6000, 64 * 1024 + 1]);
+    }
 }
