@@ -191,13 +191,15 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
                 // Taken under the lock: see the module docs.
                 let taken = queue.take_ready(&mut batch);
                 match (round, taken) {
-                    // Only what the reader handed over: finish it.
-                    (0, 0) => break,
+                    // Frames came together: yielding may find more.
                     (0, 2..) => yielding_pays = self.gather,
+                    // A yield found nothing: stop yielding for now.
                     (1, 0) => yielding_pays = false,
                     _ => {}
                 }
                 if taken == 0 {
+                    // Nothing more (in round 0: only what the reader
+                    // handed over, finished below).
                     break;
                 }
                 frames += taken;
@@ -358,9 +360,9 @@ mod tests {
         }
     }
 
-    /// One frame queued, then another by a task that runs while the
-    /// writer is busy with the first, then (after a pause) a third alone:
-    /// the writes the socket gets.
+    /// A script of frames queued by the test and by tasks it spawns
+    /// (each runs once the test awaits it, after the writer woken before
+    /// it): the writes the socket gets.
     async fn writes_for_tasks() -> Vec<Vec<u8>> {
         let q = Arc::new(Outbound::new(16, 1024, Default::default()));
         let sink = Writes::default();
@@ -372,19 +374,36 @@ mod tests {
                     .await
             })
         };
-        q.push(Bytes::from_static(b"a"), Backpressure::Drop)
-            .unwrap();
-        let q2 = q.clone();
-        // Scheduled after the writer (woken by "a"): runs when the writer
-        // first yields.
-        let second =
-            tokio::spawn(async move { q2.push(Bytes::from_static(b"b"), Backpressure::Drop) });
-        assert_eq!(second.await.unwrap(), Ok(()));
-        for _ in 0..2 * MAX_YIELDS {
-            tokio::task::yield_now().await;
-        }
-        q.push(Bytes::from_static(b"c"), Backpressure::Drop)
-            .unwrap();
+        let push = |frame: &'static [u8]| {
+            q.push(Bytes::from_static(frame), Backpressure::Drop)
+                .unwrap()
+        };
+        let later = |frame: &'static [u8]| {
+            let q = q.clone();
+            tokio::spawn(async move { q.push(Bytes::from_static(frame), Backpressure::Drop) })
+        };
+        let settle = || async {
+            for _ in 0..4 * MAX_YIELDS {
+                tokio::task::yield_now().await;
+            }
+        };
+        // 1. Yielding starts on: "b", queued while the writer yields,
+        //    joins "a".
+        push(b"a");
+        later(b"b").await.unwrap().unwrap();
+        settle().await;
+        // 2. Alone: a yield finds nothing, and yielding turns off.
+        push(b"c");
+        settle().await;
+        // 3. So "x" leaves at once, and "y" on its own.
+        push(b"x");
+        later(b"y").await.unwrap().unwrap();
+        settle().await;
+        // 4. Two frames taken together turn it back on: "f" joins them.
+        push(b"d");
+        push(b"e");
+        later(b"f").await.unwrap().unwrap();
+        settle().await;
         q.close();
         writer.await.unwrap().unwrap();
         let writes = sink.0.lock().unwrap().clone();
@@ -393,8 +412,9 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn after_yield_frames_from_tasks_woken_together_share_a_write() {
-        // Written as soon as the queue ran dry, "a" would leave alone.
-        assert_eq!(writes_for_tasks().await, [b"ab".to_vec(), b"c".to_vec()]);
+        let writes = writes_for_tasks().await;
+        let writes: Vec<&[u8]> = writes.iter().map(Vec::as_slice).collect();
+        assert_eq!(writes, [&b"ab"[..], b"c", b"x", b"y", b"def"]);
     }
 
     #[tokio::test(flavor = "current_thread")]
