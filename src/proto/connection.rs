@@ -184,7 +184,7 @@ pub(crate) enum CloseCount {
 
 /// What the connection learned about its peer since the driver last
 /// asked, for what is sealed to it from elsewhere (fan-out) and handlers.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Learned {
     /// The peer's session (from its first accepted frame).
     pub(crate) session: Option<SessionId>,

@@ -307,6 +307,16 @@ fn hmac() -> PluginLayer {
     PluginLayer::new().with_auth(NetaioHmac::new("k"))
 }
 
+/// `count` requests (uris `r0`, `r1`, ...) framed one after another, as
+/// one read.
+fn pipelined(count: usize) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for i in 0..count {
+        bytes.extend_from_slice(&request(&format!("r{i}")).to_bytes(Profile::Netaio).unwrap());
+    }
+    bytes
+}
+
 fn request(uri: &str) -> Message {
     Message::new(MessageType::REQUEST_URI, uri.to_owned(), "hi")
 }
@@ -505,11 +515,7 @@ fn a_peer_that_only_fails_its_checksums_is_closed_at_the_cap() {
 #[test]
 fn pipelined_requests_are_answered_in_one_batch_sealed_in_runs() {
     let mut p = Pair::plain(LIMITS);
-    let mut bytes = Vec::new();
-    for i in 0..5 {
-        let m = request(&format!("r{i}"));
-        bytes.extend_from_slice(&m.to_bytes(Profile::Netaio).unwrap());
-    }
+    let bytes = pipelined(5);
     p.send_raw(&bytes);
     assert_eq!(p.batches, [[5]], "one batch, one run, for one read");
     let uris: Vec<_> = p.got.iter().map(|m| m.body.uri.clone()).collect();
@@ -521,10 +527,7 @@ fn pipelined_requests_are_answered_in_one_batch_sealed_in_runs() {
     // so a changed constant fails here).
     assert_eq!(RUN_BYTES, 8 * 1024);
     p.handler = Box::new(|m| Ok(Some(Message::respond(m.body.uri.clone(), vec![7; 4096]))));
-    let mut bytes = Vec::new();
-    for i in 0..4 {
-        bytes.extend_from_slice(&request(&format!("r{i}")).to_bytes(Profile::Netaio).unwrap());
-    }
+    let bytes = pipelined(4);
     p.send_raw(&bytes);
     assert_eq!(p.batches, [[2, 2]], "a run is sealed at RUN_BYTES");
     assert_eq!(p.got.len(), 4);
@@ -616,10 +619,7 @@ fn a_frame_started_before_admission_has_the_frame_deadline() {
 fn frames_and_bytes_read_are_counted_when_taken() {
     let mut p = Pair::plain(LIMITS);
     let _ = p.server.take_frames_in();
-    let mut bytes = Vec::new();
-    for i in 0..3 {
-        bytes.extend_from_slice(&request(&format!("r{i}")).to_bytes(Profile::Netaio).unwrap());
-    }
+    let bytes = pipelined(3);
     p.send_raw(&bytes);
     assert_eq!(p.server.take_frames_in(), (3, bytes.len() as u64));
     assert_eq!(p.server.take_frames_in(), (0, 0), "taken");
