@@ -190,7 +190,7 @@
 //!                        keepalive, reconnect and failover, the move off a
 //!                        draining server, dispatch
 //!     error.rs           ClientError, DisconnectReason
-//!     pending.rs         waiting requests: proto/requests.rs's table + reply channels
+//!     pending.rs         waiting requests: recorded by the writer in wire order, bounded by callers
 //!     subscription.rs    Subscription streams (drop unsubscribes)
 //!     reconnect.rs       Reconnect: backoff with jitter and a cap
 //!     servers.rs         IntoServers, the server list and its rotation
@@ -253,10 +253,15 @@
 //! handler call per task; its replies pass `node/guard.rs` instead of a
 //! queue.
 //!
-//! The client mirrors it: `client/connection.rs` reads with the same
-//! `Inbound` and pipeline (its keepalive is `proto/keepalive.rs`), which hands replies to waiting requests
-//! (`client/pending.rs`, matched by `proto/requests.rs`, as the node's
-//! are) and notifications to subscription streams before
+//! The client mirrors it. A request takes no lock to go out: it gets a
+//! random id, is sealed, and is queued with its entry for the pending
+//! table, which the connection's one writer (`io/writer.rs`) records as
+//! it takes the frame, before writing it, so the table's order is the
+//! wire's. `client/connection.rs` reads with the same `Inbound` and
+//! pipeline (its keepalive is `proto/keepalive.rs`), which hand replies to
+//! waiting requests (`client/pending.rs`, matched by `proto/requests.rs`,
+//! as the node's are; a per-call layer is opened there, beside the
+//! instance layer) and notifications to subscription streams before
 //! routing the rest to the client's handlers. Fan-out (notify, broadcast)
 //! is sealed and encoded once by the pipeline and queued to each receiver
 //! by `server/handle.rs`, which also hands it to the backplane (if any)

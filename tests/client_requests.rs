@@ -221,20 +221,22 @@ async fn requests_that_wait_for_room_in_the_queue_keep_wire_order() {
             tokio::spawn(async move { (i, c.request("same", content(i)).await) })
         })
         .collect();
-    // Until registering stops (bounded: 5 s).
-    let mut last = usize::MAX;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let now = c.pending_requests();
-        if now == last {
+    // Until the client's queue is full (bounded: 10 s): the requests
+    // beyond it (60 MB asked, 16 MiB queued, a few MiB in the sockets)
+    // wait for room.
+    const QUEUE_BYTES: usize = 16 * 1024 * 1024;
+    let mut full = false;
+    for _ in 0..200 {
+        if c.queued().1 + 60_100 > QUEUE_BYTES {
+            full = true;
             break;
         }
-        last = now;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(
-        (1..N).contains(&c.pending_requests()),
-        "some requests wait for room, unregistered: {} of {N} registered",
-        c.pending_requests()
+    assert!(full, "the queue filled: {:?} queued", c.queued());
+    const _: () = assert!(
+        N * 60_000 > 3 * QUEUE_BYTES,
+        "more than queue and sockets hold"
     );
     go.send(()).await.unwrap();
     for t in tasks {

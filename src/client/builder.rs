@@ -15,7 +15,7 @@ use crate::transport::{Connector, TcpConnector};
 use crate::wire::{FrameConfig, Profile};
 
 use super::config::Config;
-use super::pending::Pending;
+use super::pending::{Budget, Pending};
 use super::subscription::Topics;
 use super::{
     connection, Client, ClientError, ClientHandler, ConnectionEvent, Inner, Keepalive,
@@ -300,12 +300,13 @@ impl ClientBuilder {
         let (done_tx, done) = tokio::sync::watch::channel(false);
         let offline = self.config.offline;
         let pipeline = Pipeline::new(Side::Client, self.config.layer.clone(), self.config.frame);
-        let pending = Pending::new(self.config.max_pending_requests);
+        let budget = Budget::new(self.config.max_pending_requests);
         let inner = Arc::new(Inner {
             config: self.config,
             pipeline,
             router: self.router,
-            pending: Mutex::new(pending),
+            pending: Mutex::new(Pending::new()),
+            budget,
             topics: Mutex::new(Topics::default()),
             outlet: Mutex::new(Outlet::new(offline)),
             offline_dropped: AtomicU64::new(0),
@@ -313,7 +314,6 @@ impl ClientBuilder {
             resubscribed: tokio::sync::watch::channel(0).0,
             connections: AtomicU64::new(0),
             events: self.events,
-            send_order: tokio::sync::Mutex::new(()),
             closed: CancellationToken::new(),
             done,
         });

@@ -4,7 +4,6 @@
 //! the pipeline's.
 
 use std::borrow::Cow;
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -17,7 +16,7 @@ use tracing::{debug, info, warn};
 
 use crate::auth::PluginLayer;
 use crate::handler::catch_panics;
-use crate::io::outbound::Outbound;
+use crate::io::outbound::{Backpressure, Outbound};
 use crate::io::reader::FrameReader;
 use crate::io::writer::Writer;
 use crate::proto::handover::Handover;
@@ -31,6 +30,8 @@ use crate::transport::{ReadHalf, Stream};
 use crate::wire::{Message, MessageType};
 
 use super::config::Config;
+use super::offline;
+use super::pending::Outgoing;
 use super::{
     Client, ClientError, ClientHandler, ConnectionEvent, Current, DisconnectReason, Inner,
 };
@@ -61,7 +62,7 @@ pub(super) struct Live {
 
 /// A login message sent on a new connection, and how its answer arrives.
 pub(super) struct Login {
-    seq: super::pending::Ticket,
+    id: protocol::RequestId,
     reply: tokio::sync::oneshot::Receiver<Result<Message, ClientError>>,
 }
 
@@ -71,28 +72,23 @@ impl Login {
     fn send(inner: &Inner, current: &Current, content: Bytes) -> Option<Login> {
         let mut msg = protocol::login(content);
         let (tx, reply) = tokio::sync::oneshot::channel();
-        let (seq, rid) = lock(&inner.pending).insert_control(
-            MessageType::REQUEST_URI,
-            Bytes::from_static(protocol::LOGIN_URI.as_bytes()),
-            tx,
-            current.id,
-        )?;
-        rid.attach(&mut msg);
-        let sent = current
-            .seal(inner, msg)
-            .is_ok_and(|frame| current.push_control(frame));
-        if !sent {
-            lock(&inner.pending).remove(seq);
-            return None;
-        }
-        Some(Login { seq, reply })
+        let out = Outgoing::new(&mut msg, Some(tx), None).on(current.id);
+        let id = out.id();
+        let frame = current.seal(inner, msg).ok()?;
+        // A control frame: dropped rather than waited for (the queue of a
+        // new connection is empty).
+        current
+            .queue
+            .push_marked(frame, out, Backpressure::Drop)
+            .ok()?;
+        Some(Login { id, reply })
     }
 
     /// The server's answer: OK, or the refusal as an error.
     pub(super) async fn outcome(self, inner: &Inner) -> Result<(), ClientError> {
         let timeout = inner.config.request_timeout;
         let answer = tokio::time::timeout(timeout, self.reply).await;
-        lock(&inner.pending).remove(self.seq);
+        lock(&inner.pending).remove(self.id);
         match answer {
             Ok(Ok(result)) => ClientError::classify(result?).map(drop),
             Ok(Err(_)) => Err(ClientError::ConnectionLost),
@@ -174,8 +170,12 @@ pub(super) fn start(inner: &Arc<Inner>, stream: Stream) -> Live {
     ));
     let writer = {
         let (queue, broken, limit) = (queue.clone(), broken.clone(), inner.config.write_timeout);
+        let table = inner.clone();
         tokio::spawn(async move {
-            if let Err(e) = Writer::new(wr).write_loop(&queue, limit, |_, _| {}).await {
+            let record = |batch: &mut Vec<Outgoing>| lock(&table.pending).record(batch);
+            let writer = Writer::new(wr);
+            let written = writer.write_loop_marked(&queue, limit, |_, _| {}, record);
+            if let Err(e) = written.await {
                 debug!(error = %e, "write failed");
                 queue.close();
                 broken.cancel();
@@ -223,20 +223,34 @@ fn go_live(inner: &Inner, current: &Arc<Current>) {
     let limits = outlet.offline.limits().copied();
     let mut dropped = 0u64;
     for q in outlet.offline.take() {
-        if q.seq.is_some_and(|seq| !lock(&inner.pending).contains(seq)) {
+        if q.request.as_ref().is_some_and(Outgoing::is_abandoned) {
             continue; // the request gave up waiting: nobody wants it sent
         }
         let expired = limits.is_some_and(|l| q.expired(&l, now));
-        let sent = !expired
-            && inner
-                .pipeline
-                .seal_with(q.msg, q.layer.as_ref(), &current.link(inner))
-                .is_ok_and(|frame| current.push_control(frame));
-        match (sent, q.seq) {
-            (true, Some(seq)) => lock(&inner.pending).assign(seq, current.id),
-            (true, None) => {}
-            (false, Some(seq)) => lock(&inner.pending).fail(seq, ClientError::ConnectionLost),
-            (false, None) => dropped += 1,
+        let offline::Queued { msg, request, .. } = q;
+        let frame = (!expired)
+            .then(|| {
+                let layer = request.as_ref().and_then(Outgoing::layer);
+                inner
+                    .pipeline
+                    .seal_with(msg, layer, &current.link(inner))
+                    .ok()
+            })
+            .flatten();
+        match (frame, request) {
+            (Some(frame), Some(out)) => {
+                let out = out.on(current.id);
+                if let Err((_, out)) = current.queue.push_marked(frame, out, Backpressure::Drop) {
+                    out.fail(ClientError::ConnectionLost);
+                }
+            }
+            (Some(frame), None) => {
+                if !current.push_control(frame) {
+                    dropped += 1;
+                }
+            }
+            (None, Some(out)) => out.fail(ClientError::ConnectionLost),
+            (None, None) => dropped += 1,
         }
     }
     outlet.current = Some(current.clone());
@@ -260,7 +274,13 @@ fn report_dropped(inner: &Inner, dropped: u64) {
 /// fail with the pending table; sends are counted as dropped.
 fn drop_buffered(inner: &Inner) {
     let kept = lock(&inner.outlet).offline.take();
-    let sends = kept.iter().filter(|q| q.seq.is_none()).count() as u64;
+    let mut sends = 0;
+    for q in kept {
+        match q.request {
+            Some(out) => out.fail(ClientError::Closed),
+            None => sends += 1,
+        }
+    }
     report_dropped(inner, sends);
 }
 
@@ -287,8 +307,7 @@ pub(super) async fn run(inner: Arc<Inner>, mut live: Live, done: watch::Sender<b
                 break;
             }
             live.writer.abort();
-            let id = live.current.id;
-            lock(&inner.pending).fail_connection(id, || ClientError::ConnectionLost);
+            abandon(&inner, &live.current, || ClientError::ConnectionLost);
         }
         info!(%reason, "disconnected");
         inner.emit(ConnectionEvent::Disconnected { reason });
@@ -353,30 +372,27 @@ fn leave_topics(inner: &Inner, current: &Current) {
     for topic in inner.active_topics() {
         let mut msg = Message::new(MessageType::UNSUBSCRIBE_URI, topic.clone(), Bytes::new());
         // Nobody awaits the answer: its arrival is what counts.
-        let (tx, _) = tokio::sync::oneshot::channel();
-        let Some((seq, rid)) = lock(&inner.pending).insert_control(
-            MessageType::UNSUBSCRIBE_URI,
-            topic,
-            tx,
-            current.id,
-        ) else {
-            continue;
-        };
-        rid.attach(&mut msg);
-        let queued = current
-            .seal(inner, msg)
-            .is_ok_and(|frame| current.push_control(frame));
-        if !queued {
-            lock(&inner.pending).remove(seq);
+        let out = Outgoing::new(&mut msg, None, None).on(current.id);
+        if let Ok(frame) = current.seal(inner, msg) {
+            // Not queued (full): nothing is due, nothing to wait for.
+            let _ = current.queue.push_marked(frame, out, Backpressure::Drop);
         }
     }
+}
+
+/// Fails what was sent on a connection that is gone, and what was queued
+/// on it and never taken by its writer (stopped).
+fn abandon(inner: &Inner, current: &Current, err: impl Fn() -> ClientError) {
+    for out in current.queue.close_and_take_marks() {
+        out.fail(err());
+    }
+    lock(&inner.pending).fail_connection(current.id, err);
 }
 
 /// Reads a connection the server asked us to leave until the replies due
 /// on it have come (bounded by the request timeout: past it, they have
 /// failed anyway), then closes it cleanly.
 async fn retire(inner: Arc<Inner>, mut live: Live, dispatch: Dispatch) {
-    let id = live.current.id;
     let limit = inner.config.request_timeout;
     let reason = timeout(limit, read_loop(&inner, &mut live, &dispatch, true)).await;
     live.current.queue.close();
@@ -386,7 +402,7 @@ async fn retire(inner: Arc<Inner>, mut live: Live, dispatch: Dispatch) {
     {
         live.writer.abort();
     }
-    lock(&inner.pending).fail_connection(id, || ClientError::ConnectionLost);
+    abandon(&inner, &live.current, || ClientError::ConnectionLost);
     debug!(?reason, "left a draining server");
 }
 
@@ -419,8 +435,8 @@ fn resubscribe(inner: &Arc<Inner>, id: u64) {
 /// want to the dispatcher.
 struct Deliver<'a> {
     inner: &'a Inner,
+    current: &'a Current,
     routes: &'a mut RouteCache<Handler>,
-    peer: SocketAddr,
     /// Set when the server asked its clients to move.
     drained: &'a std::cell::Cell<bool>,
 }
@@ -431,7 +447,11 @@ impl Sink for Deliver<'_> {
     fn offer(&mut self, msg: Message) -> Option<Message> {
         let (rest, answer) = lock(&self.inner.pending).complete_later(msg);
         if let Some(answer) = answer {
-            answer.send();
+            // A per-call layer opens here, beside the instance layer.
+            let (inner, current) = (self.inner, self.current);
+            answer.send(|msg, layer| {
+                Ok(inner.pipeline.open_with(msg, layer, &current.link(inner))?)
+            });
         }
         let msg = rest?;
         if msg.message_type == MessageType::NOTIFY_URI {
@@ -446,7 +466,9 @@ impl Sink for Deliver<'_> {
     }
 
     fn route(&mut self, msg: &Message) -> Option<Cow<'_, Handler>> {
-        self.inner.router.lookup_cached(self.routes, msg, self.peer)
+        self.inner
+            .router
+            .lookup_cached(self.routes, msg, self.current.peer)
     }
 
     fn unverified_error(&mut self, msg: Message) -> bool {
@@ -518,8 +540,8 @@ async fn read_loop(
             }
             let mut sink = Deliver {
                 inner,
+                current,
                 routes: &mut routes,
-                peer: current.peer,
                 drained: &drained,
             };
             if let Step::Call(call) = pipeline.receive(&mut peer, msg, &mut sink) {
@@ -542,7 +564,9 @@ async fn read_loop(
             if h.poll_leave(now) {
                 leave_topics(inner, current);
             }
-            if h.is_done(lock(&inner.pending).on_connection(current.id)) {
+            // Queued first: a request is in the queue or in the table then.
+            let queued = current.queue.marks_due();
+            if h.is_done(queued + lock(&inner.pending).on_connection(current.id)) {
                 return DisconnectReason::Draining;
             }
         }

@@ -55,7 +55,6 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::{Link, PluginLayer, Role};
 use crate::io::outbound::{Backpressure, Outbound, PushError};
 use crate::proto::pipeline::Pipeline;
-use crate::proto::requests::is_error_report;
 use crate::protocol::SessionId;
 use crate::router::Router;
 use crate::sync::lock;
@@ -72,7 +71,7 @@ pub use subscription::Subscription;
 
 use config::Config;
 use offline::Offline;
-use pending::Pending;
+use pending::{Budget, Outgoing, Pending};
 use subscription::Topics;
 
 /// What happened to the connection; see [`Client::events`].
@@ -116,7 +115,10 @@ pub(crate) struct Inner {
     config: Config,
     pipeline: Pipeline,
     router: Router<Arc<dyn ClientHandler>>,
+    /// Requests recorded by the writer as it sent them (see pending.rs).
     pending: Mutex<Pending>,
+    /// The bound on waiting requests.
+    budget: Budget,
     topics: Mutex<Topics>,
     /// Where messages go out: the connection, or the offline buffer.
     outlet: Mutex<Outlet>,
@@ -130,8 +132,6 @@ pub(crate) struct Inner {
     /// Connections made so far (each gets the next number as its id).
     connections: AtomicU64,
     events: broadcast::Sender<ConnectionEvent>,
-    /// Held from registering a request to queueing its frame.
-    send_order: tokio::sync::Mutex<()>,
     closed: CancellationToken,
     /// Fires when the background task has finished.
     done: tokio::sync::watch::Receiver<bool>,
@@ -154,34 +154,16 @@ impl Outlet {
     }
 }
 
-/// Where [`Inner::route_out`] put a message.
-enum Out {
-    /// Send it on this connection.
-    Live(Arc<Current>, Message),
-    /// Kept for the next connection.
-    Buffered,
-}
-
-/// How [`Inner::start_request`] left a request.
-enum Started<'a> {
-    /// Someone holds `send_order`: wait for it, then start again.
-    Busy(Message, pending::ReplyTx),
-    Sent(Sent<'a>),
-}
-
-/// A request registered as `seq` and queued on connection `on` (`None`:
-/// kept in the offline buffer). `wait`: the queue was full; push this
-/// frame, holding the order until it is in.
-struct Sent<'a> {
-    seq: pending::Ticket,
-    on: Option<Arc<Current>>,
-    wait: Option<(tokio::sync::MutexGuard<'a, ()>, Bytes)>,
-}
+/// What [`Inner::route_out`] hands back to send on a live connection:
+/// the connection, the message, and the request it is, if one (`None`:
+/// kept for the next connection).
+type Live = Option<(Arc<Current>, Message, Option<Outgoing>)>;
 
 /// The connection messages go out on: its queue, and what plugins bind to
 /// it (a frame sealed for one connection is only sent on that one).
 pub(crate) struct Current {
-    queue: Arc<Outbound>,
+    /// Requests travel in it with their entries for the pending table.
+    queue: Arc<Outbound<Outgoing>>,
     peer: SocketAddr,
     id: u64,
     session: SessionId,
@@ -219,6 +201,22 @@ impl Current {
         }
     }
 
+    /// Queues request `frame` with its entry for the pending table (the
+    /// writer records it as it writes the frame), under
+    /// [`Backpressure::Wait`].
+    async fn push_request(&self, frame: Bytes, out: Outgoing) -> Result<(), ClientError> {
+        let out = out.on(self.id);
+        match self.queue.push_marked(frame, out, Backpressure::Wait) {
+            Ok(()) => Ok(()),
+            Err((PushError::Full(Some(frame)), out)) => self
+                .queue
+                .push_marked_waiting(frame, out)
+                .await
+                .map_err(|_| ClientError::ConnectionLost),
+            Err(_) => Err(ClientError::ConnectionLost),
+        }
+    }
+
     /// Queues a control frame (a login, a ping, an announcement, leaving a
     /// topic) under [`Backpressure::Drop`]: whether it was queued.
     fn push_control(&self, frame: Bytes) -> bool {
@@ -239,104 +237,30 @@ impl Inner {
     }
 
     /// The connection to send `msg` on, or, while there is none, the
-    /// offline buffer (`seq`: the waiting request it belongs to).
-    fn route_out(
-        &self,
-        msg: Message,
-        layer: Option<&PluginLayer>,
-        seq: Option<pending::Ticket>,
-    ) -> Result<Out, ClientError> {
+    /// offline buffer (`request`: the waiting request it is). Nothing else
+    /// is ordered here: the writer records requests in wire order.
+    fn route_out(&self, msg: Message, request: Option<Outgoing>) -> Result<Live, ClientError> {
         if self.closed.is_cancelled() {
             return Err(ClientError::Closed);
         }
         let mut outlet = lock(&self.outlet);
         if let Some(current) = &outlet.current {
-            return Ok(Out::Live(current.clone(), msg));
+            return Ok(Some((current.clone(), msg, request)));
         }
-        outlet.offline.push(msg, layer, seq)?;
-        Ok(Out::Buffered)
+        outlet.offline.push(msg, request)?;
+        Ok(None)
     }
 
     /// Seals `msg` for the current connection and queues it there (or
     /// keeps it for the next one).
     async fn send_message(&self, msg: Message) -> Result<(), ClientError> {
-        match self.route_out(msg, None, None)? {
-            Out::Live(current, msg) => {
+        match self.route_out(msg, None)? {
+            Some((current, msg, _)) => {
                 let frame = current.seal(self, msg)?;
                 current.push(frame).await
             }
-            Out::Buffered => Ok(()),
+            None => Ok(()),
         }
-    }
-
-    /// Registers request `msg` and queues it on the connection (or keeps
-    /// it in the offline buffer), under the outlet's lock, which orders
-    /// requests; the pending table is locked only to register (the reader
-    /// completes replies under that lock). `order`: `send_order`, if the
-    /// caller waited for it; else it is taken here if free, and `Busy`
-    /// hands everything back if not. If the queue is full, the frame and
-    /// the order come back in `wait`, to be pushed (waiting for room) with
-    /// no lock held. The writer is not woken here: the caller wakes it
-    /// once the locks are released.
-    fn start_request<'a>(
-        &'a self,
-        mut msg: Message,
-        layer: Option<&PluginLayer>,
-        tx: pending::ReplyTx,
-        order: Option<tokio::sync::MutexGuard<'a, ()>>,
-    ) -> Result<Started<'a>, ClientError> {
-        if self.closed.is_cancelled() {
-            return Err(ClientError::Closed);
-        }
-        let mut outlet = lock(&self.outlet);
-        let order = match order.map_or_else(|| self.send_order.try_lock().ok(), Some) {
-            Some(order) => order,
-            None => return Ok(Started::Busy(msg, tx)),
-        };
-        let (request_type, uri) = (msg.message_type, msg.body.uri.clone());
-        let current = outlet.current.clone();
-        let (seq, rid) = {
-            let mut pending = lock(&self.pending);
-            let (seq, rid) = pending.insert(request_type, uri, tx)?;
-            if let Some(current) = &current {
-                pending.assign(seq, current.id);
-            }
-            (seq, rid)
-        };
-        rid.attach(&mut msg);
-        let Some(current) = current else {
-            if let Err(e) = outlet.offline.push(msg, layer, Some(seq)) {
-                lock(&self.pending).remove(seq);
-                return Err(e);
-            }
-            return Ok(Started::Sent(Sent {
-                seq,
-                on: None,
-                wait: None,
-            }));
-        };
-        // Sealed with the pending table unlocked (the reader completes
-        // replies under that lock): the outlet's lock keeps the order.
-        let frame = match self.pipeline.seal_with(msg, layer, &current.link(self)) {
-            Ok(frame) => frame,
-            Err(e) => {
-                lock(&self.pending).remove(seq);
-                return Err(e.into());
-            }
-        };
-        let wait = match current.queue.push_quiet(frame, Backpressure::Wait) {
-            Ok(()) => None,
-            Err(PushError::Full(Some(frame))) => Some((order, frame)),
-            Err(_) => {
-                lock(&self.pending).remove(seq);
-                return Err(ClientError::ConnectionLost);
-            }
-        };
-        Ok(Started::Sent(Sent {
-            seq,
-            on: Some(current),
-            wait,
-        }))
     }
 
     fn emit(&self, event: ConnectionEvent) {
@@ -488,73 +412,31 @@ impl Client {
     ) -> Result<Message, ClientError> {
         let inner = &self.inner;
         let uri = msg.body.uri.clone();
+        // Held until the request ends, however it ends.
+        let _seat = inner.budget.take()?;
         let (tx, rx) = oneshot::channel();
-        // Sequence numbers must follow the order frames reach the wire:
-        // without an echoed id, a reply goes to the oldest waiting request,
-        // which is only right if "oldest" means "sent first". A request
-        // holds `send_order` from registering to queueing its frame. Most
-        // take it without waiting, inside the outlet's lock, so their whole
-        // send is one short critical section; only when someone waits for
-        // room in the queue do the others queue up behind it (waiting on
-        // the async lock for every request parked a task per contended
-        // request: the profile in BENCHMARKS.md).
-        let Sent {
-            seq,
-            on: sent_on,
-            wait,
-        } = match inner.start_request(msg, layer, tx, None)? {
-            Started::Sent(sent) => sent,
-            Started::Busy(msg, tx) => {
-                let order = inner.send_order.lock().await;
-                match inner.start_request(msg, layer, tx, Some(order))? {
-                    Started::Sent(sent) => sent,
-                    Started::Busy(..) => unreachable!("start_request was given send_order"),
-                }
-            }
+        let mut msg = msg;
+        let out = Outgoing::new(&mut msg, Some(tx), layer);
+        let mut waiting = Waiting {
+            inner,
+            id: out.id(),
+            rx,
+            armed: true,
         };
-        // Removes the waiter however this future ends (timeout, error,
-        // or the caller dropping it). Disarmed once the reply channel has
-        // yielded: the waiter has left the table then, and the lock the
-        // reader completes replies under is not taken again for nothing.
-        struct Forget<'a>(&'a Inner, Option<pending::Ticket>);
-        impl Drop for Forget<'_> {
-            fn drop(&mut self) {
-                if let Some(seq) = self.1 {
-                    lock(&self.0.pending).remove(seq);
-                }
-            }
+        // No lock orders requests here: the writer records each in the
+        // pending table as it takes its frame, so the table's order is the
+        // wire's (what matching a netaio reply needs; see pending.rs).
+        if let Some((current, msg, Some(out))) = inner.route_out(msg, Some(out))? {
+            let frame = inner.pipeline.seal_with(msg, layer, &current.link(inner))?;
+            current.push_request(frame, out).await?;
         }
-        let mut forget = Forget(inner, Some(seq));
-        if let Some(current) = &sent_on {
-            match wait {
-                // Queued under the locks; woken now they are released.
-                None => current.queue.wake_writer(),
-                // The queue was full: wait for room, still holding the order.
-                Some((order, frame)) => {
-                    current.push(frame).await?;
-                    drop(order);
-                }
-            }
-        }
-        let outcome = tokio::time::timeout(timeout, rx).await;
+        let outcome = tokio::time::timeout(timeout, &mut waiting.rx).await;
         if outcome.is_ok() {
-            forget.1 = None;
+            // The entry has left the table (or was never recorded).
+            waiting.armed = false;
         }
         match outcome {
-            Ok(Ok(Ok(reply))) => match layer {
-                // Error reports go out unsigned by the handler's layer.
-                Some(layer) if !is_error_report(reply.message_type) => {
-                    // Sent from the buffer: the connection it went out on.
-                    let current = match sent_on {
-                        Some(c) => c,
-                        None => inner.current()?,
-                    };
-                    Ok(inner
-                        .pipeline
-                        .open_with(reply, layer, &current.link(inner))?)
-                }
-                _ => Ok(reply),
-            },
+            // A reply through a per-call layer was opened by the reader.
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(ClientError::ConnectionLost),
             Err(_) => Err(ClientError::Timeout {
@@ -622,6 +504,22 @@ impl Client {
         lock(&self.inner.outlet).current.as_ref().map(|c| c.peer)
     }
 
+    /// Frames and bytes queued on the connection and not yet written to
+    /// the socket (0 while disconnected): a server that reads slowly shows
+    /// here first, before senders wait for room (at most 4096 frames and
+    /// 16 MiB).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: framewire::client::Client) {
+    /// let (frames, bytes) = client.queued();
+    /// println!("{frames} frames ({bytes} bytes) not yet sent");
+    /// # }
+    /// ```
+    pub fn queued(&self) -> (usize, usize) {
+        let current = lock(&self.inner.outlet).current.clone();
+        current.map_or((0, 0), |c| c.queue.len())
+    }
+
     /// Messages in the offline buffer now (sent while reconnecting).
     pub fn buffered(&self) -> usize {
         lock(&self.inner.outlet).offline.len()
@@ -649,7 +547,7 @@ impl Client {
 
     /// Requests waiting for a reply.
     pub fn pending_requests(&self) -> usize {
-        lock(&self.inner.pending).len()
+        self.inner.budget.used()
     }
 
     /// Sends what is queued, shuts the socket down cleanly and stops the
@@ -680,5 +578,26 @@ impl std::fmt::Debug for Client {
             .field("servers", &self.inner.config.servers.list())
             .field("connected", &self.is_connected())
             .finish()
+    }
+}
+
+/// A request waiting for its reply. However the wait ends without one
+/// (timeout, error, the caller dropping the future), the entry leaves the
+/// table: the receiver is closed first, so a writer that has not recorded
+/// it yet leaves it out (`Outgoing::is_abandoned`), and one that has is
+/// undone here.
+struct Waiting<'a> {
+    inner: &'a Inner,
+    id: crate::protocol::RequestId,
+    rx: oneshot::Receiver<Result<Message, ClientError>>,
+    armed: bool,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.rx.close();
+            lock(&self.inner.pending).remove(self.id);
+        }
     }
 }

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::auth::PluginLayer;
 use crate::wire::Message;
 
+use super::pending::Outgoing;
 use super::ClientError;
 
 /// Limits of the client's buffer for messages sent while it is
@@ -69,9 +69,8 @@ impl OfflineBuffer {
 /// One message waiting for a connection.
 pub(crate) struct Queued {
     pub(crate) msg: Message,
-    pub(crate) layer: Option<PluginLayer>,
-    /// The waiting request it belongs to, if it is one.
-    pub(crate) seq: Option<super::pending::Ticket>,
+    /// The waiting request it is, if it is one (with its per-call layer).
+    pub(crate) request: Option<Outgoing>,
     at: Instant,
 }
 
@@ -110,8 +109,7 @@ impl Offline {
     pub(crate) fn push(
         &mut self,
         msg: Message,
-        layer: Option<&PluginLayer>,
-        seq: Option<super::pending::Ticket>,
+        request: Option<Outgoing>,
     ) -> Result<(), ClientError> {
         let Some(limits) = &self.limits else {
             return Err(ClientError::ConnectionLost);
@@ -128,8 +126,7 @@ impl Offline {
         self.bytes += size;
         self.items.push_back(Queued {
             msg,
-            layer: layer.cloned(),
-            seq,
+            request,
             at: Instant::now(),
         });
         Ok(())
@@ -156,20 +153,20 @@ mod tests {
         let limits = OfflineBuffer::default().max_messages(3).max_bytes(1000);
         let mut b = Offline::new(Some(limits));
         for _ in 0..3 {
-            b.push(msg(10), None, None).unwrap();
+            b.push(msg(10), None).unwrap();
         }
-        let err = b.push(msg(10), None, None).unwrap_err();
+        let err = b.push(msg(10), None).unwrap_err();
         assert!(
             matches!(err, ClientError::OfflineBufferFull { messages: 3, .. }),
             "{err}"
         );
         let taken = b.take();
         assert_eq!(taken.len(), 3);
-        assert!(b.push(msg(2000), None, None).is_err(), "bytes bound");
+        assert!(b.push(msg(2000), None).is_err(), "bytes bound");
         assert_eq!(b.len(), 0);
-        b.push(msg(900), None, None).unwrap();
+        b.push(msg(900), None).unwrap();
         assert!(
-            b.push(msg(200), None, None).is_err(),
+            b.push(msg(200), None).is_err(),
             "bytes bound counts what is kept"
         );
     }
@@ -178,7 +175,7 @@ mod tests {
     fn without_a_buffer_a_send_is_connection_lost() {
         let mut b = Offline::new(None);
         assert!(matches!(
-            b.push(msg(1), None, None),
+            b.push(msg(1), None),
             Err(ClientError::ConnectionLost)
         ));
     }
@@ -187,9 +184,9 @@ mod tests {
     async fn age_is_measured_from_the_send() {
         let limits = OfflineBuffer::default().max_age(Duration::from_secs(2));
         let mut b = Offline::new(Some(limits));
-        b.push(msg(1), None, None).unwrap();
+        b.push(msg(1), None).unwrap();
         tokio::time::advance(Duration::from_secs(1)).await;
-        b.push(msg(1), None, None).unwrap();
+        b.push(msg(1), None).unwrap();
         tokio::time::advance(Duration::from_millis(1500)).await;
         let now = Instant::now();
         let expired: Vec<bool> = b.take().iter().map(|q| q.expired(&limits, now)).collect();

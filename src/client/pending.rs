@@ -1,96 +1,221 @@
 //! The client's waiting requests: the shared table of
 //! [`proto::requests`](crate::proto::requests), which decides which reply
 //! completes which request, holding what is the client's per request — the
-//! connection it went out on and its reply channel. The client has one
-//! server at a time, so any reply may answer any request; the table's
-//! lock is the client's (`Inner::pending`).
+//! connection it went out on, its reply channel and its per-call plugin
+//! layer.
+//!
+//! One owner of the order: a request's entry ([`Outgoing`]) travels in the
+//! connection's queue with its frame, and the writer records the entries
+//! of each batch it takes, in queue order, before writing a byte of it
+//! ([`Pending::record`]). The table's order is the wire's, which is what
+//! matching a netaio reply (no id: the *oldest* compatible request) needs,
+//! and the caller takes no lock to send a request: it picks a random id,
+//! seals, and queues. The table's lock is taken by the writer once per
+//! batch, by the reader once per reply, and by a caller only when it gives
+//! up waiting. The bound on waiting requests is the caller's
+//! ([`Budget`]): an atomic count, not the table's size.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use crate::proto::requests::{Answered, ReplyError, Requests};
+use crate::auth::PluginLayer;
+use crate::proto::requests::{is_error_report, Answered, ReplyError, Requests};
 use crate::protocol::RequestId;
 use crate::wire::{Message, MessageType};
 
 use super::ClientError;
 
-pub(crate) use crate::proto::requests::Ticket;
-
 pub(crate) type ReplyTx = oneshot::Sender<Result<Message, ClientError>>;
 
+/// What the table keeps per request.
 struct Slot {
     /// The connection it went out on (0: not sent yet, in the offline
     /// buffer).
     conn: u64,
-    tx: ReplyTx,
+    /// `None`: nobody awaits the answer, its arrival is what counts (the
+    /// unsubscribes that leave a draining server).
+    tx: Option<ReplyTx>,
+    /// The per-call layer ([`Client::call_with`](super::Client::call_with))
+    /// a reply that is not an error report must pass.
+    layer: Option<PluginLayer>,
 }
 
-/// A reply taken from the table, to be handed to its request.
-pub(crate) struct Answer(ReplyTx, Message);
+/// A request on its way out: its id is on the message, and this is what
+/// the writer records as it writes the frame.
+pub(crate) struct Outgoing {
+    id: RequestId,
+    request: MessageType,
+    uri: Bytes,
+    slot: Slot,
+}
 
-impl Answer {
-    pub(crate) fn send(self) {
-        // The request gave up meanwhile: nobody to tell.
-        let _ = self.0.send(Ok(self.1));
+impl Outgoing {
+    /// Gives request `msg` a fresh random id (a reply naming it completes
+    /// this request; nobody off the path can aim one at a request not yet
+    /// sent) and the entry to queue with its frame.
+    pub(crate) fn new(msg: &mut Message, tx: Option<ReplyTx>, layer: Option<&PluginLayer>) -> Self {
+        let id = RequestId::from(crate::random::u64());
+        id.attach(msg);
+        Outgoing {
+            id,
+            request: msg.message_type,
+            uri: msg.body.uri.clone(),
+            slot: Slot {
+                conn: 0,
+                tx,
+                layer: layer.cloned(),
+            },
+        }
+    }
+
+    pub(crate) fn id(&self) -> RequestId {
+        self.id
+    }
+
+    /// The per-call layer to seal the request with.
+    pub(crate) fn layer(&self) -> Option<&PluginLayer> {
+        self.slot.layer.as_ref()
+    }
+
+    /// Sent on connection `conn`.
+    pub(crate) fn on(mut self, conn: u64) -> Self {
+        self.slot.conn = conn;
+        self
+    }
+
+    /// Whether the request gave up waiting: nobody wants it sent.
+    pub(crate) fn is_abandoned(&self) -> bool {
+        self.slot.tx.as_ref().is_some_and(ReplyTx::is_closed)
+    }
+
+    /// Fails the request without its having been recorded.
+    pub(crate) fn fail(self, err: ClientError) {
+        self.slot.fail(err);
     }
 }
 
-/// The client's waiting requests, in send order.
+impl Slot {
+    fn fail(self, err: ClientError) {
+        if let Some(tx) = self.tx {
+            // The request gave up meanwhile: nobody to tell.
+            let _ = tx.send(Err(err));
+        }
+    }
+}
+
+/// A reply taken from the table, to be handed to its request once the
+/// table is unlocked: sending wakes the waiting task, which can mean a
+/// system call to wake a worker thread, and opening a per-call layer can
+/// mean a MAC; the writer wants the lock meanwhile.
+pub(crate) struct Answer(Slot, Message);
+
+impl Answer {
+    /// Hands the reply over, through its per-call layer if it has one
+    /// (error reports go out unsigned by a handler's layer): `open`
+    /// opens it, in the reader's task, beside the instance layer.
+    pub(crate) fn send(
+        self,
+        open: impl FnOnce(Message, &PluginLayer) -> Result<Message, ClientError>,
+    ) {
+        let Answer(slot, msg) = self;
+        let Some(tx) = slot.tx else {
+            return;
+        };
+        let result = match &slot.layer {
+            Some(layer) if !is_error_report(msg.message_type) => open(msg, layer),
+            _ => Ok(msg),
+        };
+        // The request gave up meanwhile: nobody to tell.
+        let _ = tx.send(result);
+    }
+}
+
+/// The bound on the application's waiting requests, kept by the callers:
+/// a request holds a [`Seat`] from before it is queued until it ends.
+pub(crate) struct Budget {
+    used: AtomicUsize,
+    max: usize,
+}
+
+/// One waiting request's place in the [`Budget`]; given back on drop.
+pub(crate) struct Seat<'a>(&'a AtomicUsize);
+
+impl Drop for Seat<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Release);
+    }
+}
+
+impl Budget {
+    pub(crate) fn new(max: usize) -> Self {
+        Budget {
+            used: AtomicUsize::new(0),
+            max: max.max(1),
+        }
+    }
+
+    /// A seat, or `TooManyPending` if `max` requests already wait.
+    pub(crate) fn take(&self) -> Result<Seat<'_>, ClientError> {
+        self.used
+            .fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .map(|_| Seat(&self.used))
+            .map_err(|_| ClientError::TooManyPending { max: self.max })
+    }
+
+    /// Requests waiting (queued, sent, or kept for the next connection).
+    pub(crate) fn used(&self) -> usize {
+        self.used.load(Ordering::Acquire)
+    }
+}
+
+/// The client's waiting requests, in wire order.
 pub(crate) struct Pending(Requests<Slot>);
 
 impl Pending {
-    /// A table for at most `max` application requests.
-    pub(crate) fn new(max: usize) -> Self {
-        Pending(Requests::new(max))
+    pub(crate) fn new() -> Self {
+        // The bound is the callers' (`Budget`); control requests are
+        // bounded by connections and topics.
+        Pending(Requests::new(usize::MAX))
     }
 
-    /// Registers a request; its ticket (for [`remove`](Self::remove)) and
-    /// a fresh random id to attach, or `TooManyPending` if the table is
-    /// full.
-    pub(crate) fn insert(
-        &mut self,
-        request_type: MessageType,
-        uri: Bytes,
-        tx: ReplyTx,
-    ) -> Result<(Ticket, RequestId), ClientError> {
-        self.0
-            .insert(request_type, uri, Slot { conn: 0, tx })
-            .map_err(|full| ClientError::TooManyPending { max: full.max })
+    /// Records the requests of a batch the writer is about to write, in
+    /// order (emptying `batch`). One given up meanwhile is left out. Two
+    /// with the same random id (about once in 2^54 requests with a
+    /// thousand waiting) both fail as if their connection was lost, so a
+    /// reply naming the id answers neither wrongly: both may be retried.
+    pub(crate) fn record(&mut self, batch: &mut Vec<Outgoing>) {
+        for out in batch.drain(..) {
+            if out.is_abandoned() {
+                continue;
+            }
+            let Outgoing {
+                id,
+                request,
+                uri,
+                slot,
+            } = out;
+            if let Err(slot) = self.0.insert_as(id, request, uri, slot) {
+                slot.fail(ClientError::ConnectionLost);
+                if let Some(older) = self.0.remove_id(id) {
+                    older.fail(ClientError::ConnectionLost);
+                }
+            }
+        }
     }
 
-    /// [`insert`](Self::insert) for the client's own control requests
-    /// (login, leaving a draining server's topics), outside the bound on
-    /// the application's, already on connection `conn`.
-    pub(crate) fn insert_control(
-        &mut self,
-        request_type: MessageType,
-        uri: Bytes,
-        tx: ReplyTx,
-        conn: u64,
-    ) -> Option<(Ticket, RequestId)> {
-        self.0
-            .insert_control(request_type, uri, Slot { conn, tx })
-            .ok()
+    /// Takes out request `id` (it gave up waiting), if it is in.
+    pub(crate) fn remove(&mut self, id: RequestId) {
+        self.0.remove_id(id);
     }
 
-    pub(crate) fn remove(&mut self, ticket: Ticket) {
-        self.0.remove(ticket);
-    }
-
+    /// Requests recorded and not answered.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.0.len()
-    }
-
-    /// Whether request `ticket` is still waiting.
-    pub(crate) fn contains(&self, ticket: Ticket) -> bool {
-        self.0.contains(ticket)
-    }
-
-    /// Records that request `ticket` went out on connection `conn`.
-    pub(crate) fn assign(&mut self, ticket: Ticket, conn: u64) {
-        if let Some(slot) = self.0.get_mut(ticket) {
-            slot.conn = conn;
-        }
     }
 
     /// Requests waiting for a reply on connection `conn`.
@@ -98,41 +223,31 @@ impl Pending {
         self.0.payloads().filter(|s| s.conn == conn).count()
     }
 
-    /// Fails request `ticket`, if it is still waiting.
-    pub(crate) fn fail(&mut self, ticket: Ticket, err: ClientError) {
-        if let Some(slot) = self.0.remove(ticket) {
-            let _ = slot.tx.send(Err(err));
-        }
-    }
-
-    /// Fails the requests sent on connection `conn` (it is gone); those
-    /// not sent yet keep waiting for the next connection.
+    /// Fails the requests sent on connection `conn` (it is gone).
     pub(crate) fn fail_connection(&mut self, conn: u64, err: impl Fn() -> ClientError) {
         for slot in self.0.take_where(|s| s.conn == conn) {
-            let _ = slot.tx.send(Err(err()));
+            slot.fail(err());
         }
     }
 
     /// [`complete_later`](Self::complete_later), the answer sent at once
-    /// (tests hold no lock).
+    /// (tests hold no lock and open no layer).
     #[cfg(test)]
     pub(crate) fn complete(&mut self, msg: Message) -> Option<Message> {
         let (rest, answer) = self.complete_later(msg);
         if let Some(answer) = answer {
-            answer.send();
+            answer.send(|m, _| Ok(m));
         }
         rest
     }
 
     /// Takes the request `msg` answers, handing back the answer to send
-    /// once the table is unlocked: sending wakes the waiting task, which
-    /// can mean a system call to wake a worker thread, and the table's
-    /// lock is wanted meanwhile by every request being sent. Gives `msg`
-    /// back if it answers none (it is for the handlers); neither if it
-    /// names a waiting request but is about another uri (dropped).
+    /// once the table is unlocked. Gives `msg` back if it answers none (it
+    /// is for the handlers); neither if it names a waiting request but is
+    /// about another uri (dropped).
     pub(crate) fn complete_later(&mut self, msg: Message) -> (Option<Message>, Option<Answer>) {
         match self.0.answer(msg, |_| true) {
-            Answered::Request(slot, msg) => (None, Some(Answer(slot.tx, msg))),
+            Answered::Request(slot, msg) => (None, Some(Answer(slot, msg))),
             Answered::Dropped => (None, None),
             Answered::NotOurs(msg) => (Some(msg), None),
         }
@@ -148,17 +263,17 @@ impl Pending {
                     message: msg,
                     verified: false,
                 };
-                let _ = slot.tx.send(Err(err.into()));
+                slot.fail(err.into());
                 true
             }
             None => false,
         }
     }
 
-    /// Fails every waiting request (the connection is gone).
+    /// Fails every waiting request (the client is closing).
     pub(crate) fn fail_all(&mut self, err: impl Fn() -> ClientError) {
         for slot in self.0.take_all() {
-            let _ = slot.tx.send(Err(err()));
+            slot.fail(err());
         }
     }
 }
@@ -167,14 +282,21 @@ impl Pending {
 mod tests {
     use super::*;
 
-    fn waiting(
-        p: &mut Pending,
-        t: MessageType,
-        uri: &'static str,
-    ) -> (RequestId, oneshot::Receiver<Result<Message, ClientError>>) {
+    type Rx = oneshot::Receiver<Result<Message, ClientError>>;
+
+    fn outgoing(t: MessageType, uri: &'static str) -> (Outgoing, RequestId, Rx) {
         let (tx, rx) = oneshot::channel();
-        let (_, rid) = p.insert(t, Bytes::from_static(uri.as_bytes()), tx).unwrap();
-        (rid, rx)
+        let mut msg = Message::new(t, uri, "");
+        let out = Outgoing::new(&mut msg, Some(tx), None);
+        let id = out.id();
+        assert_eq!(RequestId::of(&msg), Some(id), "the id is on the message");
+        (out, id, rx)
+    }
+
+    fn waiting(p: &mut Pending, t: MessageType, uri: &'static str) -> (RequestId, Rx) {
+        let (out, id, rx) = outgoing(t, uri);
+        p.record(&mut vec![out]);
+        (id, rx)
     }
 
     fn with_rid(mut m: Message, rid: RequestId) -> Message {
@@ -184,7 +306,7 @@ mod tests {
 
     #[test]
     fn id_then_fifo_matching() {
-        let mut p = Pending::new(8);
+        let mut p = Pending::new();
         let (_r1, mut rx1) = waiting(&mut p, MessageType::REQUEST_URI, "k");
         let (r2, mut rx2) = waiting(&mut p, MessageType::REQUEST_URI, "k");
         // Echoed id 2 answers request 2 even though 1 is older.
@@ -204,24 +326,85 @@ mod tests {
     }
 
     #[test]
-    fn the_table_is_bounded_for_the_application_not_for_control_requests() {
-        let mut p = Pending::new(1);
-        let _kept = waiting(&mut p, MessageType::REQUEST_URI, "k");
-        let (tx, _rx) = oneshot::channel();
-        let refused = p.insert(MessageType::REQUEST_URI, Bytes::new(), tx);
+    fn the_writer_records_in_batch_order_and_leaves_out_the_abandoned() {
+        let mut p = Pending::new();
+        let (first, _, mut rx1) = outgoing(MessageType::REQUEST_URI, "k");
+        let (gone, gone_id, rx_gone) = outgoing(MessageType::REQUEST_URI, "k");
+        let (last, _, mut rx3) = outgoing(MessageType::REQUEST_URI, "k");
+        drop(rx_gone);
+        let mut batch = vec![first.on(3), gone.on(3), last.on(3)];
+        p.record(&mut batch);
+        assert!(batch.is_empty());
+        assert_eq!((p.len(), p.on_connection(3), p.on_connection(4)), (2, 2, 0));
+        // A late reply naming the abandoned request is not taken for another.
+        assert!(p
+            .complete(with_rid(Message::respond("k", "x"), gone_id))
+            .is_some());
+        // Without ids, in the order recorded.
+        assert!(p.complete(Message::respond("k", "a")).is_none());
+        assert!(p.complete(Message::respond("k", "b")).is_none());
+        assert_eq!(&rx1.try_recv().unwrap().unwrap().content()[..], b"a");
+        assert_eq!(&rx3.try_recv().unwrap().unwrap().content()[..], b"b");
+    }
+
+    #[test]
+    fn two_requests_with_one_id_both_fail_and_no_reply_answers_them() {
+        let mut p = Pending::new();
+        let (older, id, mut rx1) = outgoing(MessageType::REQUEST_URI, "k");
+        let (tx, mut rx2) = oneshot::channel();
+        let mut msg = Message::new(MessageType::REQUEST_URI, "k", "");
+        let mut newer = Outgoing::new(&mut msg, Some(tx), None);
+        newer.id = id;
+        p.record(&mut vec![older, newer]);
+        assert!(rx1.try_recv().unwrap().unwrap_err().is_connection_lost());
+        assert!(rx2.try_recv().unwrap().unwrap_err().is_connection_lost());
+        assert_eq!(p.len(), 0);
+        assert!(p
+            .complete(with_rid(Message::respond("k", ""), id))
+            .is_some());
+    }
+
+    #[test]
+    fn a_per_call_layer_opens_replies_but_not_error_reports() {
+        let mut p = Pending::new();
+        let (tx, mut rx) = oneshot::channel();
+        let mut msg = Message::new(MessageType::CREATE_URI, "k", "");
+        let layer = PluginLayer::new();
+        let out = Outgoing::new(&mut msg, Some(tx), Some(&layer));
+        let id = out.id();
+        p.record(&mut vec![out]);
+        let (_, answer) = p.complete_later(with_rid(Message::ok("k", ""), id));
+        let refused = |_: Message, _: &PluginLayer| Err(ClientError::ConnectionLost);
+        answer.unwrap().send(refused);
+        assert!(rx.try_recv().unwrap().unwrap_err().is_connection_lost());
+        let (tx, mut rx) = oneshot::channel();
+        let out = Outgoing::new(&mut msg, Some(tx), Some(&layer));
+        let id = out.id();
+        p.record(&mut vec![out]);
+        let (_, answer) = p.complete_later(with_rid(Message::not_found("k"), id));
+        answer.unwrap().send(refused);
+        let err = rx.try_recv().unwrap().unwrap();
+        assert_eq!(err.message_type, MessageType::NOT_FOUND);
+    }
+
+    #[test]
+    fn the_budget_bounds_callers_and_seats_come_back() {
+        let b = Budget::new(2);
+        let one = b.take().unwrap();
+        let _two = b.take().unwrap();
         assert!(matches!(
-            refused,
-            Err(ClientError::TooManyPending { max: 1 })
+            b.take(),
+            Err(ClientError::TooManyPending { max: 2 })
         ));
-        let (tx, _rx) = oneshot::channel();
-        let login = p.insert_control(MessageType::REQUEST_URI, Bytes::new(), tx, 7);
-        assert!(login.is_some());
-        assert_eq!((p.len(), p.on_connection(7)), (2, 1));
+        assert_eq!(b.used(), 2);
+        drop(one);
+        assert_eq!(b.used(), 1);
+        assert!(b.take().is_ok());
     }
 
     #[test]
     fn netaio_auth_errors_answer_the_named_or_oldest_request() {
-        let mut p = Pending::new(8);
+        let mut p = Pending::new();
         let (_, mut old) = waiting(&mut p, MessageType::REQUEST_URI, "a");
         let (r2, mut named) = waiting(&mut p, MessageType::CREATE_URI, "b");
         assert!(p

@@ -57,9 +57,17 @@ impl From<Bytes> for Run {
     }
 }
 
-struct State {
+struct State<M> {
     /// Single frames and runs, in send order.
     frames: VecDeque<Bytes>,
+    /// What the writer is to record as it takes the frames queued with
+    /// them, in the same order (the client's requests: see
+    /// [`Outbound::push_marked`]). Always empty on a server.
+    marks: Vec<M>,
+    /// Marks the writer took and has not yet said it recorded
+    /// ([`Outbound::recorded`]): with `marks`, what is due but not yet
+    /// where the writer puts it.
+    recording: usize,
     /// Frames queued (a run counts as the frames it holds).
     count: usize,
     bytes: usize,
@@ -69,7 +77,7 @@ struct State {
     handed_over: bool,
 }
 
-impl State {
+impl<M> State<M> {
     fn fits(&self, frames: usize, len: usize, max_frames: usize, max_bytes: usize) -> bool {
         // One oversized frame (or run) may enter an empty queue, or it
         // could never be sent at all.
@@ -90,8 +98,8 @@ impl State {
     }
 }
 
-pub(crate) struct Outbound {
-    state: Mutex<State>,
+pub(crate) struct Outbound<M = ()> {
+    state: Mutex<State<M>>,
     /// Wakes the single writer task.
     writer: Notify,
     /// Wakes tasks waiting in `push_waiting` for room.
@@ -102,13 +110,15 @@ pub(crate) struct Outbound {
     cancel: CancellationToken,
 }
 
-impl Outbound {
+impl<M> Outbound<M> {
     /// A queue of at most `max_frames` frames and `max_bytes` bytes, for a
     /// connection that `cancel` closes.
     pub(crate) fn new(max_frames: usize, max_bytes: usize, cancel: CancellationToken) -> Self {
         Outbound {
             state: Mutex::new(State {
                 frames: VecDeque::new(),
+                marks: Vec::new(),
+                recording: 0,
                 count: 0,
                 bytes: 0,
                 closed: false,
@@ -122,27 +132,13 @@ impl Outbound {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, State<M>> {
         crate::sync::lock(&self.state)
     }
 
     /// Queues `frame` (a frame, or a [`Run`] of them) if there is room,
     /// without waiting; if not, `policy` decides (see [`Backpressure`]).
     pub(crate) fn push(
-        &self,
-        frame: impl Into<Run>,
-        policy: Backpressure,
-    ) -> Result<(), PushError> {
-        self.push_quiet(frame, policy)?;
-        self.writer.notify_one();
-        Ok(())
-    }
-
-    /// [`push`](Self::push) without waking the writer: for a caller that
-    /// queues under its own lock and wakes the writer
-    /// ([`wake_writer`](Self::wake_writer)) once that lock is released,
-    /// since a wake-up can take a system call.
-    pub(crate) fn push_quiet(
         &self,
         frame: impl Into<Run>,
         policy: Backpressure,
@@ -154,30 +150,27 @@ impl Outbound {
         }
         if st.fits(run.frames, run.bytes.len(), self.max_frames, self.max_bytes) {
             st.add(run.bytes, run.frames);
+            drop(st);
+            self.writer.notify_one();
             return Ok(());
         }
         drop(st);
-        self.refuse(run, policy)
+        Err(self.refuse(run, policy))
     }
 
     /// What `policy` makes of a frame a full queue refused (kept out of
     /// line: the hot path is the one that fits).
     #[cold]
-    fn refuse(&self, run: Run, policy: Backpressure) -> Result<(), PushError> {
+    fn refuse(&self, run: Run, policy: Backpressure) -> PushError {
         match policy {
             Backpressure::Disconnect => {
                 self.close();
                 self.cancel.cancel();
-                Err(PushError::Disconnected)
+                PushError::Disconnected
             }
-            Backpressure::Drop => Err(PushError::Full(None)),
-            Backpressure::Wait => Err(PushError::Full(Some(run.bytes))),
+            Backpressure::Drop => PushError::Full(None),
+            Backpressure::Wait => PushError::Full(Some(run.bytes)),
         }
-    }
-
-    /// Wakes the writer for frames [`push_quiet`](Self::push_quiet)ed.
-    pub(crate) fn wake_writer(&self) {
-        self.writer.notify_one();
     }
 
     /// [`Backpressure::Wait`]: queues every run of `batch` in order
@@ -240,7 +233,7 @@ impl Outbound {
 
     /// The writer's wait: until `ready` (called under the lock) gives a
     /// value, waking for each notification.
-    async fn writer_waits<T>(&self, mut ready: impl FnMut(&mut State) -> Option<T>) -> T {
+    async fn writer_waits<T>(&self, mut ready: impl FnMut(&mut State<M>) -> Option<T>) -> T {
         loop {
             let notified = self.writer.notified();
             tokio::pin!(notified);
@@ -260,15 +253,90 @@ impl Outbound {
         self.writer.notify_one();
     }
 
-    /// Moves every queued frame into `out` without waiting; how many.
-    pub(crate) fn take_ready(&self, out: &mut Vec<Bytes>) -> usize {
+    /// Moves every queued frame into `out`, and the marks queued with
+    /// them into `marks`, without waiting; how many frames.
+    pub(crate) fn take_ready(&self, out: &mut Vec<Bytes>, marks: &mut Vec<M>) -> usize {
         let mut st = self.lock();
         let n = st.take(out);
+        st.recording += st.marks.len();
+        marks.append(&mut st.marks);
         drop(st);
         if n > 0 {
             self.space.notify_waiters();
         }
         n
+    }
+
+    /// The writer has put `n` marks it took where they go.
+    pub(crate) fn recorded(&self, n: usize) {
+        let mut st = self.lock();
+        st.recording = st.recording.saturating_sub(n);
+    }
+
+    /// Marks queued, or taken by the writer and not yet recorded: looked
+    /// at before what the writer records them into, nothing is between
+    /// the two.
+    pub(crate) fn marks_due(&self) -> usize {
+        let st = self.lock();
+        st.marks.len() + st.recording
+    }
+
+    /// Closes the queue and takes back the marks never taken (the
+    /// connection is gone and its writer stopped): their senders are told.
+    pub(crate) fn close_and_take_marks(&self) -> Vec<M> {
+        let mut st = self.lock();
+        st.closed = true;
+        let marks = std::mem::take(&mut st.marks);
+        drop(st);
+        self.writer.notify_one();
+        self.space.notify_waiters();
+        marks
+    }
+
+    /// Queues `frame` with `mark`, which the writer takes together with
+    /// it, before writing it: the client's requests go into its pending
+    /// table in the order they reach the wire, recorded by the one task
+    /// that writes, with no lock held by the caller from choosing an id to
+    /// queueing. Under a full queue `policy` decides, as for
+    /// [`push`](Self::push); the mark comes back with the error.
+    pub(crate) fn push_marked(
+        &self,
+        frame: Bytes,
+        mark: M,
+        policy: Backpressure,
+    ) -> Result<(), (PushError, M)> {
+        let mut st = self.lock();
+        if st.closed {
+            return Err((PushError::Closed, mark));
+        }
+        if st.fits(1, frame.len(), self.max_frames, self.max_bytes) {
+            st.add(frame, 1);
+            st.marks.push(mark);
+            drop(st);
+            self.writer.notify_one();
+            return Ok(());
+        }
+        drop(st);
+        Err((self.refuse(Run::from(frame), policy), mark))
+    }
+
+    /// [`push_marked`](Self::push_marked) under [`Backpressure::Wait`],
+    /// waiting for room.
+    pub(crate) async fn push_marked_waiting(&self, frame: Bytes, mark: M) -> Result<(), PushError> {
+        let (mut frame, mut mark) = (frame, mark);
+        loop {
+            let notified = self.space.notified();
+            tokio::pin!(notified);
+            // Registered before trying, so a wake-up between the try and
+            // the await is not lost.
+            notified.as_mut().enable();
+            match self.push_marked(frame, mark, Backpressure::Wait) {
+                Ok(()) => return Ok(()),
+                Err((PushError::Full(Some(f)), m)) => (frame, mark) = (f, m),
+                Err((e, _)) => return Err(e),
+            }
+            notified.await;
+        }
     }
 
     /// Frames and bytes waiting.
@@ -311,7 +379,7 @@ mod tests {
 
     fn taken(q: &Outbound) -> Vec<Bytes> {
         let mut out = Vec::new();
-        q.take_ready(&mut out);
+        q.take_ready(&mut out, &mut Vec::new());
         out
     }
 
@@ -436,21 +504,58 @@ mod tests {
         );
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn push_quiet_leaves_the_writer_asleep_until_woken() {
-        let q = std::sync::Arc::new(queue(8, 100).0);
-        let waiter = {
+    #[test]
+    fn marks_travel_with_their_frames_and_come_back_when_refused() {
+        let q: Outbound<u8> = Outbound::new(2, 100, CancellationToken::new());
+        q.push_marked(Bytes::from_static(b"a"), 1, B).unwrap();
+        q.push(Bytes::from_static(b"b"), B).unwrap();
+        let refused = q.push_marked(Bytes::from_static(b"c"), 3, Backpressure::Wait);
+        assert_eq!(
+            refused,
+            Err((PushError::Full(Some(Bytes::from_static(b"c"))), 3))
+        );
+        assert_eq!(q.marks_due(), 1);
+        let (mut frames, mut marks) = (Vec::new(), Vec::new());
+        assert_eq!(q.take_ready(&mut frames, &mut marks), 2);
+        assert_eq!((frames.len(), &marks[..]), (2, &[1][..]));
+        assert_eq!(q.marks_due(), 1, "taken, not yet recorded");
+        q.recorded(1);
+        assert_eq!(q.marks_due(), 0);
+        q.push_marked(Bytes::from_static(b"d"), 4, B).unwrap();
+        assert_eq!(q.close_and_take_marks(), [4]);
+        assert_eq!(
+            q.push_marked(Bytes::from_static(b"e"), 5, B),
+            Err((PushError::Closed, 5))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_marked_frame_waits_for_room_and_fails_when_the_queue_closes() {
+        let q = std::sync::Arc::new(Outbound::<u8>::new(1, 100, CancellationToken::new()));
+        q.push(Bytes::from_static(b"a"), B).unwrap();
+        let waiting = {
             let q = q.clone();
-            tokio::spawn(async move { q.wait_work().await })
+            tokio::spawn(async move { q.push_marked_waiting(Bytes::from_static(b"b"), 2).await })
         };
-        tokio::task::yield_now().await; // the writer waits
-        q.push_quiet(Bytes::from_static(b"a"), B).unwrap();
-        for _ in 0..10 {
-            tokio::task::yield_now().await;
-        }
-        assert!(!waiter.is_finished(), "not woken by push_quiet");
-        q.wake_writer();
-        let woken = tokio::time::timeout(Duration::from_secs(1), waiter).await;
-        assert!(woken.expect("woken").unwrap());
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "no room yet");
+        let (mut frames, mut marks) = (Vec::new(), Vec::new());
+        q.take_ready(&mut frames, &mut marks);
+        let queued = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        assert_eq!(queued.expect("woken by room").unwrap(), Ok(()));
+        q.take_ready(&mut frames, &mut marks);
+        assert_eq!((frames.len(), &marks[..]), (2, &[2][..]));
+        q.push(Bytes::from_static(b"c"), B).unwrap();
+        let waiting = {
+            let q = q.clone();
+            tokio::spawn(async move { q.push_marked_waiting(Bytes::from_static(b"d"), 4).await })
+        };
+        tokio::task::yield_now().await;
+        q.close();
+        let closed = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        assert_eq!(
+            closed.expect("woken by close").unwrap(),
+            Err(PushError::Closed)
+        );
     }
 }

@@ -139,7 +139,7 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
         if !sock.buf.is_empty() {
             return Ok(Sent::Busy);
         }
-        let mut frames = queue.take_ready(scratch);
+        let mut frames = queue.take_ready(scratch, &mut Vec::new());
         let mut bytes = 0;
         std::future::poll_fn(|cx| {
             for frame in scratch.drain(..) {
@@ -180,16 +180,39 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
         &self,
         queue: &Outbound,
         stall_limit: Duration,
+        on_batch: impl FnMut(usize, usize),
+    ) -> io::Result<()> {
+        self.write_loop_marked(queue, stall_limit, on_batch, |_| {})
+            .await
+    }
+
+    /// [`write_loop`](Self::write_loop) for a queue whose frames carry
+    /// marks ([`Outbound::push_marked`]): `on_marks` gets each batch's, in
+    /// queue order, before any frame of the batch is written.
+    pub(crate) async fn write_loop_marked<M>(
+        &self,
+        queue: &Outbound<M>,
+        stall_limit: Duration,
         mut on_batch: impl FnMut(usize, usize),
+        mut on_marks: impl FnMut(&mut Vec<M>),
     ) -> io::Result<()> {
         let mut batch: Vec<Bytes> = Vec::new();
+        let mut marks: Vec<M> = Vec::new();
         let mut yielding_pays = self.gather;
         while queue.wait_work().await {
             let mut sock = self.sock.lock().await;
             let (mut frames, mut bytes) = (0, 0);
             for round in 0..=MAX_YIELDS {
                 // Taken under the lock: see the module docs.
-                let taken = queue.take_ready(&mut batch);
+                let taken = queue.take_ready(&mut batch, &mut marks);
+                if !marks.is_empty() {
+                    // Before any of the batch is written: a reply cannot
+                    // overtake what it answers.
+                    let n = marks.len();
+                    on_marks(&mut marks);
+                    marks.clear();
+                    queue.recorded(n);
+                }
                 match (round, taken) {
                     // Frames came together: yielding may find more.
                     (0, 2..) => yielding_pays = self.gather,
@@ -441,5 +464,50 @@ mod tests {
             .unwrap();
         let sizes: Vec<usize> = sink.0.lock().unwrap().iter().map(Vec::len).collect();
         assert_eq!(sizes, [6000, 64 * 1024 + 1]);
+    }
+
+    /// A socket that logs each write beside the marks' log.
+    struct Logged(Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl AsyncWrite for Logged {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let text = String::from_utf8_lossy(buf).into_owned();
+            self.0.lock().unwrap().push(format!("write {text}"));
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn marks_are_recorded_in_queue_order_before_their_frames_are_written() {
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let q: Outbound<u8> = Outbound::new(16, 1024, Default::default());
+        q.push_marked(Bytes::from_static(b"a"), 1, Backpressure::Drop)
+            .unwrap();
+        q.push(Bytes::from_static(b"b"), Backpressure::Drop)
+            .unwrap();
+        q.push_marked(Bytes::from_static(b"c"), 2, Backpressure::Drop)
+            .unwrap();
+        q.close();
+        let record = |marks: &mut Vec<u8>| {
+            // Nothing of the batch is out, and the queue still counts them.
+            assert_eq!(q.marks_due(), 2);
+            log.lock().unwrap().push(format!("marks {marks:?}"));
+        };
+        Writer::new(Logged(log.clone()))
+            .write_loop_marked(&q, Duration::from_secs(1), |_, _| {}, record)
+            .await
+            .unwrap();
+        assert_eq!(*log.lock().unwrap(), ["marks [1, 2]", "write abc"]);
+        assert_eq!(q.marks_due(), 0, "recorded");
     }
 }

@@ -304,10 +304,36 @@ impl<P> Requests<P> {
                 break candidate;
             }
         };
+        let ticket = self
+            .insert_as(id, request, uri, payload)
+            .map_err(|_| Full { max: self.max })?;
+        Ok((ticket, id))
+    }
+
+    /// Registers a request already sent (or about to be, in this order)
+    /// with an id its sender chose, outside the bound: for a sender that
+    /// seals the frame before the table sees it (the client, whose writer
+    /// registers requests as it writes them; the bound is the caller's).
+    /// The payload comes back if a waiting request has the id: random
+    /// 64-bit ids collide about once in 2^54 requests with a thousand
+    /// waiting, and the older request keeps its id.
+    pub(crate) fn insert_as(
+        &mut self,
+        id: RequestId,
+        request: MessageType,
+        uri: Bytes,
+        payload: P,
+    ) -> Result<Ticket, P> {
+        if self.by_id.contains_key(&id) {
+            return Err(payload);
+        }
         let ticket = Ticket(self.next);
         // 2^64 requests never happen; refusing is still better than
         // reusing a ticket, which would break the send order.
-        self.next = self.next.checked_add(1).ok_or(Full { max: self.max })?;
+        let Some(next) = self.next.checked_add(1) else {
+            return Err(payload);
+        };
+        self.next = next;
         self.by_id.insert(id, ticket);
         self.waiters.insert(
             ticket,
@@ -318,7 +344,13 @@ impl<P> Requests<P> {
                 payload,
             },
         );
-        Ok((ticket, id))
+        Ok(ticket)
+    }
+
+    /// Takes out the request with id `id`, if one waits.
+    pub(crate) fn remove_id(&mut self, id: RequestId) -> Option<P> {
+        let ticket = self.by_id.get(&id).copied()?;
+        self.remove(ticket)
     }
 
     /// Takes request `ticket` out (answered elsewhere, timed out, given
@@ -330,16 +362,19 @@ impl<P> Requests<P> {
     }
 
     /// Whether request `ticket` is still waiting.
+    #[cfg(test)]
     pub(crate) fn contains(&self, ticket: Ticket) -> bool {
         self.waiters.contains_key(&ticket)
     }
 
     /// Requests waiting.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.waiters.len()
     }
 
     /// Request `ticket`'s payload, to update it.
+    #[cfg(test)]
     pub(crate) fn get_mut(&mut self, ticket: Ticket) -> Option<&mut P> {
         self.waiters.get_mut(&ticket).map(|w| &mut w.payload)
     }
