@@ -159,7 +159,9 @@
 //!     accept.rs          one connection: admit, register, handshake, start;
 //!                        serve_stream
 //!     login.rs           LoginGate, Hello, LoginRefused: the login gate
-//!     handle.rs          ServerHandle + Shared: fan-out, registry, stats
+//!     shared.rs          Shared (what every connection shares) and its fan-out;
+//!                        the ServerHandle over it
+//!     handle.rs          ServerHandle's methods: sends, registry, routes, stats
 //!     connection.rs      the driver of proto/connection.rs: reads, timer, handler
 //!                        calls, login gate; the writer task
 //!     handler.rs         Handler, SyncHandler (the server's handler traits)
@@ -188,9 +190,15 @@
 //!     config.rs          Keepalive and the builder's settings
 //!     connection.rs      background task: dial (through the Connector), reader,
 //!                        keepalive, reconnect and failover, the move off a
-//!                        draining server, dispatch
+//!                        draining server
+//!     outlet.rs          where messages go out: the connection of the moment
+//!                        (its queue) or the offline buffer
+//!     login.rs           the login sent first on each connection
+//!     deliver.rs         what is read: replies to requests, notifications to
+//!                        streams, the rest to the handler dispatcher
 //!     error.rs           ClientError, DisconnectReason
-//!     pending.rs         waiting requests: recorded by the writer in wire order, bounded by callers
+//!     pending.rs         waiting requests: recorded by the writer in wire
+//!                        order, bounded by callers (Budget)
 //!     subscription.rs    Subscription streams (drop unsubscribes)
 //!     reconnect.rs       Reconnect: backoff with jitter and a cap
 //!     servers.rs         IntoServers, the server list and its rotation
@@ -264,7 +272,7 @@
 //! instance layer) and notifications to subscription streams before
 //! routing the rest to the client's handlers. Fan-out (notify, broadcast)
 //! is sealed and encoded once by the pipeline and queued to each receiver
-//! by `server/handle.rs`, which also hands it to the backplane (if any)
+//! by `server/shared.rs`, which also hands it to the backplane (if any)
 //! for the other instances; what they relay comes in through
 //! `server/backplane/relay.rs` and takes the same fan-out.
 #![warn(missing_docs)]

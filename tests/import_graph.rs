@@ -610,10 +610,11 @@ fn the_graph_has_the_edges_the_code_shows() {
         "{:?}",
         edges.get("src/codec.rs")
     );
-    // A child using its parent's item, through `super::`.
-    assert!(has("src/server/connection.rs", "src/server/handle.rs"));
+    // A sibling through `super::`, and a child using its parent's item.
+    assert!(has("src/server/connection.rs", "src/server/shared.rs"));
+    assert!(has("src/client/outlet.rs", "src/client/mod.rs"));
     // Parent to child is the tree, not an edge.
-    assert!(!has("src/server/mod.rs", "src/server/handle.rs"));
+    assert!(!has("src/server/mod.rs", "src/server/shared.rs"));
     assert!(edges["src/lib.rs"].is_empty(), "{:?}", edges["src/lib.rs"]);
     // Test modules are left out.
     assert!(

@@ -3,51 +3,34 @@
 //! dispatcher. I/O, timers and tasks only: what a received frame means is
 //! the pipeline's.
 
-use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::auth::PluginLayer;
-use crate::handler::catch_panics;
 use crate::io::outbound::{Backpressure, Outbound};
 use crate::io::reader::FrameReader;
 use crate::io::writer::Writer;
 use crate::proto::handover::Handover;
 use crate::proto::inbound::{Decoded, ReadError};
 use crate::proto::keepalive::{Keepalive, KeepaliveAction};
-use crate::proto::pipeline::{self, ReplyTo, Sink, Step};
+use crate::proto::pipeline::Step;
 use crate::protocol::{self, SessionId};
-use crate::router::RouteCache;
 use crate::sync::lock;
 use crate::transport::{ReadHalf, Stream};
 use crate::wire::{Message, MessageType};
 
 use super::config::Config;
+use super::deliver::{dispatcher, Deliver, Dispatch, DISPATCH_QUEUE};
+use super::login::Login;
 use super::offline;
 use super::pending::Outgoing;
-use super::{
-    Client, ClientError, ClientHandler, ConnectionEvent, Current, DisconnectReason, Inner,
-};
-
-type Handler = Arc<dyn ClientHandler>;
-
-impl pipeline::Route for Handler {
-    fn layer(&self) -> Option<&PluginLayer> {
-        None
-    }
-}
-
-/// Unsolicited messages waiting for their handler.
-type Dispatch = mpsc::Sender<(Handler, Message, ReplyTo)>;
-
-const DISPATCH_QUEUE: usize = 1024;
+use super::{Client, ClientError, ConnectionEvent, Current, DisconnectReason, Inner};
 
 /// One live connection.
 pub(super) struct Live {
@@ -58,46 +41,6 @@ pub(super) struct Live {
     broken: CancellationToken,
     /// The login sent first on this connection, waiting for its answer.
     login: Option<Login>,
-}
-
-/// A login message sent on a new connection, and how its answer arrives.
-pub(super) struct Login {
-    id: protocol::RequestId,
-    reply: tokio::sync::oneshot::Receiver<Result<Message, ClientError>>,
-}
-
-impl Login {
-    /// Queues the login message on `current` (before it is published, so
-    /// nothing can go out ahead of it) and registers its waiter.
-    fn send(inner: &Inner, current: &Current, content: Bytes) -> Option<Login> {
-        let mut msg = protocol::login(content);
-        let (tx, reply) = tokio::sync::oneshot::channel();
-        let out = Outgoing::new(&mut msg, Some(tx), None).on(current.id);
-        let id = out.id();
-        let frame = current.seal(inner, msg).ok()?;
-        // A control frame: dropped rather than waited for (the queue of a
-        // new connection is empty).
-        current
-            .queue
-            .push_marked(frame, out, Backpressure::Drop)
-            .ok()?;
-        Some(Login { id, reply })
-    }
-
-    /// The server's answer: OK, or the refusal as an error.
-    pub(super) async fn outcome(self, inner: &Inner) -> Result<(), ClientError> {
-        let timeout = inner.config.request_timeout;
-        let answer = tokio::time::timeout(timeout, self.reply).await;
-        lock(&inner.pending).remove(self.id);
-        match answer {
-            Ok(Ok(result)) => ClientError::classify(result?).map(drop),
-            Ok(Err(_)) => Err(ClientError::ConnectionLost),
-            Err(_) => Err(ClientError::Timeout {
-                uri: protocol::LOGIN_URI.to_owned(),
-                after: timeout,
-            }),
-        }
-    }
 }
 
 impl Live {
@@ -430,56 +373,6 @@ fn resubscribe(inner: &Arc<Inner>, id: u64) {
     });
 }
 
-/// The client's side of the pipeline: replies go to their waiting
-/// requests, notifications to the subscription streams, and what handlers
-/// want to the dispatcher.
-struct Deliver<'a> {
-    inner: &'a Inner,
-    current: &'a Current,
-    routes: &'a mut RouteCache<Handler>,
-    /// Set when the server asked its clients to move.
-    drained: &'a std::cell::Cell<bool>,
-}
-
-impl Sink for Deliver<'_> {
-    type Route = Handler;
-
-    fn offer(&mut self, msg: Message) -> Option<Message> {
-        let (rest, answer) = lock(&self.inner.pending).complete_later(msg);
-        if let Some(answer) = answer {
-            // A per-call layer opens here, beside the instance layer.
-            let (inner, current) = (self.inner, self.current);
-            answer.send(|msg, layer| {
-                Ok(inner.pipeline.open_with(msg, layer, &current.link(inner))?)
-            });
-        }
-        let msg = rest?;
-        if msg.message_type == MessageType::NOTIFY_URI {
-            if let Some(id) = protocol::NotifyId::of(&msg) {
-                if !lock(&self.inner.recent).first_time(id) {
-                    return None; // heard already, from the instance we left
-                }
-            }
-            lock(&self.inner.topics).deliver(&msg);
-        }
-        Some(msg)
-    }
-
-    fn route(&mut self, msg: &Message) -> Option<Cow<'_, Handler>> {
-        self.inner
-            .router
-            .lookup_cached(self.routes, msg, self.current.peer)
-    }
-
-    fn unverified_error(&mut self, msg: Message) -> bool {
-        lock(&self.inner.pending).fail_unverified(msg)
-    }
-
-    fn drain(&mut self) {
-        self.drained.set(true);
-    }
-}
-
 fn reason_of(e: ReadError) -> DisconnectReason {
     match e {
         ReadError::Invalid(e) => DisconnectReason::InvalidFrame(e),
@@ -597,34 +490,6 @@ async fn read_loop(
                     }
                     None => {}
                 }
-            }
-        }
-    }
-}
-
-/// Runs handlers one at a time, in arrival order, off the reader's task;
-/// sends what they return.
-async fn dispatcher(inner: Arc<Inner>, mut rx: mpsc::Receiver<(Handler, Message, ReplyTo)>) {
-    let mut scratch = BytesMut::new();
-    while let Some((handler, msg, reply_to)) = rx.recv().await {
-        let client = Client {
-            inner: inner.clone(),
-        };
-        let result = catch_panics(|| handler.call(msg, client)).await;
-        let current = match inner.current() {
-            Ok(c) => c,
-            Err(e) => {
-                debug!(error = %e, "handler reply not sent");
-                continue;
-            }
-        };
-        let outcome =
-            inner
-                .pipeline
-                .respond(reply_to, None, &current.link(&inner), result, &mut scratch);
-        if let Some(frame) = outcome.send {
-            if let Err(e) = current.push(frame).await {
-                debug!(error = %e, "handler reply not sent");
             }
         }
     }

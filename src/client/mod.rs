@@ -33,9 +33,12 @@
 mod builder;
 mod config;
 mod connection;
+mod deliver;
 mod error;
 mod handler;
+mod login;
 mod offline;
+mod outlet;
 mod peers;
 mod pending;
 mod recent;
@@ -52,10 +55,8 @@ use bytes::Bytes;
 use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{Link, PluginLayer, Role};
-use crate::io::outbound::{Backpressure, Outbound, PushError};
+use crate::auth::PluginLayer;
 use crate::proto::pipeline::Pipeline;
-use crate::protocol::SessionId;
 use crate::router::Router;
 use crate::sync::lock;
 use crate::wire::{Message, MessageType};
@@ -70,8 +71,8 @@ pub use servers::IntoServers;
 pub use subscription::Subscription;
 
 use config::Config;
-use offline::Offline;
-use pending::{Budget, Outgoing, Pending};
+use outlet::{Current, Outlet};
+use pending::{Budget, Outgoing, Pending, Waiting};
 use subscription::Topics;
 
 /// What happened to the connection; see [`Client::events`].
@@ -137,132 +138,7 @@ pub(crate) struct Inner {
     done: tokio::sync::watch::Receiver<bool>,
 }
 
-/// The connection messages go out on right now, if connected, and what
-/// waits for the next one otherwise. One lock for both, so a message is
-/// either buffered before the buffer is flushed or sent after.
-pub(crate) struct Outlet {
-    current: Option<Arc<Current>>,
-    offline: Offline,
-}
-
-impl Outlet {
-    fn new(limits: Option<OfflineBuffer>) -> Outlet {
-        Outlet {
-            current: None,
-            offline: Offline::new(limits),
-        }
-    }
-}
-
-/// What [`Inner::route_out`] hands back to send on a live connection:
-/// the connection, the message, and the request it is, if one (`None`:
-/// kept for the next connection).
-type Live = Option<(Arc<Current>, Message, Option<Outgoing>)>;
-
-/// The connection messages go out on: its queue, and what plugins bind to
-/// it (a frame sealed for one connection is only sent on that one).
-pub(crate) struct Current {
-    /// Requests travel in it with their entries for the pending table.
-    queue: Arc<Outbound<Outgoing>>,
-    peer: SocketAddr,
-    id: u64,
-    session: SessionId,
-    /// What the server first announced on this connection (peer
-    /// management), for per-peer ciphers: a reconnection learns it anew.
-    peer_data: std::sync::OnceLock<Bytes>,
-}
-
-impl Current {
-    fn link<'a>(&'a self, inner: &'a Inner) -> Link<'a> {
-        Link::new(Role::Client)
-            .peer(Some(self.peer))
-            .connection(Some(self.id))
-            .session(Some(&self.session))
-            .tag(Some(inner.pipeline.tag()))
-            .peer_data(self.peer_data.get())
-    }
-
-    /// Seals `msg` for this connection.
-    fn seal(&self, inner: &Inner, msg: Message) -> Result<Bytes, ClientError> {
-        Ok(inner.pipeline.seal(msg, &self.link(inner))?)
-    }
-
-    /// Queues `frame` under [`Backpressure::Wait`]: the caller waits for
-    /// room.
-    async fn push(&self, frame: Bytes) -> Result<(), ClientError> {
-        match self.queue.push(frame, Backpressure::Wait) {
-            Ok(()) => Ok(()),
-            Err(PushError::Full(Some(frame))) => self
-                .queue
-                .push_waiting(&mut vec![frame.into()])
-                .await
-                .map_err(|_| ClientError::ConnectionLost),
-            Err(_) => Err(ClientError::ConnectionLost),
-        }
-    }
-
-    /// Queues request `frame` with its entry for the pending table (the
-    /// writer records it as it writes the frame), under
-    /// [`Backpressure::Wait`].
-    async fn push_request(&self, frame: Bytes, out: Outgoing) -> Result<(), ClientError> {
-        let out = out.on(self.id);
-        match self.queue.push_marked(frame, out, Backpressure::Wait) {
-            Ok(()) => Ok(()),
-            Err((PushError::Full(Some(frame)), out)) => self
-                .queue
-                .push_marked_waiting(frame, out)
-                .await
-                .map_err(|_| ClientError::ConnectionLost),
-            Err(_) => Err(ClientError::ConnectionLost),
-        }
-    }
-
-    /// Queues a control frame (a login, a ping, an announcement, leaving a
-    /// topic) under [`Backpressure::Drop`]: whether it was queued.
-    fn push_control(&self, frame: Bytes) -> bool {
-        self.queue.push(frame, Backpressure::Drop).is_ok()
-    }
-}
-
 impl Inner {
-    /// The connection to send on, or why there is none.
-    fn current(&self) -> Result<Arc<Current>, ClientError> {
-        if self.closed.is_cancelled() {
-            return Err(ClientError::Closed);
-        }
-        lock(&self.outlet)
-            .current
-            .clone()
-            .ok_or(ClientError::ConnectionLost)
-    }
-
-    /// The connection to send `msg` on, or, while there is none, the
-    /// offline buffer (`request`: the waiting request it is). Nothing else
-    /// is ordered here: the writer records requests in wire order.
-    fn route_out(&self, msg: Message, request: Option<Outgoing>) -> Result<Live, ClientError> {
-        if self.closed.is_cancelled() {
-            return Err(ClientError::Closed);
-        }
-        let mut outlet = lock(&self.outlet);
-        if let Some(current) = &outlet.current {
-            return Ok(Some((current.clone(), msg, request)));
-        }
-        outlet.offline.push(msg, request)?;
-        Ok(None)
-    }
-
-    /// Seals `msg` for the current connection and queues it there (or
-    /// keeps it for the next one).
-    async fn send_message(&self, msg: Message) -> Result<(), ClientError> {
-        match self.route_out(msg, None)? {
-            Some((current, msg, _)) => {
-                let frame = current.seal(self, msg)?;
-                current.push(frame).await
-            }
-            None => Ok(()),
-        }
-    }
-
     fn emit(&self, event: ConnectionEvent) {
         // No receivers is fine: nobody is watching.
         let _ = self.events.send(event);
@@ -578,26 +454,5 @@ impl std::fmt::Debug for Client {
             .field("servers", &self.inner.config.servers.list())
             .field("connected", &self.is_connected())
             .finish()
-    }
-}
-
-/// A request waiting for its reply. However the wait ends without one
-/// (timeout, error, the caller dropping the future), the entry leaves the
-/// table: the receiver is closed first, so a writer that has not recorded
-/// it yet leaves it out (`Outgoing::is_abandoned`), and one that has is
-/// undone here.
-struct Waiting<'a> {
-    inner: &'a Inner,
-    id: crate::protocol::RequestId,
-    rx: oneshot::Receiver<Result<Message, ClientError>>,
-    armed: bool,
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            self.rx.close();
-            lock(&self.inner.pending).remove(self.id);
-        }
     }
 }

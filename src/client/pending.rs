@@ -25,7 +25,7 @@ use crate::proto::requests::{is_error_report, Answered, ReplyError, Requests};
 use crate::protocol::RequestId;
 use crate::wire::{Message, MessageType};
 
-use super::ClientError;
+use super::{ClientError, Inner};
 
 pub(crate) type ReplyTx = oneshot::Sender<Result<Message, ClientError>>;
 
@@ -274,6 +274,27 @@ impl Pending {
     pub(crate) fn fail_all(&mut self, err: impl Fn() -> ClientError) {
         for slot in self.0.take_all() {
             slot.fail(err());
+        }
+    }
+}
+
+/// A request waiting for its reply. However the wait ends without one
+/// (timeout, error, the caller dropping the future), the entry leaves the
+/// table: the receiver is closed first, so a writer that has not recorded
+/// it yet leaves it out (`Outgoing::is_abandoned`), and one that has is
+/// undone here.
+pub(crate) struct Waiting<'a> {
+    pub(super) inner: &'a Inner,
+    pub(super) id: RequestId,
+    pub(super) rx: oneshot::Receiver<Result<Message, ClientError>>,
+    pub(super) armed: bool,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.rx.close();
+            crate::sync::lock(&self.inner.pending).remove(self.id);
         }
     }
 }

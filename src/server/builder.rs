@@ -12,8 +12,8 @@ use crate::router::{RouteKey, Router};
 use crate::wire::{FrameConfig, Message, MessageType, Profile};
 
 use super::backplane::{self, Relay};
-use super::handle::{Hook, Shared};
 use super::registry::{Registry, SubscriptionCaps};
+use super::shared::{Hook, Shared};
 use super::stats::Counters;
 use super::{
     keyed, pubsub, route, sync_route, Backplane, ConnectionInfo, Context, Handler, Limits,

@@ -25,9 +25,9 @@ use crate::router::RouteCache;
 use crate::transport::Stream;
 use crate::wire::Message;
 
-use super::handle::Shared;
 use super::metrics;
 use super::registry::Conn;
+use super::shared::Shared;
 use super::{Call, Context, Route, ServerHandle};
 
 /// "No deadline yet" for the per-connection timer (about 30 years).

@@ -1,7 +1,6 @@
-//! What every connection of one server shares ([`Shared`]), and the
-//! cloneable [`ServerHandle`] over it: fan-out (notify, broadcast, tags),
-//! the connection registry, routes changed at run time, counters and
-//! shutdown. Per-connection I/O is `connection.rs`'s.
+//! The cloneable [`ServerHandle`]'s methods: fan-out (notify, broadcast,
+//! tags), the connection registry, routes changed at run time, counters
+//! and shutdown, over what every connection shares (`shared.rs`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,228 +8,17 @@ use std::sync::Arc;
 use tracing::warn;
 
 use bytes::Bytes;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::auth::PluginLayer;
-use crate::io::outbound::{Backpressure, PushError};
-use crate::proto::pipeline::Pipeline;
-use crate::router::{RouteKey, Router};
+use crate::router::RouteKey;
 use crate::wire::Message;
 
-use super::backplane::{Arrival, Inbound, Instance, Relay, Target};
-use super::registry::{Conn, Registry};
-use super::stats::Counters;
+use super::backplane::{Relay, Target};
+use super::shared::ServerHandle;
 use super::{
-    keyed, route, ConnectionId, ConnectionInfo, Handler, Limits, Route, SendError,
-    SlowConsumerPolicy, Stats, SubscribeError,
+    keyed, route, ConnectionId, ConnectionInfo, Handler, SendError, Stats, SubscribeError,
 };
-
 use crate::peer::{LocalPeer, Peer};
-
-pub(crate) type Hook = Arc<dyn Fn(&ConnectionInfo, &ServerHandle) + Send + Sync>;
-
-pub(crate) struct Shared {
-    pub(crate) registry: Registry,
-    pub(crate) router: Router<Route>,
-    pub(crate) default: Route,
-    pub(crate) pipeline: Pipeline,
-    pub(crate) limits: Limits,
-    pub(crate) counters: Counters,
-    pub(crate) on_join: Option<Hook>,
-    pub(crate) on_leave: Option<Hook>,
-    /// Cancelled when shutdown is asked for: stop accepting, drain.
-    pub(crate) stopping: CancellationToken,
-    /// Cancelled when the drain is over: stop reading.
-    pub(crate) shutdown: CancellationToken,
-    /// Set by the first [`ServerHandle::stop`]; later calls wait for
-    /// `finished`.
-    pub(crate) finishing: std::sync::atomic::AtomicBool,
-    pub(crate) finished: CancellationToken,
-    /// Cancelled when the grace period is over: abort what is left.
-    pub(crate) abort: CancellationToken,
-    pub(crate) tracker: TaskTracker,
-    /// The login gate, if connections must log in first.
-    pub(crate) login: Option<Arc<dyn super::LoginGate>>,
-    /// The oldest protocol version a login may announce.
-    pub(crate) min_version: Option<u64>,
-    /// The backplane to other instances, if there is one.
-    pub(crate) relay: Option<Relay>,
-    /// netaio peer management, if enabled.
-    pub(crate) peers: Option<Arc<super::peers::Peers>>,
-    /// Whether handler calls are timed (see `ServerBuilder::handler_timing`).
-    pub(crate) timed: bool,
-    /// TLS for accepted connections, if the builder was given it: the
-    /// configuration (`reload_tls` swaps it) and what names a client
-    /// certificate's connection. `serve` wraps its acceptor in it.
-    #[cfg(feature = "tls")]
-    pub(crate) tls: Option<(crate::tls::TlsReloader, crate::tls::CertificateName)>,
-}
-
-impl Shared {
-    /// Queues a frame for `conn` without waiting, applying the
-    /// slow-consumer policy when its queue is full.
-    pub(crate) fn deliver(&self, conn: &Conn, frame: Bytes) -> Result<(), SendError> {
-        let policy = match self.limits.slow_consumer {
-            SlowConsumerPolicy::Disconnect => Backpressure::Disconnect,
-            SlowConsumerPolicy::DropNewest => Backpressure::Drop,
-        };
-        match conn.outbound.push(frame, policy) {
-            Ok(()) => Ok(()),
-            Err(PushError::Closed) => Err(SendError::Closed),
-            Err(_full) => {
-                self.counters.slow_consumer(conn, self.limits.slow_consumer);
-                Err(SendError::QueueFull)
-            }
-        }
-    }
-
-    /// Hands `msg` to the backplane for the other instances (`target` is
-    /// only built when there is one); returns it as this instance delivers
-    /// it (stamped with its notification id when relayed).
-    fn relay_out(&self, target: impl FnOnce() -> Target, msg: Message) -> Message {
-        match &self.relay {
-            Some(relay) => relay.publish(target(), msg, &self.counters),
-            None => msg,
-        }
-    }
-
-    /// Delivers what another instance relayed to this one's connections.
-    fn deliver_relayed(&self, bytes: Bytes) {
-        let Some(relay) = &self.relay else { return };
-        let envelope = match relay.arrive(bytes, &self.counters) {
-            Arrival::Deliver(e) => e,
-            Arrival::Own => return,
-            Arrival::Repeat => return self.counters.backplane_duplicate(),
-            // Counted and logged (rate-limited) by the relay.
-            Arrival::Refused => return,
-        };
-        self.counters.backplane_received();
-        let conns: Arc<[Arc<Conn>]> = match &envelope.target {
-            Target::All => self.registry.all().into(),
-            Target::Topic(key) => self.registry.subscribers(key),
-            Target::Tag(tag) => match std::str::from_utf8(tag) {
-                Ok(tag) => self.registry.with_tag(tag).into(),
-                Err(_) => Arc::new([]),
-            },
-        };
-        if let Err(e) = self.fan_out(&conns, envelope.msg, None) {
-            warn!(error = %e, "relayed message cannot be sent here");
-        }
-    }
-
-    /// The lame-duck phase of a shutdown: asks the framewire clients to
-    /// move, then keeps serving until they have gone (or the drain time is
-    /// up). Accepting has stopped already.
-    pub(crate) async fn drain(&self) {
-        let limit = self.limits.drain_timeout;
-        let movers: Vec<Arc<Conn>> = self
-            .registry
-            .all()
-            .into_iter()
-            .filter(|c| c.speaks_framewire())
-            .collect();
-        if limit.is_zero() || movers.is_empty() {
-            return;
-        }
-        let asked = self
-            .fan_out(&movers, crate::protocol::drain_notice(), None)
-            .unwrap_or(0);
-        tracing::info!(clients = asked, "draining: asked framewire clients to move");
-        let deadline = tokio::time::Instant::now() + limit;
-        while movers.iter().any(|c| self.registry.get(c.id).is_some()) {
-            if tokio::time::Instant::now() >= deadline {
-                tracing::info!("drain time over");
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    }
-
-    /// Starts the backplane (once), when the server starts serving.
-    pub(crate) fn start_backplane(self: &Arc<Self>) {
-        if let Some(relay) = &self.relay {
-            if relay.first_start() {
-                let shared: Arc<dyn Instance> = self.clone();
-                relay.backplane().start(Inbound {
-                    shared: Arc::downgrade(&shared),
-                });
-            }
-        }
-    }
-
-    /// Sends one sealed frame to each connection (with `layer` inside the
-    /// instance one, if given); returns how many accepted it.
-    fn fan_out(
-        &self,
-        conns: &[Arc<Conn>],
-        msg: Message,
-        layer: Option<&PluginLayer>,
-    ) -> Result<usize, SendError> {
-        if conns.is_empty() {
-            return Ok(0);
-        }
-        let mut delivered = 0;
-        let pipeline = &self.pipeline;
-        if pipeline.instance().is_peer_specific()
-            || layer.is_some_and(PluginLayer::is_peer_specific)
-        {
-            for conn in conns {
-                let frame = pipeline.seal_with(msg.clone(), layer, &conn.link(pipeline.tag()))?;
-                delivered += usize::from(self.deliver(conn, frame).is_ok());
-            }
-        } else {
-            // Sealed and encoded once; every receiver shares the same bytes.
-            let frame = pipeline.seal_with(msg, layer, &pipeline.link())?;
-            for conn in conns {
-                delivered += usize::from(self.deliver(conn, frame.clone()).is_ok());
-            }
-        }
-        Ok(delivered)
-    }
-}
-
-impl Instance for Shared {
-    fn receive_relayed(&self, envelope: Bytes) {
-        self.deliver_relayed(envelope);
-    }
-
-    #[cfg(feature = "redis")]
-    fn refuse_unauthenticated(&self, why: super::backplane::MacError) {
-        if let Some(relay) = &self.relay {
-            relay.refuse_unauthenticated(&self.counters, why);
-        }
-    }
-
-    fn publish_failed(&self, envelopes: u64) {
-        self.counters.backplane_publish_failed(envelopes);
-    }
-
-    fn set_connected(&self, up: bool) {
-        if let Some(relay) = &self.relay {
-            relay.set_connected(up);
-            self.counters.backplane_connected(up);
-        }
-    }
-}
-
-/// A cloneable handle to a running (or not yet started) server, usable from
-/// handlers and other tasks.
-///
-/// ```
-/// use framewire::server::Server;
-/// use framewire::{Message, MessageType};
-///
-/// let server = Server::builder().build();
-/// let handle = server.handle();
-/// assert_eq!(handle.connection_count(), 0);
-/// let note = Message::new(MessageType::NOTIFY_URI, "news", "hi");
-/// assert_eq!(handle.broadcast(note).unwrap(), 0); // nobody to tell yet
-/// ```
-#[derive(Clone)]
-pub struct ServerHandle {
-    pub(crate) shared: Arc<Shared>,
-}
 
 impl ServerHandle {
     /// Sends `msg` to every connection subscribed to `key`. Sealed and

@@ -66,6 +66,7 @@ mod peers;
 mod pubsub;
 mod readme_routes;
 mod registry;
+mod shared;
 mod stats;
 
 use std::sync::Arc;
@@ -83,7 +84,6 @@ pub use backplane::{
 pub use builder::ServerBuilder;
 pub use context::Context;
 pub use error::{SendError, SubscribeError};
-pub use handle::ServerHandle;
 pub use handler::{Handler, SyncHandler};
 pub use limits::{Limits, SlowConsumerPolicy};
 pub use listen::IntoAcceptor;
@@ -91,6 +91,7 @@ pub use listen::Server;
 pub use login::{Hello, LoginGate, LoginRefused};
 pub use readme_routes::{readme_routes, STORE_MAX_BYTES};
 pub use registry::{ConnectionId, ConnectionInfo};
+pub use shared::ServerHandle;
 pub use stats::Stats;
 
 /// A handler plus the per-handler plugin layer stacked on the instance one.

@@ -1,5 +1,5 @@
 //! Live connections, their tags and subscriptions: who is connected and
-//! who gets what is published. Sending is `handle.rs`'s.
+//! who gets what is published. Sending is `shared.rs`'s.
 
 use std::collections::BTreeSet;
 

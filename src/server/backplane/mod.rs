@@ -93,7 +93,7 @@ pub(crate) use envelope::Target;
 pub(crate) use relay::{random_name, Arrival, Relay};
 
 /// What an [`Inbound`] reaches of its server: implemented by the server's
-/// shared state (`handle.rs`), so the backplane knows nothing of it and
+/// shared state (`shared.rs`), so the backplane knows nothing of it and
 /// the server depends on the backplane, not both ways.
 pub(crate) trait Instance: Send + Sync {
     /// Delivers a relayed envelope to this instance's connections.
