@@ -179,6 +179,55 @@ async fn replies_in_reverse_order_find_their_requests_by_id() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_lost_connection_never_sent_fails_at_once_not_at_the_timeout() {
+    // A server that reads nothing, so requests pile up in the client's
+    // queue (and wait for room behind it), then closes the connection and
+    // stops listening: no reconnection comes to send them.
+    const N: usize = 600;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (close, closed) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let (s, _) = listener.accept().await.unwrap();
+        drop(listener);
+        let _ = closed.await;
+        drop(s);
+    });
+    let c = Client::builder(addr.to_string())
+        .keepalive(None)
+        .request_timeout(Duration::from_secs(120))
+        .connect()
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..N)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.request("k", vec![b'.'; 60_000]).await })
+        })
+        .collect();
+    let mut queued = false;
+    for _ in 0..200 {
+        if c.queued().0 > 0 && c.pending_requests() == N {
+            queued = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(queued, "frames queued: {:?}", c.queued());
+    close.send(()).unwrap();
+    for t in tasks {
+        let r = tokio::time::timeout(LIMIT, t)
+            .await
+            .expect("failed at once")
+            .unwrap();
+        assert!(r.unwrap_err().is_connection_lost());
+    }
+    assert_eq!(c.pending_requests(), 0);
+    server.await.unwrap();
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_that_wait_for_room_in_the_queue_keep_wire_order() {
     // A netaio-like server: answers in order and echoes no request id, so
     // each reply goes to the oldest waiting request. It reads nothing

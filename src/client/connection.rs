@@ -247,6 +247,8 @@ pub(super) async fn run(inner: Arc<Inner>, mut live: Live, done: watch::Sender<b
                 // close(): let the writer send what is queued and shut the
                 // socket down (its own stall limit bounds this).
                 let _ = (&mut live.writer).await;
+                // What a failed writer left queued fails as Closed too.
+                abandon(&inner, &live.current, || ClientError::Closed);
                 break;
             }
             live.writer.abort();
