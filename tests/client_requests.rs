@@ -95,6 +95,43 @@ async fn a_reply_that_never_comes_is_a_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_timed_out_takes_no_later_netaio_reply() {
+    // A netaio-like server (no request ids echoed): it answers only the
+    // second request. Its reply goes to the oldest waiting request of the
+    // uri, so the first, timed out, must have left the table.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (s, _) = listener.accept().await.unwrap();
+        let mut f = tokio_util::codec::Framed::new(s, framewire::FrameCodec::default());
+        let mut seen = 0;
+        while let Some(Ok(Ok(req))) = f.next().await {
+            seen += 1;
+            if seen == 2 {
+                let reply = Message::respond(req.uri().clone(), "second");
+                f.send(reply).await.unwrap();
+            }
+        }
+    });
+    let c = Client::builder(addr.to_string())
+        .keepalive(None)
+        .connect()
+        .await
+        .unwrap();
+    let first = Message::new(MessageType::REQUEST_URI, "k", "1");
+    let err = c
+        .call_timeout(first, Duration::from_millis(200))
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    let second = Message::new(MessageType::REQUEST_URI, "k", "2");
+    let reply = c.call_timeout(second, LIMIT).await.unwrap();
+    assert_eq!(&reply.content()[..], b"second");
+    c.close().await;
+    tokio::time::timeout(LIMIT, server).await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousand_concurrent_requests_to_one_uri() {
     let srv =
         start(

@@ -409,6 +409,46 @@ mod tests {
     }
 
     #[test]
+    fn removed_and_failed_requests_leave_the_table_and_are_told() {
+        let mut p = Pending::new();
+        let (gone, mut rx_gone) = waiting(&mut p, MessageType::REQUEST_URI, "k");
+        let (_, mut rx_kept) = waiting(&mut p, MessageType::REQUEST_URI, "k");
+        p.remove(gone);
+        assert_eq!(p.len(), 1);
+        // Given up: a reply without an id goes to the next one.
+        assert!(p.complete(Message::respond("k", "x")).is_none());
+        assert_eq!(&rx_kept.try_recv().unwrap().unwrap().content()[..], b"x");
+        assert!(rx_gone.try_recv().is_err(), "a removed request hears nothing");
+        // By connection: only the lost one's requests fail.
+        let (on3, _, mut rx3) = outgoing(MessageType::REQUEST_URI, "k");
+        let (on4, _, mut rx4) = outgoing(MessageType::REQUEST_URI, "k");
+        p.record(&mut vec![on3.on(3), on4.on(4)]);
+        p.fail_connection(3, || ClientError::ConnectionLost);
+        assert!(rx3.try_recv().unwrap().unwrap_err().is_connection_lost());
+        assert!(rx4.try_recv().is_err(), "still waiting");
+        assert_eq!((p.on_connection(3), p.on_connection(4)), (0, 1));
+        p.fail_all(|| ClientError::Closed);
+        assert!(rx4.try_recv().unwrap().unwrap_err().is_closed());
+        assert_eq!(p.len(), 0);
+        // Never recorded: told directly.
+        let (never, _, mut rx) = outgoing(MessageType::REQUEST_URI, "k");
+        never.fail(ClientError::Closed);
+        assert!(rx.try_recv().unwrap().unwrap_err().is_closed());
+    }
+
+    #[test]
+    fn an_outgoing_request_keeps_its_per_call_layer() {
+        let mut msg = Message::new(MessageType::CREATE_URI, "k", "");
+        let plain = Outgoing::new(&mut msg, None, None);
+        assert!(plain.layer().is_none());
+        let admin = PluginLayer::new().with_auth(crate::NetaioHmac::new("admin"));
+        let signed = Outgoing::new(&mut msg, None, Some(&admin));
+        assert!(signed.layer().is_some_and(|l| l.auth().is_some()));
+        // Nobody awaits an unsubscribe's answer: never abandoned.
+        assert!(!signed.is_abandoned());
+    }
+
+    #[test]
     fn the_budget_bounds_callers_and_seats_come_back() {
         let b = Budget::new(2);
         let one = b.take().unwrap();

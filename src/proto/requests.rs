@@ -593,6 +593,11 @@ mod tests {
         // neither to Alice's request, nor Bob's, nor the handlers.
         let bob = with_id(Message::respond("acct/bob", "1000"), alice);
         assert!(r.answer(bob, any).is_dropped());
+        // An empty uri, or netaio's error uri, excuses only an error report.
+        let blank = with_id(Message::respond("", "1000"), alice);
+        assert!(r.answer(blank, any).is_dropped());
+        let error_uri = with_id(Message::respond("ERROR", "1000"), alice);
+        assert!(r.answer(error_uri, any).is_dropped());
         assert_eq!(r.len(), 2, "both still wait");
         let real = with_id(Message::respond("acct/alice", "5"), alice);
         assert_eq!(r.answer(real, any).unwrap().0, "alice");
