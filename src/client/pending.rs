@@ -418,7 +418,10 @@ mod tests {
         // Given up: a reply without an id goes to the next one.
         assert!(p.complete(Message::respond("k", "x")).is_none());
         assert_eq!(&rx_kept.try_recv().unwrap().unwrap().content()[..], b"x");
-        assert!(rx_gone.try_recv().is_err(), "a removed request hears nothing");
+        assert!(
+            rx_gone.try_recv().is_err(),
+            "a removed request hears nothing"
+        );
         // By connection: only the lost one's requests fail.
         let (on3, _, mut rx3) = outgoing(MessageType::REQUEST_URI, "k");
         let (on4, _, mut rx4) = outgoing(MessageType::REQUEST_URI, "k");

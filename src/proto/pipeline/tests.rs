@@ -392,3 +392,90 @@ fn a_client_absorbs_pongs_offers_the_rest_and_stays_silent_on_refusals() {
     assert!(o.send.is_none());
     assert_eq!(o.count, Some(Count::AuthFailure));
 }
+
+#[test]
+fn an_unverifiable_auth_error_is_a_refusal_unless_the_sink_takes_it() {
+    // The default sink takes nothing: the AUTH_ERROR we cannot verify is
+    // counted as a refusal, silently, like any unsigned frame.
+    let p = Pipeline::new(Side::Client, hmac(), FrameConfig::default());
+    let mut s = sink(None);
+    let unsigned = Message::error("HMAC auth failed");
+    assert_eq!(unsigned.message_type, MessageType::AUTH_ERROR);
+    let o = p
+        .receive(&mut p.peer(None, None, None), unsigned.clone(), &mut s)
+        .done()
+        .unwrap();
+    assert_eq!(
+        (o.send.is_none(), o.count),
+        (true, Some(Count::AuthFailure))
+    );
+    // A sink that takes it (the client's, for the waiting request): done,
+    // nothing counted.
+    struct Takes(One);
+    impl Sink for Takes {
+        type Route = R;
+        fn offer(&mut self, msg: Message) -> Option<Message> {
+            self.0.offer(msg)
+        }
+        fn route(&mut self, msg: &Message) -> Option<Cow<'_, R>> {
+            self.0.route(msg)
+        }
+        fn unverified_error(&mut self, msg: Message) -> bool {
+            self.0.offered.push(msg);
+            true
+        }
+    }
+    let mut t = Takes(sink(None));
+    let o = p
+        .receive(&mut p.peer(None, None, None), unsigned, &mut t)
+        .done()
+        .unwrap();
+    assert_eq!((o.send.is_none(), o.count), (true, None));
+    assert_eq!(t.0.offered.len(), 1);
+}
+
+#[test]
+fn a_login_gate_may_not_rename_a_user_its_key_proved() {
+    use crate::auth::{Identity, IdentitySource};
+    let p = server(hmac(), Caps::NONE);
+    let login = |proven: Option<Identity>, given: Option<Identity>| {
+        let mut peer = p.peer(None, None, None);
+        peer.identity = proven;
+        let o = p.login_done(&mut peer, Ok(given), None);
+        let who = peer.identity.map(|i| i.name().to_owned());
+        (o.close, o.count, who)
+    };
+    let user = |n: &str| Some(Identity::new(n, IdentitySource::User));
+    let gate = |n: &str| Some(Identity::new(n, IdentitySource::Login));
+    let cert = |n: &str| Some(Identity::new(n, IdentitySource::Certificate));
+    // The key proved alice: the gate may name alice, not bob.
+    let (close, count, who) = login(user("alice"), gate("bob"));
+    assert_eq!(
+        (close, count, who.as_deref()),
+        (
+            Some(CloseReason::LoginRefused),
+            Some(Count::LoginRefused),
+            Some("alice")
+        )
+    );
+    let (close, count, who) = login(user("alice"), gate("alice"));
+    assert_eq!((close, count, who.as_deref()), (None, None, Some("alice")));
+    // Only a user's key binds the name: a certificate's does not.
+    let (close, _, who) = login(cert("alice"), gate("bob"));
+    assert_eq!((close, who.as_deref()), (None, Some("bob")));
+    // Nothing proven, or the gate names nobody: in.
+    assert_eq!(login(None, gate("bob")).0, None);
+    assert_eq!(login(user("alice"), None).0, None);
+}
+
+#[test]
+fn the_pipeline_keeps_its_instance_layer_and_frame_profile() {
+    // The default profile is netaio's: the wide one tells a kept value
+    // from a default.
+    let p = Pipeline::new(Side::Server, hmac(), FrameConfig::new(Profile::Wide));
+    assert!(p.instance().auth().is_some());
+    #[cfg(feature = "testing")]
+    assert_eq!(p.profile(), Profile::Wide);
+    let p = Pipeline::new(Side::Server, PluginLayer::new(), FrameConfig::default());
+    assert!(p.instance().is_empty());
+}
