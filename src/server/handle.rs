@@ -127,7 +127,7 @@ impl ServerHandle {
     }
 
     /// Subscribes connection `id` to `key` (already subscribed is fine).
-    /// Refused past the subscription bounds of [`Limits`] (counted in
+    /// Refused past the subscription bounds of [`Limits`](super::Limits) (counted in
     /// [`Stats::subscriptions_refused`]).
     pub fn subscribe(&self, key: impl Into<Bytes>, id: ConnectionId) -> Result<(), SubscribeError> {
         let result = self.shared.registry.subscribe(key.into(), id);
