@@ -14,7 +14,29 @@ use framewire::protocol::REQUEST_ID_FIELD;
 use framewire::server::{Context, Server};
 use framewire::{Message, MessageType, NetaioHmac, PluginLayer, ReplyError};
 use futures::{SinkExt, StreamExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::codec::Framed;
+
+/// A bare server on a fresh loopback port: `serve` gets its one
+/// connection, framed (the port stops listening once it is accepted). Its
+/// address, and the task serving it.
+async fn bare_server<T, F>(
+    serve: impl FnOnce(Framed<TcpStream, framewire::FrameCodec>) -> F + Send + 'static,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<T>)
+where
+    F: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (s, _) = listener.accept().await.unwrap();
+        // One connection: nothing to reconnect to once it is closed.
+        drop(listener);
+        serve(Framed::new(s, framewire::FrameCodec::default())).await
+    });
+    (addr, server)
+}
 
 async fn kv_server(layer: Option<PluginLayer>) -> Running {
     let mut b = framewire::server::readme_routes(Server::builder());
@@ -99,11 +121,7 @@ async fn a_request_that_timed_out_takes_no_later_netaio_reply() {
     // A netaio-like server (no request ids echoed): it answers only the
     // second request. Its reply goes to the oldest waiting request of the
     // uri, so the first, timed out, must have left the table.
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move {
-        let (s, _) = listener.accept().await.unwrap();
-        let mut f = tokio_util::codec::Framed::new(s, framewire::FrameCodec::default());
+    let (addr, server) = bare_server(|mut f| async move {
         let mut seen = 0;
         while let Some(Ok(Ok(req))) = f.next().await {
             seen += 1;
@@ -112,7 +130,8 @@ async fn a_request_that_timed_out_takes_no_later_netaio_reply() {
                 f.send(reply).await.unwrap();
             }
         }
-    });
+    })
+    .await;
     let c = Client::builder(addr.to_string())
         .keepalive(None)
         .connect()
@@ -169,11 +188,7 @@ async fn thousand_concurrent_requests_to_one_uri() {
 async fn replies_in_reverse_order_find_their_requests_by_id() {
     // A bare server that collects 100 requests, then answers them last
     // first, echoing each request id as a framewire server does.
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move {
-        let (s, _) = listener.accept().await.unwrap();
-        let mut f = tokio_util::codec::Framed::new(s, framewire::FrameCodec::default());
+    let (addr, server) = bare_server(|mut f| async move {
         let mut got = Vec::new();
         while got.len() < 100 {
             got.push(f.next().await.unwrap().unwrap().unwrap());
@@ -187,7 +202,8 @@ async fn replies_in_reverse_order_find_their_requests_by_id() {
             f.send(reply).await.unwrap();
         }
         f
-    });
+    })
+    .await;
     let c = Client::builder(addr.to_string())
         .keepalive(None)
         .connect()
@@ -221,15 +237,12 @@ async fn what_a_lost_connection_never_sent_fails_at_once_not_at_the_timeout() {
     // queue (and wait for room behind it), then closes the connection and
     // stops listening: no reconnection comes to send them.
     const N: usize = 600;
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let (close, closed) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        let (s, _) = listener.accept().await.unwrap();
-        drop(listener);
+    let (addr, server) = bare_server(|f| async move {
         let _ = closed.await;
-        drop(s);
-    });
+        drop(f);
+    })
+    .await;
     let c = Client::builder(addr.to_string())
         .keepalive(None)
         .request_timeout(Duration::from_secs(120))
@@ -271,12 +284,8 @@ async fn requests_that_wait_for_room_in_the_queue_keep_wire_order() {
     // until told, so the client's queue (16 MiB) and the socket buffers
     // fill and later requests have to wait for room.
     const N: usize = 1000;
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let (go, mut wait) = tokio::sync::mpsc::channel::<()>(1);
-    let server = tokio::spawn(async move {
-        let (s, _) = listener.accept().await.unwrap();
-        let mut f = tokio_util::codec::Framed::new(s, framewire::FrameCodec::default());
+    let (addr, server) = bare_server(|mut f| async move {
         wait.recv().await;
         let mut answered = 0;
         while answered < N {
@@ -289,7 +298,8 @@ async fn requests_that_wait_for_room_in_the_queue_keep_wire_order() {
             }
         }
         f
-    });
+    })
+    .await;
     let c = Client::builder(addr.to_string())
         .keepalive(None)
         .request_timeout(Duration::from_secs(60))

@@ -282,7 +282,7 @@ impl Client {
 
     async fn call_raw(
         &self,
-        msg: Message,
+        mut msg: Message,
         timeout: Duration,
         layer: Option<&PluginLayer>,
     ) -> Result<Message, ClientError> {
@@ -291,7 +291,6 @@ impl Client {
         // Held until the request ends, however it ends.
         let _seat = inner.budget.take()?;
         let (tx, rx) = oneshot::channel();
-        let mut msg = msg;
         let out = Outgoing::new(&mut msg, Some(tx), layer);
         let mut waiting = Waiting {
             inner,

@@ -38,7 +38,7 @@ impl Outlet {
 /// What [`Inner::route_out`] hands back to send on a live connection:
 /// the connection, the message, and the request it is, if one (`None`:
 /// kept for the next connection).
-pub(super) type Live = Option<(Arc<Current>, Message, Option<Outgoing>)>;
+pub(super) type Routed = Option<(Arc<Current>, Message, Option<Outgoing>)>;
 
 /// The connection messages go out on: its queue, and what plugins bind to
 /// it (a frame sealed for one connection is only sent on that one).
@@ -128,7 +128,7 @@ impl Inner {
         &self,
         msg: Message,
         request: Option<Outgoing>,
-    ) -> Result<Live, ClientError> {
+    ) -> Result<Routed, ClientError> {
         if self.closed.is_cancelled() {
             return Err(ClientError::Closed);
         }
