@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,35 +23,56 @@ struct TlsRedis {
 }
 
 impl TlsRedis {
+    /// redis-server cannot be given port 0 for TLS (0 turns TLS off), so
+    /// the port is chosen by binding and freeing one; what makes that
+    /// safe is that the test only proceeds once *this* redis-server says in
+    /// its own log that it listens. If another process took the port in
+    /// between, redis-server exits and a new port is tried (5 attempts).
     fn start(dir: &Path, ca: &Ca) -> TlsRedis {
         let (cert, key) = ca.server().write(dir, "redis");
         let ca_file = ca.write(dir, "ca.pem");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new("redis-server")
-            .args(["--port", "0", "--bind", "127.0.0.1"])
-            .args(["--tls-port", &port.to_string()])
-            .arg("--tls-cert-file")
-            .arg(&cert)
-            .arg("--tls-key-file")
-            .arg(&key)
-            .arg("--tls-ca-cert-file")
-            .arg(&ca_file)
-            .args(["--tls-auth-clients", "no"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run redis-server ({e}): this test needs it"));
-        let redis = TlsRedis { port, child };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not come up");
-            std::thread::sleep(Duration::from_millis(20));
+        for attempt in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let log = dir.join(format!("redis-{attempt}.log"));
+            let child = Command::new("redis-server")
+                .args(["--port", "0", "--bind", "127.0.0.1"])
+                .args(["--tls-port", &port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(&cert)
+                .arg("--tls-key-file")
+                .arg(&key)
+                .arg("--tls-ca-cert-file")
+                .arg(&ca_file)
+                .args(["--tls-auth-clients", "no"])
+                .args(["--save", "", "--appendonly", "no"])
+                .arg("--logfile")
+                .arg(&log)
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run redis-server ({e}): this test needs it"));
+            let mut redis = TlsRedis { port, child };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let said = std::fs::read_to_string(&log).unwrap_or_default();
+                if said.contains("Ready to accept connections") {
+                    return redis;
+                }
+                if let Some(status) = redis.child.try_wait().expect("redis-server's status") {
+                    eprintln!("redis-server on port {port} exited ({status}): trying another port\n{said}");
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "redis-server did not come up:\n{said}"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
-        redis
+        panic!("redis-server could not listen on any of 5 ports");
     }
 
     fn url(&self) -> String {
