@@ -330,3 +330,21 @@ impl ClientBuilder {
         Ok(client)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_profile_keeps_a_custom_frame_limit_and_takes_its_own_default_otherwise() {
+        let custom = ClientBuilder::new(Vec::new())
+            .max_frame_len(1234)
+            .profile(Profile::Wide);
+        assert_eq!(custom.config.frame.max_frame_len, 1234);
+        let plain = ClientBuilder::new(Vec::new()).profile(Profile::Wide);
+        assert_eq!(
+            plain.config.frame.max_frame_len,
+            Profile::Wide.default_max_frame_len()
+        );
+    }
+}

@@ -139,3 +139,19 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keepalive_setters_and_what_follows_from_them() {
+        let k = Keepalive::new(Duration::from_secs(1), Duration::from_secs(2))
+            .interval(Duration::from_secs(3))
+            .timeout(Duration::from_secs(4));
+        assert_eq!(k.detection_time(), Duration::from_secs(7));
+        assert_eq!(k.tcp(), (Duration::from_secs(3), Duration::from_secs(4)));
+        let huge = Keepalive::new(Duration::MAX, Duration::from_secs(1));
+        assert_eq!(huge.detection_time(), Duration::MAX, "saturates");
+    }
+}

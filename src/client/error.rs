@@ -217,3 +217,20 @@ crate::predicates::predicates!(DisconnectReason {
     /// Whether the server asked its clients to move.
     is_draining => DisconnectReason::Draining,
 });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_error_reply_carries_the_servers_message() {
+        let e = ClientError::from(ReplyError::Remote(Message::error("no")));
+        assert_eq!(
+            e.reply().map(|m| m.content().to_vec()),
+            Some(b"no".to_vec())
+        );
+        assert!(e.as_reply_error().is_some_and(ReplyError::is_remote));
+        assert!(ClientError::Closed.reply().is_none());
+        assert!(ClientError::Closed.as_reply_error().is_none());
+    }
+}

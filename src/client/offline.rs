@@ -192,4 +192,29 @@ mod tests {
         let expired: Vec<bool> = b.take().iter().map(|q| q.expired(&limits, now)).collect();
         assert_eq!(expired, [true, false]);
     }
+
+    #[test]
+    fn the_byte_bound_counts_auth_fields_and_admits_exactly_its_size() {
+        let mut m = msg(10);
+        m.auth.insert("hmac", vec![7u8; 40]);
+        let size = m.body.encoded_len() + m.auth.encoded_len();
+        let exact = OfflineBuffer::default().max_bytes(size);
+        let mut b = Offline::new(Some(exact));
+        b.push(m.clone(), None).unwrap();
+        assert_eq!(b.len(), 1);
+        assert_eq!(b.limits().map(|l| l.max_bytes), Some(size));
+        let short = OfflineBuffer::default().max_bytes(size - 1);
+        assert!(Offline::new(Some(short)).push(m, None).is_err());
+        assert!(Offline::new(None).limits().is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_message_exactly_max_age_old_is_not_expired() {
+        let limits = OfflineBuffer::default().max_age(Duration::from_secs(2));
+        let mut b = Offline::new(Some(limits));
+        b.push(msg(1), None).unwrap();
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let now = Instant::now();
+        assert!(!b.take()[0].expired(&limits, now));
+    }
 }

@@ -194,4 +194,40 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn the_builders_set_what_they_name() {
+        assert_eq!(Reconnect::disabled().delay_for_attempt(0), None);
+        assert!(Reconnect::default().delay_for_attempt(0).is_some());
+        let p = Reconnect::default()
+            .jitter(0.0)
+            .initial(Duration::from_millis(50))
+            .max(Duration::from_millis(120));
+        let delays: Vec<_> = (0..4).map(|a| p.delay(a).as_millis()).collect();
+        assert_eq!(delays, [50, 100, 120, 120]);
+        let p = Reconnect::default().stable_after(Duration::from_secs(5));
+        assert!(
+            p.is_stable(Duration::from_secs(5)),
+            "exactly the bound is stable"
+        );
+        assert!(p.is_stable(Duration::from_secs(6)));
+        assert!(!p.is_stable(Duration::from_millis(4_999)));
+    }
+
+    #[test]
+    fn jitter_spreads_both_ways_within_its_fraction() {
+        // Full jitter: each delay within 0..=2x the base; over 400 draws
+        // some land below 0.9x and some above 1.1x (each side has odds of
+        // 0.45 a draw), which no fixed or one-sided delay does.
+        let p = Reconnect::default().jitter(1.0).max_attempts(1000);
+        let base = p.delay(3).as_secs_f64();
+        let (mut low, mut high) = (0, 0);
+        for _ in 0..400 {
+            let d = p.delay_for_attempt(3).unwrap().as_secs_f64();
+            assert!((0.0..=2.0 * base + 1e-9).contains(&d), "{d} vs base {base}");
+            low += usize::from(d < 0.9 * base);
+            high += usize::from(d > 1.1 * base);
+        }
+        assert!(low > 0 && high > 0, "low {low}, high {high}");
+    }
 }

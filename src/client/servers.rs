@@ -112,4 +112,21 @@ mod tests {
         empty.advance();
         assert_eq!(empty.current(), "");
     }
+
+    #[test]
+    fn every_form_of_server_list_keeps_its_addresses_in_order() {
+        let owned = String::from("o:1");
+        assert_eq!("a:1".into_servers(), ["a:1"]);
+        assert_eq!(owned.clone().into_servers(), ["o:1"]);
+        assert_eq!((&owned).into_servers(), ["o:1"]);
+        assert_eq!(vec!["v:1", "v:2"].into_servers(), ["v:1", "v:2"]);
+        assert_eq!(["s:1", "s:2"][..].into_servers(), ["s:1", "s:2"]);
+        assert_eq!(["r:1", "r:2", "r:3"].into_servers(), ["r:1", "r:2", "r:3"]);
+        let s = Servers::new(["x:1", "y:2"].into_servers());
+        assert_eq!(
+            (s.len(), s.list()),
+            (2, &["x:1".to_owned(), "y:2".to_owned()][..])
+        );
+        assert_eq!(Servers::new(Vec::new()).len(), 0);
+    }
 }

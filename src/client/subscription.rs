@@ -172,3 +172,56 @@ impl std::fmt::Debug for Subscription {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use futures_core::Stream;
+
+    fn note(topic: &'static str) -> Message {
+        Message::new(MessageType::NOTIFY_URI, topic, "n")
+    }
+
+    #[test]
+    fn topics_count_streams_deliver_to_each_and_forget_the_last() {
+        let mut t = Topics::default();
+        let (mut a, first) = t.add(Bytes::from_static(b"a"), 1, Weak::new());
+        assert!(first);
+        let (mut b, first) = t.add(Bytes::from_static(b"a"), 1, Weak::new());
+        assert!(!first, "the topic's second stream");
+        assert_ne!(a.id, b.id);
+        assert_eq!(a.topic(), &Bytes::from_static(b"a"));
+        assert_eq!(t.topics(), [Bytes::from_static(b"a")]);
+        assert!(t.deliver(&note("a")));
+        assert!(!t.deliver(&note("b")), "no stream for b");
+        assert!(t.deliver(&note("a")), "full buffers: dropped, counted");
+        assert_eq!((a.dropped(), b.dropped()), (1, 1));
+        assert_eq!(
+            a.rx.try_recv().map(|m| m.body.uri).ok(),
+            Some(Bytes::from_static(b"a"))
+        );
+        assert!(b.rx.try_recv().is_ok());
+        assert!(!t.remove(b"a", a.id), "b is left");
+        assert!(!t.remove(b"zz", b.id), "no such topic");
+        assert!(t.deliver(&note("a")));
+        assert!(a.rx.try_recv().is_err(), "a was removed");
+        assert!(b.rx.try_recv().is_ok());
+        assert!(t.remove(b"a", b.id), "the last stream");
+        assert!(t.topics().is_empty());
+        assert!(format!("{a:?}").contains("topic"));
+    }
+
+    #[tokio::test]
+    async fn a_subscription_is_a_stream_and_has_next() {
+        let mut t = Topics::default();
+        let (mut s, _) = t.add(Bytes::from_static(b"a"), 4, Weak::new());
+        t.deliver(&note("a"));
+        t.deliver(&note("a"));
+        assert!(s.next().await.is_some());
+        let polled = std::future::poll_fn(|cx| Pin::new(&mut s).poll_next(cx)).await;
+        assert!(polled.is_some());
+        drop(t);
+        assert!(s.next().await.is_none(), "every sender gone");
+    }
+}
