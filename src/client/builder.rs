@@ -202,6 +202,13 @@ impl ClientBuilder {
         self
     }
 
+    /// The writer's stall limit (30 s; not public: the tests shorten it).
+    #[cfg(test)]
+    pub(super) fn write_timeout(mut self, d: Duration) -> Self {
+        self.config.write_timeout = d;
+        self
+    }
+
     /// Dials through `connector` instead of plain TCP (see
     /// [`transport`](crate::transport)); every reconnection uses it too.
     pub fn connector(mut self, connector: impl Connector) -> Self {

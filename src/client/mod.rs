@@ -45,6 +45,8 @@ mod recent;
 mod reconnect;
 mod servers;
 mod subscription;
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
