@@ -637,3 +637,85 @@ async fn keepalive_pings_a_quiet_server_and_leaves_one_that_does_not_answer() {
     );
     client.close().await;
 }
+
+/// The server's answer to a request it read (its id echoed).
+fn answer(to: &Message, message_type: MessageType, content: &'static str) -> Message {
+    let mut reply = Message::new(message_type, to.body.uri.clone(), content);
+    if let Some(id) = crate::protocol::RequestId::of(to) {
+        id.attach(&mut reply);
+    }
+    reply
+}
+
+#[tokio::test]
+async fn a_login_goes_first_and_connect_waits_for_its_answer() {
+    let (builder, mut conns, _open) = scripted(64 * 1024);
+    let connecting = tokio::spawn(builder.login("let me in").connect());
+    let mut server = accepted(&mut conns).await;
+    let login = recv(&mut server).await;
+    assert!(crate::protocol::is_login(&login), "{login:?}");
+    assert_eq!(&login.content()[..], b"let me in");
+    assert!(!connecting.is_finished(), "connect waits for the answer");
+    server
+        .send(answer(&login, MessageType::OK, ""))
+        .await
+        .unwrap();
+    let client = timeout(WAIT, connecting).await.unwrap().unwrap().unwrap();
+    assert!(client.is_connected());
+    client.close().await;
+}
+
+#[tokio::test]
+async fn a_refused_login_fails_connect_with_the_servers_reply() {
+    let (builder, mut conns, _open) = scripted(64 * 1024);
+    let connecting = tokio::spawn(builder.login("wrong").connect());
+    let mut server = accepted(&mut conns).await;
+    let login = recv(&mut server).await;
+    server
+        .send(answer(&login, MessageType::NOT_PERMITTED, "no"))
+        .await
+        .unwrap();
+    let e = timeout(WAIT, connecting)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
+    assert!(e.is_error_reply(), "{e}");
+    assert_eq!(
+        e.reply().map(|m| m.message_type),
+        Some(MessageType::NOT_PERMITTED)
+    );
+}
+
+#[tokio::test]
+async fn peer_management_advertises_answers_learns_and_says_goodbye() {
+    let me = crate::peer::LocalPeer::new("me", "mine");
+    let other = crate::peer::LocalPeer::new("other", "theirs");
+    let (builder, mut conns, _open) = scripted(64 * 1024);
+    let client = builder.peer(me).connect().await.unwrap();
+    let mut server = accepted(&mut conns).await;
+    let hello = recv(&mut server).await;
+    assert_eq!(hello.message_type, MessageType::ADVERTISE_PEER);
+    // Not a peer announcement: neither answered nor learned.
+    let mut garbage = other.message(MessageType::ADVERTISE_PEER);
+    garbage.body.content = bytes::Bytes::from_static(b"\xff\xff");
+    server.send(garbage).await.unwrap();
+    assert!(
+        quiet(&mut server, Duration::from_millis(100)).await,
+        "garbage answered"
+    );
+    assert!(client.peers().is_empty());
+    server
+        .send(other.message(MessageType::ADVERTISE_PEER))
+        .await
+        .unwrap();
+    let discovered = recv(&mut server).await;
+    assert_eq!(discovered.message_type, MessageType::PEER_DISCOVERED);
+    let ids: Vec<_> = client.peers().into_iter().map(|p| p.id).collect();
+    assert_eq!(ids, [bytes::Bytes::from_static(b"other")]);
+    client.close().await;
+    assert_eq!(
+        recv(&mut server).await.message_type,
+        MessageType::DISCONNECT
+    );
+}
