@@ -719,3 +719,140 @@ async fn peer_management_advertises_answers_learns_and_says_goodbye() {
         MessageType::DISCONNECT
     );
 }
+
+/// The next [`ConnectionEvent::Reconnecting`], as (attempt, delay).
+async fn reconnecting(
+    events: &mut tokio::sync::broadcast::Receiver<ConnectionEvent>,
+) -> (u32, Duration) {
+    match event(events, |e| {
+        matches!(e, ConnectionEvent::Reconnecting { .. })
+    })
+    .await
+    {
+        ConnectionEvent::Reconnecting { attempt, delay } => (attempt, delay),
+        _ => unreachable!("filtered above"),
+    }
+}
+
+/// A backoff long enough that no test waits for it, without jitter.
+fn hour() -> Reconnect {
+    let hour = Duration::from_secs(3600);
+    Reconnect::default().initial(hour).max(hour).jitter(0.0)
+}
+
+#[tokio::test]
+async fn a_server_that_hangs_up_is_replaced_after_the_backoff_not_at_once() {
+    let (builder, mut conns, _open, _) = scripted_to(["a:1", "b:2"], 64 * 1024);
+    let client = builder.reconnect(hour()).connect().await.unwrap();
+    let mut events = client.events();
+    drop(accepted(&mut conns).await);
+    assert_eq!(
+        reconnecting(&mut events).await,
+        (1, Duration::from_secs(3600))
+    );
+    client.close().await;
+}
+
+#[tokio::test]
+async fn a_lone_draining_server_is_left_once_its_replies_are_in_then_redialled_after_the_backoff() {
+    let (builder, mut conns, _open) = scripted(64 * 1024);
+    let client = builder
+        .reconnect(hour())
+        .request_timeout(Duration::from_secs(30))
+        .connect()
+        .await
+        .unwrap();
+    let mut events = client.events();
+    let mut server = accepted(&mut conns).await;
+    server.send(crate::protocol::drain_notice()).await.unwrap();
+    // Nowhere to hand over to: nothing is due, so the connection is left
+    // at once rather than held for a successor's subscriptions.
+    let end = timeout(WAIT, server.next())
+        .await
+        .expect("left within the bound");
+    assert!(end.is_none(), "{end:?}");
+    assert_eq!(
+        reconnecting(&mut events).await,
+        (1, Duration::from_secs(3600))
+    );
+    client.close().await;
+}
+
+#[tokio::test]
+async fn a_drain_resets_the_backoff() {
+    let (builder, mut conns, open, _) = scripted_to(["a:1", "b:2"], 64 * 1024);
+    let client = builder
+        .reconnect(
+            Reconnect::default()
+                .initial(Duration::from_millis(20))
+                .multiplier(1.0)
+                .jitter(0.0),
+        )
+        .connect()
+        .await
+        .unwrap();
+    let mut events = client.events();
+    open.store(false, Relaxed);
+    drop(accepted(&mut conns).await);
+    // Failed attempts in a row: the count the drain must reset.
+    while reconnecting(&mut events).await.0 < 3 {}
+    open.store(true, Relaxed);
+    let mut server = accepted(&mut conns).await;
+    server.send(crate::protocol::drain_notice()).await.unwrap();
+    assert_eq!(reconnecting(&mut events).await, (1, Duration::ZERO));
+    client.close().await;
+}
+
+/// Reads a SUBSCRIBE_URI for `topic` on `raw` and confirms it.
+async fn confirm_subscribe(raw: &mut Raw, topic: &'static str) {
+    let sub = recv(raw).await;
+    assert_eq!(
+        (sub.message_type, &sub.body.uri[..]),
+        (MessageType::SUBSCRIBE_URI, topic.as_bytes())
+    );
+    raw.send(Message::new(MessageType::CONFIRM_SUBSCRIBE, topic, ""))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_reconnection_that_drains_waits_for_its_own_successors_subscriptions() {
+    // The second connection drains: the confirmation it got itself must
+    // not count as its successor's.
+    let (builder, mut conns, _open, _) = scripted_to(["a:1", "b:2"], 64 * 1024);
+    let client = builder
+        .reconnect(
+            Reconnect::default()
+                .initial(Duration::from_millis(20))
+                .jitter(0.0),
+        )
+        .handover_overlap(Duration::from_millis(10))
+        .connect()
+        .await
+        .unwrap();
+    let mut first = accepted(&mut conns).await;
+    let subscribing = {
+        let c = client.clone();
+        tokio::spawn(async move { c.subscribe("news").await })
+    };
+    confirm_subscribe(&mut first, "news").await;
+    let _stream = timeout(WAIT, subscribing).await.unwrap().unwrap().unwrap();
+    drop(first);
+    let mut second = accepted(&mut conns).await;
+    confirm_subscribe(&mut second, "news").await;
+    second.send(crate::protocol::drain_notice()).await.unwrap();
+    let mut third = accepted(&mut conns).await;
+    let sub = recv(&mut third).await;
+    assert_eq!(sub.message_type, MessageType::SUBSCRIBE_URI);
+    assert!(
+        quiet(&mut second, Duration::from_millis(100)).await,
+        "left too early"
+    );
+    third
+        .send(Message::new(MessageType::CONFIRM_SUBSCRIBE, "news", ""))
+        .await
+        .unwrap();
+    let bye = recv(&mut second).await;
+    assert_eq!(bye.message_type, MessageType::UNSUBSCRIBE_URI);
+    client.close().await;
+}
