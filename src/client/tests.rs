@@ -507,26 +507,30 @@ async fn a_stream_gets_each_notification_of_its_topic_once() {
         .await
         .unwrap();
     let mut stream = timeout(WAIT, subscribing).await.unwrap().unwrap().unwrap();
-    let mut stamped = Message::new(MessageType::NOTIFY_URI, "news", "1");
-    crate::protocol::NotifyId::new(7, 1).attach(&mut stamped);
-    // Not a notification; then the same notification twice (as relayed by
-    // two instances); then the next.
+    let stamped = |seq: u64| {
+        let mut m = Message::new(MessageType::NOTIFY_URI, "news", seq.to_string());
+        crate::protocol::NotifyId::new(7, seq).attach(&mut m);
+        m
+    };
+    // Not a notification; then one notification twice (as relayed by two
+    // instances); then a new one; then one with no id.
     server
         .send(Message::new(MessageType::PUBLISH_URI, "news", "0"))
         .await
         .unwrap();
-    server.send(stamped.clone()).await.unwrap();
-    server.send(stamped).await.unwrap();
+    for m in [stamped(1), stamped(1), stamped(2)] {
+        server.send(m).await.unwrap();
+    }
     server
-        .send(Message::new(MessageType::NOTIFY_URI, "news", "2"))
+        .send(Message::new(MessageType::NOTIFY_URI, "news", "3"))
         .await
         .unwrap();
     let mut got = Vec::new();
-    for _ in 0..2 {
+    for _ in 0..3 {
         let m = timeout(WAIT, stream.next()).await.unwrap().unwrap();
         got.push(String::from_utf8_lossy(m.content()).into_owned());
     }
-    assert_eq!(got, ["1", "2"]);
+    assert_eq!(got, ["1", "2", "3"]);
     client.close().await;
 }
 
