@@ -860,3 +860,33 @@ async fn a_reconnection_that_drains_waits_for_its_own_successors_subscriptions()
     assert_eq!(bye.message_type, MessageType::UNSUBSCRIBE_URI);
     client.close().await;
 }
+
+#[tokio::test]
+async fn an_unsigned_auth_error_fails_its_request_at_once() {
+    use crate::auth::{NetaioHmac, PluginLayer};
+    let (builder, mut conns, _open) = scripted(64 * 1024);
+    let client = builder
+        .plugins(PluginLayer::new().with_auth(NetaioHmac::new("secret")))
+        .request_timeout(Duration::from_secs(30))
+        .connect()
+        .await
+        .unwrap();
+    let mut server = accepted(&mut conns).await;
+    let asking = {
+        let c = client.clone();
+        tokio::spawn(async move { c.request("ask", "").await })
+    };
+    let request = recv(&mut server).await;
+    // What a server that cannot verify the request answers: unsigned.
+    server
+        .send(answer(&request, MessageType::AUTH_ERROR, "bad signature"))
+        .await
+        .unwrap();
+    let e = timeout(WAIT, asking).await.unwrap().unwrap().unwrap_err();
+    assert_eq!(
+        e.reply().map(|m| m.message_type),
+        Some(MessageType::AUTH_ERROR),
+        "{e}"
+    );
+    client.close().await;
+}
