@@ -197,6 +197,8 @@ mod tests {
         assert!(!t.deliver(&note("b")), "no stream for b");
         assert!(t.deliver(&note("a")), "full buffers: dropped, counted");
         assert_eq!((a.dropped(), b.dropped()), (1, 1));
+        assert!(t.deliver(&note("a")));
+        assert_eq!((a.dropped(), b.dropped()), (2, 2));
         assert_eq!(
             a.rx.try_recv().map(|m| m.body.uri).ok(),
             Some(Bytes::from_static(b"a"))
