@@ -68,6 +68,8 @@ mod readme_routes;
 mod registry;
 mod shared;
 mod stats;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 

@@ -313,4 +313,30 @@ mod tests {
         assert!(e.is_timeout(), "{e}");
         assert_eq!(started.elapsed(), Duration::from_secs(5));
     }
+
+    /// After a reload, handshakes use the new configuration: a client of
+    /// the old CA is refused. The acceptor reports its inner acceptor's
+    /// address, and says what it is in `Debug` (never its keys).
+    #[tokio::test]
+    async fn a_reload_applies_to_the_next_handshake() {
+        let (old, new) = (Ca::new(), Ca::new());
+        let (mut acceptor, dialer, connector) = mutual(&old);
+        assert_eq!(acceptor.local_addr(), Some("127.0.0.1:1".parse().unwrap()));
+        let shown = format!("{acceptor:?} {:?}", acceptor.reloader());
+        assert!(
+            shown.starts_with("TlsAcceptor { certificate_name: ") && shown.contains("TlsReloader"),
+            "{shown}"
+        );
+        let (chain, key) = new.leaf("localhost");
+        let renewed = super::super::server_config(chain, key, Some(new.roots())).unwrap();
+        acceptor.reloader().reload(renewed);
+        let raw = dialer.dial().unwrap();
+        let client = tokio::spawn(async move {
+            let name = ServerName::try_from("localhost").unwrap();
+            connector.connect(name, raw).await
+        });
+        let incoming = acceptor.accept().await.unwrap();
+        assert!(incoming.establish().await.is_err(), "the old CA's client");
+        assert!(client.await.unwrap().is_err());
+    }
 }

@@ -231,3 +231,22 @@ crate::predicates::predicates!(HandshakeError {
     /// Whether what the handshake proved was refused.
     is_refused => HandshakeError::Refused(_),
 });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::MemoryAcceptor;
+
+    #[tokio::test]
+    async fn a_boxed_acceptor_is_the_acceptor_and_incoming_shows_its_peer() {
+        let (memory, dialer) = MemoryAcceptor::new();
+        let mut boxed: Box<dyn Acceptor> = Box::new(memory);
+        assert_eq!(boxed.local_addr(), Some("127.0.0.1:1".parse().unwrap()));
+        let _ours = dialer.dial_from("10.0.0.9:7".parse().unwrap()).unwrap();
+        let incoming = boxed.accept().await.unwrap();
+        assert_eq!(
+            format!("{incoming:?}"),
+            "Incoming { peer: 10.0.0.9:7, handshake: false }"
+        );
+    }
+}

@@ -149,4 +149,29 @@ mod tests {
         let e = dialer.dial().unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
     }
+
+    /// Ports count up from 40 000 and wrap after 25 000 connections.
+    #[tokio::test]
+    async fn dialled_ports_wrap_within_the_dynamic_range() {
+        let (mut acceptor, dialer) = MemoryAcceptor::new();
+        dialer.ports.store(24_999, Relaxed);
+        let _a = dialer.dial().unwrap();
+        let _b = dialer.dial().unwrap();
+        assert_eq!(acceptor.accept().await.unwrap().peer().port(), 64_999);
+        assert_eq!(acceptor.accept().await.unwrap().peer().port(), 40_000);
+    }
+
+    /// Each direction buffers 256 KiB (as a loopback socket would) before
+    /// the writer waits.
+    #[tokio::test]
+    async fn a_connection_buffers_256_kib_each_way() {
+        let (mut acceptor, dialer) = MemoryAcceptor::new();
+        let mut ours = dialer.dial().unwrap();
+        let _theirs = acceptor.accept().await.unwrap();
+        let full = vec![0u8; 256 * 1024];
+        let wrote = tokio::time::timeout(std::time::Duration::from_secs(5), ours.write_all(&full));
+        assert!(wrote.await.is_ok(), "256 KiB fit without a reader");
+        let more = tokio::time::timeout(std::time::Duration::from_millis(50), ours.write_all(b"x"));
+        assert!(more.await.is_err(), "one byte more waits for the reader");
+    }
 }

@@ -1,0 +1,499 @@
+//! The server's drivers and handle against raw peers in memory (library
+//! tests, real time, no sockets): routing, pub/sub and the handle's
+//! fan-out calls, the connection registry and tags, hooks, limits, login,
+//! stats, shutdown. The socket tests (`tests/server_*.rs`) cover the same
+//! code over TCP; these run with the library's tests, so mutation testing
+//! of `server/` takes seconds a mutant.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use tokio::io::DuplexStream;
+use tokio::time::timeout;
+use tokio_util::codec::Framed;
+
+use super::{Context, Limits, Server, ServerHandle};
+use crate::codec::FrameCodec;
+use crate::wire::{Message, MessageType, Profile};
+use crate::{Identity, IdentitySource};
+
+/// Every wait of these tests is bounded by this.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A peer's end of a connection.
+type Raw = Framed<DuplexStream, FrameCodec>;
+
+/// Opens connections to a server in memory, each from the next port of
+/// 127.0.0.1 (from 40 000), or from an address of the test's choosing.
+struct Harness {
+    handle: ServerHandle,
+    ports: AtomicU16,
+}
+
+impl Harness {
+    fn new(server: Server) -> Harness {
+        Harness {
+            handle: server.handle(),
+            ports: AtomicU16::new(40_000),
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.ports.fetch_add(1, Relaxed)))
+    }
+
+    /// A peer, or `None` if the server refused the connection.
+    fn try_peer_from(&self, addr: SocketAddr) -> Option<Raw> {
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        self.handle
+            .serve_stream(theirs, addr)
+            .then(|| Framed::new(ours, FrameCodec::new(Profile::Netaio)))
+    }
+
+    fn peer(&self) -> Raw {
+        self.try_peer_from(self.addr())
+            .expect("the server takes the connection")
+    }
+}
+
+async fn recv(raw: &mut Raw) -> Message {
+    timeout(WAIT, raw.next())
+        .await
+        .expect("a frame within the bound")
+        .expect("the connection is open")
+        .expect("the stream reads")
+        .expect("a well-formed frame")
+}
+
+async fn call(raw: &mut Raw, msg: Message) -> Message {
+    raw.send(msg).await.expect("sent");
+    recv(raw).await
+}
+
+/// The connection's end (`None` from the stream) within the bound.
+async fn closed(raw: &mut Raw) {
+    loop {
+        match timeout(WAIT, raw.next())
+            .await
+            .expect("closed within the bound")
+        {
+            None | Some(Err(_)) => return,
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+/// Waits `d` for a frame or the end on `raw`; true if neither came.
+async fn quiet(raw: &mut Raw, d: Duration) -> bool {
+    timeout(d, raw.next()).await.is_err()
+}
+
+/// Polls `cond` every 5 ms, at most for [`WAIT`].
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..2_000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("not within the bound: {what}");
+}
+
+fn req(uri: &'static str) -> Message {
+    Message::new(MessageType::REQUEST_URI, uri, "")
+}
+
+fn tagged(tag: &'static str) -> impl Fn(Message, Context) -> std::future::Ready<Message> {
+    move |msg: Message, _ctx: Context| std::future::ready(Message::respond(msg.uri().clone(), tag))
+}
+
+fn text(m: &Message) -> String {
+    String::from_utf8_lossy(m.content()).into_owned()
+}
+
+#[tokio::test]
+async fn routes_most_specific_first_one_shots_once_and_changes_while_serving() {
+    let h = Harness::new(
+        Server::builder()
+            .on(MessageType::REQUEST_URI, tagged("type"))
+            .on((MessageType::REQUEST_URI, "a"), tagged("type+uri"))
+            .once((MessageType::REQUEST_URI, "o"), tagged("once"))
+            .on_sync(
+                (MessageType::REQUEST_URI, "s"),
+                |m: Message, _c: &Context| Message::respond(m.uri().clone(), "sync"),
+            )
+            .build(),
+    );
+    let mut p = h.peer();
+    assert_eq!(text(&call(&mut p, req("a")).await), "type+uri");
+    assert_eq!(text(&call(&mut p, req("b")).await), "type");
+    assert_eq!(text(&call(&mut p, req("s")).await), "sync");
+    assert_eq!(text(&call(&mut p, req("o")).await), "once");
+    assert_eq!(text(&call(&mut p, req("o")).await), "type", "used up");
+    h.handle
+        .on((MessageType::REQUEST_URI, "late"), tagged("late"));
+    assert_eq!(text(&call(&mut p, req("late")).await), "late");
+    h.handle
+        .once((MessageType::REQUEST_URI, "late"), tagged("late once"));
+    assert_eq!(text(&call(&mut p, req("late")).await), "late once");
+    assert_eq!(text(&call(&mut p, req("late")).await), "late");
+    assert!(h.handle.remove_handler((MessageType::REQUEST_URI, "a")));
+    assert!(!h.handle.remove_handler((MessageType::REQUEST_URI, "a")));
+    assert_eq!(text(&call(&mut p, req("a")).await), "type");
+    assert!(h.handle.remove_handler(MessageType::REQUEST_URI));
+    assert_eq!(call(&mut p, req("b")).await, Message::not_found(""));
+}
+
+#[tokio::test]
+async fn a_default_handler_takes_what_no_route_does() {
+    let h = Harness::new(Server::builder().default_handler(tagged("default")).build());
+    let mut p = h.peer();
+    assert_eq!(text(&call(&mut p, req("anything")).await), "default");
+}
+
+#[tokio::test]
+async fn subscribers_get_notifications_and_the_handle_counts_deliveries() {
+    let h = Harness::new(Server::builder().subscriptions().build());
+    let (mut a, mut b) = (h.peer(), h.peer());
+    for p in [&mut a, &mut b] {
+        let ok = call(p, Message::new(MessageType::SUBSCRIBE_URI, "news", "")).await;
+        assert_eq!(ok.message_type, MessageType::CONFIRM_SUBSCRIBE);
+    }
+    let note = |s: &'static str| Message::new(MessageType::NOTIFY_URI, "news", s);
+    assert_eq!(h.handle.notify("news", note("1")).unwrap(), 2);
+    assert_eq!(h.handle.notify("other", note("x")).unwrap(), 0);
+    assert_eq!(text(&recv(&mut a).await), "1");
+    assert_eq!(text(&recv(&mut b).await), "1");
+    let stats = h.handle.stats();
+    assert_eq!((stats.connections, stats.topics), (2, 1));
+    assert!(stats.subscription_bytes >= 2 * "news".len(), "{stats:?}");
+
+    let ok = call(
+        &mut b,
+        Message::new(MessageType::UNSUBSCRIBE_URI, "news", ""),
+    )
+    .await;
+    assert_eq!(ok.message_type, MessageType::CONFIRM_UNSUBSCRIBE);
+    assert_eq!(h.handle.notify("news", note("2")).unwrap(), 1);
+    assert_eq!(text(&recv(&mut a).await), "2");
+    assert!(
+        quiet(&mut b, Duration::from_millis(50)).await,
+        "b left the topic"
+    );
+
+    // The handle's own subscription calls, by connection id.
+    let ids: Vec<_> = h.handle.connections().iter().map(|c| c.id).collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids[0] < ids[1], "by id");
+    h.handle.subscribe("news", ids[1]).unwrap();
+    h.handle.subscribe("sport", ids[1]).unwrap();
+    assert_eq!(h.handle.connections()[1].subscriptions, 2);
+    assert_eq!(h.handle.notify("news", note("3")).unwrap(), 2);
+    assert!(h.handle.unsubscribe(b"news", ids[1]));
+    assert!(!h.handle.unsubscribe(b"news", ids[1]));
+    assert_eq!(h.handle.unsubscribe_all(ids[1]), 1);
+    assert_eq!(h.handle.unsubscribe_all(ids[1]), 0);
+    assert_eq!(h.handle.stats().topics, 1);
+}
+
+#[tokio::test]
+async fn broadcast_tags_and_send_to_reach_whom_they_name() {
+    let h = Harness::new(
+        Server::builder()
+            .on(
+                (MessageType::REQUEST_URI, "tag"),
+                |m: Message, ctx: Context| async move {
+                    let tag = String::from_utf8_lossy(m.content()).into_owned();
+                    let added = ctx.add_tag(tag.clone());
+                    let again = ctx.add_tag(tag.clone());
+                    assert!(ctx.has_tag(&tag) && !ctx.has_tag("nope"));
+                    Message::respond("tag", format!("{added} {again} {:?}", ctx.tags()))
+                },
+            )
+            .on(
+                (MessageType::REQUEST_URI, "untag"),
+                |m: Message, ctx: Context| async move {
+                    let tag = String::from_utf8_lossy(m.content()).into_owned();
+                    Message::respond(
+                        "untag",
+                        format!("{} {}", ctx.remove_tag(&tag), ctx.remove_tag(&tag)),
+                    )
+                },
+            )
+            .build(),
+    );
+    let (mut a, mut b, mut c) = (h.peer(), h.peer(), h.peer());
+    let tag = |t: &'static str| Message::new(MessageType::REQUEST_URI, "tag", t);
+    assert_eq!(
+        text(&call(&mut a, tag("ops")).await),
+        r#"true false ["ops"]"#
+    );
+    assert_eq!(
+        text(&call(&mut b, tag("ops")).await),
+        r#"true false ["ops"]"#
+    );
+    assert_eq!(
+        text(&call(&mut b, tag("eu")).await),
+        r#"true false ["eu", "ops"]"#
+    );
+    let info = h.handle.connections();
+    assert_eq!(info[1].tags, ["eu", "ops"]);
+
+    let note = |s: &'static str| Message::new(MessageType::NOTIFY_URI, "t", s);
+    assert_eq!(h.handle.send_to_tag("ops", note("ops")).unwrap(), 2);
+    assert_eq!(h.handle.send_to_tag("none", note("none")).unwrap(), 0);
+    assert_eq!(text(&recv(&mut a).await), "ops");
+    assert_eq!(text(&recv(&mut b).await), "ops");
+    assert_eq!(h.handle.broadcast(note("all")).unwrap(), 3);
+    for p in [&mut a, &mut b, &mut c] {
+        assert_eq!(text(&recv(p).await), "all");
+    }
+    h.handle.send_to(info[2].id, note("c")).unwrap();
+    assert_eq!(text(&recv(&mut c).await), "c");
+    let untag = Message::new(MessageType::REQUEST_URI, "untag", "ops");
+    assert_eq!(text(&call(&mut a, untag).await), "true false");
+    assert_eq!(h.handle.send_to_tag("ops", note("ops2")).unwrap(), 1);
+    assert_eq!(text(&recv(&mut b).await), "ops2");
+    assert!(quiet(&mut a, Duration::from_millis(50)).await);
+
+    assert!(h.handle.disconnect(info[2].id));
+    closed(&mut c).await;
+    until("c gone", || h.handle.connection_count() == 2).await;
+    assert!(!h.handle.disconnect(info[2].id), "gone already");
+    assert!(h
+        .handle
+        .send_to(info[2].id, note("x"))
+        .unwrap_err()
+        .is_no_such_connection());
+}
+
+#[tokio::test]
+async fn a_handlers_context_names_its_connection_and_can_act_on_it() {
+    let seen = Arc::new(Mutex::new(None));
+    let saw = seen.clone();
+    let h = Harness::new(
+        Server::builder()
+            .on(
+                (MessageType::REQUEST_URI, "me"),
+                move |_m: Message, ctx: Context| {
+                    *saw.lock().unwrap() = Some((ctx.id(), ctx.peer(), ctx.identity().cloned()));
+                    let sent = ctx.send(Message::new(MessageType::NOTIFY_URI, "push", "first"));
+                    ctx.subscribe("mine").unwrap();
+                    let subscribed = (ctx.is_subscribed(b"mine"), ctx.is_subscribed(b"other"));
+                    std::future::ready(Message::respond(
+                        "me",
+                        format!("{} {subscribed:?}", sent.is_ok()),
+                    ))
+                },
+            )
+            .on(
+                (MessageType::REQUEST_URI, "leave"),
+                |_m: Message, ctx: Context| {
+                    let left = (ctx.unsubscribe(b"mine"), ctx.unsubscribe(b"mine"));
+                    ctx.disconnect();
+                    std::future::ready(Message::respond("leave", format!("{left:?}")))
+                },
+            )
+            .build(),
+    );
+    let addr = h.addr();
+    let mut p = h.try_peer_from(addr).unwrap();
+    p.send(req("me")).await.unwrap();
+    assert_eq!(
+        text(&recv(&mut p).await),
+        "first",
+        "sent from the handler, ahead of its reply"
+    );
+    assert_eq!(text(&recv(&mut p).await), "true (true, false)");
+    let (id, peer, identity) = seen.lock().unwrap().clone().unwrap();
+    assert_eq!((peer, identity), (addr, None));
+    assert_eq!(h.handle.connections()[0].id, id);
+    assert_eq!(
+        h.handle
+            .notify("mine", Message::new(MessageType::NOTIFY_URI, "mine", "n"))
+            .unwrap(),
+        1
+    );
+    assert_eq!(text(&recv(&mut p).await), "n");
+    assert_eq!(text(&call(&mut p, req("leave")).await), "(true, false)");
+    closed(&mut p).await;
+}
+
+#[tokio::test]
+async fn join_and_leave_hooks_see_each_connection_once() {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let (joined, left) = (events.clone(), events.clone());
+    let h = Harness::new(
+        Server::builder()
+            .on_join(move |info: &super::ConnectionInfo, _h: &ServerHandle| {
+                joined
+                    .lock()
+                    .unwrap()
+                    .push(format!("join {}", info.peer.port()))
+            })
+            .on_leave(move |info: &super::ConnectionInfo, _h: &ServerHandle| {
+                left.lock()
+                    .unwrap()
+                    .push(format!("leave {}", info.peer.port()))
+            })
+            .build(),
+    );
+    let p = h.peer();
+    until("joined", || events.lock().unwrap().len() == 1).await;
+    drop(p);
+    until("left", || events.lock().unwrap().len() == 2).await;
+    assert_eq!(*events.lock().unwrap(), ["join 40000", "leave 40000"]);
+}
+
+#[tokio::test]
+async fn connection_limits_refuse_and_count() {
+    let limits = Limits {
+        max_connections: 2,
+        max_connections_per_address: 1,
+        ..Limits::default()
+    };
+    let h = Harness::new(Server::builder().limits(limits).build());
+    let same: SocketAddr = "127.0.0.2:1".parse().unwrap();
+    let _a = h.try_peer_from(same).expect("the first from an address");
+    assert!(
+        h.try_peer_from("127.0.0.2:2".parse().unwrap()).is_none(),
+        "per address"
+    );
+    let _b = h
+        .try_peer_from("127.0.0.3:1".parse().unwrap())
+        .expect("another address");
+    assert!(
+        h.try_peer_from("127.0.0.4:1".parse().unwrap()).is_none(),
+        "in total"
+    );
+    let s = h.handle.stats();
+    assert_eq!((s.accepted, s.rejected, s.rejected_per_address), (2, 1, 1));
+}
+
+#[tokio::test]
+async fn login_names_the_connection_and_the_handle_finds_and_closes_it_by_name() {
+    let h = Harness::new(
+        Server::builder()
+            .login(|hello: super::Hello, _info| async move {
+                match &hello.content[..] {
+                    b"alice" => Ok(Identity::new("alice", IdentitySource::Login)),
+                    _ => Err(super::LoginRefused::new("who?")),
+                }
+            })
+            .on(
+                (MessageType::REQUEST_URI, "who"),
+                |_m: Message, ctx: Context| {
+                    let name = ctx
+                        .identity()
+                        .map(|i| i.name().to_owned())
+                        .unwrap_or_default();
+                    std::future::ready(Message::respond("who", name))
+                },
+            )
+            .build(),
+    );
+    let mut a = h.peer();
+    let ok = call(
+        &mut a,
+        crate::protocol::login(bytes::Bytes::from_static(b"alice")),
+    )
+    .await;
+    assert_eq!(ok.message_type, MessageType::RESPOND_URI, "{ok:?}");
+    assert_eq!(text(&call(&mut a, req("who")).await), "alice");
+    let mut b = h.peer();
+    let no = call(
+        &mut b,
+        crate::protocol::login(bytes::Bytes::from_static(b"mallory")),
+    )
+    .await;
+    assert_eq!(no.message_type, MessageType::AUTH_ERROR, "{no:?}");
+    closed(&mut b).await;
+    assert_eq!(h.handle.stats().login_refusals, 1);
+    let of: Vec<_> = h
+        .handle
+        .connections_of("alice")
+        .iter()
+        .map(|c| c.identity.clone())
+        .collect();
+    assert_eq!(of.len(), 1);
+    assert_eq!(of[0].as_ref().map(Identity::name), Some("alice"));
+    assert!(h.handle.connections_of("bob").is_empty());
+    assert_eq!(h.handle.disconnect_identity("bob"), 0);
+    assert_eq!(h.handle.disconnect_identity("alice"), 1);
+    closed(&mut a).await;
+}
+
+#[tokio::test]
+async fn stats_count_frames_bytes_and_handler_failures() {
+    let h = Harness::new(
+        Server::builder()
+            .on(
+                (MessageType::REQUEST_URI, "fail"),
+                |_m: Message, _c: Context| async {
+                    Err::<Message, _>(crate::handler::HandlerError::from("no"))
+                },
+            )
+            .on(
+                (MessageType::REQUEST_URI, "panic"),
+                |_m: Message, _c: Context| async {
+                    panic!("handler panics (expected by the test)");
+                    #[allow(unreachable_code)]
+                    Message::ok("", "")
+                },
+            )
+            .on((MessageType::REQUEST_URI, "ok"), tagged("fine"))
+            .build(),
+    );
+    let mut p = h.peer();
+    assert_eq!(
+        call(&mut p, req("ok")).await.message_type,
+        MessageType::RESPOND_URI
+    );
+    assert_eq!(
+        call(&mut p, req("fail")).await.message_type,
+        MessageType::ERROR
+    );
+    assert_eq!(
+        call(&mut p, req("panic")).await.message_type,
+        MessageType::ERROR
+    );
+    until("counted", || h.handle.stats().frames_in == 3).await;
+    let s = h.handle.stats();
+    assert_eq!(
+        (s.frames_out, s.handler_errors, s.handler_panics),
+        (3, 1, 1),
+        "{s:?}"
+    );
+    assert!(s.bytes_in >= 3 * 9 && s.bytes_out >= 3 * 9, "{s:?}");
+    assert_eq!(s.connections, 1);
+}
+
+#[tokio::test]
+async fn stop_tells_peers_to_move_waits_for_them_and_refuses_new_ones() {
+    let limits = Limits {
+        drain_timeout: Duration::from_millis(200),
+        shutdown_grace: Duration::from_secs(5),
+        ..Limits::default()
+    };
+    let h = Harness::new(Server::builder().limits(limits).build());
+    let mut p = h.peer();
+    // A ping makes it a framewire peer (netaio peers are not told).
+    let pong = call(&mut p, crate::protocol::ping()).await;
+    assert!(crate::protocol::is_pong(&pong), "{pong:?}");
+    let handle = h.handle.clone();
+    let stopping = tokio::spawn(async move { handle.stop().await });
+    let notice = recv(&mut p).await;
+    assert!(crate::protocol::is_drain(&notice), "{notice:?}");
+    until("refusing", || h.try_peer_from(h.addr()).is_none()).await;
+    drop(p);
+    timeout(WAIT, stopping)
+        .await
+        .expect("stopped within the bound")
+        .unwrap();
+    assert_eq!(h.handle.connection_count(), 0);
+    // A second stop returns at once.
+    timeout(WAIT, h.handle.stop()).await.unwrap();
+}
