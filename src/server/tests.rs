@@ -497,3 +497,97 @@ async fn stop_tells_peers_to_move_waits_for_them_and_refuses_new_ones() {
     // A second stop returns at once.
     timeout(WAIT, h.handle.stop()).await.unwrap();
 }
+
+/// A server served over an in-memory acceptor, and a dialer for clients.
+fn serve_in_memory(server: Server) -> (ServerHandle, crate::transport::MemoryDialer) {
+    let (acceptor, dialer) = crate::transport::MemoryAcceptor::new();
+    let handle = server.handle();
+    tokio::spawn(server.serve(acceptor, std::future::pending()));
+    (handle, dialer)
+}
+
+#[tokio::test]
+async fn a_routes_own_layer_opens_its_requests_and_seals_its_replies() {
+    use crate::auth::{NetaioHmac, PluginLayer};
+    let layer =
+        || PluginLayer::new().with_auth(NetaioHmac::new("route key").hmac_field("route_hmac"));
+    let (handle, dialer) = serve_in_memory(
+        Server::builder()
+            .on_with((MessageType::REQUEST_URI, "sec"), tagged("secret"), layer())
+            .build(),
+    );
+    let client = crate::client::Client::builder("memory")
+        .connector(dialer)
+        .request_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .unwrap();
+    let reply = client.call_with(req("sec"), &layer()).await.unwrap();
+    assert_eq!(text(&reply), "secret");
+    // Without the route's signature the request is refused.
+    let e = client.call(req("sec")).await.unwrap_err();
+    assert!(e.is_error_reply(), "{e}");
+    // The reply is sealed with the route's layer: a raw peer sees its field.
+    let (ours, theirs) = tokio::io::duplex(64 * 1024);
+    assert!(handle.serve_stream(theirs, "127.0.0.1:9".parse().unwrap()));
+    let mut raw: Raw = Framed::new(ours, FrameCodec::new(Profile::Netaio));
+    let stack = crate::auth::PluginStack::new(layer());
+    let answer = call(&mut raw, stack.seal(req("sec")).unwrap()).await;
+    assert!(answer.auth.get_bytes("route_hmac").is_some(), "{answer:?}");
+    client.close().await;
+    handle.stop().await;
+}
+
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn tls_handshakes_are_counted_and_a_failed_one_frees_its_slot() {
+    use crate::tls::test_ca::Ca;
+    let ca = Ca::new();
+    let (chain, key) = ca.leaf("localhost");
+    let config = crate::tls::server_config(chain, key, None).unwrap();
+    let (memory, dialer) = crate::transport::MemoryAcceptor::new();
+    let acceptor =
+        crate::tls::TlsAcceptor::new(memory, config).handshake_timeout(Duration::from_millis(300));
+    let server = Server::builder().build();
+    let handle = server.handle();
+    tokio::spawn(server.serve(acceptor, std::future::pending()));
+
+    let connector =
+        tokio_rustls::TlsConnector::from(crate::tls::client_config(ca.roots(), None).unwrap());
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = connector
+        .connect(name, dialer.dial().unwrap())
+        .await
+        .unwrap();
+    let mut peer = Framed::new(tls, FrameCodec::new(Profile::Netaio));
+    peer.send(crate::protocol::ping()).await.unwrap();
+    let pong = timeout(WAIT, peer.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(crate::protocol::is_pong(&pong), "{pong:?}");
+    let s = handle.stats();
+    assert_eq!(
+        (s.tls_handshakes, s.tls_handshake_failures),
+        (1, 0),
+        "{s:?}"
+    );
+
+    // A peer that never speaks TLS holds a slot until its deadline.
+    let _silent = dialer.dial().unwrap();
+    until("the silent peer registered", || {
+        handle.connection_count() == 2
+    })
+    .await;
+    until("its handshake failed", || {
+        handle.stats().tls_handshake_failures == 1
+    })
+    .await;
+    until("its slot freed", || handle.connection_count() == 1).await;
+    let s = handle.stats();
+    assert_eq!((s.tls_handshakes, s.timeouts), (1, 1), "{s:?}");
+    drop(peer);
+    handle.stop().await;
+}

@@ -192,46 +192,10 @@ impl<A> std::fmt::Debug for TlsAcceptor<A> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tls::test_ca::Ca;
     use crate::transport::MemoryAcceptor;
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-    use rustls::RootCertStore;
+    use rustls::pki_types::ServerName;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    /// A CA and what it signs: enough PKI for one server and one client.
-    struct Ca {
-        cert: rcgen::Certificate,
-        key: KeyPair,
-    }
-
-    impl Ca {
-        fn new() -> Ca {
-            let key = KeyPair::generate().unwrap();
-            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            params
-                .distinguished_name
-                .push(DnType::CommonName, "test CA");
-            let cert = params.self_signed(&key).unwrap();
-            Ca { cert, key }
-        }
-
-        /// A leaf for `cn` (also its DNS name): its chain and key.
-        fn leaf(&self, cn: &str) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
-            let key = KeyPair::generate().unwrap();
-            let mut params = CertificateParams::new(vec![cn.to_owned()]).unwrap();
-            params.distinguished_name.push(DnType::CommonName, cn);
-            let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
-            let key = PrivateKeyDer::Pkcs8(key.serialize_der().into());
-            (vec![cert.der().clone()], key)
-        }
-
-        fn roots(&self) -> RootCertStore {
-            let mut roots = RootCertStore::empty();
-            roots.add(self.cert.der().clone()).unwrap();
-            roots
-        }
-    }
 
     /// A TLS server over in-memory streams whose clients must present a
     /// certificate from `ca`, and a dialer with alice's certificate.

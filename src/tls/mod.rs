@@ -35,6 +35,8 @@ mod connector;
 mod error;
 mod failure;
 mod identity;
+#[cfg(test)]
+pub(crate) mod test_ca;
 
 pub use acceptor::{TlsAcceptor, TlsReloader};
 pub use config::{
