@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -349,7 +348,7 @@ fn serve_peers_resists_a_flood_and_a_takeover() {
     let mut serve = Command::new(env!("CARGO_BIN_EXE_framewire"));
     serve.args(["serve", "--addr", "127.0.0.1:0", "--peers"]);
     let (child, addr) = spawn_listening(serve);
-    let addr: SocketAddr = addr.parse().unwrap();
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

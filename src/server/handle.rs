@@ -3,7 +3,6 @@
 //! and shutdown, over what every connection shares (`shared.rs`).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use tracing::warn;
 
@@ -371,7 +370,7 @@ impl ServerHandle {
     #[cfg(feature = "tls")]
     pub fn reload_tls(
         &self,
-        config: Arc<rustls::ServerConfig>,
+        config: std::sync::Arc<rustls::ServerConfig>,
     ) -> Result<(), crate::tls::TlsError> {
         let (tls, _) = self
             .shared
