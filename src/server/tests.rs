@@ -591,3 +591,119 @@ async fn tls_handshakes_are_counted_and_a_failed_one_frees_its_slot() {
     drop(peer);
     handle.stop().await;
 }
+
+/// A backplane that hands the test its [`super::Inbound`] and drops what
+/// is published.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Option<super::Inbound>>>);
+
+impl super::Backplane for Capture {
+    fn start(&self, inbound: super::Inbound) {
+        *self.0.lock().unwrap() = Some(inbound);
+    }
+
+    fn publish(&self, _envelope: bytes::Bytes) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn instances_sharing_a_backplane_serve_each_others_subscribers() {
+    let hub = super::MemoryBackplane::new();
+    let a = Harness::new(
+        Server::builder()
+            .backplane(hub.clone())
+            .instance_id("a")
+            .build(),
+    );
+    let b = Harness::new(
+        Server::builder()
+            .backplane(hub.clone())
+            .instance_id("b")
+            .subscriptions()
+            .build(),
+    );
+    assert_eq!(a.handle.instance_id().as_deref(), Some("a"));
+    let _on_a = a.peer(); // starts a's backplane
+    let mut sub = b.peer();
+    let ok = call(
+        &mut sub,
+        Message::new(MessageType::SUBSCRIBE_URI, "news", ""),
+    )
+    .await;
+    assert_eq!(ok.message_type, MessageType::CONFIRM_SUBSCRIBE);
+    assert!(a.handle.stats().backplane_connected);
+    let before = a.handle.stats();
+    assert_eq!(
+        a.handle
+            .notify(
+                "news",
+                Message::new(MessageType::NOTIFY_URI, "news", "from a")
+            )
+            .unwrap(),
+        0,
+        "a's own subscribers: none"
+    );
+    assert_eq!(text(&recv(&mut sub).await), "from a", "relayed to b's");
+    let delta = a.handle.stats().since(&before);
+    assert_eq!(delta.backplane_published, 1, "{delta:?}");
+    assert_eq!(b.handle.stats().backplane_received, 1);
+    hub.set_available(false);
+    assert!(!a.handle.stats().backplane_connected && !b.handle.stats().backplane_connected);
+    hub.set_available(true);
+    assert!(b.handle.stats().backplane_connected);
+}
+
+#[tokio::test]
+async fn the_inbound_reports_to_its_server_while_it_lives() {
+    let capture = Capture::default();
+    let server = Server::builder().backplane(capture.clone()).build();
+    let h = Harness::new(server);
+    let _p = h.peer(); // starts the backplane
+    let inbound = capture.0.lock().unwrap().clone().expect("started");
+    assert!(!inbound.is_closed());
+    assert_eq!(format!("{inbound:?}"), "Inbound { closed: false }");
+    inbound.set_connected(true);
+    assert!(h.handle.stats().backplane_connected);
+    inbound.set_connected(false);
+    assert!(!h.handle.stats().backplane_connected);
+    inbound.publish_failed(3);
+    assert_eq!(h.handle.stats().backplane_publish_failures, 3);
+    #[cfg(feature = "redis")]
+    {
+        inbound.refuse_unauthenticated(super::backplane::MacError::Wrong);
+        assert_eq!(h.handle.stats().backplane_unauthenticated, 1);
+    }
+    inbound.deliver(b"not an envelope");
+    assert_eq!(h.handle.stats().backplane_invalid, 1);
+    h.handle.stop().await;
+    drop(h);
+    until("the server gone", || inbound.is_closed()).await;
+    inbound.deliver(b"ignored: nobody to deliver to");
+}
+
+#[test]
+fn stats_since_subtracts_counters_and_keeps_gauges() {
+    let later = super::Stats {
+        connections: 3,
+        topics: 2,
+        subscription_bytes: 7,
+        frames_in: 10,
+        bytes_out: 5,
+        backplane_unauthenticated: 4,
+        ..Default::default()
+    };
+    let earlier = super::Stats {
+        connections: 9,
+        frames_in: 4,
+        bytes_out: 8,
+        backplane_unauthenticated: 1,
+        ..Default::default()
+    };
+    let d = later.since(&earlier);
+    assert_eq!((d.connections, d.topics, d.subscription_bytes), (3, 2, 7));
+    assert_eq!(
+        (d.frames_in, d.bytes_out, d.backplane_unauthenticated),
+        (6, 0, 3)
+    );
+}
