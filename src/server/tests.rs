@@ -707,3 +707,109 @@ fn stats_since_subtracts_counters_and_keeps_gauges() {
         (6, 0, 3)
     );
 }
+
+/// A subscriber to "news" that reads nothing, on a server with a queue of
+/// two frames per connection under `policy`; `(notify's total count,
+/// notifications sent)` after 200 notifications of 1 KiB.
+async fn flood_a_reader_that_stopped(policy: super::SlowConsumerPolicy) -> (Harness, Raw, usize) {
+    let limits = Limits {
+        max_queued_frames: 2,
+        slow_consumer: policy,
+        ..Limits::default()
+    };
+    let h = Harness::new(Server::builder().subscriptions().limits(limits).build());
+    let mut p = h.peer();
+    let ok = call(&mut p, Message::new(MessageType::SUBSCRIBE_URI, "news", "")).await;
+    assert_eq!(ok.message_type, MessageType::CONFIRM_SUBSCRIBE);
+    let mut taken = 0;
+    for _ in 0..200 {
+        let note = Message::new(MessageType::NOTIFY_URI, "news", vec![0u8; 1024]);
+        taken += h.handle.notify("news", note).unwrap_or(0);
+    }
+    (h, p, taken)
+}
+
+#[tokio::test]
+async fn a_slow_consumer_loses_the_newest_under_drop_newest_and_stays() {
+    let (h, mut p, taken) =
+        flood_a_reader_that_stopped(super::SlowConsumerPolicy::DropNewest).await;
+    assert!(
+        taken < 200,
+        "the duplex holds 64 KiB and the queue 2 frames: {taken}"
+    );
+    let s = h.handle.stats();
+    assert_eq!(s.slow_consumer_drops, 200 - taken as u64, "{s:?}");
+    assert_eq!((s.slow_consumer_disconnects, s.connections), (0, 1));
+    // Still served: what it was sent arrives, then a request is answered.
+    for _ in 0..taken {
+        assert_eq!(recv(&mut p).await.message_type, MessageType::NOTIFY_URI);
+    }
+    assert_eq!(call(&mut p, req("x")).await, Message::not_found(""));
+}
+
+#[tokio::test]
+async fn a_slow_consumer_is_disconnected_by_default() {
+    let (h, mut p, taken) =
+        flood_a_reader_that_stopped(super::SlowConsumerPolicy::Disconnect).await;
+    assert!(taken < 200, "{taken}");
+    closed(&mut p).await;
+    until("gone", || h.handle.connection_count() == 0).await;
+    let s = h.handle.stats();
+    assert_eq!(
+        (s.slow_consumer_disconnects, s.slow_consumer_drops),
+        (1, 0),
+        "{s:?}"
+    );
+    assert!(
+        h.handle
+            .notify("news", Message::new(MessageType::NOTIFY_URI, "news", ""))
+            .unwrap()
+            == 0
+    );
+}
+
+#[tokio::test]
+async fn subscriptions_past_their_bounds_are_refused_and_counted() {
+    let limits = Limits::default()
+        .max_subscriptions_per_connection(1)
+        .max_topic_len(8);
+    let h = Harness::new(Server::builder().subscriptions().limits(limits).build());
+    let mut p = h.peer();
+    let sub = |t: &'static str| Message::new(MessageType::SUBSCRIBE_URI, t, "");
+    assert_eq!(
+        call(&mut p, sub("one")).await.message_type,
+        MessageType::CONFIRM_SUBSCRIBE
+    );
+    assert_eq!(
+        call(&mut p, sub("one")).await.message_type,
+        MessageType::CONFIRM_SUBSCRIBE,
+        "again: fine"
+    );
+    assert_eq!(
+        call(&mut p, sub("two")).await.message_type,
+        MessageType::ERROR
+    );
+    assert_eq!(
+        call(&mut p, sub("a-long-topic")).await.message_type,
+        MessageType::ERROR
+    );
+    assert_eq!(h.handle.stats().subscriptions_refused, 2);
+    let id = h.handle.connections()[0].id;
+    let e = h.handle.subscribe("three", id).unwrap_err();
+    assert!(e.is_too_many(), "{e}");
+    assert_eq!(h.handle.stats().subscriptions_refused, 3);
+}
+
+#[tokio::test]
+async fn a_silent_peer_is_closed_at_the_idle_timeout_and_counted() {
+    let limits = Limits {
+        idle_timeout: Duration::from_millis(100),
+        first_frame_timeout: Duration::from_millis(100),
+        ..Limits::default()
+    };
+    let h = Harness::new(Server::builder().limits(limits).build());
+    let mut p = h.peer();
+    closed(&mut p).await;
+    until("counted", || h.handle.stats().timeouts == 1).await;
+    assert_eq!(h.handle.connection_count(), 0);
+}
