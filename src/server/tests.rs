@@ -813,3 +813,95 @@ async fn a_silent_peer_is_closed_at_the_idle_timeout_and_counted() {
     until("counted", || h.handle.stats().timeouts == 1).await;
     assert_eq!(h.handle.connection_count(), 0);
 }
+
+/// An acceptor that plays a script of results, noting when each accept
+/// was asked for (virtual time).
+struct Scripted {
+    script:
+        std::collections::VecDeque<Result<crate::transport::Stream, crate::transport::AcceptError>>,
+    asked: Arc<Mutex<Vec<tokio::time::Instant>>>,
+}
+
+impl crate::transport::Acceptor for Scripted {
+    fn accept(&mut self) -> crate::transport::AcceptFuture<'_> {
+        self.asked.lock().unwrap().push(tokio::time::Instant::now());
+        let next = self.script.pop_front();
+        Box::pin(async move {
+            match next {
+                Some(r) => r.map(crate::transport::Incoming::new),
+                None => std::future::pending().await,
+            }
+        })
+    }
+}
+
+fn transient() -> Result<crate::transport::Stream, crate::transport::AcceptError> {
+    Err(crate::transport::AcceptError::Transient(
+        std::io::ErrorKind::Other.into(),
+    ))
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_accept_loop_backs_off_on_transient_errors_and_resets_after_a_success() {
+    let (_ours, theirs) = tokio::io::duplex(1024);
+    let stream = crate::transport::Stream::new(theirs, "127.0.0.1:9".parse().unwrap());
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let script = Scripted {
+        script: [
+            transient(),
+            transient(),
+            transient(),
+            Ok(stream),
+            transient(),
+        ]
+        .into_iter()
+        .chain([Err(crate::transport::AcceptError::Closed)])
+        .collect(),
+        asked: asked.clone(),
+    };
+    let server = Server::builder().build();
+    let handle = server.handle();
+    timeout(WAIT, server.serve(script, std::future::pending()))
+        .await
+        .expect("served within the bound")
+        .expect("a closed acceptor ends serving cleanly");
+    let asked = asked.lock().unwrap();
+    let gaps: Vec<_> = asked
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_millis())
+        .collect();
+    // 5, 10, 20 ms after transient errors; none after the connection; 5
+    // again after the next error.
+    assert_eq!(gaps, [5, 10, 20, 0, 5]);
+    assert_eq!(handle.stats().accepted, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_acceptor_ends_serving_with_its_error_and_a_shutdown_future_ends_it_cleanly() {
+    let failing = Scripted {
+        script: [Err(crate::transport::AcceptError::Fatal(
+            std::io::ErrorKind::Other.into(),
+        ))]
+        .into(),
+        asked: Default::default(),
+    };
+    let e = Server::builder()
+        .build()
+        .serve(failing, std::future::pending())
+        .await;
+    assert!(e.is_err());
+    let idle = Scripted {
+        script: Default::default(),
+        asked: Default::default(),
+    };
+    let server = Server::builder().build();
+    let handle = server.handle();
+    let shutdown = tokio::time::sleep(Duration::from_secs(1));
+    timeout(WAIT, server.serve(idle, shutdown))
+        .await
+        .unwrap()
+        .unwrap();
+    // Stopped: new connections are refused.
+    let (_ours, theirs) = tokio::io::duplex(1024);
+    assert!(!handle.serve_stream(theirs, "127.0.0.1:9".parse().unwrap()));
+}
