@@ -905,3 +905,103 @@ async fn a_failed_acceptor_ends_serving_with_its_error_and_a_shutdown_future_end
     let (_ours, theirs) = tokio::io::duplex(1024);
     assert!(!handle.serve_stream(theirs, "127.0.0.1:9".parse().unwrap()));
 }
+
+#[tokio::test]
+async fn the_readme_routes_echo_store_and_publish() {
+    let h = Harness::new(super::readme_routes(Server::builder()).build());
+    let (mut a, mut b) = (h.peer(), h.peer());
+    let msg = |t: MessageType, uri: &'static str, body: &'static str| Message::new(t, uri, body);
+    assert_eq!(
+        text(&call(&mut a, msg(MessageType::REQUEST_URI, "echo", "hi")).await),
+        "hi"
+    );
+    assert_eq!(
+        call(&mut a, msg(MessageType::CREATE_URI, "k", "v"))
+            .await
+            .message_type,
+        MessageType::OK
+    );
+    assert_eq!(
+        text(&call(&mut b, msg(MessageType::REQUEST_URI, "k", "")).await),
+        "v"
+    );
+    let sub = call(&mut b, msg(MessageType::SUBSCRIBE_URI, "x", "")).await;
+    assert_eq!(sub.message_type, MessageType::CONFIRM_SUBSCRIBE);
+    let ok = call(&mut a, msg(MessageType::PUBLISH_URI, "pub/x", "to x")).await;
+    assert_eq!(
+        (ok.message_type, text(&ok)),
+        (MessageType::OK, "published".to_owned())
+    );
+    let note = recv(&mut b).await;
+    assert_eq!(
+        (&note.body.uri[..], text(&note)),
+        (&b"x"[..], "to x".to_owned())
+    );
+    a.send(msg(MessageType::PUBLISH_URI, "broadcast", "to all"))
+        .await
+        .unwrap();
+    // `a` gets its own broadcast too, ahead of the OK (the handler
+    // broadcasts before it returns).
+    let mut got = [recv(&mut a).await, recv(&mut a).await].map(|m| (m.message_type, text(&m)));
+    got.sort_by_key(|(t, _)| t.value());
+    assert_eq!(
+        got,
+        [
+            (MessageType::NOTIFY_URI, "to all".to_owned()),
+            (MessageType::OK, "broadcast".to_owned())
+        ]
+    );
+    assert_eq!(text(&recv(&mut b).await), "to all");
+    let nowhere = call(&mut a, msg(MessageType::PUBLISH_URI, "elsewhere", "")).await;
+    assert_eq!(nowhere.message_type, MessageType::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn peer_management_learns_answers_and_forgets_peers() {
+    use crate::peer::LocalPeer;
+    let local = LocalPeer::new("server", "s");
+    let h = Harness::new(
+        Server::builder()
+            .subscriptions()
+            .peers(local.clone())
+            .build(),
+    );
+    assert_eq!(
+        h.handle.local_peer().map(|p| p.id().clone()),
+        Some(local.id().clone())
+    );
+    let other = LocalPeer::new("other", "o");
+    let mut p = h.peer();
+    let answer = call(&mut p, other.message(MessageType::ADVERTISE_PEER)).await;
+    assert_eq!(answer.message_type, MessageType::PEER_DISCOVERED);
+    assert_eq!(answer.body.uri, *local.app_id());
+    let ids: Vec<_> = h.handle.peers().into_iter().map(|p| p.id).collect();
+    assert_eq!(ids, [other.id().clone()]);
+    assert!(h.handle.peer(b"other").is_some());
+    assert!(h.handle.remove_peer(b"other"));
+    assert!(!h.handle.remove_peer(b"other"));
+    assert!(h.handle.peer(b"other").is_none());
+    // Learned from PEER_DISCOVERED too (no answer to that).
+    p.send(other.message(MessageType::PEER_DISCOVERED))
+        .await
+        .unwrap();
+    until("learned again", || h.handle.peer(b"other").is_some()).await;
+    // DISCONNECT forgets it and ends the connection's subscriptions.
+    let ok = call(&mut p, Message::new(MessageType::SUBSCRIBE_URI, "t", "")).await;
+    assert_eq!(ok.message_type, MessageType::CONFIRM_SUBSCRIBE);
+    p.send(other.message(MessageType::DISCONNECT))
+        .await
+        .unwrap();
+    until("forgotten", || h.handle.peer(b"other").is_none()).await;
+    until("unsubscribed", || h.handle.stats().topics == 0).await;
+    // Without peer management there is nothing to list or remove.
+    let plain = Server::builder().build().handle();
+    assert!(plain.peers().is_empty() && plain.local_peer().is_none());
+    assert!(!plain.remove_peer(b"other") && plain.peer(b"other").is_none());
+}
+
+#[test]
+fn a_login_refusal_says_why() {
+    let r = super::LoginRefused::new("unknown token");
+    assert_eq!(r.reason(), "unknown token");
+}
