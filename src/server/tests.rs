@@ -1005,3 +1005,60 @@ fn a_login_refusal_says_why() {
     let r = super::LoginRefused::new("unknown token");
     assert_eq!(r.reason(), "unknown token");
 }
+
+#[tokio::test]
+async fn a_peer_that_stops_reading_is_closed_at_the_write_timeout_and_counted() {
+    let limits = Limits {
+        write_timeout: Duration::from_millis(100),
+        slow_consumer: super::SlowConsumerPolicy::DropNewest,
+        ..Limits::default()
+    };
+    let h = Harness::new(Server::builder().subscriptions().limits(limits).build());
+    let mut p = h.peer();
+    let ok = call(&mut p, Message::new(MessageType::SUBSCRIBE_URI, "news", "")).await;
+    assert_eq!(ok.message_type, MessageType::CONFIRM_SUBSCRIBE);
+    // More than the 64 KiB the stream buffers: the writer stalls.
+    for _ in 0..100 {
+        let _ = h.handle.notify(
+            "news",
+            Message::new(MessageType::NOTIFY_URI, "news", vec![0u8; 1024]),
+        );
+    }
+    until("closed", || h.handle.connection_count() == 0).await;
+    assert_eq!(h.handle.stats().timeouts, 1);
+    drop(p);
+}
+
+#[tokio::test]
+async fn per_call_layers_seal_what_the_handle_sends() {
+    use crate::auth::{NetaioHmac, PluginLayer};
+    let layer = PluginLayer::new().with_auth(NetaioHmac::new("call key").hmac_field("call_hmac"));
+    let h = Harness::new(
+        Server::builder()
+            .subscriptions()
+            .on(
+                (MessageType::REQUEST_URI, "tag"),
+                |_m: Message, ctx: Context| async move {
+                    ctx.add_tag("t");
+                    Message::respond("tag", "")
+                },
+            )
+            .build(),
+    );
+    let mut p = h.peer();
+    call(&mut p, Message::new(MessageType::SUBSCRIBE_URI, "news", "")).await;
+    call(&mut p, req("tag")).await;
+    let id = h.handle.connections()[0].id;
+    let note = || Message::new(MessageType::NOTIFY_URI, "news", "n");
+    assert_eq!(h.handle.notify_with("news", note(), &layer).unwrap(), 1);
+    assert_eq!(h.handle.broadcast_with(note(), &layer).unwrap(), 1);
+    assert_eq!(h.handle.send_to_tag_with("t", note(), &layer).unwrap(), 1);
+    assert_eq!(h.handle.send_to_tag_with("u", note(), &layer).unwrap(), 0);
+    h.handle.send_to_with(id, note(), &layer).unwrap();
+    for _ in 0..4 {
+        let m = recv(&mut p).await;
+        assert!(m.auth.get_bytes("call_hmac").is_some(), "{m:?}");
+    }
+    h.handle.send_to(id, note()).unwrap();
+    assert!(recv(&mut p).await.auth.get_bytes("call_hmac").is_none());
+}
