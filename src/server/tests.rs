@@ -1062,3 +1062,119 @@ async fn per_call_layers_seal_what_the_handle_sends() {
     h.handle.send_to(id, note()).unwrap();
     assert!(recv(&mut p).await.auth.get_bytes("call_hmac").is_none());
 }
+
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn a_tls_server_built_with_its_config_names_clients_by_certificate() {
+    use crate::tls::test_ca::Ca;
+    let ca = Ca::new();
+    let (chain, key) = ca.leaf("localhost");
+    let config = crate::tls::server_config(chain, key, Some(ca.roots())).unwrap();
+    let who = |name: crate::tls::CertificateName| {
+        let server = Server::builder()
+            .tls(config.clone())
+            .client_certificate_name(name)
+            .on(
+                (MessageType::REQUEST_URI, "who"),
+                |_m: Message, ctx: Context| {
+                    let name = ctx
+                        .identity()
+                        .map(|i| i.name().to_owned())
+                        .unwrap_or_default();
+                    std::future::ready(Message::respond("who", name))
+                },
+            )
+            .build();
+        serve_in_memory(server)
+    };
+    let client_config = crate::tls::client_config(ca.roots(), Some(ca.leaf("alice"))).unwrap();
+    let connector = tokio_rustls::TlsConnector::from(client_config);
+    let name = || rustls::pki_types::ServerName::try_from("localhost").unwrap();
+
+    let (handle, dialer) = who(crate::tls::CertificateName::CommonName);
+    let tls = connector
+        .connect(name(), dialer.dial().unwrap())
+        .await
+        .unwrap();
+    let mut peer = Framed::new(tls, FrameCodec::new(Profile::Netaio));
+    peer.send(req("who")).await.unwrap();
+    let reply = timeout(WAIT, peer.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(text(&reply), "alice");
+    drop(peer);
+    handle.stop().await;
+
+    // Named by a URI the certificate does not have: refused.
+    let (handle, dialer) = who(crate::tls::CertificateName::Uri);
+    let _ = connector.connect(name(), dialer.dial().unwrap()).await;
+    until("refused", || handle.stats().tls_handshake_failures == 1).await;
+    handle.stop().await;
+}
+
+#[tokio::test]
+async fn the_builders_plugins_profile_and_version_floor_apply() {
+    use crate::auth::{NetaioHmac, PluginLayer, PluginStack};
+    let layer = || PluginLayer::new().with_auth(NetaioHmac::new("instance key"));
+    let h = Harness::new(
+        Server::builder()
+            .plugins(layer())
+            .profile(Profile::Wide)
+            .min_protocol_version(2)
+            .login(|_hello: super::Hello, _info| async {
+                Ok(Identity::new("x", IdentitySource::Login))
+            })
+            .once_with(
+                (MessageType::REQUEST_URI, "o"),
+                tagged("once"),
+                PluginLayer::new(),
+            )
+            .on(MessageType::REQUEST_URI, tagged("any"))
+            .build(),
+    );
+    let (ours, theirs) = tokio::io::duplex(64 * 1024);
+    assert!(h.handle.serve_stream(theirs, h.addr()));
+    let mut p = Framed::new(ours, FrameCodec::new(Profile::Wide));
+    let stack = PluginStack::new(layer());
+    // Login first (required): version 1 is under the floor.
+    let refused = call(
+        &mut p,
+        stack
+            .seal(crate::protocol::login(bytes::Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    assert_ne!(
+        refused.message_type,
+        MessageType::RESPOND_URI,
+        "{refused:?}"
+    );
+    closed(&mut p).await;
+    // Unsigned: refused by the instance layer.
+    let (ours, theirs) = tokio::io::duplex(64 * 1024);
+    assert!(h.handle.serve_stream(theirs, h.addr()));
+    let mut p = Framed::new(ours, FrameCodec::new(Profile::Wide));
+    let mut hello = crate::protocol::login(bytes::Bytes::new());
+    hello.auth.insert(
+        crate::protocol::VERSION_FIELD,
+        crate::wire::AuthValue::from(2u64.to_be_bytes()),
+    );
+    let unsigned = call(&mut p, hello.clone()).await;
+    assert_eq!(
+        unsigned.message_type,
+        MessageType::AUTH_ERROR,
+        "{unsigned:?}"
+    );
+    let (ours, theirs) = tokio::io::duplex(64 * 1024);
+    assert!(h.handle.serve_stream(theirs, h.addr()));
+    let mut p = Framed::new(ours, FrameCodec::new(Profile::Wide));
+    let ok = call(&mut p, stack.seal(hello).unwrap()).await;
+    assert_eq!(ok.message_type, MessageType::RESPOND_URI, "{ok:?}");
+    let once = call(&mut p, stack.seal(req("o")).unwrap()).await;
+    assert_eq!(text(&once), "once");
+    let again = call(&mut p, stack.seal(req("o")).unwrap()).await;
+    assert_eq!(text(&again), "any");
+}
