@@ -67,6 +67,8 @@ mod secret_file;
 mod stack;
 mod stream_cipher;
 mod strict_hmac;
+#[cfg(test)]
+pub(crate) mod test_plugin;
 mod user_hmac;
 mod users;
 #[cfg(feature = "users-file")]

@@ -890,3 +890,47 @@ async fn an_unsigned_auth_error_fails_its_request_at_once() {
     );
     client.close().await;
 }
+
+#[tokio::test]
+async fn a_peer_plugin_sees_what_the_server_advertised() {
+    use crate::auth::test_plugin::NeedsPeerData;
+    use crate::auth::PluginLayer;
+    let (builder, mut conns, _open) = scripted(64 * 1024);
+    let client = builder
+        .plugins(PluginLayer::new().with_auth(NeedsPeerData))
+        .peer(crate::peer::LocalPeer::new("me", "mine"))
+        .on(
+            (MessageType::REQUEST_URI, "ask"),
+            |_m: Message, _c: Client| async { Message::respond("ask", "known") },
+        )
+        .connect()
+        .await
+        .unwrap();
+    let mut server = accepted(&mut conns).await;
+    assert_eq!(
+        recv(&mut server).await.message_type,
+        MessageType::ADVERTISE_PEER
+    );
+    // Before the server advertised itself, its frames fail the plugin.
+    server.send(req_to("ask")).await.unwrap();
+    assert!(
+        quiet(&mut server, Duration::from_millis(100)).await,
+        "answered too early"
+    );
+    let them = crate::peer::LocalPeer::new("server", "theirs");
+    server
+        .send(them.message(MessageType::ADVERTISE_PEER))
+        .await
+        .unwrap();
+    assert_eq!(
+        recv(&mut server).await.message_type,
+        MessageType::PEER_DISCOVERED
+    );
+    server.send(req_to("ask")).await.unwrap();
+    assert_eq!(&recv(&mut server).await.content()[..], b"known");
+    client.close().await;
+}
+
+fn req_to(uri: &'static str) -> Message {
+    Message::new(MessageType::REQUEST_URI, uri, "")
+}

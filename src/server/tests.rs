@@ -1178,3 +1178,30 @@ async fn the_builders_plugins_profile_and_version_floor_apply() {
     let again = call(&mut p, stack.seal(req("o")).unwrap()).await;
     assert_eq!(text(&again), "any");
 }
+
+#[tokio::test]
+async fn a_peer_plugin_sees_what_the_peer_advertised() {
+    use crate::auth::PluginLayer;
+    use crate::peer::LocalPeer;
+    let h = Harness::new(
+        Server::builder()
+            .peers(LocalPeer::new("server", "s"))
+            .plugins(PluginLayer::new().with_auth(crate::auth::test_plugin::NeedsPeerData))
+            .on((MessageType::REQUEST_URI, "x"), tagged("known"))
+            .build(),
+    );
+    let mut p = h.peer();
+    assert_eq!(
+        call(&mut p, req("x")).await.message_type,
+        MessageType::AUTH_ERROR,
+        "not yet"
+    );
+    let other = LocalPeer::new("other", "data");
+    assert_eq!(
+        call(&mut p, other.message(MessageType::ADVERTISE_PEER))
+            .await
+            .message_type,
+        MessageType::PEER_DISCOVERED
+    );
+    assert_eq!(text(&call(&mut p, req("x")).await), "known");
+}
