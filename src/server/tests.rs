@@ -1205,3 +1205,30 @@ async fn a_peer_plugin_sees_what_the_peer_advertised() {
     );
     assert_eq!(text(&call(&mut p, req("x")).await), "known");
 }
+
+#[tokio::test]
+async fn bytes_of_a_frame_read_in_parts_are_all_counted() {
+    use tokio::io::AsyncWriteExt;
+    use tokio_util::codec::Encoder;
+    let h = Harness::new(
+        Server::builder()
+            .on(MessageType::REQUEST_URI, tagged("r"))
+            .build(),
+    );
+    let mut p = h.peer();
+    let mut frame = bytes::BytesMut::new();
+    FrameCodec::new(Profile::Netaio)
+        .encode(
+            Message::new(MessageType::REQUEST_URI, "x", vec![7u8; 100]),
+            &mut frame,
+        )
+        .unwrap();
+    let (first, rest) = frame.split_at(40);
+    p.get_mut().write_all(first).await.unwrap();
+    // The server reads the first part (and counts it) before the rest.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    p.get_mut().write_all(rest).await.unwrap();
+    assert_eq!(text(&recv(&mut p).await), "r");
+    until("counted", || h.handle.stats().frames_in == 1).await;
+    assert_eq!(h.handle.stats().bytes_in, frame.len() as u64);
+}
