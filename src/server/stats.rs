@@ -456,3 +456,104 @@ impl Counters {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each counter bumped a different number of times: a counter read
+    /// into the wrong field, or bumped by the wrong call, shows.
+    #[test]
+    fn every_counter_lands_in_its_own_field() {
+        let c = Counters::default();
+        let times = |n: u64, f: &dyn Fn()| (0..n).for_each(|_| f());
+        times(1, &|| c.accepted());
+        times(2, &|| c.rejected());
+        times(3, &|| c.rejected_per_address());
+        c.frames_in(4, 40);
+        c.frames_out(5, 50);
+        times(6, &|| c.decode_error());
+        times(7, &|| c.timeout("write"));
+        times(8, &|| c.timeout("auth"));
+        times(9, &|| c.timeout("first_frame"));
+        times(10, &|| c.tls_handshake(true));
+        times(11, &|| c.tls_handshake(false));
+        for (n, what) in [
+            (12, Count::ChecksumError),
+            (13, Count::AuthFailure),
+            (14, Count::ReplayCapacity),
+            (15, Count::DecryptFailure),
+            (16, Count::PermissionDenied),
+            (17, Count::HandlerError),
+            (18, Count::HandlerPanic),
+            (19, Count::LoginRefused),
+        ] {
+            times(n, &|| c.count(what));
+        }
+        times(20, &|| {
+            c.subscription_refused(&SubscribeError::TooMany { max: 1 })
+        });
+        c.subscription_refused(&SubscribeError::TopicTooLong { len: 2, max: 1 });
+        c.subscription_refused(&SubscribeError::TooManyBytes { max: 1 });
+        c.subscription_refused(&SubscribeError::ServerFull { max: 1 });
+        let gone = crate::server::ConnectionId(9);
+        c.subscription_refused(&SubscribeError::NoSuchConnection(gone));
+        times(21, &|| c.backplane_published());
+        c.backplane_publish_failed(22);
+        c.backplane_lost(23);
+        times(24, &|| c.backplane_received());
+        times(25, &|| c.backplane_duplicate());
+        times(26, &|| c.backplane_invalid());
+        times(27, &|| c.backplane_unauthenticated());
+        assert_eq!(c.backplane_losses(), (22, 23));
+        let s = c.snapshot(28, 29);
+        let got = [
+            s.accepted,
+            s.rejected,
+            s.rejected_per_address,
+            s.frames_in,
+            s.bytes_in,
+            s.frames_out,
+            s.bytes_out,
+            s.decode_errors,
+            s.timeouts,
+            s.auth_timeouts,
+            s.first_frame_timeouts,
+            s.tls_handshakes,
+            s.tls_handshake_failures,
+            s.checksum_errors,
+            s.auth_failures,
+            s.replay_capacity_refusals,
+            s.decrypt_failures,
+            s.permission_denials,
+            s.handler_errors,
+            s.handler_panics,
+            s.login_refusals,
+            s.subscriptions_refused,
+            s.backplane_published,
+            s.backplane_publish_failures,
+            s.backplane_lost,
+            s.backplane_received,
+            s.backplane_duplicates,
+            s.backplane_invalid,
+            s.backplane_unauthenticated,
+        ];
+        assert_eq!(
+            got,
+            [
+                1, 2, 3, 4, 40, 5, 50, 6, 24, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 23, 21,
+                22, 23, 24, 25, 26, 27
+            ]
+        );
+        assert_eq!((s.connections, s.topics), (28, 29));
+    }
+
+    #[test]
+    fn once_a_second_lets_one_through_per_second() {
+        let last = AtomicU64::new(0);
+        assert!(once_a_second(&last), "the first");
+        assert!(!once_a_second(&last), "the same second");
+        last.store(u64::MAX, Relaxed);
+        assert!(!once_a_second(&last), "a time in the future");
+    }
+}
