@@ -1232,3 +1232,48 @@ async fn bytes_of_a_frame_read_in_parts_are_all_counted() {
     until("counted", || h.handle.stats().frames_in == 1).await;
     assert_eq!(h.handle.stats().bytes_in, frame.len() as u64);
 }
+
+#[tokio::test]
+async fn a_closed_connection_releases_its_subscriptions_and_info_reports_age() {
+    let h = Harness::new(Server::builder().subscriptions().build());
+    let mut p = h.peer();
+    for t in ["a", "b"] {
+        let ok = call(&mut p, Message::new(MessageType::SUBSCRIBE_URI, t, "")).await;
+        assert_eq!(ok.message_type, MessageType::CONFIRM_SUBSCRIBE);
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let info = &h.handle.connections()[0];
+    assert_eq!((info.subscriptions, info.queued), (2, (0, 0)));
+    assert!(info.age >= Duration::from_millis(20), "{:?}", info.age);
+    assert_eq!(info.id.to_string(), format!("#{}", info.id.get()));
+    assert!(h.handle.stats().subscription_bytes > 0);
+    drop(p);
+    until("gone", || h.handle.connection_count() == 0).await;
+    let s = h.handle.stats();
+    assert_eq!((s.topics, s.subscription_bytes), (0, 0));
+}
+
+#[tokio::test]
+async fn only_framewire_peers_are_told_to_move() {
+    let limits = Limits {
+        drain_timeout: Duration::from_secs(5),
+        shutdown_grace: Duration::from_secs(5),
+        ..Limits::default()
+    };
+    let h = Harness::new(Server::builder().limits(limits).build());
+    let (mut fw, mut netaio) = (h.peer(), h.peer());
+    assert!(crate::protocol::is_pong(
+        &call(&mut fw, crate::protocol::ping()).await
+    ));
+    assert_eq!(call(&mut netaio, req("x")).await, Message::not_found(""));
+    let handle = h.handle.clone();
+    let stopping = tokio::spawn(async move { handle.stop().await });
+    assert!(crate::protocol::is_drain(&recv(&mut fw).await));
+    assert!(
+        quiet(&mut netaio, Duration::from_millis(100)).await,
+        "a netaio peer is not told"
+    );
+    drop(fw);
+    timeout(WAIT, stopping).await.unwrap().unwrap();
+    closed(&mut netaio).await;
+}
