@@ -1277,3 +1277,57 @@ async fn only_framewire_peers_are_told_to_move() {
     timeout(WAIT, stopping).await.unwrap().unwrap();
     closed(&mut netaio).await;
 }
+
+#[tokio::test]
+async fn shutdown_stops_taking_connections_and_serving_ends() {
+    let (acceptor, dialer) = crate::transport::MemoryAcceptor::new();
+    let server = Server::builder().build();
+    let handle = server.handle();
+    let serving = tokio::spawn(server.serve(acceptor, std::future::pending()));
+    let _first = dialer.dial().unwrap();
+    until("accepted", || handle.stats().accepted == 1).await;
+    handle.shutdown();
+    timeout(WAIT, serving)
+        .await
+        .expect("serving ends")
+        .unwrap()
+        .unwrap();
+    let (_ours, theirs) = tokio::io::duplex(1024);
+    assert!(!handle.serve_stream(theirs, "127.0.0.1:9".parse().unwrap()));
+}
+
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn reloading_tls_needs_tls_and_applies_to_the_next_handshake() {
+    use crate::tls::test_ca::Ca;
+    let plain = Server::builder().build().handle();
+    let (chain, key) = Ca::new().leaf("x");
+    let config = crate::tls::server_config(chain, key, None).unwrap();
+    assert!(plain.reload_tls(config).is_err(), "no TLS to reload");
+    let (old, new) = (Ca::new(), Ca::new());
+    let (chain, key) = old.leaf("localhost");
+    let (handle, dialer) = serve_in_memory(
+        Server::builder()
+            .tls(crate::tls::server_config(chain, key, None).unwrap())
+            .build(),
+    );
+    let (chain, key) = new.leaf("localhost");
+    handle
+        .reload_tls(crate::tls::server_config(chain, key, None).unwrap())
+        .unwrap();
+    // A client that trusts only the old CA no longer gets through.
+    let connector =
+        tokio_rustls::TlsConnector::from(crate::tls::client_config(old.roots(), None).unwrap());
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    assert!(connector
+        .connect(name.clone(), dialer.dial().unwrap())
+        .await
+        .is_err());
+    let connector =
+        tokio_rustls::TlsConnector::from(crate::tls::client_config(new.roots(), None).unwrap());
+    assert!(connector
+        .connect(name, dialer.dial().unwrap())
+        .await
+        .is_ok());
+    handle.stop().await;
+}
