@@ -415,3 +415,22 @@ impl ServerBuilder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handler_timing_is_off_when_asked_and_on_only_with_metrics() {
+        let timed = |on| {
+            Server::builder()
+                .handler_timing(on)
+                .build()
+                .handle()
+                .shared
+                .timed
+        };
+        assert!(!timed(false));
+        assert_eq!(timed(true), super::super::metrics::TIMED);
+    }
+}

@@ -387,3 +387,14 @@ fn learn_peer(conn: &Conn, sm: &mut ServerConn) {
         conn.set_framewire();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The timer's "no deadline yet" must outlast any real deadline.
+    #[test]
+    fn far_future_is_decades_away() {
+        assert!(FAR_FUTURE >= std::time::Duration::from_secs(30 * 365 * 24 * 3600));
+    }
+}

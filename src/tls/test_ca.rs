@@ -38,4 +38,9 @@ impl Ca {
         roots.add(self.cert.der().clone()).unwrap();
         roots
     }
+
+    /// The CA's certificate, PEM-encoded.
+    pub(crate) fn pem(&self) -> String {
+        self.cert.pem()
+    }
 }

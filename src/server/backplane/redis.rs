@@ -389,4 +389,13 @@ mod tests {
         let e = RedisBackplane::new("rediss://127.0.0.1:6380/#insecure").unwrap_err();
         assert!(e.to_string().contains("cannot be turned off"), "{e}");
     }
+
+    #[test]
+    fn a_root_ca_must_hold_a_certificate() {
+        let bp = || RedisBackplane::new("rediss://127.0.0.1").unwrap();
+        let ca = crate::tls::test_ca::Ca::new();
+        assert!(bp().tls_root_ca(ca.pem().into_bytes()).is_ok());
+        assert!(bp().tls_root_ca(b"not pem".to_vec()).is_err());
+        assert!(bp().tls_root_ca(Vec::new()).is_err());
+    }
 }
