@@ -398,4 +398,22 @@ mod tests {
         assert!(bp().tls_root_ca(b"not pem".to_vec()).is_err());
         assert!(bp().tls_root_ca(Vec::new()).is_err());
     }
+
+    /// 100 ms, doubling per attempt, up to the configured maximum.
+    #[test]
+    fn reconnect_backoff_doubles_to_its_maximum() {
+        let bp = RedisBackplane::new("redis://127.0.0.1")
+            .unwrap()
+            .max_backoff(Duration::from_millis(700));
+        let ms: Vec<_> = (0..5).map(|a| bp.backoff(a).as_millis()).collect();
+        assert_eq!(ms, [100, 200, 400, 700, 700]);
+        let far = RedisBackplane::new("redis://127.0.0.1")
+            .unwrap()
+            .max_backoff(Duration::MAX);
+        assert_eq!(
+            far.backoff(40),
+            Duration::from_millis(100 << 16),
+            "the doubling stops at 2^16"
+        );
+    }
 }
