@@ -1331,3 +1331,53 @@ async fn reloading_tls_needs_tls_and_applies_to_the_next_handshake() {
         .is_ok());
     handle.stop().await;
 }
+
+#[tokio::test]
+async fn a_netaio_peer_signed_by_a_user_is_named_but_not_told_to_move() {
+    use crate::auth::{MemoryUsers, PluginLayer, PluginStack, User, UserHmac};
+    let users = MemoryUsers::new().with(User::new("alice", "alice-key"));
+    let limits = Limits {
+        drain_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let h = Harness::new(
+        Server::builder()
+            .plugins(PluginLayer::new().with_auth(UserHmac::server(users)))
+            .on(
+                (MessageType::REQUEST_URI, "who"),
+                |_m: Message, ctx: Context| {
+                    let shown = format!("{ctx:?}");
+                    std::future::ready(Message::respond("who", shown))
+                },
+            )
+            .limits(limits)
+            .build(),
+    );
+    let alice =
+        PluginStack::new(PluginLayer::new().with_auth(UserHmac::client("alice", "alice-key")));
+    let mut p = h.peer();
+    // No request id, no ping: a netaio-style peer, named by its key.
+    let reply = call(&mut p, alice.seal(req("who")).unwrap()).await;
+    let id = h.handle.connections()[0].id;
+    assert!(
+        text(&reply).starts_with(&format!(
+            "Context {{ id: {id:?}, peer: 127.0.0.1:40000, identity: Some("
+        )),
+        "{}",
+        text(&reply)
+    );
+    assert_eq!(h.handle.connections_of("alice").len(), 1);
+    let handle = h.handle.clone();
+    let stopping = tokio::spawn(async move { handle.stop().await });
+    // Closed at the end of the drain, never sent the framewire notice.
+    loop {
+        match timeout(WAIT, p.next())
+            .await
+            .expect("closed within the bound")
+        {
+            None | Some(Err(_)) => break,
+            Some(Ok(m)) => assert!(!crate::protocol::is_drain(&m.unwrap()), "told to move"),
+        }
+    }
+    timeout(WAIT, stopping).await.unwrap().unwrap();
+}

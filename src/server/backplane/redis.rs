@@ -416,4 +416,24 @@ mod tests {
             "the doubling stops at 2^16"
         );
     }
+
+    /// `stop` and dropping both end the backplane's task; `Debug` says
+    /// what it is (and never the password: see above).
+    #[tokio::test]
+    async fn stop_and_drop_end_the_task_and_debug_names_the_channel() {
+        let bp = RedisBackplane::new("redis://127.0.0.1:1")
+            .unwrap()
+            .channel("c1");
+        assert_eq!(
+            format!("{bp:?}"),
+            "RedisBackplane { channel: \"c1\", authenticated: false, publishing: false, receiving: false }"
+        );
+        let token = bp.stop.clone();
+        bp.stop();
+        assert!(token.is_cancelled());
+        let bp = RedisBackplane::new("redis://127.0.0.1:1").unwrap();
+        let token = bp.stop.clone();
+        drop(bp);
+        assert!(token.is_cancelled());
+    }
 }
