@@ -213,3 +213,73 @@ impl Task {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::{MemoryBackplane, Server};
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// A task whose server is `server` (`None`: gone already).
+    fn task(backoffs: Vec<Duration>, server: Option<&crate::server::ServerHandle>) -> Task {
+        let shared: std::sync::Weak<dyn crate::server::backplane::Instance> = match server {
+            Some(h) => {
+                let strong: Arc<dyn crate::server::backplane::Instance> = h.shared.clone();
+                Arc::downgrade(&strong)
+            }
+            None => std::sync::Weak::<crate::server::shared::Shared>::new(),
+        };
+        Task {
+            client: redis::Client::open("redis://127.0.0.1:1").unwrap(),
+            channel: "c".into(),
+            key: None,
+            timeout: Duration::from_secs(1),
+            backoffs,
+            stop: CancellationToken::new(),
+            links: Default::default(),
+            unsent: Default::default(),
+            inbound: Inbound { shared },
+        }
+    }
+
+    #[test]
+    fn backoff_takes_the_attempts_entry_then_stays_at_the_last() {
+        let t = task(vec![ms(1), ms(2), ms(3)], None);
+        assert_eq!(
+            [0, 1, 2, 3, 100].map(|a| t.backoff(a)),
+            [ms(1), ms(2), ms(3), ms(3), ms(3)]
+        );
+    }
+
+    #[test]
+    fn stopped_when_told_or_when_the_server_is_gone() {
+        let server = Server::builder()
+            .backplane(MemoryBackplane::new())
+            .build()
+            .handle();
+        let live = task(vec![ms(1)], Some(&server));
+        assert!(!live.stopped());
+        live.stop.cancel();
+        assert!(live.stopped());
+        assert!(task(vec![ms(1)], None).stopped(), "no server");
+    }
+
+    #[test]
+    fn connected_only_while_both_links_are_up() {
+        let server = Server::builder()
+            .backplane(MemoryBackplane::new())
+            .build()
+            .handle();
+        let t = task(vec![ms(1)], Some(&server));
+        let links = &t.links;
+        links.set(&links.publishing, true, &t.inbound);
+        assert!(!server.stats().backplane_connected, "receiving is down");
+        links.set(&links.receiving, true, &t.inbound);
+        assert!(server.stats().backplane_connected);
+        links.set(&links.publishing, false, &t.inbound);
+        assert!(!server.stats().backplane_connected);
+    }
+}
