@@ -21,7 +21,7 @@ use crate::wire::{Message, MessageType, Profile};
 use crate::{Identity, IdentitySource};
 
 /// Every wait of these tests is bounded by this.
-const WAIT: Duration = Duration::from_secs(10);
+const WAIT: Duration = Duration::from_secs(5);
 
 /// A peer's end of a connection.
 type Raw = Framed<DuplexStream, FrameCodec>;
