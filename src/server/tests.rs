@@ -140,6 +140,16 @@ async fn routes_most_specific_first_one_shots_once_and_changes_while_serving() {
         .once((MessageType::REQUEST_URI, "late"), tagged("late once"));
     assert_eq!(text(&call(&mut p, req("late")).await), "late once");
     assert_eq!(text(&call(&mut p, req("late")).await), "late");
+    let empty = crate::auth::PluginLayer::new();
+    h.handle.on_with(
+        (MessageType::REQUEST_URI, "w"),
+        tagged("with"),
+        empty.clone(),
+    );
+    h.handle
+        .once_with((MessageType::REQUEST_URI, "w"), tagged("with once"), empty);
+    assert_eq!(text(&call(&mut p, req("w")).await), "with once");
+    assert_eq!(text(&call(&mut p, req("w")).await), "with");
     assert!(h.handle.remove_handler((MessageType::REQUEST_URI, "a")));
     assert!(!h.handle.remove_handler((MessageType::REQUEST_URI, "a")));
     assert_eq!(text(&call(&mut p, req("a")).await), "type");
