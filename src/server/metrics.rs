@@ -47,3 +47,31 @@ pub(crate) use on::{counter, counter_with, gauge, handler_seconds, histogram};
 
 /// Whether handler timing is worth the clock reads.
 pub(crate) const TIMED: bool = cfg!(feature = "metrics");
+
+#[cfg(all(test, feature = "metrics", feature = "cli"))]
+mod tests {
+    /// Each call records its metric, with its label, in the installed
+    /// recorder.
+    #[test]
+    fn every_call_reaches_the_recorder() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            super::counter("t_plain_total", 2);
+            super::counter_with("t_labelled_total", "kind", "x", 3);
+            super::gauge("t_gauge", 4.0);
+            super::histogram("t_histogram", 5.0);
+            super::handler_seconds("route/a".into(), 0.5);
+        });
+        let text = handle.render();
+        for line in [
+            "t_plain_total 2",
+            "t_labelled_total{kind=\"x\"} 3",
+            "t_gauge 4",
+            "t_histogram_count 1",
+            "framewire_handler_duration_seconds_count{route=\"route/a\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
+    }
+}

@@ -251,6 +251,7 @@ async fn broadcast_tags_and_send_to_reach_whom_they_name() {
     );
     let info = h.handle.connections();
     assert_eq!(info[1].tags, ["eu", "ops"]);
+    assert_eq!(info[1].id.get(), info[0].id.get() + 1, "ids count up");
 
     let note = |s: &'static str| Message::new(MessageType::NOTIFY_URI, "t", s);
     assert_eq!(h.handle.send_to_tag("ops", note("ops")).unwrap(), 2);
@@ -1390,4 +1391,32 @@ async fn a_netaio_peer_signed_by_a_user_is_named_but_not_told_to_move() {
         }
     }
     timeout(WAIT, stopping).await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn strict_hmac_fan_out_is_sealed_for_each_subscribers_session() {
+    use crate::auth::{PluginLayer, StrictHmac};
+    let layer = || PluginLayer::new().with_auth(StrictHmac::new("cluster secret"));
+    let (handle, dialer) =
+        serve_in_memory(Server::builder().plugins(layer()).subscriptions().build());
+    let client = crate::client::Client::builder("memory")
+        .connector(dialer)
+        .plugins(layer())
+        .connect()
+        .await
+        .unwrap();
+    let mut stream = client.subscribe("t").await.unwrap();
+    assert_eq!(
+        handle
+            .notify("t", Message::new(MessageType::NOTIFY_URI, "t", "sealed"))
+            .unwrap(),
+        1
+    );
+    let note = timeout(WAIT, stream.next())
+        .await
+        .expect("verified and delivered")
+        .unwrap();
+    assert_eq!(text(&note), "sealed");
+    client.close().await;
+    handle.stop().await;
 }
