@@ -1420,3 +1420,52 @@ async fn strict_hmac_fan_out_is_sealed_for_each_subscribers_session() {
     client.close().await;
     handle.stop().await;
 }
+
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn a_users_key_must_name_the_party_its_certificate_proved() {
+    use crate::auth::{MemoryUsers, PluginLayer, PluginStack, User, UserHmac};
+    use crate::tls::test_ca::Ca;
+    let ca = Ca::new();
+    let (chain, key) = ca.leaf("localhost");
+    let users = MemoryUsers::new()
+        .with(User::new("alice", "alice-key"))
+        .with(User::new("bob", "bob-key"));
+    let (handle, dialer) = serve_in_memory(
+        Server::builder()
+            .tls(crate::tls::server_config(chain, key, Some(ca.roots())).unwrap())
+            .plugins(PluginLayer::new().with_auth(UserHmac::server(users)))
+            .on(MessageType::REQUEST_URI, tagged("ok"))
+            .build(),
+    );
+    let config = crate::tls::client_config(ca.roots(), Some(ca.leaf("alice"))).unwrap();
+    let connector = tokio_rustls::TlsConnector::from(config);
+    let signed_as = |name: &str, secret: &str| {
+        PluginStack::new(PluginLayer::new().with_auth(UserHmac::client(name, secret)))
+            .seal(req("x"))
+            .unwrap()
+    };
+    for (name, secret, want) in [
+        ("bob", "bob-key", MessageType::AUTH_ERROR),
+        ("alice", "alice-key", MessageType::RESPOND_URI),
+    ] {
+        let server_name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = connector
+            .connect(server_name, dialer.dial().unwrap())
+            .await
+            .unwrap();
+        let mut peer = Framed::new(tls, FrameCodec::new(Profile::Netaio));
+        peer.send(signed_as(name, secret)).await.unwrap();
+        let reply = timeout(WAIT, peer.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            reply.message_type, want,
+            "{name} over alice's certificate: {reply:?}"
+        );
+    }
+    handle.stop().await;
+}
