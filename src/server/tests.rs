@@ -1469,3 +1469,47 @@ async fn a_users_key_must_name_the_party_its_certificate_proved() {
     }
     handle.stop().await;
 }
+
+#[tokio::test]
+async fn a_closed_connection_frees_its_place_in_its_addresss_count() {
+    let limits = Limits {
+        max_connections_per_address: 2,
+        ..Limits::default()
+    };
+    let h = Harness::new(Server::builder().limits(limits).build());
+    let at = |port| SocketAddr::from(([127, 0, 0, 5], port));
+    let a = h.try_peer_from(at(1)).unwrap();
+    let _b = h.try_peer_from(at(2)).unwrap();
+    drop(a);
+    until("a gone", || h.handle.connection_count() == 1).await;
+    let _c = h.try_peer_from(at(3)).expect("a's place is free");
+    assert!(
+        h.try_peer_from(at(4)).is_none(),
+        "b and c fill the address's two"
+    );
+}
+
+#[tokio::test]
+async fn without_a_drain_time_peers_are_not_asked_to_move() {
+    let limits = Limits {
+        drain_timeout: Duration::ZERO,
+        ..Limits::default()
+    };
+    let h = Harness::new(Server::builder().limits(limits).build());
+    let mut p = h.peer();
+    assert!(crate::protocol::is_pong(
+        &call(&mut p, crate::protocol::ping()).await
+    ));
+    let handle = h.handle.clone();
+    let stopping = tokio::spawn(async move { handle.stop().await });
+    loop {
+        match timeout(WAIT, p.next())
+            .await
+            .expect("closed within the bound")
+        {
+            None | Some(Err(_)) => break,
+            Some(Ok(m)) => assert!(!crate::protocol::is_drain(&m.unwrap()), "asked to move"),
+        }
+    }
+    timeout(WAIT, stopping).await.unwrap().unwrap();
+}
