@@ -558,4 +558,31 @@ mod tests {
         last.store(u64::MAX, Relaxed);
         assert!(!once_a_second(&last), "a time in the future");
     }
+
+    /// The gauges and the slow-consumer label reach the installed recorder.
+    #[cfg(feature = "cli")]
+    #[tokio::test]
+    async fn gauges_and_labels_reach_the_recorder() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let server = crate::server::Server::builder().build().handle();
+        let conn = crate::server::connection::register(&server, "127.0.0.1:9".parse().unwrap());
+        ::metrics::with_local_recorder(&recorder, || {
+            let c = Counters::default();
+            c.connections_open(3);
+            c.backplane_connected(true);
+            c.slow_consumer(&conn, SlowConsumerPolicy::Disconnect);
+            c.slow_consumer(&conn, SlowConsumerPolicy::DropNewest);
+            c.slow_consumer(&conn, SlowConsumerPolicy::DropNewest);
+        });
+        let text = handle.render();
+        for line in [
+            "framewire_connections_open 3",
+            "framewire_backplane_connected 1",
+            "framewire_slow_consumer_total{action=\"disconnect\"} 1",
+            "framewire_slow_consumer_total{action=\"drop\"} 2",
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
+    }
 }

@@ -252,4 +252,13 @@ mod tests {
         env.origin = Bytes::from(vec![b'a'; MAX_ORIGIN]);
         assert!(Envelope::decode(env.encode().unwrap()).is_ok());
     }
+
+    /// A notification of more than netaio's 64 KiB sections crosses too:
+    /// envelopes carry the Wide profile.
+    #[test]
+    fn a_message_past_netaios_section_limit_round_trips() {
+        let mut env = sample(Target::All);
+        env.msg.body.content = Bytes::from(vec![7u8; 70_000]);
+        assert_eq!(Envelope::decode(env.encode().unwrap()).unwrap(), env);
+    }
 }
