@@ -261,4 +261,15 @@ mod tests {
         env.msg.body.content = Bytes::from(vec![7u8; 70_000]);
         assert_eq!(Envelope::decode(env.encode().unwrap()).unwrap(), env);
     }
+
+    #[test]
+    fn a_reader_takes_up_to_exactly_its_end() {
+        let mut r = Reader {
+            src: Bytes::from_static(b"abc"),
+            at: 1,
+        };
+        assert_eq!(&r.take(2).unwrap()[..], b"bc");
+        assert!(r.take(1).is_err());
+        assert!(r.take(usize::MAX).is_err());
+    }
 }
