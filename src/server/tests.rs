@@ -1513,3 +1513,35 @@ async fn without_a_drain_time_peers_are_not_asked_to_move() {
     }
     timeout(WAIT, stopping).await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn instances_named_at_random_relay_to_each_other_once() {
+    let hub = super::MemoryBackplane::new();
+    let a = Harness::new(Server::builder().backplane(hub.clone()).build());
+    let b = Harness::new(
+        Server::builder()
+            .backplane(hub.clone())
+            .subscriptions()
+            .build(),
+    );
+    let name = a.handle.instance_id().unwrap();
+    assert!(
+        name.len() == 8 && name.chars().all(|c| c.is_ascii_hexdigit()),
+        "{name}"
+    );
+    assert_ne!(Some(name), b.handle.instance_id());
+    let _on_a = a.peer();
+    let (mut sub, _other) = (b.peer(), b.peer()); // b's backplane started once
+    let ok = call(
+        &mut sub,
+        Message::new(MessageType::SUBSCRIBE_URI, "news", ""),
+    )
+    .await;
+    assert_eq!(ok.message_type, MessageType::CONFIRM_SUBSCRIBE);
+    a.handle
+        .notify("news", Message::new(MessageType::NOTIFY_URI, "news", "hi"))
+        .unwrap();
+    assert_eq!(text(&recv(&mut sub).await), "hi");
+    assert!(format!("{hub:?}").contains("instances: 2"), "{hub:?}");
+    assert_eq!(b.handle.stats().backplane_duplicates, 0);
+}

@@ -80,3 +80,24 @@ impl std::fmt::Debug for MemoryBackplane {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unavailable_it_publishes_nothing_and_says_so() {
+        let hub = MemoryBackplane::new();
+        assert_eq!(
+            format!("{hub:?}"),
+            "MemoryBackplane { instances: 0, available: true }"
+        );
+        assert!(hub.publish(Bytes::from_static(b"x")));
+        hub.set_available(false);
+        assert!(!hub.publish(Bytes::from_static(b"x")));
+        assert_eq!(
+            format!("{hub:?}"),
+            "MemoryBackplane { instances: 0, available: false }"
+        );
+    }
+}

@@ -195,4 +195,25 @@ mod tests {
         }
         assert!(s.origins.len() <= MAX_ORIGINS);
     }
+
+    /// The table is cleared only for a new origin past the cap: a known
+    /// origin, or any origin under the cap, keeps what was seen.
+    #[test]
+    fn origins_are_forgotten_only_past_the_cap() {
+        let mut s = Sequences::default();
+        assert!(matches!(s.check(b"first", 1, 1), Verdict::Deliver { .. }));
+        for i in 1..4096u32 {
+            s.check(&i.to_be_bytes(), 1, 1);
+        }
+        assert_eq!(
+            s.check(b"first", 1, 1),
+            Verdict::Repeat,
+            "known, at the cap"
+        );
+        s.check(b"one more", 1, 1);
+        assert!(
+            matches!(s.check(b"first", 1, 1), Verdict::Deliver { .. }),
+            "cleared"
+        );
+    }
 }
