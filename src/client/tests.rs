@@ -271,10 +271,7 @@ async fn subscriptions_are_sent_again_on_the_next_connection_and_dropped_with_th
         .await
         .unwrap();
     let mut first = accepted(&mut conns).await;
-    let subscribing = {
-        let c = client.clone();
-        tokio::spawn(async move { c.subscribe("news").await })
-    };
+    let subscribing = subscribe_in_background(&client, "news");
     let sub = recv(&mut first).await;
     assert_eq!(
         (sub.message_type, &sub.body.uri[..]),
@@ -497,10 +494,7 @@ async fn a_stream_gets_each_notification_of_its_topic_once() {
     let (builder, mut conns, _open) = scripted(64 * 1024);
     let client = builder.connect().await.unwrap();
     let mut server = accepted(&mut conns).await;
-    let subscribing = {
-        let c = client.clone();
-        tokio::spawn(async move { c.subscribe("news").await })
-    };
+    let subscribing = subscribe_in_background(&client, "news");
     recv(&mut server).await;
     server
         .send(Message::new(MessageType::CONFIRM_SUBSCRIBE, "news", ""))
@@ -550,10 +544,7 @@ async fn a_draining_server_is_left_for_the_next_at_once_after_the_handover() {
         .unwrap();
     let mut events = client.events();
     let mut a = accepted(&mut conns).await;
-    let subscribing = {
-        let c = client.clone();
-        tokio::spawn(async move { c.subscribe("news").await })
-    };
+    let subscribing = subscribe_in_background(&client, "news");
     recv(&mut a).await;
     a.send(Message::new(MessageType::CONFIRM_SUBSCRIBE, "news", ""))
         .await
@@ -835,10 +826,7 @@ async fn a_reconnection_that_drains_waits_for_its_own_successors_subscriptions()
         .await
         .unwrap();
     let mut first = accepted(&mut conns).await;
-    let subscribing = {
-        let c = client.clone();
-        tokio::spawn(async move { c.subscribe("news").await })
-    };
+    let subscribing = subscribe_in_background(&client, "news");
     confirm_subscribe(&mut first, "news").await;
     let _stream = timeout(WAIT, subscribing).await.unwrap().unwrap().unwrap();
     drop(first);
@@ -933,4 +921,14 @@ async fn a_peer_plugin_sees_what_the_server_advertised() {
 
 fn req_to(uri: &'static str) -> Message {
     Message::new(MessageType::REQUEST_URI, uri, "")
+}
+
+/// `client.subscribe(topic)` on a task of its own, so the test can play
+/// the server's part meanwhile.
+fn subscribe_in_background(
+    client: &Client,
+    topic: &'static str,
+) -> tokio::task::JoinHandle<Result<super::Subscription, super::ClientError>> {
+    let c = client.clone();
+    tokio::spawn(async move { c.subscribe(topic).await })
 }

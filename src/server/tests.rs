@@ -1378,19 +1378,8 @@ async fn a_netaio_peer_signed_by_a_user_is_named_but_not_told_to_move() {
         text(&reply)
     );
     assert_eq!(h.handle.connections_of("alice").len(), 1);
-    let handle = h.handle.clone();
-    let stopping = tokio::spawn(async move { handle.stop().await });
     // Closed at the end of the drain, never sent the framewire notice.
-    loop {
-        match timeout(WAIT, p.next())
-            .await
-            .expect("closed within the bound")
-        {
-            None | Some(Err(_)) => break,
-            Some(Ok(m)) => assert!(!crate::protocol::is_drain(&m.unwrap()), "told to move"),
-        }
-    }
-    timeout(WAIT, stopping).await.unwrap().unwrap();
+    stop_without_asking_to_move(&h.handle, &mut p).await;
 }
 
 #[tokio::test]
@@ -1500,18 +1489,7 @@ async fn without_a_drain_time_peers_are_not_asked_to_move() {
     assert!(crate::protocol::is_pong(
         &call(&mut p, crate::protocol::ping()).await
     ));
-    let handle = h.handle.clone();
-    let stopping = tokio::spawn(async move { handle.stop().await });
-    loop {
-        match timeout(WAIT, p.next())
-            .await
-            .expect("closed within the bound")
-        {
-            None | Some(Err(_)) => break,
-            Some(Ok(m)) => assert!(!crate::protocol::is_drain(&m.unwrap()), "asked to move"),
-        }
-    }
-    timeout(WAIT, stopping).await.unwrap().unwrap();
+    stop_without_asking_to_move(&h.handle, &mut p).await;
 }
 
 #[tokio::test]
@@ -1544,4 +1522,21 @@ async fn instances_named_at_random_relay_to_each_other_once() {
     assert_eq!(text(&recv(&mut sub).await), "hi");
     assert!(format!("{hub:?}").contains("instances: 2"), "{hub:?}");
     assert_eq!(b.handle.stats().backplane_duplicates, 0);
+}
+
+/// Stops the server and reads `p` until it is closed, failing if it is
+/// sent the drain notice on the way.
+async fn stop_without_asking_to_move(handle: &ServerHandle, p: &mut Raw) {
+    let handle = handle.clone();
+    let stopping = tokio::spawn(async move { handle.stop().await });
+    loop {
+        match timeout(WAIT, p.next())
+            .await
+            .expect("closed within the bound")
+        {
+            None | Some(Err(_)) => break,
+            Some(Ok(m)) => assert!(!crate::protocol::is_drain(&m.unwrap()), "asked to move"),
+        }
+    }
+    timeout(WAIT, stopping).await.unwrap().unwrap();
 }
