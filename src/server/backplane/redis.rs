@@ -346,6 +346,28 @@ impl std::fmt::Debug for RedisBackplane {
 mod tests {
     use super::*;
 
+    /// Shutdown's flush waits while envelopes are unsent and returns once
+    /// none are. Virtual time: this backplane never started, so no socket.
+    #[tokio::test(start_paused = true)]
+    async fn flush_waits_for_what_is_unsent() {
+        let bp = RedisBackplane::new("redis://127.0.0.1:1").unwrap();
+        tokio::time::timeout(Duration::from_millis(1), bp.flush())
+            .await
+            .expect("nothing unsent: at once");
+        bp.unsent.store(2, Relaxed);
+        let mut flushed = bp.flush();
+        assert!(
+            tokio::time::timeout(Duration::from_secs(5), &mut flushed)
+                .await
+                .is_err(),
+            "returned with envelopes unsent"
+        );
+        bp.unsent.store(0, Relaxed);
+        tokio::time::timeout(Duration::from_millis(50), flushed)
+            .await
+            .expect("returns once all went out");
+    }
+
     #[test]
     fn passwords_never_reach_the_error_message() {
         for url in [

@@ -156,6 +156,29 @@ mod tests {
         assert_eq!(s.check(b"a", 7, 5), Repeat);
     }
 
+    /// Only a stray followed closely by a later one moves the state: a
+    /// stray repeated, one that goes backwards, or one far past the
+    /// previous stray is refused again (each becomes the new stray), and
+    /// a number far behind the last is not a repeat.
+    #[test]
+    fn strays_that_do_not_follow_each_other_never_move_the_state() {
+        let mut s = Sequences::default();
+        let last = 3 * WINDOW + 10;
+        assert_eq!(s.check(b"a", 1, last), Deliver { lost: 0 });
+        // Far behind (by more than the window) is out of it, not a repeat.
+        assert_eq!(s.check(b"a", 1, 4), OutOfWindow);
+        let stray = last + 2 * WINDOW;
+        assert_eq!(s.check(b"a", 1, stray), OutOfWindow);
+        // The same stray again.
+        assert_eq!(s.check(b"a", 1, stray), OutOfWindow);
+        // Backwards from the stray (and still far ahead of `last`).
+        assert_eq!(s.check(b"a", 1, stray - 1), OutOfWindow);
+        // Forwards, but by more than the window.
+        assert_eq!(s.check(b"a", 1, stray + 2 * WINDOW), OutOfWindow);
+        // The state never moved: the origin's own next number arrives.
+        assert_eq!(s.check(b"a", 1, last + 1), Deliver { lost: 0 });
+    }
+
     #[test]
     fn a_long_outage_resyncs_after_one_message_and_counts_the_loss() {
         let mut s = Sequences::default();

@@ -267,6 +267,157 @@ mod tests {
         assert!(task(vec![ms(1)], None).stopped(), "no server");
     }
 
+    /// Between connection attempts the loop waits the whole backoff,
+    /// dropping (and counting) what is queued meanwhile rather than
+    /// relaying it late. Virtual time: nothing here touches a socket.
+    #[tokio::test(start_paused = true)]
+    async fn drop_for_waits_the_whole_delay_dropping_what_arrives() {
+        let server = Server::builder()
+            .backplane(MemoryBackplane::new())
+            .build()
+            .handle();
+        let t = Arc::new(task(vec![ms(1)], Some(&server)));
+        let (tx, mut rx) = mpsc::channel(4);
+        let waiter = {
+            let t = t.clone();
+            tokio::spawn(async move { t.drop_for(&mut rx, ms(1000)).await })
+        };
+        tokio::time::sleep(ms(500)).await;
+        assert!(!waiter.is_finished(), "returned before its delay");
+        t.unsent.fetch_add(2, Relaxed);
+        tx.send(Bytes::from_static(b"a")).await.unwrap();
+        tx.send(Bytes::from_static(b"b")).await.unwrap();
+        tokio::time::sleep(ms(400)).await;
+        assert!(!waiter.is_finished(), "returned before its delay");
+        assert_eq!(t.unsent.load(Relaxed), 0, "what arrived is not unsent");
+        assert_eq!(server.stats().backplane_publish_failures, 2);
+        tokio::time::sleep(ms(200)).await;
+        assert!(waiter.await.unwrap(), "the delay ran out: go on");
+        // Stopped, or the queue closed: false, at once.
+        let (tx, mut rx) = mpsc::channel::<Bytes>(1);
+        drop(tx);
+        assert!(!t.drop_for(&mut rx, ms(1000)).await);
+        let (_tx, mut rx) = mpsc::channel::<Bytes>(1);
+        t.stop.cancel();
+        assert!(!t.drop_for(&mut rx, ms(1000)).await);
+    }
+
+    /// A minimal Redis on a real loopback socket: it answers every
+    /// command (`:0` to PUBLISH, `+OK` to the rest) once it has read
+    /// nothing for 100 ms, so each pipelined batch arrives whole before
+    /// any reply and the sizes of the PUBLISH batches are recorded.
+    async fn fake_redis() -> (String, Arc<std::sync::Mutex<Vec<usize>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("redis://{}", listener.local_addr().unwrap());
+        let batches = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = batches.clone();
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = Vec::new();
+            loop {
+                let mut chunk = [0u8; 65536];
+                match tokio::time::timeout(ms(100), sock.read(&mut chunk)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => return,
+                    Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+                    Err(_) => {
+                        let (commands, used) = parse_resp(&buf);
+                        buf.drain(..used);
+                        let mut reply = Vec::new();
+                        let mut publishes = 0;
+                        for c in &commands {
+                            if c[0].eq_ignore_ascii_case(b"PUBLISH") {
+                                publishes += 1;
+                                reply.extend_from_slice(b":0\r\n");
+                            } else {
+                                reply.extend_from_slice(b"+OK\r\n");
+                            }
+                        }
+                        if publishes > 0 {
+                            seen.lock().unwrap().push(publishes);
+                        }
+                        if sock.write_all(&reply).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        (url, batches)
+    }
+
+    /// The complete RESP command arrays at the front of `buf`, and the
+    /// bytes they took.
+    fn parse_resp(buf: &[u8]) -> (Vec<Vec<Vec<u8>>>, usize) {
+        fn line(buf: &[u8], at: usize) -> Option<(usize, usize)> {
+            let end = at + buf.get(at..)?.windows(2).position(|w| w == b"\r\n")?;
+            let n = std::str::from_utf8(&buf[at + 1..end]).ok()?.parse().ok()?;
+            Some((n, end + 2))
+        }
+        let (mut commands, mut used) = (Vec::new(), 0);
+        'commands: loop {
+            let Some((parts, mut at)) = line(buf, used) else {
+                break;
+            };
+            let mut command = Vec::new();
+            for _ in 0..parts {
+                let Some((len, start)) = line(buf, at) else {
+                    break 'commands;
+                };
+                if buf.len() < start + len + 2 {
+                    break 'commands;
+                }
+                command.push(buf[start..start + len].to_vec());
+                at = start + len + 2;
+            }
+            commands.push(command);
+            used = at;
+        }
+        (commands, used)
+    }
+
+    /// What is queued goes out in pipelined batches of at most `BATCH`,
+    /// and every envelope sent leaves the unsent count (which shutdown's
+    /// flush waits on).
+    #[tokio::test]
+    async fn queued_envelopes_go_out_in_bounded_batches_and_leave_unsent() {
+        let (url, batches) = fake_redis().await;
+        let server = Server::builder()
+            .backplane(MemoryBackplane::new())
+            .build()
+            .handle();
+        let mut t = task(vec![ms(50)], Some(&server));
+        t.client = redis::Client::open(url.as_str()).unwrap();
+        let t = Arc::new(t);
+        let total = 2 * BATCH + 88;
+        let (tx, rx) = mpsc::channel(total);
+        for i in 0..total {
+            t.unsent.fetch_add(1, Relaxed);
+            tx.try_send(Bytes::from(i.to_string())).unwrap();
+        }
+        let publisher = tokio::spawn(t.clone().publish_loop(rx));
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while t.unsent.load(Relaxed) > 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(ms(20)).await;
+        }
+        assert_eq!(
+            t.unsent.load(Relaxed),
+            0,
+            "batches: {:?}",
+            batches.lock().unwrap()
+        );
+        let sizes = batches.lock().unwrap().clone();
+        assert_eq!(sizes.iter().sum::<usize>(), total, "{sizes:?}");
+        assert!(sizes.iter().all(|&n| n <= BATCH), "{sizes:?}");
+        assert!(sizes.iter().any(|&n| n > 1), "nothing pipelined: {sizes:?}");
+        assert_eq!(server.stats().backplane_publish_failures, 0);
+        t.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(10), publisher)
+            .await
+            .expect("the loop stops when told")
+            .unwrap();
+    }
+
     #[test]
     fn connected_only_while_both_links_are_up() {
         let server = Server::builder()
