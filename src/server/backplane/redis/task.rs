@@ -396,7 +396,7 @@ mod tests {
             tx.try_send(Bytes::from(i.to_string())).unwrap();
         }
         let publisher = tokio::spawn(t.clone().publish_loop(rx));
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while t.unsent.load(Relaxed) > 0 && std::time::Instant::now() < deadline {
             tokio::time::sleep(ms(20)).await;
         }
