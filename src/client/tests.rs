@@ -404,6 +404,56 @@ async fn what_waited_offline_goes_first_on_the_next_connection_in_order() {
     client.close().await;
 }
 
+/// More buffered sends than a connection's queue holds (4 096 frames):
+/// the new connection takes what fits, in order, and the rest are counted
+/// as dropped. On this single-threaded runtime the writer cannot drain
+/// the queue while the buffer is handed over, so the count is exact.
+#[tokio::test]
+async fn what_does_not_fit_the_new_connections_queue_is_dropped_and_counted() {
+    const SENDS: usize = 4100;
+    let (builder, mut conns, open) = scripted(64 * 1024);
+    let client = builder
+        .reconnect(
+            Reconnect::default()
+                .initial(Duration::from_millis(20))
+                .multiplier(1.0)
+                .jitter(0.0),
+        )
+        .offline_buffer(Some(OfflineBuffer::default().max_messages(2 * SENDS)))
+        .connect()
+        .await
+        .unwrap();
+    let mut events = client.events();
+    open.store(false, Relaxed);
+    drop(accepted(&mut conns).await);
+    event(&mut events, |e| {
+        matches!(e, ConnectionEvent::Disconnected { .. })
+    })
+    .await;
+    for i in 0..SENDS {
+        client
+            .send(Message::new(MessageType::PUBLISH_URI, "t", i.to_string()))
+            .await
+            .unwrap();
+    }
+    assert_eq!(client.buffered(), SENDS);
+    open.store(true, Relaxed);
+    let mut server = accepted(&mut conns).await;
+    let dropped = event(&mut events, |e| {
+        matches!(e, ConnectionEvent::OfflineDropped { .. })
+    })
+    .await;
+    assert!(
+        matches!(dropped, ConnectionEvent::OfflineDropped { messages: 4 }),
+        "{dropped:?}"
+    );
+    assert_eq!(client.offline_dropped(), 4);
+    for i in 0..SENDS - 4 {
+        assert_eq!(recv(&mut server).await.content(), i.to_string().as_bytes());
+    }
+    client.close().await;
+}
+
 #[tokio::test]
 async fn what_waited_offline_too_long_is_dropped_and_counted() {
     let (builder, mut conns, open) = scripted(64 * 1024);
