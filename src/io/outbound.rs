@@ -7,6 +7,10 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::sync::atomic::{
+    AtomicBool,
+    Ordering::{AcqRel, Acquire, Release},
+};
 use std::sync::{Mutex, MutexGuard};
 use std::task::Poll;
 use std::time::Duration;
@@ -98,10 +102,18 @@ impl<M> State<M> {
     }
 }
 
+/// Starts a connection's writer task (see
+/// [`Outbound::start_writer_on_demand`]).
+type Starter = Box<dyn FnOnce() + Send>;
+
 pub(crate) struct Outbound<M = ()> {
     state: Mutex<State<M>>,
     /// Wakes the single writer task.
     writer: Notify,
+    /// Whether a [`Starter`] waits for the first frame (a load on every
+    /// wake-up, the lock only once).
+    lazy: AtomicBool,
+    starter: Mutex<Option<Starter>>,
     /// Wakes tasks waiting in `push_waiting` for room.
     space: Notify,
     max_frames: usize,
@@ -125,6 +137,8 @@ impl<M> Outbound<M> {
                 handed_over: false,
             }),
             writer: Notify::new(),
+            lazy: AtomicBool::new(false),
+            starter: Mutex::new(None),
             space: Notify::new(),
             max_frames: max_frames.max(1),
             max_bytes,
@@ -134,6 +148,37 @@ impl<M> Outbound<M> {
 
     fn lock(&self) -> MutexGuard<'_, State<M>> {
         crate::sync::lock(&self.state)
+    }
+
+    /// Has `start` run at the first frame queued (or handed over) instead
+    /// of now: a connection that is never sent anything but replies its
+    /// reader writes itself then costs no writer task (its future and the
+    /// task around it are most of an idle connection's memory). Dropped
+    /// unrun if the queue closes first.
+    pub(crate) fn start_writer_on_demand(&self, start: impl FnOnce() + Send + 'static) {
+        *crate::sync::lock(&self.starter) = Some(Box::new(start));
+        self.lazy.store(true, Release);
+    }
+
+    /// Wakes the writer, starting it first if it waits for a frame.
+    #[inline]
+    fn wake_writer(&self) {
+        if self.lazy.load(Acquire) {
+            self.start_writer();
+        }
+        self.writer.notify_one();
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn start_writer(&self) {
+        self.lazy.store(false, Release);
+        // Taken under the lock, run outside it: two threads racing here
+        // start one writer; the loser's notification waits for it.
+        let start = crate::sync::lock(&self.starter).take();
+        if let Some(start) = start {
+            start();
+        }
     }
 
     /// Queues `frame` (a frame, or a [`Run`] of them) if there is room,
@@ -146,7 +191,7 @@ impl<M> Outbound<M> {
         let Run { bytes, frames } = frame.into();
         match self.enqueue(bytes, frames) {
             Ok(()) => {
-                self.writer.notify_one();
+                self.wake_writer();
                 Ok(())
             }
             Err(None) => Err(PushError::Closed),
@@ -211,7 +256,7 @@ impl<M> Outbound<M> {
                     sent += 1;
                 }
             }
-            self.writer.notify_one();
+            self.wake_writer();
             if sent == batch.len() {
                 break Ok(());
             }
@@ -225,6 +270,10 @@ impl<M> Outbound<M> {
     /// stops.
     pub(crate) fn close(&self) {
         self.lock().closed = true;
+        if self.lazy.swap(false, AcqRel) {
+            // Never needed: nothing to flush.
+            drop(crate::sync::lock(&self.starter).take());
+        }
         self.writer.notify_one();
         self.space.notify_waiters();
     }
@@ -262,7 +311,7 @@ impl<M> Outbound<M> {
     /// Tells the writer a write was left for it to finish.
     pub(crate) fn hand_over(&self) {
         self.lock().handed_over = true;
-        self.writer.notify_one();
+        self.wake_writer();
     }
 
     /// Moves every queued frame into `out`, and the marks queued with
@@ -325,7 +374,7 @@ impl<M> Outbound<M> {
             st.add(frame, 1);
             st.marks.push(mark);
             drop(st);
-            self.writer.notify_one();
+            self.wake_writer();
             return Ok(());
         }
         drop(st);
@@ -387,6 +436,75 @@ mod tests {
     fn queue(max_frames: usize, max_bytes: usize) -> (Outbound, CancellationToken) {
         let cancel = CancellationToken::new();
         (Outbound::new(max_frames, max_bytes, cancel.clone()), cancel)
+    }
+
+    /// A starter that counts its runs, and the count.
+    fn counting(q: &Outbound) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+        let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let r = runs.clone();
+        q.start_writer_on_demand(move || {
+            r.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        });
+        runs
+    }
+
+    fn runs(n: &std::sync::atomic::AtomicUsize) -> usize {
+        n.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    #[test]
+    fn the_writer_starts_at_the_first_frame_once() {
+        let (q, _) = queue(1, 1024);
+        let started = counting(&q);
+        assert_eq!(runs(&started), 0, "not before anything is queued");
+        assert!(q.push(Bytes::from_static(b"a"), Backpressure::Drop).is_ok());
+        assert_eq!(runs(&started), 1);
+        let _ = taken(&q);
+        q.push(Bytes::from_static(b"b"), Backpressure::Drop)
+            .unwrap();
+        // Full: refused, and no second start either.
+        let _ = q.push(Bytes::from_static(b"c"), Backpressure::Drop);
+        assert_eq!(runs(&started), 1);
+        q.close();
+        assert_eq!(runs(&started), 1);
+    }
+
+    #[tokio::test]
+    async fn every_way_of_queueing_starts_the_writer() {
+        let (q, _) = queue(8, 1024);
+        let started = counting(&q);
+        q.hand_over();
+        assert_eq!(runs(&started), 1, "a handed-over write");
+        let (q, _) = queue(8, 1024);
+        let started = counting(&q);
+        let mut batch = vec![Run::from(Bytes::from_static(b"a"))];
+        q.push_waiting(&mut batch).await.unwrap();
+        assert_eq!(runs(&started), 1, "a batch of replies");
+        let q = Outbound::<u8>::new(8, 1024, CancellationToken::new());
+        let started = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let r = started.clone();
+        q.start_writer_on_demand(move || {
+            r.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        });
+        q.push_marked(Bytes::from_static(b"a"), 7, Backpressure::Drop)
+            .unwrap();
+        assert_eq!(runs(&started), 1, "a marked frame");
+    }
+
+    /// Closed before anything was queued: the writer is never started,
+    /// and what the starter holds is let go (it holds the write half).
+    #[test]
+    fn a_queue_closed_first_drops_its_starter_unrun() {
+        let (q, _) = queue(8, 1024);
+        let held = std::sync::Arc::new(());
+        let h = held.clone();
+        q.start_writer_on_demand(move || drop(h));
+        assert_eq!(std::sync::Arc::strong_count(&held), 2);
+        q.close();
+        assert_eq!(std::sync::Arc::strong_count(&held), 1, "dropped at close");
+        assert!(q
+            .push(Bytes::from_static(b"a"), Backpressure::Drop)
+            .is_err());
     }
 
     fn taken(q: &Outbound) -> Vec<Bytes> {

@@ -3,23 +3,60 @@
 //! decodes it. It knows nothing of deadlines, plugins or what a frame
 //! means: the drivers race [`read_into`] against their timers.
 
-use tokio::io::{AsyncRead, AsyncReadExt};
+use std::io;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use tokio::io::{AsyncRead, ReadBuf};
 
 use crate::proto::inbound::{Decoded, Inbound, ReadError};
 use crate::wire::FrameConfig;
 
+/// Bytes an idle connection's first read takes, into the poll's stack
+/// frame (not the task: nothing is held while the read waits).
+const IDLE_READ: usize = 4 * 1024;
+
 /// Reads what `rd` has into `inbound`. `Ok(false)`: the peer closed
 /// cleanly between frames. Cancel-safe (bytes are either read into the
 /// buffer or left in the socket), so it can race timers.
+///
+/// Adaptive, for memory: when the socket has nothing to read and no frame
+/// is half-read, the buffer is released, and the read that waits for the
+/// peer holds no buffer at all; its first bytes are read into the stack
+/// and copied into a new buffer (a copy of at most [`IDLE_READ`] bytes
+/// per wake-up, no extra system call). A busy connection keeps its buffer
+/// and reads straight into it.
 pub(crate) async fn read_into<R: AsyncRead + Unpin>(
     rd: &mut R,
     inbound: &mut Inbound,
 ) -> Result<bool, ReadError> {
-    let n = rd
-        .read_buf(inbound.read_buf())
+    let n = std::future::poll_fn(|cx| poll_read_into(Pin::new(&mut *rd), inbound, cx))
         .await
         .map_err(ReadError::Io)?;
     inbound.handle_read(n)
+}
+
+fn poll_read_into<R: AsyncRead>(
+    rd: Pin<&mut R>,
+    inbound: &mut Inbound,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    if inbound.holds_buffer() {
+        let read = tokio_util::io::poll_read_buf(rd, cx, inbound.read_buf());
+        if read.is_pending() {
+            inbound.release();
+        }
+        return read;
+    }
+    let mut stack = [MaybeUninit::<u8>::uninit(); IDLE_READ];
+    let mut first = ReadBuf::uninit(&mut stack);
+    ready!(rd.poll_read(cx, &mut first))?;
+    let n = first.filled().len();
+    if n > 0 {
+        inbound.read_buf().extend_from_slice(first.filled());
+    }
+    Poll::Ready(Ok(n))
 }
 
 /// A read half and its [`Inbound`] (the client's reader).
@@ -51,6 +88,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 mod tests {
     use super::*;
     use crate::wire::{Message, MessageType, Profile};
+    use std::time::Duration;
 
     #[tokio::test]
     async fn frames_split_anywhere_come_out_whole_then_a_clean_close() {
@@ -79,6 +117,50 @@ mod tests {
         }
         assert_eq!(got, 2);
         writer.await.unwrap();
+    }
+
+    /// A connection waiting for its peer holds no read buffer: let go
+    /// when the socket has nothing more, taken again with the next bytes
+    /// (the first read goes through the stack, the rest straight in).
+    #[tokio::test]
+    async fn an_idle_reader_holds_no_buffer() {
+        use tokio::io::AsyncWriteExt;
+        let cfg = FrameConfig::new(Profile::Netaio);
+        let frame = Message::new(MessageType::REQUEST_URI, "echo", vec![7u8; 10_000])
+            .to_bytes(Profile::Netaio)
+            .unwrap();
+        let (mut tx, rx) = tokio::io::duplex(64 * 1024);
+        let mut r = FrameReader::new(rx);
+        assert!(!r.inbound.holds_buffer(), "nothing before the first bytes");
+        let waiting = tokio::time::timeout(Duration::ZERO, r.fill()).await;
+        assert!(waiting.is_err(), "nothing to read yet");
+        assert!(!r.inbound.holds_buffer(), "waiting holds none");
+        for _ in 0..2 {
+            tx.write_all(&frame).await.unwrap();
+            let mut got = None;
+            for _ in 0..100 {
+                if let Some(d) = r.buffered(&cfg).unwrap() {
+                    got = Some(d);
+                    break;
+                }
+                assert!(r.fill().await.unwrap());
+                assert!(r.inbound.holds_buffer(), "reading holds one");
+            }
+            assert!(
+                matches!(got, Some(Decoded::Frame(ref m)) if m.content().len() == 10_000),
+                "a whole frame, more than the first read took"
+            );
+            let waiting = tokio::time::timeout(Duration::ZERO, r.fill()).await;
+            assert!(waiting.is_err(), "nothing more to read");
+            assert!(!r.inbound.holds_buffer(), "let go once drained");
+        }
+        // Half a frame and nothing more: the buffer stays.
+        tx.write_all(&frame[..100]).await.unwrap();
+        assert!(r.fill().await.unwrap());
+        assert!(r.buffered(&cfg).unwrap().is_none());
+        let waiting = tokio::time::timeout(Duration::ZERO, r.fill()).await;
+        assert!(waiting.is_err());
+        assert!(r.inbound.holds_buffer(), "mid-frame: kept");
     }
 
     #[tokio::test]

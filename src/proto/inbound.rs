@@ -9,7 +9,8 @@ use bytes::BytesMut;
 
 use crate::wire::{self, DecodeError, FrameConfig, Message};
 
-/// Read buffer kept per connection; it grows only while a frame needs it.
+/// Read buffer held while a connection is busy; it grows only while a
+/// frame needs it. An idle connection holds none (see [`Inbound::release`]).
 pub(crate) const READ_BUF: usize = 8 * 1024;
 
 /// A frame taken from the buffer.
@@ -49,9 +50,10 @@ pub(crate) struct Inbound {
 }
 
 impl Default for Inbound {
+    /// Nothing allocated: the buffer comes with the first bytes.
     fn default() -> Self {
         Inbound {
-            buf: BytesMut::with_capacity(READ_BUF),
+            buf: BytesMut::new(),
             read: 0,
         }
     }
@@ -76,6 +78,23 @@ impl Inbound {
             self.buf.reserve(READ_BUF);
         }
         &mut self.buf
+    }
+
+    /// Whether a buffer is held (busy) or not (idle: the driver reads the
+    /// first bytes elsewhere and hands them to [`read_buf`](Self::read_buf)).
+    pub(crate) fn holds_buffer(&self) -> bool {
+        self.buf.capacity() > 0
+    }
+
+    /// Lets the buffer go if it holds no bytes; a no-op mid-frame. The
+    /// driver calls it when the socket has nothing more to read, so a
+    /// connection waiting for its peer keeps no buffer (thousands of idle
+    /// connections then cost no read buffer each); the next bytes bring
+    /// a new one. Frames already taken keep their own bytes alive.
+    pub(crate) fn release(&mut self) {
+        if self.buf.is_empty() {
+            self.buf = BytesMut::new();
+        }
     }
 
     /// The driver read `n` bytes into [`read_buf`](Self::read_buf) (0: the

@@ -63,9 +63,25 @@ where
     let shared = server.shared.clone();
     let span = info_span!("conn", id = %conn.id, peer = %conn.peer);
     let side = Arc::new(Writer::new(wr).gather(false));
-    shared
-        .tracker
-        .spawn(writer(shared.clone(), conn.clone(), side.clone()).instrument(span.clone()));
+    {
+        // The writer task starts with the first frame queued: replies the
+        // reader writes itself need none, so an idle connection (or one
+        // that only asks) never has one. A weak reference: the queue
+        // that holds this lives in the connection.
+        let (shared, weak, side, span) = (
+            shared.clone(),
+            Arc::downgrade(&conn),
+            side.clone(),
+            span.clone(),
+        );
+        let runtime = tokio::runtime::Handle::current();
+        conn.outbound.start_writer_on_demand(move || {
+            if let Some(conn) = weak.upgrade() {
+                let tracker = shared.tracker.clone();
+                tracker.spawn_on(writer(shared, conn, side).instrument(span), &runtime);
+            }
+        });
+    }
     let tracker = shared.tracker.clone();
     tracker.spawn(
         async move {
@@ -211,7 +227,10 @@ async fn drive<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 sm.handle_result(pipeline, call.reply_to, layer, result);
             }
             Event::Login(login) => {
-                let result = decide_login(shared, conn, sm.peer(), &login).await;
+                // Boxed: once per connection at most, and the largest
+                // state of this loop (616 bytes), which every connection
+                // would otherwise carry all its life.
+                let result = Box::pin(decide_login(shared, conn, sm.peer(), &login)).await;
                 sm.handle_login(pipeline, login.rid, result);
             }
             Event::Close(closing) => return close(shared, conn, sm, closing),

@@ -64,6 +64,7 @@ pub(crate) struct Shared {
 impl Shared {
     /// Queues a frame for `conn` without waiting, applying the
     /// slow-consumer policy when its queue is full.
+    #[inline(always)]
     pub(crate) fn deliver(&self, conn: &Conn, frame: Bytes) -> Result<(), SendError> {
         let policy = match self.limits.slow_consumer {
             SlowConsumerPolicy::Disconnect => Backpressure::Disconnect,

@@ -164,6 +164,25 @@ async fn a_default_handler_takes_what_no_route_does() {
     assert_eq!(text(&call(&mut p, req("anything")).await), "default");
 }
 
+/// A connection's writer task starts with the first frame queued for it:
+/// replies its reader writes itself need none, so a connection that only
+/// asks (or is idle) runs one task, not two. A notification starts it.
+#[tokio::test]
+async fn the_writer_task_starts_with_the_first_frame_queued() {
+    let h = Harness::new(Server::builder().subscriptions().build());
+    let tracker = h.handle.shared.tracker.clone();
+    let mut p = h.peer();
+    let ok = call(&mut p, Message::new(MessageType::SUBSCRIBE_URI, "news", "")).await;
+    assert_eq!(ok.message_type, MessageType::CONFIRM_SUBSCRIBE);
+    assert_eq!(tracker.len(), 1, "the reader only: it wrote its reply");
+    let note = Message::new(MessageType::NOTIFY_URI, "news", "1");
+    assert_eq!(h.handle.notify("news", note).unwrap(), 1);
+    assert_eq!(text(&recv(&mut p).await), "1");
+    assert_eq!(tracker.len(), 2, "the notification started the writer");
+    drop(p);
+    until("both tasks ended", || tracker.is_empty()).await;
+}
+
 #[tokio::test]
 async fn subscribers_get_notifications_and_the_handle_counts_deliveries() {
     let h = Harness::new(Server::builder().subscriptions().build());
