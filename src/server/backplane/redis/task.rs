@@ -355,10 +355,7 @@ mod tests {
             Some((n, end + 2))
         }
         let (mut commands, mut used) = (Vec::new(), 0);
-        'commands: loop {
-            let Some((parts, mut at)) = line(buf, used) else {
-                break;
-            };
+        'commands: while let Some((parts, mut at)) = line(buf, used) {
             let mut command = Vec::new();
             for _ in 0..parts {
                 let Some((len, start)) = line(buf, at) else {
