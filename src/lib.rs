@@ -242,18 +242,20 @@
 //!
 //! ```text
 //! socket ─► io/reader.rs ─► proto/inbound.rs ─► proto/connection.rs ─► proto/pipeline/receive.rs
-//!   read     read_into      one buffer;          ServerConn::poll_event:   instance plugins open
-//!                           wire::decode_frame,  deadlines, gate, login    (auth/stack.rs) ─► control
-//!                           lengths checked      version, peer data        (ping) ─► route (router.rs)
-//!                           before allocating                              ─► handler plugins open
-//!                                                                          ─► Event::Call
+//!   read     read_into      one buffer (none     ServerConn::poll_event:   instance plugins open
+//!                           while idle);         deadlines, gate, login    (auth/stack.rs) ─► control
+//!                           wire::decode_frame,  version, peer data        (ping) ─► route (router.rs)
+//!                           lengths checked                                ─► handler plugins open
+//!                           before allocating                              ─► Event::Call
 //!                                                                               │
 //!                                                                               ▼
 //! socket ◄── io/writer.rs ◄────── proto/connection.rs ◄── proto/pipeline/ ◄── your Handler (panics
 //!   write     replies written by     Replies: one run per    respond.rs:         caught, handler.rs),
 //!             the reader when idle,  read's worth of         errors mapped,      called by the driver
 //!             else io/outbound.rs    replies, sent when the  request id, sealed  server/connection.rs
-//!             (bounded queue)        driver is about to wait
+//!             (bounded queue; its    driver is about to wait
+//!             writer task starts
+//!             with its first frame)
 //! ```
 //!
 //! A UDP node (`node/`) takes the same path from a datagram: one frame
