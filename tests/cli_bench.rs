@@ -296,6 +296,44 @@ fn the_client_scenario_measures_framewires_client_beside_a_raw_one() {
     assert_eq!(count_before(note, "tasks"), 8, "{note}");
 }
 
+/// With `--peers`, the client scenario also measures redis-rs'
+/// multiplexed connection beside a raw pipelined RESP client, each run
+/// printed.
+#[test]
+#[ignore = "needs redis-server (apt-get install redis-server); run with --include-ignored"]
+fn the_client_scenario_with_peers_measures_redis_rs_beside_raw_resp() {
+    let out = bench(&[
+        "--scenario",
+        "client",
+        "--duration",
+        "0.2",
+        "--size",
+        "64",
+        "--depth",
+        "8",
+        "--runs",
+        "2",
+        "--peers",
+        "--json",
+    ]);
+    let rows = rows(&out);
+    let peer = find(&rows, "client", "redis-rs multiplexed", "redis req/s");
+    let raw = find(&rows, "client", "baseline", "redis req/s");
+    assert!(check_pair(peer, raw), "a rate always has a ratio");
+    for (row, unit) in [(peer, "tasks"), (raw, "GETs in flight")] {
+        let note = row["note"].as_str().unwrap();
+        assert_eq!(count_before(note, unit), 8, "{note}");
+        let runs = note.rsplit("runs ").next().unwrap();
+        assert_eq!(runs.split(" / ").count(), 2, "every run printed: {note}");
+    }
+    find(
+        &rows,
+        "client",
+        "redis-rs multiplexed",
+        "client µs CPU/redis req",
+    );
+}
+
 #[test]
 #[ignore = "needs redis-server (apt-get install redis-server); run with --include-ignored"]
 fn the_cluster_scenario_compares_three_instances_on_redis_with_one() {

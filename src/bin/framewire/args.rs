@@ -281,7 +281,9 @@ pub struct BenchArgs {
     pub tls: bool,
     /// Fan-out also against redis-server and nats-server (both on the
     /// PATH, started as children on free loopback ports), each through its
-    /// own pub/sub protocol under the same closed-loop load.
+    /// own pub/sub protocol under the same closed-loop load; the client
+    /// scenario also measures redis-rs' multiplexed connection (C tasks
+    /// of GET) beside a raw pipelined RESP client against redis-server.
     #[arg(long)]
     pub peers: bool,
     /// Worker threads of every server child: TOKIO_WORKER_THREADS for

@@ -262,6 +262,14 @@ impl Figure {
     }
 
     fn rows(self, size: usize, target: &str, metric: &'static str, note: String) -> Vec<Row> {
+        // Every run printed, not only the median: this machine is noisy.
+        let runs = self
+            .rate
+            .iter()
+            .map(|r| format!("{r:.0}"))
+            .collect::<Vec<_>>()
+            .join(" / ");
+        let note = format!("{note}; runs {runs}");
         let mut rows = vec![Row {
             scenario: "client",
             size,
@@ -280,6 +288,7 @@ impl Figure {
                     "req/s" => "client µs CPU/req",
                     "notes/s" => "client µs CPU/note",
                     "sends/s" => "client µs CPU/send",
+                    "redis req/s" => "client µs CPU/redis req",
                     _ => "client µs CPU/seq req",
                 },
                 value: median(self.cpu) * 1e6,
@@ -302,6 +311,13 @@ pub(super) async fn run(s: &Settings, server: &Server) -> Result<Vec<Row>, Strin
         tls: s.tls.as_ref().map(|t| &t.client),
     };
     let tasks = s.depth;
+    let redis = match s.peers {
+        true if s.tls.is_some() => {
+            return Err("--peers compares plain request/reply: not with --tls".into())
+        }
+        true => Some(super::peer_client::start().await?),
+        false => None,
+    };
     let mut rows = Vec::new();
     for &size in &s.sizes {
         load::progress(&format!("client {size} B..."));
@@ -309,6 +325,7 @@ pub(super) async fn run(s: &Settings, server: &Server) -> Result<Vec<Row>, Strin
         let (mut client_seq, mut raw_seq) = (Figure::new(), Figure::new());
         let (mut stream, mut raw_notes) = (Figure::new(), Figure::new());
         let (mut sends, mut raw_sent) = (Figure::new(), Figure::new());
+        let (mut peer, mut peer_raw) = (Figure::new(), Figure::new());
         for _ in 0..s.runs.max(1) {
             client
                 .add(with_own_cpu(s.duration, client_requests(to, size, s.duration, tasks)).await?);
@@ -331,6 +348,13 @@ pub(super) async fn run(s: &Settings, server: &Server) -> Result<Vec<Row>, Strin
             raw_notes.add(with_own_cpu(s.duration, raw_stream(to, size, budget)).await?);
             sends.add(with_own_cpu(s.duration, client_sends(to, size, s.duration)).await?);
             raw_sent.add(with_own_cpu(s.duration, raw_sends(to, size, s.duration)).await?);
+            if let Some(redis) = &redis {
+                use super::peer_client::{raw_pipelined, redis_rs};
+                let at = &redis.addr;
+                peer.add(with_own_cpu(s.duration, redis_rs(at, size, s.duration, tasks)).await?);
+                let raw = raw_pipelined(at, size, s.duration, tasks);
+                peer_raw.add(with_own_cpu(s.duration, raw).await?);
+            }
         }
         let concurrent = format!("{tasks} tasks sharing one Client");
         rows.extend(client.rows(size, "framewire Client", "req/s", concurrent));
@@ -368,6 +392,20 @@ pub(super) async fn run(s: &Settings, server: &Server) -> Result<Vec<Row>, Strin
             "sends/s",
             "raw Framed sink from one task, replies read and dropped".into(),
         ));
+        if redis.is_some() {
+            rows.extend(peer.rows(
+                size,
+                "redis-rs multiplexed",
+                "redis req/s",
+                format!("{tasks} tasks of GET sharing one connection, redis-server"),
+            ));
+            rows.extend(peer_raw.rows(
+                size,
+                "baseline",
+                "redis req/s",
+                format!("raw pipelined RESP client, {tasks} GETs in flight, redis-server"),
+            ));
+        }
     }
     Ok(rows)
 }

@@ -15,6 +15,7 @@ mod cluster;
 mod idle;
 mod load;
 mod node;
+mod peer_client;
 mod peers;
 mod report;
 mod scenarios;
