@@ -141,7 +141,7 @@ pub(crate) fn decode_exact(src: Bytes, cfg: &FrameConfig) -> Result<Message, Dec
 fn parse(header: Header, mut frame: Bytes, cfg: &FrameConfig) -> Result<Message, DecodeError> {
     let auth_start = cfg.profile.header_len();
     let body_start = auth_start + header.auth_length as usize;
-    let computed = crc32fast::hash(&frame[body_start..]);
+    let computed = super::body::crc32(&frame[body_start..]);
     if computed != header.checksum {
         // public: a CRC of the body, sent in clear beside it (not a MAC)
         return Err(DecodeError::ChecksumMismatch {
@@ -227,7 +227,7 @@ pub fn encode_frame(
         message_type: msg.message_type,
         auth_length: auth_len as u32,
         body_length: body_len as u32,
-        checksum: crc32fast::hash(&dst[start + hl + auth_len..]),
+        checksum: super::body::crc32(&dst[start + hl + auth_len..]),
     };
     let mut slot = &mut dst[start..start + hl];
     header.encode(profile, &mut slot);
