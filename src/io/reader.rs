@@ -38,7 +38,7 @@ pub(crate) async fn read_into<R: AsyncRead + Unpin>(
 }
 
 fn poll_read_into<R: AsyncRead>(
-    rd: Pin<&mut R>,
+    mut rd: Pin<&mut R>,
     inbound: &mut Inbound,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<usize>> {
@@ -51,12 +51,25 @@ fn poll_read_into<R: AsyncRead>(
     }
     let mut stack = [MaybeUninit::<u8>::uninit(); IDLE_READ];
     let mut first = ReadBuf::uninit(&mut stack);
-    ready!(rd.poll_read(cx, &mut first))?;
+    ready!(rd.as_mut().poll_read(cx, &mut first))?;
+    let n = first.filled().len();
     // At the end of the stream (0 bytes) this takes a buffer too: the
     // connection is closing, and one branch fewer on the path of every
     // wake-up.
     inbound.read_buf().extend_from_slice(first.filled());
-    Poll::Ready(Ok(first.filled().len()))
+    if n < IDLE_READ {
+        return Poll::Ready(Ok(n));
+    }
+    // The stack read was filled: more is likely waiting. Read it now, as
+    // a busy connection would, so the frames (and the replies written
+    // for them) come in one batch, not a small one first: over TLS each
+    // write is a record of its own.
+    match tokio_util::io::poll_read_buf(rd, cx, inbound.read_buf()) {
+        Poll::Ready(Ok(more)) => Poll::Ready(Ok(n + more)),
+        // What was read is kept; the next read meets the error (or the
+        // end) again.
+        Poll::Ready(Err(_)) | Poll::Pending => Poll::Ready(Ok(n)),
+    }
 }
 
 /// A read half and its [`Inbound`] (the client's reader).
@@ -137,6 +150,10 @@ mod tests {
         assert!(!r.inbound.holds_buffer(), "waiting holds none");
         for _ in 0..2 {
             tx.write_all(&frame).await.unwrap();
+            // The stack's read was full: the same read went on into the
+            // new buffer (one batch, as a busy connection reads).
+            assert!(r.fill().await.unwrap());
+            assert!(r.inbound.take_bytes_read() > IDLE_READ as u64);
             let mut got = None;
             for _ in 0..100 {
                 if let Some(d) = r.buffered(&cfg).unwrap() {
