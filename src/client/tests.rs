@@ -348,8 +348,16 @@ async fn the_first_connect_tries_each_server_once_then_fails() {
     assert_eq!(*dialled.lock().unwrap(), ["a:1", "b:2", "c:3"]);
 }
 
-#[tokio::test]
-async fn what_waited_offline_goes_first_on_the_next_connection_in_order() {
+/// A client that connected once and lost its server, buffering offline
+/// into `buffer` (it redials every 20 ms while `open` stays false).
+struct Offline {
+    client: Client,
+    conns: mpsc::Receiver<Raw>,
+    open: Arc<AtomicBool>,
+    events: tokio::sync::broadcast::Receiver<ConnectionEvent>,
+}
+
+async fn offline(buffer: OfflineBuffer) -> Offline {
     let (builder, mut conns, open) = scripted(64 * 1024);
     let client = builder
         .reconnect(
@@ -358,7 +366,7 @@ async fn what_waited_offline_goes_first_on_the_next_connection_in_order() {
                 .multiplier(1.0)
                 .jitter(0.0),
         )
-        .offline_buffer(Some(OfflineBuffer::default()))
+        .offline_buffer(Some(buffer))
         .connect()
         .await
         .unwrap();
@@ -369,6 +377,22 @@ async fn what_waited_offline_goes_first_on_the_next_connection_in_order() {
         matches!(e, ConnectionEvent::Disconnected { .. })
     })
     .await;
+    Offline {
+        client,
+        conns,
+        open,
+        events,
+    }
+}
+
+#[tokio::test]
+async fn what_waited_offline_goes_first_on_the_next_connection_in_order() {
+    let Offline {
+        client,
+        mut conns,
+        open,
+        mut events,
+    } = offline(OfflineBuffer::default()).await;
     client
         .send(Message::new(MessageType::PUBLISH_URI, "t", "one"))
         .await
@@ -411,25 +435,12 @@ async fn what_waited_offline_goes_first_on_the_next_connection_in_order() {
 #[tokio::test]
 async fn what_does_not_fit_the_new_connections_queue_is_dropped_and_counted() {
     const SENDS: usize = 4100;
-    let (builder, mut conns, open) = scripted(64 * 1024);
-    let client = builder
-        .reconnect(
-            Reconnect::default()
-                .initial(Duration::from_millis(20))
-                .multiplier(1.0)
-                .jitter(0.0),
-        )
-        .offline_buffer(Some(OfflineBuffer::default().max_messages(2 * SENDS)))
-        .connect()
-        .await
-        .unwrap();
-    let mut events = client.events();
-    open.store(false, Relaxed);
-    drop(accepted(&mut conns).await);
-    event(&mut events, |e| {
-        matches!(e, ConnectionEvent::Disconnected { .. })
-    })
-    .await;
+    let Offline {
+        client,
+        mut conns,
+        open,
+        mut events,
+    } = offline(OfflineBuffer::default().max_messages(2 * SENDS)).await;
     for i in 0..SENDS {
         client
             .send(Message::new(MessageType::PUBLISH_URI, "t", i.to_string()))
@@ -456,25 +467,12 @@ async fn what_does_not_fit_the_new_connections_queue_is_dropped_and_counted() {
 
 #[tokio::test]
 async fn what_waited_offline_too_long_is_dropped_and_counted() {
-    let (builder, mut conns, open) = scripted(64 * 1024);
-    let client = builder
-        .reconnect(
-            Reconnect::default()
-                .initial(Duration::from_millis(20))
-                .multiplier(1.0)
-                .jitter(0.0),
-        )
-        .offline_buffer(Some(OfflineBuffer::default().max_age(Duration::ZERO)))
-        .connect()
-        .await
-        .unwrap();
-    let mut events = client.events();
-    open.store(false, Relaxed);
-    drop(accepted(&mut conns).await);
-    event(&mut events, |e| {
-        matches!(e, ConnectionEvent::Disconnected { .. })
-    })
-    .await;
+    let Offline {
+        client,
+        mut conns,
+        open,
+        mut events,
+    } = offline(OfflineBuffer::default().max_age(Duration::ZERO)).await;
     for _ in 0..2 {
         client
             .send(Message::new(MessageType::PUBLISH_URI, "t", "stale"))

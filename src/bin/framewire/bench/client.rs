@@ -10,7 +10,7 @@
 //! Each figure comes with the bench process's own CPU per request or
 //! notification (the server is a separate process).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,33 +53,20 @@ async fn client_requests(
         .request_timeout(Duration::from_secs(10))
         .max_pending_requests(tasks.max(1));
     let client = connect(builder).await?;
-    let done = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
     let content = Bytes::from(vec![b'x'; size]);
-    let mut workers = Vec::new();
-    for _ in 0..tasks {
-        let (client, done, stop, content) =
-            (client.clone(), done.clone(), stop.clone(), content.clone());
-        workers.push(tokio::spawn(async move {
-            // Bounded by the stop flag and by count.
-            for _ in 0..100_000_000u64 {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                client
-                    .request("echo", content.clone())
-                    .await
-                    .map_err(|e| e.to_string())?;
-                done.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok::<(), String>(())
-        }));
-    }
-    let rate = load::rate_over(&done, load::Budget::time(duration)).await;
-    stop.store(true, Ordering::Relaxed);
-    for w in workers {
-        w.await.map_err(|e| e.to_string())??;
-    }
+    let rate = load::tasks_looping(
+        tasks,
+        duration,
+        || (client.clone(), content.clone()),
+        |(client, content): (Client, Bytes)| async move {
+            client
+                .request("echo", content.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok((client, content))
+        },
+    )
+    .await?;
     client.close().await;
     Ok(rate)
 }

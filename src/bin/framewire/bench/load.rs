@@ -209,6 +209,46 @@ pub(super) async fn pipeline(
     Ok((rate, refused.load(Ordering::Relaxed)))
 }
 
+/// `tasks` tasks, each looping `one` on its own state (made by `state`)
+/// for `duration`, one request at a time: requests per second over all of
+/// them. `one` hands its state back, so nothing is cloned per request;
+/// the first error ends the measurement.
+pub(super) async fn tasks_looping<S, F, Fut>(
+    tasks: usize,
+    duration: Duration,
+    state: impl Fn() -> S,
+    one: F,
+) -> Result<f64, String>
+where
+    S: Send + 'static,
+    F: Fn(S) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<S, String>> + Send,
+{
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for _ in 0..tasks {
+        let (done, stop, one, mut st) = (done.clone(), stop.clone(), one.clone(), state());
+        workers.push(tokio::spawn(async move {
+            // Bounded by the stop flag and by count.
+            for _ in 0..100_000_000u64 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                st = one(st).await?;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok::<(), String>(())
+        }));
+    }
+    let rate = rate_over(&done, Budget::time(duration)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await.map_err(|e| e.to_string())??;
+    }
+    Ok(rate)
+}
+
 /// How fast `done` grows over the next `budget` (load already running).
 pub(super) async fn rate_over(done: &AtomicU64, budget: Budget) -> f64 {
     let start = Instant::now();

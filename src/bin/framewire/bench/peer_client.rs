@@ -11,8 +11,6 @@
 //! and adding a NATS client to every build of the CLI for one bench row
 //! costs every user of it.)
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
@@ -57,36 +55,23 @@ pub(super) async fn redis_rs(
         .get_multiplexed_async_connection()
         .await
         .map_err(|e| e.to_string())?;
-    let done = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut workers = Vec::new();
-    for _ in 0..tasks {
-        let (mut conn, done, stop) = (conn.clone(), done.clone(), stop.clone());
-        workers.push(tokio::spawn(async move {
-            // Bounded by the stop flag and by count.
-            for _ in 0..100_000_000u64 {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                let v: Vec<u8> = redis::cmd("GET")
-                    .arg(KEY)
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if v.len() != size {
-                    return Err(format!("GET returned {} bytes, not {size}", v.len()));
-                }
-                done.fetch_add(1, Ordering::Relaxed);
+    load::tasks_looping(
+        tasks,
+        duration,
+        || conn.clone(),
+        move |mut conn: redis::aio::MultiplexedConnection| async move {
+            let v: Vec<u8> = redis::cmd("GET")
+                .arg(KEY)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| e.to_string())?;
+            if v.len() != size {
+                return Err(format!("GET returned {} bytes, not {size}", v.len()));
             }
-            Ok::<(), String>(())
-        }));
-    }
-    let rate = load::rate_over(&done, load::Budget::time(duration)).await;
-    stop.store(true, Ordering::Relaxed);
-    for w in workers {
-        w.await.map_err(|e| e.to_string())??;
-    }
-    Ok(rate)
+            Ok(conn)
+        },
+    )
+    .await
 }
 
 /// The length of the bulk-string reply at the front of `buf` and the
