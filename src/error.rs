@@ -92,3 +92,29 @@ mod tests {
         assert!(io.as_auth().is_none() && io.as_decode().is_none());
     }
 }
+
+#[cfg(test)]
+mod predicate_tests {
+    use super::*;
+    use crate::wire::Section;
+
+    #[test]
+    fn each_predicate_holds_for_its_variants_only() {
+        crate::predicates::check(
+            Error::PREDICATES,
+            &[
+                (Error::Io(std::io::ErrorKind::Other.into()), &["is_io"]),
+                (Error::Decode(DecodeError::TrailingBytes(1)), &["is_decode"]),
+                (
+                    Error::Encode(EncodeError::TooLarge {
+                        section: Section::Body,
+                        length: 2,
+                        max: 1,
+                    }),
+                    &["is_encode"],
+                ),
+                (Error::Auth(AuthError::BadMac), &["is_auth"]),
+            ],
+        );
+    }
+}

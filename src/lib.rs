@@ -52,6 +52,7 @@
 //! | `proptest` | `testing::strategy`: proptest strategies for messages (implies `testing`) |
 //! | `arbitrary` | `arbitrary::Arbitrary` for `Message`, `AuthFields`, `MessageType`, for fuzz targets |
 //! | `cli` (default) | the `framewire` binary; turns `tls`, `users-file`, `redis` and `metrics` on |
+//! | `mutate-predicates` | for `scripts/mutate_predicates.py` only (mutation testing of the `is_*` predicates); never for a real build |
 //!
 //! A library user who wants none of it depends on `framewire` with
 //! `default-features = false` (tokio, bytes, HMAC and CRC remain).

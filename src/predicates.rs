@@ -11,10 +11,77 @@ macro_rules! predicates {
             $(
                 $(#[$doc])*
                 pub fn $name(&self) -> bool {
+                    #[cfg(feature = "mutate-predicates")]
+                    if let Some(forced) = crate::predicates::mutant(concat!(
+                        stringify!($ty),
+                        "::",
+                        stringify!($name)
+                    )) {
+                        return forced;
+                    }
                     matches!(self, $pat)
                 }
             )*
         }
+
+        #[cfg(test)]
+        impl $ty {
+            /// Every predicate the macro wrote, by name, for
+            /// [`check`](crate::predicates::check).
+            #[allow(dead_code)]
+            pub(crate) const PREDICATES: &'static [crate::predicates::Named<$ty>] =
+                &[$((stringify!($name), $ty::$name as fn(&$ty) -> bool)),*];
+        }
     };
 }
 pub(crate) use predicates;
+
+/// The mutant `FRAMEWIRE_PREDICATE_MUTANT` asks for (`Type::is_x=true`
+/// or `=false`), if it names `predicate`: what that predicate returns
+/// instead of its pattern's answer. Feature `mutate-predicates` only
+/// (`scripts/mutate_predicates.py` runs the tests once per mutant).
+#[cfg(feature = "mutate-predicates")]
+pub(crate) fn mutant(predicate: &str) -> Option<bool> {
+    static ASKED: std::sync::OnceLock<Option<(String, bool)>> = std::sync::OnceLock::new();
+    let asked = ASKED.get_or_init(|| {
+        let v = std::env::var("FRAMEWIRE_PREDICATE_MUTANT").ok()?;
+        let (name, value) = v.split_once('=')?;
+        Some((name.to_owned(), value == "true"))
+    });
+    match asked {
+        Some((name, value)) if name == predicate => Some(*value),
+        _ => None,
+    }
+}
+
+/// A predicate and its name.
+#[cfg(test)]
+pub(crate) type Named<T> = (&'static str, fn(&T) -> bool);
+
+/// Checks a type's predicates against `cases`: each value with the names
+/// of the predicates that hold for it, and no other. Every predicate must
+/// hold for some case and fail for another, so that a predicate forced to
+/// `true` or to `false` (`scripts/mutate_predicates.py`) fails here.
+#[cfg(test)]
+pub(crate) fn check<T: std::fmt::Debug>(predicates: &[Named<T>], cases: &[(T, &[&str])]) {
+    for (value, holding) in cases {
+        for name in *holding {
+            assert!(
+                predicates.iter().any(|(n, _)| n == name),
+                "no predicate {name}"
+            );
+        }
+        for (name, predicate) in predicates {
+            assert_eq!(
+                predicate(value),
+                holding.contains(name),
+                "{name} of {value:?}"
+            );
+        }
+    }
+    for (name, _) in predicates {
+        let holds = cases.iter().filter(|(_, h)| h.contains(name)).count();
+        assert!(holds > 0, "{name} holds for no case");
+        assert!(holds < cases.len(), "{name} holds for every case");
+    }
+}

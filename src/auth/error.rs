@@ -225,3 +225,55 @@ mod tests {
         assert_eq!(AuthError::DecryptFailed.field(), None);
     }
 }
+
+#[cfg(test)]
+mod predicate_tests {
+    use super::*;
+
+    #[test]
+    fn each_predicate_holds_for_its_variants_only() {
+        crate::predicates::check(
+            AuthError::PREDICATES,
+            &[
+                (
+                    AuthError::MissingField(AuthFieldRole::Mac),
+                    &["is_missing_field"],
+                ),
+                (
+                    AuthError::MalformedField(AuthFieldRole::Nonce),
+                    &["is_malformed_field"],
+                ),
+                (AuthError::BadMac, &["is_bad_mac"]),
+                (
+                    AuthError::Stale { ts: 1, now: 2 },
+                    &["is_stale", "is_replay_protection"],
+                ),
+                (
+                    AuthError::Replayed,
+                    &["is_replayed", "is_replay_protection"],
+                ),
+                (
+                    AuthError::ReplayCacheFull { capacity: 1 },
+                    &["is_replay_cache_full", "is_replay_protection"],
+                ),
+                (
+                    AuthError::TimestampOutOfRange { ts: 1 },
+                    &["is_timestamp_out_of_range", "is_send_side"],
+                ),
+                (
+                    AuthError::UriTooLong { len: 1 },
+                    &["is_uri_too_long", "is_send_side"],
+                ),
+                (
+                    AuthError::CipherTooLong,
+                    &["is_cipher_too_long", "is_send_side"],
+                ),
+                (AuthError::IdentityChanged, &["is_identity_changed"]),
+                (AuthError::NoIdentity, &["is_no_identity", "is_send_side"]),
+                (AuthError::MissingPeerKey, &["is_missing_peer_key"]),
+                (AuthError::MalformedPeerKey, &["is_malformed_peer_key"]),
+                (AuthError::DecryptFailed, &["is_decrypt_failed"]),
+            ],
+        );
+    }
+}

@@ -380,3 +380,29 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod predicate_tests {
+    use super::*;
+
+    #[test]
+    fn each_predicate_holds_for_its_variants_only() {
+        crate::predicates::check(
+            PatternError::PREDICATES,
+            &[
+                (
+                    PatternError::EmptySegment("a..b".into()),
+                    &["is_empty_segment"],
+                ),
+                (
+                    PatternError::RestNotLast(">.a".into()),
+                    &["is_rest_not_last"],
+                ),
+                (
+                    PatternError::PartialWildcard("a*".into()),
+                    &["is_partial_wildcard"],
+                ),
+            ],
+        );
+    }
+}

@@ -376,3 +376,33 @@ mod tests {
         assert_eq!(cx.line(100), 2);
     }
 }
+
+#[cfg(test)]
+mod predicate_tests {
+    use super::*;
+
+    #[test]
+    fn each_predicate_holds_for_its_variants_only() {
+        crate::predicates::check(
+            UsersFileError::PREDICATES,
+            &[
+                (
+                    UsersFileError::Read {
+                        path: "u.toml".into(),
+                        source: std::io::ErrorKind::NotFound.into(),
+                    },
+                    &["is_read"],
+                ),
+                (
+                    UsersFileError::Invalid {
+                        path: "u.toml".into(),
+                        line: 1,
+                        field: "key".into(),
+                        reason: "empty".into(),
+                    },
+                    &["is_invalid"],
+                ),
+            ],
+        );
+    }
+}

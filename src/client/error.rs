@@ -234,3 +234,102 @@ mod tests {
         assert!(ClientError::Closed.as_reply_error().is_none());
     }
 }
+
+#[cfg(test)]
+mod predicate_tests {
+    use super::*;
+    use crate::wire::{MessageType, Section};
+
+    fn reply(r: fn(Message) -> ReplyError) -> ClientError {
+        ClientError::Reply(r(Message::new(MessageType::ERROR, "u", "")))
+    }
+
+    #[test]
+    fn each_client_error_predicate_holds_for_its_variants_only() {
+        let too_large = EncodeError::TooLarge {
+            section: Section::Body,
+            length: 2,
+            max: 1,
+        };
+        crate::predicates::check(
+            ClientError::PREDICATES,
+            &[
+                (
+                    ClientError::Timeout {
+                        uri: "u".into(),
+                        after: Duration::from_secs(1),
+                    },
+                    &["is_timeout"],
+                ),
+                (
+                    reply(ReplyError::NotFound),
+                    &["is_not_found", "is_error_reply"],
+                ),
+                (
+                    reply(ReplyError::NotPermitted),
+                    &["is_not_permitted", "is_error_reply"],
+                ),
+                (
+                    ClientError::Reply(ReplyError::AuthRejected {
+                        message: Message::new(MessageType::AUTH_ERROR, "u", ""),
+                        verified: false,
+                    }),
+                    &["is_auth_rejected", "is_error_reply"],
+                ),
+                (reply(ReplyError::Remote), &["is_remote", "is_error_reply"]),
+                (ClientError::ConnectionLost, &["is_connection_lost"]),
+                (ClientError::Closed, &["is_closed"]),
+                (
+                    ClientError::TooManyPending { max: 1 },
+                    &["is_too_many_pending"],
+                ),
+                (
+                    ClientError::OfflineBufferFull {
+                        messages: 1,
+                        bytes: 1,
+                    },
+                    &["is_offline_buffer_full"],
+                ),
+                (ClientError::NoServers, &["is_connect"]),
+                (
+                    ClientError::Connect {
+                        addr: "a".into(),
+                        source: std::io::ErrorKind::ConnectionRefused.into(),
+                    },
+                    &["is_connect"],
+                ),
+                (ClientError::Encode(too_large), &["is_encode"]),
+                (ClientError::Auth(AuthError::BadMac), &["is_auth"]),
+            ],
+        );
+    }
+
+    #[test]
+    fn each_disconnect_predicate_holds_for_its_variants_only() {
+        crate::predicates::check(
+            DisconnectReason::PREDICATES,
+            &[
+                (DisconnectReason::ClosedByServer, &["is_closed_by_server"]),
+                (
+                    DisconnectReason::ClosedInFrame { pending: 1 },
+                    &["is_closed_in_frame"],
+                ),
+                (
+                    DisconnectReason::InvalidFrame(DecodeError::TrailingBytes(1)),
+                    &["is_invalid_frame"],
+                ),
+                (
+                    DisconnectReason::ReadFailed(std::io::ErrorKind::BrokenPipe),
+                    &["is_read_failed"],
+                ),
+                (DisconnectReason::WriteFailed, &["is_write_failed"]),
+                (
+                    DisconnectReason::KeepaliveTimeout,
+                    &["is_keepalive_timeout"],
+                ),
+                (DisconnectReason::Closed, &["is_closed"]),
+                (DisconnectReason::Draining, &["is_draining"]),
+            ],
+        );
+    }
+}

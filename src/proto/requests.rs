@@ -745,3 +745,31 @@ mod tests {
         assert_eq!(e.into_reply().message_type, T::AUTH_ERROR);
     }
 }
+
+#[cfg(test)]
+mod predicate_tests {
+    use super::*;
+
+    fn msg() -> Message {
+        Message::new(MessageType::ERROR, "u", "")
+    }
+
+    #[test]
+    fn each_predicate_holds_for_its_variants_only() {
+        crate::predicates::check(
+            ReplyError::PREDICATES,
+            &[
+                (ReplyError::NotFound(msg()), &["is_not_found"]),
+                (ReplyError::NotPermitted(msg()), &["is_not_permitted"]),
+                (
+                    ReplyError::AuthRejected {
+                        message: msg(),
+                        verified: true,
+                    },
+                    &["is_auth_rejected"],
+                ),
+                (ReplyError::Remote(msg()), &["is_remote"]),
+            ],
+        );
+    }
+}

@@ -118,3 +118,56 @@ crate::predicates::predicates!(SubscribeError {
     /// Whether the server is at its subscription byte budget.
     is_server_full => SubscribeError::ServerFull { .. },
 });
+
+#[cfg(test)]
+mod predicate_tests {
+    use super::*;
+    use crate::wire::Section;
+
+    #[test]
+    fn each_send_error_predicate_holds_for_its_variants_only() {
+        crate::predicates::check(
+            SendError::PREDICATES,
+            &[
+                (
+                    SendError::NoSuchConnection(ConnectionId(1)),
+                    &["is_no_such_connection"],
+                ),
+                (SendError::Closed, &["is_closed"]),
+                (SendError::QueueFull, &["is_queue_full"]),
+                (
+                    SendError::Encode(EncodeError::TooLarge {
+                        section: Section::Body,
+                        length: 2,
+                        max: 1,
+                    }),
+                    &["is_encode"],
+                ),
+                (SendError::Auth(AuthError::BadMac), &["is_auth"]),
+            ],
+        );
+    }
+
+    #[test]
+    fn each_subscribe_error_predicate_holds_for_its_variants_only() {
+        crate::predicates::check(
+            SubscribeError::PREDICATES,
+            &[
+                (SubscribeError::TooMany { max: 1 }, &["is_too_many"]),
+                (
+                    SubscribeError::NoSuchConnection(ConnectionId(1)),
+                    &["is_no_such_connection"],
+                ),
+                (
+                    SubscribeError::TopicTooLong { len: 2, max: 1 },
+                    &["is_topic_too_long"],
+                ),
+                (
+                    SubscribeError::TooManyBytes { max: 1 },
+                    &["is_too_many_bytes"],
+                ),
+                (SubscribeError::ServerFull { max: 1 }, &["is_server_full"]),
+            ],
+        );
+    }
+}

@@ -70,3 +70,29 @@ crate::predicates::predicates!(TestError {
     /// Whether the stream or codec failed.
     is_codec => TestError::Codec(_),
 });
+
+#[cfg(test)]
+mod predicate_tests {
+    use super::*;
+
+    #[test]
+    fn each_predicate_holds_for_its_variants_only() {
+        crate::predicates::check(
+            TestError::PREDICATES,
+            &[
+                (TestError::Timeout(Duration::from_secs(1)), &["is_timeout"]),
+                (TestError::Closed { before: Vec::new() }, &["is_closed"]),
+                (TestError::NotClosed { got: Vec::new() }, &["is_not_closed"]),
+                (
+                    TestError::Damaged(DecodeError::TrailingBytes(1)),
+                    &["is_damaged"],
+                ),
+                (TestError::Refused, &["is_refused"]),
+                (
+                    TestError::Codec(crate::Error::Io(std::io::ErrorKind::Other.into())),
+                    &["is_codec"],
+                ),
+            ],
+        );
+    }
+}

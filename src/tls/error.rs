@@ -63,3 +63,47 @@ crate::predicates::predicates!(TlsError {
     /// Whether the server was built without TLS.
     is_not_enabled => TlsError::NotEnabled,
 });
+
+#[cfg(test)]
+mod predicate_tests {
+    use super::*;
+
+    #[test]
+    fn each_predicate_holds_for_its_variants_only() {
+        crate::predicates::check(
+            TlsError::PREDICATES,
+            &[
+                (
+                    TlsError::Read {
+                        path: "c.pem".into(),
+                        source: rustls::pki_types::pem::Error::MissingSectionEnd {
+                            end_marker: Vec::new(),
+                        },
+                    },
+                    &["is_read"],
+                ),
+                (
+                    TlsError::NoCertificate {
+                        path: "c.pem".into(),
+                    },
+                    &["is_no_certificate"],
+                ),
+                (
+                    TlsError::NoKey {
+                        path: "k.pem".into(),
+                    },
+                    &["is_no_key"],
+                ),
+                (
+                    TlsError::Config(rustls::Error::General("x".into())),
+                    &["is_config"],
+                ),
+                (
+                    TlsError::ClientCa(rustls::server::VerifierBuilderError::NoRootAnchors),
+                    &["is_client_ca"],
+                ),
+                (TlsError::NotEnabled, &["is_not_enabled"]),
+            ],
+        );
+    }
+}

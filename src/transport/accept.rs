@@ -250,3 +250,41 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod predicate_tests {
+    use super::*;
+
+    #[test]
+    fn each_accept_error_predicate_holds_for_its_variants_only() {
+        crate::predicates::check(
+            AcceptError::PREDICATES,
+            &[
+                (
+                    AcceptError::Transient(io::ErrorKind::Other.into()),
+                    &["is_transient"],
+                ),
+                (
+                    AcceptError::Fatal(io::ErrorKind::Other.into()),
+                    &["is_fatal"],
+                ),
+                (AcceptError::Closed, &["is_closed"]),
+            ],
+        );
+    }
+
+    #[test]
+    fn each_handshake_error_predicate_holds_for_its_variants_only() {
+        crate::predicates::check(
+            HandshakeError::PREDICATES,
+            &[
+                (
+                    HandshakeError::Timeout(Duration::from_secs(1)),
+                    &["is_timeout"],
+                ),
+                (HandshakeError::Io(io::ErrorKind::Other.into()), &["is_io"]),
+                (HandshakeError::Refused("no".into()), &["is_refused"]),
+            ],
+        );
+    }
+}

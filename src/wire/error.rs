@@ -252,3 +252,126 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod predicate_tests {
+    use super::*;
+
+    #[test]
+    fn each_auth_fields_predicate_holds_for_its_variants_only() {
+        crate::predicates::check(
+            AuthFieldsError::PREDICATES,
+            &[
+                (
+                    AuthFieldsError::Truncated {
+                        needed: 2,
+                        available: 1,
+                    },
+                    &["is_truncated"],
+                ),
+                (
+                    AuthFieldsError::UnexpectedCode {
+                        code: 1,
+                        expected: "dict",
+                    },
+                    &["is_unexpected_code"],
+                ),
+                (
+                    AuthFieldsError::InvalidItemCategory(9),
+                    &["is_invalid_item_category"],
+                ),
+                (AuthFieldsError::NotAPair(3), &["is_not_a_pair"]),
+                (
+                    AuthFieldsError::ItemLengthMismatch {
+                        declared: 2,
+                        actual: 1,
+                    },
+                    &["is_item_length_mismatch"],
+                ),
+                (
+                    AuthFieldsError::TooManyFields { count: 2, max: 1 },
+                    &["is_too_many_fields"],
+                ),
+                (AuthFieldsError::InvalidUtf8, &["is_invalid_utf8"]),
+                (
+                    AuthFieldsError::DuplicateField("f".into()),
+                    &["is_duplicate_field"],
+                ),
+                (AuthFieldsError::IntTooLarge(9), &["is_int_too_large"]),
+                (AuthFieldsError::TrailingBytes(1), &["is_trailing_bytes"]),
+            ],
+        );
+    }
+
+    /// `EncodeError` has one variant today, so `is_too_large` cannot be
+    /// false for any value (forced to `true`, it is equivalent).
+    #[test]
+    fn the_encode_error_predicate_holds() {
+        let e = EncodeError::TooLarge {
+            section: Section::Body,
+            length: 2,
+            max: 1,
+        };
+        assert!(e.is_too_large());
+        assert_eq!(EncodeError::PREDICATES.len(), 1);
+    }
+
+    #[test]
+    fn each_decode_error_predicate_holds_for_its_variants_only() {
+        crate::predicates::check(
+            DecodeError::PREDICATES,
+            &[
+                (
+                    DecodeError::UnknownMessageType { value: 255 },
+                    &["is_unknown_message_type"],
+                ),
+                (
+                    DecodeError::ProfileMismatch {
+                        expected: Profile::Netaio,
+                        found: Profile::Wide,
+                    },
+                    &["is_profile_mismatch"],
+                ),
+                (
+                    DecodeError::TooLarge {
+                        section: Section::Frame,
+                        length: 2,
+                        max: 1,
+                    },
+                    &["is_too_large"],
+                ),
+                (
+                    DecodeError::BodyTooShort { length: 1 },
+                    &["is_body_too_short"],
+                ),
+                (
+                    DecodeError::UriOutOfBounds {
+                        uri_length: 9,
+                        available: 1,
+                    },
+                    &["is_uri_out_of_bounds"],
+                ),
+                (
+                    DecodeError::AuthFields(AuthFieldsError::InvalidUtf8),
+                    &["is_auth_fields"],
+                ),
+                (
+                    DecodeError::ChecksumMismatch {
+                        message_type: super::super::MessageType::OK,
+                        expected: 1,
+                        computed: 2,
+                    },
+                    &["is_checksum_mismatch", "is_recoverable"],
+                ),
+                (
+                    DecodeError::Truncated {
+                        needed: 2,
+                        available: 1,
+                    },
+                    &["is_truncated"],
+                ),
+                (DecodeError::TrailingBytes(1), &["is_trailing_bytes"]),
+            ],
+        );
+    }
+}

@@ -490,3 +490,26 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod predicate_tests {
+    use super::*;
+
+    #[test]
+    fn each_predicate_holds_for_its_variants_only() {
+        crate::predicates::check(
+            PackError::PREDICATES,
+            &[
+                (PackError::UnsupportedCode(9), &["is_unsupported_code"]),
+                (PackError::TooDeep(9), &["is_too_deep"]),
+                (PackError::NotAPair, &["is_not_a_pair"]),
+                (PackError::InvalidUtf8, &["is_invalid_utf8"]),
+                (
+                    PackError::Malformed(AuthFieldsError::InvalidUtf8),
+                    &["is_malformed"],
+                ),
+                (PackError::TrailingBytes(1), &["is_trailing_bytes"]),
+            ],
+        );
+    }
+}
