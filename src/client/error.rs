@@ -238,11 +238,7 @@ mod tests {
 #[cfg(test)]
 mod predicate_tests {
     use super::*;
-    use crate::wire::{MessageType, Section};
-
-    fn reply(r: fn(Message) -> ReplyError) -> ClientError {
-        ClientError::Reply(r(Message::new(MessageType::ERROR, "u", "")))
-    }
+    use crate::wire::Section;
 
     #[test]
     fn each_client_error_predicate_holds_for_its_variants_only() {
@@ -251,57 +247,41 @@ mod predicate_tests {
             length: 2,
             max: 1,
         };
-        crate::predicates::check(
-            ClientError::PREDICATES,
-            &[
-                (
-                    ClientError::Timeout {
-                        uri: "u".into(),
-                        after: Duration::from_secs(1),
-                    },
-                    &["is_timeout"],
-                ),
-                (
-                    reply(ReplyError::NotFound),
-                    &["is_not_found", "is_error_reply"],
-                ),
-                (
-                    reply(ReplyError::NotPermitted),
-                    &["is_not_permitted", "is_error_reply"],
-                ),
-                (
-                    ClientError::Reply(ReplyError::AuthRejected {
-                        message: Message::new(MessageType::AUTH_ERROR, "u", ""),
-                        verified: false,
-                    }),
-                    &["is_auth_rejected", "is_error_reply"],
-                ),
-                (reply(ReplyError::Remote), &["is_remote", "is_error_reply"]),
-                (ClientError::ConnectionLost, &["is_connection_lost"]),
-                (ClientError::Closed, &["is_closed"]),
-                (
-                    ClientError::TooManyPending { max: 1 },
-                    &["is_too_many_pending"],
-                ),
-                (
-                    ClientError::OfflineBufferFull {
-                        messages: 1,
-                        bytes: 1,
-                    },
-                    &["is_offline_buffer_full"],
-                ),
-                (ClientError::NoServers, &["is_connect"]),
-                (
-                    ClientError::Connect {
-                        addr: "a".into(),
-                        source: std::io::ErrorKind::ConnectionRefused.into(),
-                    },
-                    &["is_connect"],
-                ),
-                (ClientError::Encode(too_large), &["is_encode"]),
-                (ClientError::Auth(AuthError::BadMac), &["is_auth"]),
-            ],
-        );
+        let mut cases = crate::proto::requests::predicate_tests::wrapped(ClientError::Reply);
+        let others: [(ClientError, &[&'static str]); 9] = [
+            (
+                ClientError::Timeout {
+                    uri: "u".into(),
+                    after: Duration::from_secs(1),
+                },
+                &["is_timeout"],
+            ),
+            (ClientError::ConnectionLost, &["is_connection_lost"]),
+            (ClientError::Closed, &["is_closed"]),
+            (
+                ClientError::TooManyPending { max: 1 },
+                &["is_too_many_pending"],
+            ),
+            (
+                ClientError::OfflineBufferFull {
+                    messages: 1,
+                    bytes: 1,
+                },
+                &["is_offline_buffer_full"],
+            ),
+            (ClientError::NoServers, &["is_connect"]),
+            (
+                ClientError::Connect {
+                    addr: "a".into(),
+                    source: std::io::ErrorKind::ConnectionRefused.into(),
+                },
+                &["is_connect"],
+            ),
+            (ClientError::Encode(too_large), &["is_encode"]),
+            (ClientError::Auth(AuthError::BadMac), &["is_auth"]),
+        ];
+        cases.extend(others.map(|(e, holding)| (e, holding.to_vec())));
+        crate::predicates::check_with(ClientError::PREDICATES, &cases);
     }
 
     #[test]

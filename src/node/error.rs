@@ -241,75 +241,55 @@ mod tests {
 #[cfg(test)]
 mod predicate_tests {
     use super::*;
-    use crate::wire::{MessageType, Section};
-
-    fn reply(r: fn(Message) -> ReplyError) -> NodeError {
-        NodeError::Reply(r(Message::new(MessageType::ERROR, "u", "")))
-    }
+    use crate::wire::Section;
 
     #[test]
     fn each_predicate_holds_for_its_variants_only() {
         let ip = IpAddr::from([127, 0, 0, 1]);
-        crate::predicates::check(
-            NodeError::PREDICATES,
-            &[
-                (
-                    NodeError::Timeout {
-                        uri: "u".into(),
-                        to: SocketAddr::from((ip, 1)),
-                        after: Duration::from_secs(1),
-                    },
-                    &["is_timeout"],
-                ),
-                (
-                    reply(ReplyError::NotFound),
-                    &["is_not_found", "is_error_reply"],
-                ),
-                (
-                    reply(ReplyError::NotPermitted),
-                    &["is_not_permitted", "is_error_reply"],
-                ),
-                (
-                    NodeError::Reply(ReplyError::AuthRejected {
-                        message: Message::new(MessageType::AUTH_ERROR, "u", ""),
-                        verified: true,
-                    }),
-                    &["is_auth_rejected", "is_error_reply"],
-                ),
-                (reply(ReplyError::Remote), &["is_remote", "is_error_reply"]),
-                (
-                    NodeError::TooManyPending { max: 1 },
-                    &["is_too_many_pending"],
-                ),
-                (
-                    NodeError::TooManySubscriptions { max: 1 },
-                    &["is_too_many_subscriptions", "is_subscription_limit"],
-                ),
-                (
-                    NodeError::SubscriptionBytes { max: 1 },
-                    &["is_subscription_bytes", "is_subscription_limit"],
-                ),
-                (
-                    NodeError::SourceSubscriptions { ip, max: 1 },
-                    &["is_source_subscriptions", "is_subscription_limit"],
-                ),
-                (
-                    NodeError::SourceSubscriptionBytes { ip, max: 1 },
-                    &["is_source_subscription_bytes", "is_subscription_limit"],
-                ),
-                (NodeError::TooLarge { len: 2, max: 1 }, &["is_too_large"]),
-                (NodeError::Stopped, &["is_stopped"]),
-                (NodeError::Io(std::io::ErrorKind::Other.into()), &["is_io"]),
-                (
-                    NodeError::Encode(EncodeError::TooLarge {
-                        section: Section::Body,
-                        length: 2,
-                        max: 1,
-                    }),
-                    &["is_encode"],
-                ),
-                (NodeError::Auth(AuthError::BadMac), &["is_auth"]),
-            ],
-        );
+        let mut cases = crate::proto::requests::predicate_tests::wrapped(NodeError::Reply);
+        let others: [(NodeError, &[&'static str]); 11] = [
+            (
+                NodeError::Timeout {
+                    uri: "u".into(),
+                    to: SocketAddr::from((ip, 1)),
+                    after: Duration::from_secs(1),
+                },
+                &["is_timeout"],
+            ),
+            (
+                NodeError::TooManyPending { max: 1 },
+                &["is_too_many_pending"],
+            ),
+            (
+                NodeError::TooManySubscriptions { max: 1 },
+                &["is_too_many_subscriptions", "is_subscription_limit"],
+            ),
+            (
+                NodeError::SubscriptionBytes { max: 1 },
+                &["is_subscription_bytes", "is_subscription_limit"],
+            ),
+            (
+                NodeError::SourceSubscriptions { ip, max: 1 },
+                &["is_source_subscriptions", "is_subscription_limit"],
+            ),
+            (
+                NodeError::SourceSubscriptionBytes { ip, max: 1 },
+                &["is_source_subscription_bytes", "is_subscription_limit"],
+            ),
+            (NodeError::TooLarge { len: 2, max: 1 }, &["is_too_large"]),
+            (NodeError::Stopped, &["is_stopped"]),
+            (NodeError::Io(std::io::ErrorKind::Other.into()), &["is_io"]),
+            (
+                NodeError::Encode(EncodeError::TooLarge {
+                    section: Section::Body,
+                    length: 2,
+                    max: 1,
+                }),
+                &["is_encode"],
+            ),
+            (NodeError::Auth(AuthError::BadMac), &["is_auth"]),
+        ];
+        cases.extend(others.map(|(e, holding)| (e, holding.to_vec())));
+        crate::predicates::check_with(NodeError::PREDICATES, &cases);
     }
 }

@@ -747,29 +747,39 @@ mod tests {
 }
 
 #[cfg(test)]
-mod predicate_tests {
+pub(crate) mod predicate_tests {
     use super::*;
 
-    fn msg() -> Message {
-        Message::new(MessageType::ERROR, "u", "")
+    /// One `ReplyError` of each kind with the predicate that holds for
+    /// it: the client's and the node's errors wrap the same four.
+    pub(crate) fn each_kind() -> [(ReplyError, &'static str); 4] {
+        let msg = || Message::new(MessageType::ERROR, "u", "");
+        [
+            (ReplyError::NotFound(msg()), "is_not_found"),
+            (ReplyError::NotPermitted(msg()), "is_not_permitted"),
+            (
+                ReplyError::AuthRejected {
+                    message: msg(),
+                    verified: true,
+                },
+                "is_auth_rejected",
+            ),
+            (ReplyError::Remote(msg()), "is_remote"),
+        ]
+    }
+
+    /// [`each_kind`] wrapped by `wrap`, for an error whose
+    /// `is_error_reply` holds for every wrapped reply.
+    pub(crate) fn wrapped<E>(wrap: fn(ReplyError) -> E) -> Vec<(E, Vec<&'static str>)> {
+        each_kind()
+            .into_iter()
+            .map(|(e, name)| (wrap(e), vec![name, "is_error_reply"]))
+            .collect()
     }
 
     #[test]
     fn each_predicate_holds_for_its_variants_only() {
-        crate::predicates::check(
-            ReplyError::PREDICATES,
-            &[
-                (ReplyError::NotFound(msg()), &["is_not_found"]),
-                (ReplyError::NotPermitted(msg()), &["is_not_permitted"]),
-                (
-                    ReplyError::AuthRejected {
-                        message: msg(),
-                        verified: true,
-                    },
-                    &["is_auth_rejected"],
-                ),
-                (ReplyError::Remote(msg()), &["is_remote"]),
-            ],
-        );
+        let cases = each_kind().map(|(e, name)| (e, [name]));
+        crate::predicates::check_with(ReplyError::PREDICATES, &cases);
     }
 }
