@@ -55,6 +55,7 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 pub struct HandlerError {
     error: Box<dyn std::error::Error + Send + Sync>,
     reply_type: MessageType,
+    rejection: bool,
 }
 
 impl HandlerError {
@@ -65,7 +66,33 @@ impl HandlerError {
         HandlerError {
             error: e.into(),
             reply_type,
+            rejection: false,
         }
+    }
+
+    /// The message itself is unacceptable (its content does not parse or
+    /// validate, a parameter is missing): answered ERROR with the reason,
+    /// and counted apart from handler failures (the server's
+    /// `Stats::content_rejections`). What typed extractors return.
+    ///
+    /// ```
+    /// use framewire::handler::HandlerError;
+    /// use framewire::MessageType;
+    ///
+    /// let e = HandlerError::rejected("text: must be 1..=500 characters");
+    /// assert!(e.is_rejection() && e.reply_type() == MessageType::ERROR);
+    /// assert!(!HandlerError::from("failed").is_rejection());
+    /// ```
+    pub fn rejected(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        HandlerError {
+            rejection: true,
+            ..Self::typed(MessageType::ERROR, e)
+        }
+    }
+
+    /// Whether it was made by [`rejected`](Self::rejected).
+    pub fn is_rejection(&self) -> bool {
+        self.rejection
     }
 
     /// The request names nothing the handler has: answered NOT_FOUND.
@@ -153,8 +180,66 @@ impl fmt::Debug for HandlerError {
 /// assert_eq!(failed.into_reply().unwrap_err().to_string(), "no such key");
 /// ```
 pub trait IntoReply {
+    /// Whether the reply depends on the request (its type and uri), so a
+    /// typed handler keeps them for [`into_reply_to`](Self::into_reply_to)
+    /// (typed content does; a `Message` is the reply as it is).
+    const NEEDS_REQUEST: bool = false;
+
     /// The reply to send (`None`: none).
     fn into_reply(self) -> Result<Option<Message>, HandlerError>;
+
+    /// The reply to `request` (default: [`into_reply`](Self::into_reply)).
+    fn into_reply_to(self, request: &RequestHead) -> Result<Option<Message>, HandlerError>
+    where
+        Self: Sized,
+    {
+        let _ = request;
+        self.into_reply()
+    }
+}
+
+/// What a reply may depend on of its request: the type and the uri.
+///
+/// ```
+/// use framewire::handler::RequestHead;
+/// use framewire::{Message, MessageType};
+///
+/// let head = RequestHead::of(&Message::new(MessageType::REQUEST_URI, "history/lobby", ""));
+/// assert_eq!(head.reply_type(), MessageType::RESPOND_URI);
+/// let head = RequestHead::of(&Message::new(MessageType::PUBLISH_URI, "post/lobby", ""));
+/// assert_eq!(head.reply_type(), MessageType::OK);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHead {
+    /// The request's type.
+    pub message_type: MessageType,
+    /// The request's uri (held only until the reply is made).
+    pub uri: bytes::Bytes,
+}
+
+impl RequestHead {
+    /// `msg`'s head.
+    pub fn of(msg: &Message) -> Self {
+        RequestHead {
+            message_type: msg.message_type,
+            uri: msg.uri().clone(),
+        }
+    }
+
+    /// The type of a successful typed reply: RESPOND_URI to a REQUEST_URI
+    /// (netaio's request/response pair), OK to anything else.
+    pub fn reply_type(&self) -> MessageType {
+        if self.message_type == MessageType::REQUEST_URI {
+            MessageType::RESPOND_URI
+        } else {
+            MessageType::OK
+        }
+    }
+
+    /// A successful reply carrying `content`, with the request's uri.
+    pub fn reply(&self, content: impl Into<bytes::Bytes>) -> Message {
+        Message::new(self.reply_type(), self.uri.clone(), content)
+    }
 }
 
 impl IntoReply for Message {
@@ -176,8 +261,52 @@ impl IntoReply for () {
 }
 
 impl<T: IntoReply, E: Into<HandlerError>> IntoReply for Result<T, E> {
+    const NEEDS_REQUEST: bool = T::NEEDS_REQUEST;
+
     fn into_reply(self) -> Result<Option<Message>, HandlerError> {
         self.map_err(Into::into)?.into_reply()
+    }
+
+    fn into_reply_to(self, request: &RequestHead) -> Result<Option<Message>, HandlerError> {
+        self.map_err(Into::into)?.into_reply_to(request)
+    }
+}
+
+/// Typed content as the reply: RESPOND_URI to a REQUEST_URI, OK to
+/// anything else, with the request's uri ([`RequestHead::reply`]). A value
+/// that cannot be encoded is a handler error.
+#[cfg(feature = "json")]
+impl<T: serde::Serialize> IntoReply for crate::content::Json<T> {
+    const NEEDS_REQUEST: bool = true;
+
+    /// Without the request (a client handler's reply): RESPOND_URI with an
+    /// empty uri.
+    fn into_reply(self) -> Result<Option<Message>, HandlerError> {
+        self.into_reply_to(&RequestHead {
+            message_type: MessageType::REQUEST_URI,
+            uri: bytes::Bytes::new(),
+        })
+    }
+
+    fn into_reply_to(self, request: &RequestHead) -> Result<Option<Message>, HandlerError> {
+        Ok(Some(request.reply(crate::content::to_json(&self.0)?)))
+    }
+}
+
+/// As for [`Json`](crate::content::Json).
+#[cfg(feature = "msgpack")]
+impl<T: serde::Serialize> IntoReply for crate::content::MsgPack<T> {
+    const NEEDS_REQUEST: bool = true;
+
+    fn into_reply(self) -> Result<Option<Message>, HandlerError> {
+        self.into_reply_to(&RequestHead {
+            message_type: MessageType::REQUEST_URI,
+            uri: bytes::Bytes::new(),
+        })
+    }
+
+    fn into_reply_to(self, request: &RequestHead) -> Result<Option<Message>, HandlerError> {
+        Ok(Some(request.reply(crate::content::to_msgpack(&self.0)?)))
     }
 }
 

@@ -284,6 +284,8 @@
 pub mod auth;
 pub mod client;
 mod codec;
+#[cfg(any(feature = "json", feature = "msgpack"))]
+pub mod content;
 mod error;
 pub mod handler;
 mod io;

@@ -1,6 +1,6 @@
 //! Handler registry shared by the server and the client: most-specific-first
-//! lookup by (type, uri, peer) → (type, uri) → type, and one-shot
-//! handlers. It stores route values without knowing what they are (each
+//! lookup by (type, uri, peer) → (type, uri) → (type, pattern) → type, and
+//! one-shot handlers. It stores route values without knowing what they are (each
 //! side's handler plus what it needs), and never calls them.
 
 use std::borrow::{Borrow, Cow};
@@ -12,12 +12,15 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bytes::Bytes;
 
+use crate::auth::{Pattern, PatternError};
 use crate::sync::{lock, read, write};
 use crate::wire::{Message, MessageType};
 
 /// What a handler is registered for. Lookup tries, in order,
-/// `TypeUriPeer`, `TypeUri`, `Type`, as netaio's `keys_extractor` does; the
-/// first key with a handler wins. There is no prefix or pattern matching.
+/// `TypeUriPeer`, `TypeUri` (exact uris, as netaio's `keys_extractor` does,
+/// one hash lookup each), then `TypePattern` routes most specific first
+/// (see [`Pattern`]: a literal segment before `{name}` or `*`, those before
+/// `>`), then `Type`; the first key with a handler wins.
 ///
 /// ```
 /// use framewire::{MessageType, RouteKey};
@@ -28,6 +31,15 @@ use crate::wire::{Message, MessageType};
 ///     (MessageType::REQUEST_URI, "echo", "127.0.0.1:9000".parse().unwrap()).into();
 /// assert_ne!(any_request, echo);
 /// assert_ne!(echo, from_one_peer);
+///
+/// // A parameter: `post/lobby`, `post/kitchen`, ... (the handler reads
+/// // `room`); `*` is one segment, `>` the rest.
+/// let posts = RouteKey::pattern(MessageType::PUBLISH_URI, "post/{room}").unwrap();
+/// assert!(matches!(posts, RouteKey::TypePattern(..)));
+/// // Without a wildcard it is an exact route.
+/// let exact = RouteKey::pattern(MessageType::PUBLISH_URI, "post/lobby").unwrap();
+/// assert_eq!(exact, (MessageType::PUBLISH_URI, "post/lobby").into());
+/// assert!(RouteKey::pattern(MessageType::PUBLISH_URI, "post/{room").is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteKey {
@@ -38,6 +50,36 @@ pub enum RouteKey {
     /// A type, an exact uri, and one peer address (on a server the
     /// connection's remote address; on a client the server's address).
     TypeUriPeer(MessageType, Bytes, SocketAddr),
+    /// A type and a uri pattern with `{name}`, `*` or `>` (a pattern
+    /// without them is made `TypeUri` by [`RouteKey::pattern`]).
+    TypePattern(MessageType, Pattern),
+}
+
+impl RouteKey {
+    /// A route for the uris `pattern` matches: `TypePattern`, or
+    /// `TypeUri` when it has no wildcard or parameter (exact routes are
+    /// found first, by one hash lookup).
+    pub fn pattern(t: MessageType, pattern: &str) -> Result<RouteKey, PatternError> {
+        Ok((t, pattern.parse::<Pattern>()?).into())
+    }
+
+    /// The pattern of a `TypePattern` route.
+    pub fn as_pattern(&self) -> Option<&Pattern> {
+        match self {
+            RouteKey::TypePattern(_, p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+impl From<(MessageType, Pattern)> for RouteKey {
+    fn from((t, pattern): (MessageType, Pattern)) -> Self {
+        if pattern.is_literal() {
+            RouteKey::TypeUri(t, Bytes::copy_from_slice(pattern.as_str().as_bytes()))
+        } else {
+            RouteKey::TypePattern(t, pattern)
+        }
+    }
 }
 
 impl From<MessageType> for RouteKey {
@@ -85,6 +127,9 @@ enum KeyView<'a> {
     Type(MessageType),
     TypeUri(MessageType, &'a [u8]),
     TypeUriPeer(MessageType, &'a [u8], SocketAddr),
+    /// Only for hashing and comparing pattern keys among themselves (the
+    /// one-shot map): a message's view is never one.
+    TypePattern(MessageType, &'a str),
 }
 
 trait AsKeyView {
@@ -97,6 +142,7 @@ impl AsKeyView for RouteKey {
             RouteKey::Type(t) => KeyView::Type(*t),
             RouteKey::TypeUri(t, uri) => KeyView::TypeUri(*t, uri),
             RouteKey::TypeUriPeer(t, uri, peer) => KeyView::TypeUriPeer(*t, uri, *peer),
+            RouteKey::TypePattern(t, p) => KeyView::TypePattern(*t, p.as_str()),
         }
     }
 }
@@ -115,6 +161,7 @@ impl KeyView<'_> {
             KeyView::TypeUriPeer(t, uri, peer) => {
                 RouteKey::TypeUriPeer(t, Bytes::copy_from_slice(uri), peer)
             }
+            KeyView::TypePattern(..) => unreachable!("a message's view is never a pattern"),
         }
     }
 }
@@ -178,6 +225,9 @@ struct Snapshot<H> {
     handlers: HashMap<RouteKey, H>,
     /// Which key kinds exist at all, so lookups skip hashing the others.
     kinds: [bool; 3],
+    /// `TypePattern` routes, most specific first (registration order
+    /// among equals): tried after the exact ones, before `Type`.
+    patterns: Vec<(MessageType, Pattern, H)>,
 }
 
 fn kind(key: &RouteKey) -> usize {
@@ -185,16 +235,71 @@ fn kind(key: &RouteKey) -> usize {
         RouteKey::TypeUriPeer(..) => 0,
         RouteKey::TypeUri(..) => 1,
         RouteKey::Type(_) => 2,
+        RouteKey::TypePattern(..) => unreachable!("patterns are kept apart"),
+    }
+}
+
+/// What a registration edits: the hashed routes and the ordered patterns.
+#[derive(Clone)]
+struct Routes<H> {
+    handlers: HashMap<RouteKey, H>,
+    patterns: Vec<(MessageType, Pattern, H)>,
+}
+
+impl<H> Routes<H> {
+    fn insert(&mut self, key: RouteKey, handler: H) {
+        match key {
+            RouteKey::TypePattern(t, p) => {
+                if let Some(entry) = self
+                    .patterns
+                    .iter_mut()
+                    .find(|(t2, p2, _)| *t2 == t && *p2 == p)
+                {
+                    entry.2 = handler;
+                    return;
+                }
+                // After every pattern at least as specific: stable order.
+                let at = self
+                    .patterns
+                    .partition_point(|(_, q, _)| q.specificity_cmp(&p).is_le());
+                self.patterns.insert(at, (t, p, handler));
+            }
+            key => {
+                self.handlers.insert(key, handler);
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &RouteKey) -> bool {
+        match key {
+            RouteKey::TypePattern(t, p) => {
+                let before = self.patterns.len();
+                self.patterns.retain(|(t2, p2, _)| !(t2 == t && p2 == p));
+                self.patterns.len() != before
+            }
+            key => self.handlers.remove(key).is_some(),
+        }
     }
 }
 
 impl<H> Snapshot<H> {
-    fn new(handlers: HashMap<RouteKey, H>) -> Self {
+    fn new(routes: Routes<H>) -> Self {
         let mut kinds = [false; 3];
-        for k in handlers.keys() {
+        for k in routes.handlers.keys() {
             kinds[kind(k)] = true;
         }
-        Snapshot { handlers, kinds }
+        Snapshot {
+            handlers: routes.handlers,
+            kinds,
+            patterns: routes.patterns,
+        }
+    }
+
+    fn pattern_for(&self, t: MessageType, uri: &[u8]) -> Option<&H> {
+        self.patterns
+            .iter()
+            .find(|(t2, p, _)| *t2 == t && p.matches(uri))
+            .map(|(_, _, h)| h)
     }
 }
 
@@ -223,7 +328,10 @@ pub(crate) struct Router<H> {
 impl<H: Clone> Router<H> {
     pub(crate) fn new() -> Self {
         Router {
-            current: RwLock::new(Arc::new(Snapshot::new(HashMap::default()))),
+            current: RwLock::new(Arc::new(Snapshot::new(Routes {
+                handlers: HashMap::default(),
+                patterns: Vec::new(),
+            }))),
             version: AtomicU64::new(0),
             once: Mutex::new(HashMap::default()),
             once_len: AtomicUsize::new(0),
@@ -236,11 +344,14 @@ impl<H: Clone> Router<H> {
         read(&self.current).clone()
     }
 
-    fn update(&self, f: impl FnOnce(&mut HashMap<RouteKey, H>) -> bool) -> bool {
+    fn update(&self, f: impl FnOnce(&mut Routes<H>) -> bool) -> bool {
         let mut current = write(&self.current);
-        let mut handlers = current.handlers.clone();
-        let changed = f(&mut handlers);
-        *current = Arc::new(Snapshot::new(handlers));
+        let mut routes = Routes {
+            handlers: current.handlers.clone(),
+            patterns: current.patterns.clone(),
+        };
+        let changed = f(&mut routes);
+        *current = Arc::new(Snapshot::new(routes));
         self.version.fetch_add(1, Ordering::Release);
         changed
     }
@@ -265,6 +376,17 @@ impl<H: Clone> Router<H> {
             h.insert(key, handler);
             true
         });
+    }
+
+    /// Every pattern route registered, most specific first (for the
+    /// server's route listing and tests).
+    #[cfg(test)]
+    pub(crate) fn patterns(&self) -> Vec<String> {
+        self.snapshot()
+            .patterns
+            .iter()
+            .map(|(t, p, _)| format!("{t} {p}"))
+            .collect()
     }
 
     /// Registers a one-shot handler: used for the next matching message,
@@ -297,7 +419,7 @@ impl<H: Clone> Router<H> {
                 None => false,
             }
         };
-        let removed = self.update(|h| h.remove(key).is_some());
+        let removed = self.update(|h| h.remove(key));
         removed || removed_once
     }
 
@@ -336,13 +458,46 @@ impl<H: Clone> Router<H> {
             _ => KeyView::Type(t),
         };
         if self.once_len.load(Ordering::Acquire) == 0 {
-            return (0..3)
-                .filter(|k| snap.kinds[*k])
-                .find_map(|k| snap.handlers.get(&key(k) as &dyn AsKeyView))
+            let exact = |k: usize| {
+                if snap.kinds[k] {
+                    snap.handlers.get(&key(k) as &dyn AsKeyView)
+                } else {
+                    None
+                }
+            };
+            return exact(0)
+                .or_else(|| exact(1))
+                .or_else(|| snap.pattern_for(t, uri))
+                .or_else(|| exact(2))
                 .map(Cow::Borrowed);
         }
         let mut once = self.once_map();
         for k in 0..3 {
+            if k == 2 {
+                // Patterns, between the exact keys and the type: a one-shot
+                // on a matching pattern, then a persistent one.
+                let found = once.iter().find_map(|(rk, list)| match rk {
+                    RouteKey::TypePattern(t2, p)
+                        if *t2 == t && p.matches(uri) && !list.is_empty() =>
+                    {
+                        Some(rk.clone())
+                    }
+                    _ => None,
+                });
+                if let Some(rk) = found {
+                    let list = once.get_mut(&rk as &dyn AsKeyView).expect("found above");
+                    let h = list.remove(0);
+                    if list.is_empty() {
+                        once.remove(&rk as &dyn AsKeyView);
+                    }
+                    self.once_len.fetch_sub(1, Ordering::Release);
+                    cache.last_once = Some(rk);
+                    return Some(Cow::Owned(h));
+                }
+                if let Some(h) = snap.pattern_for(t, uri) {
+                    return Some(Cow::Borrowed(h));
+                }
+            }
             let key = key(k);
             let view = &key as &dyn AsKeyView;
             if let Some(list) = once.get_mut(view) {
@@ -427,6 +582,75 @@ mod tests {
         assert_eq!(r.lookup(&other_uri, peer()), Some("type"));
         assert!(r.remove(&RouteKey::Type(MessageType::REQUEST_URI)));
         assert_eq!(r.lookup(&other_uri, peer()), None);
+    }
+
+    fn pat(t: MessageType, p: &str) -> RouteKey {
+        RouteKey::pattern(t, p).unwrap()
+    }
+
+    #[test]
+    fn patterns_come_after_exact_routes_and_before_the_type() {
+        let r = Router::new();
+        let t = MessageType::PUBLISH_URI;
+        let msg = |uri: &'static str| Message::new(t, uri, "");
+        r.on(t.into(), "type");
+        r.on(pat(t, "post/>"), "rest");
+        r.on(pat(t, "post/{room}"), "room");
+        r.on(pat(t, "post/{room}/pin"), "pin");
+        r.on(pat(t, "post/*/pin"), "star pin (same rank, later)");
+        r.on((t, "post/lobby").into(), "exact");
+        r.on(pat(MessageType::REQUEST_URI, "post/{room}"), "other type");
+        assert_eq!(r.lookup(&msg("post/lobby"), peer()), Some("exact"));
+        assert_eq!(r.lookup(&msg("post/kitchen"), peer()), Some("room"));
+        assert_eq!(r.lookup(&msg("post/kitchen/pin"), peer()), Some("pin"));
+        assert_eq!(r.lookup(&msg("post/a/b"), peer()), Some("rest"));
+        assert_eq!(r.lookup(&msg("other"), peer()), Some("type"));
+        assert_eq!(
+            r.patterns(),
+            [
+                "PUBLISH_URI post/{room}/pin",
+                "PUBLISH_URI post/*/pin",
+                "PUBLISH_URI post/{room}",
+                "REQUEST_URI post/{room}",
+                "PUBLISH_URI post/>"
+            ]
+        );
+        // Registering an equal pattern replaces it in place.
+        r.on(pat(t, "post/{room}"), "room 2");
+        assert_eq!(r.lookup(&msg("post/kitchen"), peer()), Some("room 2"));
+        assert!(r.remove(&pat(t, "post/{room}")));
+        assert!(!r.remove(&pat(t, "post/{room}")));
+        assert_eq!(r.lookup(&msg("post/kitchen"), peer()), Some("rest"));
+        assert!(r.remove(&pat(t, "post/>")));
+        assert_eq!(r.lookup(&msg("post/kitchen"), peer()), Some("type"));
+    }
+
+    #[test]
+    fn a_one_shot_pattern_is_used_once_before_the_persistent_one() {
+        let r = Router::new();
+        let t = MessageType::NOTIFY_URI;
+        let msg = Message::new(t, "room/a", "");
+        r.on(pat(t, "room/*"), "persistent");
+        r.once(pat(t, "room/{id}"), "once");
+        r.once(MessageType::OK.into(), "unrelated");
+        r.on(t.into(), "type");
+        let mut cache = r.cache();
+        let first = r
+            .lookup_cached(&mut cache, &msg, peer())
+            .unwrap()
+            .into_owned();
+        assert_eq!(first, "once");
+        r.give_back(&mut cache, first);
+        assert_eq!(r.lookup(&msg, peer()), Some("once"));
+        assert_eq!(r.lookup(&msg, peer()), Some("persistent"));
+        // With a one-shot pending elsewhere, the persistent pattern is
+        // still found before the type.
+        let other = Message::new(t, "elsewhere", "");
+        assert_eq!(r.lookup(&other, peer()), Some("type"));
+        assert_eq!(r.lookup(&msg, peer()), Some("persistent"));
+        r.once(pat(t, "room/{id}"), "again");
+        assert!(r.remove(&pat(t, "room/{id}")));
+        assert_eq!(r.lookup(&msg, peer()), Some("persistent"));
     }
 
     #[test]

@@ -171,7 +171,7 @@ fn check_service_routes(data: &[u8]) {
     };
     let routes = Server::builder().on(
         (MessageType::REQUEST_URI, "greet"),
-        |m: Message, _ctx| async move {
+        |m: Message| async move {
             let name = String::from_utf8_lossy(m.content()).into_owned();
             Message::respond("greet", format!("hello, {name}"))
         },

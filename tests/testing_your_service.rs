@@ -14,14 +14,14 @@ fn routes() -> ServerBuilder {
     Server::builder()
         .on(
             (MessageType::REQUEST_URI, "greet"),
-            |m: Message, _ctx| async move {
+            |m: Message| async move {
                 let name = String::from_utf8_lossy(m.content()).into_owned();
                 Message::respond("greet", format!("hello, {name}"))
             },
         )
         .on(
             (MessageType::REQUEST_URI, "price"),
-            |_m: Message, _ctx| async move {
+            |_m: Message| async move {
                 // An upstream that may never answer, bounded by the handler.
                 let upstream = std::future::pending::<Message>();
                 match tokio::time::timeout(Duration::from_secs(2), upstream).await {

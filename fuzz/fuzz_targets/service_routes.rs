@@ -12,7 +12,7 @@ use libfuzzer_sys::fuzz_target;
 
 /// The service's routes (in your crate: `use my_service::routes;`).
 fn routes() -> ServerBuilder {
-    Server::builder().on((MessageType::REQUEST_URI, "greet"), |m: Message, _ctx| async move {
+    Server::builder().on((MessageType::REQUEST_URI, "greet"), |m: Message| async move {
         let name = String::from_utf8_lossy(m.content()).into_owned();
         Message::respond("greet", format!("hello, {name}"))
     })

@@ -85,7 +85,7 @@ pub use identity::{Identity, IdentitySource};
 pub use link::{Link, Role};
 pub use netaio_hmac::NetaioHmac;
 pub use nonce_tag::NonceTag;
-pub use pattern::{Pattern, PatternError, Permissions, Rule};
+pub use pattern::{Params, Pattern, PatternError, Permissions, Rule};
 pub use policy::AuthFailurePolicy;
 pub use replay::{ReplayConfig, ReplayGuard, ReplayScope};
 pub use secret_file::read_secret_file;

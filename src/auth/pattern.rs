@@ -2,12 +2,16 @@
 //! [`Permissions`] a user is granted with them. Pure: no I/O, no clock.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::wire::{Message, MessageType};
 
 /// A pattern over `/`-separated segments: a literal segment matches
-/// itself, `*` matches exactly one segment, and `>` (last only) matches one
-/// or more remaining segments.
+/// itself, `*` matches exactly one segment, `{name}` matches one segment of
+/// UTF-8 text and names it (a route's parameter, see
+/// [`captures`](Self::captures); to permissions it is `*`), and `>` (last
+/// only) matches one or more remaining segments. Routes and permissions
+/// share this type.
 ///
 /// ```
 /// use framewire::auth::Pattern;
@@ -19,6 +23,9 @@ use crate::wire::{Message, MessageType};
 /// let q: Pattern = "k/*/v".parse().unwrap();
 /// assert!(q.matches(b"k/a/v") && !q.matches(b"k/a/b/v"));
 /// assert!("a/>/b".parse::<Pattern>().is_err());
+/// let r: Pattern = "post/{room}".parse().unwrap();
+/// let params = r.captures(b"post/lobby").unwrap();
+/// assert_eq!(params.get("room"), Some("lobby"));
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Pattern {
@@ -30,7 +37,21 @@ pub struct Pattern {
 enum Segment {
     Literal(Box<[u8]>),
     One,
+    /// `{name}`: one segment, captured under its name.
+    Named(Arc<str>),
     Rest,
+}
+
+impl Segment {
+    /// How general it is, for ordering routes: a literal before a
+    /// parameter or `*` (equally general), both before `>`.
+    fn rank(&self) -> u8 {
+        match self {
+            Segment::Literal(_) => 0,
+            Segment::One | Segment::Named(_) => 1,
+            Segment::Rest => 2,
+        }
+    }
 }
 
 /// Why a pattern was refused.
@@ -46,6 +67,10 @@ pub enum PatternError {
     /// `*` or `>` is mixed with other characters in one segment (`a*`).
     #[error("pattern {0:?}: '*' and '>' must be whole segments")]
     PartialWildcard(String),
+    /// A `{name}` segment is malformed (a name must be 1..=64 letters,
+    /// digits or `_`, and a whole segment), or a name is used twice.
+    #[error("pattern {0:?}: a parameter is a whole segment `{{name}}`, its name 1..=64 letters, digits or '_', each name once")]
+    BadParameter(String),
 }
 
 crate::predicates::predicates!(PatternError {
@@ -55,7 +80,28 @@ crate::predicates::predicates!(PatternError {
     is_rest_not_last => PatternError::RestNotLast(_),
     /// Whether a wildcard is part of a segment.
     is_partial_wildcard => PatternError::PartialWildcard(_),
+    /// Whether a `{name}` parameter is malformed or repeated.
+    is_bad_parameter => PatternError::BadParameter(_),
 });
+
+/// The longest parameter name: names are code, not data.
+const MAX_PARAMETER_NAME: usize = 64;
+
+/// `None`: not a parameter; `Some(None)`: a malformed one; `Some(name)`.
+fn parameter_name(segment: &str) -> Option<Option<&str>> {
+    if !segment.contains(['{', '}']) {
+        return None;
+    }
+    let Some(name) = segment
+        .strip_prefix('{')
+        .and_then(|inner| inner.strip_suffix('}'))
+    else {
+        return Some(None);
+    };
+    let ok = (1..=MAX_PARAMETER_NAME).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    Some(ok.then_some(name))
+}
 
 impl std::str::FromStr for Pattern {
     type Err = PatternError;
@@ -63,7 +109,17 @@ impl std::str::FromStr for Pattern {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let parts: Vec<&str> = text.split('/').collect();
         let mut segments = Vec::with_capacity(parts.len());
+        let mut names: Vec<&str> = Vec::new();
         for (i, part) in parts.iter().enumerate() {
+            match parameter_name(part) {
+                Some(Some(name)) if !names.contains(&name) => {
+                    names.push(name);
+                    segments.push(Segment::Named(name.into()));
+                    continue;
+                }
+                Some(_) => return Err(PatternError::BadParameter(text.to_owned())),
+                None => {}
+            }
             let segment = match *part {
                 "" => return Err(PatternError::EmptySegment(text.to_owned())),
                 "*" => Segment::One,
@@ -96,6 +152,13 @@ impl Pattern {
                         return false;
                     }
                 }
+                // To a permission a parameter is `*`; a route also needs
+                // its text (see `captures`).
+                Segment::Named(_) => {
+                    if parts.next().is_none_or(<[u8]>::is_empty) {
+                        return false;
+                    }
+                }
                 Segment::Literal(lit) => {
                     if parts.next() != Some(&lit[..]) {
                         return false;
@@ -109,6 +172,99 @@ impl Pattern {
     /// The pattern as written.
     pub fn as_str(&self) -> &str {
         &self.text
+    }
+
+    /// Whether it has no wildcard or parameter: it matches only its own
+    /// text (a route keyed by it is an exact route).
+    pub fn is_literal(&self) -> bool {
+        self.segments
+            .iter()
+            .all(|s| matches!(s, Segment::Literal(_)))
+    }
+
+    /// The `{name}` parameters of `subject` if it matches, `None` if it
+    /// does not. A parameter matches only a segment of UTF-8 text (a
+    /// handler reads it as `&str`).
+    ///
+    /// ```
+    /// use framewire::auth::Pattern;
+    ///
+    /// let p: Pattern = "rooms/{room}/posts/{id}".parse().unwrap();
+    /// let params = p.captures(b"rooms/lobby/posts/7").unwrap();
+    /// assert_eq!(params.get("room"), Some("lobby"));
+    /// assert_eq!(params.get("id"), Some("7"));
+    /// assert_eq!(params.get("other"), None);
+    /// assert!(p.captures(b"rooms/lobby").is_none());
+    /// ```
+    pub fn captures(&self, subject: &[u8]) -> Option<Params> {
+        if !self.matches(subject) {
+            return None;
+        }
+        let mut params = Params::default();
+        for (segment, part) in self.segments.iter().zip(subject.split(|b| *b == b'/')) {
+            if let Segment::Named(name) = segment {
+                let value = std::str::from_utf8(part).ok()?;
+                params.pairs.push((name.clone(), value.into()));
+            }
+        }
+        Some(params)
+    }
+
+    /// Orders patterns most specific first: segment by segment, a literal
+    /// before a parameter or `*`, those before `>`; at an equal prefix the
+    /// longer first. Patterns equal under it can only both match a subject
+    /// when they are the same pattern (up to parameter names).
+    pub(crate) fn specificity_cmp(&self, other: &Pattern) -> std::cmp::Ordering {
+        let ranks = |p: &Pattern| p.segments.iter().map(Segment::rank).collect::<Vec<_>>();
+        let (a, b) = (ranks(self), ranks(other));
+        for (x, y) in a.iter().zip(&b) {
+            if x != y {
+                return x.cmp(y);
+            }
+        }
+        b.len().cmp(&a.len())
+    }
+}
+
+/// The `{name}` parameters a route's pattern captured from a message's
+/// uri, as owned text (nothing here pins a read buffer).
+///
+/// ```
+/// use framewire::auth::Pattern;
+///
+/// let p: Pattern = "history/{room}".parse().unwrap();
+/// let params = p.captures(b"history/lobby").unwrap();
+/// assert_eq!(params.iter().collect::<Vec<_>>(), [("room", "lobby")]);
+/// assert_eq!(params.len(), 1);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Params {
+    pairs: Vec<(Arc<str>, Box<str>)>,
+}
+
+impl Params {
+    /// The text of parameter `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| &**n == name)
+            .map(|(_, v)| &**v)
+    }
+
+    /// Each parameter's name and text, in the pattern's order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(n, v)| (&**n, &**v))
+    }
+
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// Whether there are none (an exact route, or a pattern without
+    /// `{name}`).
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
     }
 }
 
@@ -295,6 +451,51 @@ mod tests {
     }
 
     #[test]
+    fn parameters_are_named_segments_of_text() {
+        let r = p("post/{room}");
+        assert!(!r.is_literal() && p("post/lobby").is_literal());
+        assert_eq!(
+            r.captures(b"post/lobby").unwrap().get("room"),
+            Some("lobby")
+        );
+        assert!(r.captures(b"post").is_none());
+        assert!(r.captures(b"post/").is_none());
+        assert!(r.captures(b"post/a/b").is_none());
+        // Only text: the handler reads a parameter as &str.
+        assert!(r.matches(b"post/\xff") && r.captures(b"post/\xff").is_none());
+        let two = p("{a}/x/{b}");
+        let c = two.captures(b"1/x/2").unwrap();
+        assert_eq!(c.iter().collect::<Vec<_>>(), [("a", "1"), ("b", "2")]);
+        assert_eq!((c.len(), c.is_empty()), (2, false));
+        assert!(p("a/*").captures(b"a/b").unwrap().is_empty());
+        for bad in [
+            "{}", "{a", "a}", "x{a}", "{a}x", "{a-b}", "{a}/{a}", "{a/b}",
+        ] {
+            let e = bad.parse::<Pattern>().unwrap_err();
+            assert!(e.is_bad_parameter(), "{bad:?}: {e}");
+        }
+        let long = format!("{{{}}}", "n".repeat(MAX_PARAMETER_NAME));
+        assert!(long.parse::<Pattern>().is_ok());
+        let longer = format!("{{{}}}", "n".repeat(MAX_PARAMETER_NAME + 1));
+        assert!(longer.parse::<Pattern>().is_err());
+        // To a permission a parameter is a `*`.
+        assert!(Rule::allow([p("post/{room}")]).permits(b"post/x"));
+    }
+
+    #[test]
+    fn most_specific_sorts_first() {
+        let mut v = ["a/>", "a/*/c", "a/b/>", "a/b/c", "a/{x}", "*/b/c", "a/b"]
+            .map(p)
+            .to_vec();
+        v.sort_by(Pattern::specificity_cmp);
+        let order: Vec<&str> = v.iter().map(Pattern::as_str).collect();
+        assert_eq!(
+            order,
+            ["a/b/c", "a/b/>", "a/b", "a/*/c", "a/{x}", "a/>", "*/b/c"]
+        );
+    }
+
+    #[test]
     fn a_pattern_prints_as_written() {
         let q = p("pub/*/>");
         assert_eq!(q.as_str(), "pub/*/>");
@@ -401,6 +602,10 @@ mod predicate_tests {
                 (
                     PatternError::PartialWildcard("a*".into()),
                     &["is_partial_wildcard"],
+                ),
+                (
+                    PatternError::BadParameter("{a".into()),
+                    &["is_bad_parameter"],
                 ),
             ],
         );

@@ -65,6 +65,7 @@ pub struct ClientBuilder {
     transport: Transport,
     router: Router<Arc<dyn ClientHandler>>,
     events: broadcast::Sender<ConnectionEvent>,
+    check_credentials: bool,
 }
 
 impl ClientBuilder {
@@ -74,7 +75,21 @@ impl ClientBuilder {
             transport: Transport::Tcp,
             router: Router::new(),
             events: broadcast::channel(64).0,
+            check_credentials: true,
         }
+    }
+
+    /// Whether [`connect`](Self::connect), when the client has an auth
+    /// plugin, proves its credentials with one signed ping before it
+    /// returns (default `true`): a server that answers AUTH_ERROR (a
+    /// wrong secret, an unknown user) fails the connect with the error
+    /// for which [`ClientError::is_auth_rejected`] holds, instead of the
+    /// first request. Costs one round trip at connect, waited for at
+    /// most the connect timeout (silence passes, as does a netaio
+    /// server's NOT_FOUND).
+    pub fn check_credentials(mut self, check: bool) -> Self {
+        self.check_credentials = check;
+        self
     }
 
     /// Frame profile (default `netaio`); must match the server's.
@@ -332,6 +347,20 @@ impl ClientBuilder {
             if let Err(e) = login.outcome(&client.inner).await {
                 client.close().await;
                 return Err(e);
+            }
+        }
+        // A wrong secret is found out here, not at the first request: one
+        // signed ping, and an AUTH_ERROR for it fails the connect. Anything
+        // else (a reply, netaio's NOT_FOUND, silence) leaves it to the
+        // requests: a netaio server may drop what it cannot verify.
+        if self.check_credentials && client.inner.config.layer.auth().is_some() {
+            let ping = crate::protocol::ping();
+            let wait = client.inner.config.connect_timeout;
+            if let Err(e) = client.call_timeout(ping, wait).await {
+                if e.is_auth_rejected() {
+                    client.close().await;
+                    return Err(e);
+                }
             }
         }
         Ok(client)

@@ -78,6 +78,12 @@ pub enum ClientError {
     /// A plugin could not sign or encrypt the message.
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// A typed call's value could not be encoded, or the reply's content
+    /// is not the type asked for (what was wrong, as the server would
+    /// say it).
+    #[cfg(any(feature = "json", feature = "msgpack"))]
+    #[error("reply content: {0}")]
+    Content(#[from] crate::content::ContentError),
 }
 
 crate::predicates::predicates!(ClientError {
@@ -111,6 +117,30 @@ crate::predicates::predicates!(ClientError {
 });
 
 impl ClientError {
+    /// Whether a typed call's content could not be encoded, or the reply's
+    /// could not be decoded (features `json`, `msgpack`).
+    #[cfg(any(feature = "json", feature = "msgpack"))]
+    pub fn is_content(&self) -> bool {
+        matches!(self, ClientError::Content(_))
+    }
+
+    /// What the server said was wrong, for an error reply: its content as
+    /// text (a typed handler's reason, such as `text: must be 1..=500
+    /// characters`).
+    ///
+    /// ```
+    /// use framewire::client::ClientError;
+    /// use framewire::{Message, ReplyError};
+    ///
+    /// let e = ClientError::from(ReplyError::Remote(Message::error("text: too long")));
+    /// assert_eq!(e.reason().as_deref(), Some("text: too long"));
+    /// assert!(ClientError::Closed.reason().is_none());
+    /// ```
+    pub fn reason(&self) -> Option<String> {
+        self.reply()
+            .map(|m| String::from_utf8_lossy(m.content()).into_owned())
+    }
+
     /// The server's reply, for the error kinds that carry one.
     pub fn reply(&self) -> Option<&Message> {
         self.as_reply_error().map(ReplyError::reply)

@@ -247,6 +247,47 @@ impl Client {
             .await
     }
 
+    /// A typed call: `body` encoded as JSON, sent as `t` to `uri`, and
+    /// the reply's content decoded as `R` (feature `json`). Error replies
+    /// are typed errors as for [`call`](Self::call) (their
+    /// [`reason`](ClientError::reason) is what the server said was
+    /// wrong); a reply that is not `R` is [`ClientError::Content`].
+    ///
+    /// ```no_run
+    /// # async fn demo(client: framewire::client::Client) -> Result<(), framewire::client::ClientError> {
+    /// use framewire::MessageType;
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Post { text: String }
+    ///
+    /// let posts: Vec<Post> = client.call_json(MessageType::REQUEST_URI, "history/lobby", &()).await?;
+    /// # drop(posts); Ok(()) }
+    /// ```
+    #[cfg(feature = "json")]
+    pub async fn call_json<R: serde::de::DeserializeOwned>(
+        &self,
+        t: crate::MessageType,
+        uri: impl Into<Bytes>,
+        body: &(impl serde::Serialize + ?Sized),
+    ) -> Result<R, ClientError> {
+        let content = crate::content::to_json(body)?;
+        let reply = self.call(Message::new(t, uri, content)).await?;
+        Ok(crate::content::from_json(reply.content())?)
+    }
+
+    /// [`call_json`](Self::call_json) in MessagePack (feature `msgpack`).
+    #[cfg(feature = "msgpack")]
+    pub async fn call_msgpack<R: serde::de::DeserializeOwned>(
+        &self,
+        t: crate::MessageType,
+        uri: impl Into<Bytes>,
+        body: &(impl serde::Serialize + ?Sized),
+    ) -> Result<R, ClientError> {
+        let content = crate::content::to_msgpack(body)?;
+        let reply = self.call(Message::new(t, uri, content)).await?;
+        Ok(crate::content::from_msgpack(reply.content())?)
+    }
+
     /// [`call`](Self::call) with its own timeout.
     pub async fn call_timeout(
         &self,

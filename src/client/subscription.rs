@@ -124,6 +124,29 @@ impl Subscription {
         self.rx.recv().await
     }
 
+    /// The next notification's content decoded as JSON of type `T`
+    /// (feature `json`): `None` when the subscription ended, `Some(Err)`
+    /// for a notification that is not a `T` (the stream goes on).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: framewire::client::Client) -> Result<(), framewire::client::ClientError> {
+    /// #[derive(serde::Deserialize)]
+    /// struct Post { text: String }
+    ///
+    /// let mut lobby = client.subscribe("lobby").await?;
+    /// while let Some(post) = lobby.next_json::<Post>().await {
+    ///     println!("{}", post?.text);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "json")]
+    pub async fn next_json<T: serde::de::DeserializeOwned>(
+        &mut self,
+    ) -> Option<Result<T, crate::content::ContentError>> {
+        let msg = self.next().await?;
+        Some(crate::content::from_json(msg.content()))
+    }
+
     /// Notifications missed because this stream was not read fast enough.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)

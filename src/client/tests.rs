@@ -904,6 +904,7 @@ async fn an_unsigned_auth_error_fails_its_request_at_once() {
     let client = builder
         .plugins(PluginLayer::new().with_auth(NetaioHmac::new("secret")))
         .request_timeout(Duration::from_secs(30))
+        .check_credentials(false) // the script answers no ping
         .connect()
         .await
         .unwrap();
@@ -928,12 +929,49 @@ async fn an_unsigned_auth_error_fails_its_request_at_once() {
 }
 
 #[tokio::test]
+async fn a_refused_credential_fails_connect_and_silence_passes() {
+    use crate::auth::{NetaioHmac, PluginLayer};
+    for refuse in [true, false] {
+        let (builder, mut conns, _open) = scripted(64 * 1024);
+        let connecting = tokio::spawn(
+            builder
+                .plugins(PluginLayer::new().with_auth(NetaioHmac::new("wrong")))
+                .connect_timeout(Duration::from_millis(200))
+                .connect(),
+        );
+        let mut server = accepted(&mut conns).await;
+        let ping = recv(&mut server).await;
+        assert_eq!(&ping.uri()[..], crate::protocol::PING_URI.as_bytes());
+        if refuse {
+            // What a server that cannot verify the ping answers: unsigned.
+            let no = answer(&ping, MessageType::AUTH_ERROR, "bad signature");
+            server.send(no).await.unwrap();
+        }
+        let connected = timeout(WAIT, connecting).await.unwrap().unwrap();
+        match connected {
+            Err(e) => assert!(refuse && e.is_auth_rejected(), "{e}"),
+            Ok(client) => {
+                assert!(!refuse, "an AUTH_ERROR to the ping passed");
+                client.close().await;
+            }
+        }
+    }
+    // Without an auth plugin there is nothing to check: no ping.
+    let (builder, mut conns, _open) = scripted(64 * 1024);
+    let client = builder.connect().await.unwrap();
+    let mut server = accepted(&mut conns).await;
+    assert!(quiet(&mut server, Duration::from_millis(50)).await);
+    client.close().await;
+}
+
+#[tokio::test]
 async fn a_peer_plugin_sees_what_the_server_advertised() {
     use crate::auth::test_plugin::NeedsPeerData;
     use crate::auth::PluginLayer;
     let (builder, mut conns, _open) = scripted(64 * 1024);
     let client = builder
         .plugins(PluginLayer::new().with_auth(NeedsPeerData))
+        .check_credentials(false) // the script answers no ping
         .peer(crate::peer::LocalPeer::new("me", "mine"))
         .on(
             (MessageType::REQUEST_URI, "ask"),

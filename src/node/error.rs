@@ -160,7 +160,7 @@ impl NodeError {
     ///
     /// let e = NodeError::from(ReplyError::NotFound(Message::not_found("k")));
     /// assert!(e.is_not_found() && e.as_reply_error().is_some());
-    /// assert_eq!(e.to_string(), "not found: not found");
+    /// assert_eq!(e.to_string(), "not found");
     /// ```
     pub fn as_reply_error(&self) -> Option<&ReplyError> {
         match self {

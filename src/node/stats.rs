@@ -101,7 +101,7 @@ impl Counters {
             }
             Count::ReplayCapacity => &self.replay_capacity_refusals,
             Count::DecryptFailure => &self.decrypt_failures,
-            Count::HandlerError => &self.handler_errors,
+            Count::HandlerError | Count::ContentRejected => &self.handler_errors,
             Count::HandlerPanic => &self.handler_panics,
         };
         Self::add(c, 1);

@@ -109,7 +109,7 @@ const NETAIO_ERROR_URI: &[u8] = b"ERROR";
 /// let e = ReplyError::classify(Message::not_found("k")).unwrap_err();
 /// assert!(e.is_not_found() && !e.is_remote());
 /// assert_eq!(&e.reply().uri()[..], b"k");
-/// assert_eq!(e.to_string(), "not found: not found");
+/// assert_eq!(e.to_string(), "not found");
 /// assert!(ReplyError::classify(Message::ok("k", "stored")).is_ok());
 /// ```
 #[derive(Debug, thiserror::Error)]
@@ -189,9 +189,18 @@ impl ReplyError {
     /// that wrap this one.
     pub(crate) fn describe(&self, who: &str) -> String {
         let text = String::from_utf8_lossy(self.reply().content());
+        // netaio's replies say only their kind ("not found"): saying it
+        // twice ("not found: not found") tells nobody anything.
+        let kind = |label: &str| {
+            if text.is_empty() || text.eq_ignore_ascii_case(label) {
+                label.to_owned()
+            } else {
+                format!("{label}: {text}")
+            }
+        };
         match self {
-            ReplyError::NotFound(_) => format!("not found: {text}"),
-            ReplyError::NotPermitted(_) => format!("not permitted: {text}"),
+            ReplyError::NotFound(_) => kind("not found"),
+            ReplyError::NotPermitted(_) => kind("not permitted"),
             ReplyError::AuthRejected { verified, .. } => {
                 let unverified = if *verified { "" } else { " (reply unverified)" };
                 format!("authentication rejected by the {who}{unverified}: {text}")
@@ -743,6 +752,25 @@ mod tests {
             "authentication rejected by the server (reply unverified): auth"
         );
         assert_eq!(e.into_reply().message_type, T::AUTH_ERROR);
+        // netaio's bare replies are not said twice; anything else is kept.
+        let text = |m: Message| ReplyError::classify(m).unwrap_err().describe("server");
+        assert_eq!(text(Message::not_permitted("k")), "not permitted");
+        assert_eq!(
+            text(Message::new(T::NOT_PERMITTED, "k", "")),
+            "not permitted"
+        );
+        assert_eq!(
+            text(Message::new(T::NOT_FOUND, "k", "Not Found")),
+            "not found"
+        );
+        assert_eq!(
+            text(Message::new(T::NOT_FOUND, "k", "no key k")),
+            "not found: no key k"
+        );
+        assert_eq!(
+            text(Message::new(T::NOT_PERMITTED, "k", "read-only")),
+            "not permitted: read-only"
+        );
     }
 }
 

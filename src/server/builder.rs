@@ -16,8 +16,8 @@ use super::registry::{Registry, SubscriptionCaps};
 use super::shared::{Hook, Shared};
 use super::stats::Counters;
 use super::{
-    keyed, pubsub, route, sync_route, Backplane, ConnectionInfo, Context, Handler, Limits,
-    LoginGate, Route, Server, ServerHandle, SyncHandler,
+    keyed, keyed_async, pubsub, route, sync_route, Backplane, ConnectionInfo, Context, IntoHandler,
+    Limits, LoginGate, Route, Server, ServerHandle, SyncHandler,
 };
 
 /// netaio's `not_found_handler`: NOT_FOUND, uri `""`, content `not found`.
@@ -57,6 +57,7 @@ pub struct ServerBuilder {
     instance_id: Option<String>,
     peers: Option<Arc<super::peers::Peers>>,
     timed: bool,
+    states: super::extract::States,
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ServerConfig>>,
     #[cfg(feature = "tls")]
@@ -67,7 +68,7 @@ impl ServerBuilder {
     pub(super) fn new() -> Self {
         ServerBuilder {
             router: Router::new(),
-            default: route(not_found, None),
+            default: route(not_found, None, None),
             layer: PluginLayer::new(),
             profile: Profile::Netaio,
             limits: Limits::default(),
@@ -79,6 +80,7 @@ impl ServerBuilder {
             instance_id: None,
             peers: None,
             timed: super::metrics::TIMED,
+            states: Default::default(),
             #[cfg(feature = "tls")]
             tls: None,
             #[cfg(feature = "tls")]
@@ -113,9 +115,9 @@ impl ServerBuilder {
     }
 
     /// Handles messages matching `key` (see [`RouteKey`]).
-    pub fn on(self, key: impl Into<RouteKey>, handler: impl Handler) -> Self {
+    pub fn on<A>(self, key: impl Into<RouteKey>, handler: impl IntoHandler<A>) -> Self {
         {
-            let (key, route) = keyed(key, route(handler, None));
+            let (key, route) = keyed_async(key, handler, None);
             self.router.on(key, route)
         };
         self
@@ -133,45 +135,64 @@ impl ServerBuilder {
 
     /// Like [`on`](Self::on), with a per-handler plugin layer stacked on the
     /// instance one (netaio's per-handler auth/cipher plugins).
-    pub fn on_with(
+    pub fn on_with<A>(
         self,
         key: impl Into<RouteKey>,
-        handler: impl Handler,
+        handler: impl IntoHandler<A>,
         layer: PluginLayer,
     ) -> Self {
         {
-            let (key, route) = keyed(key, route(handler, Some(layer)));
+            let (key, route) = keyed_async(key, handler, Some(layer));
             self.router.on(key, route)
         };
         self
     }
 
     /// Handles the next message matching `key`, then forgets the handler.
-    pub fn once(self, key: impl Into<RouteKey>, handler: impl Handler) -> Self {
+    pub fn once<A>(self, key: impl Into<RouteKey>, handler: impl IntoHandler<A>) -> Self {
         {
-            let (key, route) = keyed(key, route(handler, None));
+            let (key, route) = keyed_async(key, handler, None);
             self.router.once(key, route)
         };
         self
     }
 
     /// Like [`once`](Self::once), with a per-handler plugin layer.
-    pub fn once_with(
+    pub fn once_with<A>(
         self,
         key: impl Into<RouteKey>,
-        handler: impl Handler,
+        handler: impl IntoHandler<A>,
         layer: PluginLayer,
     ) -> Self {
         {
-            let (key, route) = keyed(key, route(handler, Some(layer)));
+            let (key, route) = keyed_async(key, handler, Some(layer));
             self.router.once(key, route)
         };
         self
     }
 
+    /// Shared state for handlers, one value per type: a handler takes it
+    /// as a [`State<S>`](super::State) argument (cloned for each call:
+    /// give an `Arc` or a handle), anything else through
+    /// [`ServerHandle::state`]. A second value of one type replaces the
+    /// first.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use framewire::server::Server;
+    ///
+    /// let server = Server::builder().state(Arc::new("config".to_string())).build();
+    /// assert_eq!(server.handle().state::<Arc<String>>().unwrap().as_str(), "config");
+    /// assert!(server.handle().state::<u8>().is_none());
+    /// ```
+    pub fn state<S: Clone + Send + Sync + 'static>(mut self, value: S) -> Self {
+        self.states.insert(value);
+        self
+    }
+
     /// Handles messages no route matches (default: netaio's NOT_FOUND).
-    pub fn default_handler(mut self, handler: impl Handler) -> Self {
-        self.default = route(handler, None);
+    pub fn default_handler<A>(mut self, handler: impl IntoHandler<A>) -> Self {
+        self.default = route(handler, None, None);
         self
     }
 
@@ -405,6 +426,7 @@ impl ServerBuilder {
                     relay,
                     peers: self.peers,
                     timed: self.timed,
+                    states: self.states,
                     #[cfg(feature = "tls")]
                     tls: self
                         .tls

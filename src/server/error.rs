@@ -34,6 +34,19 @@ pub enum SendError {
     /// A plugin could not sign or encrypt it.
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// [`notify`](super::ServerHandle::notify) was given a message its
+    /// topic's subscribers would never see: a subscriber takes NOTIFY_URI
+    /// messages whose uri is the topic (build it with
+    /// [`Message::notify`](crate::Message::notify)).
+    #[error("a notification on topic {topic:?} must be NOTIFY_URI with uri {topic:?}, not {message_type} with uri {uri:?}")]
+    TopicMismatch {
+        /// The topic notified (lossy UTF-8, at most 64 characters).
+        topic: String,
+        /// The message's type.
+        message_type: crate::MessageType,
+        /// The message's uri (lossy UTF-8, at most 64 characters).
+        uri: String,
+    },
 }
 
 crate::predicates::predicates!(SendError {
@@ -47,7 +60,22 @@ crate::predicates::predicates!(SendError {
     is_encode => SendError::Encode(_),
     /// Whether a plugin could not sign or encrypt it.
     is_auth => SendError::Auth(_),
+    /// Whether a notification's type or uri did not match its topic.
+    is_topic_mismatch => SendError::TopicMismatch { .. },
 });
+
+/// Refuses a notification no subscriber of `topic` would see.
+pub(crate) fn check_topic(topic: &[u8], msg: &crate::Message) -> Result<(), SendError> {
+    if msg.message_type == crate::MessageType::NOTIFY_URI && msg.uri()[..] == *topic {
+        return Ok(());
+    }
+    let short = |b: &[u8]| String::from_utf8_lossy(b).chars().take(64).collect();
+    Err(SendError::TopicMismatch {
+        topic: short(topic),
+        message_type: msg.message_type,
+        uri: short(msg.uri()),
+    })
+}
 
 impl From<SealError> for SendError {
     fn from(e: SealError) -> Self {
@@ -125,6 +153,26 @@ mod predicate_tests {
     use crate::wire::Section;
 
     #[test]
+    fn a_notification_must_be_notify_uri_on_its_topic() {
+        use crate::{Message, MessageType};
+        assert!(check_topic(b"t", &Message::notify("t", "x")).is_ok());
+        let wrong_uri = check_topic(b"t", &Message::notify("u", "x")).unwrap_err();
+        assert_eq!(
+            wrong_uri.to_string(),
+            "a notification on topic \"t\" must be NOTIFY_URI with uri \"t\", not NOTIFY_URI with uri \"u\""
+        );
+        let wrong_type = check_topic(b"t", &Message::new(MessageType::PUBLISH_URI, "t", "x"));
+        assert!(wrong_type.unwrap_err().is_topic_mismatch());
+        let long = "é".repeat(100);
+        let SendError::TopicMismatch { topic, .. } =
+            check_topic(long.as_bytes(), &Message::notify("u", "")).unwrap_err()
+        else {
+            unreachable!()
+        };
+        assert_eq!(topic.chars().count(), 64);
+    }
+
+    #[test]
     fn each_send_error_predicate_holds_for_its_variants_only() {
         crate::predicates::check(
             SendError::PREDICATES,
@@ -144,6 +192,10 @@ mod predicate_tests {
                     &["is_encode"],
                 ),
                 (SendError::Auth(AuthError::BadMac), &["is_auth"]),
+                (
+                    check_topic(b"t", &crate::Message::ok("t", "")).unwrap_err(),
+                    &["is_topic_mismatch"],
+                ),
             ],
         );
     }

@@ -15,7 +15,7 @@ use crate::wire::Message;
 use super::backplane::{Relay, Target};
 use super::shared::ServerHandle;
 use super::{
-    keyed, route, ConnectionId, ConnectionInfo, Handler, SendError, Stats, SubscribeError,
+    keyed_async, ConnectionId, ConnectionInfo, IntoHandler, SendError, Stats, SubscribeError,
 };
 use crate::peer::{LocalPeer, Peer};
 
@@ -24,11 +24,26 @@ impl ServerHandle {
     /// encoded once when the plugins allow; never waits for a slow
     /// receiver. Returns the number of receivers that accepted it.
     ///
+    /// `msg` must be NOTIFY_URI with `key` as its uri (what subscribers
+    /// take: [`Message::notify`]); anything else is refused with
+    /// [`SendError::TopicMismatch`] before it reaches anyone.
+    ///
+    /// ```
+    /// use framewire::server::Server;
+    /// use framewire::Message;
+    ///
+    /// let handle = Server::builder().build().handle();
+    /// assert_eq!(handle.notify("lobby", Message::notify("lobby", "hi")).unwrap(), 0);
+    /// let wrong = handle.notify("lobby", Message::ok("lobby", "hi")).unwrap_err();
+    /// assert!(wrong.is_topic_mismatch());
+    /// ```
+    ///
     /// With a [backplane](super::ServerBuilder::backplane), the message is
     /// also relayed to the other instances' subscribers; the count is this
     /// instance's.
     pub fn notify(&self, key: impl AsRef<[u8]>, msg: Message) -> Result<usize, SendError> {
         let key = key.as_ref();
+        super::error::check_topic(key, &msg)?;
         let msg = self
             .shared
             .relay_out(|| Target::Topic(Bytes::copy_from_slice(key)), msg);
@@ -78,6 +93,7 @@ impl ServerHandle {
         msg: Message,
         layer: &PluginLayer,
     ) -> Result<usize, SendError> {
+        super::error::check_topic(key.as_ref(), &msg)?;
         let conns = self.shared.registry.subscribers(key.as_ref());
         self.shared.fan_out(&conns, msg, Some(layer))
     }
@@ -253,19 +269,25 @@ impl ServerHandle {
         closed
     }
 
+    /// The shared state of type `S` given to
+    /// [`ServerBuilder::state`](super::ServerBuilder::state), cloned.
+    pub fn state<S: Clone + 'static>(&self) -> Option<S> {
+        self.shared.states.get::<S>()
+    }
+
     /// Registers a handler while the server runs (replacing one on the
     /// same key).
-    pub fn on(&self, key: impl Into<RouteKey>, handler: impl Handler) {
+    pub fn on<A>(&self, key: impl Into<RouteKey>, handler: impl IntoHandler<A>) {
         {
-            let (key, route) = keyed(key, route(handler, None));
+            let (key, route) = keyed_async(key, handler, None);
             self.shared.router.on(key, route)
         };
     }
 
     /// Registers a one-shot handler while the server runs.
-    pub fn once(&self, key: impl Into<RouteKey>, handler: impl Handler) {
+    pub fn once<A>(&self, key: impl Into<RouteKey>, handler: impl IntoHandler<A>) {
         {
-            let (key, route) = keyed(key, route(handler, None));
+            let (key, route) = keyed_async(key, handler, None);
             self.shared.router.once(key, route)
         };
     }
@@ -283,17 +305,27 @@ impl ServerHandle {
     ///     Message::ok(m.uri().clone(), "deleted")
     /// }, admin);
     /// ```
-    pub fn on_with(&self, key: impl Into<RouteKey>, handler: impl Handler, layer: PluginLayer) {
+    pub fn on_with<A>(
+        &self,
+        key: impl Into<RouteKey>,
+        handler: impl IntoHandler<A>,
+        layer: PluginLayer,
+    ) {
         {
-            let (key, route) = keyed(key, route(handler, Some(layer)));
+            let (key, route) = keyed_async(key, handler, Some(layer));
             self.shared.router.on(key, route)
         };
     }
 
     /// [`once`](Self::once) with a per-handler plugin layer.
-    pub fn once_with(&self, key: impl Into<RouteKey>, handler: impl Handler, layer: PluginLayer) {
+    pub fn once_with<A>(
+        &self,
+        key: impl Into<RouteKey>,
+        handler: impl IntoHandler<A>,
+        layer: PluginLayer,
+    ) {
         {
-            let (key, route) = keyed(key, route(handler, Some(layer)));
+            let (key, route) = keyed_async(key, handler, Some(layer));
             self.shared.router.once(key, route)
         };
     }

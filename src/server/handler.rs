@@ -2,18 +2,19 @@
 //! connection's [`Context`], whose result becomes the reply. The types it
 //! shares with the client's handlers live in [`crate::handler`].
 
-use std::future::Future;
-
 use crate::handler::{BoxFuture, HandlerError, IntoReply};
 use crate::wire::Message;
 
 use super::Context;
 
-/// A message handler. Keep nothing of the message past the call without
-/// [`Message::detach`]ing it first: its parts are slices of the read
-/// buffer and would keep all of it alive. Implemented for every
-/// `Fn(Message, Context) -> impl Future<Output = impl IntoReply>` that is
-/// `Send + Sync + 'static`, so closures and async fns work directly.
+/// A message handler, as the server calls it. Keep nothing of the message
+/// past the call without [`Message::detach`]ing it first: its parts are
+/// slices of the read buffer and would keep all of it alive.
+///
+/// Routes take anything [`IntoHandler`](super::IntoHandler): an async
+/// function or closure of extractors (`Fn(Message, Context)`, or typed
+/// ones: see [`extract`](super::extract)), or a type implementing this
+/// trait by hand (a handler with its own state, say).
 ///
 /// ```
 /// use framewire::server::{Context, Server};
@@ -37,18 +38,6 @@ use super::Context;
 pub trait Handler: Send + Sync + 'static {
     /// Handles one message.
     fn call(&self, msg: Message, ctx: Context) -> BoxFuture<Result<Option<Message>, HandlerError>>;
-}
-
-impl<F, Fut, R> Handler for F
-where
-    F: Fn(Message, Context) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = R> + Send + 'static,
-    R: IntoReply,
-{
-    fn call(&self, msg: Message, ctx: Context) -> BoxFuture<Result<Option<Message>, HandlerError>> {
-        let fut = self(msg, ctx);
-        Box::pin(async move { fut.await.into_reply() })
-    }
 }
 
 /// A handler that answers without waiting: a plain function of the message

@@ -56,6 +56,7 @@ mod builder;
 mod connection;
 mod context;
 mod error;
+pub mod extract;
 mod handle;
 mod handler;
 mod limits;
@@ -86,6 +87,7 @@ pub use backplane::{
 pub use builder::ServerBuilder;
 pub use context::Context;
 pub use error::{SendError, SubscribeError};
+pub use extract::{FromRequest, IntoHandler, Path, Request, State};
 pub use handler::{Handler, SyncHandler};
 pub use limits::{Limits, SlowConsumerPolicy};
 pub use listen::IntoAcceptor;
@@ -121,9 +123,13 @@ impl crate::proto::pipeline::Route for Route {
     }
 }
 
-fn route(handler: impl Handler, layer: Option<PluginLayer>) -> Route {
+fn route<A>(
+    handler: impl IntoHandler<A>,
+    pattern: Option<crate::auth::Pattern>,
+    layer: Option<PluginLayer>,
+) -> Route {
     Route {
-        handler: Call::Async(Arc::new(handler)),
+        handler: Call::Async(handler.into_handler(pattern)),
         layer: layer.map(Arc::new),
         label: Arc::from("default"),
     }
@@ -135,6 +141,17 @@ fn sync_route(handler: impl SyncHandler, layer: Option<PluginLayer>) -> Route {
         layer: layer.map(Arc::new),
         label: Arc::from("default"),
     }
+}
+
+/// `handler` as an async route on `key`, labelled with it.
+fn keyed_async<A>(
+    key: impl Into<crate::router::RouteKey>,
+    handler: impl IntoHandler<A>,
+    layer: Option<PluginLayer>,
+) -> (crate::router::RouteKey, Route) {
+    let key = key.into();
+    let r = route(handler, key.as_pattern().cloned(), layer);
+    keyed(key, r)
 }
 
 /// `route` registered on `key`, labelled with it.
@@ -152,6 +169,7 @@ fn keyed(
         RouteKey::Type(t) => t.to_string(),
         RouteKey::TypeUri(t, u) => format!("{t} {}", uri(u)),
         RouteKey::TypeUriPeer(t, u, _) => format!("{t} {} (peer)", uri(u)),
+        RouteKey::TypePattern(t, p) => format!("{t} {p}"),
     });
     (key, route)
 }

@@ -54,6 +54,8 @@ pub(crate) struct Shared {
     pub(crate) peers: Option<Arc<super::peers::Peers>>,
     /// Whether handler calls are timed (see `ServerBuilder::handler_timing`).
     pub(crate) timed: bool,
+    /// What `ServerBuilder::state` was given.
+    pub(crate) states: super::extract::States,
     /// TLS for accepted connections, if the builder was given it: the
     /// configuration (`reload_tls` swaps it) and what names a client
     /// certificate's connection. `serve` wraps its acceptor in it.

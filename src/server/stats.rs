@@ -65,6 +65,10 @@ pub struct Stats {
     pub handler_errors: u64,
     /// Handlers that panicked.
     pub handler_panics: u64,
+    /// Messages a typed handler's extractors refused (content that does
+    /// not parse or validate, a missing parameter), answered ERROR with
+    /// the reason; not counted in `handler_errors`.
+    pub content_rejections: u64,
     /// Connections closed by the frame or idle deadline, or a stalled write.
     pub timeouts: u64,
     /// TLS handshakes completed.
@@ -162,6 +166,7 @@ impl Stats {
             slow_consumer_disconnects,
             handler_errors,
             handler_panics,
+            content_rejections,
             timeouts,
             tls_handshakes,
             tls_handshake_failures,
@@ -199,6 +204,7 @@ pub(crate) struct Counters {
     slow_disconnects: AtomicU64,
     handler_errors: AtomicU64,
     handler_panics: AtomicU64,
+    content_rejections: AtomicU64,
     timeouts: AtomicU64,
     tls_handshakes: AtomicU64,
     pub(crate) tls_failures: AtomicU64,
@@ -324,6 +330,7 @@ impl Counters {
             Count::PermissionDenied => (&self.permission_denials, REJECTED, Some("permission")),
             Count::HandlerError => (&self.handler_errors, HANDLER_ERRORS, Some("error")),
             Count::HandlerPanic => (&self.handler_panics, HANDLER_ERRORS, Some("panic")),
+            Count::ContentRejected => (&self.content_rejections, HANDLER_ERRORS, Some("rejected")),
             Count::LoginRefused => (&self.login_refusals, "framewire_logins_refused_total", None),
         };
         bump(counter);
@@ -437,6 +444,7 @@ impl Counters {
             slow_consumer_disconnects: g(&self.slow_disconnects),
             handler_errors: g(&self.handler_errors),
             handler_panics: g(&self.handler_panics),
+            content_rejections: g(&self.content_rejections),
             timeouts: g(&self.timeouts),
             tls_handshakes: g(&self.tls_handshakes),
             tls_handshake_failures: g(&self.tls_failures),
@@ -487,6 +495,7 @@ mod tests {
             (17, Count::HandlerError),
             (18, Count::HandlerPanic),
             (19, Count::LoginRefused),
+            (27, Count::ContentRejected),
         ] {
             times(n, &|| c.count(what));
         }
@@ -537,12 +546,13 @@ mod tests {
             s.backplane_received,
             s.backplane_duplicates,
             s.backplane_invalid,
+            s.content_rejections,
         ];
         assert_eq!(
             got,
             [
                 1, 2, 3, 4, 40, 5, 50, 6, 24, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 23, 21,
-                22, 23, 24, 25, 26
+                22, 23, 24, 25, 26, 27
             ]
         );
         assert_eq!((s.connections, s.topics), (28, 29));

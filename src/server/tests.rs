@@ -193,7 +193,19 @@ async fn subscribers_get_notifications_and_the_handle_counts_deliveries() {
     }
     let note = |s: &'static str| Message::new(MessageType::NOTIFY_URI, "news", s);
     assert_eq!(h.handle.notify("news", note("1")).unwrap(), 2);
-    assert_eq!(h.handle.notify("other", note("x")).unwrap(), 0);
+    let other = Message::new(MessageType::NOTIFY_URI, "other", "x");
+    assert_eq!(h.handle.notify("other", other).unwrap(), 0);
+    // A message its topic's subscribers would never see is refused.
+    assert!(h
+        .handle
+        .notify("news", Message::ok("news", "x"))
+        .unwrap_err()
+        .is_topic_mismatch());
+    assert!(h
+        .handle
+        .notify("other", note("x"))
+        .unwrap_err()
+        .is_topic_mismatch());
     assert_eq!(text(&recv(&mut a).await), "1");
     assert_eq!(text(&recv(&mut b).await), "1");
     let stats = h.handle.stats();

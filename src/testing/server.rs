@@ -42,7 +42,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let server = TestServer::new(
 ///     Server::builder()
-///         .on(MessageType::REQUEST_URI, |m: Message, _ctx| async move {
+///         .on(MessageType::REQUEST_URI, |m: Message| async move {
 ///             Message::respond("echo", m.content().clone())
 ///         })
 ///         .build(),

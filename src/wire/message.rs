@@ -79,6 +79,20 @@ impl Message {
         Self::new(MessageType::RESPOND_URI, uri, content)
     }
 
+    /// `NOTIFY_URI` with the topic as uri: what a subscriber of `topic`
+    /// receives (see `ServerHandle::notify`).
+    ///
+    /// ```
+    /// use framewire::{Message, MessageType};
+    ///
+    /// let note = Message::notify("lobby", "hello");
+    /// assert_eq!(note.message_type, MessageType::NOTIFY_URI);
+    /// assert_eq!(&note.uri()[..], b"lobby");
+    /// ```
+    pub fn notify(topic: impl Into<Bytes>, content: impl Into<Bytes>) -> Self {
+        Self::new(MessageType::NOTIFY_URI, topic, content)
+    }
+
     /// `NOT_FOUND` with content `not found` (netaio `make_not_found_msg`).
     /// netaio's default handler sends it with an empty uri.
     pub fn not_found(uri: impl Into<Bytes>) -> Self {

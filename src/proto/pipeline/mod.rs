@@ -195,6 +195,9 @@ pub(crate) enum Count {
     DecryptFailure,
     HandlerError,
     HandlerPanic,
+    /// A typed handler's extractor refused the message
+    /// ([`HandlerError::is_rejection`](crate::handler::HandlerError::is_rejection)).
+    ContentRejected,
     /// A login the gate (or the version check) refused.
     LoginRefused,
     /// A message its sender's permissions do not allow (answered

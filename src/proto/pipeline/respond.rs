@@ -68,7 +68,12 @@ impl Pipeline {
                     .side
                     .answers()
                     .then(|| Message::new(e.reply_type(), uri.clone(), e.to_string()));
-                (reply, Some(Count::HandlerError))
+                let count = if e.is_rejection() {
+                    Count::ContentRejected
+                } else {
+                    Count::HandlerError
+                };
+                (reply, Some(count))
             }
             Err(panic) => {
                 error!(panic = panic_text(&*panic), ?uri, "handler panicked");
