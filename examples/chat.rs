@@ -4,70 +4,97 @@
 //! Protocol: REQUEST_URI `login` content `name/group` tags the connection
 //! `name:NAME` and `group:GROUP`; PUBLISH_URI `group` sends the content to
 //! the sender's group; PUBLISH_URI `all` broadcasts; PUBLISH_URI `to/NAME`
-//! sends to one user. Messages arrive as NOTIFY_URI with uri = the sender's
-//! name.
+//! sends to one user (a route pattern, `to/{name}`). Messages arrive as
+//! NOTIFY_URI with uri = the sender's name; publishing before logging in is
+//! answered NOT_PERMITTED (the `Name` extractor).
 //!
 //! Run: `cargo run --example chat`
 
 use std::time::Duration;
 
 use framewire::client::Client;
-use framewire::server::{Context, Server};
-use framewire::{Message, MessageType};
+use framewire::handler::HandlerError;
+use framewire::server::{Context, FromRequest, Path, Request, SendError, Server};
+use framewire::{Message, MessageType, RouteKey};
 
-fn name_of(ctx: &Context) -> Option<String> {
-    ctx.tags()
-        .iter()
-        .find_map(|t| t.strip_prefix("name:").map(str::to_owned))
+/// The sender's name, from its `name:` tag; a connection that has not
+/// logged in is answered NOT_PERMITTED before any publish handler runs.
+struct Name(String);
+
+impl FromRequest for Name {
+    fn from_request(req: &Request<'_>) -> Result<Self, HandlerError> {
+        req.context()
+            .tags()
+            .iter()
+            .find_map(|t| t.strip_prefix("name:").map(|n| Name(n.to_owned())))
+            .ok_or_else(|| HandlerError::not_permitted("log in first"))
+    }
+}
+
+/// What a publish route answers: how many received it.
+fn delivered(uri: &str, sent: Result<usize, SendError>) -> Result<Message, SendError> {
+    Ok(Message::ok(
+        uri.to_owned(),
+        format!("delivered to {}", sent?),
+    ))
+}
+
+fn note(from: &str, msg: &Message) -> Message {
+    Message::new(
+        MessageType::NOTIFY_URI,
+        from.to_owned(),
+        msg.content().clone(),
+    )
 }
 
 fn chat_server() -> Server {
+    let publish = |p| RouteKey::pattern(MessageType::PUBLISH_URI, p).expect("a valid pattern");
     Server::builder()
         .on(
             (MessageType::REQUEST_URI, "login"),
             |msg: Message, ctx: Context| async move {
                 let text = String::from_utf8_lossy(msg.content()).into_owned();
                 let Some((name, group)) = text.split_once('/') else {
-                    return Err::<Message, _>("login content must be name/group".to_owned());
+                    return Err(HandlerError::rejected("login content must be name/group"));
                 };
-                if !ctx
+                let tag = format!("name:{name}");
+                if ctx
                     .server()
                     .connections()
                     .iter()
-                    .all(|c| !c.tags.contains(&format!("name:{name}")))
+                    .any(|c| c.tags.contains(&tag))
                 {
-                    return Err(format!("name {name} is taken"));
+                    return Err(HandlerError::from(format!("name {name} is taken")));
                 }
-                ctx.add_tag(format!("name:{name}"));
+                ctx.add_tag(tag);
                 ctx.add_tag(format!("group:{group}"));
                 Ok(Message::respond("login", format!("welcome {name}")))
             },
         )
         .on(
-            MessageType::PUBLISH_URI,
-            |msg: Message, ctx: Context| async move {
-                let Some(from) = name_of(&ctx) else {
-                    return Ok::<_, String>(Message::not_permitted(msg.uri().clone()));
-                };
-                let note =
-                    Message::new(MessageType::NOTIFY_URI, from.clone(), msg.content().clone());
-                let uri = String::from_utf8_lossy(msg.uri()).into_owned();
-                let sent = if uri == "all" {
-                    ctx.server().broadcast(note)
-                } else if uri == "group" {
-                    let group = ctx
-                        .tags()
-                        .into_iter()
-                        .find(|t| t.starts_with("group:"))
-                        .unwrap_or_default();
-                    ctx.server().send_to_tag(&group, note)
-                } else if let Some(to) = uri.strip_prefix("to/") {
-                    ctx.server().send_to_tag(&format!("name:{to}"), note)
-                } else {
-                    return Ok(Message::not_found(msg.uri().clone()));
-                };
-                let n = sent.map_err(|e| e.to_string())?;
-                Ok(Message::ok(msg.uri().clone(), format!("delivered to {n}")))
+            publish("all"),
+            |Name(from): Name, msg: Message, ctx: Context| async move {
+                delivered("all", ctx.server().broadcast(note(&from, &msg)))
+            },
+        )
+        .on(
+            publish("group"),
+            |Name(from): Name, msg: Message, ctx: Context| async move {
+                let group = ctx
+                    .tags()
+                    .into_iter()
+                    .find(|t| t.starts_with("group:"))
+                    .unwrap_or_default();
+                delivered("group", ctx.server().send_to_tag(&group, note(&from, &msg)))
+            },
+        )
+        .on(
+            publish("to/{name}"),
+            |Name(from): Name, Path(to): Path<String>, msg: Message, ctx: Context| async move {
+                let sent = ctx
+                    .server()
+                    .send_to_tag(&format!("name:{to}"), note(&from, &msg));
+                delivered(&format!("to/{to}"), sent)
             },
         )
         .on_join(|info, _| println!("[server] {} joined from {}", info.id, info.peer))

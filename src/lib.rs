@@ -303,6 +303,7 @@ mod sync;
 pub mod testing;
 #[cfg(feature = "tls")]
 pub mod tls;
+pub mod trace;
 pub mod transport;
 pub mod wire;
 

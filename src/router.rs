@@ -378,6 +378,24 @@ impl<H: Clone> Router<H> {
         });
     }
 
+    /// Replaces every handler (persistent and one-shot) by `f` of it.
+    pub(crate) fn map(&self, f: impl Fn(&H) -> H) {
+        self.update(|r| {
+            for h in r.handlers.values_mut() {
+                *h = f(h);
+            }
+            for (_, _, h) in &mut r.patterns {
+                *h = f(h);
+            }
+            true
+        });
+        for list in self.once_map().values_mut() {
+            for h in list.iter_mut() {
+                *h = f(h);
+            }
+        }
+    }
+
     /// Every pattern route registered, most specific first (for the
     /// server's route listing and tests).
     #[cfg(test)]

@@ -94,7 +94,13 @@ pub(super) async fn dispatcher(
         let client = Client {
             inner: inner.clone(),
         };
-        let result = catch_panics(|| handler.call(msg, client)).await;
+        let result = match crate::trace::incoming(&msg) {
+            None => catch_panics(|| handler.call(msg, client)).await,
+            Some(tp) => {
+                let call = catch_panics(|| handler.call(msg, client));
+                crate::trace::handle_in(tp, "client", call).await
+            }
+        };
         let current = match inner.current() {
             Ok(c) => c,
             Err(e) => {

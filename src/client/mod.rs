@@ -45,6 +45,44 @@ mod recent;
 mod reconnect;
 mod servers;
 mod subscription;
+/// A client is a [`tower::Service`] of requests (feature `tower`): each
+/// call is [`Client::call`], so tower's layers (timeout, retry,
+/// concurrency and rate limits, load shedding) wrap it as they wrap any
+/// service. Always ready: the client bounds what waits itself
+/// ([`ClientBuilder::max_pending_requests`]).
+///
+/// ```no_run
+/// # async fn demo(client: framewire::client::Client) -> Result<(), tower::BoxError> {
+/// use std::time::Duration;
+/// use tower::{Service, ServiceBuilder, ServiceExt};
+/// use framewire::{Message, MessageType};
+///
+/// let mut svc = ServiceBuilder::new()
+///     .concurrency_limit(16)
+///     .timeout(Duration::from_secs(1))
+///     .service(client);
+/// let reply = svc.ready().await?.call(Message::new(MessageType::REQUEST_URI, "echo", "hi")).await?;
+/// # drop(reply); Ok(()) }
+/// ```
+#[cfg(feature = "tower")]
+impl tower::Service<Message> for Client {
+    type Response = Message;
+    type Error = ClientError;
+    type Future = crate::handler::BoxFuture<Result<Message, ClientError>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), ClientError>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, msg: Message) -> Self::Future {
+        let client = self.clone();
+        Box::pin(async move { client.call(msg).await })
+    }
+}
+
 #[cfg(test)]
 mod tests;
 
@@ -180,7 +218,8 @@ impl Client {
     /// Sends `msg` through the plugins, without waiting for any reply
     /// (while reconnecting, it waits in the
     /// [offline buffer](ClientBuilder::offline_buffer)).
-    pub async fn send(&self, msg: Message) -> Result<(), ClientError> {
+    pub async fn send(&self, mut msg: Message) -> Result<(), ClientError> {
+        crate::trace::attach_current(&mut msg);
         self.inner.send_message(msg).await
     }
 
@@ -330,6 +369,7 @@ impl Client {
         layer: Option<&PluginLayer>,
     ) -> Result<Message, ClientError> {
         let inner = &self.inner;
+        crate::trace::attach_current(&mut msg);
         let uri = msg.body.uri.clone();
         // Held until the request ends, however it ends.
         let _seat = inner.budget.take()?;

@@ -58,6 +58,7 @@ pub struct ServerBuilder {
     peers: Option<Arc<super::peers::Peers>>,
     timed: bool,
     states: super::extract::States,
+    layers: super::layers::Layers,
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ServerConfig>>,
     #[cfg(feature = "tls")]
@@ -81,6 +82,7 @@ impl ServerBuilder {
             peers: None,
             timed: super::metrics::TIMED,
             states: Default::default(),
+            layers: Default::default(),
             #[cfg(feature = "tls")]
             tls: None,
             #[cfg(feature = "tls")]
@@ -187,6 +189,43 @@ impl ServerBuilder {
     /// ```
     pub fn state<S: Clone + Send + Sync + 'static>(mut self, value: S) -> Self {
         self.states.insert(value);
+        self
+    }
+
+    /// Wraps every route's handler (those registered before and after
+    /// this call, the default handler, and those added while serving) in
+    /// `layer` (feature `tower`): tower's `TimeoutLayer`,
+    /// `ConcurrencyLimitLayer`, `RateLimitLayer`, `LoadShedLayer`, or your
+    /// own. A later `layer` wraps the earlier ones. Each route gets its own
+    /// instance of the layer's service (see [`tower`](super::tower)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use framewire::server::Server;
+    /// use framewire::{Message, MessageType};
+    ///
+    /// let server = Server::builder()
+    ///     .on((MessageType::REQUEST_URI, "slow"), |_m: Message| async {
+    ///         tokio::time::sleep(Duration::from_secs(60)).await;
+    ///         Message::respond("slow", "late")
+    ///     })
+    ///     // Answered ERROR "request timed out" after 2 s.
+    ///     .layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(2)))
+    ///     .build();
+    /// # drop(server);
+    /// ```
+    #[cfg(feature = "tower")]
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: tower::Layer<super::tower::HandlerService> + Send + Sync + 'static,
+        L::Service: tower::Service<super::tower::HandlerRequest, Response = Option<Message>>
+            + Send
+            + 'static,
+        <L::Service as tower::Service<super::tower::HandlerRequest>>::Error:
+            Into<super::tower::BoxError>,
+        <L::Service as tower::Service<super::tower::HandlerRequest>>::Future: Send + 'static,
+    {
+        self.layers.push(layer);
         self
     }
 
@@ -409,8 +448,13 @@ impl ServerBuilder {
             handle: ServerHandle {
                 shared: Arc::new(Shared {
                     registry: Registry::new(SubscriptionCaps::new(&limits)),
-                    router: self.router,
-                    default: self.default,
+                    router: {
+                        if !self.layers.is_empty() {
+                            self.router.map(|r| r.clone().layered(&self.layers));
+                        }
+                        self.router
+                    },
+                    default: self.default.layered(&self.layers),
                     pipeline,
                     counters: Counters::default(),
                     on_join: self.on_join,
@@ -427,6 +471,7 @@ impl ServerBuilder {
                     peers: self.peers,
                     timed: self.timed,
                     states: self.states,
+                    layers: self.layers,
                     #[cfg(feature = "tls")]
                     tls: self
                         .tls

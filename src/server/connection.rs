@@ -283,9 +283,17 @@ async fn call_handler(
     msg: Message,
 ) -> crate::proto::pipeline::CallResult {
     let started = shared.timed.then(std::time::Instant::now);
-    let result = match &route.handler {
-        Call::Async(h) => catch_panics(|| h.call(msg, ctx.clone())).await,
-        Call::Sync(h) => catch_unwind(AssertUnwindSafe(|| h.call(msg, ctx))),
+    let trace = crate::trace::incoming(&msg);
+    let result = match (&route.handler, trace) {
+        (Call::Async(h), None) => catch_panics(|| h.call(msg, ctx.clone())).await,
+        (Call::Async(h), Some(tp)) => {
+            let call = catch_panics(|| h.call(msg, ctx.clone()));
+            crate::trace::handle_in(tp, "server", call).await
+        }
+        (Call::Sync(h), None) => catch_unwind(AssertUnwindSafe(|| h.call(msg, ctx))),
+        (Call::Sync(h), Some(tp)) => crate::trace::handle_sync_in(tp, "server", || {
+            catch_unwind(AssertUnwindSafe(|| h.call(msg, ctx)))
+        }),
     };
     if let Some(t) = started {
         metrics::handler_seconds(route.label.clone(), t.elapsed().as_secs_f64());

@@ -91,7 +91,8 @@ impl Context {
 
     /// Sends `msg` to this connection (through the instance plugins),
     /// without waiting; a full queue applies the slow-consumer policy.
-    pub fn send(&self, msg: Message) -> Result<(), SendError> {
+    pub fn send(&self, mut msg: Message) -> Result<(), SendError> {
+        crate::trace::attach_current(&mut msg);
         let pipeline = &self.inner.server.shared.pipeline;
         let frame = pipeline.seal(msg, &self.inner.conn.link(pipeline.tag()))?;
         self.inner.server.shared.deliver(&self.inner.conn, frame)

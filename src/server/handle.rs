@@ -41,9 +41,10 @@ impl ServerHandle {
     /// With a [backplane](super::ServerBuilder::backplane), the message is
     /// also relayed to the other instances' subscribers; the count is this
     /// instance's.
-    pub fn notify(&self, key: impl AsRef<[u8]>, msg: Message) -> Result<usize, SendError> {
+    pub fn notify(&self, key: impl AsRef<[u8]>, mut msg: Message) -> Result<usize, SendError> {
         let key = key.as_ref();
         super::error::check_topic(key, &msg)?;
+        crate::trace::attach_current(&mut msg);
         let msg = self
             .shared
             .relay_out(|| Target::Topic(Bytes::copy_from_slice(key)), msg);
@@ -53,7 +54,8 @@ impl ServerHandle {
 
     /// Sends `msg` to every connection (relayed to the other instances'
     /// with a backplane, as [`notify`](Self::notify)).
-    pub fn broadcast(&self, msg: Message) -> Result<usize, SendError> {
+    pub fn broadcast(&self, mut msg: Message) -> Result<usize, SendError> {
+        crate::trace::attach_current(&mut msg);
         let msg = self.shared.relay_out(|| Target::All, msg);
         let conns = self.shared.registry.all();
         self.shared.fan_out(&conns, msg, None)
@@ -61,7 +63,8 @@ impl ServerHandle {
 
     /// Sends `msg` to every connection tagged `tag` (relayed to the other
     /// instances' with a backplane, as [`notify`](Self::notify)).
-    pub fn send_to_tag(&self, tag: &str, msg: Message) -> Result<usize, SendError> {
+    pub fn send_to_tag(&self, tag: &str, mut msg: Message) -> Result<usize, SendError> {
+        crate::trace::attach_current(&mut msg);
         let msg = self
             .shared
             .relay_out(|| Target::Tag(Bytes::copy_from_slice(tag.as_bytes())), msg);
@@ -70,7 +73,8 @@ impl ServerHandle {
     }
 
     /// Sends `msg` to one connection.
-    pub fn send_to(&self, id: ConnectionId, msg: Message) -> Result<(), SendError> {
+    pub fn send_to(&self, id: ConnectionId, mut msg: Message) -> Result<(), SendError> {
+        crate::trace::attach_current(&mut msg);
         self.send_to_inner(id, msg, None)
     }
 
@@ -90,16 +94,22 @@ impl ServerHandle {
     pub fn notify_with(
         &self,
         key: impl AsRef<[u8]>,
-        msg: Message,
+        mut msg: Message,
         layer: &PluginLayer,
     ) -> Result<usize, SendError> {
         super::error::check_topic(key.as_ref(), &msg)?;
+        crate::trace::attach_current(&mut msg);
         let conns = self.shared.registry.subscribers(key.as_ref());
         self.shared.fan_out(&conns, msg, Some(layer))
     }
 
     /// [`broadcast`](Self::broadcast) with a per-call plugin layer.
-    pub fn broadcast_with(&self, msg: Message, layer: &PluginLayer) -> Result<usize, SendError> {
+    pub fn broadcast_with(
+        &self,
+        mut msg: Message,
+        layer: &PluginLayer,
+    ) -> Result<usize, SendError> {
+        crate::trace::attach_current(&mut msg);
         let conns = self.shared.registry.all();
         self.shared.fan_out(&conns, msg, Some(layer))
     }
@@ -108,9 +118,10 @@ impl ServerHandle {
     pub fn send_to_tag_with(
         &self,
         tag: &str,
-        msg: Message,
+        mut msg: Message,
         layer: &PluginLayer,
     ) -> Result<usize, SendError> {
+        crate::trace::attach_current(&mut msg);
         let conns = self.shared.registry.with_tag(tag);
         self.shared.fan_out(&conns, msg, Some(layer))
     }
@@ -119,9 +130,10 @@ impl ServerHandle {
     pub fn send_to_with(
         &self,
         id: ConnectionId,
-        msg: Message,
+        mut msg: Message,
         layer: &PluginLayer,
     ) -> Result<(), SendError> {
+        crate::trace::attach_current(&mut msg);
         self.send_to_inner(id, msg, Some(layer))
     }
 
@@ -280,7 +292,9 @@ impl ServerHandle {
     pub fn on<A>(&self, key: impl Into<RouteKey>, handler: impl IntoHandler<A>) {
         {
             let (key, route) = keyed_async(key, handler, None);
-            self.shared.router.on(key, route)
+            self.shared
+                .router
+                .on(key, route.layered(&self.shared.layers))
         };
     }
 
@@ -288,7 +302,9 @@ impl ServerHandle {
     pub fn once<A>(&self, key: impl Into<RouteKey>, handler: impl IntoHandler<A>) {
         {
             let (key, route) = keyed_async(key, handler, None);
-            self.shared.router.once(key, route)
+            self.shared
+                .router
+                .once(key, route.layered(&self.shared.layers))
         };
     }
 
@@ -313,7 +329,9 @@ impl ServerHandle {
     ) {
         {
             let (key, route) = keyed_async(key, handler, Some(layer));
-            self.shared.router.on(key, route)
+            self.shared
+                .router
+                .on(key, route.layered(&self.shared.layers))
         };
     }
 
@@ -326,7 +344,9 @@ impl ServerHandle {
     ) {
         {
             let (key, route) = keyed_async(key, handler, Some(layer));
-            self.shared.router.once(key, route)
+            self.shared
+                .router
+                .once(key, route.layered(&self.shared.layers))
         };
     }
 

@@ -59,6 +59,7 @@ mod error;
 pub mod extract;
 mod handle;
 mod handler;
+mod layers;
 mod limits;
 mod listen;
 mod login;
@@ -71,6 +72,8 @@ mod shared;
 mod stats;
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 use std::sync::Arc;
 
@@ -140,6 +143,22 @@ fn sync_route(handler: impl SyncHandler, layer: Option<PluginLayer>) -> Route {
         handler: Call::Sync(Arc::new(handler)),
         layer: layer.map(Arc::new),
         label: Arc::from("default"),
+    }
+}
+
+impl Route {
+    /// The route with its handler inside `layers` (a sync handler made
+    /// async for them).
+    pub(crate) fn layered(mut self, layers: &layers::Layers) -> Route {
+        if layers.is_empty() {
+            return self;
+        }
+        let handler = match self.handler {
+            Call::Async(h) => h,
+            Call::Sync(h) => Arc::new(layers::SyncAsAsync(h)),
+        };
+        self.handler = Call::Async(layers.wrap(handler));
+        self
     }
 }
 

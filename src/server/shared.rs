@@ -56,6 +56,9 @@ pub(crate) struct Shared {
     pub(crate) timed: bool,
     /// What `ServerBuilder::state` was given.
     pub(crate) states: super::extract::States,
+    /// What `ServerBuilder::layer` wraps every route in (routes added
+    /// while serving too).
+    pub(crate) layers: super::layers::Layers,
     /// TLS for accepted connections, if the builder was given it: the
     /// configuration (`reload_tls` swaps it) and what names a client
     /// certificate's connection. `serve` wraps its acceptor in it.

@@ -11,7 +11,7 @@ import json
 import socket
 import sys
 
-from netaio import Body, Header, Message, MessageType
+from netaio import AuthFields, Body, Header, Message, MessageType
 
 MT = MessageType
 TIMEOUT = 10
@@ -36,12 +36,13 @@ def receive(sock):
     return msg
 
 
-def send(sock, mtype, uri, content=b""):
-    sock.sendall(Message.prepare(Body.prepare(content, uri), mtype).encode())
+def send(sock, mtype, uri, content=b"", fields=None):
+    auth = AuthFields(fields) if fields else None
+    sock.sendall(Message.prepare(Body.prepare(content, uri), mtype, auth).encode())
 
 
-def call(sock, mtype, uri, content=b""):
-    send(sock, mtype, uri, content)
+def call(sock, mtype, uri, content=b"", fields=None):
+    send(sock, mtype, uri, content, fields)
     return receive(sock)
 
 
@@ -98,6 +99,20 @@ def main():
     ]:
         r = call(mallory, mtype, uri, json.dumps({"text": "x"}).encode())
         assert kind(r) == MT.NOT_FOUND, f"{mtype.name} {uri[:20]!r}: {kind(r).name}"
+
+    # A W3C traceparent as a framewire header (auth field `h:traceparent`):
+    # the handler runs in the trace and its push carries it on, with the
+    # handler's own span as the parent; netaio decodes it as one more field.
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    tp = f"00-{trace_id}-00f067aa0ba902b7-01".encode()
+    post = json.dumps({"text": "traced"}).encode()
+    r = call(alice, MT.PUBLISH_URI, b"post/lobby", post, {"h:traceparent": tp})
+    assert kind(r) in (MT.OK, MT.RESPOND_URI), f"traced post: {kind(r).name}"
+    note = receive(bob)
+    carried = note.auth_data.fields.get("h:traceparent", b"").decode()
+    parts = carried.split("-")
+    assert len(parts) == 4 and parts[1] == trace_id, f"push trace: {carried!r}"
+    assert parts[2] != "00f067aa0ba902b7", "the push's parent is the handler's span"
 
     # Nothing mallory sends stops the others: garbage closes mallory only.
     mallory.sendall(bytes([14, 0, 0, 0, 0, 0, 0, 0, 0]))
