@@ -158,6 +158,11 @@ fn seeds_server_stream() {
     replay("server_stream", server_check::check_server_stream);
 }
 
+#[test]
+fn seeds_typed_content() {
+    replay("typed_content", checks::check_typed_content);
+}
+
 /// The `service_routes` target (the template of
 /// docs/testing-your-service.md, which must stay verbatim there): its seeds
 /// as libFuzzer hands them to the target, through the same routes and
