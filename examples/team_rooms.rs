@@ -24,17 +24,19 @@
 //! most `MAX_ROOMS` rooms with history (the room posted to longest ago is
 //! forgotten first); subscriptions are bounded by the server's `Limits`.
 //!
-//! With per-user keys the same service only changes its builder (see the
-//! README, "Writing a service"): `.plugins(PluginLayer::new().with_auth(
-//! UserHmac::new(users)))` and `.permissions(...)` per user.
+//! With per-user keys the same service only changes its builder:
+//! [`with_users`] (each frame signed with its user's key, each user's
+//! permissions checked before any handler; `tests/typed_services.rs` runs
+//! it). framewire peers only: netaio has no per-user keys.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
+use framewire::auth::{MemoryUsers, Permissions, Rule, User, UserHmac};
 use framewire::content::{chars_in, Invalid, Json, Valid, Validate};
 use framewire::handler::HandlerError;
 use framewire::server::{Context, FromRequest, Request, Server, ServerBuilder, State};
-use framewire::{Message, MessageType, RouteKey};
+use framewire::{Message, MessageType, PluginLayer, RouteKey};
 use serde::{Deserialize, Serialize};
 
 /// Posts kept per room.
@@ -167,7 +169,30 @@ pub fn team_rooms() -> ServerBuilder {
         .on(route(MessageType::REQUEST_URI, "history/{room}"), history)
 }
 
-#[allow(dead_code)] // the tests include this file for `team_rooms` only
+/// The same service with per-user keys: `writers` may post, read the
+/// history and subscribe; `readers` may only read and subscribe (a post is
+/// answered NOT_PERMITTED before the handler runs). Each `(name, secret)`
+/// signs as `UserHmac::client(name, secret)` on the client side.
+pub fn with_users(writers: &[(&str, &str)], readers: &[(&str, &str)]) -> ServerBuilder {
+    let pattern = |p: &str| p.parse().expect("a valid pattern");
+    let reader = || {
+        Permissions::default()
+            .publish(Rule::allow([]))
+            .subscribe(Rule::allow([pattern("*")]))
+            .request(Rule::allow([pattern("history/*")]))
+    };
+    let writer = || reader().publish(Rule::allow([pattern("post/*")]));
+    let mut users = MemoryUsers::new();
+    for (name, secret) in writers {
+        users = users.with(User::new(*name, secret).permissions(writer()));
+    }
+    for (name, secret) in readers {
+        users = users.with(User::new(*name, secret).permissions(reader()));
+    }
+    team_rooms().plugins(PluginLayer::new().with_auth(UserHmac::server(users)))
+}
+
+#[allow(dead_code)] // the tests include this file for its services only
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let addr = std::env::var("TEAM_ROOMS_ADDR").unwrap_or_else(|_| "127.0.0.1:0".into());

@@ -44,6 +44,10 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
+//! | `json` | typed content in JSON: [`content::Json`], `Valid`, `Client::call_json`, `Subscription::next_json` (serde_json) |
+//! | `msgpack` | the same in MessagePack: `content::MsgPack`, `Client::call_msgpack` (rmp-serde) |
+//! | `tower` | tower middleware: `ServerBuilder::layer`, `server::tower` (services as handlers), `Client` as a `tower::Service` |
+//! | `otel` | the OpenTelemetry bridge of [`trace`]: trace context from and into the current span (tracing-opentelemetry) |
 //! | `tls` | TLS on both sides: [`tls`], `ServerBuilder::tls`, `ClientBuilder::tls` (rustls, ring) |
 //! | `users-file` | `MemoryUsers::from_toml_file` (serde, toml) |
 //! | `redis` | `server::RedisBackplane`: several instances as one service over Redis |
@@ -54,8 +58,10 @@
 //! | `cli` (default) | the `framewire` binary; turns `tls`, `users-file`, `redis` and `metrics` on |
 //! | `mutate-predicates` | for `scripts/mutate_predicates.py` only (mutation testing of the `is_*` predicates); never for a real build |
 //!
-//! A library user who wants none of it depends on `framewire` with
-//! `default-features = false` (tokio, bytes, HMAC and CRC remain).
+//! A library user depends on `framewire` with `default-features = false`
+//! and the features it uses (tokio, bytes, HMAC and CRC remain): the CLI's
+//! dependencies (clap, the Prometheus exporter, rcgen, ...) are not the
+//! library's. On docs.rs every item says which feature it needs.
 //!
 //! # Layout
 //!
@@ -76,6 +82,7 @@
 //!     auth_fields.rs     AuthFields: the packify dict (bounded, no recursion)
 //!     body.rs            Body: uri + content as Bytes slices
 //!     message.rs         Message + netaio reply helpers (ok, respond, error, ...)
+//!     headers.rs         application headers: auth fields under `h:`, bounded
 //!     pack_value.rs      PackValue: any packify value (peer ids and data), bounded
 //!     frame.rs           FrameConfig, decode_frame / encode_frame with limits
 //!     error.rs           DecodeError, AuthFieldsError, EncodeError
@@ -86,7 +93,8 @@
 //!     env.rs             PluginEnv: injected Clock + RandomSource (tests pin them)
 //!     link.rs            Link, Role: what a plugin knows of the connection
 //!     identity.rs        Identity: who proved to be on the other end
-//!     pattern.rs         Pattern (NATS-style `*` / `>`), Rule, Permissions
+//!     pattern.rs         Pattern (NATS-style `*` / `>`, `{name}`), Params, Rule,
+//!                        Permissions: one pattern type for routes and permissions
 //!     users.rs           User, UserStore, MemoryUsers
 //!     users_file.rs      the TOML users file (feature `users-file`)
 //!     secret_file.rs     read_secret_file: one way to read a key from a file
@@ -108,11 +116,16 @@
 //!                        announcer, refusing (server) or evicting (node)
 //!   protocol.rs          framewire's additions: PING_URI, REQUEST_ID_FIELD, RequestId,
 //!                        SESSION_FIELD, SessionId, LOGIN_URI, PROTOCOL_VERSION
-//!   handler.rs           what both sides' handlers share: IntoReply, HandlerError,
-//!                        BoxFuture, panic isolation
+//!   handler.rs           what both sides' handlers share: IntoReply, RequestHead,
+//!                        HandlerError, BoxFuture, panic isolation
+//!   content.rs           typed content: Json, MsgPack, Valid, Validate, reasons
+//!                        (features `json`, `msgpack`)
+//!   trace.rs             W3C traceparent: TraceParent, scope, the handler's span,
+//!                        the OpenTelemetry bridge (feature `otel`)
 //!   readme_store.rs      netaio's readme key-value store as a function of a message
-//!   router.rs            RouteKey + registry (type,uri,peer)→(type,uri)→type,
-//!                        one-shot handlers; route values opaque to it
+//!   router.rs            RouteKey + registry (type,uri,peer)→(type,uri)→
+//!                        (type,pattern)→type, one-shot handlers; route values
+//!                        opaque to it
 //!   proto/               sans-I/O: no tokio, no sockets, the caller's clock
 //!     mod.rs             what belongs here
 //!     inbound.rs         Inbound: a connection's read buffer and the frames in it
@@ -166,6 +179,10 @@
 //!     connection.rs      the driver of proto/connection.rs: reads, timer, handler
 //!                        calls, login gate; the writer task
 //!     handler.rs         Handler, SyncHandler (the server's handler traits)
+//!     extract.rs         typed handlers: FromRequest, extractors (Path, State, ...),
+//!                        IntoHandler for async functions of extractors
+//!     tower.rs           HandlerService, service(): tower on the server (feature)
+//!     layers.rs          what ServerBuilder::layer wraps every route in
 //!     context.rs         Context: what a handler knows about its connection
 //!     registry.rs        connections, tags, subscriptions
 //!       topics.rs        the subscription tables, bounded by count and bytes
@@ -279,6 +296,8 @@
 //! for the other instances; what they relay comes in through
 //! `server/backplane/relay.rs` and takes the same fan-out.
 #![warn(missing_docs)]
+// docs.rs (nightly, `--cfg docsrs`): each item shows the features it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
 pub mod auth;

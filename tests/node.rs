@@ -45,7 +45,7 @@ async fn a_node_answers_another_through_the_readme_routes() {
     let got = client.request(to, "k", "").await.unwrap();
     assert_eq!(&got.content()[..], b"v1");
     let again = client.create(to, "k", "v2").await.unwrap_err();
-    assert!(again.is_remote(), "{again}");
+    assert!(again.is_error(), "{again}");
     client.update(to, "k", "v2").await.unwrap();
     assert_eq!(
         &client.request(to, "k", "").await.unwrap().content()[..],
@@ -542,7 +542,7 @@ async fn a_create_answered_not_found_or_a_typed_handler_error_fails_at_once() {
     let e = client.create(to, "gone", "v").await.unwrap_err();
     assert!(e.is_not_found(), "{e}");
     let e = client.create(to, "user", "{}").await.unwrap_err();
-    assert!(e.is_remote() && !e.is_auth_rejected(), "{e}");
+    assert!(e.is_error() && !e.is_auth_error(), "{e}");
     assert_eq!(e.to_string(), "peer error: invalid author");
     let e = client.request(to, "user", "").await.unwrap_err();
     assert!(e.is_not_found(), "{e}");

@@ -172,7 +172,7 @@ async fn per_call_layers_on_requests_and_fan_out() {
         (MessageType::OK, &b"stored"[..])
     );
     let refused = client.call(create()).await.unwrap_err();
-    assert!(refused.is_auth_rejected(), "{refused:?}");
+    assert!(refused.is_auth_error(), "{refused:?}");
     // A reply that does not carry the per-call layer's signature fails it.
     let wrong = PluginLayer::new().with_auth(NetaioHmac::new("other").hmac_field("camh"));
     assert!(client.call_with(create(), &wrong).await.is_err());

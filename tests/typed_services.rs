@@ -353,6 +353,65 @@ async fn team_rooms_refuses_what_breaks_the_contract_and_serves_others() {
     assert_eq!(ok.message_type, MessageType::OK);
 }
 
+#[tokio::test]
+async fn team_rooms_with_per_user_keys_lets_writers_post_and_readers_read() {
+    use framewire::auth::UserHmac;
+    use framewire::PluginLayer;
+    let server = TestServer::new(
+        team_rooms::with_users(&[("alice", "alice-key")], &[("bob", "bob-key")]).build(),
+    );
+    let signed = |name: &str, key: &str| {
+        server
+            .client()
+            .plugins(PluginLayer::new().with_auth(UserHmac::client(name, key)))
+    };
+    let alice = signed("alice", "alice-key").connect().await.unwrap();
+    let bob = signed("bob", "bob-key").connect().await.unwrap();
+    let posted: serde_json::Value = alice
+        .call_json(
+            MessageType::PUBLISH_URI,
+            "post/lobby",
+            &serde_json::json!({"text": "hi"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(posted["delivered"], 0);
+    let refused = bob
+        .call_json::<serde_json::Value>(
+            MessageType::PUBLISH_URI,
+            "post/lobby",
+            &serde_json::json!({"text": "x"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(refused.is_not_permitted(), "{refused}");
+    let history: Vec<serde_json::Value> = bob
+        .call_json(MessageType::REQUEST_URI, "history/lobby", &())
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0]["text"], "hi");
+    // A wrong key is refused at connect.
+    let wrong = signed("alice", "guess").connect().await.unwrap_err();
+    assert!(wrong.is_auth_error(), "{wrong}");
+    // A body that is not a post comes back as a typed error with the reason.
+    let bad = alice
+        .call_json::<serde_json::Value>(
+            MessageType::PUBLISH_URI,
+            "post/lobby",
+            &serde_json::json!({"text": ""}),
+        )
+        .await
+        .unwrap_err();
+    assert!(bad.is_error(), "{bad}");
+    assert_eq!(
+        bad.reason().as_deref(),
+        Some("text: must be 1..=500 characters, not 0")
+    );
+    alice.close().await;
+    bob.close().await;
+}
+
 /// The contract from Python: raw netaio 0.0.9 frames over TCP
 /// (tests/python/team_rooms_check.py), against the example's routes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

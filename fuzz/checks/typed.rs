@@ -35,7 +35,10 @@ pub fn check_typed_content(data: &[u8]) {
         let captured = p.captures(rest);
         assert!(captured.is_none() || matched, "captured without matching");
         for (name, value) in captured.iter().flat_map(|c| c.iter()) {
-            assert!(!value.is_empty() && !value.contains('/'), "{name}={value:?}");
+            assert!(
+                !value.is_empty() && !value.contains('/'),
+                "{name}={value:?}"
+            );
         }
         if p.is_literal() {
             assert_eq!(matched, text.as_bytes() == rest);

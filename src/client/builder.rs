@@ -83,7 +83,7 @@ impl ClientBuilder {
     /// plugin, proves its credentials with one signed ping before it
     /// returns (default `true`): a server that answers AUTH_ERROR (a
     /// wrong secret, an unknown user) fails the connect with the error
-    /// for which [`ClientError::is_auth_rejected`] holds, instead of the
+    /// for which [`ClientError::is_auth_error`] holds, instead of the
     /// first request. Costs one round trip at connect, waited for at
     /// most the connect timeout (silence passes, as does a netaio
     /// server's NOT_FOUND).
@@ -357,7 +357,7 @@ impl ClientBuilder {
             let ping = crate::protocol::ping();
             let wait = client.inner.config.connect_timeout;
             if let Err(e) = client.call_timeout(ping, wait).await {
-                if e.is_auth_rejected() {
+                if e.is_auth_error() {
                     client.close().await;
                     return Err(e);
                 }

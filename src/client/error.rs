@@ -93,10 +93,11 @@ crate::predicates::predicates!(ClientError {
     is_not_found => ClientError::Reply(ReplyError::NotFound(_)),
     /// Whether the server said NOT_PERMITTED.
     is_not_permitted => ClientError::Reply(ReplyError::NotPermitted(_)),
-    /// Whether the server refused authentication.
-    is_auth_rejected => ClientError::Reply(ReplyError::AuthRejected { .. }),
+    /// Whether the server answered AUTH_ERROR (it refused our
+    /// credentials). Reply predicates are named after the reply's type.
+    is_auth_error => ClientError::Reply(ReplyError::AuthRejected { .. }),
     /// Whether the server answered ERROR.
-    is_remote => ClientError::Reply(ReplyError::Remote(_)),
+    is_error => ClientError::Reply(ReplyError::Remote(_)),
     /// Whether the connection went away (or is down right now).
     is_connection_lost => ClientError::ConnectionLost,
     /// Whether the client was closed.
@@ -109,12 +110,42 @@ crate::predicates::predicates!(ClientError {
     is_connect => ClientError::Connect { .. } | ClientError::NoServers,
     /// Whether the message could not be framed.
     is_encode => ClientError::Encode(_),
-    /// Whether a plugin could not sign or encrypt the message.
-    is_auth => ClientError::Auth(_),
+    /// Whether one of our plugins could not sign or encrypt the message
+    /// (a local failure, not an AUTH_ERROR reply).
+    is_signing => ClientError::Auth(_),
     /// Whether the server answered with an error reply (NOT_FOUND,
     /// NOT_PERMITTED, AUTH_ERROR or ERROR): see [`reply`](Self::reply).
     is_error_reply => ClientError::Reply(_),
 });
+
+/// The names before 0.2 (renamed after the reply types they test; see
+/// CHANGELOG.md), kept for one release.
+impl ClientError {
+    /// Renamed [`is_auth_error`](Self::is_auth_error).
+    #[deprecated(
+        since = "0.2.0",
+        note = "renamed is_auth_error, after the reply type AUTH_ERROR"
+    )]
+    pub fn is_auth_rejected(&self) -> bool {
+        self.is_auth_error()
+    }
+
+    /// Renamed [`is_error`](Self::is_error).
+    #[deprecated(since = "0.2.0", note = "renamed is_error, after the reply type ERROR")]
+    pub fn is_remote(&self) -> bool {
+        self.is_error()
+    }
+
+    /// Renamed [`is_signing`](Self::is_signing) (it never meant an
+    /// AUTH_ERROR reply).
+    #[deprecated(
+        since = "0.2.0",
+        note = "renamed is_signing: a local plugin failure, not an AUTH_ERROR reply"
+    )]
+    pub fn is_auth(&self) -> bool {
+        self.is_signing()
+    }
+}
 
 impl ClientError {
     /// Whether a typed call's content could not be encoded, or the reply's
@@ -153,7 +184,7 @@ impl ClientError {
     /// use framewire::{Message, ReplyError};
     ///
     /// let e = ClientError::from(ReplyError::Remote(Message::error("cannot overwrite")));
-    /// assert!(e.as_reply_error().is_some_and(ReplyError::is_remote));
+    /// assert!(e.as_reply_error().is_some_and(ReplyError::is_error));
     /// assert_eq!(e.to_string(), "server error: cannot overwrite");
     /// ```
     pub fn as_reply_error(&self) -> Option<&ReplyError> {
@@ -259,7 +290,7 @@ mod tests {
             e.reply().map(|m| m.content().to_vec()),
             Some(b"no".to_vec())
         );
-        assert!(e.as_reply_error().is_some_and(ReplyError::is_remote));
+        assert!(e.as_reply_error().is_some_and(ReplyError::is_error));
         assert!(ClientError::Closed.reply().is_none());
         assert!(ClientError::Closed.as_reply_error().is_none());
     }
@@ -308,7 +339,7 @@ mod predicate_tests {
                 &["is_connect"],
             ),
             (ClientError::Encode(too_large), &["is_encode"]),
-            (ClientError::Auth(AuthError::BadMac), &["is_auth"]),
+            (ClientError::Auth(AuthError::BadMac), &["is_signing"]),
         ];
         cases.extend(others.map(|(e, holding)| (e, holding.to_vec())));
         crate::predicates::check_with(ClientError::PREDICATES, &cases);
@@ -340,6 +371,38 @@ mod predicate_tests {
                 (DisconnectReason::Closed, &["is_closed"]),
                 (DisconnectReason::Draining, &["is_draining"]),
             ],
+        );
+    }
+}
+
+#[cfg(test)]
+mod renamed_tests {
+    use super::*;
+
+    #[test]
+    #[allow(deprecated)]
+    fn the_old_names_answer_as_the_new_ones() {
+        let cases = [
+            ClientError::from(ReplyError::AuthRejected {
+                message: Message::error("no"),
+                verified: true,
+            }),
+            ClientError::from(ReplyError::Remote(Message::error("x"))),
+            ClientError::Auth(AuthError::BadMac),
+            ClientError::Closed,
+        ];
+        let got: Vec<_> = cases
+            .iter()
+            .map(|e| (e.is_auth_rejected(), e.is_remote(), e.is_auth()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (true, false, false),
+                (false, true, false),
+                (false, false, true),
+                (false, false, false)
+            ]
         );
     }
 }

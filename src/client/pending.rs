@@ -484,7 +484,7 @@ mod tests {
         let (_, mut third) = waiting(&mut p, MessageType::REQUEST_URI, "c");
         assert!(p.fail_unverified(Message::error("HMAC auth failed")));
         let err = third.try_recv().unwrap().unwrap_err();
-        assert!(err.is_auth_rejected(), "{err}");
+        assert!(err.is_auth_error(), "{err}");
         assert!(!p.fail_unverified(Message::error("HMAC auth failed")));
     }
 }

@@ -112,10 +112,11 @@ crate::predicates::predicates!(NodeError {
     is_not_found => NodeError::Reply(ReplyError::NotFound(_)),
     /// Whether the peer said NOT_PERMITTED.
     is_not_permitted => NodeError::Reply(ReplyError::NotPermitted(_)),
-    /// Whether the peer refused authentication.
-    is_auth_rejected => NodeError::Reply(ReplyError::AuthRejected { .. }),
+    /// Whether the peer answered AUTH_ERROR (it refused our
+    /// credentials). Reply predicates are named after the reply's type.
+    is_auth_error => NodeError::Reply(ReplyError::AuthRejected { .. }),
     /// Whether the peer answered ERROR.
-    is_remote => NodeError::Reply(ReplyError::Remote(_)),
+    is_error => NodeError::Reply(ReplyError::Remote(_)),
     /// Whether too many requests were already waiting.
     is_too_many_pending => NodeError::TooManyPending { .. },
     /// Whether the subscription table was full.
@@ -139,12 +140,42 @@ crate::predicates::predicates!(NodeError {
     is_io => NodeError::Io(_),
     /// Whether the message could not be framed.
     is_encode => NodeError::Encode(_),
-    /// Whether a plugin could not sign or encrypt the message.
-    is_auth => NodeError::Auth(_),
+    /// Whether one of our plugins could not sign or encrypt the message
+    /// (a local failure, not an AUTH_ERROR reply).
+    is_signing => NodeError::Auth(_),
     /// Whether the peer answered with an error reply: see
     /// [`reply`](Self::reply).
     is_error_reply => NodeError::Reply(_),
 });
+
+/// The names before 0.2 (renamed after the reply types they test; see
+/// CHANGELOG.md), kept for one release.
+impl NodeError {
+    /// Renamed [`is_auth_error`](Self::is_auth_error).
+    #[deprecated(
+        since = "0.2.0",
+        note = "renamed is_auth_error, after the reply type AUTH_ERROR"
+    )]
+    pub fn is_auth_rejected(&self) -> bool {
+        self.is_auth_error()
+    }
+
+    /// Renamed [`is_error`](Self::is_error).
+    #[deprecated(since = "0.2.0", note = "renamed is_error, after the reply type ERROR")]
+    pub fn is_remote(&self) -> bool {
+        self.is_error()
+    }
+
+    /// Renamed [`is_signing`](Self::is_signing) (it never meant an
+    /// AUTH_ERROR reply).
+    #[deprecated(
+        since = "0.2.0",
+        note = "renamed is_signing: a local plugin failure, not an AUTH_ERROR reply"
+    )]
+    pub fn is_auth(&self) -> bool {
+        self.is_signing()
+    }
+}
 
 impl NodeError {
     /// The peer's reply, for the error kinds that carry one.
@@ -210,10 +241,10 @@ mod tests {
             ),
             (
                 MessageType::AUTH_ERROR,
-                NodeError::is_auth_rejected,
+                NodeError::is_auth_error,
                 "authentication rejected by the peer: ",
             ),
-            (MessageType::ERROR, NodeError::is_remote, "peer error: "),
+            (MessageType::ERROR, NodeError::is_error, "peer error: "),
         ] {
             let e = NodeError::classify(Message::new(t, "k", "why")).unwrap_err();
             assert!(is(&e), "{t:?}");
@@ -287,9 +318,49 @@ mod predicate_tests {
                 }),
                 &["is_encode"],
             ),
-            (NodeError::Auth(AuthError::BadMac), &["is_auth"]),
+            (NodeError::Auth(AuthError::BadMac), &["is_signing"]),
         ];
         cases.extend(others.map(|(e, holding)| (e, holding.to_vec())));
         crate::predicates::check_with(NodeError::PREDICATES, &cases);
+    }
+}
+
+#[cfg(test)]
+mod renamed_tests {
+    use super::*;
+    use crate::Message;
+
+    #[test]
+    #[allow(deprecated)]
+    fn the_old_names_answer_as_the_new_ones() {
+        let cases = [
+            NodeError::from(ReplyError::AuthRejected {
+                message: Message::error("no"),
+                verified: true,
+            }),
+            NodeError::from(ReplyError::Remote(Message::error("x"))),
+            NodeError::Auth(AuthError::BadMac),
+            NodeError::Stopped,
+        ];
+        let got: Vec<_> = cases
+            .iter()
+            .map(|e| (e.is_auth_rejected(), e.is_remote(), e.is_auth()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (true, false, false),
+                (false, true, false),
+                (false, false, true),
+                (false, false, false)
+            ]
+        );
+        let reply = ReplyError::Remote(Message::error("x"));
+        assert!(reply.is_remote() && !reply.is_auth_rejected());
+        let auth = ReplyError::AuthRejected {
+            message: Message::error("no"),
+            verified: false,
+        };
+        assert!(auth.is_auth_rejected() && !auth.is_remote());
     }
 }

@@ -107,7 +107,7 @@ const NETAIO_ERROR_URI: &[u8] = b"ERROR";
 /// use framewire::{Message, ReplyError};
 ///
 /// let e = ReplyError::classify(Message::not_found("k")).unwrap_err();
-/// assert!(e.is_not_found() && !e.is_remote());
+/// assert!(e.is_not_found() && !e.is_error());
 /// assert_eq!(&e.reply().uri()[..], b"k");
 /// assert_eq!(e.to_string(), "not found");
 /// assert!(ReplyError::classify(Message::ok("k", "stored")).is_ok());
@@ -142,11 +142,30 @@ crate::predicates::predicates!(ReplyError {
     is_not_found => ReplyError::NotFound(_),
     /// Whether the peer said NOT_PERMITTED.
     is_not_permitted => ReplyError::NotPermitted(_),
-    /// Whether the peer refused authentication.
-    is_auth_rejected => ReplyError::AuthRejected { .. },
+    /// Whether the peer answered AUTH_ERROR.
+    is_auth_error => ReplyError::AuthRejected { .. },
     /// Whether the peer answered ERROR.
-    is_remote => ReplyError::Remote(_),
+    is_error => ReplyError::Remote(_),
 });
+
+/// The names before 0.2 (renamed after the reply types they test; see
+/// CHANGELOG.md), kept for one release.
+impl ReplyError {
+    /// Renamed [`is_auth_error`](Self::is_auth_error).
+    #[deprecated(
+        since = "0.2.0",
+        note = "renamed is_auth_error, after the reply type AUTH_ERROR"
+    )]
+    pub fn is_auth_rejected(&self) -> bool {
+        self.is_auth_error()
+    }
+
+    /// Renamed [`is_error`](Self::is_error).
+    #[deprecated(since = "0.2.0", note = "renamed is_error, after the reply type ERROR")]
+    pub fn is_remote(&self) -> bool {
+        self.is_error()
+    }
+}
 
 impl ReplyError {
     /// A reply as the caller's result: the four error types become
@@ -736,10 +755,10 @@ mod tests {
             .is_not_permitted());
         assert!(ReplyError::classify(Message::new(T::AUTH_ERROR, "", ""))
             .unwrap_err()
-            .is_auth_rejected());
+            .is_auth_error());
         assert!(ReplyError::classify(Message::new(T::ERROR, "", "x"))
             .unwrap_err()
-            .is_remote());
+            .is_error());
         for t in [T::OK, T::RESPOND_URI, T::CONFIRM_SUBSCRIBE] {
             assert!(ReplyError::classify(Message::new(t, "", "")).is_ok());
         }
@@ -790,9 +809,9 @@ pub(crate) mod predicate_tests {
                     message: msg(),
                     verified: true,
                 },
-                "is_auth_rejected",
+                "is_auth_error",
             ),
-            (ReplyError::Remote(msg()), "is_remote"),
+            (ReplyError::Remote(msg()), "is_error"),
         ]
     }
 

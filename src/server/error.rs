@@ -58,11 +58,20 @@ crate::predicates::predicates!(SendError {
     is_queue_full => SendError::QueueFull,
     /// Whether the message could not be framed.
     is_encode => SendError::Encode(_),
-    /// Whether a plugin could not sign or encrypt it.
-    is_auth => SendError::Auth(_),
+    /// Whether a plugin could not sign or encrypt it (a local failure).
+    is_signing => SendError::Auth(_),
     /// Whether a notification's type or uri did not match its topic.
     is_topic_mismatch => SendError::TopicMismatch { .. },
 });
+
+impl SendError {
+    /// Renamed [`is_signing`](Self::is_signing) (see CHANGELOG.md), kept
+    /// for one release.
+    #[deprecated(since = "0.2.0", note = "renamed is_signing: a local plugin failure")]
+    pub fn is_auth(&self) -> bool {
+        self.is_signing()
+    }
+}
 
 /// Refuses a notification no subscriber of `topic` would see.
 pub(crate) fn check_topic(topic: &[u8], msg: &crate::Message) -> Result<(), SendError> {
@@ -153,6 +162,13 @@ mod predicate_tests {
     use crate::wire::Section;
 
     #[test]
+    #[allow(deprecated)]
+    fn the_old_name_answers_as_the_new_one() {
+        assert!(SendError::Auth(AuthError::BadMac).is_auth());
+        assert!(!SendError::Closed.is_auth());
+    }
+
+    #[test]
     fn a_notification_must_be_notify_uri_on_its_topic() {
         use crate::{Message, MessageType};
         assert!(check_topic(b"t", &Message::notify("t", "x")).is_ok());
@@ -191,7 +207,7 @@ mod predicate_tests {
                     }),
                     &["is_encode"],
                 ),
-                (SendError::Auth(AuthError::BadMac), &["is_auth"]),
+                (SendError::Auth(AuthError::BadMac), &["is_signing"]),
                 (
                     check_topic(b"t", &crate::Message::ok("t", "")).unwrap_err(),
                     &["is_topic_mismatch"],
