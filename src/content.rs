@@ -405,6 +405,12 @@ mod tests {
         );
         let bad_key: std::collections::HashMap<Vec<u8>, u8> = [(vec![1], 1)].into();
         assert!(to_json(&bad_key).unwrap_err().is_encode());
+        assert!(Json(Tag {
+            name: String::new()
+        })
+        .validate_inner()
+        .is_err());
+        assert!(Json(Tag { name: "a".into() }).validate_inner().is_ok());
     }
 
     #[cfg(feature = "msgpack")]
@@ -423,6 +429,27 @@ mod tests {
         let e = from_msgpack::<Post>(&[0xc1]).unwrap_err();
         assert!(e.is_not_parsed(), "{e:?}");
         assert!(from_msgpack::<Post>(&[]).unwrap_err().is_not_parsed());
+        // A value of the wrong type (an integer for a struct): the value's
+        // fault, not the encoding's.
+        let number = to_msgpack(&5u8).unwrap();
+        let e = from_msgpack::<Post>(&number).unwrap_err();
+        assert!(e.is_invalid(), "{e:?}");
+        assert!(MsgPack(Tag {
+            name: String::new()
+        })
+        .validate_inner()
+        .is_err());
+        assert!(MsgPack(Tag { name: "a".into() }).validate_inner().is_ok());
+    }
+
+    #[test]
+    fn reasons_are_cut_on_a_character_boundary_at_the_bound() {
+        let exact = "x".repeat(MAX_REASON);
+        assert_eq!(bounded(exact.clone()), exact, "at the bound: kept whole");
+        // Byte MAX_REASON falls inside an 'é': cut before it.
+        let cut = bounded(format!("a{}", "é".repeat(200)));
+        assert_eq!(cut.len(), MAX_REASON - 1 + '…'.len_utf8());
+        assert!(cut.ends_with("é…"));
     }
 
     #[test]

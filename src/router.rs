@@ -672,6 +672,66 @@ mod tests {
     }
 
     #[test]
+    fn a_pending_one_shot_pattern_takes_only_its_type_and_uris() {
+        let r = Router::new();
+        let t = MessageType::PUBLISH_URI;
+        r.once(pat(t, "post/{room}"), "once");
+        r.on(pat(t, "post/>"), "rest");
+        r.on(t.into(), "type");
+        r.on((t, "exact").into(), "exact");
+        r.on((t, "post/lobby").into(), "exact lobby");
+        // An exact route beats even a one-shot pattern that matches.
+        assert_eq!(
+            r.lookup(&Message::new(t, "post/lobby", ""), peer()),
+            Some("exact lobby")
+        );
+        // Another type, another uri, an exact route: not the one-shot's.
+        let other_type = Message::new(MessageType::REQUEST_URI, "post/a", "");
+        assert_eq!(r.lookup(&other_type, peer()), None);
+        assert_eq!(
+            r.lookup(&Message::new(t, "post/a/b", ""), peer()),
+            Some("rest")
+        );
+        assert_eq!(r.lookup(&Message::new(t, "x", ""), peer()), Some("type"));
+        assert_eq!(
+            r.lookup(&Message::new(t, "exact", ""), peer()),
+            Some("exact")
+        );
+        assert_eq!(
+            r.lookup(&Message::new(t, "post/a", ""), peer()),
+            Some("once")
+        );
+        assert_eq!(
+            r.lookup(&Message::new(t, "post/a", ""), peer()),
+            Some("rest")
+        );
+    }
+
+    #[test]
+    fn map_replaces_every_handler_persistent_and_one_shot() {
+        let r = Router::new();
+        let t = MessageType::REQUEST_URI;
+        r.on((t, "a").into(), 1);
+        r.on(pat(t, "p/{x}"), 2);
+        r.once(t.into(), 3);
+        r.map(|h| h * 10);
+        assert_eq!(r.lookup(&Message::new(t, "a", ""), peer()), Some(10));
+        assert_eq!(r.lookup(&Message::new(t, "p/q", ""), peer()), Some(20));
+        assert_eq!(r.lookup(&Message::new(t, "z", ""), peer()), Some(30));
+    }
+
+    #[test]
+    fn a_pattern_key_knows_its_pattern() {
+        let key = pat(MessageType::OK, "a/{b}");
+        assert_eq!(key.as_pattern().map(Pattern::as_str), Some("a/{b}"));
+        assert!(RouteKey::from(MessageType::OK).as_pattern().is_none());
+        assert!(
+            pat(MessageType::OK, "a/b").as_pattern().is_none(),
+            "literal: exact"
+        );
+    }
+
+    #[test]
     fn one_shot_is_used_once_and_wins_on_its_key_only() {
         let r = Router::new();
         let msg = Message::new(MessageType::OK, "k", "");

@@ -107,10 +107,36 @@ async fn client_with_hmac_against_netaio_server() {
     let (_server, addr) = netaio_server(Some("interop"));
     scenarios(&addr, Some("interop")).await;
 
-    // A wrong secret: netaio's unsigned AUTH_ERROR is reported at once.
+    // A wrong secret: netaio's unsigned AUTH_ERROR to the credential ping
+    // fails the connect at once.
+    let started = std::time::Instant::now();
+    let refused = Client::builder(addr.as_str())
+        .plugins(PluginLayer::new().with_auth(NetaioHmac::new("nope")))
+        .request_timeout(Duration::from_secs(60))
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            ClientError::Reply(ReplyError::AuthRejected {
+                verified: false,
+                ..
+            })
+        ),
+        "{refused}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Unchecked at connect, the first request reports it at once.
     let wrong = Client::builder(addr.as_str())
         .plugins(PluginLayer::new().with_auth(NetaioHmac::new("nope")))
         .request_timeout(Duration::from_secs(60))
+        .check_credentials(false)
         .connect()
         .await
         .unwrap();
