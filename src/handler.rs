@@ -272,43 +272,33 @@ impl<T: IntoReply, E: Into<HandlerError>> IntoReply for Result<T, E> {
     }
 }
 
-/// Typed content as the reply: RESPOND_URI to a REQUEST_URI, OK to
-/// anything else, with the request's uri ([`RequestHead::reply`]). A value
-/// that cannot be encoded is a handler error.
-#[cfg(feature = "json")]
-impl<T: serde::Serialize> IntoReply for crate::content::Json<T> {
-    const NEEDS_REQUEST: bool = true;
+/// Typed content as the reply (`Json`, `MsgPack`): RESPOND_URI to a
+/// REQUEST_URI, OK to anything else, with the request's uri
+/// ([`RequestHead::reply`]). A value that cannot be encoded is a handler
+/// error. Without the request (a client handler's reply): RESPOND_URI with
+/// an empty uri.
+macro_rules! typed_reply {
+    ($feature:literal, $wrapper:ident, $encode:ident) => {
+        #[cfg(feature = $feature)]
+        impl<T: serde::Serialize> IntoReply for crate::content::$wrapper<T> {
+            const NEEDS_REQUEST: bool = true;
 
-    /// Without the request (a client handler's reply): RESPOND_URI with an
-    /// empty uri.
-    fn into_reply(self) -> Result<Option<Message>, HandlerError> {
-        self.into_reply_to(&RequestHead {
-            message_type: MessageType::REQUEST_URI,
-            uri: bytes::Bytes::new(),
-        })
-    }
+            fn into_reply(self) -> Result<Option<Message>, HandlerError> {
+                self.into_reply_to(&RequestHead {
+                    message_type: MessageType::REQUEST_URI,
+                    uri: bytes::Bytes::new(),
+                })
+            }
 
-    fn into_reply_to(self, request: &RequestHead) -> Result<Option<Message>, HandlerError> {
-        Ok(Some(request.reply(crate::content::to_json(&self.0)?)))
-    }
+            fn into_reply_to(self, request: &RequestHead) -> Result<Option<Message>, HandlerError> {
+                Ok(Some(request.reply(crate::content::$encode(&self.0)?)))
+            }
+        }
+    };
 }
 
-/// As for [`Json`](crate::content::Json).
-#[cfg(feature = "msgpack")]
-impl<T: serde::Serialize> IntoReply for crate::content::MsgPack<T> {
-    const NEEDS_REQUEST: bool = true;
-
-    fn into_reply(self) -> Result<Option<Message>, HandlerError> {
-        self.into_reply_to(&RequestHead {
-            message_type: MessageType::REQUEST_URI,
-            uri: bytes::Bytes::new(),
-        })
-    }
-
-    fn into_reply_to(self, request: &RequestHead) -> Result<Option<Message>, HandlerError> {
-        Ok(Some(request.reply(crate::content::to_msgpack(&self.0)?)))
-    }
-}
+typed_reply!("json", Json, to_json);
+typed_reply!("msgpack", MsgPack, to_msgpack);
 
 /// Runs a handler call, turning a panic (in the call itself or while its
 /// future is polled) into `Err(payload)`, so one bad handler cannot take

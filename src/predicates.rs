@@ -36,6 +36,39 @@ macro_rules! predicates {
 }
 pub(crate) use predicates;
 
+/// The reply predicates' names before 0.2 (they now follow the reply
+/// types: see CHANGELOG.md), kept deprecated for one release; `signing`
+/// adds the old name of `is_signing`.
+macro_rules! renamed_reply_predicates {
+    ($ty:ident $(, $signing:ident)?) => {
+        /// The names before 0.2, kept for one release.
+        impl $ty {
+            /// Renamed [`is_auth_error`](Self::is_auth_error).
+            #[deprecated(since = "0.2.0", note = "renamed is_auth_error, after the reply type AUTH_ERROR")]
+            pub fn is_auth_rejected(&self) -> bool {
+                self.is_auth_error()
+            }
+
+            /// Renamed [`is_error`](Self::is_error).
+            #[deprecated(since = "0.2.0", note = "renamed is_error, after the reply type ERROR")]
+            pub fn is_remote(&self) -> bool {
+                self.is_error()
+            }
+
+            $(crate::predicates::renamed_reply_predicates!(@$signing);)?
+        }
+    };
+    (@signing) => {
+        /// Renamed [`is_signing`](Self::is_signing) (it never meant an
+        /// AUTH_ERROR reply).
+        #[deprecated(since = "0.2.0", note = "renamed is_signing: a local plugin failure, not an AUTH_ERROR reply")]
+        pub fn is_auth(&self) -> bool {
+            self.is_signing()
+        }
+    };
+}
+pub(crate) use renamed_reply_predicates;
+
 /// The mutant `FRAMEWIRE_PREDICATE_MUTANT` asks for (`Type::is_x=true`
 /// or `=false`), if it names `predicate`: what that predicate returns
 /// instead of its pattern's answer. Feature `mutate-predicates` only

@@ -310,8 +310,8 @@ impl Client {
         body: &(impl serde::Serialize + ?Sized),
     ) -> Result<R, ClientError> {
         let content = crate::content::to_json(body)?;
-        let reply = self.call(Message::new(t, uri, content)).await?;
-        Ok(crate::content::from_json(reply.content())?)
+        self.call_typed(Message::new(t, uri, content), crate::content::from_json)
+            .await
     }
 
     /// [`call_json`](Self::call_json) in MessagePack (feature `msgpack`).
@@ -323,8 +323,19 @@ impl Client {
         body: &(impl serde::Serialize + ?Sized),
     ) -> Result<R, ClientError> {
         let content = crate::content::to_msgpack(body)?;
-        let reply = self.call(Message::new(t, uri, content)).await?;
-        Ok(crate::content::from_msgpack(reply.content())?)
+        self.call_typed(Message::new(t, uri, content), crate::content::from_msgpack)
+            .await
+    }
+
+    /// [`call`](Self::call), the reply's content decoded by `decode`.
+    #[cfg(any(feature = "json", feature = "msgpack"))]
+    async fn call_typed<R>(
+        &self,
+        msg: Message,
+        decode: fn(&[u8]) -> Result<R, crate::content::ContentError>,
+    ) -> Result<R, ClientError> {
+        let reply = self.call(msg).await?;
+        Ok(decode(reply.content())?)
     }
 
     /// [`call`](Self::call) with its own timeout.

@@ -148,34 +148,7 @@ crate::predicates::predicates!(NodeError {
     is_error_reply => NodeError::Reply(_),
 });
 
-/// The names before 0.2 (renamed after the reply types they test; see
-/// CHANGELOG.md), kept for one release.
-impl NodeError {
-    /// Renamed [`is_auth_error`](Self::is_auth_error).
-    #[deprecated(
-        since = "0.2.0",
-        note = "renamed is_auth_error, after the reply type AUTH_ERROR"
-    )]
-    pub fn is_auth_rejected(&self) -> bool {
-        self.is_auth_error()
-    }
-
-    /// Renamed [`is_error`](Self::is_error).
-    #[deprecated(since = "0.2.0", note = "renamed is_error, after the reply type ERROR")]
-    pub fn is_remote(&self) -> bool {
-        self.is_error()
-    }
-
-    /// Renamed [`is_signing`](Self::is_signing) (it never meant an
-    /// AUTH_ERROR reply).
-    #[deprecated(
-        since = "0.2.0",
-        note = "renamed is_signing: a local plugin failure, not an AUTH_ERROR reply"
-    )]
-    pub fn is_auth(&self) -> bool {
-        self.is_signing()
-    }
-}
+crate::predicates::renamed_reply_predicates!(NodeError, signing);
 
 impl NodeError {
     /// The peer's reply, for the error kinds that carry one.

@@ -148,24 +148,7 @@ crate::predicates::predicates!(ReplyError {
     is_error => ReplyError::Remote(_),
 });
 
-/// The names before 0.2 (renamed after the reply types they test; see
-/// CHANGELOG.md), kept for one release.
-impl ReplyError {
-    /// Renamed [`is_auth_error`](Self::is_auth_error).
-    #[deprecated(
-        since = "0.2.0",
-        note = "renamed is_auth_error, after the reply type AUTH_ERROR"
-    )]
-    pub fn is_auth_rejected(&self) -> bool {
-        self.is_auth_error()
-    }
-
-    /// Renamed [`is_error`](Self::is_error).
-    #[deprecated(since = "0.2.0", note = "renamed is_error, after the reply type ERROR")]
-    pub fn is_remote(&self) -> bool {
-        self.is_error()
-    }
-}
+crate::predicates::renamed_reply_predicates!(ReplyError);
 
 impl ReplyError {
     /// A reply as the caller's result: the four error types become

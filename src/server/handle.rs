@@ -287,25 +287,33 @@ impl ServerHandle {
         self.shared.states.get::<S>()
     }
 
+    /// A route added while serving: inside the builder's tower layers,
+    /// persistent or one-shot.
+    fn register<A>(
+        &self,
+        key: impl Into<RouteKey>,
+        handler: impl IntoHandler<A>,
+        layer: Option<PluginLayer>,
+        once: bool,
+    ) {
+        let (key, route) = keyed_async(key, handler, layer);
+        let route = route.layered(&self.shared.layers);
+        if once {
+            self.shared.router.once(key, route);
+        } else {
+            self.shared.router.on(key, route);
+        }
+    }
+
     /// Registers a handler while the server runs (replacing one on the
     /// same key).
     pub fn on<A>(&self, key: impl Into<RouteKey>, handler: impl IntoHandler<A>) {
-        {
-            let (key, route) = keyed_async(key, handler, None);
-            self.shared
-                .router
-                .on(key, route.layered(&self.shared.layers))
-        };
+        self.register(key, handler, None, false);
     }
 
     /// Registers a one-shot handler while the server runs.
     pub fn once<A>(&self, key: impl Into<RouteKey>, handler: impl IntoHandler<A>) {
-        {
-            let (key, route) = keyed_async(key, handler, None);
-            self.shared
-                .router
-                .once(key, route.layered(&self.shared.layers))
-        };
+        self.register(key, handler, None, true);
     }
 
     /// [`on`](Self::on) with a per-handler plugin layer (netaio's
@@ -327,12 +335,7 @@ impl ServerHandle {
         handler: impl IntoHandler<A>,
         layer: PluginLayer,
     ) {
-        {
-            let (key, route) = keyed_async(key, handler, Some(layer));
-            self.shared
-                .router
-                .on(key, route.layered(&self.shared.layers))
-        };
+        self.register(key, handler, Some(layer), false);
     }
 
     /// [`once`](Self::once) with a per-handler plugin layer.
@@ -342,12 +345,7 @@ impl ServerHandle {
         handler: impl IntoHandler<A>,
         layer: PluginLayer,
     ) {
-        {
-            let (key, route) = keyed_async(key, handler, Some(layer));
-            self.shared
-                .router
-                .once(key, route.layered(&self.shared.layers))
-        };
+        self.register(key, handler, Some(layer), true);
     }
 
     /// Removes the handlers registered on `key`.

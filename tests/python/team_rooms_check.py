@@ -11,39 +11,11 @@ import json
 import socket
 import sys
 
-from netaio import AuthFields, Body, Header, Message, MessageType
+from netaio import MessageType
+from netaio_raw import call, receive
 
 MT = MessageType
 TIMEOUT = 10
-
-
-def read_exactly(sock, n):
-    out = b""
-    while len(out) < n:
-        chunk = sock.recv(n - len(out))
-        if not chunk:
-            raise EOFError(f"closed after {len(out)} of {n} bytes")
-        out += chunk
-    return out
-
-
-def receive(sock):
-    head = read_exactly(sock, Header.header_length())
-    header = Header.decode(head)
-    rest = read_exactly(sock, header.auth_length + header.body_length)
-    msg = Message.decode(head + rest)
-    assert msg.check(), "checksum"
-    return msg
-
-
-def send(sock, mtype, uri, content=b"", fields=None):
-    auth = AuthFields(fields) if fields else None
-    sock.sendall(Message.prepare(Body.prepare(content, uri), mtype, auth).encode())
-
-
-def call(sock, mtype, uri, content=b"", fields=None):
-    send(sock, mtype, uri, content, fields)
-    return receive(sock)
 
 
 def connect(host, port):

@@ -12,31 +12,8 @@ import socket
 import ssl
 import sys
 
-from netaio import Body, Header, Message, MessageType
-
-
-def read_exactly(sock, n):
-    out = b""
-    while len(out) < n:
-        chunk = sock.recv(n - len(out))
-        if not chunk:
-            raise EOFError(f"closed after {len(out)} of {n} bytes")
-        out += chunk
-    return out
-
-
-def receive(sock):
-    head = read_exactly(sock, Header.header_length())
-    header = Header.decode(head)
-    rest = read_exactly(sock, header.auth_length + header.body_length)
-    msg = Message.decode(head + rest)
-    assert msg.check(), "checksum"
-    return msg
-
-
-def call(sock, mtype, uri, content=b""):
-    sock.sendall(Message.prepare(Body.prepare(content, uri), mtype).encode())
-    return receive(sock)
+from netaio import MessageType
+from netaio_raw import call
 
 
 def main():
