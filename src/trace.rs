@@ -389,6 +389,28 @@ mod tests {
         assert_eq!(TraceParent::of(&m), None);
     }
 
+    #[test]
+    fn ids_are_what_was_given_or_random_and_never_zero() {
+        let tp = TraceParent::new([7; 16], [9; 8], false).unwrap();
+        assert_eq!((tp.trace_id(), tp.span_id(), tp.is_sampled()), ([7; 16], [9; 8], false));
+        assert_eq!(tp.trace_id_hex(), "07".repeat(16));
+        assert_eq!(tp.span_id_hex(), "09".repeat(8));
+        assert_eq!(
+            format!("{tp:?}"),
+            format!("TraceParent(00-{}-{}-00)", "07".repeat(16), "09".repeat(8))
+        );
+        // The low bit of the first byte is set, so no id is ever all zero.
+        for _ in 0..64 {
+            let root = TraceParent::new_root();
+            assert_eq!(root.trace_id()[0] & 1, 1);
+            assert_eq!(root.span_id()[0] & 1, 1);
+            assert_eq!(root.child().span_id()[0] & 1, 1);
+        }
+        let (a, b) = (TraceParent::new_root(), TraceParent::new_root());
+        assert_ne!(a.trace_id(), b.trace_id(), "a new trace each time");
+        assert_ne!(a.child().span_id(), a.child().span_id());
+    }
+
     #[tokio::test]
     async fn a_scope_is_attached_unless_the_message_has_its_own() {
         let outer = TraceParent::new_root();
