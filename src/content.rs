@@ -467,6 +467,11 @@ mod tests {
         ];
         let e = tags.validate().unwrap_err();
         assert_eq!(e.field(), "[1].name");
+        assert_eq!(e.problem(), "must be 1..=3 characters, not more than 3");
+        // An empty range refuses everything and says the count.
+        #[allow(clippy::reversed_empty_ranges)]
+        let empty = chars_in("t", "abc", 5..=3).unwrap_err();
+        assert_eq!(empty.problem(), "must be 5..=3 characters, not 3");
         let e = Invalid::new("", "x".repeat(1000));
         assert_eq!(e.to_string().chars().count(), MAX_REASON + 1);
         assert!(ContentError::from(e).is_validation());

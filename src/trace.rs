@@ -392,7 +392,10 @@ mod tests {
     #[test]
     fn ids_are_what_was_given_or_random_and_never_zero() {
         let tp = TraceParent::new([7; 16], [9; 8], false).unwrap();
-        assert_eq!((tp.trace_id(), tp.span_id(), tp.is_sampled()), ([7; 16], [9; 8], false));
+        assert_eq!(
+            (tp.trace_id(), tp.span_id(), tp.is_sampled()),
+            ([7; 16], [9; 8], false)
+        );
         assert_eq!(tp.trace_id_hex(), "07".repeat(16));
         assert_eq!(tp.span_id_hex(), "09".repeat(8));
         assert_eq!(
