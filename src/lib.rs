@@ -44,7 +44,7 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `json` | typed content in JSON: [`content::Json`], `Valid`, `Client::call_json`, `Subscription::next_json` (serde_json) |
+//! | `json` | typed content in JSON: `content::Json`, `Valid`, `Client::call_json`, `Subscription::next_json` (serde_json) |
 //! | `msgpack` | the same in MessagePack: `content::MsgPack`, `Client::call_msgpack` (rmp-serde) |
 //! | `tower` | tower middleware: `ServerBuilder::layer`, `server::tower` (services as handlers), `Client` as a `tower::Service` |
 //! | `otel` | the OpenTelemetry bridge of [`trace`]: trace context from and into the current span (tracing-opentelemetry) |
