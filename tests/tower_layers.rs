@@ -246,6 +246,18 @@ async fn a_tower_service_is_a_handler() {
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
+#[test]
+fn services_and_failures_print_what_they_are() {
+    use framewire::server::tower::{HandlerFailure, HandlerService};
+    let svc = HandlerService::new(|_m: Message| async { Message::respond("x", "") });
+    assert_eq!(format!("{svc:?}"), "HandlerService");
+    let wrapped = service(svc);
+    assert_eq!(format!("{wrapped:?}"), "ServiceHandler");
+    let failure = HandlerFailure(HandlerError::from("it broke"));
+    assert_eq!(failure.to_string(), HandlerError::from("it broke").to_string());
+    assert!(failure.to_string().contains("it broke"), "{failure}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_client_is_a_tower_service_that_layers_wrap() {
     let server = TestServer::new(slow_and_missing(Duration::from_secs(30)).build())

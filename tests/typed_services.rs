@@ -16,7 +16,7 @@ use std::time::Duration;
 use framewire::auth::Params;
 use framewire::content::{Json, MsgPack, Valid};
 use framewire::handler::HandlerError;
-use framewire::server::{Context, Path, Server, State};
+use framewire::server::{Context, FromRequest, Path, Request, Server, ServerBuilder, State};
 use framewire::testing::TestServer;
 use framewire::{Identity, Message, MessageType, RouteKey};
 use serde::{Deserialize, Serialize};
@@ -44,6 +44,11 @@ impl framewire::content::Validate for Item {
 }
 
 fn service() -> Server {
+    routes().build()
+}
+
+/// The routes of [`service`], before `build`.
+fn routes() -> ServerBuilder {
     Server::builder()
         .state(Arc::new(AtomicUsize::new(0)))
         // Exact first, then the most specific pattern, then the type.
@@ -92,12 +97,24 @@ fn service() -> Server {
         )
         .on(
             (MessageType::REQUEST_URI, "must-be-someone"),
-            |_who: Identity| async move { Message::respond("x", "") },
+            |_who: Identity| async move { Message::respond("must-be-someone", "") },
         )
         .on((MessageType::REQUEST_URI, "fails"), || async {
             Err::<Message, _>(HandlerError::from("it failed"))
         })
-        .build()
+        .on(
+            pattern(MessageType::REQUEST_URI, "debug/{x}"),
+            |Dbg(d): Dbg| async move { Message::respond("debug", d) },
+        )
+}
+
+/// A custom extractor: the request as `Debug` prints it.
+struct Dbg(String);
+
+impl FromRequest for Dbg {
+    fn from_request(req: &Request<'_>) -> Result<Self, HandlerError> {
+        Ok(Dbg(format!("{req:?}")))
+    }
 }
 
 #[tokio::test]
@@ -212,6 +229,49 @@ async fn typed_content_is_parsed_validated_and_answered_with_reasons() {
         "{}",
         text(&reply)
     );
+}
+
+#[tokio::test]
+async fn a_proved_identity_reaches_identity_extractors() {
+    use framewire::auth::{MemoryUsers, User, UserHmac};
+    use framewire::PluginLayer;
+    let users = MemoryUsers::new().with(User::new("carol", "carol-key"));
+    let server = TestServer::new(
+        routes()
+            .plugins(PluginLayer::new().with_auth(UserHmac::server(users)))
+            .build(),
+    );
+    let carol = server
+        .client()
+        .plugins(PluginLayer::new().with_auth(UserHmac::client("carol", "carol-key")))
+        .connect()
+        .await
+        .unwrap();
+    for uri in ["who", "must-be-someone"] {
+        let reply = carol
+            .call(Message::new(MessageType::REQUEST_URI, uri, ""))
+            .await
+            .unwrap();
+        assert_eq!(reply.message_type, MessageType::RESPOND_URI, "{uri}");
+        if uri == "who" {
+            assert_eq!(text(&reply), "carol", "Option<Identity> is Some");
+        }
+    }
+    carol.close().await;
+}
+
+#[tokio::test]
+async fn a_request_prints_its_message_and_pattern() {
+    let server = TestServer::new(service());
+    let mut peer = server.peer().unwrap();
+    let reply = peer
+        .call(Message::new(MessageType::REQUEST_URI, "debug/seven", ""))
+        .await
+        .unwrap();
+    let printed = text(&reply);
+    assert!(printed.starts_with("Request {"), "{printed}");
+    assert!(printed.contains("debug/seven"), "the message: {printed}");
+    assert!(printed.contains("debug/{x}"), "the pattern: {printed}");
 }
 
 #[tokio::test]

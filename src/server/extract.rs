@@ -399,3 +399,20 @@ typed_handler!(T1, T2, T3);
 typed_handler!(T1, T2, T3, T4);
 typed_handler!(T1, T2, T3, T4, T5);
 typed_handler!(T1, T2, T3, T4, T5, T6);
+
+#[cfg(test)]
+mod tests {
+    use super::States;
+
+    #[test]
+    fn a_second_state_of_one_type_replaces_the_first_and_keeps_the_others() {
+        let mut states = States::default();
+        states.insert(1u32);
+        states.insert(String::from("kept"));
+        states.insert(2u32);
+        assert_eq!(states.get::<u32>(), Some(2));
+        assert_eq!(states.get::<String>().as_deref(), Some("kept"));
+        assert_eq!(states.get::<u64>(), None);
+        assert_eq!(states.0.len(), 2, "one value per type");
+    }
+}
