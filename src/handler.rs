@@ -340,6 +340,18 @@ pub(crate) fn panic_text(payload: &(dyn Any + Send)) -> &str {
 mod tests {
     use super::*;
 
+    /// A reply that does not need the request is the same given one.
+    #[test]
+    fn replies_without_the_request_ignore_it() {
+        let head = RequestHead::of(&Message::new(MessageType::REQUEST_URI, "k", ""));
+        let reply = || Message::respond("other", "v");
+        let given = reply().into_reply_to(&head).unwrap().unwrap();
+        assert_eq!(given, reply());
+        assert!(().into_reply_to(&head).unwrap().is_none());
+        let failed: Result<Message, HandlerError> = Err("no".into());
+        assert_eq!(failed.into_reply_to(&head).unwrap_err().to_string(), "no");
+    }
+
     #[test]
     fn a_handler_error_is_the_error_it_wraps() {
         let e = HandlerError::from(std::io::Error::new(

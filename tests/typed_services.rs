@@ -103,6 +103,16 @@ fn routes() -> ServerBuilder {
             Err::<Message, _>(HandlerError::from("it failed"))
         })
         .on(
+            (MessageType::REQUEST_URI, "maybe"),
+            // A fallible typed reply: the reply to the request when Ok.
+            |m: Message| async move {
+                match m.content().is_empty() {
+                    true => Err(HandlerError::from("empty")),
+                    false => Ok(Json(m.content().len())),
+                }
+            },
+        )
+        .on(
             pattern(MessageType::REQUEST_URI, "debug/{x}"),
             |Dbg(d): Dbg| async move { Message::respond("debug", d) },
         )
@@ -258,6 +268,28 @@ async fn a_proved_identity_reaches_identity_extractors() {
         }
     }
     carol.close().await;
+}
+
+#[tokio::test]
+async fn a_fallible_typed_reply_answers_the_request_or_errs() {
+    let server = TestServer::new(service());
+    let mut peer = server.peer().unwrap();
+    let reply = peer
+        .call(Message::new(MessageType::REQUEST_URI, "maybe", "abc"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (reply.message_type, &reply.uri()[..], text(&reply).as_str()),
+        (MessageType::RESPOND_URI, &b"maybe"[..], "3")
+    );
+    let reply = peer
+        .call(Message::new(MessageType::REQUEST_URI, "maybe", ""))
+        .await
+        .unwrap();
+    assert_eq!(
+        (reply.message_type, text(&reply).as_str()),
+        (MessageType::ERROR, "empty")
+    );
 }
 
 #[tokio::test]
