@@ -23,7 +23,7 @@ shift || true
 if [ "$#" -gt 0 ]; then
     targets=("$@")
 else
-    targets=(decode_frame codec_stream auth_fields roundtrip server_stream pack_value service_routes users_file client_stream server_auth metrics_head node_datagrams backplane_envelope typed_content)
+    targets=(decode_frame codec_stream auth_fields roundtrip server_stream pack_value service_routes users_file client_stream server_auth metrics_head node_datagrams backplane_envelope typed_content store_ops)
 fi
 case "$secs" in
     '' | *[!0-9]*) echo "fuzz/run.sh: seconds must be a whole number, got '$secs'" >&2; exit 2 ;;

@@ -50,7 +50,7 @@
 //! | `otel` | the OpenTelemetry bridge of [`trace`]: trace context from and into the current span (tracing-opentelemetry) |
 //! | `tls` | TLS on both sides: [`tls`], `ServerBuilder::tls`, `ClientBuilder::tls` (rustls, ring) |
 //! | `users-file` | `MemoryUsers::from_toml_file` (serde, toml) |
-//! | `redis` | `server::RedisBackplane`: several instances as one service over Redis |
+//! | `redis` | `server::RedisBackplane`: several instances as one service over Redis; `store::RedisStore`: the key-value store shared through it |
 //! | `metrics` | the server's counters through the `metrics` facade (list in [`server`]) |
 //! | `testing` | `framewire::testing`: your server over in-memory streams, raw peers, virtual time (docs/testing-your-service.md) |
 //! | `proptest` | `testing::strategy`: proptest strategies for messages (implies `testing`) |
@@ -105,6 +105,8 @@
 //!     netaio_hmac.rs     NetaioHmac: netaio HMACAuthPlugin, byte-exact
 //!     strict_hmac.rs     StrictHmac: HMAC-SHA256 over type, direction, uri, content,
 //!                        every auth field (strict mode)
+//!     cluster_key.rs     ClusterKey: HMAC-SHA256 over what instances share through
+//!                        Redis, backplane envelopes and store values (feature `redis`)
 //!     replay_config.rs   ReplayConfig, ReplayScope
 //!     replay.rs          ReplayGuard: ts window + nonce cache in per-session shares
 //!     nonce_tag.rs       NonceTag: each end marks its nonces (reflections refused)
@@ -122,7 +124,13 @@
 //!                        (features `json`, `msgpack`)
 //!   trace.rs             W3C traceparent: TraceParent, scope, the handler's span,
 //!                        the OpenTelemetry bridge (feature `otel`)
-//!   readme_store.rs      netaio's readme key-value store as a function of a message
+//!   store/               key-value stores for netaio's readme routes
+//!     mod.rs             KvStore, StoreError, limits, message → operation → reply
+//!     memory.rs          MemoryStore: in this process (the default)
+//!     redis.rs           RedisStore: in Redis, shared by instances, sealed values
+//!                        (feature `redis`)
+//!   redis_url.rs         what the Redis backplane and store share: url, TLS roots,
+//!                        RedisUrlError (feature `redis`)
 //!   router.rs            RouteKey + registry (type,uri,peer)→(type,uri)→
 //!                        (type,pattern)→type, one-shot handlers; route values
 //!                        opaque to it
@@ -196,7 +204,6 @@
 //!       envelope.rs      sans-I/O: one relayed message's bytes
 //!       relay.rs         origin + sequence out; own echoes, repeats, gaps, kinds in
 //!       sequence.rs      per-origin sequence state a forged envelope cannot poison
-//!       mac.rs           the cluster key: HMAC-SHA256 seal and open (feature `redis`)
 //!       memory.rs        MemoryBackplane (instances in one process)
 //!       redis.rs         RedisBackplane over Redis pub/sub (feature `redis`)
 //!         task.rs        its publish and subscribe loops
@@ -314,9 +321,11 @@ mod predicates;
 mod proto;
 pub mod protocol;
 mod random;
-mod readme_store;
+#[cfg(feature = "redis")]
+mod redis_url;
 mod router;
 pub mod server;
+pub mod store;
 mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -183,6 +183,66 @@ fn two_serve_processes_share_publish_through_redis() {
     assert_eq!(out.trim(), "across");
 }
 
+/// The readme store through `serve --backplane`: what one process
+/// CREATEs the other reads, and it outlives the process that wrote it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server (apt-get install redis-server); run with --include-ignored"]
+async fn serve_processes_share_the_key_value_store_through_redis() {
+    use framewire::{Message, MessageType};
+    let redis = Redis::start();
+    let (a, addr_a) = serve_instance(&redis, "a");
+    let (_b, addr_b) = serve_instance(&redis, "b");
+    let ask =
+        |t: MessageType, key: &str, value: &str| Message::new(t, key.to_owned(), value.to_owned());
+    let text = |m: &Message| String::from_utf8_lossy(m.content()).into_owned();
+    let mut on_a = connect(addr_a.parse().unwrap()).await;
+    let mut on_b = connect(addr_b.parse().unwrap()).await;
+    let stored = call(&mut on_a, ask(MessageType::CREATE_URI, "greeting", "hello")).await;
+    assert_eq!(
+        (stored.message_type, text(&stored)),
+        (MessageType::OK, "stored".into())
+    );
+    let read = call(&mut on_b, ask(MessageType::REQUEST_URI, "greeting", "")).await;
+    assert_eq!(
+        (read.message_type, text(&read)),
+        (MessageType::RESPOND_URI, "hello".into())
+    );
+    assert_eq!(&read.uri()[..], b"greeting");
+    let again = call(&mut on_b, ask(MessageType::CREATE_URI, "greeting", "x")).await;
+    assert_eq!(
+        (again.message_type, text(&again)),
+        (MessageType::ERROR, "cannot overwrite".into())
+    );
+    // A is killed (SIGKILL) and started again: the value is still there.
+    drop(on_a);
+    drop(a);
+    let (_a2, addr_a2) = serve_instance(&redis, "a");
+    let mut on_a2 = connect(addr_a2.parse().unwrap()).await;
+    let read = call(&mut on_a2, ask(MessageType::REQUEST_URI, "greeting", "")).await;
+    assert_eq!(text(&read), "hello");
+    let deleted = call(&mut on_a2, ask(MessageType::DELETE_URI, "greeting", "")).await;
+    assert_eq!(text(&deleted), "deleted");
+    let gone = call(&mut on_b, ask(MessageType::REQUEST_URI, "greeting", "")).await;
+    assert_eq!(gone.message_type, MessageType::NOT_FOUND);
+    // Sealed with the cluster key: a value put in Redis by hand is refused.
+    let client = ::redis::Client::open(redis.url()).unwrap();
+    let mut raw = client.get_multiplexed_async_connection().await.unwrap();
+    let () = ::redis::cmd("SET")
+        .arg("framewire:{framewire}:v:forged")
+        .arg("by hand")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let forged = call(&mut on_b, ask(MessageType::REQUEST_URI, "forged", "")).await;
+    assert_eq!(
+        (forged.message_type, text(&forged)),
+        (
+            MessageType::ERROR,
+            "store value failed authentication".into()
+        )
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs redis-server (apt-get install redis-server); run with --include-ignored"]
 async fn a_rolling_restart_loses_no_request_and_no_notification() {

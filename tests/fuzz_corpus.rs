@@ -163,6 +163,11 @@ fn seeds_typed_content() {
     replay("typed_content", checks::check_typed_content);
 }
 
+#[test]
+fn seeds_store_ops() {
+    replay("store_ops", checks::check_store_ops);
+}
+
 /// The `service_routes` target (the template of
 /// docs/testing-your-service.md, which must stay verbatim there): its seeds
 /// as libFuzzer hands them to the target, through the same routes and

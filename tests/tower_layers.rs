@@ -254,7 +254,10 @@ fn services_and_failures_print_what_they_are() {
     let wrapped = service(svc);
     assert_eq!(format!("{wrapped:?}"), "ServiceHandler");
     let failure = HandlerFailure(HandlerError::from("it broke"));
-    assert_eq!(failure.to_string(), HandlerError::from("it broke").to_string());
+    assert_eq!(
+        failure.to_string(),
+        HandlerError::from("it broke").to_string()
+    );
     assert!(failure.to_string().contains("it broke"), "{failure}");
 }
 

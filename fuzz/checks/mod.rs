@@ -33,7 +33,7 @@
 //! A header that claims 4 GiB (wide profile, no frame limit) therefore costs
 //! at most `RESERVE_CHUNK` beyond the bytes that actually arrived.
 //! One file per target's properties (`decode.rs`, `stream.rs`,
-//! `auth_fields.rs`, `roundtrip.rs`, `pack_value.rs`, `users_file.rs`, `metrics_head.rs`, `typed.rs`), on top of the counting allocator
+//! `auth_fields.rs`, `roundtrip.rs`, `pack_value.rs`, `users_file.rs`, `metrics_head.rs`, `typed.rs`, `store.rs`), on top of the counting allocator
 //! (`alloc.rs`) and shared helpers (`helpers.rs`).
 
 #![allow(dead_code, unused_imports)]
@@ -45,6 +45,7 @@ mod helpers;
 mod metrics_head;
 mod pack_value;
 mod roundtrip;
+mod store;
 mod stream;
 mod typed;
 #[cfg(feature = "users-file")]
@@ -57,6 +58,7 @@ pub use helpers::*;
 pub use metrics_head::*;
 pub use pack_value::*;
 pub use roundtrip::*;
+pub use store::*;
 pub use stream::*;
 pub use typed::*;
 #[cfg(feature = "users-file")]

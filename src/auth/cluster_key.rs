@@ -10,6 +10,15 @@
 //! The channel name is inside the tag, so an envelope captured on one
 //! channel is refused on another that shares the key. Tags are compared in
 //! constant time (`verify_slice`).
+//!
+//! The Redis store (`store/redis.rs`) seals its values with the same key
+//! in a domain of its own, the value's key inside the tag, so a value
+//! cannot be moved to another key, nor an envelope passed off as a value:
+//!
+//! ```text
+//! stored = value | tag
+//! tag    = HMAC-SHA256(key, "framewire-store-v1" | prefix len u32 | prefix | key len u32 | key | value)
+//! ```
 
 use bytes::{BufMut, Bytes, BytesMut};
 use hmac::{Hmac, Mac};
@@ -25,6 +34,14 @@ pub(crate) const TAG_LEN: usize = 32;
 pub const MIN_BACKPLANE_SECRET_LEN: usize = 16;
 
 const DOMAIN: &[u8] = b"framewire-backplane-v1";
+const STORE_DOMAIN: &[u8] = b"framewire-store-v1";
+
+/// `len` as the 4 bytes a tag hashes before a name. Names are at most
+/// what Redis takes; a longer one (never sent) only weakens its own
+/// separation.
+fn len_be(len: usize) -> [u8; 4] {
+    u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes()
+}
 
 /// Why a cluster key was refused.
 ///
@@ -60,6 +77,23 @@ pub(crate) struct ClusterKey {
 
 impl ClusterKey {
     pub(crate) fn new(secret: &[u8], channel: &str) -> Result<ClusterKey, BackplaneSecretError> {
+        Self::in_domain(DOMAIN, secret, channel)
+    }
+
+    /// The key that seals a store's values under `prefix` (see the
+    /// module docs): another domain than the backplane's.
+    pub(crate) fn for_store(
+        secret: &[u8],
+        prefix: &str,
+    ) -> Result<ClusterKey, BackplaneSecretError> {
+        Self::in_domain(STORE_DOMAIN, secret, prefix)
+    }
+
+    fn in_domain(
+        domain: &[u8],
+        secret: &[u8],
+        name: &str,
+    ) -> Result<ClusterKey, BackplaneSecretError> {
         if secret.len() < MIN_BACKPLANE_SECRET_LEN {
             return Err(BackplaneSecretError::TooShort(secret.len()));
         }
@@ -67,16 +101,43 @@ impl ClusterKey {
         let Ok(mut keyed) = HmacSha256::new_from_slice(secret) else {
             return Err(BackplaneSecretError::TooShort(secret.len()));
         };
-        keyed.update(DOMAIN);
-        // The channel name is at most what Redis takes; u32 is plenty and
-        // a longer one (never sent) only weakens its own separation.
-        keyed.update(
-            &u32::try_from(channel.len())
-                .unwrap_or(u32::MAX)
-                .to_be_bytes(),
-        );
-        keyed.update(channel.as_bytes());
+        keyed.update(domain);
+        keyed.update(&len_be(name.len()));
+        keyed.update(name.as_bytes());
         Ok(ClusterKey { keyed })
+    }
+
+    /// A store's `value` under `key`, with its tag appended.
+    pub(crate) fn seal_value(&self, key: &[u8], value: &[u8]) -> Bytes {
+        let tag = self.value_mac(key, value).finalize().into_bytes();
+        let mut out = BytesMut::with_capacity(value.len() + TAG_LEN);
+        out.put_slice(value);
+        out.put_slice(&tag);
+        out.freeze()
+    }
+
+    /// The value in `stored` if its tag verifies for `key`.
+    pub(crate) fn open_value<'a>(
+        &self,
+        key: &[u8],
+        stored: &'a [u8],
+    ) -> Result<&'a [u8], MacError> {
+        let Some(split) = stored.len().checked_sub(TAG_LEN) else {
+            return Err(MacError::Missing);
+        };
+        let (value, tag) = stored.split_at(split);
+        self.value_mac(key, value)
+            .verify_slice(tag)
+            .map_err(|_| MacError::Wrong)?;
+        Ok(value)
+    }
+
+    fn value_mac(&self, key: &[u8], value: &[u8]) -> HmacSha256 {
+        let mut mac = self.keyed.clone();
+        mac.update(&len_be(key.len()));
+        mac.update(key);
+        mac.update(value);
+        mac
     }
 
     /// `envelope` with its tag appended.
@@ -153,5 +214,72 @@ mod tests {
         ));
         let key = ClusterKey::new(&SECRET[..MIN_BACKPLANE_SECRET_LEN], "c").unwrap();
         assert_eq!(format!("{key:?}"), "ClusterKey(<redacted>)");
+    }
+
+    /// The tags as the module docs write them, computed independently.
+    #[test]
+    fn tags_are_what_the_docs_say() {
+        let tag = |parts: &[&[u8]]| {
+            let mut mac = HmacSha256::new_from_slice(SECRET).unwrap();
+            for p in parts {
+                mac.update(p);
+            }
+            mac.finalize().into_bytes().to_vec()
+        };
+        let sealed = ClusterKey::new(SECRET, "chat").unwrap().seal(b"env");
+        let want = tag(&[
+            b"framewire-backplane-v1",
+            &4u32.to_be_bytes(),
+            b"chat",
+            b"env",
+        ]);
+        assert_eq!(&sealed[..3], b"env");
+        assert_eq!(&sealed[3..], &want[..]);
+        let stored = ClusterKey::for_store(SECRET, "kv")
+            .unwrap()
+            .seal_value(b"k1", b"value");
+        let want = tag(&[
+            b"framewire-store-v1",
+            &2u32.to_be_bytes(),
+            b"kv",
+            &2u32.to_be_bytes(),
+            b"k1",
+            b"value",
+        ]);
+        assert_eq!(&stored[..5], b"value");
+        assert_eq!(&stored[5..], &want[..]);
+    }
+
+    #[test]
+    fn sealed_values_open_only_under_their_key_prefix_and_secret() {
+        let key = ClusterKey::for_store(SECRET, "kv").unwrap();
+        let stored = key.seal_value(b"k1", b"value");
+        assert_eq!(key.open_value(b"k1", &stored), Ok(&b"value"[..]));
+        assert_eq!(
+            key.open_value(b"k2", &stored),
+            Err(MacError::Wrong),
+            "moved"
+        );
+        for i in 0..stored.len() {
+            let mut bad = stored.to_vec();
+            bad[i] ^= 0x80;
+            assert_eq!(
+                key.open_value(b"k1", &bad),
+                Err(MacError::Wrong),
+                "byte {i}"
+            );
+        }
+        let empty = key.seal_value(b"k1", b"");
+        assert_eq!(key.open_value(b"k1", &empty), Ok(&b""[..]));
+        assert_eq!(key.open_value(b"k1", &empty[1..]), Err(MacError::Missing));
+        let prefix = ClusterKey::for_store(SECRET, "kv2").unwrap();
+        assert_eq!(prefix.open_value(b"k1", &stored), Err(MacError::Wrong));
+        // An envelope of a channel named like the prefix is not a value.
+        let envelope = ClusterKey::new(SECRET, "kv").unwrap().seal(b"value");
+        assert_eq!(key.open_value(b"", &envelope), Err(MacError::Wrong));
+        assert!(matches!(
+            ClusterKey::for_store(&SECRET[..MIN_BACKPLANE_SECRET_LEN - 1], "kv"),
+            Err(BackplaneSecretError::TooShort(15))
+        ));
     }
 }

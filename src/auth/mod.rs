@@ -50,6 +50,10 @@
 //! assert_eq!(again.reply.unwrap().content().as_ref(), b"HMAC auth failed");
 //! ```
 
+// The cluster key that seals what instances share through Redis (the
+// backplane's envelopes, the store's values).
+#[cfg(feature = "redis")]
+pub(crate) mod cluster_key;
 pub mod crypto;
 
 mod env;

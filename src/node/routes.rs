@@ -3,14 +3,15 @@
 //! subscribe / publish / broadcast), over datagrams. Subscriptions are by
 //! source address; `broadcast` goes to every known peer.
 
-use crate::readme_store::Store;
+use crate::store::MemoryStore;
 use crate::wire::{Message, MessageType};
 
 use super::{NodeBuilder, Origin};
 
 /// Adds the readme route contract to `builder`: REQUEST_URI `echo`
 /// answers with the content; CREATE_URI, REQUEST_URI, UPDATE_URI and
-/// DELETE_URI work an in-memory store keyed by uri; SUBSCRIBE_URI and
+/// DELETE_URI work an in-memory store keyed by uri
+/// ([`MemoryStore`](crate::store::MemoryStore)); SUBSCRIBE_URI and
 /// UNSUBSCRIBE_URI subscribe the source address (CONFIRM_SUBSCRIBE /
 /// CONFIRM_UNSUBSCRIBE); PUBLISH_URI `pub/<topic>` notifies the topic's
 /// subscribers and `broadcast` every known peer (OK `published` /
@@ -23,7 +24,7 @@ use super::{NodeBuilder, Origin};
 /// # drop(node);
 /// ```
 pub fn readme_routes(builder: NodeBuilder) -> NodeBuilder {
-    let store = Store::default();
+    let store = MemoryStore::default();
     let mut builder = builder.on(
         (MessageType::REQUEST_URI, "echo"),
         |m: Message, _o: Origin| async move { Message::respond("echo", m.content().clone()) },

@@ -96,7 +96,7 @@ pub use limits::{Limits, SlowConsumerPolicy};
 pub use listen::IntoAcceptor;
 pub use listen::Server;
 pub use login::{Hello, LoginGate, LoginRefused};
-pub use readme_routes::{readme_routes, STORE_MAX_BYTES};
+pub use readme_routes::{readme_routes, readme_routes_with, STORE_MAX_BYTES};
 pub use registry::{ConnectionId, ConnectionInfo};
 pub use shared::ServerHandle;
 pub use stats::Stats;

@@ -10,6 +10,8 @@
 //!   and [`stats_when`](TestServer::stats_when) with
 //!   [`Stats::since`](crate::server::Stats::since) asserts on counter
 //!   deltas.
+//! - [`check_kv_store`]: the behaviour every
+//!   [`KvStore`](crate::store::KvStore) shares, for your own.
 //! - [`strategy`] (feature `proptest`): proptest strategies for messages.
 //! - With feature `arbitrary`, [`Message`](crate::Message),
 //!   [`AuthFields`](crate::AuthFields), [`MessageType`](crate::MessageType)
@@ -44,6 +46,7 @@
 mod error;
 mod peer;
 mod server;
+mod store;
 #[cfg(feature = "proptest")]
 pub mod strategy;
 
@@ -54,3 +57,4 @@ pub use crate::random::{seed_thread as seed_thread_randomness, SeededRandomness}
 pub use error::TestError;
 pub use peer::{Closed, TestPeer};
 pub use server::{MemoryConnector, TestServer};
+pub use store::check_kv_store;

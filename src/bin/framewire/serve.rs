@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use framewire::auth::{MemoryUsers, UserHmac};
-use framewire::server::{readme_routes, Limits, Server, ServerHandle};
+use framewire::server::{readme_routes, readme_routes_with, Limits, Server, ServerHandle};
 use framewire::{PluginLayer, Profile};
 
 use crate::args::ClusterArgs;
@@ -56,7 +56,14 @@ pub async fn serve(
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    let mut builder = readme_routes(Server::builder())
+    let backplane = crate::backplane::from_args(cluster)?;
+    // With a backplane the key-value store is shared through the same
+    // Redis: what one instance stores, every other one reads.
+    let routes = match &backplane {
+        Some(b) => readme_routes_with(Server::builder(), b.store()),
+        None => readme_routes(Server::builder()),
+    };
+    let mut builder = routes
         .profile(profile)
         .limits(limits)
         // No recorder, no timing: two clock reads per request saved.
@@ -72,7 +79,7 @@ pub async fn serve(
             .tls(config)
             .client_certificate_name(tls.tls_client_name);
     }
-    if let Some(backplane) = crate::backplane::from_args(cluster)? {
+    if let Some(backplane) = backplane {
         builder = builder.backplane(backplane);
         if let Some(name) = &cluster.instance_id {
             builder = builder.instance_id(name.clone());

@@ -63,9 +63,6 @@
 //! matches that lifetime; the counters make its losses visible.
 
 mod envelope;
-// The cluster key: what the Redis transport seals and opens with.
-#[cfg(feature = "redis")]
-mod mac;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
@@ -79,15 +76,16 @@ use bytes::Bytes;
 use crate::handler::BoxFuture;
 use crate::wire::MessageType;
 
+// The cluster key (`auth/cluster_key.rs`): what the Redis transport seals
+// and opens with; the Redis store seals its values with it too.
 #[cfg(feature = "redis")]
-pub use mac::{BackplaneSecretError, MIN_BACKPLANE_SECRET_LEN};
+pub use crate::auth::cluster_key::{BackplaneSecretError, MIN_BACKPLANE_SECRET_LEN};
 pub use memory::MemoryBackplane;
 #[cfg(feature = "redis")]
 pub use redis::{RedisBackplane, RedisUrlError};
 
 #[cfg(feature = "redis")]
-#[cfg(feature = "redis")]
-pub(crate) use mac::{ClusterKey, MacError};
+pub(crate) use crate::auth::cluster_key::{ClusterKey, MacError};
 
 pub(crate) use envelope::Target;
 pub(crate) use relay::{random_name, Arrival, Relay};

@@ -32,6 +32,8 @@ use tokio_util::sync::CancellationToken;
 use crate::handler::BoxFuture;
 use crate::wire::MessageType;
 
+pub use crate::redis_url::RedisUrlError;
+
 use super::{Backplane, BackplaneSecretError, ClusterKey, Inbound};
 
 mod task;
@@ -73,48 +75,6 @@ pub struct RedisBackplane {
     unsent: Arc<AtomicUsize>,
 }
 
-/// Why a [`RedisBackplane`] could not be made. Its message shows the url
-/// without its user, password or query (where Redis passwords go).
-///
-/// ```
-/// let e = framewire::server::RedisBackplane::new("not a url").unwrap_err();
-/// assert!(e.to_string().contains("not a url"));
-/// let e = framewire::server::RedisBackplane::new("redis://:hunter2@host:port").unwrap_err();
-/// assert!(!e.to_string().contains("hunter2"));
-/// ```
-#[derive(Debug, thiserror::Error)]
-#[error("invalid Redis url {url:?}: {source}")]
-pub struct RedisUrlError {
-    /// The url with its credentials cut out.
-    url: String,
-    #[source]
-    source: redis::RedisError,
-}
-
-/// `url` without what may hold a password: the user info before `@` and
-/// anything from `?` on.
-fn redact(url: &str) -> String {
-    let Some(at) = url.find("://") else {
-        return if url.contains(['@', '?', ':']) {
-            "<not shown>".to_owned()
-        } else {
-            url.to_owned()
-        };
-    };
-    let (scheme, rest) = url.split_at(at + 3);
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(end);
-    let host = match authority.rfind('@') {
-        Some(i) => format!("<redacted>@{}", &authority[i + 1..]),
-        None => authority.to_owned(),
-    };
-    let path = match path.find('?') {
-        Some(i) => format!("{}?<redacted>", &path[..i]),
-        None => path.to_owned(),
-    };
-    format!("{scheme}{host}{path}")
-}
-
 impl RedisBackplane {
     /// A backplane on the Redis at `url`: `redis://[:password@]host:port[/db]`,
     /// or `rediss://...` for TLS (certificates checked against the
@@ -122,23 +82,7 @@ impl RedisBackplane {
     /// parses the url: connecting happens in the background once the
     /// server starts, and keeps being retried.
     pub fn new(url: &str) -> Result<Self, RedisUrlError> {
-        let client = redis::Client::open(url).map_err(|source| RedisUrlError {
-            url: redact(url),
-            source,
-        })?;
-        if let redis::ConnectionAddr::TcpTls { insecure: true, .. } =
-            client.get_connection_info().addr()
-        {
-            // It would fail at every connection attempt anyway (redis-rs
-            // without `tls-rustls-insecure`); say so now.
-            return Err(RedisUrlError {
-                url: redact(url),
-                source: redis::RedisError::from((
-                    redis::ErrorKind::InvalidClientConfig,
-                    "TLS certificate checks cannot be turned off (#insecure)",
-                )),
-            });
-        }
+        let client = crate::redis_url::open(url)?;
         Ok(RedisBackplane {
             client,
             channel: "framewire".to_owned(),
@@ -199,28 +143,33 @@ impl RedisBackplane {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn tls_root_ca(mut self, pem: Vec<u8>) -> Result<Self, RedisUrlError> {
-        let info = self.client.get_connection_info().clone();
-        let shown = format!("{:?}", info.addr());
-        // redis-rs takes a PEM without certificates as "trust nothing":
-        // every connection would fail later; refuse it now.
-        use rustls::pki_types::{pem::PemObject, CertificateDer};
-        let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&pem).collect();
-        if !certs.is_ok_and(|c| !c.is_empty()) {
-            return Err(RedisUrlError {
-                url: shown,
-                source: redis::RedisError::from((
-                    redis::ErrorKind::InvalidClientConfig,
-                    "no CA certificate in the PEM given",
-                )),
-            });
-        }
-        let certs = redis::TlsCertificates {
-            client_tls: None,
-            root_cert: Some(pem),
-        };
-        self.client = redis::Client::build_with_tls(info, certs)
-            .map_err(|source| RedisUrlError { url: shown, source })?;
+        self.client = crate::redis_url::with_root_ca(&self.client, pem)?;
         Ok(self)
+    }
+
+    /// A [`RedisStore`](crate::store::RedisStore) on the same Redis,
+    /// named after the channel, with this backplane's timeout and sealed
+    /// with its cluster key (in a domain of its own): what `framewire
+    /// serve --backplane` keeps its key-value store in.
+    ///
+    /// ```
+    /// use framewire::server::RedisBackplane;
+    ///
+    /// let bp = RedisBackplane::new("redis://127.0.0.1")?.channel("chat").secret([7u8; 32])?;
+    /// let store = format!("{:?}", bp.store());
+    /// assert!(store.contains("framewire:{chat}:") && store.contains("sealed: true"), "{store}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn store(&self) -> crate::store::RedisStore {
+        let store = crate::store::RedisStore::from_client(self.client.clone())
+            .name(&self.channel)
+            .timeout(self.timeout);
+        match &self.secret {
+            Some(key) => store
+                .secret(&key[..])
+                .expect("`secret` checked the key's length"),
+            None => store,
+        }
     }
 
     /// The message kinds relayed (default: NOTIFY only); see
@@ -383,10 +332,10 @@ mod tests {
             }
         }
         assert_eq!(
-            redact("redis://:pw@h:1/2?pass=pw"),
+            crate::redis_url::redact("redis://:pw@h:1/2?pass=pw"),
             "redis://<redacted>@h:1/2?<redacted>"
         );
-        assert_eq!(redact("rediss://h:1"), "rediss://h:1");
+        assert_eq!(crate::redis_url::redact("rediss://h:1"), "rediss://h:1");
     }
 
     #[test]

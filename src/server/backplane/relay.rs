@@ -17,10 +17,10 @@ use crate::sync::lock;
 use crate::wire::{Message, MessageType};
 
 use super::envelope::{Envelope, Target, MAX_ORIGIN};
-#[cfg(feature = "redis")]
-use super::mac::MacError;
 use super::sequence::{Sequences, Verdict};
 use super::Backplane;
+#[cfg(feature = "redis")]
+use super::MacError;
 
 /// Seconds between two log lines about refused envelopes: a flood of
 /// forged or broken envelopes costs one WARN per period, saying how many
