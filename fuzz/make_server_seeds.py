@@ -16,6 +16,17 @@ def frame(t, uri, content=b"", auth=EMPTY_AUTH, wide=False, crc=None):
     return struct.pack("!BHHI", t, len(auth), len(body), c) + auth + body
 
 
+def auth(**fields):
+    """packify of a dict of short str keys and bytes values (WIRE.md 4)."""
+    pairs = []
+    for k, v in fields.items():
+        pk = bytes([0x43, len(k)]) + k.encode()
+        pv = bytes([0x41, len(v)]) + v
+        pairs.append(bytes([0x4C, 0x40, 2, len(pk), len(pv)]) + pk + pv)
+    pairs.sort()
+    return bytes([0x4D, 0x40, len(pairs)]) + bytes(len(p) for p in pairs) + b"".join(pairs)
+
+
 def ctl(wide=False, hmac=False, chunk=64):
     return bytes([(1 if wide else 0) | (2 if hmac else 0) | ((chunk - 1) << 2)])
 
@@ -44,6 +55,12 @@ SEEDS = {
     "wide_claim_4gib": ctl(wide=True) + bytes([29, 0]) + struct.pack("!III", 0xFFFFFFFF, 2, 0),
     "profile_mismatch": ctl(wide=True) + frame(0, b"echo"),
     "subscribe_flood": ctl() + b"".join(frame(5, b"t%d" % i) for i in range(8)),
+    # A topic history: three notifications, then a resubscription from a
+    # position of another epoch (the server's is random): an unknown gap
+    # notice and the history; then one whose position is malformed.
+    "resume": ctl() + frame(5, b"t") + frame(7, b"t", b"a") * 3 + frame(6, b"t")
+    + frame(5, b"t", auth=auth(**{"from": bytes(8) + struct.pack("!Q", 1)}))
+    + frame(5, b"u", auth=auth(**{"from": b"short"})),
 }
 
 if __name__ == "__main__":

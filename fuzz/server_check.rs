@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use framewire::server::{Context, Limits, Server};
+use framewire::server::{Context, History, Limits, Server};
 use framewire::{wire, FrameConfig, Message, MessageType, NetaioHmac, PluginLayer, Profile};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -34,6 +34,14 @@ fn server(profile: Profile, hmac: bool) -> Server {
             |m: Message, _c: Context| async move { Message::respond("echo", m.content().clone()) },
         )
         .subscriptions()
+        // Resumable: a SUBSCRIBE_URI may carry a position to resume from.
+        .history(
+            History::default()
+                .per_topic(4)
+                .per_topic_bytes(4096)
+                .topics(8)
+                .total_bytes(16 * 1024),
+        )
         .on(
             MessageType::PUBLISH_URI,
             |m: Message, ctx: Context| async move {

@@ -121,6 +121,20 @@ impl NotifyId {
         NotifyId(b)
     }
 
+    /// The incarnation of the instance that numbered it.
+    pub fn incarnation(self) -> u64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&self.0[..8]);
+        u64::from_be_bytes(b)
+    }
+
+    /// Its number among that incarnation's relayed messages.
+    pub fn seq(self) -> u64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&self.0[8..]);
+        u64::from_be_bytes(b)
+    }
+
     /// The id `msg` carries, if well-formed.
     pub fn of(msg: &Message) -> Option<NotifyId> {
         let b = msg.auth.get_bytes(NOTIFY_ID_FIELD)?;
@@ -131,6 +145,127 @@ impl NotifyId {
     pub fn attach(self, msg: &mut Message) {
         msg.auth.insert(NOTIFY_ID_FIELD, AuthValue::from(self.0));
     }
+}
+
+/// Auth field carrying a notification's position in its topic (16
+/// bytes: the history's epoch and the message's number in the topic), set
+/// by a server with a topic history ([`ServerBuilder::history`]), so a
+/// client that comes back can ask for what it missed. netaio peers ignore
+/// it.
+///
+/// [`ServerBuilder::history`]: crate::server::ServerBuilder::history
+pub const POSITION_FIELD: &str = "pos";
+
+/// Auth field of a SUBSCRIBE_URI that resumes: the last [`Position`] the
+/// client delivered on the topic (16 bytes). The server sends what came
+/// after it from the topic's history, before the confirmation.
+pub const RESUME_FIELD: &str = "from";
+
+/// Auth field of a gap notice: a NOTIFY_URI on the topic, without content,
+/// telling a resuming client how many notifications its history no
+/// longer holds (8 bytes, big-endian; `u64::MAX`: unknown, the client's
+/// position is from another instance or an earlier run). Its
+/// [`POSITION_FIELD`] is the last one lost.
+pub const GAP_FIELD: &str = "gap";
+
+/// `lost` of a gap notice when it is not known.
+pub const GAP_UNKNOWN: u64 = u64::MAX;
+
+/// A notification's position in its topic (see [`POSITION_FIELD`]):
+/// positions of one epoch (one server's history, one run) count up by one
+/// per notification on the topic.
+///
+/// ```
+/// use framewire::protocol::Position;
+/// use framewire::{Message, MessageType};
+///
+/// let mut note = Message::new(MessageType::NOTIFY_URI, "news", "hi");
+/// Position::new(7, 41).attach(&mut note);
+/// let pos = Position::of(&note).unwrap();
+/// assert_eq!((pos.epoch(), pos.n()), (7, 41));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Position {
+    epoch: u64,
+    n: u64,
+}
+
+impl Position {
+    /// Message `n` of a topic in the history of epoch `epoch`.
+    pub fn new(epoch: u64, n: u64) -> Self {
+        Position { epoch, n }
+    }
+
+    /// The history's epoch.
+    pub fn epoch(self) -> u64 {
+        self.epoch
+    }
+
+    /// The number of the message in its topic.
+    pub fn n(self) -> u64 {
+        self.n
+    }
+
+    fn bytes(self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&self.epoch.to_be_bytes());
+        b[8..].copy_from_slice(&self.n.to_be_bytes());
+        b
+    }
+
+    fn from_field(msg: &Message, field: &str) -> Option<Position> {
+        let b: [u8; 16] = msg.auth.get_bytes(field)?.as_ref().try_into().ok()?;
+        let (epoch, n) = b.split_at(8);
+        Some(Position {
+            epoch: u64::from_be_bytes(epoch.try_into().ok()?),
+            n: u64::from_be_bytes(n.try_into().ok()?),
+        })
+    }
+
+    /// The position `msg` carries, if well-formed.
+    pub fn of(msg: &Message) -> Option<Position> {
+        Self::from_field(msg, POSITION_FIELD)
+    }
+
+    /// Sets this position on `msg`.
+    pub fn attach(self, msg: &mut Message) {
+        msg.auth
+            .insert(POSITION_FIELD, AuthValue::from(self.bytes()));
+    }
+
+    /// The position a SUBSCRIBE_URI resumes from, if well-formed.
+    pub fn resumed_from(msg: &Message) -> Option<Position> {
+        Self::from_field(msg, RESUME_FIELD)
+    }
+
+    /// Sets this position as where the SUBSCRIBE_URI `msg` resumes from.
+    pub fn resume_from(self, msg: &mut Message) {
+        msg.auth.insert(RESUME_FIELD, AuthValue::from(self.bytes()));
+    }
+}
+
+/// The gap notice for `topic`: `lost` notifications (or [`GAP_UNKNOWN`])
+/// up to `last`.
+pub(crate) fn gap_notice(topic: &[u8], lost: u64, last: Position) -> Message {
+    let mut m = Message::new(
+        MessageType::NOTIFY_URI,
+        bytes::Bytes::copy_from_slice(topic),
+        "",
+    );
+    m.auth
+        .insert(GAP_FIELD, AuthValue::from(lost.to_be_bytes()));
+    last.attach(&mut m);
+    m
+}
+
+/// How many notifications a gap notice says were lost (`Some(GAP_UNKNOWN)`
+/// when unknown); `None` for any other message.
+pub fn gap_of(msg: &Message) -> Option<u64> {
+    if msg.message_type != MessageType::NOTIFY_URI {
+        return None;
+    }
+    let b: [u8; 8] = msg.auth.get_bytes(GAP_FIELD)?.as_ref().try_into().ok()?;
+    Some(u64::from_be_bytes(b))
 }
 
 /// The keepalive ping a client sends.

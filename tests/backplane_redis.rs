@@ -183,6 +183,83 @@ fn two_serve_processes_share_publish_through_redis() {
     assert_eq!(out.trim(), "across");
 }
 
+/// Issue 40's failover check from the CLI: `framewire subscribe A,B`
+/// receives all 400 of a stream published on B, in order and once each,
+/// though A (where it is subscribed) is SIGKILLed mid-stream: it resumes
+/// on B from B's topic history (`serve --history`, on by default) and
+/// drops what it had by notification id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server (apt-get install redis-server); run with --include-ignored"]
+async fn cli_subscriber_gets_a_whole_stream_though_its_instance_is_killed() {
+    use framewire::client::Client;
+    use framewire::{Message, MessageType};
+    const N: usize = 400;
+    let redis = Redis::start();
+    let (a, addr_a) = serve_instance(&redis, "a");
+    let mut a = Some(a);
+    let (_b, addr_b) = serve_instance(&redis, "b");
+    let publish = |i: usize| Message::new(MessageType::PUBLISH_URI, "pub/news", i.to_string());
+    let mut sub = cli_subscriber(&[
+        &format!("{addr_a},{addr_b}"),
+        "news",
+        "--count",
+        "400",
+        "--timeout",
+        "60",
+    ]);
+    let lines = lines_of(sub.0.stdout.take().unwrap());
+    let publisher = Client::builder(addr_b.clone()).connect().await.unwrap();
+    // Until the subscriber on A hears B (the backplane is up, it is
+    // subscribed): probes on another topic would not show, so the first
+    // numbers of the stream are published until one arrives.
+    let mut next = 0usize;
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while got.is_empty() {
+        publisher.call(publish(next)).await.unwrap();
+        next += 1;
+        if let Ok(line) = lines.recv_timeout(Duration::from_millis(100)) {
+            got.push(line);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing relayed to the subscriber on a"
+        );
+    }
+    while next < N {
+        publisher.call(publish(next)).await.unwrap();
+        next += 1;
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        while let Ok(line) = lines.try_recv() {
+            got.push(line);
+        }
+        if next == N / 3 {
+            drop(a.take()); // SIGKILL, mid-stream
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // From the first it heard (the stream's first numbers may have gone
+    // out before it was subscribed) to the last.
+    let first: usize = got[0].parse().unwrap();
+    while got.len() < N - first {
+        match lines.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) => got.push(line),
+            Err(_) => assert!(
+                Instant::now() < deadline,
+                "stuck at {} of {}: {got:?}",
+                got.len(),
+                N - first
+            ),
+        }
+    }
+    // Nothing more (a repeat would come now).
+    assert!(lines.recv_timeout(Duration::from_millis(300)).is_err());
+    let want: Vec<String> = (first..N).map(|i| i.to_string()).collect();
+    assert_eq!(got, want, "in order, once each, none lost");
+    assert!(a.is_none());
+    publisher.close().await;
+}
+
 /// The readme store through `serve --backplane`: what one process
 /// CREATEs the other reads, and it outlives the process that wrote it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -314,8 +314,8 @@ pub(super) async fn run(inner: Arc<Inner>, mut live: Live, done: watch::Sender<b
 /// Unsubscribes from every live topic on a connection being left, as
 /// requests answered on it (their confirmations end its retirement).
 fn leave_topics(inner: &Inner, current: &Current) {
-    for topic in inner.active_topics() {
-        let mut msg = Message::new(MessageType::UNSUBSCRIBE_URI, topic.clone(), Bytes::new());
+    for (topic, _) in inner.active_topics() {
+        let mut msg = Message::new(MessageType::UNSUBSCRIBE_URI, topic, Bytes::new());
         // Nobody awaits the answer: its arrival is what counts.
         let out = Outgoing::new(&mut msg, None, None).on(current.id);
         if let Ok(frame) = current.seal(inner, msg) {
@@ -365,8 +365,13 @@ fn resubscribe(inner: &Arc<Inner>, id: u64) {
         inner: inner.clone(),
     };
     tokio::spawn(async move {
-        for topic in topics {
-            let request = Message::new(MessageType::SUBSCRIBE_URI, topic.clone(), Bytes::new());
+        for (topic, position) in topics {
+            let mut request = Message::new(MessageType::SUBSCRIBE_URI, topic.clone(), Bytes::new());
+            // Resumed from what was delivered: the server sends what came
+            // after it (a server without a history ignores the field).
+            if let Some(p) = position {
+                p.resume_from(&mut request);
+            }
             if let Err(e) = client.call(request).await {
                 warn!(?topic, error = %e, "resubscribe failed");
             }

@@ -18,7 +18,8 @@ use crate::router::RouteCache;
 use crate::sync::lock;
 use crate::wire::{Message, MessageType};
 
-use super::{Client, ClientHandler, Current, Inner};
+use super::subscription::Admit;
+use super::{Client, ClientHandler, ConnectionEvent, Current, Inner};
 
 pub(super) type Handler = Arc<dyn ClientHandler>;
 
@@ -58,12 +59,21 @@ impl Sink for Deliver<'_> {
         }
         let msg = rest?;
         if msg.message_type == MessageType::NOTIFY_URI {
+            let mut topics = lock(&self.inner.topics);
+            let (admit, gap) = topics.admit(&msg);
+            if let Some(lost) = gap {
+                let topic = msg.body.uri.clone();
+                self.inner.emit(ConnectionEvent::Gap { topic, lost });
+            }
+            if admit == Admit::Drop {
+                return None; // delivered before, or a notice for the client
+            }
             if let Some(id) = protocol::NotifyId::of(&msg) {
                 if !lock(&self.inner.recent).first_time(id) {
                     return None; // heard already, from the instance we left
                 }
             }
-            lock(&self.inner.topics).deliver(&msg);
+            topics.deliver(&msg);
         }
         Some(msg)
     }

@@ -150,6 +150,18 @@ pub enum ConnectionEvent {
         /// How many.
         messages: u64,
     },
+    /// Resuming `topic` after a reconnect, the server's history no longer
+    /// held everything this client missed: `lost` notifications (`None`:
+    /// the server could not tell — another instance, or it restarted —
+    /// and what it still held did not overlap what was delivered).
+    /// Only with a server that keeps a topic history
+    /// ([`ServerBuilder::history`](crate::server::ServerBuilder::history)).
+    Gap {
+        /// The topic.
+        topic: Bytes,
+        /// How many notifications were lost, if known.
+        lost: Option<u64>,
+    },
 }
 
 pub(crate) struct Inner {
@@ -184,8 +196,10 @@ impl Inner {
         let _ = self.events.send(event);
     }
 
-    /// Topics with live subscriptions, for resubscribing after a reconnect.
-    fn active_topics(&self) -> Vec<Bytes> {
+    /// Topics with live subscriptions, for resubscribing after a
+    /// reconnect, each with the last position delivered on it if the
+    /// server numbers them.
+    fn active_topics(&self) -> Vec<(Bytes, Option<crate::protocol::Position>)> {
         lock(&self.topics).topics()
     }
 }

@@ -1,5 +1,6 @@
 //! Subscriptions as streams of notifications.
 
+use crate::protocol::{NotifyId, Position};
 use crate::random::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,7 +28,60 @@ pub(crate) struct Sink {
 #[derive(Default)]
 pub(crate) struct Topics {
     by_topic: HashMap<Bytes, Vec<Sink>>,
+    /// Where each subscribed topic's delivery stands, when its server
+    /// numbers notifications (a topic history).
+    resume: HashMap<Bytes, Resume>,
     next_id: u64,
+}
+
+/// Origins remembered per topic: instances of one service.
+const ORIGINS: usize = 16;
+
+/// One topic's delivery so far.
+#[derive(Default)]
+struct Resume {
+    /// The last position delivered.
+    position: Option<Position>,
+    /// The last notification id delivered from each origin instance
+    /// (incarnation, seq), most recent last: a server with a history
+    /// delivers each origin's notifications on a topic in order, so one
+    /// at or below it was delivered already (or is older than what was).
+    origins: Vec<(u64, u64)>,
+    /// Resumed on a server that could not tell what was lost: the next
+    /// notification says (one delivered already: the histories overlap).
+    unsure: bool,
+}
+
+impl Resume {
+    /// Whether a notification from `id` is at or below what was
+    /// delivered from its origin; remembers it otherwise.
+    fn delivered_before(&mut self, id: NotifyId) -> bool {
+        let (inc, seq) = (id.incarnation(), id.seq());
+        match self.origins.iter().position(|(i, _)| *i == inc) {
+            Some(at) if self.origins[at].1 >= seq => true,
+            Some(at) => {
+                self.origins.remove(at);
+                self.origins.push((inc, seq));
+                false
+            }
+            None => {
+                if self.origins.len() >= ORIGINS {
+                    self.origins.remove(0);
+                }
+                self.origins.push((inc, seq));
+                false
+            }
+        }
+    }
+}
+
+/// What to do with an arriving notification (see [`Topics::admit`]).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Admit {
+    /// Deliver it.
+    Deliver,
+    /// Delivered already, or a notice for the client: drop it.
+    Drop,
 }
 
 impl Topics {
@@ -69,14 +123,63 @@ impl Topics {
         sinks.retain(|s| s.id != id);
         if sinks.is_empty() {
             self.by_topic.remove(topic);
+            self.resume.remove(topic);
             true
         } else {
             false
         }
     }
 
-    pub(crate) fn topics(&self) -> Vec<Bytes> {
-        self.by_topic.keys().cloned().collect()
+    pub(crate) fn topics(&self) -> Vec<(Bytes, Option<Position>)> {
+        self.by_topic
+            .keys()
+            .map(|t| (t.clone(), self.resume.get(t).and_then(|r| r.position)))
+            .collect()
+    }
+
+    /// Decides on a notification of a numbered topic (one with a
+    /// position): a repeat (by position, or by notification id at or
+    /// below its origin's last) is dropped; a gap notice moves the
+    /// position and is dropped. The second value is a gap to report:
+    /// `lost`, or `None` when unknown. Notifications without a position,
+    /// and topics nobody subscribes to, are delivered as they come.
+    pub(crate) fn admit(&mut self, msg: &Message) -> (Admit, Option<Option<u64>>) {
+        let gap = crate::protocol::gap_of(msg);
+        let topic = &msg.body.uri;
+        let (Some(pos), true) = (Position::of(msg), self.by_topic.contains_key(topic)) else {
+            // Not numbered, or not subscribed: a notice is still never
+            // the application's.
+            let admit = if gap.is_some() {
+                Admit::Drop
+            } else {
+                Admit::Deliver
+            };
+            return (admit, None);
+        };
+        let r = self.resume.entry(topic.clone()).or_default();
+        if let Some(lost) = gap {
+            r.position = Some(pos);
+            if lost == crate::protocol::GAP_UNKNOWN {
+                r.unsure = true; // settled by what comes next
+                return (Admit::Drop, None);
+            }
+            return (Admit::Drop, Some(Some(lost)));
+        }
+        if let Some(last) = r.position {
+            if last.epoch() == pos.epoch() && pos.n() <= last.n() {
+                return (Admit::Drop, None);
+            }
+        }
+        r.position = Some(pos);
+        let repeat = NotifyId::of(msg).is_some_and(|id| r.delivered_before(id));
+        let unsure = std::mem::take(&mut r.unsure);
+        match (repeat, unsure) {
+            (true, _) => (Admit::Drop, None),
+            // The first new one after a resume nobody could vouch for,
+            // without an overlap: what came between is unknown.
+            (false, true) => (Admit::Deliver, Some(None)),
+            (false, false) => (Admit::Deliver, None),
+        }
     }
 
     /// Hands a notification to every stream of its topic, without waiting:
@@ -206,6 +309,98 @@ mod tests {
         Message::new(MessageType::NOTIFY_URI, topic, "n")
     }
 
+    fn at(epoch: u64, n: u64, msg: Message) -> Message {
+        let mut msg = msg;
+        Position::new(epoch, n).attach(&mut msg);
+        msg
+    }
+
+    fn gap(epoch: u64, n: u64, lost: u64) -> Message {
+        crate::protocol::gap_notice(b"a", lost, Position::new(epoch, n))
+    }
+
+    fn from(inc: u64, seq: u64, msg: Message) -> Message {
+        let mut msg = msg;
+        NotifyId::new(inc, seq).attach(&mut msg);
+        msg
+    }
+
+    const DELIVER: (Admit, Option<Option<u64>>) = (Admit::Deliver, None);
+    const DROP: (Admit, Option<Option<u64>>) = (Admit::Drop, None);
+
+    #[test]
+    fn positions_drop_repeats_and_gaps_are_reported_once() {
+        let mut t = Topics::default();
+        // Not subscribed: delivered, not tracked; a notice never is.
+        assert_eq!(t.admit(&at(1, 1, note("a"))), DELIVER);
+        assert_eq!(t.admit(&gap(1, 1, 3)), DROP);
+        let (a, _) = t.add(Bytes::from_static(b"a"), 8, Weak::new());
+        assert_eq!(t.admit(&note("a")), DELIVER, "no position: as before");
+        assert!(t.resume.is_empty(), "nothing tracked without a position");
+        assert_eq!(t.admit(&at(1, 1, note("a"))), DELIVER);
+        assert_eq!(t.admit(&at(1, 2, note("a"))), DELIVER);
+        assert_eq!(
+            t.topics(),
+            [(Bytes::from_static(b"a"), Some(Position::new(1, 2)))]
+        );
+        assert_eq!(t.admit(&at(1, 2, note("a"))), DROP);
+        assert_eq!(t.admit(&at(1, 1, note("a"))), DROP);
+        // Another epoch (another instance) is not compared with this one.
+        assert_eq!(t.admit(&at(2, 1, note("a"))), DELIVER);
+        assert_eq!(t.topics()[0].1, Some(Position::new(2, 1)));
+        // A known gap: reported, the position moves to its last lost.
+        assert_eq!(t.admit(&gap(2, 5, 4)), (Admit::Drop, Some(Some(4))));
+        assert_eq!(t.topics()[0].1, Some(Position::new(2, 5)));
+        assert_eq!(t.admit(&at(2, 5, note("a"))), DROP);
+        // A malformed notice (no position) is dropped, not delivered.
+        let mut bare = note("a");
+        bare.auth.insert(crate::protocol::GAP_FIELD, [0u8; 8]);
+        assert_eq!(t.admit(&bare), DROP);
+        // Forgotten with the topic.
+        assert!(t.remove(b"a", a.id));
+        assert!(t.resume.is_empty());
+    }
+
+    #[test]
+    fn origins_drop_what_was_delivered_and_settle_unknown_gaps() {
+        use crate::protocol::GAP_UNKNOWN;
+        let mut t = Topics::default();
+        let (_a, _) = t.add(Bytes::from_static(b"a"), 8, Weak::new());
+        // From instance 9 (seq 5, 6) through a server of epoch 1.
+        assert_eq!(t.admit(&at(1, 1, from(9, 5, note("a")))), DELIVER);
+        assert_eq!(t.admit(&at(1, 2, from(9, 6, note("a")))), DELIVER);
+        // Failed over to epoch 2, which could not vouch: its history
+        // replays 4 (older: dropped), 6 (delivered: dropped, and the
+        // histories overlap: no gap), then 7.
+        assert_eq!(t.admit(&gap(2, 0, GAP_UNKNOWN)), DROP);
+        assert_eq!(t.admit(&at(2, 1, from(9, 4, note("a")))), DROP);
+        assert_eq!(t.admit(&at(2, 2, from(9, 6, note("a")))), DROP);
+        assert_eq!(
+            t.admit(&at(2, 3, from(9, 7, note("a")))),
+            DELIVER,
+            "settled"
+        );
+        // Again, without an overlap: the first new one reports an
+        // unknown loss, once.
+        assert_eq!(t.admit(&gap(3, 0, GAP_UNKNOWN)), DROP);
+        assert_eq!(
+            t.admit(&at(3, 1, from(9, 20, note("a")))),
+            (Admit::Deliver, Some(None))
+        );
+        assert_eq!(t.admit(&at(3, 2, from(9, 21, note("a")))), DELIVER);
+        // Another origin counts on its own; origins are bounded.
+        assert_eq!(t.admit(&at(3, 3, from(8, 1, note("a")))), DELIVER);
+        for inc in 100..100 + ORIGINS as u64 {
+            assert_eq!(t.admit(&at(3, inc, from(inc, 1, note("a")))), DELIVER);
+        }
+        let r = &t.resume[&Bytes::from_static(b"a")];
+        assert_eq!(r.origins.len(), ORIGINS);
+        assert!(
+            !r.origins.iter().any(|(i, _)| *i == 9),
+            "the oldest forgotten"
+        );
+    }
+
     #[test]
     fn topics_count_streams_deliver_to_each_and_forget_the_last() {
         let mut t = Topics::default();
@@ -215,7 +410,7 @@ mod tests {
         assert!(!first, "the topic's second stream");
         assert_ne!(a.id, b.id);
         assert_eq!(a.topic(), &Bytes::from_static(b"a"));
-        assert_eq!(t.topics(), [Bytes::from_static(b"a")]);
+        assert_eq!(t.topics(), [(Bytes::from_static(b"a"), None)]);
         assert!(t.deliver(&note("a")));
         assert!(!t.deliver(&note("b")), "no stream for b");
         assert!(t.deliver(&note("a")), "full buffers: dropped, counted");

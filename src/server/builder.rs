@@ -59,6 +59,7 @@ pub struct ServerBuilder {
     timed: bool,
     states: super::extract::States,
     layers: super::layers::Layers,
+    history: Option<super::History>,
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ServerConfig>>,
     #[cfg(feature = "tls")]
@@ -83,6 +84,7 @@ impl ServerBuilder {
             timed: super::metrics::TIMED,
             states: Default::default(),
             layers: Default::default(),
+            history: None,
             #[cfg(feature = "tls")]
             tls: None,
             #[cfg(feature = "tls")]
@@ -114,6 +116,26 @@ impl ServerBuilder {
     pub fn subscriptions(self) -> Self {
         self.on_sync(MessageType::SUBSCRIBE_URI, pubsub::subscribe)
             .on_sync(MessageType::UNSUBSCRIBE_URI, pubsub::unsubscribe)
+    }
+
+    /// Makes subscriptions resumable: every notification on a topic
+    /// carries its [`Position`](crate::protocol::Position) there and a
+    /// copy is kept within `history`'s bounds; a client that reconnects
+    /// resubscribes from the last position it delivered and is sent what
+    /// it missed, or told how much the history no longer holds (see
+    /// [`History`](super::History)). framewire's `Client` does this by
+    /// itself; netaio clients keep today's behaviour. Costs a copy of
+    /// each notification and a lock per topic while it is queued.
+    ///
+    /// ```
+    /// use framewire::server::{History, Server};
+    ///
+    /// let server = Server::builder().subscriptions().history(History::default()).build();
+    /// # drop(server);
+    /// ```
+    pub fn history(mut self, history: super::History) -> Self {
+        self.history = Some(history);
+        self
     }
 
     /// Handles messages matching `key` (see [`RouteKey`]).
@@ -472,6 +494,7 @@ impl ServerBuilder {
                     timed: self.timed,
                     states: self.states,
                     layers: self.layers,
+                    history: self.history.map(super::history::Histories::new),
                     #[cfg(feature = "tls")]
                     tls: self
                         .tls

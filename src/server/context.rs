@@ -98,6 +98,14 @@ impl Context {
         self.inner.server.shared.deliver(&self.inner.conn, frame)
     }
 
+    /// Sends `msg` to this connection as it is (no trace context of the
+    /// current handler): a kept notification sent again.
+    pub(crate) fn send_unchanged(&self, msg: Message) -> Result<(), SendError> {
+        let pipeline = &self.inner.server.shared.pipeline;
+        let frame = pipeline.seal(msg, &self.inner.conn.link(pipeline.tag()))?;
+        self.inner.server.shared.deliver(&self.inner.conn, frame)
+    }
+
     /// Subscribes this connection to `key`.
     pub fn subscribe(&self, key: impl Into<Bytes>) -> Result<(), SubscribeError> {
         self.inner.server.subscribe(key, self.inner.conn.id)

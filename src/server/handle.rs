@@ -45,11 +45,11 @@ impl ServerHandle {
         let key = key.as_ref();
         super::error::check_topic(key, &msg)?;
         crate::trace::attach_current(&mut msg);
-        let msg = self
-            .shared
-            .relay_out(|| Target::Topic(Bytes::copy_from_slice(key)), msg);
-        let conns = self.shared.registry.subscribers(key);
-        self.shared.fan_out(&conns, msg, None)
+        let relay = |msg| {
+            self.shared
+                .relay_out(|| Target::Topic(Bytes::copy_from_slice(key)), msg)
+        };
+        self.shared.notify_topic(key, msg, relay, None)
     }
 
     /// Sends `msg` to every connection (relayed to the other instances'
@@ -99,8 +99,8 @@ impl ServerHandle {
     ) -> Result<usize, SendError> {
         super::error::check_topic(key.as_ref(), &msg)?;
         crate::trace::attach_current(&mut msg);
-        let conns = self.shared.registry.subscribers(key.as_ref());
-        self.shared.fan_out(&conns, msg, Some(layer))
+        self.shared
+            .notify_topic(key.as_ref(), msg, |m| m, Some(layer))
     }
 
     /// [`broadcast`](Self::broadcast) with a per-call plugin layer.

@@ -73,3 +73,20 @@ impl Handler for SyncAsAsync {
         Box::pin(ready(self.0.call(msg, &ctx)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_layers_is_empty_and_a_layer_is_not() {
+        let mut layers = Layers::default();
+        assert!(layers.is_empty());
+        #[cfg(feature = "tower")]
+        {
+            layers.push(tower::layer::util::Identity::new());
+            assert!(!layers.is_empty());
+        }
+        let _ = &mut layers;
+    }
+}

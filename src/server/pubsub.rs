@@ -7,8 +7,24 @@ use super::{Context, SubscribeError};
 
 /// SUBSCRIBE_URI: subscribes the connection to the uri and confirms, or
 /// answers the cap as an ERROR.
+/// With a topic history, a SUBSCRIBE_URI that carries a position
+/// ([`RESUME_FIELD`](crate::protocol::RESUME_FIELD)) is first sent what
+/// came after it.
 pub(super) fn subscribe(msg: Message, ctx: &Context) -> Result<Message, SubscribeError> {
-    ctx.subscribe(msg.uri().clone())?;
+    let history = ctx.server().shared.history.as_ref();
+    match (history, crate::protocol::Position::resumed_from(&msg)) {
+        (Some(h), Some(from)) => h.resume(
+            msg.uri(),
+            from,
+            || ctx.subscribe(msg.uri().clone()),
+            // Queued like live notifications (a full queue applies the
+            // slow-consumer policy); the confirmation comes after them.
+            |m| {
+                let _ = ctx.send_unchanged(m);
+            },
+        )?,
+        _ => ctx.subscribe(msg.uri().clone())?,
+    }
     Ok(Message::new(
         MessageType::CONFIRM_SUBSCRIBE,
         msg.uri().clone(),

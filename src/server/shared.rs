@@ -59,6 +59,8 @@ pub(crate) struct Shared {
     /// What `ServerBuilder::layer` wraps every route in (routes added
     /// while serving too).
     pub(crate) layers: super::layers::Layers,
+    /// Topic histories, if subscriptions are resumable.
+    pub(crate) history: Option<super::history::Histories>,
     /// TLS for accepted connections, if the builder was given it: the
     /// configuration (`reload_tls` swaps it) and what names a client
     /// certificate's connection. `serve` wraps its acceptor in it.
@@ -108,7 +110,12 @@ impl Shared {
         self.counters.backplane_received();
         let conns: Arc<[Arc<Conn>]> = match &envelope.target {
             Target::All => self.registry.all().into(),
-            Target::Topic(key) => self.registry.subscribers(key),
+            Target::Topic(key) => {
+                if let Err(e) = self.notify_topic(key, envelope.msg, |m| m, None) {
+                    warn!(error = %e, "relayed message cannot be sent here");
+                }
+                return;
+            }
             Target::Tag(tag) => match std::str::from_utf8(tag) {
                 Ok(tag) => self.registry.with_tag(tag).into(),
                 Err(_) => Arc::new([]),
@@ -161,6 +168,24 @@ impl Shared {
 
     /// Sends one sealed frame to each connection (with `layer` inside the
     /// instance one, if given); returns how many accepted it.
+    /// Sends `msg` to `key`'s subscribers, after `prepare` (relaying it)
+    /// and, if there is a history, numbered in the topic: all three with
+    /// the topic locked, so its relayed, numbered and delivered orders
+    /// are one.
+    pub(super) fn notify_topic(
+        &self,
+        key: &[u8],
+        msg: Message,
+        prepare: impl FnOnce(Message) -> Message,
+        layer: Option<&PluginLayer>,
+    ) -> Result<usize, SendError> {
+        let send = |msg| self.fan_out(&self.registry.subscribers(key), msg, layer);
+        match &self.history {
+            Some(h) => h.publish(key, msg, prepare, send),
+            None => send(prepare(msg)),
+        }
+    }
+
     pub(super) fn fan_out(
         &self,
         conns: &[Arc<Conn>],

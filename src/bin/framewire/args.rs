@@ -218,6 +218,12 @@ pub struct ClusterArgs {
         requires = "redis_url"
     )]
     pub backplane_channel: String,
+    /// Notifications kept per topic (at most 256 KiB of them; 64 MiB in
+    /// all), so a framewire client that reconnects or fails over resumes
+    /// its subscriptions from where it was and gets what it missed, or is
+    /// told how much it lost (0: keep none). netaio clients are unaffected.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub history: usize,
     /// Manage netaio peers (netaio's manage_peers_automatically): answer
     /// ADVERTISE_PEER with PEER_DISCOVERED, forget peers on DISCONNECT.
     #[arg(long)]

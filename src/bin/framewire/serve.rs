@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use framewire::auth::{MemoryUsers, UserHmac};
-use framewire::server::{readme_routes, readme_routes_with, Limits, Server, ServerHandle};
+use framewire::server::{readme_routes, readme_routes_with, History, Limits, Server, ServerHandle};
 use framewire::{PluginLayer, Profile};
 
 use crate::args::ClusterArgs;
@@ -84,6 +84,9 @@ pub async fn serve(
         if let Some(name) = &cluster.instance_id {
             builder = builder.instance_id(name.clone());
         }
+    }
+    if cluster.history > 0 {
+        builder = builder.history(History::default().per_topic(cluster.history));
     }
     if cluster.peers {
         let me = framewire::peer::LocalPeer::random()
