@@ -197,7 +197,8 @@
 //!     limits.rs          Limits, TcpKeepalive, SlowConsumerPolicy
 //!     stats.rs           Stats counters, rate-limited slow-consumer log
 //!     error.rs           SendError, SubscribeError
-//!     pubsub.rs          netaio's subscribe / unsubscribe handlers
+//!     pubsub.rs          netaio's subscribe / unsubscribe handlers (and resumes)
+//!     history.rs         History, Histories: topic positions and kept notifications
 //!     peers.rs           netaio's peer management handlers (ServerBuilder::peers)
 //!     backplane/         several instances as one service
 //!       mod.rs           Backplane, Inbound; the relay semantics

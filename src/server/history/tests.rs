@@ -159,6 +159,17 @@ fn topics_past_the_bound_are_sent_without_a_position() {
 }
 
 #[test]
+fn topics_spread_over_the_locks() {
+    assert_eq!(shard_of(b""), 0x811c_9dc5 % SHARDS);
+    // FNV-1a of "a": 0xe40c292c.
+    assert_eq!(shard_of(b"a"), 0xe40c_292c % SHARDS);
+    let used: std::collections::HashSet<usize> = (0..64)
+        .map(|i| shard_of(format!("topic/{i}").as_bytes()))
+        .collect();
+    assert!(used.len() > SHARDS / 2, "{used:?}");
+}
+
+#[test]
 fn kept_messages_own_their_bytes() {
     let h = Histories::with_epoch(History::default(), EPOCH);
     let frame = Bytes::from(vec![b'x'; 4096]);
