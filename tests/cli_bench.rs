@@ -349,7 +349,11 @@ fn the_cluster_scenario_compares_three_instances_on_redis_with_one() {
         "--json",
     ]);
     let rows = rows(&out);
-    for target in ["baseline", "3 instances + Redis"] {
+    for target in [
+        "baseline",
+        "3 instances + Redis",
+        "3 instances + Redis, no history",
+    ] {
         let rate = find(&rows, "cluster", target, "deliveries/s");
         assert!(rate["value"].as_f64().unwrap() > 0.0, "{rate}");
         let note = rate["note"].as_str().unwrap();

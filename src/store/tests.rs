@@ -174,47 +174,27 @@ impl KvStore for Broken {
     }
 }
 
+/// `check_kv_store` told 4 keys and 300 bytes, of a store that has
+/// `keys` and `bytes` and maybe `overwrites`.
+async fn check_broken(keys: usize, bytes: usize, overwrites: bool) {
+    let inner = MemoryStore::new().max_keys(keys).max_bytes(bytes);
+    crate::testing::check_kv_store(&Broken { inner, overwrites }, 4, 300).await;
+}
+
 #[tokio::test]
 #[should_panic(expected = "create of an existing key")]
 async fn the_contract_catches_a_store_that_overwrites() {
-    let inner = MemoryStore::new().max_keys(4).max_bytes(300);
-    crate::testing::check_kv_store(
-        &Broken {
-            inner,
-            overwrites: true,
-        },
-        4,
-        300,
-    )
-    .await;
+    check_broken(4, 300, true).await;
 }
 
 #[tokio::test]
 #[should_panic(expected = "create past the bytes")]
 async fn the_contract_catches_limits_other_than_stated() {
-    let inner = MemoryStore::new().max_keys(4).max_bytes(301);
-    crate::testing::check_kv_store(
-        &Broken {
-            inner,
-            overwrites: false,
-        },
-        4,
-        300,
-    )
-    .await;
+    check_broken(4, 301, false).await;
 }
 
 #[tokio::test]
 #[should_panic(expected = "create past the keys")]
 async fn the_contract_catches_keys_other_than_stated() {
-    let inner = MemoryStore::new().max_keys(5).max_bytes(300);
-    crate::testing::check_kv_store(
-        &Broken {
-            inner,
-            overwrites: false,
-        },
-        4,
-        300,
-    )
-    .await;
+    check_broken(5, 300, false).await;
 }

@@ -4,6 +4,8 @@
 //! subscribers spread over all three, beside the same fan-out on one
 //! instance without a backplane (the baseline) in the same run:
 //! deliveries per second and the publish-to-delivery latency each adds.
+//! The instances keep topic histories (resumable subscriptions, `serve`'s
+//! default); three more without (`--history 0`) show what that costs.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -133,18 +135,31 @@ pub(super) async fn run(s: &Settings, single: &Server) -> Result<Vec<Row>, Strin
     let key = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
     std::fs::write(key.path(), rand::random::<[u8; 32]>()).map_err(|e| e.to_string())?;
     let key_path = key.path().to_string_lossy().into_owned();
+    // Two clusters on one Redis (channels of their own): with topic
+    // histories, and without.
     let mut instances = Vec::new();
-    for i in 0..3 {
-        let name = format!("bench-{i}");
+    let mut plain = Vec::new();
+    for i in 0..6 {
+        let (name, channel) = (format!("bench-{i}"), format!("bench-{}", i / 3));
+        let history = if i < 3 { "256" } else { "0" };
         let extra = [
             "--backplane",
             &url,
+            "--backplane-channel",
+            &channel,
             "--instance-id",
             &name,
             "--backplane-secret-file",
             &key_path,
+            "--history",
+            history,
         ];
-        instances.push(Server::framewire_with(&None, None, &extra).await?);
+        let srv = Server::framewire_with(&None, None, &extra).await?;
+        if i < 3 {
+            instances.push(srv);
+        } else {
+            plain.push(srv);
+        }
     }
     fn dial(srv: &Server) -> Dial<'_> {
         Dial {
@@ -153,13 +168,21 @@ pub(super) async fn run(s: &Settings, single: &Server) -> Result<Vec<Row>, Strin
         }
     }
     let cluster: Vec<Dial> = instances.iter().map(dial).collect();
-    relay_ready(cluster[0], cluster[2]).await?;
-    relay_ready(cluster[2], cluster[1]).await?;
+    let unnumbered: Vec<Dial> = plain.iter().map(dial).collect();
+    for c in [&cluster, &unnumbered] {
+        relay_ready(c[0], c[2]).await?;
+        relay_ready(c[2], c[1]).await?;
+    }
     let mut rows = Vec::new();
     for &size in &s.sizes {
         for (label, publisher, spread) in [
             ("baseline", dial(single), vec![dial(single)]),
             ("3 instances + Redis", cluster[0], cluster.clone()),
+            (
+                "3 instances + Redis, no history",
+                unnumbered[0],
+                unnumbered.clone(),
+            ),
         ] {
             load::progress(&format!("cluster {size} B: {label}..."));
             let (mut rate, mut p50, mut p99, mut lost) = (vec![], vec![], vec![], 0);
