@@ -160,3 +160,69 @@ async fn without_a_history_nothing_is_numbered_or_replayed() {
     assert_eq!(got, "3", "2 was lost: nothing kept it");
     client.close().await;
 }
+
+/// What a raw peer gets for a SUBSCRIBE_URI: the frames before the
+/// confirmation (bounded), and the confirmation's type.
+async fn subscribe_raw(
+    peer: &mut framewire::testing::TestPeer,
+    from: Option<&[u8]>,
+) -> (Vec<Message>, MessageType) {
+    let mut msg = Message::new(MessageType::SUBSCRIBE_URI, "t", "");
+    if let Some(from) = from {
+        msg.auth
+            .insert(framewire::protocol::RESUME_FIELD, from.to_vec());
+    }
+    peer.send(msg).await.unwrap();
+    let mut before = Vec::new();
+    for _ in 0..64 {
+        let m = peer.recv().await.unwrap();
+        if m.message_type != MessageType::NOTIFY_URI {
+            return (before, m.message_type);
+        }
+        before.push(m);
+    }
+    panic!("no confirmation after 64 frames");
+}
+
+/// Positions from peers: malformed ones are ignored, another epoch's get
+/// an unknown-gap notice and the history, and no request is sent more
+/// than the history's bound, however often it asks.
+#[tokio::test]
+async fn positions_from_peers_are_checked_and_replays_bounded() {
+    use framewire::protocol::{gap_of, GAP_UNKNOWN};
+    let server = server(History::default().per_topic(4));
+    let mut peer = server.peer().unwrap();
+    notify(&server, 1..=10);
+    // Malformed: a plain subscription.
+    let (before, confirm) = subscribe_raw(&mut peer, Some(b"short")).await;
+    assert_eq!((before.len(), confirm), (0, MessageType::CONFIRM_SUBSCRIBE));
+    // Another epoch (the server's is random: 0 is not it, but a 2^-64
+    // chance): the unknown gap, then the 4 kept.
+    let mut zero = [0u8; 16];
+    zero[15] = 1;
+    for _ in 0..3 {
+        let (before, confirm) = subscribe_raw(&mut peer, Some(&zero)).await;
+        assert_eq!(confirm, MessageType::CONFIRM_SUBSCRIBE);
+        assert_eq!(before.len(), 5, "the notice and at most the 4 kept");
+        assert_eq!(gap_of(&before[0]), Some(GAP_UNKNOWN));
+        let texts: Vec<_> = before[1..]
+            .iter()
+            .map(|m| String::from_utf8_lossy(m.content()).into_owned())
+            .collect();
+        assert_eq!(texts, ["7", "8", "9", "10"]);
+    }
+    // Its own epoch, from what it has: nothing to send.
+    let last = Position::of(before_last(&mut peer).await.as_ref().unwrap()).unwrap();
+    let mut own = [0u8; 16];
+    own[..8].copy_from_slice(&last.epoch().to_be_bytes());
+    own[8..].copy_from_slice(&last.n().to_be_bytes());
+    let (before, _) = subscribe_raw(&mut peer, Some(&own)).await;
+    assert!(before.is_empty(), "{before:?}");
+}
+
+/// The last notification on "t" as a new subscriber resuming from
+/// another epoch sees it (the newest the history holds).
+async fn before_last(peer: &mut framewire::testing::TestPeer) -> Option<Message> {
+    let (before, _) = subscribe_raw(peer, Some(&[0u8; 16])).await;
+    before.last().cloned()
+}
