@@ -100,6 +100,67 @@ fn another_epoch_gets_an_unknown_gap_and_everything_kept() {
     let (gap, rest) = resume(&h, Position::new(EPOCH + 1, 3));
     assert_eq!(gap, Some(GAP_UNKNOWN));
     assert_eq!(rest, vec![(2, "b".into()), (3, "c".into())]);
+    // The notice stands just before the first one kept.
+    let mut first = None;
+    h.resume(
+        b"t",
+        Position::new(EPOCH + 1, 3),
+        || Ok::<(), ()>(()),
+        |m| {
+            first.get_or_insert(m);
+        },
+    )
+    .unwrap();
+    assert_eq!(Position::of(&first.unwrap()), Some(at(1)));
+}
+
+/// The cost `keep` counts for one "0123456789" notification.
+fn one() -> usize {
+    let mut probe = note("0123456789");
+    Position::new(EPOCH, 1).attach(&mut probe);
+    probe.body.encoded_len() + probe.auth.encoded_len() + ENTRY_COST
+}
+
+/// How many of "t"'s notifications are kept, and their bytes.
+fn kept(h: &Histories) -> (usize, usize) {
+    let shard = lock(h.shard(b"t"));
+    shard
+        .get(&b"t"[..])
+        .map_or((0, 0), |t| (t.kept.len(), t.bytes))
+}
+
+#[test]
+fn a_topic_keeps_its_bytes_exactly() {
+    let one = one();
+    // Two fit in a topic's bytes; the total is no limit here.
+    let h = Histories::with_epoch(History::default().per_topic_bytes(2 * one), EPOCH);
+    for _ in 0..5 {
+        publish(&h, &["0123456789"]);
+    }
+    assert_eq!(kept(&h), (2, 2 * one));
+    assert_eq!(h.usage().1, 2 * one);
+    // A message of exactly a topic's bytes is kept (alone).
+    let h = Histories::with_epoch(History::default().per_topic_bytes(one), EPOCH);
+    publish(&h, &["0123456789", "0123456789"]);
+    assert_eq!(kept(&h), (1, one));
+    // Of exactly the total: kept; one byte more: not.
+    let h = Histories::with_epoch(History::default().total_bytes(one), EPOCH);
+    publish(&h, &["0123456789"]);
+    assert_eq!(kept(&h), (1, one));
+    publish(&h, &["0123456789x"]);
+    assert_eq!(
+        kept(&h),
+        (0, 0),
+        "larger than the total: the topic is emptied"
+    );
+}
+
+#[test]
+fn a_history_of_no_messages_keeps_none() {
+    let h = Histories::with_epoch(History::default().per_topic(0), EPOCH);
+    assert_eq!(publish(&h, &["a", "b"]), [1, 2], "still numbered");
+    assert_eq!(kept(&h), (0, 0));
+    assert_eq!(resume(&h, at(0)).0, Some(2));
 }
 
 #[test]
