@@ -198,3 +198,33 @@ async fn the_contract_catches_limits_other_than_stated() {
 async fn the_contract_catches_keys_other_than_stated() {
     check_broken(5, 300, false).await;
 }
+
+#[test]
+fn stores_print_their_usage_and_limits_not_their_secrets() {
+    let s = MemoryStore::new().max_keys(3).max_bytes(10);
+    s.create_now(b"k", b"vv").unwrap();
+    assert_eq!(
+        format!("{s:?}"),
+        "MemoryStore { keys: 1, bytes: 3, max_keys: 3, max_bytes: 10 }"
+    );
+    #[cfg(feature = "redis")]
+    {
+        let r = RedisStore::new("redis://:hunter2@127.0.0.1:6379")
+            .unwrap()
+            .name("chat")
+            .max_keys(7)
+            .secret([9u8; 32])
+            .unwrap();
+        let shown = format!("{r:?}");
+        assert!(shown.starts_with("RedisStore {"), "{shown}");
+        for part in ["framewire:{chat}:", "sealed: true", "max_keys: 7", "6379"] {
+            assert!(shown.contains(part), "{part} in {shown}");
+        }
+        assert!(!shown.contains("hunter2"), "{shown}");
+        let plain = format!("{:?}", RedisStore::new("redis://127.0.0.1").unwrap());
+        assert!(
+            plain.contains("sealed: false") && plain.contains("framewire:{framewire}:"),
+            "{plain}"
+        );
+    }
+}
