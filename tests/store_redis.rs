@@ -61,6 +61,12 @@ async fn stores_with_one_name_share_values_and_limits() {
     assert_eq!(b_.get(b("k")).await.unwrap(), "from a");
     assert!(b_.create(b("k"), b("x")).await.unwrap_err().is_exists());
     b_.create(b("j"), b("from b")).await.unwrap();
+    // The counters, where the module docs say: the client's bytes (keys
+    // and values, not the tags) and the keys.
+    let mut meta: Vec<(String, i64)> =
+        raw(&redis, redis::cmd("HGETALL").arg("framewire:{shared}:meta")).await;
+    meta.sort();
+    assert_eq!(meta, [("bytes".into(), 1 + 6 + 1 + 6), ("keys".into(), 2)]);
     // The limit counts both instances' keys.
     assert!(a.create(b("i"), b("")).await.unwrap_err().is_full());
     // Another name is another store.
