@@ -153,13 +153,30 @@ fn the_log_line_has_every_cause() {
 /// A store that breaks one rule, for `check_kv_store` to catch.
 struct Broken {
     inner: MemoryStore,
-    overwrites: bool,
+    fault: Fault,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Fault {
+    None,
+    /// Create overwrites an existing key.
+    Overwrites,
+    /// Create of an existing key says "full", not "exists".
+    WrongError,
+    /// Keys that are not UTF-8 cannot be stored.
+    TextKeysOnly,
 }
 
 impl KvStore for Broken {
     fn create(&self, key: Bytes, value: Bytes) -> BoxFuture<Result<(), StoreError>> {
-        if self.overwrites && self.inner.get_now(&key).is_ok() {
-            return self.inner.update(key, value);
+        let exists = self.inner.get_now(&key).is_ok();
+        match self.fault {
+            Fault::Overwrites if exists => return self.inner.update(key, value),
+            Fault::WrongError if exists => return Box::pin(async { Err(StoreError::Full) }),
+            Fault::TextKeysOnly if std::str::from_utf8(&key).is_err() => {
+                return Box::pin(async { Err(StoreError::Full) })
+            }
+            _ => {}
         }
         self.inner.create(key, value)
     }
@@ -175,28 +192,45 @@ impl KvStore for Broken {
 }
 
 /// `check_kv_store` told 4 keys and 300 bytes, of a store that has
-/// `keys` and `bytes` and maybe `overwrites`.
-async fn check_broken(keys: usize, bytes: usize, overwrites: bool) {
+/// `keys` and `bytes` and `fault`.
+async fn check_broken(keys: usize, bytes: usize, fault: Fault) {
     let inner = MemoryStore::new().max_keys(keys).max_bytes(bytes);
-    crate::testing::check_kv_store(&Broken { inner, overwrites }, 4, 300).await;
+    crate::testing::check_kv_store(&Broken { inner, fault }, 4, 300).await;
+}
+
+#[tokio::test]
+async fn the_contract_passes_the_store_it_wraps() {
+    check_broken(4, 300, Fault::None).await;
 }
 
 #[tokio::test]
 #[should_panic(expected = "create of an existing key")]
 async fn the_contract_catches_a_store_that_overwrites() {
-    check_broken(4, 300, true).await;
+    check_broken(4, 300, Fault::Overwrites).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "create of an existing key: got Err(Full)")]
+async fn the_contract_catches_the_wrong_error() {
+    check_broken(4, 300, Fault::WrongError).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "create binary")]
+async fn the_contract_catches_a_store_of_text_keys_only() {
+    check_broken(4, 300, Fault::TextKeysOnly).await;
 }
 
 #[tokio::test]
 #[should_panic(expected = "create past the bytes")]
 async fn the_contract_catches_limits_other_than_stated() {
-    check_broken(4, 301, false).await;
+    check_broken(4, 301, Fault::None).await;
 }
 
 #[tokio::test]
 #[should_panic(expected = "create past the keys")]
 async fn the_contract_catches_keys_other_than_stated() {
-    check_broken(5, 300, false).await;
+    check_broken(5, 300, Fault::None).await;
 }
 
 #[test]
