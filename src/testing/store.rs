@@ -83,15 +83,15 @@ pub async fn check_kv_store(store: &dyn KvStore, max_keys: usize, max_bytes: usi
         StoreError::is_not_found,
     );
     // Any bytes, empty values.
-    let key = [0u8, 0xff, b'/', b' ', 0x80];
+    let binary = [0u8, 0xff, b'/', b' ', 0x80];
     let value: Vec<u8> = (0..=255u8).collect();
-    if max_bytes >= key.len() + value.len() {
+    if max_bytes >= binary.len() + value.len() {
         store
-            .create(b(key), b(&value))
+            .create(b(binary), b(&value))
             .await
             .expect("create binary");
-        assert_eq!(store.get(b(key)).await.expect("get binary"), value);
-        store.delete(b(key)).await.expect("delete binary");
+        assert_eq!(store.get(b(binary)).await.expect("get binary"), value);
+        store.delete(b(binary)).await.expect("delete binary");
     }
     store.create(b("e"), b("")).await.expect("create empty");
     assert_eq!(store.get(b("e")).await.expect("get empty"), "");
