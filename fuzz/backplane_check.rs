@@ -62,12 +62,16 @@ pub fn check_backplane_envelopes(data: &[u8]) {
             .build();
         let server = TestServer::new(server).timeout(Duration::from_secs(60));
         let mut peers = Vec::new();
-        for topic in ["t", "news"] {
+        // Plain subscribers of two topics, and a queue-group member.
+        for (topic, group) in [("t", None), ("news", None), ("t", Some("w"))] {
             let mut peer = server.peer().expect("a peer");
-            let confirmed = peer
-                .call(Message::new(MessageType::SUBSCRIBE_URI, topic, ""))
-                .await
-                .expect("subscribed");
+            let mut subscribe = Message::new(MessageType::SUBSCRIBE_URI, topic, "");
+            if let Some(g) = group {
+                subscribe
+                    .auth
+                    .insert(framewire::protocol::GROUP_FIELD, g.as_bytes());
+            }
+            let confirmed = peer.call(subscribe).await.expect("subscribed");
             assert_eq!(confirmed.message_type, MessageType::CONFIRM_SUBSCRIBE);
             peers.push(peer);
         }

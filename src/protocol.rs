@@ -268,6 +268,45 @@ pub fn gap_of(msg: &Message) -> Option<u64> {
     Some(u64::from_be_bytes(b))
 }
 
+/// Auth field of a SUBSCRIBE_URI that joins a queue group: the group's
+/// name (1 to [`MAX_GROUP_LEN`] bytes of `[A-Za-z0-9-_.]`). Each
+/// notification on the topic goes to one member of each group, across
+/// every instance of the service, while plain subscribers get them all.
+/// netaio servers ignore it (the subscription is then a plain one).
+pub const GROUP_FIELD: &str = "grp";
+
+/// Longest queue-group name, in bytes.
+pub const MAX_GROUP_LEN: usize = 64;
+
+/// Whether `name` is a valid queue-group name (see [`GROUP_FIELD`]).
+///
+/// ```
+/// use framewire::protocol::is_group_name;
+///
+/// assert!(is_group_name(b"workers-1.eu"));
+/// assert!(!is_group_name(b"") && !is_group_name(b"a b") && !is_group_name(&[b'w'; 65]));
+/// ```
+pub fn is_group_name(name: &[u8]) -> bool {
+    (1..=MAX_GROUP_LEN).contains(&name.len())
+        && name
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// The queue group a SUBSCRIBE_URI joins, if it names one (not checked:
+/// the registry refuses a bad name, and counts it).
+pub(crate) fn group_of(msg: &Message) -> Option<&[u8]> {
+    msg.auth.get_bytes(GROUP_FIELD).map(|b| b.as_ref())
+}
+
+/// Sets the queue group the SUBSCRIBE_URI `msg` joins.
+pub(crate) fn set_group(msg: &mut Message, group: &[u8]) {
+    msg.auth.insert(
+        GROUP_FIELD,
+        AuthValue::from(bytes::Bytes::copy_from_slice(group)),
+    );
+}
+
 /// The keepalive ping a client sends.
 pub(crate) fn ping() -> Message {
     Message::new(MessageType::REQUEST_URI, PING_URI, "")

@@ -260,6 +260,97 @@ async fn cli_subscriber_gets_a_whole_stream_though_its_instance_is_killed() {
     publisher.close().await;
 }
 
+/// Queue groups from the CLI: three `subscribe --group w` members (two on
+/// A, one on B) split 300 publishes on B, none twice, none lost, each
+/// getting some, while a plain subscriber on A gets all 300 in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server (apt-get install redis-server); run with --include-ignored"]
+async fn cli_group_members_split_a_stream_across_instances() {
+    use framewire::client::Client;
+    use framewire::{Message, MessageType};
+    use std::collections::BTreeSet;
+    const N: usize = 300;
+    let redis = Redis::start();
+    let (_a, addr_a) = serve_instance(&redis, "a");
+    let (_b, addr_b) = serve_instance(&redis, "b");
+    let mut procs = Vec::new();
+    let mut lines = Vec::new();
+    for (addr, group) in [
+        (&addr_a, Some("w")),
+        (&addr_a, Some("w")),
+        (&addr_b, Some("w")),
+        (&addr_a, None),
+    ] {
+        let mut args = vec![addr.as_str(), "jobs"];
+        if let Some(g) = group {
+            args.extend(["--group", g]);
+        }
+        let mut p = cli_subscriber(&args);
+        lines.push(lines_of(p.0.stdout.take().unwrap()));
+        procs.push(p);
+    }
+    let publisher = Client::builder(addr_b.clone()).connect().await.unwrap();
+    let publish = |text: String| Message::new(MessageType::PUBLISH_URI, "pub/jobs", text);
+    // Until every subscriber has heard a probe from B: subscribed, and
+    // B knows A's members.
+    let mut got: Vec<Vec<String>> = vec![Vec::new(); 4];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut probe = 0;
+    while got
+        .iter()
+        .any(|g| !g.iter().any(|l| l.starts_with("probe")))
+    {
+        assert!(Instant::now() < deadline, "not everyone heard B: {got:?}");
+        publisher
+            .call(publish(format!("probe{probe}")))
+            .await
+            .unwrap();
+        probe += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for (g, l) in got.iter_mut().zip(&lines) {
+            g.extend(l.try_iter());
+        }
+    }
+    for i in 0..N {
+        publisher.call(publish(i.to_string())).await.unwrap();
+    }
+    let real = |g: &Vec<String>| -> Vec<String> {
+        g.iter()
+            .filter(|l| !l.starts_with("probe"))
+            .cloned()
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        for (g, l) in got.iter_mut().zip(&lines) {
+            g.extend(l.try_iter());
+        }
+        let members: usize = got[..3].iter().map(|g| real(g).len()).sum();
+        if real(&got[3]).len() >= N && members >= N {
+            break;
+        }
+        assert!(Instant::now() < deadline, "stuck: {got:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Nothing more comes (a repeat would, now).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (g, l) in got.iter_mut().zip(&lines) {
+        g.extend(l.try_iter());
+    }
+    let want: Vec<String> = (0..N).map(|i| i.to_string()).collect();
+    assert_eq!(real(&got[3]), want, "the plain subscriber: all, in order");
+    let mut union = BTreeSet::new();
+    for g in &got[..3] {
+        let mine = real(g);
+        assert!(!mine.is_empty(), "a member got none: {got:?}");
+        for line in mine {
+            assert!(union.insert(line.clone()), "{line} twice");
+        }
+    }
+    assert_eq!(union, want.iter().cloned().collect::<BTreeSet<_>>());
+    publisher.close().await;
+}
+
 /// The readme store through `serve --backplane`: what one process
 /// CREATEs the other reads, and it outlives the process that wrote it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,6 +13,7 @@ use tokio::time::{sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::subscription::Resubscribe;
 use crate::io::outbound::{Backpressure, Outbound};
 use crate::io::reader::FrameReader;
 use crate::io::writer::Writer;
@@ -365,12 +366,14 @@ fn resubscribe(inner: &Arc<Inner>, id: u64) {
         inner: inner.clone(),
     };
     tokio::spawn(async move {
-        for (topic, position) in topics {
+        for (topic, how) in topics {
             let mut request = Message::new(MessageType::SUBSCRIBE_URI, topic.clone(), Bytes::new());
-            // Resumed from what was delivered: the server sends what came
-            // after it (a server without a history ignores the field).
-            if let Some(p) = position {
-                p.resume_from(&mut request);
+            match how {
+                // Resumed from what was delivered: the server sends what
+                // came after it (a server without a history ignores it).
+                Resubscribe::From(Some(p)) => p.resume_from(&mut request),
+                Resubscribe::From(None) => {}
+                Resubscribe::Group(g) => crate::protocol::set_group(&mut request, &g),
             }
             if let Err(e) = client.call(request).await {
                 warn!(?topic, error = %e, "resubscribe failed");

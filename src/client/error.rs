@@ -78,6 +78,12 @@ pub enum ClientError {
     /// A plugin could not sign or encrypt the message.
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// The client already subscribes to the topic in another way (plainly
+    /// or in another queue group), or the group name is not 1 to 64 bytes
+    /// of `[A-Za-z0-9-_.]`: one connection holds one subscription per
+    /// topic.
+    #[error("topic already subscribed otherwise, or a bad queue-group name")]
+    Subscription,
     /// A typed call's value could not be encoded, or the reply's content
     /// is not the type asked for (what was wrong, as the server would
     /// say it).
@@ -113,6 +119,9 @@ crate::predicates::predicates!(ClientError {
     /// Whether one of our plugins could not sign or encrypt the message
     /// (a local failure, not an AUTH_ERROR reply).
     is_signing => ClientError::Auth(_),
+    /// Whether a subscription conflicts with one the client holds, or
+    /// names a bad queue group.
+    is_subscription => ClientError::Subscription,
     /// Whether the server answered with an error reply (NOT_FOUND,
     /// NOT_PERMITTED, AUTH_ERROR or ERROR): see [`reply`](Self::reply).
     is_error_reply => ClientError::Reply(_),
@@ -282,7 +291,8 @@ mod predicate_tests {
             max: 1,
         };
         let mut cases = crate::proto::requests::predicate_tests::wrapped(ClientError::Reply);
-        let others: [(ClientError, &[&'static str]); 9] = [
+        let others: [(ClientError, &[&'static str]); 10] = [
+            (ClientError::Subscription, &["is_subscription"]),
             (
                 ClientError::Timeout {
                     uri: "u".into(),

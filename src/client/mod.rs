@@ -199,7 +199,7 @@ impl Inner {
     /// Topics with live subscriptions, for resubscribing after a
     /// reconnect, each with the last position delivered on it if the
     /// server numbers them.
-    fn active_topics(&self) -> Vec<(Bytes, Option<crate::protocol::Position>)> {
+    fn active_topics(&self) -> Vec<(Bytes, subscription::Resubscribe)> {
         lock(&self.topics).topics()
     }
 }
@@ -452,17 +452,61 @@ impl Client {
     /// messages. Dropping the stream unsubscribes (once no other stream
     /// for the topic is left). Subscriptions are re-sent after a reconnect.
     pub async fn subscribe(&self, topic: impl Into<Bytes>) -> Result<Subscription, ClientError> {
-        let topic = topic.into();
+        self.subscribe_in(topic.into(), None).await
+    }
+
+    /// Subscribes to `topic` as a member of queue group `group`: each
+    /// notification on the topic goes to one member of the group, across
+    /// every instance of the service, the members taking turns; plain
+    /// subscribers still get them all. A reconnect rejoins the group (a
+    /// member is not resumed: what it missed went to the other members).
+    /// Refused with [`ClientError::is_subscription`] when the client
+    /// already subscribes to `topic` otherwise, or `group` is not 1 to 64
+    /// bytes of `[A-Za-z0-9-_.]`. A netaio server ignores the group (every
+    /// member then gets everything).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: framewire::client::Client) -> Result<(), framewire::client::ClientError> {
+    /// let mut jobs = client.subscribe_group("jobs", "workers").await?;
+    /// while let Some(job) = jobs.next().await {
+    ///     println!("mine: {:?}", job.content());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn subscribe_group(
+        &self,
+        topic: impl Into<Bytes>,
+        group: impl AsRef<[u8]>,
+    ) -> Result<Subscription, ClientError> {
+        let group = group.as_ref();
+        if !crate::protocol::is_group_name(group) {
+            return Err(ClientError::Subscription);
+        }
+        self.subscribe_in(topic.into(), Some(Bytes::copy_from_slice(group)))
+            .await
+    }
+
+    async fn subscribe_in(
+        &self,
+        topic: Bytes,
+        group: Option<Bytes>,
+    ) -> Result<Subscription, ClientError> {
         let (sub, first) = {
             let mut topics = lock(&self.inner.topics);
-            topics.add(
-                topic.clone(),
-                self.inner.config.subscription_buffer,
-                Arc::downgrade(&self.inner),
-            )
+            topics
+                .add(
+                    topic.clone(),
+                    group.clone(),
+                    self.inner.config.subscription_buffer,
+                    Arc::downgrade(&self.inner),
+                )
+                .ok_or(ClientError::Subscription)?
         };
         if first {
-            let request = Message::new(MessageType::SUBSCRIBE_URI, topic, Bytes::new());
+            let mut request = Message::new(MessageType::SUBSCRIBE_URI, topic, Bytes::new());
+            if let Some(g) = &group {
+                crate::protocol::set_group(&mut request, g);
+            }
             if let Err(e) = self.call(request).await {
                 // The stream was never confirmed: forget it quietly.
                 sub.forget();

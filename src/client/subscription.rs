@@ -31,6 +31,8 @@ pub(crate) struct Topics {
     /// Where each subscribed topic's delivery stands, when its server
     /// numbers notifications (a topic history).
     resume: HashMap<Bytes, Resume>,
+    /// The queue group each grouped topic was joined in.
+    groups: HashMap<Bytes, Bytes>,
     next_id: u64,
 }
 
@@ -75,6 +77,16 @@ impl Resume {
     }
 }
 
+/// How a topic is subscribed again after a reconnect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Resubscribe {
+    /// Resumed from the last position delivered, if any.
+    From(Option<Position>),
+    /// In its queue group (not resumed: what it missed went to the
+    /// group's other members).
+    Group(Bytes),
+}
+
 /// What to do with an arriving notification (see [`Topics::admit`]).
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Admit {
@@ -87,12 +99,21 @@ pub(crate) enum Admit {
 impl Topics {
     /// Adds a stream for `topic`; true if it is the topic's first (so
     /// SUBSCRIBE_URI must be sent).
+    /// `None` when the topic is held in another way (plainly, or in
+    /// another group than `group`).
     pub(crate) fn add(
         &mut self,
         topic: Bytes,
+        group: Option<Bytes>,
         buffer: usize,
         client: Weak<Inner>,
-    ) -> (Subscription, bool) {
+    ) -> Option<(Subscription, bool)> {
+        if self.by_topic.contains_key(&topic) && self.groups.get(&topic) != group.as_ref() {
+            return None;
+        }
+        if let Some(g) = group {
+            self.groups.insert(topic.clone(), g);
+        }
         let (tx, rx) = mpsc::channel(buffer);
         self.next_id += 1;
         let id = self.next_id;
@@ -112,7 +133,7 @@ impl Topics {
             client,
             silent: false,
         };
-        (sub, first)
+        Some((sub, first))
     }
 
     /// Removes stream `id`; true if `topic` has no stream left.
@@ -124,16 +145,24 @@ impl Topics {
         if sinks.is_empty() {
             self.by_topic.remove(topic);
             self.resume.remove(topic);
+            self.groups.remove(topic);
             true
         } else {
             false
         }
     }
 
-    pub(crate) fn topics(&self) -> Vec<(Bytes, Option<Position>)> {
+    /// Every subscribed topic: where it resumes from, or its queue group.
+    pub(crate) fn topics(&self) -> Vec<(Bytes, Resubscribe)> {
         self.by_topic
             .keys()
-            .map(|t| (t.clone(), self.resume.get(t).and_then(|r| r.position)))
+            .map(|t| {
+                let how = match self.groups.get(t) {
+                    Some(g) => Resubscribe::Group(g.clone()),
+                    None => Resubscribe::From(self.resume.get(t).and_then(|r| r.position)),
+                };
+                (t.clone(), how)
+            })
             .collect()
     }
 
@@ -146,7 +175,10 @@ impl Topics {
     pub(crate) fn admit(&mut self, msg: &Message) -> (Admit, Option<Option<u64>>) {
         let gap = crate::protocol::gap_of(msg);
         let topic = &msg.body.uri;
-        let (Some(pos), true) = (Position::of(msg), self.by_topic.contains_key(topic)) else {
+        let numbered = !self.groups.contains_key(topic) && self.by_topic.contains_key(topic);
+        // A group member's positions skip what went to the other members:
+        // they say nothing about what it lost.
+        let (Some(pos), true) = (Position::of(msg), numbered) else {
             // Not numbered, or not subscribed: a notice is still never
             // the application's.
             let admit = if gap.is_some() {
@@ -334,23 +366,34 @@ mod tests {
         // Not subscribed: delivered, not tracked; a notice never is.
         assert_eq!(t.admit(&at(1, 1, note("a"))), DELIVER);
         assert_eq!(t.admit(&gap(1, 1, 3)), DROP);
-        let (a, _) = t.add(Bytes::from_static(b"a"), 8, Weak::new());
+        let (a, _) = t
+            .add(Bytes::from_static(b"a"), None, 8, Weak::new())
+            .unwrap();
         assert_eq!(t.admit(&note("a")), DELIVER, "no position: as before");
         assert!(t.resume.is_empty(), "nothing tracked without a position");
         assert_eq!(t.admit(&at(1, 1, note("a"))), DELIVER);
         assert_eq!(t.admit(&at(1, 2, note("a"))), DELIVER);
         assert_eq!(
             t.topics(),
-            [(Bytes::from_static(b"a"), Some(Position::new(1, 2)))]
+            [(
+                Bytes::from_static(b"a"),
+                Resubscribe::From(Some(Position::new(1, 2)))
+            )]
         );
         assert_eq!(t.admit(&at(1, 2, note("a"))), DROP);
         assert_eq!(t.admit(&at(1, 1, note("a"))), DROP);
         // Another epoch (another instance) is not compared with this one.
         assert_eq!(t.admit(&at(2, 1, note("a"))), DELIVER);
-        assert_eq!(t.topics()[0].1, Some(Position::new(2, 1)));
+        assert_eq!(
+            t.topics()[0].1,
+            Resubscribe::From(Some(Position::new(2, 1)))
+        );
         // A known gap: reported, the position moves to its last lost.
         assert_eq!(t.admit(&gap(2, 5, 4)), (Admit::Drop, Some(Some(4))));
-        assert_eq!(t.topics()[0].1, Some(Position::new(2, 5)));
+        assert_eq!(
+            t.topics()[0].1,
+            Resubscribe::From(Some(Position::new(2, 5)))
+        );
         assert_eq!(t.admit(&at(2, 5, note("a"))), DROP);
         // A malformed notice (no position) is dropped, not delivered.
         let mut bare = note("a");
@@ -365,7 +408,9 @@ mod tests {
     fn origins_drop_what_was_delivered_and_settle_unknown_gaps() {
         use crate::protocol::GAP_UNKNOWN;
         let mut t = Topics::default();
-        let (_a, _) = t.add(Bytes::from_static(b"a"), 8, Weak::new());
+        let (_a, _) = t
+            .add(Bytes::from_static(b"a"), None, 8, Weak::new())
+            .unwrap();
         // From instance 9 (seq 5, 6) through a server of epoch 1.
         assert_eq!(t.admit(&at(1, 1, from(9, 5, note("a")))), DELIVER);
         assert_eq!(t.admit(&at(1, 2, from(9, 6, note("a")))), DELIVER);
@@ -404,13 +449,20 @@ mod tests {
     #[test]
     fn topics_count_streams_deliver_to_each_and_forget_the_last() {
         let mut t = Topics::default();
-        let (mut a, first) = t.add(Bytes::from_static(b"a"), 1, Weak::new());
+        let (mut a, first) = t
+            .add(Bytes::from_static(b"a"), None, 1, Weak::new())
+            .unwrap();
         assert!(first);
-        let (mut b, first) = t.add(Bytes::from_static(b"a"), 1, Weak::new());
+        let (mut b, first) = t
+            .add(Bytes::from_static(b"a"), None, 1, Weak::new())
+            .unwrap();
         assert!(!first, "the topic's second stream");
         assert_ne!(a.id, b.id);
         assert_eq!(a.topic(), &Bytes::from_static(b"a"));
-        assert_eq!(t.topics(), [(Bytes::from_static(b"a"), None)]);
+        assert_eq!(
+            t.topics(),
+            [(Bytes::from_static(b"a"), Resubscribe::From(None))]
+        );
         assert!(t.deliver(&note("a")));
         assert!(!t.deliver(&note("b")), "no stream for b");
         assert!(t.deliver(&note("a")), "full buffers: dropped, counted");
@@ -432,10 +484,54 @@ mod tests {
         assert!(format!("{a:?}").contains("topic"));
     }
 
+    #[test]
+    fn a_group_topic_is_held_one_way_and_never_tracked() {
+        let mut t = Topics::default();
+        let w = || Some(Bytes::from_static(b"w"));
+        let (a, first) = t
+            .add(Bytes::from_static(b"a"), w(), 8, Weak::new())
+            .unwrap();
+        assert!(first);
+        // Another stream in the same group shares it; plain or another
+        // group is refused.
+        let (_b, first) = t
+            .add(Bytes::from_static(b"a"), w(), 8, Weak::new())
+            .unwrap();
+        assert!(!first);
+        assert!(t
+            .add(Bytes::from_static(b"a"), None, 8, Weak::new())
+            .is_none());
+        let other = Some(Bytes::from_static(b"v"));
+        assert!(t
+            .add(Bytes::from_static(b"a"), other, 8, Weak::new())
+            .is_none());
+        assert_eq!(
+            t.topics(),
+            [(
+                Bytes::from_static(b"a"),
+                Resubscribe::Group(Bytes::from_static(b"w"))
+            )]
+        );
+        // Positions skip what went to other members: no gap, no repeat.
+        assert_eq!(t.admit(&at(1, 5, note("a"))), DELIVER);
+        assert_eq!(t.admit(&at(1, 9, note("a"))), DELIVER);
+        assert_eq!(t.admit(&at(1, 9, note("a"))), DELIVER);
+        assert!(t.resume.is_empty());
+        assert_eq!(t.admit(&gap(1, 1, 3)), DROP, "a notice is never delivered");
+        // Plain again once every stream is gone.
+        assert!(!t.remove(b"a", a.id));
+        assert!(t.remove(b"a", _b.id));
+        assert!(t
+            .add(Bytes::from_static(b"a"), None, 8, Weak::new())
+            .is_some());
+    }
+
     #[tokio::test]
     async fn a_subscription_is_a_stream_and_has_next() {
         let mut t = Topics::default();
-        let (mut s, _) = t.add(Bytes::from_static(b"a"), 4, Weak::new());
+        let (mut s, _) = t
+            .add(Bytes::from_static(b"a"), None, 4, Weak::new())
+            .unwrap();
         t.deliver(&note("a"));
         t.deliver(&note("a"));
         assert!(s.next().await.is_some());

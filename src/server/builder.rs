@@ -489,6 +489,7 @@ impl ServerBuilder {
                     tracker: TaskTracker::new(),
                     login: self.login,
                     min_version: self.min_version,
+                    groups: backplane::Directory::new(relay.as_ref().map_or(0, Relay::incarnation)),
                     relay,
                     peers: self.peers,
                     timed: self.timed,

@@ -111,6 +111,18 @@ impl Context {
         self.inner.server.subscribe(key, self.inner.conn.id)
     }
 
+    /// Subscribes this connection to `key` as a member of queue group
+    /// `group` (see [`ServerHandle::subscribe_group`](super::ServerHandle::subscribe_group)).
+    pub fn subscribe_group(
+        &self,
+        key: impl Into<Bytes>,
+        group: impl AsRef<[u8]>,
+    ) -> Result<(), SubscribeError> {
+        self.inner
+            .server
+            .subscribe_group(key, group, self.inner.conn.id)
+    }
+
     /// Unsubscribes this connection from `key`; returns whether it was
     /// subscribed (not being subscribed is not an error).
     pub fn unsubscribe(&self, key: &[u8]) -> bool {

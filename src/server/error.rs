@@ -141,6 +141,18 @@ pub enum SubscribeError {
         /// The limit in force.
         max: usize,
     },
+    /// The queue-group name is not 1 to
+    /// [`MAX_GROUP_LEN`](crate::protocol::MAX_GROUP_LEN) bytes of
+    /// `[A-Za-z0-9-_.]`.
+    #[error("queue-group name must be 1 to 64 bytes of [A-Za-z0-9-_.]")]
+    BadGroup,
+    /// The server holds as many queue groups (topic and group) as
+    /// [`Limits::max_queue_groups`](super::Limits::max_queue_groups).
+    #[error("server already holds the maximum of {max} queue groups")]
+    TooManyGroups {
+        /// The limit in force.
+        max: usize,
+    },
 }
 
 crate::predicates::predicates!(SubscribeError {
@@ -154,6 +166,10 @@ crate::predicates::predicates!(SubscribeError {
     is_too_many_bytes => SubscribeError::TooManyBytes { .. },
     /// Whether the server is at its subscription byte budget.
     is_server_full => SubscribeError::ServerFull { .. },
+    /// Whether the queue-group name was refused.
+    is_bad_group => SubscribeError::BadGroup,
+    /// Whether the server is at its queue-group cap.
+    is_too_many_groups => SubscribeError::TooManyGroups { .. },
 });
 
 #[cfg(test)]
@@ -235,6 +251,11 @@ mod predicate_tests {
                     &["is_too_many_bytes"],
                 ),
                 (SubscribeError::ServerFull { max: 1 }, &["is_server_full"]),
+                (SubscribeError::BadGroup, &["is_bad_group"]),
+                (
+                    SubscribeError::TooManyGroups { max: 1 },
+                    &["is_too_many_groups"],
+                ),
             ],
         );
     }

@@ -13,7 +13,7 @@ use crate::router::RouteKey;
 use crate::wire::Message;
 
 use super::backplane::{Relay, Target};
-use super::shared::ServerHandle;
+use super::shared::{Serve, ServerHandle};
 use super::{
     keyed_async, ConnectionId, ConnectionInfo, IntoHandler, SendError, Stats, SubscribeError,
 };
@@ -45,11 +45,22 @@ impl ServerHandle {
         let key = key.as_ref();
         super::error::check_topic(key, &msg)?;
         crate::trace::attach_current(&mut msg);
+        let groups = self.shared.assign_groups(key);
         let relay = |msg| {
-            self.shared
-                .relay_out(|| Target::Topic(Bytes::copy_from_slice(key)), msg)
+            let target = || {
+                let topic = Bytes::copy_from_slice(key);
+                match groups.is_empty() {
+                    true => Target::Topic(topic),
+                    false => Target::Grouped(topic, groups.clone()),
+                }
+            };
+            self.shared.relay_out(target, msg)
         };
-        self.shared.notify_topic(key, msg, relay, None)
+        let serve = Serve::Assigned {
+            me: self.shared.groups.me(),
+            groups: &groups,
+        };
+        self.shared.notify_topic(key, msg, relay, None, serve)
     }
 
     /// Sends `msg` to every connection (relayed to the other instances'
@@ -100,7 +111,7 @@ impl ServerHandle {
         super::error::check_topic(key.as_ref(), &msg)?;
         crate::trace::attach_current(&mut msg);
         self.shared
-            .notify_topic(key.as_ref(), msg, |m| m, Some(layer))
+            .notify_topic(key.as_ref(), msg, |m| m, Some(layer), Serve::Every)
     }
 
     /// [`broadcast`](Self::broadcast) with a per-call plugin layer.
@@ -162,6 +173,62 @@ impl ServerHandle {
             self.shared.counters.subscription_refused(e);
         }
         result
+    }
+
+    /// Subscribes connection `id` to `key` as a member of queue group
+    /// `group`: each notification on `key` goes to one member of the
+    /// group, across every instance of the service (with a backplane),
+    /// the members taking turns; plain subscribers still get them all.
+    /// Subscribing again (plainly or in another group) replaces the
+    /// subscription. Refused like [`subscribe`](Self::subscribe), and for
+    /// a group name that is not 1 to 64 bytes of `[A-Za-z0-9-_.]`
+    /// ([`SubscribeError::BadGroup`](super::SubscribeError::BadGroup)) or
+    /// past [`Limits::max_queue_groups`](super::Limits::max_queue_groups).
+    ///
+    /// ```
+    /// use framewire::server::{ConnectionInfo, Server, ServerHandle};
+    ///
+    /// // Every connection joins the "workers" group of "jobs" as it comes.
+    /// let server = Server::builder()
+    ///     .on_join(|info: &ConnectionInfo, handle: &ServerHandle| {
+    ///         handle.subscribe_group("jobs", "workers", info.id).unwrap();
+    ///         assert!(handle.subscribe_group("jobs", "a b", info.id).unwrap_err().is_bad_group());
+    ///     })
+    ///     .build();
+    /// assert_eq!(server.handle().group_members("jobs", "workers"), 0); // nobody yet
+    /// ```
+    pub fn subscribe_group(
+        &self,
+        key: impl Into<Bytes>,
+        group: impl AsRef<[u8]>,
+        id: ConnectionId,
+    ) -> Result<(), SubscribeError> {
+        let group = Bytes::copy_from_slice(group.as_ref());
+        let result = self
+            .shared
+            .registry
+            .subscribe_in(key.into(), Some(group), id);
+        if let Err(e) = &result {
+            self.shared.counters.subscription_refused(e);
+        }
+        result
+    }
+
+    /// Members of queue group `group` on `key`: this instance's, and those
+    /// the other instances last announced (what a publish here assigns
+    /// turns among).
+    pub fn group_members(&self, key: impl AsRef<[u8]>, group: impl AsRef<[u8]>) -> u64 {
+        let (key, group) = (key.as_ref(), group.as_ref());
+        let local = self
+            .shared
+            .registry
+            .local_groups(key)
+            .into_iter()
+            .find(|(g, _)| g == group)
+            .map_or(0, |(_, n)| n);
+        self.shared
+            .groups
+            .members(key, group, local, std::time::Instant::now())
     }
 
     /// Unsubscribes `id` from `key`; returns whether it was subscribed.

@@ -105,6 +105,13 @@ pub struct Limits {
     /// subscriptions each to 100-byte topics fit, and no number of
     /// connections can make the subscription tables outgrow it.
     pub max_subscription_bytes: usize,
+    /// Queue groups (a topic and a group name with at least one member
+    /// here) the server holds; past it a grouped subscription that would
+    /// start a new one is refused with
+    /// [`SubscribeError::TooManyGroups`](super::SubscribeError::TooManyGroups).
+    /// Their names together are also bounded (256 KiB), since each
+    /// instance announces the table to the others. Default 1 024.
+    pub max_queue_groups: usize,
     /// Bytes of peer ids and data the peer table keeps in all (with
     /// [`ServerBuilder::peers`](super::ServerBuilder::peers)); an
     /// announcement past it is refused. Each connection holds at most one
@@ -205,6 +212,7 @@ impl Default for Limits {
             max_topic_len: 1024,
             max_subscription_bytes_per_connection: 512 * 1024,
             max_subscription_bytes: 256 * 1024 * 1024,
+            max_queue_groups: 1024,
             max_peer_bytes: 16 * 1024 * 1024,
             max_peer_entry_bytes: 4096,
             max_checksum_errors: 16,
@@ -264,6 +272,8 @@ setters! {
     max_subscription_bytes_per_connection: usize,
     /// Sets [`Limits::max_subscription_bytes`].
     max_subscription_bytes: usize,
+    /// Sets [`Limits::max_queue_groups`].
+    max_queue_groups: usize,
     /// Sets [`Limits::max_peer_bytes`].
     max_peer_bytes: usize,
     /// Sets [`Limits::max_peer_entry_bytes`].

@@ -121,7 +121,7 @@ impl Conn {
     }
 
     pub(crate) fn is_subscribed(&self, key: &[u8]) -> bool {
-        lock(&self.subscriptions).keys.contains(key)
+        lock(&self.subscriptions).keys.contains_key(key)
     }
 
     /// What plugins see of this connection, as the server's end marking
@@ -193,6 +193,25 @@ pub(crate) struct Registry {
     subscription_bytes: AtomicUsize,
     next_id: AtomicU64,
     caps: SubscriptionCaps,
+    /// Queue groups held here (a topic and a group with members), their
+    /// names' bytes (see [`GROUP_TABLE_MAX_BYTES`]) and the topics that
+    /// have any; changed only under the `subs` write lock.
+    queue_groups: AtomicUsize,
+    group_bytes: AtomicUsize,
+    grouped: Mutex<crate::random::HashSet<Bytes>>,
+    /// Bumped at every change of the queue-group table (a new member, one
+    /// gone): the server announces the table to other instances then.
+    groups_version: AtomicU64,
+}
+
+/// What the names of the queue groups one server holds may add up to
+/// (each counted as its topic, its group and 16 bytes): the table each
+/// instance announces to the others stays one reasonable message.
+pub(crate) const GROUP_TABLE_MAX_BYTES: usize = 256 * 1024;
+
+/// What a queue group counts for in [`GROUP_TABLE_MAX_BYTES`].
+fn group_cost(topic: &[u8], group: &[u8]) -> usize {
+    topic.len() + group.len() + 16
 }
 
 impl Registry {
@@ -204,6 +223,10 @@ impl Registry {
             subscription_bytes: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
             caps,
+            queue_groups: AtomicUsize::new(0),
+            group_bytes: AtomicUsize::new(0),
+            grouped: Mutex::new(Default::default()),
+            groups_version: AtomicU64::new(0),
         }
     }
 
@@ -211,16 +234,52 @@ impl Registry {
     /// the topics' write lock); how many it left.
     fn drain(&self, subs: &mut HashMap<Bytes, Subscribers>, conn: &Conn) -> usize {
         let held = std::mem::take(&mut *lock(&conn.subscriptions));
-        for key in &held.keys {
-            if let Some(set) = subs.get_mut(key) {
-                set.remove(&conn.id);
-                if set.is_empty() {
-                    subs.remove(key);
-                }
-            }
+        for (key, group) in &held.keys {
+            self.take_out(subs, key, group.as_ref(), conn.id);
         }
         self.release(held.bytes);
         held.keys.len()
+    }
+
+    /// Takes connection `id` out of topic `key` (plainly or as a member
+    /// of `group`), dropping what is left empty (under the `subs` write
+    /// lock). Returns the connection if it was there.
+    fn take_out(
+        &self,
+        subs: &mut HashMap<Bytes, Subscribers>,
+        key: &[u8],
+        group: Option<&Bytes>,
+        id: ConnectionId,
+    ) -> Option<Arc<Conn>> {
+        let set = subs.get_mut(key)?;
+        let conn = match group {
+            None => set.remove(&id)?,
+            Some(group) => {
+                let (conn, emptied) = set.leave(group, id)?;
+                if emptied {
+                    self.group_gone(key, group, set.groups.is_empty());
+                }
+                self.groups_version.fetch_add(1, Ordering::Relaxed);
+                conn
+            }
+        };
+        if set.is_empty() {
+            subs.remove(key);
+        }
+        Some(conn)
+    }
+
+    /// Accounts for a queue group with no member left here.
+    fn group_gone(&self, key: &[u8], group: &[u8], last_of_topic: bool) {
+        self.queue_groups.fetch_sub(1, Ordering::Relaxed);
+        let bytes = self.group_bytes.load(Ordering::Relaxed);
+        self.group_bytes.store(
+            bytes.saturating_sub(group_cost(key, group)),
+            Ordering::Relaxed,
+        );
+        if last_of_topic {
+            lock(&self.grouped).remove(key);
+        }
     }
 
     /// Gives `bytes` back to the server's budget (under the `subs` write
@@ -314,7 +373,26 @@ impl Registry {
     /// [`SubscriptionCaps`]: the topic's length, the connection's count
     /// and bytes, the server's bytes.
     pub(crate) fn subscribe(&self, key: Bytes, id: ConnectionId) -> Result<(), SubscribeError> {
+        self.subscribe_in(key, None, id)
+    }
+
+    /// Subscribes, plainly or (with `group`) as a member of a queue
+    /// group; subscribing again in another way replaces the first. Refused
+    /// past any of the [`SubscriptionCaps`], and for a group past the
+    /// server's queue-group bounds.
+    pub(crate) fn subscribe_in(
+        &self,
+        key: Bytes,
+        group: Option<Bytes>,
+        id: ConnectionId,
+    ) -> Result<(), SubscribeError> {
         let caps = self.caps;
+        if group
+            .as_ref()
+            .is_some_and(|g| !crate::protocol::is_group_name(g))
+        {
+            return Err(SubscribeError::BadGroup);
+        }
         if key.len() > caps.topic_len {
             return Err(SubscribeError::TopicTooLong {
                 len: key.len(),
@@ -334,61 +412,167 @@ impl Registry {
             Some((shared, _)) => shared.clone(),
             None => Bytes::copy_from_slice(&key),
         };
-        let cost = cost(&key);
+        let needed = cost(&key, group.as_ref());
         {
             let mut mine = lock(&conn.subscriptions);
-            if mine.keys.contains(&key) {
-                return Ok(());
+            match mine.keys.get(&key) {
+                Some(held) if *held == group => return Ok(()),
+                Some(held) => {
+                    // Held another way: that subscription goes first.
+                    let held = held.clone();
+                    self.take_out(&mut subs, &key, held.as_ref(), id);
+                    mine.keys.remove(&key);
+                    let freed = cost(&key, held.as_ref());
+                    mine.bytes = mine.bytes.saturating_sub(freed);
+                    self.release(freed);
+                }
+                None => {}
             }
             if mine.keys.len() >= caps.count {
                 return Err(SubscribeError::TooMany { max: caps.count });
             }
             let held = mine
                 .bytes
-                .checked_add(cost)
+                .checked_add(needed)
                 .filter(|&b| b <= caps.connection_bytes)
                 .ok_or(SubscribeError::TooManyBytes {
                     max: caps.connection_bytes,
                 })?;
             let total = self
                 .subscription_bytes()
-                .checked_add(cost)
+                .checked_add(needed)
                 .filter(|&b| b <= caps.total_bytes)
                 .ok_or(SubscribeError::ServerFull {
                     max: caps.total_bytes,
                 })?;
-            mine.keys.insert(key.clone());
+            let set = subs.entry(key.clone()).or_default();
+            match &group {
+                None => set.insert(id, conn.clone()),
+                Some(g) => {
+                    let new = !set.groups.iter().any(|m| m.name == *g);
+                    if new {
+                        let room = self.new_group(&key, g, caps.groups);
+                        if let Err(e) = room {
+                            if set.is_empty() {
+                                subs.remove(&key);
+                            }
+                            return Err(e);
+                        }
+                    }
+                    set.join(g, conn.clone());
+                    self.groups_version.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            mine.keys.insert(key, group);
             mine.bytes = held;
             self.subscription_bytes.store(total, Ordering::Relaxed);
         }
-        subs.entry(key).or_default().insert(id, conn);
+        Ok(())
+    }
+
+    /// Accounts for a new queue group on `key`, or refuses it past the
+    /// bounds (under the `subs` write lock).
+    fn new_group(&self, key: &Bytes, group: &[u8], max: usize) -> Result<(), SubscribeError> {
+        let count = self.queue_groups.load(Ordering::Relaxed);
+        let bytes = self
+            .group_bytes
+            .load(Ordering::Relaxed)
+            .saturating_add(group_cost(key, group));
+        if count >= max || bytes > GROUP_TABLE_MAX_BYTES {
+            return Err(SubscribeError::TooManyGroups { max });
+        }
+        self.queue_groups.store(count + 1, Ordering::Relaxed);
+        self.group_bytes.store(bytes, Ordering::Relaxed);
+        lock(&self.grouped).insert(key.clone());
         Ok(())
     }
 
     /// Unsubscribes; not subscribed is fine. Returns whether it was.
     pub(crate) fn unsubscribe(&self, key: &[u8], id: ConnectionId) -> bool {
         let mut subs = write(&self.subs);
-        let Some(set) = subs.get_mut(key) else {
+        let Some(conn) = self.get(id) else {
             return false;
         };
-        let Some(conn) = set.remove(&id) else {
-            return false;
-        };
-        if set.is_empty() {
-            subs.remove(key);
-        }
         let mut mine = lock(&conn.subscriptions);
-        if mine.keys.remove(key) {
-            mine.bytes = mine.bytes.saturating_sub(cost(key));
-            self.release(cost(key));
-        }
+        let Some(group) = mine.keys.remove(key) else {
+            return false;
+        };
+        self.take_out(&mut subs, key, group.as_ref(), id);
+        let freed = cost(key, group.as_ref());
+        mine.bytes = mine.bytes.saturating_sub(freed);
+        self.release(freed);
         true
     }
 
+    #[cfg(test)]
     pub(crate) fn subscribers(&self, key: &[u8]) -> Arc<[Arc<Conn>]> {
         read(&self.subs)
             .get(key)
             .map_or_else(|| Arc::new([]), Subscribers::list)
+    }
+
+    /// Who gets one notification on `key`: every plain subscriber, and
+    /// the next member of each queue group `serve` says is this server's
+    /// to serve.
+    pub(crate) fn audience(&self, key: &[u8], serve: impl Fn(&[u8]) -> bool) -> Arc<[Arc<Conn>]> {
+        let subs = read(&self.subs);
+        let Some(set) = subs.get(key) else {
+            return Arc::new([]);
+        };
+        let plain = set.list();
+        if set.groups.is_empty() {
+            return plain;
+        }
+        let mut all = Vec::with_capacity(plain.len() + set.groups.len());
+        all.extend(plain.iter().cloned());
+        for g in set.groups.iter().filter(|g| serve(&g.name)) {
+            all.extend(g.pick().cloned());
+        }
+        all.into()
+    }
+
+    /// The queue groups on `key` here and how many members each has.
+    pub(crate) fn local_groups(&self, key: &[u8]) -> Vec<(Bytes, u32)> {
+        if self.queue_groups.load(Ordering::Relaxed) == 0 {
+            return Vec::new();
+        }
+        read(&self.subs).get(key).map_or_else(Vec::new, |set| {
+            set.groups
+                .iter()
+                .map(|g| {
+                    (
+                        g.name.clone(),
+                        u32::try_from(g.conns.len()).unwrap_or(u32::MAX),
+                    )
+                })
+                .collect()
+        })
+    }
+
+    /// Every queue group here: (topic, group, members).
+    pub(crate) fn group_table(&self) -> Vec<(Bytes, Bytes, u32)> {
+        let subs = read(&self.subs);
+        let topics: Vec<Bytes> = lock(&self.grouped).iter().cloned().collect();
+        let mut table = Vec::new();
+        for topic in topics {
+            if let Some(set) = subs.get(&topic) {
+                for g in &set.groups {
+                    let n = u32::try_from(g.conns.len()).unwrap_or(u32::MAX);
+                    table.push((topic.clone(), g.name.clone(), n));
+                }
+            }
+        }
+        table
+    }
+
+    /// Whether any queue group has members here.
+    pub(crate) fn has_groups(&self) -> bool {
+        self.queue_groups.load(Ordering::Relaxed) > 0
+    }
+
+    /// Changes so far to the queue-group table.
+    pub(crate) fn groups_version(&self) -> u64 {
+        self.groups_version.load(Ordering::Relaxed)
     }
 
     pub(crate) fn topics(&self) -> usize {
@@ -455,6 +639,7 @@ mod tests {
             topic_len: 10,
             connection_bytes: 3 * (10 + o),
             total_bytes: 5 * (10 + o),
+            groups: 4,
         });
         let (a, b) = (conn(&r), conn(&r));
         let topic = |i: u8| Bytes::from(vec![b'a' + i; 10]);
@@ -474,8 +659,9 @@ mod tests {
         let held = |c: &Conn| {
             lock(&c.subscriptions)
                 .keys
-                .get(&topic(0)[..])
+                .get_key_value(&topic(0)[..])
                 .unwrap()
+                .0
                 .as_ptr()
         };
         assert_eq!(held(&a), held(&b), "one copy of the topic");
@@ -489,6 +675,84 @@ mod tests {
         r.remove(a.id);
         assert_eq!(r.subscription_bytes(), 0);
         assert_eq!(r.topics(), 0);
+    }
+
+    #[test]
+    fn queue_groups_take_turns_and_leave_cleanly() {
+        let r = Registry::new(caps(4));
+        let (a, b, c) = (conn(&r), conn(&r), conn(&r));
+        let w = || Some(Bytes::from_static(b"w"));
+        let t = || Bytes::from_static(b"t");
+        assert_eq!(
+            r.subscribe_in(t(), Some(Bytes::from_static(b"a b")), a.id),
+            Err(SubscribeError::BadGroup)
+        );
+        r.subscribe_in(t(), w(), a.id).unwrap();
+        r.subscribe_in(t(), w(), a.id).unwrap(); // idempotent
+        r.subscribe_in(t(), w(), b.id).unwrap();
+        r.subscribe(t(), c.id).unwrap();
+        assert!(r.has_groups());
+        assert_eq!(r.local_groups(b"t"), [(Bytes::from_static(b"w"), 2)]);
+        assert_eq!(r.group_table(), [(t(), Bytes::from_static(b"w"), 2)]);
+        // Each notification: the plain subscriber and one member in turn.
+        let ids = |serve: bool| {
+            let mut v: Vec<u64> = r.audience(b"t", |_| serve).iter().map(|c| c.id.0).collect();
+            v.sort_unstable();
+            v
+        };
+        let (one, two) = (ids(true), ids(true));
+        assert_eq!(one.len(), 2);
+        assert_ne!(one, two, "members take turns");
+        assert!(one.contains(&c.id.0) && two.contains(&c.id.0));
+        assert_eq!(ids(false), [c.id.0], "not this server's turn: plain only");
+        // Switching ways replaces; leaving empties the group.
+        let v0 = r.groups_version();
+        r.subscribe(t(), a.id).unwrap();
+        assert_eq!(r.local_groups(b"t"), [(Bytes::from_static(b"w"), 1)]);
+        assert!(r.groups_version() > v0);
+        assert!(r.unsubscribe(b"t", b.id));
+        assert!(!r.has_groups());
+        assert!(r.group_table().is_empty() && r.local_groups(b"t").is_empty());
+        assert_eq!(ids(true).len(), 2, "a and c, plainly");
+        // Bytes of a grouped subscription come back as it goes.
+        r.subscribe_in(t(), w(), b.id).unwrap();
+        r.remove(b.id);
+        r.remove(a.id);
+        r.remove(c.id);
+        assert_eq!((r.subscription_bytes(), r.topics()), (0, 0));
+        assert!(!r.has_groups());
+    }
+
+    #[test]
+    fn queue_groups_are_bounded_in_count_and_names() {
+        let r = Registry::new(SubscriptionCaps {
+            groups: 2,
+            ..caps(100)
+        });
+        let a = conn(&r);
+        let g = |s: &'static str| Some(Bytes::from_static(s.as_bytes()));
+        r.subscribe_in(Bytes::from_static(b"t1"), g("w"), a.id)
+            .unwrap();
+        r.subscribe_in(Bytes::from_static(b"t2"), g("w"), a.id)
+            .unwrap();
+        let refused = r.subscribe_in(Bytes::from_static(b"t3"), g("w"), a.id);
+        assert_eq!(refused, Err(SubscribeError::TooManyGroups { max: 2 }));
+        assert_eq!(r.topics(), 2, "the refused topic left nothing behind");
+        assert!(!a.is_subscribed(b"t3"));
+        // A plain subscription is not a group.
+        r.subscribe(Bytes::from_static(b"t3"), a.id).unwrap();
+        // Names add up too: one past GROUP_TABLE_MAX_BYTES is refused.
+        let r = Registry::new(SubscriptionCaps {
+            topic_len: 300_000,
+            connection_bytes: usize::MAX,
+            ..caps(100)
+        });
+        let a = conn(&r);
+        let long = Bytes::from(vec![b'x'; GROUP_TABLE_MAX_BYTES - 16]);
+        let refused = r.subscribe_in(long.clone(), g("w"), a.id);
+        assert_eq!(refused, Err(SubscribeError::TooManyGroups { max: 1024 }));
+        let fits = long.slice(..long.len() - 1);
+        r.subscribe_in(fits, g("w"), a.id).unwrap();
     }
 
     #[test]

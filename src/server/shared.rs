@@ -17,12 +17,32 @@ use crate::proto::pipeline::Pipeline;
 use crate::router::Router;
 use crate::wire::Message;
 
-use super::backplane::{Arrival, Inbound, Instance, Relay, Target};
+use super::backplane::{Arrival, Directory, Inbound, Instance, Relay, Target};
 use super::registry::{Conn, Registry};
 use super::stats::Counters;
 use super::{ConnectionInfo, Limits, Route, SendError, SlowConsumerPolicy};
 
 pub(crate) type Hook = Arc<dyn Fn(&ConnectionInfo, &ServerHandle) + Send + Sync>;
+
+/// Which of a topic's queue groups this instance delivers one
+/// notification to (one member each).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Serve<'a> {
+    /// Every group it has: no other instance has a say (no backplane, or
+    /// a send that stays on this instance).
+    Every,
+    /// The groups assigned to this instance (incarnation `me`).
+    Assigned { me: u64, groups: &'a [(Bytes, u64)] },
+}
+
+impl Serve<'_> {
+    fn serves(&self, group: &[u8]) -> bool {
+        match self {
+            Serve::Every => true,
+            Serve::Assigned { me, groups } => groups.iter().any(|(g, o)| g == group && o == me),
+        }
+    }
+}
 
 pub(crate) struct Shared {
     pub(crate) registry: Registry,
@@ -50,6 +70,8 @@ pub(crate) struct Shared {
     pub(crate) min_version: Option<u64>,
     /// The backplane to other instances, if there is one.
     pub(crate) relay: Option<Relay>,
+    /// The other instances' queue groups (empty without a backplane).
+    pub(crate) groups: Directory,
     /// netaio peer management, if enabled.
     pub(crate) peers: Option<Arc<super::peers::Peers>>,
     /// Whether handler calls are timed (see `ServerBuilder::handler_timing`).
@@ -107,15 +129,29 @@ impl Shared {
             // Counted and logged (rate-limited) by the relay.
             Arrival::Refused => return,
         };
+        // Another instance's queue-group table: bookkeeping, not a
+        // message for anyone here.
+        if let Target::Members(table) = &envelope.target {
+            return self.heard_groups(envelope.incarnation, table.clone());
+        }
         self.counters.backplane_received();
         let conns: Arc<[Arc<Conn>]> = match &envelope.target {
             Target::All => self.registry.all().into(),
-            Target::Topic(key) => {
-                if let Err(e) = self.notify_topic(key, envelope.msg, |m| m, None) {
+            Target::Topic(key) | Target::Grouped(key, _) => {
+                let groups = match &envelope.target {
+                    Target::Grouped(_, groups) => &groups[..],
+                    _ => &[],
+                };
+                let serve = Serve::Assigned {
+                    me: self.groups.me(),
+                    groups,
+                };
+                if let Err(e) = self.notify_topic(key, envelope.msg, |m| m, None, serve) {
                     warn!(error = %e, "relayed message cannot be sent here");
                 }
                 return;
             }
+            Target::Members(_) => return,
             Target::Tag(tag) => match std::str::from_utf8(tag) {
                 Ok(tag) => self.registry.with_tag(tag).into(),
                 Err(_) => Arc::new([]),
@@ -154,7 +190,8 @@ impl Shared {
         }
     }
 
-    /// Starts the backplane (once), when the server starts serving.
+    /// Starts the backplane (once), when the server starts serving, and
+    /// the announcements of this instance's queue groups.
     pub(crate) fn start_backplane(self: &Arc<Self>) {
         if let Some(relay) = &self.relay {
             if relay.first_start() {
@@ -162,7 +199,41 @@ impl Shared {
                 relay.backplane().start(Inbound {
                     shared: Arc::downgrade(&shared),
                 });
+                self.tracker.spawn(announce_groups(Arc::downgrade(self)));
             }
+        }
+    }
+
+    /// Which instance delivers a notification on `key` to each of its
+    /// queue groups (this one for all of them without a backplane).
+    pub(super) fn assign_groups(&self, key: &[u8]) -> Vec<(Bytes, u64)> {
+        let local = self.registry.local_groups(key);
+        self.groups.assign(key, local, std::time::Instant::now())
+    }
+
+    /// Takes another instance's queue-group table; a malformed one is
+    /// refused (counted as invalid), one past the instance bound ignored.
+    fn heard_groups(&self, origin: u64, table: Bytes) {
+        let Some(relay) = &self.relay else { return };
+        let kept = match super::backplane::decode_table(table) {
+            Ok(table) => self.groups.heard(origin, table, std::time::Instant::now()),
+            Err(e) => {
+                let _ = relay.refuse(&self.counters, &e);
+                return;
+            }
+        };
+        if !kept {
+            let why = "queue-group table from one instance too many";
+            let _ = relay.refuse(&self.counters, &why);
+        }
+    }
+
+    /// Announces this instance's queue-group table to the others.
+    fn announce_groups_now(&self) {
+        if let Some(relay) = &self.relay {
+            let table = super::backplane::encode_table(&self.registry.group_table());
+            let note = Message::new(crate::wire::MessageType::NOTIFY_URI, Bytes::new(), "");
+            relay.publish(Target::Members(table), note, &self.counters);
         }
     }
 
@@ -172,14 +243,20 @@ impl Shared {
     /// and, if there is a history, numbered in the topic: all three with
     /// the topic locked, so its relayed, numbered and delivered orders
     /// are one.
+    /// Of `key`'s queue groups, only those `serve` names get it (one
+    /// member each).
     pub(super) fn notify_topic(
         &self,
         key: &[u8],
         msg: Message,
         prepare: impl FnOnce(Message) -> Message,
         layer: Option<&PluginLayer>,
+        serve: Serve<'_>,
     ) -> Result<usize, SendError> {
-        let send = |msg| self.fan_out(&self.registry.subscribers(key), msg, layer);
+        let send = |msg| {
+            let audience = self.registry.audience(key, |g| serve.serves(g));
+            self.fan_out(&audience, msg, layer)
+        };
         match &self.history {
             Some(h) => h.publish(key, msg, prepare, send),
             None => send(prepare(msg)),
@@ -212,6 +289,34 @@ impl Shared {
             }
         }
         Ok(delivered)
+    }
+}
+
+/// Announces the server's queue groups when they change and every
+/// [`ANNOUNCE_EVERY`](super::backplane::ANNOUNCE_EVERY) while it has any
+/// (so other instances keep choosing it), until it shuts down.
+async fn announce_groups(shared: std::sync::Weak<Shared>) {
+    let tick = std::time::Duration::from_millis(100);
+    let (mut version, mut last) = (0, tokio::time::Instant::now());
+    loop {
+        let stop = match shared.upgrade() {
+            Some(s) => s.shutdown.clone(),
+            None => return,
+        };
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(tick) => {}
+        }
+        let Some(s) = shared.upgrade() else { return };
+        s.groups.expire(std::time::Instant::now());
+        let now = tokio::time::Instant::now();
+        let changed = s.registry.groups_version() != version;
+        let due = s.registry.has_groups() && now >= last + super::backplane::ANNOUNCE_EVERY;
+        if changed || due {
+            version = s.registry.groups_version();
+            last = now;
+            s.announce_groups_now();
+        }
     }
 }
 

@@ -368,6 +368,8 @@ impl Counters {
             SubscribeError::TopicTooLong { .. } => "topic_len",
             SubscribeError::TooManyBytes { .. } => "connection_bytes",
             SubscribeError::ServerFull { .. } => "server_bytes",
+            SubscribeError::TooManyGroups { .. } => "queue_groups",
+            SubscribeError::BadGroup => "group_name",
             SubscribeError::NoSuchConnection(_) => return,
         };
         bump(&self.subscriptions_refused);

@@ -135,6 +135,11 @@ pub enum Command {
         /// Exit after this many notifications (over all topics).
         #[arg(long)]
         count: Option<u64>,
+        /// Join queue group NAME on each topic: each notification goes to
+        /// one member of the group (across every instance), while plain
+        /// subscribers get them all.
+        #[arg(long, value_name = "NAME")]
+        group: Option<String>,
         /// Print each notification as one JSON object.
         #[arg(long, conflicts_with = "raw")]
         json: bool,

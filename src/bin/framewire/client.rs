@@ -194,6 +194,7 @@ pub async fn subscribe(
     conn: ConnArgs,
     topics: Vec<String>,
     count: Option<u64>,
+    group: Option<String>,
     style: Style,
 ) -> Result<ExitCode, String> {
     // Notifications may be far apart: no timeout applies between them; the
@@ -210,7 +211,11 @@ pub async fn subscribe(
     let (tx, mut notes) = tokio::sync::mpsc::channel(1024);
     let mut forwarders = Vec::new();
     for topic in topics {
-        let mut sub = match client.subscribe(topic).await {
+        let subscribed = match &group {
+            Some(g) => client.subscribe_group(topic, g).await,
+            None => client.subscribe(topic).await,
+        };
+        let mut sub = match subscribed {
             Ok(s) => s,
             Err(e) => return report(Err(e), style.json),
         };

@@ -120,6 +120,7 @@ fn main() -> ExitCode {
                 conn,
                 topics,
                 count,
+                group,
                 json,
                 raw,
                 timestamp,
@@ -129,7 +130,7 @@ fn main() -> ExitCode {
                     raw,
                     timestamp,
                 };
-                client::subscribe(conn, topics, count, style).await
+                client::subscribe(conn, topics, count, group, style).await
             }
             Command::Completions { shell } => {
                 let mut cmd = <Cli as clap::CommandFactory>::command();

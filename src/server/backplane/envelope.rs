@@ -5,8 +5,15 @@
 //!
 //! ```text
 //! "FWB1" | origin len u8 | origin | incarnation u64 | seq u64
-//!        | target kind u8 | target len u32 | target | frame (the rest)
+//!        | target kind u8 | target len u32 | target
+//!        [ kind 3 only: count u16 | (group len u8 | group | owner u64)* ]
+//!        | frame (the rest)
 //! ```
+//!
+//! Kind 3 is a topic whose queue groups the publisher assigned, each to
+//! the instance (its incarnation) that delivers it to one member; kind 4
+//! carries an instance's queue-group table (`groups.rs`) and an empty
+//! notification.
 //!
 //! All integers big-endian. Lengths are checked against what is left
 //! before anything is sliced; the frame is decoded with the `wide`
@@ -33,6 +40,11 @@ pub(crate) enum Target {
     Topic(Bytes),
     /// The connections with a tag (`send_to_tag`).
     Tag(Bytes),
+    /// A topic's subscribers, with each of its queue groups assigned to
+    /// the instance (incarnation) that serves it this time.
+    Grouped(Bytes, Vec<(Bytes, u64)>),
+    /// The sender's queue-group table (`groups::encode_table`).
+    Members(Bytes),
 }
 
 impl Target {
@@ -41,13 +53,15 @@ impl Target {
             Target::All => 0,
             Target::Topic(_) => 1,
             Target::Tag(_) => 2,
+            Target::Grouped(..) => 3,
+            Target::Members(_) => 4,
         }
     }
 
     fn key(&self) -> &[u8] {
         match self {
             Target::All => &[],
-            Target::Topic(k) | Target::Tag(k) => k,
+            Target::Topic(k) | Target::Tag(k) | Target::Grouped(k, _) | Target::Members(k) => k,
         }
     }
 }
@@ -73,6 +87,8 @@ pub(crate) enum EnvelopeError {
     Target(u8),
     #[error("origin name longer than {MAX_ORIGIN} bytes")]
     Origin,
+    #[error("queue-group assignment malformed")]
+    Groups,
     #[error(transparent)]
     Frame(#[from] DecodeError),
     #[error(transparent)]
@@ -102,6 +118,16 @@ impl Envelope {
         out.put_u8(self.target.kind());
         out.put_u32(key_len);
         out.put_slice(key);
+        if let Target::Grouped(_, groups) = &self.target {
+            let n = u16::try_from(groups.len()).map_err(|_| EnvelopeError::Groups)?;
+            out.put_u16(n);
+            for (name, owner) in groups {
+                let len = u8::try_from(name.len()).map_err(|_| EnvelopeError::Groups)?;
+                out.put_u8(len);
+                out.put_slice(name);
+                out.put_u64(*owner);
+            }
+        }
         encode_frame(&self.msg, &frame_config(), &mut out)?;
         Ok(out.freeze())
     }
@@ -123,6 +149,22 @@ impl Envelope {
             0 if key.is_empty() => Target::All,
             1 => Target::Topic(key),
             2 => Target::Tag(key),
+            3 => {
+                let n = u16::from_be_bytes(r.array()?);
+                // Each entry is at least 10 bytes: the count cannot ask
+                // for more room than the envelope has.
+                let mut groups = Vec::with_capacity(usize::from(n).min(r.left() / 10));
+                for _ in 0..n {
+                    let len = usize::from(r.u8()?);
+                    let name = r.take(len)?;
+                    if !crate::protocol::is_group_name(&name) {
+                        return Err(EnvelopeError::Groups);
+                    }
+                    groups.push((name, r.u64()?));
+                }
+                Target::Grouped(key, groups)
+            }
+            4 => Target::Members(key),
             other => return Err(EnvelopeError::Target(other)),
         };
         let msg = decode_exact(r.rest(), &frame_config())?;
@@ -137,13 +179,18 @@ impl Envelope {
 }
 
 /// A cursor that checks every length against what is left.
-struct Reader {
-    src: Bytes,
-    at: usize,
+pub(super) struct Reader {
+    pub(super) src: Bytes,
+    pub(super) at: usize,
 }
 
 impl Reader {
-    fn take(&mut self, n: usize) -> Result<Bytes, EnvelopeError> {
+    /// Bytes not read yet.
+    pub(super) fn left(&self) -> usize {
+        self.src.len().saturating_sub(self.at)
+    }
+
+    pub(super) fn take(&mut self, n: usize) -> Result<Bytes, EnvelopeError> {
         let end = self.at.checked_add(n).ok_or(EnvelopeError::Truncated)?;
         if end > self.src.len() {
             return Err(EnvelopeError::Truncated);
@@ -153,22 +200,22 @@ impl Reader {
         Ok(out)
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], EnvelopeError> {
+    pub(super) fn array<const N: usize>(&mut self) -> Result<[u8; N], EnvelopeError> {
         let b = self.take(N)?;
         let mut out = [0u8; N];
         out.copy_from_slice(&b);
         Ok(out)
     }
 
-    fn u8(&mut self) -> Result<u8, EnvelopeError> {
+    pub(super) fn u8(&mut self) -> Result<u8, EnvelopeError> {
         Ok(self.array::<1>()?[0])
     }
 
-    fn u32(&mut self) -> Result<u32, EnvelopeError> {
+    pub(super) fn u32(&mut self) -> Result<u32, EnvelopeError> {
         Ok(u32::from_be_bytes(self.array()?))
     }
 
-    fn u64(&mut self) -> Result<u64, EnvelopeError> {
+    pub(super) fn u64(&mut self) -> Result<u64, EnvelopeError> {
         Ok(u64::from_be_bytes(self.array()?))
     }
 
@@ -200,6 +247,15 @@ mod tests {
             Target::All,
             Target::Topic(Bytes::from_static(b"news")),
             Target::Tag(Bytes::from_static(b"ops")),
+            Target::Grouped(
+                Bytes::from_static(b"jobs"),
+                vec![
+                    (Bytes::from_static(b"w"), 7),
+                    (Bytes::from_static(b"x.y"), u64::MAX),
+                ],
+            ),
+            Target::Grouped(Bytes::from_static(b"jobs"), vec![]),
+            Target::Members(Bytes::from_static(b"\0\0\0\0")),
         ] {
             let env = sample(target);
             let bytes = env.encode().unwrap();
@@ -242,6 +298,40 @@ mod tests {
         all[kind_at + 1..kind_at + 5].copy_from_slice(&1u32.to_be_bytes());
         all.insert(kind_at + 5, b'x');
         assert!(Envelope::decode(Bytes::from(all)).is_err());
+    }
+
+    #[test]
+    fn group_assignments_are_checked_before_anything_is_kept() {
+        let grouped = |groups| sample(Target::Grouped(Bytes::from_static(b"jobs"), groups));
+        let bytes = grouped(vec![(Bytes::from_static(b"w"), 7)])
+            .encode()
+            .unwrap();
+        for cut in 0..bytes.len() {
+            assert!(Envelope::decode(bytes.slice(..cut)).is_err(), "cut {cut}");
+        }
+        // A name that is not a group name is refused, not kept.
+        let bad = grouped(vec![(Bytes::from_static(b"a b"), 7)])
+            .encode()
+            .unwrap();
+        assert!(matches!(Envelope::decode(bad), Err(EnvelopeError::Groups)));
+        // A count far past what follows fails on the first missing entry.
+        let kind_at = 4 + 1 + 4 + 8 + 8;
+        let mut many = bytes.to_vec();
+        let count_at = kind_at + 1 + 4 + 4;
+        many[count_at..count_at + 2].copy_from_slice(&u16::MAX.to_be_bytes());
+        assert!(Envelope::decode(Bytes::from(many)).is_err());
+        // More groups or a longer name than the format holds: refused on
+        // encode.
+        let long = Bytes::from(vec![b'w'; 256]);
+        assert!(matches!(
+            grouped(vec![(long, 1)]).encode(),
+            Err(EnvelopeError::Groups)
+        ));
+        let w = (Bytes::from_static(b"w"), 1);
+        assert!(matches!(
+            grouped(vec![w; 65_536]).encode(),
+            Err(EnvelopeError::Groups)
+        ));
     }
 
     #[test]

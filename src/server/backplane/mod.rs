@@ -4,10 +4,12 @@
 //! connections.
 //!
 //! - `envelope.rs`: the bytes of one relayed message (pure).
-//! - `mac.rs`: the cluster key's HMAC over each envelope (pure).
 //! - `relay.rs`: the server's side — origin and sequence numbers out,
 //!   own-echo filtering, the message-kind filter, gap and duplicate
 //!   accounting in.
+//! - `groups.rs`: queue groups across instances — the tables instances
+//!   announce and the [`Directory`] a publisher assigns each group's
+//!   delivery with (pure).
 //! - `sequence.rs`: per-origin sequence state with a bounded window, so
 //!   one odd envelope cannot silence an origin (pure).
 //! - `memory.rs`: [`MemoryBackplane`], instances in one process (tests).
@@ -63,6 +65,7 @@
 //! matches that lifetime; the counters make its losses visible.
 
 mod envelope;
+mod groups;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
@@ -88,6 +91,7 @@ pub use redis::{RedisBackplane, RedisUrlError};
 pub(crate) use crate::auth::cluster_key::{ClusterKey, MacError};
 
 pub(crate) use envelope::Target;
+pub(crate) use groups::{decode_table, encode_table, Directory, ANNOUNCE_EVERY};
 pub(crate) use relay::{random_name, Arrival, Relay};
 
 /// What an [`Inbound`] reaches of its server: implemented by the server's

@@ -78,6 +78,11 @@ impl Relay {
         }
     }
 
+    /// This instance's incarnation (random per built server).
+    pub(crate) fn incarnation(&self) -> u64 {
+        self.incarnation
+    }
+
     /// This instance's name on the backplane.
     pub(crate) fn name(&self) -> &[u8] {
         &self.origin
@@ -167,7 +172,7 @@ impl Relay {
     }
 
     /// Counts and logs (rate-limited) an envelope refused as invalid.
-    fn refuse(&self, counters: &Counters, why: &dyn std::fmt::Display) -> Arrival {
+    pub(crate) fn refuse(&self, counters: &Counters, why: &dyn std::fmt::Display) -> Arrival {
         counters.backplane_invalid();
         if let Some(suppressed) = self.refusals.allow() {
             warn!(error = %why, suppressed, "backplane envelope refused");
