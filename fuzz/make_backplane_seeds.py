@@ -11,7 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_server_seeds import frame
 
 RESPOND, NOTIFY, OK, DISCONNECT = 1, 8, 10, 30
-ALL, TOPIC, TAG, GROUPED, MEMBERS = 0, 1, 2, 3, 4
+ALL, TOPIC, TAG, GROUPED, MEMBERS, HANDOFF = 0, 1, 2, 3, 4, 5
 
 
 def envelope(origin, inc, seq, kind, target, t, uri, content, groups=b""):
@@ -43,6 +43,11 @@ def grouped(seq, pairs, origin=b"other", inc=7):
                         assigned(pairs)))
 
 
+def handoff(seq, pairs, origin=b"other", inc=7):
+    return rec(envelope(origin, inc, seq, HANDOFF, b"t", NOTIFY, b"t", b"h%d" % seq,
+                        assigned(pairs)))
+
+
 def members(seq, entries, origin=b"other", inc=7):
     return rec(envelope(origin, inc, seq, MEMBERS, table(entries), NOTIFY, b"", b""))
 
@@ -70,6 +75,7 @@ SEEDS = {
     "grouped": members(1, [(b"t", b"w", 2)]) + grouped(2, [(b"w", 7), (b"v", 1)])
     + grouped(3, []) + members(4, []),
     "grouped_bad": grouped(1, [(b"a b", 7)]) + grouped(2, [(b"w", 7)] * 3)[:-5],
+    "handoff": members(1, [(b"t", b"w", 1)]) + handoff(2, [(b"w", 7)]) + handoff(3, []),
     "members_bad": members(1, [(b"t", b"w", 0)]) + members(2, [(b"t", b"", 1)])
     + rec(envelope(b"o", 1, 3, MEMBERS, struct.pack("!I", 2**32 - 1), NOTIFY, b"", b"")),
 }

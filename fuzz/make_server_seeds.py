@@ -61,6 +61,11 @@ SEEDS = {
     "resume": ctl() + frame(5, b"t") + frame(7, b"t", b"a") * 3 + frame(6, b"t")
     + frame(5, b"t", auth=auth(**{"from": bytes(8) + struct.pack("!Q", 1)}))
     + frame(5, b"u", auth=auth(**{"from": b"short"})),
+    # Queue groups: join "w", publish, switch to plain, a bad name, then
+    # a group and a resume position together (the group wins).
+    "group": ctl() + frame(5, b"t", auth=auth(grp=b"w")) + frame(7, b"t", b"a") * 2
+    + frame(5, b"t") + frame(5, b"t", auth=auth(grp=b"a b"))
+    + frame(5, b"u", auth=auth(grp=b"w", **{"from": bytes(16)})) + frame(7, b"u", b"b"),
 }
 
 if __name__ == "__main__":

@@ -511,20 +511,27 @@ impl Registry {
             .map_or_else(|| Arc::new([]), Subscribers::list)
     }
 
-    /// Who gets one notification on `key`: every plain subscriber, and
-    /// the next member of each queue group `serve` says is this server's
-    /// to serve.
-    pub(crate) fn audience(&self, key: &[u8], serve: impl Fn(&[u8]) -> bool) -> Arc<[Arc<Conn>]> {
+    /// Who gets one notification on `key`: every plain subscriber (if
+    /// `plain`), and the next member of each queue group `serve` says is
+    /// this server's to serve.
+    pub(crate) fn audience(
+        &self,
+        key: &[u8],
+        plain: bool,
+        serve: impl Fn(&[u8]) -> bool,
+    ) -> Arc<[Arc<Conn>]> {
         let subs = read(&self.subs);
         let Some(set) = subs.get(key) else {
             return Arc::new([]);
         };
-        let plain = set.list();
-        if set.groups.is_empty() {
-            return plain;
+        let everyone = set.list();
+        if set.groups.is_empty() && plain {
+            return everyone;
         }
-        let mut all = Vec::with_capacity(plain.len() + set.groups.len());
-        all.extend(plain.iter().cloned());
+        let mut all = Vec::with_capacity(everyone.len() + set.groups.len());
+        if plain {
+            all.extend(everyone.iter().cloned());
+        }
         for g in set.groups.iter().filter(|g| serve(&g.name)) {
             all.extend(g.pick().cloned());
         }
@@ -696,7 +703,11 @@ mod tests {
         assert_eq!(r.group_table(), [(t(), Bytes::from_static(b"w"), 2)]);
         // Each notification: the plain subscriber and one member in turn.
         let ids = |serve: bool| {
-            let mut v: Vec<u64> = r.audience(b"t", |_| serve).iter().map(|c| c.id.0).collect();
+            let mut v: Vec<u64> = r
+                .audience(b"t", true, |_| serve)
+                .iter()
+                .map(|c| c.id.0)
+                .collect();
             v.sort_unstable();
             v
         };
@@ -705,6 +716,8 @@ mod tests {
         assert_ne!(one, two, "members take turns");
         assert!(one.contains(&c.id.0) && two.contains(&c.id.0));
         assert_eq!(ids(false), [c.id.0], "not this server's turn: plain only");
+        assert_eq!(r.audience(b"t", false, |_| true).len(), 1, "the member only");
+        assert!(r.audience(b"t", false, |_| false).is_empty());
         // Switching ways replaces; leaving empties the group.
         let v0 = r.groups_version();
         r.subscribe(t(), a.id).unwrap();

@@ -31,7 +31,8 @@ pub(crate) enum Serve<'a> {
     /// Every group it has: no other instance has a say (no backplane, or
     /// a send that stays on this instance).
     Every,
-    /// The groups assigned to this instance (incarnation `me`).
+    /// The groups assigned to this instance (incarnation `me`), and the
+    /// plain subscribers.
     Assigned { me: u64, groups: &'a [(Bytes, u64)] },
 }
 
@@ -137,11 +138,18 @@ impl Shared {
         self.counters.backplane_received();
         let conns: Arc<[Arc<Conn>]> = match &envelope.target {
             Target::All => self.registry.all().into(),
-            Target::Topic(key) | Target::Grouped(key, _) => {
-                let groups = match &envelope.target {
-                    Target::Grouped(_, groups) => &groups[..],
-                    _ => &[],
+            Target::Topic(key) => {
+                let serve = Serve::Assigned {
+                    me: self.groups.me(),
+                    groups: &[],
                 };
+                if let Err(e) = self.notify_topic(key, envelope.msg, |m| m, None, serve) {
+                    warn!(error = %e, "relayed message cannot be sent here");
+                }
+                return;
+            }
+            Target::Grouped(key, groups) => {
+                self.hand_on(key, groups, &envelope.msg, true);
                 let serve = Serve::Assigned {
                     me: self.groups.me(),
                     groups,
@@ -150,6 +158,14 @@ impl Shared {
                     warn!(error = %e, "relayed message cannot be sent here");
                 }
                 return;
+            }
+            // Groups only, and outside the history: plain subscribers had
+            // it (and a resumed one must not be sent it twice).
+            Target::Handoff(key, groups) => {
+                self.hand_on(key, groups, &envelope.msg, false);
+                let me = self.groups.me();
+                let serves = |g: &[u8]| groups.iter().any(|(n, o)| n == g && *o == me);
+                self.registry.audience(key, false, serves)
             }
             Target::Members(_) => return,
             Target::Tag(tag) => match std::str::from_utf8(tag) {
@@ -211,6 +227,38 @@ impl Shared {
         self.groups.assign(key, local, std::time::Instant::now())
     }
 
+    /// Of the queue groups on `key` assigned to this instance, those with
+    /// no member here any more (the last one left since the publisher
+    /// chose): handed on to another instance that has members (when
+    /// `may_hand_on`: a handoff is not handed on again), or counted as
+    /// undelivered.
+    fn hand_on(&self, key: &[u8], groups: &[(Bytes, u64)], msg: &Message, may_hand_on: bool) {
+        let me = self.groups.me();
+        let mut mine = groups.iter().filter(|(_, o)| *o == me).peekable();
+        if mine.peek().is_none() {
+            return;
+        }
+        let here = self.registry.local_groups(key);
+        let now = std::time::Instant::now();
+        let mut onward = Vec::new();
+        for (g, _) in mine.filter(|(g, _)| !here.iter().any(|(h, _)| h == g)) {
+            match self.groups.reassign(key, g, now).filter(|_| may_hand_on) {
+                Some(owner) => onward.push((g.clone(), owner)),
+                None => self.counters.queue_group_undelivered(),
+            }
+        }
+        if onward.is_empty() {
+            return;
+        }
+        if let Some(relay) = &self.relay {
+            for _ in &onward {
+                self.counters.queue_group_handoff();
+            }
+            let target = Target::Handoff(Bytes::copy_from_slice(key), onward);
+            relay.publish(target, msg.clone(), &self.counters);
+        }
+    }
+
     /// Takes another instance's queue-group table; a malformed one is
     /// refused (counted as invalid), one past the instance bound ignored.
     fn heard_groups(&self, origin: u64, table: Bytes) {
@@ -254,7 +302,7 @@ impl Shared {
         serve: Serve<'_>,
     ) -> Result<usize, SendError> {
         let send = |msg| {
-            let audience = self.registry.audience(key, |g| serve.serves(g));
+            let audience = self.registry.audience(key, true, |g| serve.serves(g));
             self.fan_out(&audience, msg, layer)
         };
         match &self.history {

@@ -13,6 +13,7 @@ use super::registry::Conn;
 const REJECTED: &str = "framewire_frames_rejected_total";
 const HANDLER_ERRORS: &str = "framewire_handler_errors_total";
 const BACKPLANE: &str = "framewire_backplane_messages_total";
+const QUEUE_GROUP: &str = "framewire_queue_group_messages_total";
 use super::{SlowConsumerPolicy, SubscribeError};
 
 /// A snapshot of the server's counters (totals since it was built, except
@@ -119,6 +120,14 @@ pub struct Stats {
     /// missing or wrong (forged, or an instance with another key or
     /// none).
     pub backplane_unauthenticated: u64,
+    /// Queue-group notifications this instance was assigned after its
+    /// last member of the group left, handed on to another instance that
+    /// has members.
+    pub queue_group_handoffs: u64,
+    /// Queue-group notifications no member got: assigned to an instance
+    /// with no member of the group left and nowhere to hand them on (or
+    /// handed on to one that had none either).
+    pub queue_group_undelivered: u64,
 }
 
 impl Stats {
@@ -182,6 +191,8 @@ impl Stats {
             backplane_duplicates,
             backplane_invalid,
             backplane_unauthenticated,
+            queue_group_handoffs,
+            queue_group_undelivered,
         )
     }
 }
@@ -220,6 +231,8 @@ pub(crate) struct Counters {
     bp_duplicates: AtomicU64,
     bp_invalid: AtomicU64,
     bp_unauthenticated: AtomicU64,
+    group_handoffs: AtomicU64,
+    group_undelivered: AtomicU64,
     /// Unix second of the last slow-consumer log line.
     slow_logged_at: AtomicU64,
     /// Unix second of the last TLS handshake failure log line.
@@ -412,6 +425,16 @@ impl Counters {
         metrics::counter_with(BACKPLANE, "event", "unauthenticated", 1);
     }
 
+    pub(crate) fn queue_group_handoff(&self) {
+        bump(&self.group_handoffs);
+        metrics::counter_with(QUEUE_GROUP, "event", "handoff", 1);
+    }
+
+    pub(crate) fn queue_group_undelivered(&self) {
+        bump(&self.group_undelivered);
+        metrics::counter_with(QUEUE_GROUP, "event", "undelivered", 1);
+    }
+
     pub(crate) fn backplane_connected(&self, up: bool) {
         metrics::gauge("framewire_backplane_connected", f64::from(u8::from(up)));
     }
@@ -463,6 +486,8 @@ impl Counters {
             backplane_duplicates: g(&self.bp_duplicates),
             backplane_invalid: g(&self.bp_invalid),
             backplane_unauthenticated: g(&self.bp_unauthenticated),
+            queue_group_handoffs: g(&self.group_handoffs),
+            queue_group_undelivered: g(&self.group_undelivered),
         }
     }
 }
@@ -515,6 +540,8 @@ mod tests {
         times(24, &|| c.backplane_received());
         times(25, &|| c.backplane_duplicate());
         times(26, &|| c.backplane_invalid());
+        times(30, &|| c.queue_group_handoff());
+        times(31, &|| c.queue_group_undelivered());
         #[cfg(feature = "redis")]
         c.backplane_unauthenticated();
         assert_eq!(c.backplane_losses(), (22, 23));
@@ -558,6 +585,7 @@ mod tests {
             ]
         );
         assert_eq!((s.connections, s.topics), (28, 29));
+        assert_eq!((s.queue_group_handoffs, s.queue_group_undelivered), (30, 31));
         #[cfg(feature = "redis")]
         assert_eq!(s.backplane_unauthenticated, 1);
     }

@@ -1571,3 +1571,80 @@ async fn stop_without_asking_to_move(handle: &ServerHandle, p: &mut Raw) {
     }
     timeout(WAIT, stopping).await.unwrap().unwrap();
 }
+
+/// A backplane that hands the test its [`super::Inbound`] and keeps what
+/// is published.
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<(Option<super::Inbound>, Vec<bytes::Bytes>)>>);
+
+impl super::Backplane for Recorder {
+    fn start(&self, inbound: super::Inbound) {
+        self.0.lock().unwrap().0 = Some(inbound);
+    }
+
+    fn publish(&self, envelope: bytes::Bytes) -> bool {
+        self.0.lock().unwrap().1.push(envelope);
+        true
+    }
+}
+
+#[tokio::test]
+async fn a_group_assigned_here_without_members_is_handed_on_once() {
+    use super::backplane::{encode_table, Envelope, Target};
+    let rec = Recorder::default();
+    let h = Harness::new(
+        Server::builder()
+            .backplane(rec.clone())
+            .subscriptions()
+            .build(),
+    );
+    let me = h.handle.shared.groups.me();
+    let mut plain = h.peer();
+    let ok = call(&mut plain, Message::new(MessageType::SUBSCRIBE_URI, "jobs", "")).await;
+    assert_eq!(ok.message_type, MessageType::CONFIRM_SUBSCRIBE);
+    let inbound = rec.0.lock().unwrap().0.clone().expect("started");
+    let b = |s: &'static str| bytes::Bytes::from_static(s.as_bytes());
+    let mut seq = 0;
+    let mut deliver = |inc: u64, target: Target, content: &'static str| {
+        seq += 1;
+        let msg = Message::new(MessageType::NOTIFY_URI, "jobs", content);
+        let origin = bytes::Bytes::from(format!("o{inc}"));
+        let env = Envelope { origin, incarnation: inc, seq, target, msg };
+        inbound.deliver(&env.encode().unwrap());
+    };
+    // Instance 77 has a member of "w" on "jobs"; this one has none.
+    let table = encode_table(&[(b("jobs"), b("w"), 1)]);
+    deliver(77, Target::Members(table), "");
+    // Handoffs published (the server also announces its own groups).
+    let handoffs = || -> Vec<Envelope> {
+        let sent = rec.0.lock().unwrap().1.clone();
+        let all = sent.into_iter().map(|e| Envelope::decode(e).unwrap());
+        all.filter(|e| matches!(e.target, Target::Handoff(..))).collect()
+    };
+    // Another publisher assigned "w" here: the plain subscriber gets it,
+    // "w" is handed on to 77, as groups only.
+    deliver(88, Target::Grouped(b("jobs"), vec![(b("w"), me)]), "one");
+    assert_eq!(text(&recv(&mut plain).await), "one");
+    let env = handoffs().pop().expect("handed on");
+    assert_eq!(env.target, Target::Handoff(b("jobs"), vec![(b("w"), 77)]));
+    assert_eq!(text(&env.msg), "one");
+    assert_eq!(h.handle.stats().queue_group_handoffs, 1);
+    // A handoff to here: the member only, never the plain subscriber; a
+    // group without a member here is counted, not handed on again.
+    let mut member = h.peer();
+    let mut join = Message::new(MessageType::SUBSCRIBE_URI, "jobs", "");
+    join.auth.insert(crate::protocol::GROUP_FIELD, b"w".as_slice());
+    assert_eq!(call(&mut member, join).await.message_type, MessageType::CONFIRM_SUBSCRIBE);
+    let groups = vec![(b("w"), me), (b("v"), me)];
+    deliver(88, Target::Handoff(b("jobs"), groups), "two");
+    assert_eq!(text(&recv(&mut member).await), "two");
+    assert!(quiet(&mut plain, Duration::from_millis(50)).await);
+    let s = h.handle.stats();
+    assert_eq!((s.queue_group_handoffs, s.queue_group_undelivered), (1, 1));
+    assert_eq!(handoffs().len(), 1, "nothing handed on twice");
+    // Assigned elsewhere: this member is not sent it.
+    deliver(88, Target::Grouped(b("jobs"), vec![(b("w"), 77)]), "three");
+    assert_eq!(text(&recv(&mut plain).await), "three");
+    assert!(quiet(&mut member, Duration::from_millis(50)).await);
+    h.handle.stop().await;
+}

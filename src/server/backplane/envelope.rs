@@ -11,9 +11,10 @@
 //! ```
 //!
 //! Kind 3 is a topic whose queue groups the publisher assigned, each to
-//! the instance (its incarnation) that delivers it to one member; kind 4
-//! carries an instance's queue-group table (`groups.rs`) and an empty
-//! notification.
+//! the instance (its incarnation) that delivers it to one member; kind 5
+//! is the same for the groups only (an instance handing on what was
+//! assigned to it after its members left); kind 4 carries an instance's
+//! queue-group table (`groups.rs`) and an empty notification.
 //!
 //! All integers big-endian. Lengths are checked against what is left
 //! before anything is sliced; the frame is decoded with the `wide`
@@ -45,6 +46,10 @@ pub(crate) enum Target {
     Grouped(Bytes, Vec<(Bytes, u64)>),
     /// The sender's queue-group table (`groups::encode_table`).
     Members(Bytes),
+    /// Only the named queue groups of a topic (not its plain
+    /// subscribers): handed on by an instance assigned a group it has no
+    /// member of any more. Never handed on again.
+    Handoff(Bytes, Vec<(Bytes, u64)>),
 }
 
 impl Target {
@@ -55,13 +60,18 @@ impl Target {
             Target::Tag(_) => 2,
             Target::Grouped(..) => 3,
             Target::Members(_) => 4,
+            Target::Handoff(..) => 5,
         }
     }
 
     fn key(&self) -> &[u8] {
         match self {
             Target::All => &[],
-            Target::Topic(k) | Target::Tag(k) | Target::Grouped(k, _) | Target::Members(k) => k,
+            Target::Topic(k)
+            | Target::Tag(k)
+            | Target::Grouped(k, _)
+            | Target::Members(k)
+            | Target::Handoff(k, _) => k,
         }
     }
 }
@@ -118,7 +128,7 @@ impl Envelope {
         out.put_u8(self.target.kind());
         out.put_u32(key_len);
         out.put_slice(key);
-        if let Target::Grouped(_, groups) = &self.target {
+        if let Target::Grouped(_, groups) | Target::Handoff(_, groups) = &self.target {
             let n = u16::try_from(groups.len()).map_err(|_| EnvelopeError::Groups)?;
             out.put_u16(n);
             for (name, owner) in groups {
@@ -149,7 +159,7 @@ impl Envelope {
             0 if key.is_empty() => Target::All,
             1 => Target::Topic(key),
             2 => Target::Tag(key),
-            3 => {
+            3 | 5 => {
                 let n = u16::from_be_bytes(r.array()?);
                 // Each entry is at least 10 bytes: the count cannot ask
                 // for more room than the envelope has.
@@ -162,7 +172,10 @@ impl Envelope {
                     }
                     groups.push((name, r.u64()?));
                 }
-                Target::Grouped(key, groups)
+                match kind {
+                    3 => Target::Grouped(key, groups),
+                    _ => Target::Handoff(key, groups),
+                }
             }
             4 => Target::Members(key),
             other => return Err(EnvelopeError::Target(other)),
@@ -255,6 +268,10 @@ mod tests {
                 ],
             ),
             Target::Grouped(Bytes::from_static(b"jobs"), vec![]),
+            Target::Handoff(
+                Bytes::from_static(b"jobs"),
+                vec![(Bytes::from_static(b"w"), 3)],
+            ),
             Target::Members(Bytes::from_static(b"\0\0\0\0")),
         ] {
             let env = sample(target);

@@ -224,6 +224,22 @@ impl Directory {
             .collect()
     }
 
+    /// Another instance with members of `group` on `topic` (not `me`),
+    /// in turn: where a notification assigned here goes once this
+    /// instance has no member left.
+    pub(crate) fn reassign(&self, topic: &[u8], group: &[u8], now: Instant) -> Option<u64> {
+        let mut owners: Vec<(u64, u32)> = lock(&self.remotes)
+            .iter()
+            .filter(|(o, r)| **o != self.me && now.saturating_duration_since(r.heard) < FORGET_AFTER)
+            .flat_map(|(o, r)| {
+                let groups = r.table.get(topic).into_iter().flatten();
+                groups.filter(|(g, _)| g == group).map(|(_, n)| (*o, *n))
+            })
+            .collect();
+        owners.sort_unstable();
+        choose(&owners, self.turn.fetch_add(1, Relaxed))
+    }
+
     /// Members of `group` on `topic` across the instances this one knows
     /// of, `local` of them here.
     pub(crate) fn members(&self, topic: &[u8], group: &[u8], local: u32, now: Instant) -> u64 {
@@ -260,6 +276,7 @@ fn choose(owners: &[(u64, u32)], turn: u64) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     fn b(s: &str) -> Bytes {
         Bytes::copy_from_slice(s.as_bytes())
@@ -352,6 +369,21 @@ mod tests {
         // One already known may still update its table.
         assert!(d.heard(1, table(&[("t", "w", 2)]), now));
         assert_eq!(d.members(b"t", b"w", 0, now), MAX_REMOTES as u64 + 1);
+    }
+
+    #[test]
+    fn a_group_is_reassigned_to_other_instances_only() {
+        let now = Instant::now();
+        let d = Directory::new(1);
+        d.heard(1, table(&[("jobs", "w", 5)]), now); // never itself
+        assert_eq!(d.reassign(b"jobs", b"w", now), None);
+        d.heard(2, table(&[("jobs", "w", 1)]), now);
+        d.heard(3, table(&[("jobs", "w", 1), ("jobs", "v", 1)]), now);
+        let picks: BTreeSet<u64> = (0..4).filter_map(|_| d.reassign(b"jobs", b"w", now)).collect();
+        assert_eq!(picks, BTreeSet::from([2, 3]), "in turn");
+        assert_eq!(d.reassign(b"jobs", b"v", now), Some(3));
+        assert_eq!(d.reassign(b"jobs", b"x", now), None);
+        assert_eq!(d.reassign(b"jobs", b"w", now + FORGET_AFTER), None);
     }
 
     #[test]
