@@ -156,6 +156,51 @@ async fn redis_killed_and_restarted_loses_exactly_what_is_counted() {
     b.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server (apt-get install redis-server); run with --include-ignored"]
+async fn three_instances_on_one_stream_deliver_every_message_once_in_order() {
+    let redis = Redis::start();
+    let mut instances = Vec::new();
+    for name in ["a", "b", "c"] {
+        instances.push(instance(name, backplane(&redis).stream(1000)).await);
+    }
+    three_instances_exactly_once(instances, 300).await;
+}
+
+/// With a stream, a Redis killed and restarted mid-traffic loses nothing:
+/// what was published while it was down waited in the publisher's queue,
+/// and the receiver read on from where it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server (apt-get install redis-server); run with --include-ignored"]
+async fn redis_killed_and_restarted_loses_nothing_with_a_stream() {
+    let mut redis = Redis::start();
+    let a = instance("a", backplane(&redis).stream(10_000)).await;
+    let b = instance("b", backplane(&redis).stream(10_000)).await;
+    all_connected(&[&a, &b]).await;
+    let mut local = subscriber(&a, "t").await;
+    let mut remote = subscriber(&b, "t").await;
+    let batch = |r: std::ops::Range<u32>| r.map(|i| format!("a:{i}")).collect();
+    publish_all(&a, "t", batch(0..50)).await;
+    assert_eq!(notes(&mut remote, 50).await.len(), 50);
+    redis.kill();
+    eventually("the backplane notices", || {
+        !a.handle.stats().backplane_connected
+    })
+    .await;
+    publish_all(&a, "t", batch(50..100)).await;
+    redis.restart();
+    publish_all(&a, "t", batch(100..150)).await;
+    let got_local = by_origin(&notes(&mut local, 150).await);
+    assert_eq!(got_local["a"], (0..150).collect::<Vec<_>>());
+    let got_remote = by_origin(&notes(&mut remote, 100).await);
+    assert_eq!(got_remote["a"], (50..150).collect::<Vec<_>>(), "none lost");
+    nothing_more(&mut remote, Duration::from_millis(300)).await;
+    let (sa, sb) = (a.handle.stats(), b.handle.stats());
+    assert_eq!((sa.backplane_publish_failures, sb.backplane_lost), (0, 0));
+    a.stop().await;
+    b.stop().await;
+}
+
 #[test]
 #[ignore = "needs redis-server (apt-get install redis-server); run with --include-ignored"]
 fn two_serve_processes_share_publish_through_redis() {

@@ -716,7 +716,11 @@ mod tests {
         assert_ne!(one, two, "members take turns");
         assert!(one.contains(&c.id.0) && two.contains(&c.id.0));
         assert_eq!(ids(false), [c.id.0], "not this server's turn: plain only");
-        assert_eq!(r.audience(b"t", false, |_| true).len(), 1, "the member only");
+        assert_eq!(
+            r.audience(b"t", false, |_| true).len(),
+            1,
+            "the member only"
+        );
         assert!(r.audience(b"t", false, |_| false).is_empty());
         // Switching ways replaces; leaving empties the group.
         let v0 = r.groups_version();

@@ -585,7 +585,10 @@ mod tests {
             ]
         );
         assert_eq!((s.connections, s.topics), (28, 29));
-        assert_eq!((s.queue_group_handoffs, s.queue_group_undelivered), (30, 31));
+        assert_eq!(
+            (s.queue_group_handoffs, s.queue_group_undelivered),
+            (30, 31)
+        );
         #[cfg(feature = "redis")]
         assert_eq!(s.backplane_unauthenticated, 1);
     }

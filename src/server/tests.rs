@@ -1600,7 +1600,11 @@ async fn a_group_assigned_here_without_members_is_handed_on_once() {
     );
     let me = h.handle.shared.groups.me();
     let mut plain = h.peer();
-    let ok = call(&mut plain, Message::new(MessageType::SUBSCRIBE_URI, "jobs", "")).await;
+    let ok = call(
+        &mut plain,
+        Message::new(MessageType::SUBSCRIBE_URI, "jobs", ""),
+    )
+    .await;
     assert_eq!(ok.message_type, MessageType::CONFIRM_SUBSCRIBE);
     let inbound = rec.0.lock().unwrap().0.clone().expect("started");
     let b = |s: &'static str| bytes::Bytes::from_static(s.as_bytes());
@@ -1609,7 +1613,13 @@ async fn a_group_assigned_here_without_members_is_handed_on_once() {
         seq += 1;
         let msg = Message::new(MessageType::NOTIFY_URI, "jobs", content);
         let origin = bytes::Bytes::from(format!("o{inc}"));
-        let env = Envelope { origin, incarnation: inc, seq, target, msg };
+        let env = Envelope {
+            origin,
+            incarnation: inc,
+            seq,
+            target,
+            msg,
+        };
         inbound.deliver(&env.encode().unwrap());
     };
     // Instance 77 has a member of "w" on "jobs"; this one has none.
@@ -1619,7 +1629,8 @@ async fn a_group_assigned_here_without_members_is_handed_on_once() {
     let handoffs = || -> Vec<Envelope> {
         let sent = rec.0.lock().unwrap().1.clone();
         let all = sent.into_iter().map(|e| Envelope::decode(e).unwrap());
-        all.filter(|e| matches!(e.target, Target::Handoff(..))).collect()
+        all.filter(|e| matches!(e.target, Target::Handoff(..)))
+            .collect()
     };
     // Another publisher assigned "w" here: the plain subscriber gets it,
     // "w" is handed on to 77, as groups only.
@@ -1633,8 +1644,12 @@ async fn a_group_assigned_here_without_members_is_handed_on_once() {
     // group without a member here is counted, not handed on again.
     let mut member = h.peer();
     let mut join = Message::new(MessageType::SUBSCRIBE_URI, "jobs", "");
-    join.auth.insert(crate::protocol::GROUP_FIELD, b"w".as_slice());
-    assert_eq!(call(&mut member, join).await.message_type, MessageType::CONFIRM_SUBSCRIBE);
+    join.auth
+        .insert(crate::protocol::GROUP_FIELD, b"w".as_slice());
+    assert_eq!(
+        call(&mut member, join).await.message_type,
+        MessageType::CONFIRM_SUBSCRIBE
+    );
     let groups = vec![(b("w"), me), (b("v"), me)];
     deliver(88, Target::Handoff(b("jobs"), groups), "two");
     assert_eq!(text(&recv(&mut member).await), "two");

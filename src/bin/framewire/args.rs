@@ -223,6 +223,18 @@ pub struct ClusterArgs {
         requires = "redis_url"
     )]
     pub backplane_channel: String,
+    /// Relay through a Redis stream of about N entries
+    /// (framewire:{CHANNEL}:stream) instead of pub/sub: an instance whose
+    /// connection to Redis broke reads on from where it was, and what is
+    /// published while Redis restarts waits and goes out after (0: pub/sub,
+    /// which loses both).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 10_000,
+        requires = "redis_url"
+    )]
+    pub backplane_stream: usize,
     /// Notifications kept per topic (at most 256 KiB of them; 64 MiB in
     /// all), so a framewire client that reconnects or fails over resumes
     /// its subscriptions from where it was and gets what it missed, or is

@@ -30,6 +30,9 @@ pub fn from_args(cluster: &ClusterArgs) -> Result<Option<RedisBackplane>, String
     let mut backplane = RedisBackplane::new(&url)
         .map_err(|e| format!("--backplane: {e}"))?
         .channel(cluster.backplane_channel.clone());
+    if cluster.backplane_stream > 0 {
+        backplane = backplane.stream(cluster.backplane_stream);
+    }
     if let Some(path) = &cluster.backplane_ca {
         let pem = std::fs::read(path)
             .map_err(|e| format!("cannot read --backplane-ca {}: {e}", path.display()))?;

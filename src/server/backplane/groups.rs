@@ -230,7 +230,9 @@ impl Directory {
     pub(crate) fn reassign(&self, topic: &[u8], group: &[u8], now: Instant) -> Option<u64> {
         let mut owners: Vec<(u64, u32)> = lock(&self.remotes)
             .iter()
-            .filter(|(o, r)| **o != self.me && now.saturating_duration_since(r.heard) < FORGET_AFTER)
+            .filter(|(o, r)| {
+                **o != self.me && now.saturating_duration_since(r.heard) < FORGET_AFTER
+            })
             .flat_map(|(o, r)| {
                 let groups = r.table.get(topic).into_iter().flatten();
                 groups.filter(|(g, _)| g == group).map(|(_, n)| (*o, *n))
@@ -379,7 +381,9 @@ mod tests {
         assert_eq!(d.reassign(b"jobs", b"w", now), None);
         d.heard(2, table(&[("jobs", "w", 1)]), now);
         d.heard(3, table(&[("jobs", "w", 1), ("jobs", "v", 1)]), now);
-        let picks: BTreeSet<u64> = (0..4).filter_map(|_| d.reassign(b"jobs", b"w", now)).collect();
+        let picks: BTreeSet<u64> = (0..4)
+            .filter_map(|_| d.reassign(b"jobs", b"w", now))
+            .collect();
         assert_eq!(picks, BTreeSet::from([2, 3]), "in turn");
         assert_eq!(d.reassign(b"jobs", b"v", now), Some(3));
         assert_eq!(d.reassign(b"jobs", b"x", now), None);

@@ -90,9 +90,9 @@ pub use redis::{RedisBackplane, RedisUrlError};
 #[cfg(feature = "redis")]
 pub(crate) use crate::auth::cluster_key::{ClusterKey, MacError};
 
-pub(crate) use envelope::Target;
 #[cfg(test)]
 pub(crate) use envelope::Envelope;
+pub(crate) use envelope::Target;
 pub(crate) use groups::{decode_table, encode_table, Directory, ANNOUNCE_EVERY};
 pub(crate) use relay::{random_name, Arrival, Relay};
 

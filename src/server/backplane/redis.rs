@@ -73,6 +73,8 @@ pub struct RedisBackplane {
     links: Arc<Links>,
     /// Envelopes taken and not yet published or given up on.
     unsent: Arc<AtomicUsize>,
+    /// Set: relay through a stream of at most about this many entries.
+    stream: Option<usize>,
 }
 
 impl RedisBackplane {
@@ -95,6 +97,7 @@ impl RedisBackplane {
             stop: CancellationToken::new(),
             links: Arc::default(),
             unsent: Arc::default(),
+            stream: None,
         })
     }
 
@@ -211,6 +214,35 @@ impl RedisBackplane {
         self
     }
 
+    /// Relays through a Redis stream (`framewire:{CHANNEL}:stream`,
+    /// trimmed to about `max_len` entries with `XADD ... MAXLEN ~`)
+    /// instead of pub/sub, so nothing is lost to a short outage:
+    ///
+    /// - an instance whose connection to Redis broke reads on from the last
+    ///   entry it delivered when it is back (pub/sub would have lost what
+    ///   was published meanwhile);
+    /// - what an instance publishes while Redis is unreachable (restarting,
+    ///   say) waits in its queue ([`queue`](Self::queue)) and goes out when
+    ///   Redis is back; a batch whose fate is unknown is sent again, and the
+    ///   receivers drop the repeats by sequence number.
+    ///
+    /// Losses remain possible and counted as before: past the queue (the
+    /// publisher counts publish failures) or past `max_len` (an instance
+    /// away long enough that the stream was trimmed counts the gap). The
+    /// cost: Redis keeps up to `max_len` envelopes (their bytes), and each
+    /// instance blocks in one `XREAD` at a time instead of a subscription.
+    ///
+    /// ```
+    /// use framewire::server::RedisBackplane;
+    ///
+    /// let backplane = RedisBackplane::new("redis://127.0.0.1:6379")?.stream(100_000);
+    /// # Ok::<(), framewire::server::RedisUrlError>(())
+    /// ```
+    pub fn stream(mut self, max_len: usize) -> Self {
+        self.stream = Some(max_len.max(1));
+        self
+    }
+
     fn backoff(&self, attempt: u32) -> Duration {
         let d = Duration::from_millis(100).saturating_mul(1 << attempt.min(16));
         d.min(self.max_backoff)
@@ -238,10 +270,22 @@ impl Backplane for RedisBackplane {
             links: self.links.clone(),
             unsent: self.unsent.clone(),
             inbound,
+            stream: self.stream.map(|maxlen| task::StreamMode {
+                key: format!("framewire:{{{}}}:stream", self.channel),
+                maxlen,
+            }),
         };
         let me = Arc::new(me);
-        tokio::spawn(me.clone().publish_loop(rx));
-        tokio::spawn(me.receive_loop());
+        match me.stream.clone() {
+            Some(stream) => {
+                tokio::spawn(me.clone().publish_stream_loop(rx, stream.clone()));
+                tokio::spawn(me.receive_stream_loop(stream));
+            }
+            None => {
+                tokio::spawn(me.clone().publish_loop(rx));
+                tokio::spawn(me.receive_loop());
+            }
+        }
     }
 
     fn publish(&self, envelope: Bytes) -> bool {

@@ -19,6 +19,97 @@ use super::super::{ClusterKey, Inbound};
 /// Envelopes one pipelined PUBLISH batch carries at most.
 const BATCH: usize = 256;
 
+/// Entries one XREAD returns at most.
+const READ_COUNT: usize = 512;
+
+/// Relaying through a Redis stream instead of pub/sub (see
+/// [`RedisBackplane::stream`](super::RedisBackplane::stream)).
+#[derive(Debug, Clone)]
+pub(super) struct StreamMode {
+    /// The stream's key.
+    pub(super) key: String,
+    /// `XADD ... MAXLEN ~` this.
+    pub(super) maxlen: usize,
+}
+
+/// Whether a failed batch is worth sending again on a new connection (the
+/// connection broke, timed out, or Redis is loading): anything Redis
+/// refused outright (out of memory, a wrong type) would be refused again.
+fn transient(e: &redis::RedisError) -> bool {
+    !matches!(e.retry_method(), redis::RetryMethod::NoRetry)
+}
+
+/// The (id, payload) entries of an XREAD reply for one stream (RESP2
+/// arrays or RESP3 maps); entries without a `p` field are skipped.
+fn stream_entries(reply: redis::Value) -> Vec<(Vec<u8>, Vec<u8>)> {
+    use redis::Value;
+    fn pairs(v: Value) -> Vec<(Value, Value)> {
+        match v {
+            Value::Map(m) => m,
+            Value::Array(items) => {
+                let mut out = Vec::new();
+                let mut it = items.into_iter();
+                while let Some(first) = it.next() {
+                    match first {
+                        // [key, entries] arrays inside the outer array.
+                        Value::Array(mut kv) if kv.len() == 2 => {
+                            let v = kv.pop().unwrap_or(Value::Nil);
+                            let k = kv.pop().unwrap_or(Value::Nil);
+                            out.push((k, v));
+                        }
+                        k => {
+                            let v = it.next().unwrap_or(Value::Nil);
+                            out.push((k, v));
+                        }
+                    }
+                }
+                out
+            }
+            _ => Vec::new(),
+        }
+    }
+    fn bytes(v: Value) -> Option<Vec<u8>> {
+        match v {
+            Value::BulkString(b) => Some(b),
+            Value::SimpleString(s) => Some(s.into_bytes()),
+            _ => None,
+        }
+    }
+    let mut out = Vec::new();
+    for (_key, entries) in pairs(reply) {
+        let Value::Array(entries) = entries else {
+            continue;
+        };
+        for entry in entries {
+            let Value::Array(mut parts) = entry else {
+                continue;
+            };
+            if parts.len() != 2 {
+                continue;
+            }
+            let fields = parts.pop().unwrap_or(Value::Nil);
+            let Some(id) = parts.pop().and_then(bytes) else {
+                continue;
+            };
+            let fields: Vec<Value> = match fields {
+                Value::Array(f) => f,
+                Value::Map(m) => m.into_iter().flat_map(|(k, v)| [k, v]).collect(),
+                _ => Vec::new(),
+            };
+            let mut fields = fields.into_iter();
+            let mut payload = None;
+            while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
+                if bytes(name).as_deref() == Some(b"p") {
+                    payload = bytes(value);
+                }
+            }
+            // An entry that is not ours still moves the cursor past it.
+            out.push((id, payload.unwrap_or_default()));
+        }
+    }
+    out
+}
+
 /// Whether each of the two connections is up.
 #[derive(Default)]
 pub(super) struct Links {
@@ -46,6 +137,8 @@ pub(super) struct Task {
     pub(super) links: Arc<Links>,
     pub(super) unsent: Arc<AtomicUsize>,
     pub(super) inbound: Inbound,
+    /// Set: relay through this stream, not the channel.
+    pub(super) stream: Option<StreamMode>,
 }
 
 impl Task {
@@ -151,6 +244,187 @@ impl Task {
         }
     }
 
+    /// The stream variant of [`publish_loop`](Self::publish_loop): XADD
+    /// in pipelined batches; a batch that fails with the connection is
+    /// kept and sent again on the next one (receivers drop what arrives
+    /// twice by its sequence number), and while Redis is unreachable what
+    /// is published waits in the bounded queue (past it, `publish`
+    /// refuses and the server counts it).
+    pub(super) async fn publish_stream_loop(
+        self: Arc<Self>,
+        mut rx: mpsc::Receiver<Bytes>,
+        stream: StreamMode,
+    ) {
+        let mut attempt = 0u32;
+        let mut held: Vec<Bytes> = Vec::new();
+        while !self.stopped() {
+            let config = self.config();
+            let connected = tokio::select! {
+                _ = self.stop.cancelled() => return,
+                r = self.client.get_multiplexed_async_connection_with_config(&config) => r,
+            };
+            let mut conn = match connected {
+                Ok(c) => c,
+                Err(e) => {
+                    self.log_down("cannot connect to publish", &e);
+                    tokio::select! {
+                        _ = self.stop.cancelled() => return,
+                        _ = tokio::time::sleep(self.backoff(attempt)) => {}
+                    }
+                    attempt = attempt.saturating_add(1);
+                    continue;
+                }
+            };
+            attempt = 0;
+            info!(stream = %stream.key, "redis backplane: publishing to the stream");
+            self.links.set(&self.links.publishing, true, &self.inbound);
+            loop {
+                if held.is_empty() {
+                    let first = tokio::select! {
+                        _ = self.stop.cancelled() => return,
+                        m = rx.recv() => match m {
+                            Some(m) => m,
+                            None => return,
+                        },
+                    };
+                    held.push(self.payload(first));
+                    while held.len() < BATCH {
+                        let Ok(next) = rx.try_recv() else { break };
+                        held.push(self.payload(next));
+                    }
+                }
+                let mut pipe = redis::pipe();
+                for p in &held {
+                    pipe.cmd("XADD")
+                        .arg(&stream.key)
+                        .arg("MAXLEN")
+                        .arg("~")
+                        .arg(stream.maxlen)
+                        .arg("*")
+                        .arg("p")
+                        .arg(&p[..])
+                        .ignore();
+                }
+                match pipe.exec_async(&mut conn).await {
+                    Ok(()) => {
+                        self.unsent.fetch_sub(held.len(), Relaxed);
+                        held.clear();
+                    }
+                    Err(e) if transient(&e) => {
+                        self.links.set(&self.links.publishing, false, &self.inbound);
+                        self.log_down("publishing failed (kept, sent again)", &e);
+                        break;
+                    }
+                    Err(e) => {
+                        self.unsent.fetch_sub(held.len(), Relaxed);
+                        self.inbound.publish_failed(held.len() as u64);
+                        held.clear();
+                        self.log_down("publishing refused", &e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The stream variant of [`receive_loop`](Self::receive_loop): reads
+    /// the stream from where this instance started (its end then), and
+    /// after a lost connection from the last entry it delivered, so what
+    /// was added meanwhile arrives late instead of never (as long as the
+    /// stream still holds it: past `MAXLEN` the sequence gaps count it).
+    pub(super) async fn receive_stream_loop(self: Arc<Self>, stream: StreamMode) {
+        let mut attempt = 0u32;
+        let mut last: Option<Vec<u8>> = None;
+        // Short enough that a stop is seen soon, well inside the timeout.
+        let block = (self.timeout / 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+        while !self.stopped() {
+            let config = redis::AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(self.timeout))
+                .set_response_timeout(Some(self.timeout + block));
+            let connected = tokio::select! {
+                _ = self.stop.cancelled() => return,
+                r = self.client.get_multiplexed_async_connection_with_config(&config) => r,
+            };
+            let mut conn = match connected {
+                Ok(c) => c,
+                Err(e) => {
+                    self.log_down("cannot connect to read the stream", &e);
+                    tokio::select! {
+                        _ = self.stop.cancelled() => return,
+                        _ = tokio::time::sleep(self.backoff(attempt)) => {}
+                    }
+                    attempt = attempt.saturating_add(1);
+                    continue;
+                }
+            };
+            if last.is_none() {
+                // The first time: from the stream's end, as a subscription.
+                let end: redis::RedisResult<redis::Value> = redis::cmd("XREVRANGE")
+                    .arg(&stream.key)
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(1)
+                    .query_async(&mut conn)
+                    .await;
+                match end {
+                    Ok(v) => {
+                        let newest = newest_id(v);
+                        last = Some(newest.unwrap_or_else(|| b"0-0".to_vec()));
+                    }
+                    Err(e) => {
+                        self.log_down("cannot read the stream", &e);
+                        tokio::select! {
+                            _ = self.stop.cancelled() => return,
+                            _ = tokio::time::sleep(self.backoff(attempt)) => {}
+                        }
+                        attempt = attempt.saturating_add(1);
+                        continue;
+                    }
+                }
+            }
+            attempt = 0;
+            info!(stream = %stream.key, "redis backplane: reading the stream");
+            self.links.set(&self.links.receiving, true, &self.inbound);
+            loop {
+                let from = last.clone().unwrap_or_else(|| b"0-0".to_vec());
+                let mut xread = redis::cmd("XREAD");
+                xread
+                    .arg("COUNT")
+                    .arg(READ_COUNT)
+                    .arg("BLOCK")
+                    .arg(block.as_millis() as u64)
+                    .arg("STREAMS")
+                    .arg(&stream.key)
+                    .arg(&from[..]);
+                let read = xread.query_async::<redis::Value>(&mut conn);
+                let reply = tokio::select! {
+                    _ = self.stop.cancelled() => return,
+                    r = read => r,
+                };
+                match reply {
+                    Ok(v) => {
+                        for (id, payload) in stream_entries(v) {
+                            if !payload.is_empty() {
+                                self.receive(&payload);
+                            }
+                            last = Some(id);
+                        }
+                    }
+                    Err(e) => {
+                        self.links.set(&self.links.receiving, false, &self.inbound);
+                        self.log_down("reading the stream failed", &e);
+                        break;
+                    }
+                }
+            }
+            tokio::select! {
+                _ = self.stop.cancelled() => return,
+                _ = tokio::time::sleep(self.backoff(attempt)) => {}
+            }
+            attempt = attempt.saturating_add(1);
+        }
+    }
+
     /// Waits `delay`, dropping (and counting) what is queued meanwhile;
     /// false if the backplane stopped.
     async fn drop_for(&self, rx: &mut mpsc::Receiver<Bytes>, delay: Duration) -> bool {
@@ -214,6 +488,24 @@ impl Task {
     }
 }
 
+/// The id of the one entry an `XREVRANGE ... COUNT 1` returned.
+fn newest_id(reply: redis::Value) -> Option<Vec<u8>> {
+    let redis::Value::Array(entries) = reply else {
+        return None;
+    };
+    let redis::Value::Array(mut entry) = entries.into_iter().next()? else {
+        return None;
+    };
+    if entry.is_empty() {
+        return None;
+    }
+    match entry.swap_remove(0) {
+        redis::Value::BulkString(id) => Some(id),
+        redis::Value::SimpleString(id) => Some(id.into_bytes()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,6 +534,7 @@ mod tests {
             links: Default::default(),
             unsent: Default::default(),
             inbound: Inbound { shared },
+            stream: None,
         }
     }
 
