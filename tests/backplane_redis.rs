@@ -25,22 +25,7 @@ fn backplane(redis: &Redis) -> RedisBackplane {
 
 /// A `framewire serve --backplane` child called `name`.
 fn serve_instance(redis: &Redis, name: &str) -> (KillOnDrop, String) {
-    let mut cmd = Command::new(BIN);
-    cmd.args([
-        "serve",
-        "--addr",
-        "127.0.0.1:0",
-        "--backplane",
-        &redis.url(),
-    ])
-    .args(["--instance-id", name])
-    .env_remove("FRAMEWIRE_SECRET")
-    // The cluster key every instance of the test shares.
-    .env(
-        "FRAMEWIRE_BACKPLANE_SECRET",
-        "backplane_redis test cluster key",
-    );
-    spawn_listening(cmd)
+    redis.serve(name, &[])
 }
 
 /// A `framewire subscribe ARGS` child with its stdout piped.

@@ -41,7 +41,9 @@ use framewire::auth::{
 };
 use framewire::client::{Client, Keepalive, OfflineBuffer, Reconnect};
 use framewire::handler::BoxFuture;
-use framewire::server::{readme_routes, Backplane, Hello, Inbound, Limits, LoginRefused, Server};
+use framewire::server::{
+    readme_routes, Backplane, Hello, History, Inbound, Limits, LoginRefused, Server,
+};
 use framewire::transport::{AcceptError, AcceptFuture, Acceptor, Connector, Incoming, Stream};
 use framewire::{Message, MessageType};
 use rand::{Rng, SeedableRng};
@@ -136,8 +138,10 @@ async fn read_frame(r: &mut (impl AsyncReadExt + Unpin)) -> std::io::Result<Vec<
 
 /// The simulated Redis: every frame one connection sends goes to every
 /// other connection (pub/sub, nothing kept: a restart forgets everyone);
-/// a ping every 100 ms; a subscriber 1 000 frames behind is dropped, as
-/// Redis drops a client over its output-buffer limit.
+/// a ping every 100 ms each way, a connection silent for [`HUB_SILENCE`]
+/// closed (turmoil's partitions drop bytes without breaking the stream);
+/// a subscriber 1 000 frames behind is dropped, as Redis drops a client
+/// over its output-buffer limit.
 async fn hub() -> turmoil::Result {
     type Subs = Rc<RefCell<Vec<(u64, tokio::sync::mpsc::Sender<Bytes>)>>>;
     let listener = turmoil::net::TcpListener::bind(("0.0.0.0", HUB_PORT)).await?;
@@ -164,7 +168,10 @@ async fn hub() -> turmoil::Result {
         });
         let subs = subs.clone();
         tokio::task::spawn_local(async move {
-            while let Ok(frame) = read_frame(&mut r).await {
+            // Each instance pings every 100 ms: silence means its link
+            // is broken (a partition dropped bytes mid-frame, say), and
+            // the connection is closed, as Redis's client timeout would.
+            while let Ok(Ok(frame)) = tokio::time::timeout(HUB_SILENCE, read_frame(&mut r)).await {
                 if frame.is_empty() {
                     continue;
                 }
@@ -244,9 +251,20 @@ async fn hub_link(
             loop {
                 tokio::select! {
                     _ = &mut reader => break,
+                    // A ping, so the hub can tell a live link from a dead one.
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                        let written = tokio::time::timeout(HUB_SILENCE, write_frame(&mut w, &[])).await;
+                        if !matches!(written, Ok(Ok(()))) {
+                            break;
+                        }
+                    }
                     envelope = out.recv() => {
                         let Some(envelope) = envelope else { return };
-                        if write_frame(&mut w, &envelope).await.is_err() {
+                        // Bounded, as Redis's response timeout bounds a
+                        // batch: a write stuck behind a partition must
+                        // not keep the link from noticing it is dead.
+                        let written = tokio::time::timeout(HUB_SILENCE, write_frame(&mut w, &envelope)).await;
+                        if !matches!(written, Ok(Ok(()))) {
                             inbound.publish_failed(1);
                             break;
                         }
@@ -284,6 +302,8 @@ struct Seen {
     settled_errors: Vec<String>,
     /// Publishes the publisher got an OK for once settled.
     settled_publishes: Vec<u32>,
+    /// What the queue group's members were sent, together.
+    group: Vec<u32>,
     /// Everything above in the order it happened, with simulated time:
     /// what the trace hash is taken over.
     trace: Vec<String>,
@@ -405,6 +425,7 @@ fn run_seed(seed: u64) {
             async move {
                 let listener = turmoil::net::TcpListener::bind(("0.0.0.0", PORT)).await?;
                 let server = readme_routes(Server::builder())
+                    .history(History::default())
                     .backplane(SimBackplane::default())
                     .instance_id(name)
                     .plugins(auth())
@@ -468,6 +489,40 @@ fn run_seed(seed: u64) {
             Ok(())
         }
     });
+    // Two members of queue group "w" on "t", one starting on each
+    // instance (their links are not partitioned; the instances' crashes,
+    // drains and the hub's faults still move them).
+    for (member, servers) in [("m1", ["a", "b"]), ("m2", ["b", "a"])] {
+        let (seen, done) = (seen.clone(), done.clone());
+        sim.client(member, async move {
+            let c = client(servers).connect().await?;
+            let mut sub = loop {
+                match c.subscribe_group("t", "w").await {
+                    Ok(s) => break s,
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            };
+            // Until a while after the end: the last acknowledged publishes
+            // are still on their way.
+            let mut tail = 0;
+            while tail < 5 {
+                if *done.borrow() {
+                    tail += 1;
+                }
+                let next = tokio::time::timeout(Duration::from_millis(100), sub.next()).await;
+                let Ok(Some(n)) = next else { continue };
+                let i: u32 = std::str::from_utf8(n.content())
+                    .expect("utf-8")
+                    .parse()
+                    .expect("a number");
+                let mut s = seen.borrow_mut();
+                s.log(format!("{:?} {member} {i}", now()));
+                s.group.push(i);
+            }
+            c.close().await;
+            Ok(())
+        });
+    }
     sim.client("client", {
         let (seen, phase, done) = (seen.clone(), phase.clone(), done.clone());
         async move {
@@ -647,6 +702,12 @@ fn run_seed(seed: u64) {
         s.notes.len(),
         "seed {seed}: a notification twice\n{replay}"
     );
+    let group: HashSet<_> = s.group.iter().collect();
+    assert_eq!(
+        group.len(),
+        s.group.len(),
+        "seed {seed}: a notification to the queue group twice\n{replay}"
+    );
     // Liveness: the client recovers after the heal, and once settled
     // nothing fails and nothing acknowledged is lost.
     let recovered = s.recovered_after.unwrap_or_else(|| {
@@ -684,6 +745,15 @@ fn run_seed(seed: u64) {
     assert!(
         lost.is_empty(),
         "seed {seed}: acknowledged publishes never delivered: {lost:?}\n{replay}"
+    );
+    let missed: Vec<_> = s
+        .settled_publishes
+        .iter()
+        .filter(|i| !group.contains(i))
+        .collect();
+    assert!(
+        missed.is_empty(),
+        "seed {seed}: acknowledged publishes no group member got: {missed:?}\n{replay}"
     );
 }
 

@@ -228,7 +228,7 @@ impl ServerHandle {
             .map_or(0, |(_, n)| n);
         self.shared
             .groups
-            .members(key, group, local, std::time::Instant::now())
+            .members(key, group, local, super::backplane::clock_now())
     }
 
     /// Unsubscribes `id` from `key`; returns whether it was subscribed.

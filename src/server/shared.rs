@@ -133,7 +133,7 @@ impl Shared {
         // Another instance's queue-group table: bookkeeping, not a
         // message for anyone here.
         if let Target::Members(table) = &envelope.target {
-            return self.heard_groups(envelope.incarnation, table.clone());
+            return self.heard_groups(&envelope.origin, envelope.incarnation, table.clone());
         }
         self.counters.backplane_received();
         let conns: Arc<[Arc<Conn>]> = match &envelope.target {
@@ -224,7 +224,8 @@ impl Shared {
     /// queue groups (this one for all of them without a backplane).
     pub(super) fn assign_groups(&self, key: &[u8]) -> Vec<(Bytes, u64)> {
         let local = self.registry.local_groups(key);
-        self.groups.assign(key, local, std::time::Instant::now())
+        self.groups
+            .assign(key, local, super::backplane::clock_now())
     }
 
     /// Of the queue groups on `key` assigned to this instance, those with
@@ -239,7 +240,7 @@ impl Shared {
             return;
         }
         let here = self.registry.local_groups(key);
-        let now = std::time::Instant::now();
+        let now = super::backplane::clock_now();
         let mut onward = Vec::new();
         for (g, _) in mine.filter(|(g, _)| !here.iter().any(|(h, _)| h == g)) {
             match self.groups.reassign(key, g, now).filter(|_| may_hand_on) {
@@ -261,10 +262,12 @@ impl Shared {
 
     /// Takes another instance's queue-group table; a malformed one is
     /// refused (counted as invalid), one past the instance bound ignored.
-    fn heard_groups(&self, origin: u64, table: Bytes) {
+    fn heard_groups(&self, name: &Bytes, origin: u64, table: Bytes) {
         let Some(relay) = &self.relay else { return };
         let kept = match super::backplane::decode_table(table) {
-            Ok(table) => self.groups.heard(origin, table, std::time::Instant::now()),
+            Ok(table) => self
+                .groups
+                .heard(name, origin, table, super::backplane::clock_now()),
             Err(e) => {
                 let _ = relay.refuse(&self.counters, &e);
                 return;
@@ -344,7 +347,7 @@ impl Shared {
 /// [`ANNOUNCE_EVERY`](super::backplane::ANNOUNCE_EVERY) while it has any
 /// (so other instances keep choosing it), until it shuts down.
 async fn announce_groups(shared: std::sync::Weak<Shared>) {
-    let tick = std::time::Duration::from_millis(100);
+    let tick = std::time::Duration::from_millis(50);
     let (mut version, mut last) = (0, tokio::time::Instant::now());
     loop {
         let stop = match shared.upgrade() {
@@ -356,7 +359,7 @@ async fn announce_groups(shared: std::sync::Weak<Shared>) {
             () = tokio::time::sleep(tick) => {}
         }
         let Some(s) = shared.upgrade() else { return };
-        s.groups.expire(std::time::Instant::now());
+        s.groups.expire(super::backplane::clock_now());
         let now = tokio::time::Instant::now();
         let changed = s.registry.groups_version() != version;
         let due = s.registry.has_groups() && now >= last + super::backplane::ANNOUNCE_EVERY;

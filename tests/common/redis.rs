@@ -15,6 +15,9 @@ pub struct Redis {
     /// The server's socket, in `_dir`.
     pub socket: PathBuf,
     child: Option<Child>,
+    /// Whether it keeps its data across a restart (an append-only file
+    /// in `_dir`, synced at every write).
+    persistent: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -25,10 +28,41 @@ impl Redis {
         let mut redis = Redis {
             socket: dir.path().join("redis.sock"),
             child: None,
+            persistent: false,
             _dir: dir,
         };
         redis.restart();
         redis
+    }
+
+    /// [`start`](Self::start) with an append-only file synced at every
+    /// write: what was stored survives a SIGKILL and a restart.
+    pub fn start_persistent() -> Redis {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut redis = Redis {
+            socket: dir.path().join("redis.sock"),
+            child: None,
+            persistent: true,
+            _dir: dir,
+        };
+        redis.restart();
+        redis
+    }
+
+    /// A `framewire serve --backplane` child on this Redis called `name`
+    /// (the tests' cluster key), with `extra` arguments.
+    #[cfg(feature = "cli")]
+    pub fn serve(&self, name: &str, extra: &[&str]) -> (super::process::KillOnDrop, String) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_framewire"));
+        cmd.args(["serve", "--addr", "127.0.0.1:0", "--backplane", &self.url()])
+            .args(["--instance-id", name])
+            .args(extra)
+            .env_remove("FRAMEWIRE_SECRET")
+            .env(
+                "FRAMEWIRE_BACKPLANE_SECRET",
+                "backplane_redis test cluster key",
+            );
+        super::process::spawn_listening(cmd)
     }
 
     pub fn url(&self) -> String {
@@ -61,7 +95,20 @@ impl Redis {
             .arg("--unixsocket")
             .arg(&self.socket)
             .args(["--unixsocketperm", "700"])
-            .args(["--save", "", "--appendonly", "no"])
+            .args(if self.persistent {
+                [
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    "always",
+                    "--save",
+                    "",
+                ]
+            } else {
+                ["--save", "", "--appendonly", "no", "--appendfsync", "no"]
+            })
+            .arg("--dir")
+            .arg(self._dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());

@@ -37,10 +37,13 @@ use super::envelope::Reader;
 
 /// How often an instance with queue groups announces its table (also at
 /// every change).
-pub(crate) const ANNOUNCE_EVERY: Duration = Duration::from_secs(1);
+pub(crate) const ANNOUNCE_EVERY: Duration = Duration::from_millis(250);
 
-/// An instance not heard from for this long is no longer chosen.
-pub(crate) const FORGET_AFTER: Duration = Duration::from_millis(3500);
+/// An instance not heard from for this long is no longer chosen (four
+/// announcements missed). Short on purpose: forgetting a live instance
+/// for a moment only skips its members' turns, while remembering a dead
+/// one loses what it is assigned.
+pub(crate) const FORGET_AFTER: Duration = Duration::from_secs(1);
 
 /// Other instances remembered; announcements from more are ignored until
 /// one is forgotten.
@@ -120,6 +123,9 @@ pub(crate) fn decode_table(src: Bytes) -> Result<Table, TableError> {
 }
 
 struct Remote {
+    /// Its name on the backplane: a restarted instance (same name, new
+    /// incarnation) replaces its dead self at once.
+    name: Bytes,
     heard: Instant,
     table: Table,
 }
@@ -153,13 +159,22 @@ impl Directory {
 
     /// Takes `origin`'s announced table (replacing what it said before);
     /// false if it was not kept (too many instances already).
-    pub(crate) fn heard(&self, origin: u64, table: Table, now: Instant) -> bool {
+    pub(crate) fn heard(&self, name: &Bytes, origin: u64, table: Table, now: Instant) -> bool {
         let mut remotes = lock(&self.remotes);
         Self::forget_old(&mut remotes, now);
+        remotes.retain(|o, r| *o == origin || r.name != *name);
         if table.is_empty() {
             remotes.remove(&origin);
         } else if remotes.contains_key(&origin) || remotes.len() < MAX_REMOTES {
-            remotes.insert(origin, Remote { heard: now, table });
+            let name = name.clone();
+            remotes.insert(
+                origin,
+                Remote {
+                    name,
+                    heard: now,
+                    table,
+                },
+            );
         } else {
             return false;
         }
@@ -289,6 +304,30 @@ mod tests {
         decode_table(encode_table(&entries)).unwrap()
     }
 
+    impl Directory {
+        /// [`heard`](Directory::heard) from an instance named after its
+        /// incarnation.
+        fn heard_as(&self, origin: u64, table: Table, now: Instant) -> bool {
+            let name = Bytes::from(origin.to_string());
+            self.heard(&name, origin, table, now)
+        }
+    }
+
+    #[test]
+    fn a_restarted_instance_replaces_its_dead_self() {
+        let now = Instant::now();
+        let d = Directory::new(1);
+        d.heard(&b("eu-1"), 2, table(&[("jobs", "w", 1)]), now);
+        d.heard(&b("eu-2"), 3, table(&[("jobs", "w", 1)]), now);
+        // eu-1 again, a new incarnation: the old one is never chosen.
+        d.heard(&b("eu-1"), 4, table(&[("jobs", "w", 1)]), now);
+        let owners: BTreeSet<u64> = (0..6)
+            .map(|_| d.assign(b"jobs", vec![], now)[0].1)
+            .collect();
+        assert_eq!(owners, BTreeSet::from([3, 4]));
+        assert_eq!(d.members(b"jobs", b"w", 0, now), 2);
+    }
+
     #[test]
     fn tables_round_trip_and_refuse_what_is_malformed() {
         let t = table(&[("jobs", "w", 2), ("jobs", "audit", 1), ("mail", "w", 3)]);
@@ -326,7 +365,7 @@ mod tests {
     fn members_take_turns_across_instances_by_weight() {
         let now = Instant::now();
         let d = Directory::new(1);
-        assert!(d.heard(2, table(&[("jobs", "w", 1)]), now));
+        assert!(d.heard_as(2, table(&[("jobs", "w", 1)]), now));
         let mut got = HashMap::<u64, usize>::default();
         for _ in 0..300 {
             let a = d.assign(b"jobs", vec![(b("w"), 2)], now);
@@ -346,7 +385,7 @@ mod tests {
     fn silent_instances_are_forgotten_and_empty_tables_leave() {
         let now = Instant::now();
         let d = Directory::new(1);
-        d.heard(2, table(&[("jobs", "w", 1)]), now);
+        d.heard_as(2, table(&[("jobs", "w", 1)]), now);
         let later = now + FORGET_AFTER;
         assert_eq!(
             d.assign(b"jobs", vec![(b("w"), 1)], later),
@@ -355,8 +394,8 @@ mod tests {
         assert_eq!(d.members(b"jobs", b"w", 0, later), 0);
         d.expire(later);
         assert!(!d.any.load(Relaxed));
-        d.heard(3, table(&[("jobs", "w", 1)]), now);
-        d.heard(3, Table::default(), now);
+        d.heard_as(3, table(&[("jobs", "w", 1)]), now);
+        d.heard_as(3, Table::default(), now);
         assert!(d.assign(b"jobs", vec![], now).is_empty());
     }
 
@@ -365,11 +404,11 @@ mod tests {
         let now = Instant::now();
         let d = Directory::new(0);
         for i in 1..=MAX_REMOTES as u64 {
-            assert!(d.heard(i, table(&[("t", "w", 1)]), now));
+            assert!(d.heard_as(i, table(&[("t", "w", 1)]), now));
         }
-        assert!(!d.heard(1000, table(&[("t", "w", 1)]), now));
+        assert!(!d.heard_as(1000, table(&[("t", "w", 1)]), now));
         // One already known may still update its table.
-        assert!(d.heard(1, table(&[("t", "w", 2)]), now));
+        assert!(d.heard_as(1, table(&[("t", "w", 2)]), now));
         assert_eq!(d.members(b"t", b"w", 0, now), MAX_REMOTES as u64 + 1);
     }
 
@@ -377,10 +416,10 @@ mod tests {
     fn a_group_is_reassigned_to_other_instances_only() {
         let now = Instant::now();
         let d = Directory::new(1);
-        d.heard(1, table(&[("jobs", "w", 5)]), now); // never itself
+        d.heard_as(1, table(&[("jobs", "w", 5)]), now); // never itself
         assert_eq!(d.reassign(b"jobs", b"w", now), None);
-        d.heard(2, table(&[("jobs", "w", 1)]), now);
-        d.heard(3, table(&[("jobs", "w", 1), ("jobs", "v", 1)]), now);
+        d.heard_as(2, table(&[("jobs", "w", 1)]), now);
+        d.heard_as(3, table(&[("jobs", "w", 1), ("jobs", "v", 1)]), now);
         let picks: BTreeSet<u64> = (0..4)
             .filter_map(|_| d.reassign(b"jobs", b"w", now))
             .collect();

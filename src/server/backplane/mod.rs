@@ -96,6 +96,13 @@ pub(crate) use envelope::Target;
 pub(crate) use groups::{decode_table, encode_table, Directory, ANNOUNCE_EVERY};
 pub(crate) use relay::{random_name, Arrival, Relay};
 
+/// Now, on Tokio's clock: the queue-group directory ages instances by
+/// it, so a simulation's virtual time (or a paused test clock) is what
+/// counts, not the machine's.
+pub(crate) fn clock_now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 /// What an [`Inbound`] reaches of its server: implemented by the server's
 /// shared state (`shared.rs`), so the backplane knows nothing of it and
 /// the server depends on the backplane, not both ways.
