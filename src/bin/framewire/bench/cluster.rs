@@ -5,7 +5,11 @@
 //! instance without a backplane (the baseline) in the same run:
 //! deliveries per second and the publish-to-delivery latency each adds.
 //! The instances keep topic histories (resumable subscriptions, `serve`'s
-//! default); three more without (`--history 0`) show what that costs.
+//! default) and relay through a Redis stream (`serve`'s default); three
+//! more without histories (`--history 0`) and three over pub/sub
+//! (`--backplane-stream 0`) show what each costs. Grouped rows: the same
+//! subscribers as one queue group (each message to one member), on one
+//! instance and across the cluster; their deliveries are messages.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -30,22 +34,48 @@ struct Fanout {
 /// Latency samples kept per subscriber at most.
 const SAMPLES: usize = 20_000;
 
+/// A connection to `to` in queue group `group` of topic "bench".
+async fn member(
+    to: Dial<'_>,
+    group: &str,
+) -> Result<tokio_util::codec::Framed<framewire::transport::Stream, framewire::FrameCodec>, String> {
+    let mut c = to.framed().await?;
+    let mut subscribe = Message::new(MessageType::SUBSCRIBE_URI, "bench", "");
+    subscribe.auth.insert(
+        framewire::protocol::GROUP_FIELD,
+        Bytes::copy_from_slice(group.as_bytes()),
+    );
+    c.send(subscribe).await.map_err(|e| e.to_string())?;
+    match c.next().await {
+        Some(Ok(Ok(m))) if m.message_type == MessageType::CONFIRM_SUBSCRIBE => Ok(c),
+        other => Err(format!("group subscribe not confirmed: {other:?}")),
+    }
+}
+
 /// One publisher on `publisher`, `subscribers` connections spread round
-/// robin over `spread`; every content starts with the nanoseconds since
-/// `epoch` at which it was sent.
+/// robin over `spread` (all in one queue group if `grouped`: then the
+/// group counts as one subscriber); every content starts with the
+/// nanoseconds since `epoch` at which it was sent.
 async fn fanout(
     publisher: Dial<'_>,
     spread: &[Dial<'_>],
     size: usize,
     budget: load::Budget,
     subscribers: usize,
+    grouped: bool,
 ) -> Result<Fanout, String> {
     let epoch = Instant::now();
-    let received = Arc::new(load::Deliveries::new(subscribers));
+    let slots = if grouped { 1 } else { subscribers };
+    let received = Arc::new(load::Deliveries::new(slots));
     let latencies = Arc::new(Mutex::new(Vec::new()));
     let mut readers = Vec::new();
     for i in 0..subscribers {
-        let mut c = load::subscribed(spread[i % spread.len()], "bench", &None).await?;
+        let to = spread[i % spread.len()];
+        let mut c = match grouped {
+            true => member(to, "bench").await?,
+            false => load::subscribed(to, "bench", &None).await?,
+        };
+        let slot = if grouped { 0 } else { i };
         let (received, latencies) = (received.clone(), latencies.clone());
         readers.push(tokio::spawn(async move {
             let mut mine = Vec::with_capacity(SAMPLES);
@@ -53,14 +83,15 @@ async fn fanout(
                 if m.message_type != MessageType::NOTIFY_URI || m.content().len() < 8 {
                     continue;
                 }
-                let n = received.record(i);
+                let n = received.record(slot);
                 if mine.len() < SAMPLES && n % 7 == 0 {
                     let sent = u64::from_be_bytes(m.content()[..8].try_into().unwrap_or_default());
                     let now = epoch.elapsed().as_nanos() as u64;
                     mine.push(now.saturating_sub(sent) as f64 / 1e3);
                 }
-                // Handed over often: the reader is aborted at the end.
-                if mine.len() >= 64 {
+                // Handed over often: the reader is aborted at the end (a
+                // group member sees few: each one at once).
+                if mine.len() >= 64 || slot == 0 && grouped {
                     latencies
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
@@ -69,7 +100,7 @@ async fn fanout(
             }
         }));
     }
-    let published = load::publish(publisher, budget, &received, subscribers, |_| {
+    let published = load::publish(publisher, budget, &received, slots, |_| {
         let mut content = BytesMut::with_capacity(size.max(8));
         content.put_u64(epoch.elapsed().as_nanos() as u64);
         content.resize(size.max(8), b'n');
@@ -135,13 +166,13 @@ pub(super) async fn run(s: &Settings, single: &Server) -> Result<Vec<Row>, Strin
     let key = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
     std::fs::write(key.path(), rand::random::<[u8; 32]>()).map_err(|e| e.to_string())?;
     let key_path = key.path().to_string_lossy().into_owned();
-    // Two clusters on one Redis (channels of their own): with topic
-    // histories, and without.
-    let mut instances = Vec::new();
-    let mut plain = Vec::new();
-    for i in 0..6 {
+    // Three clusters on one Redis (channels of their own): serve's
+    // defaults (histories, a stream), without histories, over pub/sub.
+    let mut clusters: Vec<Vec<Server>> = vec![Vec::new(), Vec::new(), Vec::new()];
+    for i in 0..9 {
         let (name, channel) = (format!("bench-{i}"), format!("bench-{}", i / 3));
-        let history = if i < 3 { "256" } else { "0" };
+        let history = if i / 3 == 1 { "0" } else { "256" };
+        let stream = if i / 3 == 2 { "0" } else { "10000" };
         let extra = [
             "--backplane",
             &url,
@@ -153,13 +184,11 @@ pub(super) async fn run(s: &Settings, single: &Server) -> Result<Vec<Row>, Strin
             &key_path,
             "--history",
             history,
+            "--backplane-stream",
+            stream,
         ];
         let srv = Server::framewire_with(&None, None, &extra).await?;
-        if i < 3 {
-            instances.push(srv);
-        } else {
-            plain.push(srv);
-        }
+        clusters[i / 3].push(srv);
     }
     fn dial(srv: &Server) -> Dial<'_> {
         Dial {
@@ -167,27 +196,39 @@ pub(super) async fn run(s: &Settings, single: &Server) -> Result<Vec<Row>, Strin
             tls: None,
         }
     }
-    let cluster: Vec<Dial> = instances.iter().map(dial).collect();
-    let unnumbered: Vec<Dial> = plain.iter().map(dial).collect();
-    for c in [&cluster, &unnumbered] {
+    let [cluster, unnumbered, pubsub] =
+        [0, 1, 2].map(|c| clusters[c].iter().map(dial).collect::<Vec<Dial>>());
+    for c in [&cluster, &unnumbered, &pubsub] {
         relay_ready(c[0], c[2]).await?;
         relay_ready(c[2], c[1]).await?;
     }
     let mut rows = Vec::new();
     for &size in &s.sizes {
-        for (label, publisher, spread) in [
-            ("baseline", dial(single), vec![dial(single)]),
-            ("3 instances + Redis", cluster[0], cluster.clone()),
+        for (label, publisher, spread, grouped) in [
+            ("baseline", dial(single), vec![dial(single)], false),
+            ("3 instances + Redis", cluster[0], cluster.clone(), false),
             (
                 "3 instances + Redis, no history",
                 unnumbered[0],
                 unnumbered.clone(),
+                false,
             ),
+            (
+                "3 instances + Redis pub/sub",
+                pubsub[0],
+                pubsub.clone(),
+                false,
+            ),
+            // Scenario "cluster group": its own baseline, one instance.
+            ("baseline", dial(single), vec![dial(single)], true),
+            ("3 instances + Redis", cluster[0], cluster.clone(), true),
         ] {
-            load::progress(&format!("cluster {size} B: {label}..."));
+            let kind = if grouped { "one queue group" } else { "subscribers" };
+            load::progress(&format!("cluster {size} B: {label}, {kind}..."));
             let (mut rate, mut p50, mut p99, mut lost) = (vec![], vec![], vec![], 0);
             for _ in 0..s.runs.max(1) {
-                let mut f = fanout(publisher, &spread, size, s.budget(), s.subscribers).await?;
+                let mut f =
+                    fanout(publisher, &spread, size, s.budget(), s.subscribers, grouped).await?;
                 f.latencies.sort_by(f64::total_cmp);
                 rate.push(f.rate);
                 p50.push(percentile(&f.latencies, 0.5));
@@ -195,7 +236,7 @@ pub(super) async fn run(s: &Settings, single: &Server) -> Result<Vec<Row>, Strin
                 lost += f.lost;
             }
             let row = |metric, value, higher_is_better, extra: String| Row {
-                scenario: "cluster",
+                scenario: if grouped { "cluster group" } else { "cluster" },
                 size,
                 target: label.to_owned(),
                 metric,
@@ -208,11 +249,15 @@ pub(super) async fn run(s: &Settings, single: &Server) -> Result<Vec<Row>, Strin
             } else {
                 "one instance, no backplane"
             };
+            let who = match grouped {
+                true => "members of one group (deliveries: messages)",
+                false => "subscribers",
+            };
             rows.push(row(
                 "deliveries/s",
                 super::scenarios::median(rate),
                 true,
-                format!("{} subscribers, {spread_note}, {lost} lost", s.subscribers),
+                format!("{} {who}, {spread_note}, {lost} lost", s.subscribers),
             ));
             rows.push(row(
                 "p50 µs",
