@@ -192,8 +192,9 @@
 //!     tower.rs           HandlerService, service(): tower on the server (feature)
 //!     layers.rs          what ServerBuilder::layer wraps every route in
 //!     context.rs         Context: what a handler knows about its connection
-//!     registry.rs        connections, tags, subscriptions
-//!       topics.rs        the subscription tables, bounded by count and bytes
+//!     registry.rs        connections, tags, subscriptions, queue groups
+//!       topics.rs        the subscription tables (and each topic's groups),
+//!                        bounded by count and bytes
 //!     limits.rs          Limits, TcpKeepalive, SlowConsumerPolicy
 //!     stats.rs           Stats counters, rate-limited slow-consumer log
 //!     error.rs           SendError, SubscribeError
@@ -205,9 +206,11 @@
 //!       envelope.rs      sans-I/O: one relayed message's bytes
 //!       relay.rs         origin + sequence out; own echoes, repeats, gaps, kinds in
 //!       sequence.rs      per-origin sequence state a forged envelope cannot poison
+//!       groups.rs        sans-I/O: queue-group tables and the Directory a
+//!                        publisher assigns each group's turn with
 //!       memory.rs        MemoryBackplane (instances in one process)
-//!       redis.rs         RedisBackplane over Redis pub/sub (feature `redis`)
-//!         task.rs        its publish and subscribe loops
+//!       redis.rs         RedisBackplane over Redis pub/sub or a stream (feature `redis`)
+//!         task.rs        its publish and receive loops (both transports)
 //!     readme_routes.rs   netaio's readme route contract (`framewire serve`)
 //!     metrics.rs         Stats counters through the `metrics` facade (feature)
 //!   client/              the client's shell and API

@@ -21,10 +21,14 @@
 //! - **Local first.** An instance delivers to its own connections before
 //!   (and whatever happens to) the relay; [`Backplane::publish`] never
 //!   waits, so a slow or absent Redis delays nothing local.
-//! - **At most once across instances.** Redis pub/sub keeps nothing: what
-//!   is published while an instance's subscription is down never reaches
-//!   it, and what cannot be published while Redis is down is dropped.
-//!   Both are counted, not hidden: the publisher counts
+//! - **Across instances, at most once over pub/sub; within bounds, nothing
+//!   lost over a stream.** Redis pub/sub keeps nothing: what is published
+//!   while an instance's subscription is down never reaches it, and what
+//!   cannot be published while Redis is down is dropped. With
+//!   [`RedisBackplane::stream`] an instance reads on from the last entry
+//!   it delivered and a publisher keeps what Redis could not take (its
+//!   queue) and sends it when Redis is back; only what overflows the
+//!   queue or the stream's length is lost. Losses are counted, not hidden: the publisher counts
 //!   [`Stats::backplane_publish_failures`](super::Stats::backplane_publish_failures),
 //!   and every receiver counts the gaps in each origin's sequence numbers
 //!   as [`Stats::backplane_lost`](super::Stats::backplane_lost) (so a
@@ -58,11 +62,18 @@
 //!   [`send_to`](super::ServerHandle::send_to) stay local: a layer is code
 //!   and keys, not something to put on the wire.
 //!
-//! Redis Streams (resumable, `MAXLEN`-bounded) were considered and not
-//! used: a stream adds a cursor per instance and replays messages to
-//! subscribers that were not subscribed when they were sent, while
-//! framewire's subscriptions live only as long as a connection. Pub/sub
-//! matches that lifetime; the counters make its losses visible.
+//! - **Queue groups across instances** (`groups.rs`): the publishing
+//!   instance assigns each group of the topic to one instance (members
+//!   take turns cluster-wide) and the assignment travels in the envelope,
+//!   so a group gets each message once; instances announce their group
+//!   tables on the backplane.
+//!
+//! The stream is one per channel, not per topic, and instances read it
+//! from where they started, never from its beginning: a stream replayed to
+//! subscribers that were not subscribed when a message was sent would be
+//! wrong for framewire's subscriptions, which live as long as a
+//! connection; what a client missed while away is the topic history's
+//! job (`history.rs`), filled by a backplane that itself loses nothing.
 
 mod envelope;
 mod groups;
