@@ -413,78 +413,80 @@ impl Registry {
             None => Bytes::copy_from_slice(&key),
         };
         let needed = cost(&key, group.as_ref());
-        {
-            let mut mine = lock(&conn.subscriptions);
-            match mine.keys.get(&key) {
-                Some(held) if *held == group => return Ok(()),
-                Some(held) => {
-                    // Held another way: that subscription goes first.
-                    let held = held.clone();
-                    self.take_out(&mut subs, &key, held.as_ref(), id);
-                    mine.keys.remove(&key);
-                    let freed = cost(&key, held.as_ref());
-                    mine.bytes = mine.bytes.saturating_sub(freed);
-                    self.release(freed);
-                }
-                None => {}
+        let mut mine = lock(&conn.subscriptions);
+        // Held another way: that subscription is replaced, once the new
+        // one is known to fit (a refusal leaves the old one as it was).
+        let replacing = match mine.keys.get(&key) {
+            Some(held) if *held == group => return Ok(()),
+            Some(held) => Some(held.clone()),
+            None => None,
+        };
+        let freed = replacing
+            .as_ref()
+            .map_or(0, |held| cost(&key, held.as_ref()));
+        if mine.keys.len() - usize::from(replacing.is_some()) >= caps.count {
+            return Err(SubscribeError::TooMany { max: caps.count });
+        }
+        let held = mine
+            .bytes
+            .saturating_sub(freed)
+            .checked_add(needed)
+            .filter(|&b| b <= caps.connection_bytes)
+            .ok_or(SubscribeError::TooManyBytes {
+                max: caps.connection_bytes,
+            })?;
+        let total = self
+            .subscription_bytes()
+            .saturating_sub(freed)
+            .checked_add(needed)
+            .filter(|&b| b <= caps.total_bytes)
+            .ok_or(SubscribeError::ServerFull {
+                max: caps.total_bytes,
+            })?;
+        let new_group = group.as_ref().filter(|g| {
+            let set = subs.get(&key);
+            !set.is_some_and(|set| set.groups.iter().any(|m| m.name == **g))
+        });
+        if let Some(g) = new_group {
+            self.group_room(&key, g, caps.groups)?;
+        }
+        if let Some(old) = replacing {
+            self.take_out(&mut subs, &key, old.as_ref(), id);
+        }
+        if let Some(g) = new_group {
+            self.new_group(&key, g);
+        }
+        let set = subs.entry(key.clone()).or_default();
+        match &group {
+            None => set.insert(id, conn.clone()),
+            Some(g) => {
+                set.join(g, conn.clone());
+                self.groups_version.fetch_add(1, Ordering::Relaxed);
             }
-            if mine.keys.len() >= caps.count {
-                return Err(SubscribeError::TooMany { max: caps.count });
-            }
-            let held = mine
-                .bytes
-                .checked_add(needed)
-                .filter(|&b| b <= caps.connection_bytes)
-                .ok_or(SubscribeError::TooManyBytes {
-                    max: caps.connection_bytes,
-                })?;
-            let total = self
-                .subscription_bytes()
-                .checked_add(needed)
-                .filter(|&b| b <= caps.total_bytes)
-                .ok_or(SubscribeError::ServerFull {
-                    max: caps.total_bytes,
-                })?;
-            let set = subs.entry(key.clone()).or_default();
-            match &group {
-                None => set.insert(id, conn.clone()),
-                Some(g) => {
-                    let new = !set.groups.iter().any(|m| m.name == *g);
-                    if new {
-                        let room = self.new_group(&key, g, caps.groups);
-                        if let Err(e) = room {
-                            if set.is_empty() {
-                                subs.remove(&key);
-                            }
-                            return Err(e);
-                        }
-                    }
-                    set.join(g, conn.clone());
-                    self.groups_version.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            mine.keys.insert(key, group);
-            mine.bytes = held;
-            self.subscription_bytes.store(total, Ordering::Relaxed);
+        }
+        mine.keys.insert(key, group);
+        mine.bytes = held;
+        self.subscription_bytes.store(total, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether a new queue group on `key` fits the bounds.
+    fn group_room(&self, key: &[u8], group: &[u8], max: usize) -> Result<(), SubscribeError> {
+        let count = self.queue_groups.load(Ordering::Relaxed);
+        let bytes = self.group_bytes.load(Ordering::Relaxed);
+        if count >= max || bytes.saturating_add(group_cost(key, group)) > GROUP_TABLE_MAX_BYTES {
+            return Err(SubscribeError::TooManyGroups { max });
         }
         Ok(())
     }
 
-    /// Accounts for a new queue group on `key`, or refuses it past the
-    /// bounds (under the `subs` write lock).
-    fn new_group(&self, key: &Bytes, group: &[u8], max: usize) -> Result<(), SubscribeError> {
-        let count = self.queue_groups.load(Ordering::Relaxed);
-        let bytes = self
-            .group_bytes
-            .load(Ordering::Relaxed)
-            .saturating_add(group_cost(key, group));
-        if count >= max || bytes > GROUP_TABLE_MAX_BYTES {
-            return Err(SubscribeError::TooManyGroups { max });
-        }
-        self.queue_groups.store(count + 1, Ordering::Relaxed);
-        self.group_bytes.store(bytes, Ordering::Relaxed);
+    /// Accounts for a new queue group on `key` (under the `subs` write
+    /// lock, after [`group_room`](Self::group_room)).
+    fn new_group(&self, key: &Bytes, group: &[u8]) {
+        self.queue_groups.fetch_add(1, Ordering::Relaxed);
+        self.group_bytes
+            .fetch_add(group_cost(key, group), Ordering::Relaxed);
         lock(&self.grouped).insert(key.clone());
-        Ok(())
     }
 
     /// Unsubscribes; not subscribed is fine. Returns whether it was.
@@ -742,6 +744,7 @@ mod tests {
 
     #[test]
     fn queue_groups_are_bounded_in_count_and_names() {
+        let o = Limits::SUBSCRIPTION_OVERHEAD;
         let r = Registry::new(SubscriptionCaps {
             groups: 2,
             ..caps(100)
@@ -758,6 +761,20 @@ mod tests {
         assert!(!a.is_subscribed(b"t3"));
         // A plain subscription is not a group.
         r.subscribe(Bytes::from_static(b"t3"), a.id).unwrap();
+        // A switch that does not fit leaves the old subscription as it was.
+        let refused = r.subscribe_in(Bytes::from_static(b"t3"), g("v"), a.id);
+        assert_eq!(refused, Err(SubscribeError::TooManyGroups { max: 2 }));
+        assert_eq!(r.audience(b"t3", true, |_| true).len(), 1, "still plain");
+        let bytes = r.subscription_bytes();
+        // One that fits replaces it, and its bytes are the new ones.
+        r.subscribe_in(Bytes::from_static(b"t3"), g("w"), a.id)
+            .unwrap_err();
+        r.unsubscribe(b"t2", a.id);
+        r.subscribe_in(Bytes::from_static(b"t3"), g("w"), a.id)
+            .unwrap();
+        assert_eq!(r.audience(b"t3", false, |_| true).len(), 1, "a member now");
+        // t2 (in "w": 2 + o + 1) gone, t3 gained the group's name (1).
+        assert_eq!(r.subscription_bytes(), bytes - (2 + o + 1) + 1);
         // Names add up too: one past GROUP_TABLE_MAX_BYTES is refused.
         let r = Registry::new(SubscriptionCaps {
             topic_len: 300_000,

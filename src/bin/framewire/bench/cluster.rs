@@ -38,7 +38,8 @@ const SAMPLES: usize = 20_000;
 async fn member(
     to: Dial<'_>,
     group: &str,
-) -> Result<tokio_util::codec::Framed<framewire::transport::Stream, framewire::FrameCodec>, String> {
+) -> Result<tokio_util::codec::Framed<framewire::transport::Stream, framewire::FrameCodec>, String>
+{
     let mut c = to.framed().await?;
     let mut subscribe = Message::new(MessageType::SUBSCRIBE_URI, "bench", "");
     subscribe.auth.insert(
@@ -223,7 +224,11 @@ pub(super) async fn run(s: &Settings, single: &Server) -> Result<Vec<Row>, Strin
             ("baseline", dial(single), vec![dial(single)], true),
             ("3 instances + Redis", cluster[0], cluster.clone(), true),
         ] {
-            let kind = if grouped { "one queue group" } else { "subscribers" };
+            let kind = if grouped {
+                "one queue group"
+            } else {
+                "subscribers"
+            };
             load::progress(&format!("cluster {size} B: {label}, {kind}..."));
             let (mut rate, mut p50, mut p99, mut lost) = (vec![], vec![], vec![], 0);
             for _ in 0..s.runs.max(1) {

@@ -32,6 +32,13 @@ pub(super) struct StreamMode {
     pub(super) maxlen: usize,
 }
 
+/// What [`Task::dial`] came back with.
+enum Dialled {
+    Up(redis::aio::MultiplexedConnection),
+    Retry,
+    Stopped,
+}
+
 /// Whether a failed batch is worth sending again on a new connection (the
 /// connection broke, timed out, or Redis is loading): anything Redis
 /// refused outright (out of memory, a wrong type) would be refused again.
@@ -259,21 +266,13 @@ impl Task {
         let mut held: Vec<Bytes> = Vec::new();
         while !self.stopped() {
             let config = self.config();
-            let connected = tokio::select! {
-                _ = self.stop.cancelled() => return,
-                r = self.client.get_multiplexed_async_connection_with_config(&config) => r,
-            };
-            let mut conn = match connected {
-                Ok(c) => c,
-                Err(e) => {
-                    self.log_down("cannot connect to publish", &e);
-                    tokio::select! {
-                        _ = self.stop.cancelled() => return,
-                        _ = tokio::time::sleep(self.backoff(attempt)) => {}
-                    }
-                    attempt = attempt.saturating_add(1);
-                    continue;
-                }
+            let mut conn = match self
+                .dial(&config, "cannot connect to publish", &mut attempt)
+                .await
+            {
+                Dialled::Up(c) => c,
+                Dialled::Retry => continue,
+                Dialled::Stopped => return,
             };
             attempt = 0;
             info!(stream = %stream.key, "redis backplane: publishing to the stream");
@@ -340,21 +339,11 @@ impl Task {
             let config = redis::AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(self.timeout))
                 .set_response_timeout(Some(self.timeout + block));
-            let connected = tokio::select! {
-                _ = self.stop.cancelled() => return,
-                r = self.client.get_multiplexed_async_connection_with_config(&config) => r,
-            };
-            let mut conn = match connected {
-                Ok(c) => c,
-                Err(e) => {
-                    self.log_down("cannot connect to read the stream", &e);
-                    tokio::select! {
-                        _ = self.stop.cancelled() => return,
-                        _ = tokio::time::sleep(self.backoff(attempt)) => {}
-                    }
-                    attempt = attempt.saturating_add(1);
-                    continue;
-                }
+            let what = "cannot connect to read the stream";
+            let mut conn = match self.dial(&config, what, &mut attempt).await {
+                Dialled::Up(c) => c,
+                Dialled::Retry => continue,
+                Dialled::Stopped => return,
             };
             if last.is_none() {
                 // The first time: from the stream's end, as a subscription.
@@ -373,11 +362,9 @@ impl Task {
                     }
                     Err(e) => {
                         self.log_down("cannot read the stream", &e);
-                        tokio::select! {
-                            _ = self.stop.cancelled() => return,
-                            _ = tokio::time::sleep(self.backoff(attempt)) => {}
+                        if !self.back_off(&mut attempt).await {
+                            return;
                         }
-                        attempt = attempt.saturating_add(1);
                         continue;
                     }
                 }
@@ -417,11 +404,44 @@ impl Task {
                     }
                 }
             }
-            tokio::select! {
-                _ = self.stop.cancelled() => return,
-                _ = tokio::time::sleep(self.backoff(attempt)) => {}
+            if !self.back_off(&mut attempt).await {
+                return;
             }
-            attempt = attempt.saturating_add(1);
+        }
+    }
+
+    /// Waits the backoff of `attempt` and counts it; false if the
+    /// backplane stopped meanwhile.
+    async fn back_off(&self, attempt: &mut u32) -> bool {
+        tokio::select! {
+            _ = self.stop.cancelled() => return false,
+            _ = tokio::time::sleep(self.backoff(*attempt)) => {}
+        }
+        *attempt = attempt.saturating_add(1);
+        true
+    }
+
+    /// A connection with `config`; on failure, `what` logged and the
+    /// backoff waited (the caller tries again).
+    async fn dial(
+        &self,
+        config: &redis::AsyncConnectionConfig,
+        what: &str,
+        attempt: &mut u32,
+    ) -> Dialled {
+        let connected = tokio::select! {
+            _ = self.stop.cancelled() => return Dialled::Stopped,
+            r = self.client.get_multiplexed_async_connection_with_config(config) => r,
+        };
+        match connected {
+            Ok(c) => Dialled::Up(c),
+            Err(e) => {
+                self.log_down(what, &e);
+                match self.back_off(attempt).await {
+                    true => Dialled::Retry,
+                    false => Dialled::Stopped,
+                }
+            }
         }
     }
 
