@@ -689,6 +689,22 @@ mod tests {
     #[test]
     fn queue_groups_take_turns_and_leave_cleanly() {
         let r = Registry::new(caps(4));
+        // A lone member subscribing again changes nothing: not the
+        // accounting, not the version others are told of.
+        let lone = conn(&r);
+        let u = || Bytes::from_static(b"u");
+        r.subscribe_in(u(), Some(Bytes::from_static(b"x")), lone.id)
+            .unwrap();
+        let (version, bytes) = (r.groups_version(), r.subscription_bytes());
+        r.subscribe_in(u(), Some(Bytes::from_static(b"x")), lone.id)
+            .unwrap();
+        assert_eq!(
+            (r.groups_version(), r.subscription_bytes()),
+            (version, bytes)
+        );
+        assert_eq!(r.local_groups(b"u"), [(Bytes::from_static(b"x"), 1)]);
+        r.remove(lone.id);
+        assert!(!r.has_groups());
         let (a, b, c) = (conn(&r), conn(&r), conn(&r));
         let w = || Some(Bytes::from_static(b"w"));
         let t = || Bytes::from_static(b"t");
@@ -782,6 +798,10 @@ mod tests {
             ..caps(100)
         });
         let a = conn(&r);
+        // The documented bound: 256 KiB of names, so a 100 KB topic fits.
+        let big = Bytes::from(vec![b'y'; 100_000]);
+        r.subscribe_in(big, g("w"), a.id).unwrap();
+        r.unsubscribe(&[b'y'; 100_000], a.id);
         let long = Bytes::from(vec![b'x'; GROUP_TABLE_MAX_BYTES - 16]);
         let refused = r.subscribe_in(long.clone(), g("w"), a.id);
         assert_eq!(refused, Err(SubscribeError::TooManyGroups { max: 1024 }));

@@ -1661,5 +1661,12 @@ async fn a_group_assigned_here_without_members_is_handed_on_once() {
     deliver(88, Target::Grouped(b("jobs"), vec![(b("w"), 77)]), "three");
     assert_eq!(text(&recv(&mut plain).await), "three");
     assert!(quiet(&mut member, Duration::from_millis(50)).await);
+    // A handoff of "w" to another instance (and of "v" here, where it has
+    // no member): nothing for this member, one more undelivered.
+    let groups = vec![(b("w"), 77), (b("v"), me)];
+    deliver(88, Target::Handoff(b("jobs"), groups), "four");
+    assert!(quiet(&mut member, Duration::from_millis(50)).await);
+    assert!(quiet(&mut plain, Duration::from_millis(10)).await);
+    assert_eq!(h.handle.stats().queue_group_undelivered, 2);
     h.handle.stop().await;
 }
