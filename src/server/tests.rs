@@ -1670,3 +1670,57 @@ async fn a_group_assigned_here_without_members_is_handed_on_once() {
     assert_eq!(h.handle.stats().queue_group_undelivered, 2);
     h.handle.stop().await;
 }
+
+/// An instance with a queue group announces its table at once and every
+/// 250 ms after (so the others keep choosing it), not more; the tables of
+/// up to 64 other instances are kept, one more is refused and counted.
+/// Virtual time: the peers are in memory.
+#[tokio::test(start_paused = true)]
+async fn group_tables_are_announced_on_change_and_as_heartbeats() {
+    use super::backplane::{encode_table, Envelope, Target};
+    let rec = Recorder::default();
+    let h = Harness::new(
+        Server::builder()
+            .backplane(rec.clone())
+            .subscriptions()
+            .build(),
+    );
+    let mut member = h.peer();
+    let tables = || {
+        let sent = rec.0.lock().unwrap().1.clone();
+        let all = sent.into_iter().map(|e| Envelope::decode(e).unwrap());
+        all.filter(|e| matches!(e.target, Target::Members(_)))
+            .count()
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(tables(), 0, "nothing to announce without groups");
+    let mut join = Message::new(MessageType::SUBSCRIBE_URI, "jobs", "");
+    join.auth
+        .insert(crate::protocol::GROUP_FIELD, b"w".as_slice());
+    assert_eq!(
+        call(&mut member, join).await.message_type,
+        MessageType::CONFIRM_SUBSCRIBE
+    );
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(tables(), 1, "the change, at once");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let beats = tables() - 1;
+    assert!((3..=5).contains(&beats), "{beats} heartbeats in 1 s");
+    // Other instances' tables: 64 kept, the 65th refused and counted.
+    let inbound = rec.0.lock().unwrap().0.clone().expect("started");
+    let b = |s: &'static str| bytes::Bytes::from_static(s.as_bytes());
+    for inc in 1..=65u64 {
+        let env = Envelope {
+            origin: bytes::Bytes::from(format!("o{inc}")),
+            incarnation: inc,
+            seq: 1,
+            target: Target::Members(encode_table(&[(b("jobs"), b("w"), 1)])),
+            msg: Message::new(MessageType::NOTIFY_URI, "", ""),
+        };
+        inbound.deliver(&env.encode().unwrap());
+        let invalid = h.handle.stats().backplane_invalid;
+        assert_eq!(invalid, u64::from(inc == 65), "after {inc}");
+    }
+    assert_eq!(h.handle.group_members("jobs", "w"), 1 + 64);
+    h.handle.stop().await;
+}
