@@ -355,6 +355,17 @@ mod tests {
         );
         let huge = Bytes::from(vec![0u8; MAX_TABLE_BYTES + 1]);
         assert_eq!(decode_table(huge).unwrap_err(), TableError::TooLarge);
+        // The largest table a sender's bounds allow is taken whole.
+        let names: Vec<_> = (0..980u32)
+            .map(|i| {
+                let mut topic = format!("{i:04}").into_bytes();
+                topic.resize(250, b't');
+                (Bytes::from(topic), b("w"), 1)
+            })
+            .collect();
+        let cost: usize = names.iter().map(|(t, g, _)| t.len() + g.len() + 16).sum();
+        assert!(cost <= crate::server::registry::GROUP_TABLE_MAX_BYTES);
+        assert_eq!(decode_table(encode_table(&names)).unwrap().len(), 980);
         // The sender cuts what does not fit instead of failing.
         let long = Bytes::from(vec![b'a'; 70_000]);
         let t = decode_table(encode_table(&[(long, b("w"), 1), (b("t"), b("w"), 1)])).unwrap();
