@@ -53,11 +53,11 @@ pub(crate) const MAX_REMOTES: usize = 64;
 /// announcement may make another keep).
 pub(crate) const MAX_TABLE_ENTRIES: usize = 4096;
 
-/// Bytes one announced table may have: bounded by the sender's
-/// [`GROUP_TABLE_MAX_BYTES`](crate::server::registry::GROUP_TABLE_MAX_BYTES)
-/// plus the entries' framing.
-pub(crate) const MAX_TABLE_BYTES: usize =
-    crate::server::registry::GROUP_TABLE_MAX_BYTES + MAX_TABLE_ENTRIES * 8;
+/// Bytes one announced table may have: the sender's
+/// [`GROUP_TABLE_MAX_BYTES`](crate::server::registry::GROUP_TABLE_MAX_BYTES),
+/// which its tables never reach (an entry's encoding is its topic and
+/// group plus 7 bytes; it counts for them plus 16).
+pub(crate) const MAX_TABLE_BYTES: usize = crate::server::registry::GROUP_TABLE_MAX_BYTES;
 
 /// Why an announced table was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -355,6 +355,20 @@ mod tests {
         );
         let huge = Bytes::from(vec![0u8; MAX_TABLE_BYTES + 1]);
         assert_eq!(decode_table(huge).unwrap_err(), TableError::TooLarge);
+        // At the bounds exactly: 4 096 entries; MAX_TABLE_BYTES bytes.
+        let many: Vec<_> = (0..MAX_TABLE_ENTRIES)
+            .map(|i| (Bytes::from(i.to_string()), b("w"), 1))
+            .collect();
+        assert_eq!(
+            decode_table(encode_table(&many)).unwrap().len(),
+            MAX_TABLE_ENTRIES
+        );
+        let edge: Vec<_> = (0..4u8)
+            .map(|i| (Bytes::from(vec![i; 65_527]), b("w"), 1))
+            .collect();
+        let bytes = encode_table(&edge);
+        assert_eq!(bytes.len(), MAX_TABLE_BYTES);
+        assert_eq!(decode_table(bytes).unwrap().len(), 4);
         // The largest table a sender's bounds allow is taken whole.
         let names: Vec<_> = (0..980u32)
             .map(|i| {
