@@ -759,6 +759,18 @@ mod tests {
     }
 
     #[test]
+    fn a_connection_at_its_cap_may_switch_how_it_holds_a_topic() {
+        let r = Registry::new(caps(2));
+        let a = conn(&r);
+        r.subscribe(Bytes::from_static(b"t1"), a.id).unwrap();
+        r.subscribe(Bytes::from_static(b"t2"), a.id).unwrap();
+        let w = Some(Bytes::from_static(b"w"));
+        r.subscribe_in(Bytes::from_static(b"t2"), w, a.id).unwrap();
+        assert_eq!(a.subscription_count(), 2);
+        assert_eq!(r.local_groups(b"t2"), [(Bytes::from_static(b"w"), 1)]);
+    }
+
+    #[test]
     fn queue_groups_are_bounded_in_count_and_names() {
         let o = Limits::SUBSCRIPTION_OVERHEAD;
         let r = Registry::new(SubscriptionCaps {
