@@ -214,21 +214,19 @@ impl ServerHandle {
         result
     }
 
-    /// Members of queue group `group` on `key`: this instance's, and those
-    /// the other instances last announced (what a publish here assigns
-    /// turns among).
-    pub fn group_members(&self, key: impl AsRef<[u8]>, group: impl AsRef<[u8]>) -> u64 {
-        let (key, group) = (key.as_ref(), group.as_ref());
-        let local = self
-            .shared
-            .registry
-            .local_groups(key)
-            .into_iter()
-            .find(|(g, _)| g == group)
-            .map_or(0, |(_, n)| n);
+    /// Members of queue group `group` on `topic`: this instance's, and
+    /// those the other instances last announced (what a publish here
+    /// assigns turns among).
+    pub fn group_members(&self, topic: impl AsRef<[u8]>, group: impl AsRef<[u8]>) -> u64 {
+        let (topic, group) = (topic.as_ref(), group.as_ref());
+        let here = self.shared.registry.local_groups(topic);
+        let local = here
+            .iter()
+            .find(|(name, _)| name == group)
+            .map_or(0, |(_, n)| *n);
         self.shared
             .groups
-            .members(key, group, local, super::backplane::clock_now())
+            .members(topic, group, local, super::backplane::clock_now())
     }
 
     /// Unsubscribes `id` from `key`; returns whether it was subscribed.
