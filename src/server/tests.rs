@@ -1588,16 +1588,45 @@ impl super::Backplane for Recorder {
     }
 }
 
+impl Recorder {
+    /// A server with subscriptions on a new recording backplane.
+    fn server() -> (Recorder, Harness) {
+        let rec = Recorder::default();
+        let server = Server::builder()
+            .backplane(rec.clone())
+            .subscriptions()
+            .build();
+        (rec, Harness::new(server))
+    }
+
+    /// The published envelopes whose target `keep` picks.
+    fn sent(
+        &self,
+        keep: impl Fn(&super::backplane::Target) -> bool,
+    ) -> Vec<super::backplane::Envelope> {
+        let sent = self.0.lock().unwrap().1.clone();
+        let all = sent
+            .into_iter()
+            .map(|e| super::backplane::Envelope::decode(e).unwrap());
+        all.filter(|e| keep(&e.target)).collect()
+    }
+}
+
+/// Joins queue group `group` of `topic` on `peer`.
+async fn join_group(peer: &mut Raw, topic: &'static str, group: &'static str) {
+    let mut join = Message::new(MessageType::SUBSCRIBE_URI, topic, "");
+    join.auth
+        .insert(crate::protocol::GROUP_FIELD, group.as_bytes());
+    assert_eq!(
+        call(peer, join).await.message_type,
+        MessageType::CONFIRM_SUBSCRIBE
+    );
+}
+
 #[tokio::test]
 async fn a_group_assigned_here_without_members_is_handed_on_once() {
     use super::backplane::{encode_table, Envelope, Target};
-    let rec = Recorder::default();
-    let h = Harness::new(
-        Server::builder()
-            .backplane(rec.clone())
-            .subscriptions()
-            .build(),
-    );
+    let (rec, h) = Recorder::server();
     let me = h.handle.shared.groups.me();
     let mut plain = h.peer();
     let ok = call(
@@ -1626,12 +1655,7 @@ async fn a_group_assigned_here_without_members_is_handed_on_once() {
     let table = encode_table(&[(b("jobs"), b("w"), 1)]);
     deliver(77, Target::Members(table), "");
     // Handoffs published (the server also announces its own groups).
-    let handoffs = || -> Vec<Envelope> {
-        let sent = rec.0.lock().unwrap().1.clone();
-        let all = sent.into_iter().map(|e| Envelope::decode(e).unwrap());
-        all.filter(|e| matches!(e.target, Target::Handoff(..)))
-            .collect()
-    };
+    let handoffs = || rec.sent(|t| matches!(t, Target::Handoff(..)));
     // Another publisher assigned "w" here: the plain subscriber gets it,
     // "w" is handed on to 77, as groups only.
     deliver(88, Target::Grouped(b("jobs"), vec![(b("w"), me)]), "one");
@@ -1643,13 +1667,7 @@ async fn a_group_assigned_here_without_members_is_handed_on_once() {
     // A handoff to here: the member only, never the plain subscriber; a
     // group without a member here is counted, not handed on again.
     let mut member = h.peer();
-    let mut join = Message::new(MessageType::SUBSCRIBE_URI, "jobs", "");
-    join.auth
-        .insert(crate::protocol::GROUP_FIELD, b"w".as_slice());
-    assert_eq!(
-        call(&mut member, join).await.message_type,
-        MessageType::CONFIRM_SUBSCRIBE
-    );
+    join_group(&mut member, "jobs", "w").await;
     let groups = vec![(b("w"), me), (b("v"), me)];
     deliver(88, Target::Handoff(b("jobs"), groups), "two");
     assert_eq!(text(&recv(&mut member).await), "two");
@@ -1678,29 +1696,12 @@ async fn a_group_assigned_here_without_members_is_handed_on_once() {
 #[tokio::test(start_paused = true)]
 async fn group_tables_are_announced_on_change_and_as_heartbeats() {
     use super::backplane::{encode_table, Envelope, Target};
-    let rec = Recorder::default();
-    let h = Harness::new(
-        Server::builder()
-            .backplane(rec.clone())
-            .subscriptions()
-            .build(),
-    );
+    let (rec, h) = Recorder::server();
     let mut member = h.peer();
-    let tables = || {
-        let sent = rec.0.lock().unwrap().1.clone();
-        let all = sent.into_iter().map(|e| Envelope::decode(e).unwrap());
-        all.filter(|e| matches!(e.target, Target::Members(_)))
-            .count()
-    };
+    let tables = || rec.sent(|t| matches!(t, Target::Members(_))).len();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(tables(), 0, "nothing to announce without groups");
-    let mut join = Message::new(MessageType::SUBSCRIBE_URI, "jobs", "");
-    join.auth
-        .insert(crate::protocol::GROUP_FIELD, b"w".as_slice());
-    assert_eq!(
-        call(&mut member, join).await.message_type,
-        MessageType::CONFIRM_SUBSCRIBE
-    );
+    join_group(&mut member, "jobs", "w").await;
     tokio::time::sleep(Duration::from_millis(120)).await;
     assert_eq!(tables(), 1, "the change, at once");
     tokio::time::sleep(Duration::from_millis(1000)).await;
