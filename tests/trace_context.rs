@@ -2,9 +2,8 @@
 //! broadcast and the backplane, bound by strict mode's MAC (not by
 //! netaio's); a W3C traceparent from a client call to the handler, to the
 //! notifications it sends, across the backplane, to the subscriber's
-//! handler; and the OpenTelemetry bridge (feature `otel`) joining the
-//! spans of both sides into one trace. In memory through
-//! `framewire::testing`.
+//! handler. In memory through `framewire::testing`. The OpenTelemetry
+//! bridge has its own binary (`tests/otel_bridge.rs`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -184,80 +183,5 @@ fn strict_mode_binds_headers_and_netaio_mode_does_not() {
         opened.header("tenant"),
         Some(&b"red"[..]),
         "netaio's HMAC does not cover headers: documented, and so it stays"
-    );
-}
-
-/// The OpenTelemetry bridge: a client call inside an OTel span and the
-/// server handler's span are one trace, the handler's span a child of the
-/// caller's.
-#[test]
-fn the_otel_bridge_joins_both_sides_into_one_trace() {
-    use opentelemetry::trace::TracerProvider as _;
-    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
-    use tracing_subscriber::layer::SubscriberExt;
-
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        use tracing::Instrument;
-        let server = TestServer::new(traced(Seen::default(), None, "a"));
-        let (tx, mut notified) = tokio::sync::mpsc::channel(1);
-        let subscriber = server
-            .client()
-            .on(MessageType::NOTIFY_URI, move |m: Message, _c: Client| {
-                let tx = tx.clone();
-                async move {
-                    let _ = tx.send(m).await;
-                }
-            })
-            .connect()
-            .await
-            .unwrap();
-        subscriber
-            .call(Message::new(MessageType::SUBSCRIBE_URI, "news", ""))
-            .await
-            .unwrap();
-        let client = server.client().connect().await.unwrap();
-        client
-            .request("work", "x")
-            .instrument(tracing::info_span!("caller"))
-            .await
-            .unwrap();
-        tokio::time::timeout(WAIT, notified.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        client.close().await;
-        subscriber.close().await;
-    });
-    drop(_guard);
-    provider.force_flush().unwrap();
-    let spans = exporter.get_finished_spans().unwrap();
-    let caller = spans
-        .iter()
-        .find(|s| s.name == "caller")
-        .expect("the caller's span");
-    let handler = spans
-        .iter()
-        .find(|s| s.name == "framewire.handler")
-        .expect("the handler's span");
-    assert_eq!(
-        handler.span_context.trace_id(),
-        caller.span_context.trace_id(),
-        "one trace"
-    );
-    assert_eq!(
-        handler.parent_span_id,
-        caller.span_context.span_id(),
-        "the caller's child"
     );
 }
