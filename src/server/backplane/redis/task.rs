@@ -558,6 +558,123 @@ mod tests {
         }
     }
 
+    fn bulk(b: &[u8]) -> redis::Value {
+        redis::Value::BulkString(b.to_vec())
+    }
+
+    /// One XREAD entry: `[id, [field, value, ...]]`.
+    fn entry(id: &[u8], fields: &[&[u8]]) -> redis::Value {
+        redis::Value::Array(vec![
+            bulk(id),
+            redis::Value::Array(fields.iter().map(|f| bulk(f)).collect()),
+        ])
+    }
+
+    fn got(pairs: &[(&[u8], &[u8])]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_vec(), b.to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn stream_entries_reads_resp2_and_resp3_replies() {
+        use redis::Value;
+        // RESP2: [[key, [entry, ...]]], the payload under `p` wherever it
+        // is among the fields.
+        let entries = Value::Array(vec![
+            entry(b"1-0", &[b"p", b"one"]),
+            entry(b"2-0", &[b"x", b"y", b"p", b"two"]),
+        ]);
+        let resp2 = Value::Array(vec![Value::Array(vec![bulk(b"k"), entries.clone()])]);
+        let want = got(&[(b"1-0", b"one"), (b"2-0", b"two")]);
+        assert_eq!(stream_entries(resp2), want);
+        // The same as a flat [key, entries] array.
+        let flat = Value::Array(vec![bulk(b"k"), entries.clone()]);
+        assert_eq!(stream_entries(flat), want);
+        // RESP3: a map of key to entries, the fields a map too, ids as
+        // simple strings.
+        let resp3 = Value::Map(vec![(
+            bulk(b"k"),
+            Value::Array(vec![Value::Array(vec![
+                Value::SimpleString("3-0".into()),
+                Value::Map(vec![(Value::SimpleString("p".into()), bulk(b"three"))]),
+            ])]),
+        )]);
+        assert_eq!(stream_entries(resp3), got(&[(b"3-0", b"three")]));
+        // Nil (XREAD timed out) and anything else: nothing.
+        assert!(stream_entries(Value::Nil).is_empty());
+        assert!(stream_entries(Value::Int(3)).is_empty());
+    }
+
+    #[test]
+    fn stream_entries_keeps_foreign_entries_and_skips_malformed_ones() {
+        use redis::Value;
+        let entries = Value::Array(vec![
+            // No `p` field: not ours, but the cursor moves past it.
+            entry(b"1-0", &[b"q", b"x"]),
+            // Not an [id, fields] pair.
+            Value::Array(vec![bulk(b"2-0")]),
+            Value::Array(vec![bulk(b"2-1"), Value::Nil, Value::Nil]),
+            bulk(b"2-2"),
+            // An id that is not a string.
+            Value::Array(vec![
+                Value::Int(5),
+                Value::Array(vec![bulk(b"p"), bulk(b"x")]),
+            ]),
+            // Fields that are neither array nor map.
+            Value::Array(vec![bulk(b"3-0"), Value::Int(1)]),
+            // A dangling field name and a payload that is not a string.
+            entry(b"4-0", &[b"p", b"four", b"p"]),
+            Value::Array(vec![
+                bulk(b"5-0"),
+                Value::Array(vec![bulk(b"p"), Value::Int(9)]),
+            ]),
+        ]);
+        let reply = Value::Array(vec![
+            Value::Array(vec![bulk(b"k"), entries]),
+            // A second stream whose entries are not an array.
+            Value::Array(vec![bulk(b"other"), Value::Int(1)]),
+        ]);
+        assert_eq!(
+            stream_entries(reply),
+            got(&[
+                (b"1-0", b""),
+                (b"3-0", b""),
+                (b"4-0", b"four"),
+                (b"5-0", b"")
+            ])
+        );
+    }
+
+    #[test]
+    fn newest_id_is_the_first_entrys_id() {
+        use redis::Value;
+        let one = Value::Array(vec![entry(b"7-1", &[b"p", b"x"]), entry(b"6-0", &[])]);
+        assert_eq!(newest_id(one), Some(b"7-1".to_vec()));
+        let simple = Value::Array(vec![Value::Array(vec![Value::SimpleString("8-0".into())])]);
+        assert_eq!(newest_id(simple), Some(b"8-0".to_vec()));
+        // An empty stream, an empty entry, an id that is not a string, and
+        // a reply that is not an array: none.
+        assert_eq!(newest_id(Value::Array(vec![])), None);
+        assert_eq!(newest_id(Value::Array(vec![Value::Array(vec![])])), None);
+        assert_eq!(newest_id(Value::Array(vec![bulk(b"9-0")])), None);
+        assert_eq!(
+            newest_id(Value::Array(vec![Value::Array(vec![Value::Int(1)])])),
+            None
+        );
+        assert_eq!(newest_id(Value::Nil), None);
+    }
+
+    #[test]
+    fn only_failures_of_unknown_fate_are_sent_again() {
+        use redis::{ErrorKind, RedisError};
+        let broken: RedisError = std::io::Error::from(std::io::ErrorKind::ConnectionReset).into();
+        assert!(transient(&broken), "a broken connection");
+        let refused = RedisError::from((ErrorKind::Client, "WRONGTYPE"));
+        assert!(!transient(&refused), "a refusal would be refused again");
+    }
+
     #[test]
     fn backoff_takes_the_attempts_entry_then_stays_at_the_last() {
         let t = task(vec![ms(1), ms(2), ms(3)], None);
