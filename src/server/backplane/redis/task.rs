@@ -333,12 +333,11 @@ impl Task {
     pub(super) async fn receive_stream_loop(self: Arc<Self>, stream: StreamMode) {
         let mut attempt = 0u32;
         let mut last: Option<Vec<u8>> = None;
-        // Short enough that a stop is seen soon, well inside the timeout.
-        let block = (self.timeout / 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+        let (block, response) = read_waits(self.timeout);
         while !self.stopped() {
             let config = redis::AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(self.timeout))
-                .set_response_timeout(Some(self.timeout + block));
+                .set_response_timeout(Some(response));
             let what = "cannot connect to read the stream";
             let mut conn = match self.dial(&config, what, &mut attempt).await {
                 Dialled::Up(c) => c,
@@ -508,6 +507,16 @@ impl Task {
     }
 }
 
+/// How long an `XREAD` blocks, and how long its reply may take, for the
+/// backplane's `timeout`: the block half the timeout (at least 10 ms, at
+/// most 1 s: short enough that a stop is seen soon), the reply the
+/// timeout beyond the block (an empty reply comes only once the block
+/// ran out, so a reply timeout inside it would break a healthy link).
+fn read_waits(timeout: Duration) -> (Duration, Duration) {
+    let block = (timeout / 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    (block, timeout + block)
+}
+
 /// The id of the one entry an `XREVRANGE ... COUNT 1` returned.
 fn newest_id(reply: redis::Value) -> Option<Vec<u8>> {
     let redis::Value::Array(entries) = reply else {
@@ -602,6 +611,13 @@ mod tests {
             ])]),
         )]);
         assert_eq!(stream_entries(resp3), got(&[(b"3-0", b"three")]));
+        // Only a two-element array is a [key, entries] pair: a key that is
+        // an array of three is a key like any other, its entries next.
+        let odd_key = Value::Array(vec![
+            Value::Array(vec![bulk(b"a"), bulk(b"b"), bulk(b"c")]),
+            entries,
+        ]);
+        assert_eq!(stream_entries(odd_key), want);
         // Nil (XREAD timed out) and anything else: nothing.
         assert!(stream_entries(Value::Nil).is_empty());
         assert!(stream_entries(Value::Int(3)).is_empty());
@@ -733,47 +749,89 @@ mod tests {
     }
 
     /// A minimal Redis on a real loopback socket: it answers every
-    /// command (`:0` to PUBLISH, `+OK` to the rest) once it has read
-    /// nothing for 100 ms, so each pipelined batch arrives whole before
-    /// any reply and the sizes of the PUBLISH batches are recorded.
+    /// command (`:0` to PUBLISH, an id to XADD, an error to an XADD of
+    /// the payload `refuse`, `+OK` to the rest) once it has read nothing
+    /// for 100 ms, so each pipelined batch arrives whole before any reply
+    /// and the sizes of the PUBLISH and XADD batches are recorded.
     async fn fake_redis() -> (String, Arc<std::sync::Mutex<Vec<usize>>>) {
+        let (url, batches, _) = fake_redis_counting().await;
+        (url, batches)
+    }
+
+    /// [`fake_redis`], taking any number of connections, and counting the
+    /// `XREVRANGE`s it was sent: the first is answered with an error,
+    /// the others with an empty stream (and an `XREAD` with nil).
+    async fn fake_redis_counting() -> (
+        String,
+        Arc<std::sync::Mutex<Vec<usize>>>,
+        Arc<std::sync::atomic::AtomicUsize>,
+    ) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("redis://{}", listener.local_addr().unwrap());
         let batches = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let seen = batches.clone();
+        let ends = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (seen, asked) = (batches.clone(), ends.clone());
+        let answer = move |c: &Vec<Vec<u8>>, publishes: &mut usize, reply: &mut Vec<u8>| {
+            let is = |name: &[u8]| c[0].eq_ignore_ascii_case(name);
+            if is(b"PUBLISH") {
+                *publishes += 1;
+                reply.extend_from_slice(b":0\r\n");
+            } else if is(b"XADD") {
+                *publishes += 1;
+                if c.last().is_some_and(|p| p == b"refuse") {
+                    reply.extend_from_slice(b"-WRONGTYPE not a stream\r\n");
+                } else {
+                    reply.extend_from_slice(b"$3\r\n1-0\r\n");
+                }
+            } else if is(b"XREVRANGE") {
+                if asked.fetch_add(1, Relaxed) == 0 {
+                    reply.extend_from_slice(b"-ERR not now\r\n");
+                } else {
+                    reply.extend_from_slice(b"*0\r\n");
+                }
+            } else if is(b"XREAD") {
+                reply.extend_from_slice(b"*-1\r\n");
+            } else {
+                reply.extend_from_slice(b"+OK\r\n");
+            }
+        };
+        let answer = Arc::new(answer);
         tokio::spawn(async move {
-            let (mut sock, _) = listener.accept().await.unwrap();
-            let mut buf = Vec::new();
-            loop {
-                let mut chunk = [0u8; 65536];
-                match tokio::time::timeout(ms(100), sock.read(&mut chunk)).await {
-                    Ok(Ok(0)) | Ok(Err(_)) => return,
-                    Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
-                    Err(_) => {
-                        let (commands, used) = parse_resp(&buf);
-                        buf.drain(..used);
-                        let mut reply = Vec::new();
-                        let mut publishes = 0;
-                        for c in &commands {
-                            if c[0].eq_ignore_ascii_case(b"PUBLISH") {
-                                publishes += 1;
-                                reply.extend_from_slice(b":0\r\n");
-                            } else {
-                                reply.extend_from_slice(b"+OK\r\n");
+            // Bounded: a test makes a few connections at most.
+            for _ in 0..16 {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let (seen, answer) = (seen.clone(), answer.clone());
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    loop {
+                        let mut chunk = [0u8; 65536];
+                        match tokio::time::timeout(ms(100), sock.read(&mut chunk)).await {
+                            Ok(Ok(0)) | Ok(Err(_)) => return,
+                            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+                            Err(_) => {
+                                let (commands, used) = parse_resp(&buf);
+                                buf.drain(..used);
+                                let mut reply = Vec::new();
+                                let mut publishes = 0;
+                                for c in &commands {
+                                    answer(c, &mut publishes, &mut reply);
+                                }
+                                if publishes > 0 {
+                                    seen.lock().unwrap().push(publishes);
+                                }
+                                if sock.write_all(&reply).await.is_err() {
+                                    return;
+                                }
                             }
                         }
-                        if publishes > 0 {
-                            seen.lock().unwrap().push(publishes);
-                        }
-                        if sock.write_all(&reply).await.is_err() {
-                            return;
-                        }
                     }
-                }
+                });
             }
         });
-        (url, batches)
+        (url, batches, ends)
     }
 
     /// The complete RESP command arrays at the front of `buf`, and the
@@ -808,6 +866,23 @@ mod tests {
     /// flush waits on).
     #[tokio::test]
     async fn queued_envelopes_go_out_in_bounded_batches_and_leave_unsent() {
+        batches_are_bounded(None).await;
+    }
+
+    /// The same for a stream: `XADD`s pipelined, at most `BATCH` a batch.
+    #[tokio::test]
+    async fn queued_envelopes_go_to_the_stream_in_bounded_batches() {
+        batches_are_bounded(Some(stream_mode())).await;
+    }
+
+    fn stream_mode() -> StreamMode {
+        StreamMode {
+            key: "framewire:{c}:stream".into(),
+            maxlen: 100,
+        }
+    }
+
+    async fn batches_are_bounded(stream: Option<StreamMode>) {
         let (url, batches) = fake_redis().await;
         let server = Server::builder()
             .backplane(MemoryBackplane::new())
@@ -822,7 +897,10 @@ mod tests {
             t.unsent.fetch_add(1, Relaxed);
             tx.try_send(Bytes::from(i.to_string())).unwrap();
         }
-        let publisher = tokio::spawn(t.clone().publish_loop(rx));
+        let publisher = match stream {
+            None => tokio::spawn(t.clone().publish_loop(rx)),
+            Some(stream) => tokio::spawn(t.clone().publish_stream_loop(rx, stream)),
+        };
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while t.unsent.load(Relaxed) > 0 && std::time::Instant::now() < deadline {
             tokio::time::sleep(ms(20)).await;
@@ -843,6 +921,86 @@ mod tests {
             .await
             .expect("the loop stops when told")
             .unwrap();
+    }
+
+    /// A batch Redis refuses outright is dropped and counted, not sent
+    /// again (it would be refused again, forever); the next goes out.
+    #[tokio::test]
+    async fn a_refused_stream_batch_is_counted_and_the_next_goes_out() {
+        let (url, batches) = fake_redis().await;
+        let server = Server::builder()
+            .backplane(MemoryBackplane::new())
+            .build()
+            .handle();
+        let mut t = task(vec![ms(50)], Some(&server));
+        t.client = redis::Client::open(url.as_str()).unwrap();
+        let t = Arc::new(t);
+        let (tx, rx) = mpsc::channel(8);
+        let publisher = tokio::spawn(t.clone().publish_stream_loop(rx, stream_mode()));
+        let send = |what: &'static str| {
+            t.unsent.fetch_add(1, Relaxed);
+            tx.try_send(Bytes::from_static(what.as_bytes())).unwrap();
+        };
+        let settled = |want: usize| {
+            let t = t.clone();
+            let batches = batches.clone();
+            async move {
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                while (t.unsent.load(Relaxed) > 0 || batches.lock().unwrap().len() < want)
+                    && std::time::Instant::now() < deadline
+                {
+                    tokio::time::sleep(ms(20)).await;
+                }
+            }
+        };
+        send("refuse");
+        settled(1).await;
+        assert_eq!(t.unsent.load(Relaxed), 0, "the refused batch left");
+        assert_eq!(server.stats().backplane_publish_failures, 1);
+        send("fine");
+        settled(2).await;
+        assert_eq!(t.unsent.load(Relaxed), 0);
+        assert_eq!(*batches.lock().unwrap(), vec![1, 1], "each sent once");
+        assert_eq!(server.stats().backplane_publish_failures, 1);
+        t.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(10), publisher)
+            .await
+            .expect("the loop stops when told")
+            .unwrap();
+    }
+
+    /// Reading where the stream ends fails once: the reader backs off and
+    /// asks again on a new connection, then reads (it does not give up).
+    #[tokio::test]
+    async fn the_stream_reader_asks_for_the_end_again_after_a_failure() {
+        let (url, _, ends) = fake_redis_counting().await;
+        let server = Server::builder()
+            .backplane(MemoryBackplane::new())
+            .build()
+            .handle();
+        let mut t = task(vec![ms(50)], Some(&server));
+        t.client = redis::Client::open(url.as_str()).unwrap();
+        let t = Arc::new(t);
+        let reader = tokio::spawn(t.clone().receive_stream_loop(stream_mode()));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !t.links.receiving.load(Relaxed) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(ms(20)).await;
+        }
+        assert!(t.links.receiving.load(Relaxed), "reading the stream");
+        assert_eq!(ends.load(Relaxed), 2, "asked twice");
+        assert!(!reader.is_finished());
+        t.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(10), reader)
+            .await
+            .expect("the loop stops when told")
+            .unwrap();
+    }
+
+    #[test]
+    fn an_xread_blocks_half_the_timeout_and_its_reply_may_take_the_timeout_more() {
+        assert_eq!(read_waits(ms(1000)), (ms(500), ms(1500)));
+        assert_eq!(read_waits(ms(4)), (ms(10), ms(14)), "at least 10 ms");
+        assert_eq!(read_waits(ms(5000)), (ms(1000), ms(6000)), "at most 1 s");
     }
 
     #[test]
