@@ -58,6 +58,7 @@ impl Body {
     }
 
     /// Splits an encoded body; uri and content are slices of `src`.
+    #[inline]
     pub fn decode(mut src: Bytes) -> Result<Body, DecodeError> {
         let [hi, lo, ..] = src[..] else {
             return Err(DecodeError::BodyTooShort {

@@ -3,6 +3,7 @@
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::auth_fields::DEFAULT_MAX_AUTH_FIELDS;
+use super::header::MAX_HEADER_LEN;
 use super::{AuthFields, Body, DecodeError, EncodeError, Header, Message, Profile, Section};
 
 /// The most a decoder reserves ahead of the bytes that have arrived. A
@@ -63,6 +64,7 @@ impl Default for FrameConfig {
 
 /// Reads the header at the front of `src` and checks every length in it
 /// against the limits, before anything is allocated for the frame.
+#[inline(always)]
 fn checked_header(src: &[u8], cfg: &FrameConfig) -> Result<Option<(Header, usize)>, DecodeError> {
     let Some(header) = Header::decode(cfg.profile, src)? else {
         return Ok(None);
@@ -106,6 +108,7 @@ fn checked_header(src: &[u8], cfg: &FrameConfig) -> Result<Option<(Header, usize
 /// assert_eq!(msg.message_type, MessageType::OK);
 /// assert!(buf.is_empty());
 /// ```
+#[inline]
 pub fn decode_frame(src: &mut BytesMut, cfg: &FrameConfig) -> Result<Option<Message>, DecodeError> {
     let Some((header, frame_len)) = checked_header(src, cfg)? else {
         src.reserve(cfg.profile.header_len());
@@ -138,6 +141,7 @@ pub(crate) fn decode_exact(src: Bytes, cfg: &FrameConfig) -> Result<Message, Dec
 /// Splits a complete frame. The CRC is checked first: it is the one error
 /// that leaves the stream usable, and a damaged body could otherwise show up
 /// as a misleading structural error.
+#[inline(always)]
 fn parse(header: Header, mut frame: Bytes, cfg: &FrameConfig) -> Result<Message, DecodeError> {
     let auth_start = cfg.profile.header_len();
     let body_start = auth_start + header.auth_length as usize;
@@ -197,6 +201,9 @@ pub fn encode_frame(
     if body_len as u64 > max_section {
         return Err(too_large(Section::Body, body_len, max_section));
     }
+    if msg.auth.is_empty() {
+        return encode_unsigned(msg, cfg, body_len, dst);
+    }
     let start = dst.len();
     let hl = profile.header_len();
     dst.reserve(hl + body_len + 64);
@@ -231,6 +238,64 @@ pub fn encode_frame(
     };
     let mut slot = &mut dst[start..start + hl];
     header.encode(profile, &mut slot);
+    Ok(())
+}
+
+/// Uris up to this long go into [`encode_unsigned`]'s prefix, copied
+/// with it (most are a few bytes: a topic, a route).
+const SHORT_URI: usize = 48;
+
+/// [`encode_frame`] for a message without auth fields, most frames: every
+/// length is known before a byte is written, so the frame is reserved
+/// once, its header, netaio's empty dict, the uri's length and (when
+/// short) the uri go in as one copy from the stack, the content as a
+/// second, and the checksum is written into the header last. The general
+/// path made five copies of a few bytes each, every one with its own
+/// capacity check (a fifth of a 64-byte round trip's instructions).
+fn encode_unsigned(
+    msg: &Message,
+    cfg: &FrameConfig,
+    body_len: usize,
+    dst: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    let profile = cfg.profile;
+    let frame_len = profile.header_len() + EMPTY_AUTH.len() + body_len;
+    if frame_len > cfg.max_frame_len {
+        return Err(EncodeError::TooLarge {
+            section: Section::Frame,
+            length: frame_len as u64,
+            max: cfg.max_frame_len as u64,
+        });
+    }
+    let header = Header {
+        message_type: msg.message_type,
+        auth_length: EMPTY_AUTH.len() as u32,
+        body_length: body_len as u32,
+        // Written below, once the body is in place.
+        checksum: 0,
+    };
+    let (head, hl) = header.to_array(profile);
+    let mut prefix = [0u8; MAX_HEADER_LEN + EMPTY_AUTH.len() + 2 + SHORT_URI];
+    prefix[..MAX_HEADER_LEN].copy_from_slice(&head);
+    let uri = &msg.body.uri[..];
+    let body_at = hl + EMPTY_AUTH.len();
+    prefix[hl..body_at].copy_from_slice(EMPTY_AUTH);
+    // The caller checked that the uri's length fits in a u16.
+    prefix[body_at..body_at + 2].copy_from_slice(&(uri.len() as u16).to_be_bytes());
+    let mut len = body_at + 2;
+    let start = dst.len();
+    dst.reserve(frame_len);
+    if let Some(room) = prefix.get_mut(len..len + uri.len()) {
+        room.copy_from_slice(uri);
+        len += uri.len();
+        dst.extend_from_slice(&prefix[..len]);
+    } else {
+        dst.extend_from_slice(&prefix[..len]);
+        dst.extend_from_slice(uri);
+    }
+    dst.extend_from_slice(&msg.body.content);
+    let checksum = super::body::crc32(&dst[start + body_at..]);
+    dst[start + hl - 4..start + hl].copy_from_slice(&checksum.to_be_bytes());
     Ok(())
 }
 
@@ -305,6 +370,35 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn unsigned_frames_are_the_sections_laid_end_to_end() {
+        // The fast path for frames without auth fields against the frame
+        // built section by section, for every uri length around the
+        // prefix's room (54 bytes after netaio's header, 49 after wide's).
+        for profile in [Profile::Netaio, Profile::Wide] {
+            let cfg = FrameConfig::new(profile);
+            for uri_len in 0..=80 {
+                let uri: Vec<u8> = (0..uri_len).map(|i| b'a' + (i % 26) as u8).collect();
+                let msg = Message::new(MessageType::NOTIFY_URI, uri, vec![9u8; 70]);
+                let mut want = Vec::new();
+                Header {
+                    message_type: msg.message_type,
+                    auth_length: 3,
+                    body_length: msg.body.encoded_len() as u32,
+                    checksum: msg.body.checksum(),
+                }
+                .encode(profile, &mut want);
+                want.extend_from_slice(EMPTY_AUTH);
+                msg.body.encode(&mut want);
+                let mut dst = BytesMut::from(&b"before"[..]);
+                encode_frame(&msg, &cfg, &mut dst).unwrap();
+                assert_eq!(&dst[..6], b"before");
+                assert_eq!(&dst[6..], &want[..], "{profile:?}, uri of {uri_len}");
+                assert_eq!(decode_exact(dst.split_off(6).freeze(), &cfg).unwrap(), msg);
+            }
+        }
     }
 
     #[test]

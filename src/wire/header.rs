@@ -12,6 +12,9 @@ use super::{DecodeError, MessageType};
 /// of misreading its lengths.
 pub(crate) const WIDE_MARKER: u8 = 29;
 
+/// The longer of the two profiles' headers.
+pub(crate) const MAX_HEADER_LEN: usize = 14;
+
 /// Which frame layout both ends speak. It is configuration, not negotiation:
 /// both ends must be set the same, and a mismatch is detected at the first
 /// byte ([`DecodeError::ProfileMismatch`]).
@@ -118,6 +121,7 @@ pub struct Header {
 impl Header {
     /// Decodes a header from the start of `src`; `Ok(None)` if `src` is
     /// shorter than the profile's header.
+    #[inline]
     pub fn decode(profile: Profile, src: &[u8]) -> Result<Option<Header>, DecodeError> {
         let Some(first) = src.first() else {
             return Ok(None);
@@ -164,20 +168,33 @@ impl Header {
     /// ([`Message::encode`](crate::Message::encode) checks them); for the
     /// `netaio` profile only the low 16 bits of each length are written.
     pub fn encode(&self, profile: Profile, dst: &mut impl BufMut) {
+        let (bytes, len) = self.to_array(profile);
+        dst.put_slice(&bytes[..len]);
+    }
+
+    /// The encoded header in the first [`Profile::header_len`] bytes of
+    /// an array (the rest zero), and that length: one copy for the
+    /// caller, who may go on writing after it in the same array. The
+    /// checksum is always the last four bytes.
+    pub(crate) fn to_array(self, profile: Profile) -> ([u8; MAX_HEADER_LEN], usize) {
+        let mut b = [0u8; MAX_HEADER_LEN];
         match profile {
             Profile::Netaio => {
-                dst.put_u8(self.message_type.value());
-                dst.put_u16(self.auth_length as u16);
-                dst.put_u16(self.body_length as u16);
+                b[0] = self.message_type.value();
+                b[1..3].copy_from_slice(&(self.auth_length as u16).to_be_bytes());
+                b[3..5].copy_from_slice(&(self.body_length as u16).to_be_bytes());
+                b[5..9].copy_from_slice(&self.checksum.to_be_bytes());
+                (b, 9)
             }
             Profile::Wide => {
-                dst.put_u8(WIDE_MARKER);
-                dst.put_u8(self.message_type.value());
-                dst.put_u32(self.auth_length);
-                dst.put_u32(self.body_length);
+                b[0] = WIDE_MARKER;
+                b[1] = self.message_type.value();
+                b[2..6].copy_from_slice(&self.auth_length.to_be_bytes());
+                b[6..10].copy_from_slice(&self.body_length.to_be_bytes());
+                b[10..14].copy_from_slice(&self.checksum.to_be_bytes());
+                (b, 14)
             }
         }
-        dst.put_u32(self.checksum);
     }
 
     /// Total frame length this header announces (header + auth + body).
