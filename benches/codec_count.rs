@@ -12,7 +12,9 @@
 //! ```
 //!
 //! The difference of the two counts over 100 000 is the cost of one round
-//! trip (start-up cancels out). Codecs: `framewire`, `ld`
+//! trip (start-up cancels out). Codecs: `framewire`, `framewire+id` (the
+//! same message with a request id, one auth field, as a client's requests
+//! and their replies carry), `ld`
 //! (`LengthDelimitedCodec`), `ld+crc` (the same plus netaio's CRC-32 of
 //! the body, computed on encode and checked on decode, its hasher made
 //! once and copied).
@@ -27,7 +29,7 @@ fn main() {
     if args.len() < 3 || args.iter().any(|a| a == "--bench") {
         // `cargo bench` runs every bench target with `--bench`: nothing to
         // do here unless asked.
-        eprintln!("usage: codec_count framewire|ld|ld+crc SIZE N");
+        eprintln!("usage: codec_count framewire|framewire+id|ld|ld+crc SIZE N");
         return;
     }
     let size: usize = args[1].parse().expect("SIZE");
@@ -38,8 +40,13 @@ fn main() {
         .into();
     let mut buf = BytesMut::with_capacity(size + 64);
     match args[0].as_str() {
-        "framewire" => {
-            let msg = Message::new(MessageType::REQUEST_URI, "echo", content);
+        "framewire" | "framewire+id" => {
+            let mut msg = Message::new(MessageType::REQUEST_URI, "echo", content);
+            if args[0].ends_with("+id") {
+                // What a client's request and its reply carry: a request id
+                // (one 8-byte auth field).
+                framewire::protocol::RequestId::from(0x0123_4567_89ab_cdef).attach(&mut msg);
+            }
             let mut codec = FrameCodec::new(Profile::Netaio);
             for _ in 0..n {
                 codec.encode(black_box(&msg).clone(), &mut buf).unwrap();

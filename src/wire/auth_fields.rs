@@ -133,6 +133,23 @@ impl AuthFields {
         (key_len, value.packed_len())
     }
 
+    /// Packs one (name, value) pair: [`pair_len`](Self::pair_len) bytes.
+    fn put_pair(dst: &mut impl BufMut, name: &FieldName, value: &AuthValue) {
+        let (k, v) = Self::pair_parts(name, value);
+        let cat = category(k.max(v) as u64);
+        dst.put_u8(0x40 | T_TUPLE);
+        dst.put_u8(cat);
+        dst.put_u8(2);
+        put_len(dst, cat, k as u64);
+        put_len(dst, cat, v as u64);
+        let key = name.as_bytes();
+        let kcat = category(key.len() as u64);
+        dst.put_u8(kcat | T_STR);
+        put_len(dst, kcat, key.len() as u64);
+        dst.put_slice(key);
+        value.pack(dst);
+    }
+
     fn pair_len(name: &FieldName, value: &AuthValue) -> usize {
         let (k, v) = Self::pair_parts(name, value);
         // TUPLE code, item category, count (2 < 256), two table entries.
@@ -142,15 +159,12 @@ impl AuthFields {
     /// Length of the packed dict.
     pub fn encoded_len(&self) -> usize {
         let n = self.fields.len();
-        let pairs: Vec<usize> = self
+        let (max, sum) = self
             .fields
             .iter()
             .map(|(k, v)| Self::pair_len(k, v))
-            .collect();
-        let max = pairs.iter().copied().max().unwrap_or(0);
-        2 + width(category(n as u64))
-            + n * width(category(max as u64))
-            + pairs.iter().sum::<usize>()
+            .fold((0, 0), |(max, sum), len| (usize::max(max, len), sum + len));
+        2 + width(category(n as u64)) + n * width(category(max as u64)) + sum
     }
 
     /// Appends the packify encoding to `dst`, byte-exact with
@@ -163,25 +177,25 @@ impl AuthFields {
             dst.put_slice(&[0x40 | T_DICT, 0x40, 0]);
             return;
         }
+        if let [(name, value)] = &self.fields[..] {
+            // One field (a request id, a session tag): nothing to sort, so
+            // no scratch copy (two allocations) to sort it in.
+            let item_len = Self::pair_len(name, value);
+            let item_cat = category(item_len as u64);
+            dst.put_u8(0x40 | T_DICT);
+            dst.put_u8(item_cat);
+            dst.put_u8(1);
+            put_len(dst, item_cat, item_len as u64);
+            Self::put_pair(dst, name, value);
+            return;
+        }
         // packify sorts the *packed* pairs as byte strings, so pack first.
         let mut scratch =
             Vec::with_capacity(self.fields.iter().map(|(k, v)| Self::pair_len(k, v)).sum());
         let mut ranges = Vec::with_capacity(self.fields.len());
         for (name, value) in &self.fields {
             let start = scratch.len();
-            let (k, v) = Self::pair_parts(name, value);
-            let cat = category(k.max(v) as u64);
-            scratch.put_u8(0x40 | T_TUPLE);
-            scratch.put_u8(cat);
-            scratch.put_u8(2);
-            put_len(&mut scratch, cat, k as u64);
-            put_len(&mut scratch, cat, v as u64);
-            let key = name.as_bytes();
-            let kcat = category(key.len() as u64);
-            scratch.put_u8(kcat | T_STR);
-            put_len(&mut scratch, kcat, key.len() as u64);
-            scratch.put_slice(key);
-            value.pack(&mut scratch);
+            Self::put_pair(&mut scratch, name, value);
             ranges.push(start..scratch.len());
         }
         ranges.sort_by(|a, b| scratch[a.clone()].cmp(&scratch[b.clone()]));
@@ -223,13 +237,18 @@ impl AuthFields {
         }
         let item_w = item_width(item_cat)?;
         // count <= max_fields, so this cannot overflow.
-        r.need(count as usize * item_w)?;
-        let mut lens = Vec::with_capacity(count as usize);
+        let table = count as usize * item_w;
+        r.need(table)?;
+        // The lengths are read from the table as the items are (no vector
+        // of them): `lengths` walks the table, `r` the items after it.
+        let mut lengths = Reader {
+            src: &src,
+            pos: r.pos,
+        };
+        r.pos += table;
+        let mut fields: Vec<(FieldName, AuthValue)> = Vec::with_capacity(count as usize);
         for _ in 0..count {
-            lens.push(r.len(item_cat)?);
-        }
-        let mut fields: Vec<(FieldName, AuthValue)> = Vec::with_capacity(lens.len());
-        for declared in lens {
+            let declared = lengths.len(item_cat)?;
             let declared = usize::try_from(declared).unwrap_or(usize::MAX);
             r.need(declared)?;
             let item = src.slice(r.pos..r.pos + declared);
