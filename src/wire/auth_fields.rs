@@ -218,7 +218,7 @@ impl AuthFields {
     /// (no copies). At most `max_fields` fields are accepted; every length
     /// is checked against the bytes present before it is used.
     pub fn decode(src: Bytes, max_fields: usize) -> Result<AuthFields, AuthFieldsError> {
-        let mut r = Reader { src: &src, pos: 0 };
+        let mut r = Reader::new(&src);
         let code = r.u8()?;
         let cat = code & CAT_MASK;
         if code & TYPE_MASK != T_DICT || cat == 0 {
@@ -241,19 +241,16 @@ impl AuthFields {
         r.need(table)?;
         // The lengths are read from the table as the items are (no vector
         // of them): `lengths` walks the table, `r` the items after it.
-        let mut lengths = Reader {
-            src: &src,
-            pos: r.pos,
-        };
+        let mut lengths = Reader::within(&src, r.pos..r.pos + table);
         r.pos += table;
         let mut fields: Vec<(FieldName, AuthValue)> = Vec::with_capacity(count as usize);
         for _ in 0..count {
             let declared = lengths.len(item_cat)?;
             let declared = usize::try_from(declared).unwrap_or(usize::MAX);
             r.need(declared)?;
-            let item = src.slice(r.pos..r.pos + declared);
+            let item = r.pos..r.pos + declared;
             r.pos += declared;
-            let (name, value) = decode_pair(&item)?;
+            let (name, value) = decode_pair(&src, item)?;
             if fields.iter().any(|(n, _)| *n == name) {
                 return Err(AuthFieldsError::DuplicateField(name.as_str().to_owned()));
             }
@@ -267,9 +264,13 @@ impl AuthFields {
     }
 }
 
-/// Decodes one dict entry, which must fill `item` exactly.
-fn decode_pair(item: &Bytes) -> Result<(FieldName, AuthValue), AuthFieldsError> {
-    let mut r = Reader { src: item, pos: 0 };
+/// Decodes one dict entry, which must fill `src[item]` exactly. Read in
+/// place: only the name and a bytes value are sliced out.
+fn decode_pair(
+    src: &Bytes,
+    item: std::ops::Range<usize>,
+) -> Result<(FieldName, AuthValue), AuthFieldsError> {
+    let mut r = Reader::within(src, item);
     let code = r.u8()?;
     let cat = code & CAT_MASK;
     if code & TYPE_MASK != T_TUPLE || cat == 0 {
@@ -289,18 +290,13 @@ fn decode_pair(item: &Bytes) -> Result<(FieldName, AuthValue), AuthFieldsError> 
     let key_len = usize::try_from(key_len).unwrap_or(usize::MAX);
     let value_len = usize::try_from(value_len).unwrap_or(usize::MAX);
     r.need(key_len)?;
-    let key = item.slice(r.pos..r.pos + key_len);
+    let key = r.pos..r.pos + key_len;
     r.pos += key_len;
     r.need(value_len)?;
-    let value = item.slice(r.pos..r.pos + value_len);
+    let value = r.pos..r.pos + value_len;
     r.pos += value_len;
-    if r.pos != item.len() {
-        return Err(AuthFieldsError::ItemLengthMismatch {
-            declared: item.len(),
-            actual: r.pos,
-        });
-    }
-    Ok((decode_key(&key)?, decode_value(&value)?))
+    r.at_end()?;
+    Ok((decode_key(src, key)?, decode_value(src, value)?))
 }
 
 impl fmt::Debug for AuthFields {
@@ -447,7 +443,7 @@ mod tests {
     #[test]
     fn a_bytes_value_needs_a_length_category() {
         // 0x01: bytes with category 0, which has no length to read.
-        let d = decode_value(&Bytes::from_static(&[0x01]));
+        let d = decode_value(&Bytes::from_static(&[0x01]), 0..1);
         assert!(
             matches!(d, Err(AuthFieldsError::UnexpectedCode { code: 0x01, .. })),
             "{d:?}"

@@ -176,9 +176,12 @@ impl From<i128> for AuthValue {
     }
 }
 
-/// Decodes a packify `str` that fills `src` exactly.
-pub(super) fn decode_key(src: &Bytes) -> Result<FieldName, AuthFieldsError> {
-    let mut r = Reader { src, pos: 0 };
+/// Decodes a packify `str` that fills `src[item]` exactly.
+pub(super) fn decode_key(
+    src: &Bytes,
+    item: std::ops::Range<usize>,
+) -> Result<FieldName, AuthFieldsError> {
+    let mut r = Reader::within(src, item);
     let code = r.u8()?;
     let cat = code & CAT_MASK;
     if code & TYPE_MASK != T_STR || cat == 0 {
@@ -192,9 +195,12 @@ pub(super) fn decode_key(src: &Bytes) -> Result<FieldName, AuthFieldsError> {
     Ok(FieldName(text))
 }
 
-/// Decodes a packify `bytes` or `int` that fills `src` exactly.
-pub(super) fn decode_value(src: &Bytes) -> Result<AuthValue, AuthFieldsError> {
-    let mut r = Reader { src, pos: 0 };
+/// Decodes a packify `bytes` or `int` that fills `src[item]` exactly.
+pub(super) fn decode_value(
+    src: &Bytes,
+    item: std::ops::Range<usize>,
+) -> Result<AuthValue, AuthFieldsError> {
+    let mut r = Reader::within(src, item);
     let code = r.u8()?;
     let cat = code & CAT_MASK;
     let ty = code & TYPE_MASK;
@@ -229,11 +235,6 @@ pub(super) fn decode_value(src: &Bytes) -> Result<AuthValue, AuthFieldsError> {
             })
         }
     };
-    if r.pos != src.len() {
-        return Err(AuthFieldsError::ItemLengthMismatch {
-            declared: src.len(),
-            actual: r.pos,
-        });
-    }
+    r.at_end()?;
     Ok(value)
 }

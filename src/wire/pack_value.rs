@@ -244,14 +244,14 @@ fn container(dst: &mut BytesMut, ty: u8, items: Vec<Bytes>) {
 }
 
 fn decode_item(src: &Bytes, depth: usize) -> Result<PackValue, PackError> {
-    let mut r = Reader { src, pos: 0 };
+    let mut r = Reader::new(src);
     let code = r.u8()?;
     let cat = code & CAT_MASK;
     let ty = code & TYPE_MASK;
     let value = match (ty, cat) {
         (T_BYTES | T_INT | T_NEG_INT, _) if !(ty == T_BYTES && cat == 0) => {
             // Shared with the auth fields, which fill their slice exactly.
-            return Ok(match decode_value(src)? {
+            return Ok(match decode_value(src, 0..src.len())? {
                 AuthValue::Bytes(b) => PackValue::Bytes(b),
                 AuthValue::Int(i) => PackValue::Int(i),
             });

@@ -54,15 +54,42 @@ pub(super) fn item_width(item_cat: u8) -> Result<usize, AuthFieldsError> {
     }
 }
 
-/// A bounds-checked cursor: every read states what it needs first.
+/// A bounds-checked cursor over `src[pos..end]`: every read states what
+/// it needs first. Items inside a larger buffer are read in place (a
+/// range of it), and only what is kept is sliced out as a `Bytes`: each
+/// slice is a reference count up and, later, down.
 pub(super) struct Reader<'a> {
     pub(super) src: &'a Bytes,
     pub(super) pos: usize,
+    /// Where the item being read starts and ends (`0..src.len()` for a
+    /// whole buffer).
+    start: usize,
+    end: usize,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    /// A cursor over all of `src`.
+    pub(super) fn new(src: &'a Bytes) -> Self {
+        Reader {
+            src,
+            pos: 0,
+            start: 0,
+            end: src.len(),
+        }
+    }
+
+    /// A cursor over `src[range]`; the range is within `src`.
+    pub(super) fn within(src: &'a Bytes, range: std::ops::Range<usize>) -> Self {
+        Reader {
+            src,
+            pos: range.start,
+            start: range.start,
+            end: range.end,
+        }
+    }
+
     pub(super) fn remaining(&self) -> usize {
-        self.src.len() - self.pos
+        self.end - self.pos
     }
 
     pub(super) fn need(&self, n: usize) -> Result<(), AuthFieldsError> {
@@ -94,19 +121,26 @@ impl Reader<'_> {
         Ok(v)
     }
 
+    /// Fails unless the item was read exactly to its end.
+    pub(super) fn at_end(&self) -> Result<(), AuthFieldsError> {
+        if self.pos == self.end {
+            Ok(())
+        } else {
+            Err(AuthFieldsError::ItemLengthMismatch {
+                declared: self.end - self.start,
+                actual: self.pos - self.start,
+            })
+        }
+    }
+
     /// A length-prefixed payload that must end exactly where the enclosing
     /// item ends.
     pub(super) fn exact_payload(&mut self, cat: u8) -> Result<Bytes, AuthFieldsError> {
         let n = usize::try_from(self.len(cat)?).unwrap_or(usize::MAX);
         self.need(n)?;
-        let payload = self.src.slice(self.pos..self.pos + n);
+        let payload = self.pos..self.pos + n;
         self.pos += n;
-        if self.pos != self.src.len() {
-            return Err(AuthFieldsError::ItemLengthMismatch {
-                declared: self.src.len(),
-                actual: self.pos,
-            });
-        }
-        Ok(payload)
+        self.at_end()?;
+        Ok(self.src.slice(payload))
     }
 }
