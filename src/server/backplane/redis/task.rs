@@ -748,6 +748,27 @@ mod tests {
         assert!(!t.drop_for(&mut rx, ms(1000)).await);
     }
 
+    /// A running server (memory backplane) and a task of it talking to
+    /// the Redis at `url`, backing off 50 ms.
+    fn task_on(url: &str) -> (crate::server::ServerHandle, Arc<Task>) {
+        let server = Server::builder()
+            .backplane(MemoryBackplane::new())
+            .build()
+            .handle();
+        let mut t = task(vec![ms(50)], Some(&server));
+        t.client = redis::Client::open(url).unwrap();
+        (server, Arc::new(t))
+    }
+
+    /// Stops `t` and waits (bounded) for its loop to end.
+    async fn stops(t: &Task, looping: tokio::task::JoinHandle<()>) {
+        t.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(10), looping)
+            .await
+            .expect("the loop stops when told")
+            .unwrap();
+    }
+
     /// A minimal Redis on a real loopback socket: it answers every
     /// command (`:0` to PUBLISH, an id to XADD, an error to an XADD of
     /// the payload `refuse`, `+OK` to the rest) once it has read nothing
@@ -884,13 +905,7 @@ mod tests {
 
     async fn batches_are_bounded(stream: Option<StreamMode>) {
         let (url, batches) = fake_redis().await;
-        let server = Server::builder()
-            .backplane(MemoryBackplane::new())
-            .build()
-            .handle();
-        let mut t = task(vec![ms(50)], Some(&server));
-        t.client = redis::Client::open(url.as_str()).unwrap();
-        let t = Arc::new(t);
+        let (server, t) = task_on(&url);
         let total = 2 * BATCH + 88;
         let (tx, rx) = mpsc::channel(total);
         for i in 0..total {
@@ -916,11 +931,7 @@ mod tests {
         assert!(sizes.iter().all(|&n| n <= BATCH), "{sizes:?}");
         assert!(sizes.iter().any(|&n| n > 1), "nothing pipelined: {sizes:?}");
         assert_eq!(server.stats().backplane_publish_failures, 0);
-        t.stop.cancel();
-        tokio::time::timeout(Duration::from_secs(10), publisher)
-            .await
-            .expect("the loop stops when told")
-            .unwrap();
+        stops(&t, publisher).await;
     }
 
     /// A batch Redis refuses outright is dropped and counted, not sent
@@ -928,13 +939,7 @@ mod tests {
     #[tokio::test]
     async fn a_refused_stream_batch_is_counted_and_the_next_goes_out() {
         let (url, batches) = fake_redis().await;
-        let server = Server::builder()
-            .backplane(MemoryBackplane::new())
-            .build()
-            .handle();
-        let mut t = task(vec![ms(50)], Some(&server));
-        t.client = redis::Client::open(url.as_str()).unwrap();
-        let t = Arc::new(t);
+        let (server, t) = task_on(&url);
         let (tx, rx) = mpsc::channel(8);
         let publisher = tokio::spawn(t.clone().publish_stream_loop(rx, stream_mode()));
         let send = |what: &'static str| {
@@ -962,11 +967,7 @@ mod tests {
         assert_eq!(t.unsent.load(Relaxed), 0);
         assert_eq!(*batches.lock().unwrap(), vec![1, 1], "each sent once");
         assert_eq!(server.stats().backplane_publish_failures, 1);
-        t.stop.cancel();
-        tokio::time::timeout(Duration::from_secs(10), publisher)
-            .await
-            .expect("the loop stops when told")
-            .unwrap();
+        stops(&t, publisher).await;
     }
 
     /// Reading where the stream ends fails once: the reader backs off and
@@ -974,13 +975,7 @@ mod tests {
     #[tokio::test]
     async fn the_stream_reader_asks_for_the_end_again_after_a_failure() {
         let (url, _, ends) = fake_redis_counting().await;
-        let server = Server::builder()
-            .backplane(MemoryBackplane::new())
-            .build()
-            .handle();
-        let mut t = task(vec![ms(50)], Some(&server));
-        t.client = redis::Client::open(url.as_str()).unwrap();
-        let t = Arc::new(t);
+        let (_server, t) = task_on(&url); // kept: the task stops once its server is gone
         let reader = tokio::spawn(t.clone().receive_stream_loop(stream_mode()));
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while !t.links.receiving.load(Relaxed) && std::time::Instant::now() < deadline {
@@ -989,11 +984,7 @@ mod tests {
         assert!(t.links.receiving.load(Relaxed), "reading the stream");
         assert_eq!(ends.load(Relaxed), 2, "asked twice");
         assert!(!reader.is_finished());
-        t.stop.cancel();
-        tokio::time::timeout(Duration::from_secs(10), reader)
-            .await
-            .expect("the loop stops when told")
-            .unwrap();
+        stops(&t, reader).await;
     }
 
     #[test]
