@@ -464,6 +464,32 @@ mod tests {
     }
 
     #[test]
+    fn an_item_with_bytes_past_what_it_holds_is_refused() {
+        // {"n": b"x"}: 4d 40 01 | 0b | 4c 40 02 03 03 | 43 01 6e | 41 01 78.
+        let mut f = AuthFields::new();
+        f.insert("n", b"x".as_slice());
+        let good = encode(&f);
+        assert_eq!(hex(&good), "4d40010b4c4002030343016e410178");
+        assert_eq!(AuthFields::decode(Bytes::from(good.clone()), 1), Ok(f));
+        // One stray byte inside the pair, the key, the value: each item
+        // declares one byte more than its parts fill. (The dict's table
+        // entry is at 3, the pair's key and value lengths at 7 and 8.)
+        let stray = |grow: &[usize], at: usize| {
+            let mut b = good.clone();
+            for &i in grow {
+                b[i] += 1;
+            }
+            b.insert(at, 0);
+            AuthFields::decode(Bytes::from(b), 1)
+        };
+        let mismatch =
+            |declared, actual| Err(AuthFieldsError::ItemLengthMismatch { declared, actual });
+        assert_eq!(stray(&[3], good.len()), mismatch(12, 11), "in the pair");
+        assert_eq!(stray(&[3, 7], 12), mismatch(4, 3), "in the key");
+        assert_eq!(stray(&[3, 8], good.len()), mismatch(4, 3), "in the value");
+    }
+
+    #[test]
     fn insert_replaces_in_place() {
         let mut f = AuthFields::new();
         f.insert("a", b"1".as_slice());
